@@ -1,0 +1,49 @@
+//! Sequential throughput: fill a page blob front to back with 4 MiB Put Page requests (the
+//! largest a Put Page may carry), several in flight at once.
+
+use std::sync::Arc;
+
+use anyhow::ensure;
+
+use super::{payload, unique_blob_name, MIB};
+use crate::cli::TargetArgs;
+use crate::client::BlobClient;
+use crate::driver::{self, Bounds};
+use crate::report::Report;
+
+const CHUNK: u64 = 4 * MIB;
+
+pub async fn run(
+    client: &Arc<BlobClient>,
+    target: &TargetArgs,
+    size_mib: u64,
+) -> anyhow::Result<Report> {
+    ensure!(
+        size_mib > 0 && size_mib % 4 == 0,
+        "--size-mib must be a positive multiple of 4"
+    );
+    let size = size_mib * MIB;
+    let blob = unique_blob_name("seq-write");
+    client.create_page_blob(&blob, size).await?;
+
+    let uri = client.put_page_uri(&blob)?;
+    let data = payload(CHUNK);
+    let sender = Arc::clone(client);
+    let samples = driver::run(
+        client,
+        target.concurrency,
+        Bounds::count(size / CHUNK),
+        move |index| sender.put_page_request(&uri, index * CHUNK, &data),
+    )
+    .await;
+
+    let mut report = Report::new(
+        "seq-write",
+        &target.label,
+        target.concurrency,
+        &samples,
+        CHUNK,
+    );
+    report.blob_size_bytes = Some(size);
+    Ok(report)
+}

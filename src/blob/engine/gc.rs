@@ -1,0 +1,139 @@
+//! Reclaiming space nothing references: mark every extent live blobs, snapshots, staged
+//! blocks and in-flight uploads use, wait until no reader holds older data, then delete
+//! dead segments and punch holes in the dead parts of live ones.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use super::model::BlobBody;
+use super::pagemap::PAGE_SIZE;
+use super::{BlobStore, StoreError};
+
+/// After something may have become garbage, wait this long so that a burst of deletes or
+/// overwrites is collected in one pass.
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// What one pass reclaimed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CollectStats {
+    pub segments_removed: usize,
+    pub bytes_punched: u64,
+}
+
+impl BlobStore {
+    /// Runs forever: one collection pass after each burst of changes that may free space.
+    pub async fn run_collector(&self) {
+        loop {
+            self.garbage.notified().await;
+            tokio::time::sleep(DEBOUNCE).await;
+            match self.collect_garbage().await {
+                Ok(stats) if stats != CollectStats::default() => {
+                    tracing::debug!(?stats, "reclaimed unreferenced blob data")
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "blob data collection failed"),
+            }
+        }
+    }
+
+    pub async fn collect_garbage(&self) -> Result<CollectStats, StoreError> {
+        let (live, (active_segment, reserved)) = self.mark();
+        let epoch = self.pins.advance();
+        while self.pins.any_reader_before(epoch) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut stats = CollectStats::default();
+        for (segment, file_len) in self.segments.list()? {
+            let limit = if segment == active_segment {
+                reserved.min(file_len)
+            } else if segment > active_segment {
+                continue;
+            } else {
+                file_len
+            };
+            match live.get(&segment) {
+                None if segment < active_segment => {
+                    self.segments.remove(segment)?;
+                    stats.segments_removed += 1;
+                }
+                used => {
+                    let mut cursor = 0u64;
+                    let holes = used
+                        .into_iter()
+                        .flatten()
+                        .map(|(&start, &end)| (start, end))
+                        .chain([(limit, limit)]);
+                    for (start, end) in holes {
+                        if start > cursor && cursor < limit {
+                            let len = start.min(limit) - cursor;
+                            self.segments.punch_hole(segment, cursor, len)?;
+                            stats.bytes_punched += len;
+                        }
+                        cursor = cursor.max(end);
+                    }
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Every live byte range per segment (merged, start -> end), and the segment tail at
+    /// marking time: space reserved later is never garbage of this pass.
+    fn mark(&self) -> (HashMap<u32, BTreeMap<u64, u64>>, (u32, u64)) {
+        let mut ranges: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+        let mut add = |segment: u32, offset: u64, len: u64| {
+            ranges
+                .entry(segment)
+                .or_default()
+                .push((offset, offset + len))
+        };
+        let state = self.state.lock();
+        let tail = self.segments.reserved_tail();
+        let mut seen = HashSet::new();
+        for container in state.containers.values() {
+            for entry in container.blobs.values() {
+                for version in entry.snapshots.values().chain([&entry.current]) {
+                    match &version.body {
+                        BlobBody::Page { pages, .. } => pages
+                            .visit_data(&mut seen, &mut |at, n| {
+                                add(at.segment, at.offset, n * PAGE_SIZE)
+                            }),
+                        BlobBody::Block { blocks } => blocks.iter().for_each(|b| {
+                            add(b.extent.at.segment, b.extent.at.offset, b.extent.len)
+                        }),
+                    }
+                }
+            }
+            for extent in container.staged.values().flat_map(|s| s.values()) {
+                add(extent.at.segment, extent.at.offset, extent.len);
+            }
+        }
+        for extent in self.inflight.extents.lock().values() {
+            add(extent.at.segment, extent.at.offset, extent.len);
+        }
+        drop(state);
+        let merged = ranges
+            .into_iter()
+            .map(|(segment, mut list)| {
+                list.sort_unstable();
+                let mut out: BTreeMap<u64, u64> = BTreeMap::new();
+                let mut current: Option<(u64, u64)> = None;
+                for (s, e) in list {
+                    current = match current {
+                        Some((cs, ce)) if s <= ce => Some((cs, ce.max(e))),
+                        Some((cs, ce)) => {
+                            out.insert(cs, ce);
+                            Some((s, e))
+                        }
+                        None => Some((s, e)),
+                    };
+                }
+                if let Some((cs, ce)) = current {
+                    out.insert(cs, ce);
+                }
+                (segment, out)
+            })
+            .collect();
+        (merged, tail)
+    }
+}

@@ -1,0 +1,189 @@
+//! What the blob store holds: containers, blobs, their versions and properties.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::pagemap::PageMap;
+use super::segments::Extent;
+
+/// A point in time in 100 ns units since the Unix epoch: the resolution of Azure's
+/// snapshot ids (`2011-03-09T01:42:34.9360000Z`) and ETags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub fn from_datetime(at: DateTime<Utc>) -> Self {
+        Self(at.timestamp() * 10_000_000 + i64::from(at.timestamp_subsec_nanos() / 100))
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        let secs = self.0.div_euclid(10_000_000);
+        let nanos = (self.0.rem_euclid(10_000_000) * 100) as u32;
+        Utc.timestamp_opt(secs, nanos)
+            .single()
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+
+    /// The snapshot id form: ISO 8601 UTC with exactly seven fractional digits.
+    pub fn to_snapshot_id(self) -> String {
+        let at = self.to_datetime();
+        format!(
+            "{}.{:07}Z",
+            at.format("%Y-%m-%dT%H:%M:%S"),
+            self.0.rem_euclid(10_000_000)
+        )
+    }
+
+    /// Parses a snapshot id as clients echo it back (1 to 7 fractional digits accepted).
+    pub fn parse_snapshot_id(text: &str) -> Option<Self> {
+        let at = DateTime::parse_from_rfc3339(text).ok()?;
+        text.ends_with('Z')
+            .then(|| Self::from_datetime(at.with_timezone(&Utc)))
+    }
+
+    /// RFC 1123, as in `Last-Modified` and `Date`.
+    pub fn to_http_date(self) -> String {
+        self.to_datetime()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string()
+    }
+}
+
+/// An ETag value; rendered as Azure renders them, e.g. `"0x8DC5E4B6C9A1F00"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ETag(pub u64);
+
+impl std::fmt::Display for ETag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "\"0x{:X}\"", self.0)
+    }
+}
+
+/// User metadata (`x-ms-meta-*`), names as the client spelled them.
+pub type Metadata = Vec<(String, String)>;
+
+/// The standard HTTP content headers a blob stores and returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentProperties {
+    pub content_type: Option<String>,
+    pub content_encoding: Option<String>,
+    pub content_language: Option<String>,
+    pub content_disposition: Option<String>,
+    pub cache_control: Option<String>,
+    pub content_md5: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PublicAccess {
+    Blob,
+    Container,
+}
+
+/// A stored access policy of a container (`<SignedIdentifier>`), as a SAS `si` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIdentifier {
+    pub id: String,
+    pub start: Option<String>,
+    pub expiry: Option<String>,
+    pub permission: Option<String>,
+}
+
+/// A block of a committed block blob, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedBlock {
+    /// The block id as the client sent it (base64).
+    pub id: String,
+    pub extent: Extent,
+}
+
+#[derive(Debug, Clone)]
+pub enum BlobBody {
+    Page {
+        size: u64,
+        pages: PageMap,
+        sequence_number: u64,
+    },
+    Block {
+        blocks: Vec<CommittedBlock>,
+    },
+}
+
+impl BlobBody {
+    pub fn content_length(&self) -> u64 {
+        match self {
+            BlobBody::Page { size, .. } => *size,
+            BlobBody::Block { blocks } => blocks.iter().map(|b| b.extent.len).sum(),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            BlobBody::Page { .. } => "PageBlob",
+            BlobBody::Block { .. } => "BlockBlob",
+        }
+    }
+}
+
+/// One version of a blob: the base blob or one of its snapshots (which never change).
+#[derive(Debug, Clone)]
+pub struct BlobVersion {
+    pub body: BlobBody,
+    pub content: ContentProperties,
+    pub metadata: Metadata,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub etag: ETag,
+}
+
+#[derive(Debug, Clone)]
+pub struct BlobEntry {
+    pub current: BlobVersion,
+    pub snapshots: BTreeMap<Timestamp, BlobVersion>,
+}
+
+#[derive(Debug)]
+pub struct Container {
+    pub metadata: Metadata,
+    pub modified: Timestamp,
+    pub etag: ETag,
+    pub public_access: Option<PublicAccess>,
+    pub identifiers: Vec<SignedIdentifier>,
+    pub blobs: BTreeMap<String, BlobEntry>,
+    /// Uncommitted blocks per blob name (Put Block before Put Block List).
+    pub staged: HashMap<String, HashMap<String, Extent>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_ids_have_seven_fraction_digits_and_round_trip() {
+        let id = "2011-03-09T01:42:34.9360000Z";
+        let at = Timestamp::parse_snapshot_id(id).unwrap();
+        assert_eq!(at.to_snapshot_id(), id);
+        let fine = Timestamp(at.0 + 1);
+        assert_eq!(fine.to_snapshot_id(), "2011-03-09T01:42:34.9360001Z");
+        assert_eq!(
+            Timestamp::parse_snapshot_id(&fine.to_snapshot_id()),
+            Some(fine)
+        );
+    }
+
+    #[test]
+    fn snapshot_ids_that_are_not_utc_timestamps_are_refused() {
+        assert_eq!(Timestamp::parse_snapshot_id("yesterday"), None);
+        assert_eq!(
+            Timestamp::parse_snapshot_id("2011-03-09T01:42:34+01:00"),
+            None
+        );
+    }
+
+    #[test]
+    fn http_dates_are_rfc_1123() {
+        let at = Timestamp::parse_snapshot_id("2014-10-30T20:15:41.0000000Z").unwrap();
+        assert_eq!(at.to_http_date(), "Thu, 30 Oct 2014 20:15:41 GMT");
+    }
+}

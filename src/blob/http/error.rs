@@ -1,0 +1,176 @@
+//! The blob endpoint's one error type and its wire form: the Azure Storage XML body
+//! (`<Error><Code>…</Code><Message>…</Message>…</Error>`) plus `x-ms-error-code`.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::blob::engine::StoreError;
+
+use super::xml::escape;
+
+#[derive(Debug)]
+pub struct BlobApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra elements after `<Message>`, e.g. `AuthenticationErrorDetail` or `HeaderName`.
+    pub details: Vec<(&'static str, String)>,
+    /// Extra response headers (e.g. `Content-Range` on `InvalidRange`).
+    pub headers: Vec<(header::HeaderName, String)>,
+}
+
+impl BlobApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_detail(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.details.push((name, value.into()));
+        self
+    }
+
+    pub fn invalid_header(name: &str, value: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidHeaderValue",
+            format!("The value for one of the HTTP headers is not in the correct format. {why}"),
+        )
+        .with_detail("HeaderName", name)
+        .with_detail("HeaderValue", value)
+    }
+
+    pub fn missing_header(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "MissingRequiredHeader",
+            "An HTTP header that's mandatory for this request is not specified.",
+        )
+        .with_detail("HeaderName", name)
+    }
+
+    pub fn invalid_query(name: &str, value: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidQueryParameterValue",
+            format!("Value for one of the query parameters specified in the request URI is invalid. {why}"),
+        )
+        .with_detail("QueryParameterName", name)
+        .with_detail("QueryParameterValue", value)
+    }
+
+    pub fn invalid_input(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "InvalidInput", message)
+    }
+
+    pub fn invalid_xml(why: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidXmlDocument",
+            format!("XML specified is not syntactically valid. {why}"),
+        )
+    }
+
+    pub fn permission_mismatch() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AuthorizationPermissionMismatch",
+            "This request is not authorized to perform this operation using this permission.",
+        )
+    }
+
+    pub fn authentication_failed(detail: String) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AuthenticationFailed",
+            "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+        )
+        .with_detail("AuthenticationErrorDetail", detail)
+    }
+
+    pub fn body_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestBodyTooLarge",
+            format!("The request body is too large and exceeds the maximum permissible limit of {limit} bytes."),
+        )
+    }
+
+    /// The response, with `RequestId` and `Time` in the message as Azure writes them.
+    pub fn into_response_for(self, request_id: &str, time: &str) -> Response {
+        let mut body = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{}</Code><Message>{}\nRequestId:{}\nTime:{}</Message>",
+            self.code,
+            escape(&self.message),
+            request_id,
+            time
+        );
+        for (name, value) in &self.details {
+            body.push_str(&format!("<{name}>{}</{name}>", escape(value)));
+        }
+        body.push_str("</Error>");
+        let mut response = (self.status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        headers.insert("x-ms-error-code", HeaderValue::from_static(self.code));
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<StoreError> for BlobApiError {
+    fn from(error: StoreError) -> Self {
+        use StatusCode as S;
+        let message = error.to_string();
+        let (status, code) = match &error {
+            StoreError::ContainerNotFound => (S::NOT_FOUND, "ContainerNotFound"),
+            StoreError::ContainerAlreadyExists => (S::CONFLICT, "ContainerAlreadyExists"),
+            StoreError::BlobNotFound => (S::NOT_FOUND, "BlobNotFound"),
+            StoreError::BlobAlreadyExists => (S::CONFLICT, "BlobAlreadyExists"),
+            StoreError::InvalidBlobType => (S::CONFLICT, "InvalidBlobType"),
+            StoreError::SnapshotsPresent => (S::CONFLICT, "SnapshotsPresent"),
+            StoreError::InvalidPageRange => (S::RANGE_NOT_SATISFIABLE, "InvalidPageRange"),
+            StoreError::InvalidBlobSize => {
+                return BlobApiError::invalid_header(
+                    "x-ms-blob-content-length",
+                    "",
+                    "A page blob size must be a multiple of 512 and at most 8 TiB.",
+                )
+            }
+            StoreError::ConditionNotMet => (S::PRECONDITION_FAILED, "ConditionNotMet"),
+            StoreError::NotModified => (S::NOT_MODIFIED, "ConditionNotMet"),
+            StoreError::SequenceNumberConditionNotMet => {
+                (S::PRECONDITION_FAILED, "SequenceNumberConditionNotMet")
+            }
+            StoreError::PreviousSnapshotNotFound => (S::CONFLICT, "PreviousSnapshotNotFound"),
+            StoreError::PreviousSnapshotCannotBeNewer => {
+                (S::BAD_REQUEST, "PreviousSnapshotCannotBeNewer")
+            }
+            StoreError::InvalidBlockList => (S::BAD_REQUEST, "InvalidBlockList"),
+            StoreError::InvalidBlobOrBlock => (S::BAD_REQUEST, "InvalidBlobOrBlock"),
+            StoreError::BlockCountExceedsLimit => (S::CONFLICT, "BlockCountExceedsLimit"),
+            StoreError::Io(_) | StoreError::Journal(_) => {
+                // The cause is logged; the client gets Azure's opaque message.
+                tracing::error!(%error, "blob store failure");
+                return BlobApiError::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "InternalError",
+                    "The server encountered an internal error. Please retry the request.",
+                );
+            }
+        };
+        BlobApiError::new(status, code, message)
+    }
+}

@@ -1,0 +1,244 @@
+//! The HTTP surface of the blob endpoint (path-style Azure Blob REST). It parses each
+//! request into a target and an operation, authenticates and authorizes it, and hands a
+//! typed call to the storage engine; it never holds storage logic of its own.
+
+mod auth;
+mod blob;
+mod container;
+mod endpoint;
+mod error;
+mod headers;
+mod page;
+mod xml;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{FromRef, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+
+pub use auth::Account;
+
+use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
+use crate::clock::Clock;
+use endpoint::{Operation, Query, Target};
+use error::BlobApiError;
+
+/// The storage API version vaultsim answers with when a request names none.
+pub const SERVICE_VERSION: &str = "2026-10-06";
+/// The oldest `x-ms-version` Azure Storage knows.
+const OLDEST_VERSION: &str = "2009-09-19";
+
+#[derive(Clone, Debug)]
+pub struct BlobState {
+    pub store: Arc<BlobStore>,
+    pub account: Arc<Account>,
+    pub clock: Clock,
+}
+
+impl FromRef<BlobState> for Arc<BlobStore> {
+    fn from_ref(state: &BlobState) -> Self {
+        state.store.clone()
+    }
+}
+
+pub fn router(state: BlobState) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+/// One parsed, authorized request, handed to the operation handlers.
+pub struct BlobRequest {
+    pub parts: Parts,
+    pub body: Body,
+    pub target: Target,
+    pub query: Query,
+    pub store: Arc<BlobStore>,
+}
+
+impl BlobRequest {
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    pub fn container(&self) -> &str {
+        self.target.container.as_deref().unwrap_or_default()
+    }
+
+    pub fn blob(&self) -> &str {
+        self.target.blob.as_deref().unwrap_or_default()
+    }
+
+    /// The `snapshot` query parameter, parsed.
+    pub fn snapshot(&self) -> Result<Option<Timestamp>, BlobApiError> {
+        timestamp_param(&self.query, "snapshot")
+    }
+
+    pub fn address(&self) -> Result<BlobAddress<'_>, BlobApiError> {
+        Ok(BlobAddress {
+            container: self.container(),
+            blob: self.blob(),
+            snapshot: self.snapshot()?,
+        })
+    }
+
+    /// Refuses a write addressed at a snapshot: snapshots are read-only.
+    pub fn base_only(&self) -> Result<(), BlobApiError> {
+        match self.query.get("snapshot") {
+            Some(value) => Err(BlobApiError::invalid_query(
+                "snapshot",
+                value,
+                "A snapshot is read-only; this operation needs the base blob.",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn timestamp_param(query: &Query, name: &str) -> Result<Option<Timestamp>, BlobApiError> {
+    query
+        .get(name)
+        .map(|value| {
+            Timestamp::parse_snapshot_id(value).ok_or_else(|| {
+                BlobApiError::invalid_query(
+                    name,
+                    value,
+                    "A snapshot time such as 2024-05-06T07:08:09.1234567Z is expected.",
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn dispatch(State(state): State<BlobState>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let now = state.clock.now();
+    let version = request
+        .headers()
+        .get("x-ms-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client_request_id = request.headers().get("x-ms-client-request-id").cloned();
+    let mut response = match handle(&state, request, now, version.as_deref()).await {
+        Ok(response) => response,
+        Err(error) => {
+            error.into_response_for(&request_id, &Timestamp::from_datetime(now).to_snapshot_id())
+        }
+    };
+    let headers = response.headers_mut();
+    headers::put(headers, "x-ms-request-id", &request_id);
+    headers::put(
+        headers,
+        "x-ms-version",
+        version
+            .as_deref()
+            .filter(|v| valid_version(v))
+            .unwrap_or(SERVICE_VERSION),
+    );
+    headers::put(
+        headers,
+        "date",
+        Timestamp::from_datetime(now).to_http_date(),
+    );
+    headers::put(
+        headers,
+        "server",
+        "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0",
+    );
+    if let Some(id) = client_request_id {
+        headers.insert("x-ms-client-request-id", id);
+    }
+    response
+}
+
+fn valid_version(version: &str) -> bool {
+    NaiveDate::parse_from_str(version, "%Y-%m-%d").is_ok() && version >= OLDEST_VERSION
+}
+
+async fn handle(
+    state: &BlobState,
+    request: Request,
+    now: DateTime<Utc>,
+    version: Option<&str>,
+) -> Result<Response, BlobApiError> {
+    if let Some(version) = version.filter(|v| !valid_version(v)) {
+        return Err(BlobApiError::invalid_header(
+            "x-ms-version",
+            version,
+            "The version must be a storage service version date such as 2026-10-06.",
+        ));
+    }
+    let (parts, body) = request.into_parts();
+    let target = endpoint::parse_target(parts.uri.path())?;
+    let query = Query::parse(parts.uri.query().unwrap_or_default());
+    let op = endpoint::parse_operation(&parts.method, &target, &query)?;
+    let principal = auth::authenticate(&state.account, &parts, &target, &query, &state.store, now)?;
+    auth::authorize(&principal, op, &target, &state.store, || {
+        state.store.blob_exists(
+            target.container.as_deref().unwrap_or_default(),
+            target.blob.as_deref().unwrap_or_default(),
+        )
+    })?;
+    let request = BlobRequest {
+        parts,
+        body,
+        target,
+        query,
+        store: state.store.clone(),
+    };
+    use Operation as Op;
+    match op {
+        Op::ListContainers => container::list_containers(request),
+        Op::GetAccountInfo => Ok(container::account_info()),
+        Op::CreateContainer => container::create(request),
+        Op::DeleteContainer => container::delete(request),
+        Op::GetContainerProperties => container::properties(request),
+        Op::SetContainerMetadata => container::set_metadata(request),
+        Op::GetContainerAcl => container::get_acl(request),
+        Op::SetContainerAcl => container::set_acl(request).await,
+        Op::ListBlobs => container::list_blobs(request),
+        Op::PutBlob => blob::put_blob(request).await,
+        Op::PutBlock => blob::put_block(request).await,
+        Op::PutBlockList => blob::put_block_list(request).await,
+        Op::GetBlockList => blob::get_block_list(request),
+        Op::PutPage => page::put_page(request).await,
+        Op::GetPageRanges => page::get_page_ranges(request),
+        Op::SnapshotBlob => blob::snapshot(request),
+        Op::SetBlobProperties => blob::set_properties(request),
+        Op::SetBlobMetadata => blob::set_metadata(request),
+        Op::GetBlobMetadata => blob::get_metadata(request),
+        Op::GetBlob => blob::get(request, true).await,
+        Op::GetBlobProperties => blob::get(request, false).await,
+        Op::DeleteBlob => blob::delete(request),
+    }
+}
+
+/// An empty response with a status.
+pub fn empty(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// An XML response.
+pub fn xml_response(body: String) -> Response {
+    let mut response = Response::new(Body::from(body));
+    headers::put(response.headers_mut(), "content-type", "application/xml");
+    response
+}
+
+/// Reads a whole (small) request body, refusing more than `limit` bytes.
+pub async fn small_body(body: Body, limit: usize) -> Result<bytes::Bytes, BlobApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
+            BlobApiError::body_too_large(limit as u64)
+        } else {
+            BlobApiError::invalid_input(
+                "The request body could not be read completely: it is shorter than announced or the connection broke.",
+            )
+        }
+    })
+}

@@ -1,0 +1,51 @@
+//! Command line and environment: every flag is also a `VAULTSIM_*` variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
+/// work unchanged.
+pub const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vaultsim",
+    version,
+    about = "A local, faithful simulator of Azure Backup for virtual machines"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: the Azure-Blob-compatible endpoint (more APIs follow).
+    Serve(ServeConfig),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Where metadata and blob data live.
+    #[arg(long, env = "VAULTSIM_DATA_DIR", default_value = "./vaultsim-data")]
+    pub data_dir: PathBuf,
+    /// Address of the blob endpoint (port 0 picks a free port; the bound address is logged).
+    #[arg(long, env = "VAULTSIM_BLOB_ADDR", default_value = "127.0.0.1:10000")]
+    pub blob_addr: SocketAddr,
+    /// Storage account name served by the blob endpoint.
+    #[arg(
+        long,
+        env = "VAULTSIM_ACCOUNT_NAME",
+        default_value = "devstoreaccount1"
+    )]
+    pub account_name: String,
+    /// Base64 account key (default: Azurite's well-known key).
+    #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", default_value = DEV_ACCOUNT_KEY, hide_default_value = true, hide_env_values = true)]
+    pub account_key: String,
+    /// A second base64 account key, accepted as well (key rotation).
+    #[arg(long, env = "VAULTSIM_ACCOUNT_KEY2", hide_env_values = true)]
+    pub account_key2: Option<String>,
+}

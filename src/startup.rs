@@ -1,0 +1,125 @@
+//! Building and running the service: open the stores, bind the listeners (port 0 works),
+//! serve until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::Request;
+use axum::Router;
+use base64::Engine as _;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::blob::engine::BlobStore;
+use crate::blob::http::{self as blob_http, Account, BlobState};
+use crate::clock::Clock;
+use crate::config::ServeConfig;
+use crate::telemetry::redacted_uri;
+
+pub struct Application {
+    blob_listener: TcpListener,
+    blob_state: BlobState,
+}
+
+impl Application {
+    pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let clock = Clock;
+        let account = Account {
+            name: config.account_name.clone(),
+            keys: [Some(&config.account_key), config.account_key2.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(|k| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(k.trim())
+                        .context("an account key is not valid base64")
+                })
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let blob_dir = config.data_dir.join("blob");
+        let (store, report) = BlobStore::open(&blob_dir, clock.clone())
+            .with_context(|| format!("opening the blob store in {}", blob_dir.display()))?;
+        tracing::info!(
+            dir = %blob_dir.display(),
+            records = report.records,
+            containers = report.containers,
+            discarded_bytes = report.discarded_bytes,
+            "blob store opened"
+        );
+        let blob_listener = TcpListener::bind(config.blob_addr)
+            .await
+            .with_context(|| format!("binding the blob endpoint to {}", config.blob_addr))?;
+        Ok(Self {
+            blob_listener,
+            blob_state: BlobState {
+                store: Arc::new(store),
+                account: Arc::new(account),
+                clock,
+            },
+        })
+    }
+
+    pub fn blob_addr(&self) -> SocketAddr {
+        self.blob_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.blob_addr();
+        tracing::info!(%addr, "blob endpoint listening");
+        let store = self.blob_state.store.clone();
+        let collector = tokio::spawn(async move { store.run_collector().await });
+        let app = with_request_logging(blob_http::router(self.blob_state));
+        let served = axum::serve(self.blob_listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        collector.abort();
+        served.context("the blob endpoint failed")
+    }
+}
+
+fn with_request_logging(router: Router) -> Router {
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    uri = %redacted_uri(request.uri()),
+                )
+            })
+            .on_response(
+                |response: &axum::http::Response<_>, latency: Duration, _: &tracing::Span| {
+                    tracing::debug!(status = response.status().as_u16(), ?latency, "response");
+                },
+            ),
+    )
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining");
+}
