@@ -1160,3 +1160,6 @@ fn page_window(range: ByteRange, size: u64) -> Result<(u64, u64), StoreError> {
     let end = span.end().min(size / PAGE_SIZE);
     Ok((span.first, end.saturating_sub(span.first)))
 }
+
+#[cfg(test)]
+mod tests;

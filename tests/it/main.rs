@@ -1,0 +1,6 @@
+//! Integration tests: the service over the wire, started on port 0.
+
+mod durability;
+mod helpers;
+mod logging;
+mod requests;

@@ -1,0 +1,120 @@
+//! Request handling over the wire: edge cases real clients hit.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use vaultsim::config::DEV_ACCOUNT_KEY;
+use vaultsim_protocol::sas::ServiceSasBuilder;
+
+use crate::helpers::{TestApp, ACCOUNT};
+
+fn blob_sas(container: &str, blob: &str, permissions: &str) -> String {
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_ACCOUNT_KEY)
+        .unwrap();
+    ServiceSasBuilder::for_blob(
+        container,
+        blob,
+        permissions.parse().unwrap(),
+        Utc::now() + chrono::Duration::hours(1),
+    )
+    .query_string(ACCOUNT, &key)
+}
+
+#[tokio::test]
+async fn set_blob_properties_answers_from_headers_even_when_a_body_is_announced_but_never_sent() {
+    let app = TestApp::spawn().await;
+    let client = &app.client;
+    assert_eq!(client.create_container("disks").await.status(), 201);
+    assert_eq!(
+        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
+        201
+    );
+    let sas = blob_sas("disks", "d.vhd", "rw");
+    let mut stream = tokio::net::TcpStream::connect(client.addr).await.unwrap();
+    let request = format!(
+        "PUT /{ACCOUNT}/disks/d.vhd?comp=properties&{sas} HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\nx-ms-blob-content-length: 8192\r\n\r\n",
+        client.addr
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut reply))
+        .await
+        .expect("answered without waiting for the body")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+
+    let head = client
+        .send(Method::HEAD, "/disks/d.vhd", "", &[], vec![])
+        .await;
+    assert_eq!(
+        head.headers()["content-length"],
+        "8192",
+        "the resize took effect"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_put_page_leaves_the_blob_as_it_was() {
+    let app = TestApp::spawn().await;
+    let client = &app.client;
+    assert_eq!(client.create_container("disks").await.status(), 201);
+    assert_eq!(
+        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
+        201
+    );
+    let first = client
+        .try_put_page("/disks/d.vhd", 0, vec![1u8; 1024])
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let before = client.get_blob("/disks/d.vhd").await.bytes().await.unwrap();
+
+    let cases: [(&str, Vec<u8>, u16, &str); 4] = [
+        ("bytes=100-611", vec![2u8; 512], 416, "InvalidPageRange"),
+        ("bytes=3584-4607", vec![2u8; 1024], 416, "InvalidPageRange"),
+        ("bytes=0-1023", vec![2u8; 512], 400, "InvalidHeaderValue"),
+        ("bytes=0-511", vec![2u8; 512], 400, "InvalidHeaderValue"),
+    ];
+    for (i, (range, body, status, code)) in cases.into_iter().enumerate() {
+        let page_write = if i == 3 { "scribble" } else { "update" };
+        let response = client
+            .send(
+                Method::PUT,
+                "/disks/d.vhd",
+                "comp=page",
+                &[("x-ms-page-write", page_write), ("x-ms-range", range)],
+                body,
+            )
+            .await;
+        assert_eq!(response.status(), status, "case {range} {page_write}");
+        assert_eq!(response.headers()["x-ms-error-code"], code);
+        let text = response.text().await.unwrap();
+        assert!(text.contains(&format!("<Code>{code}</Code>")), "{text}");
+    }
+    let after = client.get_blob("/disks/d.vhd").await.bytes().await.unwrap();
+    assert_eq!(before, after);
+}
+
+#[tokio::test]
+async fn every_response_carries_the_azure_headers() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .send(
+            Method::GET,
+            "/missing",
+            "restype=container",
+            &[("x-ms-client-request-id", "abc-123")],
+            vec![],
+        )
+        .await;
+    assert_eq!(response.status(), 404);
+    let h = response.headers();
+    assert_eq!(h["x-ms-error-code"], "ContainerNotFound");
+    assert_eq!(h["x-ms-client-request-id"], "abc-123");
+    assert_eq!(h["x-ms-version"], crate::helpers::VERSION);
+    assert!(h.contains_key("x-ms-request-id") && h.contains_key("date"));
+}
