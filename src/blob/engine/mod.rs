@@ -802,95 +802,61 @@ impl BlobStore {
         ))
     }
 
-    /// Put Page: writes `data` (a whole number of pages) at `first_page`, or clears the
-    /// pages when `data` is `None`. The data goes to a segment outside the lock; the blob
-    /// is checked before (so a refused write costs no I/O) and again at commit.
-    pub async fn write_pages(
+    /// Whether a Put Page of `range` would be accepted now; asked before the body is
+    /// received, so that a refused write costs no I/O.
+    pub fn check_page_write(
         &self,
         container: &str,
         blob: &str,
         range: ByteRange,
-        data: Option<bytes::Bytes>,
+        conditions: &Conditions,
+        sequence: SequenceConditions,
+    ) -> Result<(), StoreError> {
+        let state = self.state.lock();
+        check_page_write(
+            &state,
+            container,
+            blob,
+            page_span(range)?,
+            conditions,
+            sequence,
+        )
+    }
+
+    /// Put Page: maps the pages of `range` to `data` (an upload of exactly that many
+    /// bytes), or clears them when `data` is `None`. Checked again at commit, since the
+    /// blob may have changed while the data was written.
+    pub fn write_pages(
+        &self,
+        container: &str,
+        blob: &str,
+        range: ByteRange,
+        data: Option<Upload>,
         conditions: &Conditions,
         sequence: SequenceConditions,
     ) -> Result<WriteAck, StoreError> {
-        let at = BlobAddress {
-            container,
-            blob,
-            snapshot: None,
-        };
         let span = page_span(range)?;
-        self.check_page_write(at, span, conditions, sequence)?;
-        let upload = match data {
-            Some(data) => Some(self.write_upload(data).await?),
-            None => None,
-        };
+        if data
+            .as_ref()
+            .is_some_and(|u| !u.is_complete() || u.reserved() != span.count * PAGE_SIZE)
+        {
+            return Err(StoreError::InvalidPageRange);
+        }
         let mut state = self.state.lock();
-        self.check_page_write_locked(&state, at, span, conditions, sequence)?;
+        check_page_write(&state, container, blob, span, conditions, sequence)?;
         let stamp = self.stamp(&mut state);
         state.commit(Record::WritePages {
             container: container.to_owned(),
             blob: blob.to_owned(),
             first_page: span.first,
             pages: span.count,
-            data: upload.as_ref().map(|u| u.extent.at),
+            data: data.as_ref().map(|u| u.extent.at),
             stamp,
         })?;
         self.garbage.notify_one();
         Ok(WriteAck::of(
             &state.containers[container].blobs[blob].current,
         ))
-    }
-
-    async fn write_upload(&self, data: bytes::Bytes) -> Result<Upload, StoreError> {
-        // Small writes are cheaper inline than a hop to the blocking pool.
-        const INLINE_WRITE: usize = 64 << 10;
-        let mut upload = self.begin_upload(data.len() as u64);
-        if data.len() <= INLINE_WRITE {
-            upload.write(&data)?;
-            Ok(upload)
-        } else {
-            tokio::task::spawn_blocking(move || upload.write(&data).map(|()| upload))
-                .await
-                .map_err(io::Error::other)?
-                .map_err(StoreError::from)
-        }
-    }
-
-    fn check_page_write(
-        &self,
-        at: BlobAddress<'_>,
-        span: PageSpan,
-        conditions: &Conditions,
-        sequence: SequenceConditions,
-    ) -> Result<(), StoreError> {
-        let state = self.state.lock();
-        self.check_page_write_locked(&state, at, span, conditions, sequence)
-    }
-
-    fn check_page_write_locked(
-        &self,
-        state: &State,
-        at: BlobAddress<'_>,
-        span: PageSpan,
-        conditions: &Conditions,
-        sequence: SequenceConditions,
-    ) -> Result<(), StoreError> {
-        let version = state.version(at)?;
-        let BlobBody::Page {
-            size,
-            sequence_number,
-            ..
-        } = &version.body
-        else {
-            return Err(StoreError::InvalidBlobType);
-        };
-        conditions.check(Some((version.etag, version.modified)), Access::Write)?;
-        sequence.check(*sequence_number)?;
-        if span.end() * PAGE_SIZE > *size {
-            return Err(StoreError::InvalidPageRange);
-        }
-        Ok(())
     }
 
     pub fn snapshot(
@@ -1111,6 +1077,35 @@ impl State {
             Some(s) => entry.snapshots.get(&s).ok_or(StoreError::BlobNotFound),
         }
     }
+}
+
+fn check_page_write(
+    state: &State,
+    container: &str,
+    blob: &str,
+    span: PageSpan,
+    conditions: &Conditions,
+    sequence: SequenceConditions,
+) -> Result<(), StoreError> {
+    let version = state.version(BlobAddress {
+        container,
+        blob,
+        snapshot: None,
+    })?;
+    let BlobBody::Page {
+        size,
+        sequence_number,
+        ..
+    } = &version.body
+    else {
+        return Err(StoreError::InvalidBlobType);
+    };
+    conditions.check(Some((version.etag, version.modified)), Access::Write)?;
+    sequence.check(*sequence_number)?;
+    if span.end() * PAGE_SIZE > *size {
+        return Err(StoreError::InvalidPageRange);
+    }
+    Ok(())
 }
 
 /// Whether a listing that stopped at `marker` (a snapshot of a blob, or its base) has

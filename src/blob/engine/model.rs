@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::pagemap::PageMap;
@@ -28,10 +28,16 @@ impl Timestamp {
 
     /// The snapshot id form: ISO 8601 UTC with exactly seven fractional digits.
     pub fn to_snapshot_id(self) -> String {
+        // Formatted by hand: chrono's strftime parsing is measurable on every response.
         let at = self.to_datetime();
         format!(
-            "{}.{:07}Z",
-            at.format("%Y-%m-%dT%H:%M:%S"),
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:07}Z",
+            at.year(),
+            at.month(),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second(),
             self.0.rem_euclid(10_000_000)
         )
     }
@@ -45,9 +51,21 @@ impl Timestamp {
 
     /// RFC 1123, as in `Last-Modified` and `Date`.
     pub fn to_http_date(self) -> String {
-        self.to_datetime()
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string()
+        const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let at = self.to_datetime();
+        format!(
+            "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+            DAYS[at.weekday().num_days_from_monday() as usize],
+            at.day(),
+            MONTHS[at.month0() as usize],
+            at.year(),
+            at.hour(),
+            at.minute(),
+            at.second()
+        )
     }
 }
 

@@ -3,8 +3,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use bytes::Bytes;
-
 use super::*;
 
 const MIB: u64 = 1 << 20;
@@ -26,22 +24,22 @@ fn page_blob(store: &BlobStore, size: u64) {
         .unwrap();
 }
 
-async fn write(store: &BlobStore, offset: u64, len: u64, byte: u8) {
+fn write(store: &BlobStore, offset: u64, len: u64, byte: u8) {
     let range = ByteRange {
         start: offset,
         end: offset + len - 1,
     };
-    let data = Bytes::from(vec![byte; len as usize]);
+    let mut upload = store.begin_upload(len);
+    upload.write(&vec![byte; len as usize]).unwrap();
     store
         .write_pages(
             "c",
             "b",
             range,
-            Some(data),
+            Some(upload),
             &Conditions::default(),
             Default::default(),
         )
-        .await
         .unwrap();
 }
 
@@ -67,11 +65,11 @@ async fn a_reopened_store_has_the_same_blobs_snapshots_and_diffs() {
     let snapshot = {
         let store = open(dir.path());
         page_blob(&store, 8 * MIB);
-        write(&store, 0, MIB, 1).await;
+        write(&store, 0, MIB, 1);
         let (snapshot, _) = store
             .snapshot("c", "b", None, &Conditions::default())
             .unwrap();
-        write(&store, 512, 1024, 2).await;
+        write(&store, 512, 1024, 2);
         snapshot
     };
     let store = open(dir.path());
@@ -100,13 +98,13 @@ async fn deleting_a_snapshot_frees_the_data_only_it_used() {
     let store = open(dir.path());
     page_blob(&store, 64 * MIB);
     for i in 0..8 {
-        write(&store, i * 4 * MIB, 4 * MIB, 1).await;
+        write(&store, i * 4 * MIB, 4 * MIB, 1);
     }
     let (snapshot, _) = store
         .snapshot("c", "b", None, &Conditions::default())
         .unwrap();
     for i in 0..8 {
-        write(&store, i * 4 * MIB, 4 * MIB, 2).await;
+        write(&store, i * 4 * MIB, 4 * MIB, 2);
     }
     store.collect_garbage().await.unwrap();
     let with_snapshot = allocated(dir.path());

@@ -8,12 +8,12 @@ use futures_util::StreamExt;
 use md5::{Digest, Md5};
 
 use crate::blob::engine::{
-    BlobStore, BlockListType, ByteRange, ContentProperties, NewPageBlob, SequenceNumberAction,
-    Upload, WriteAck,
+    BlockListType, ByteRange, ContentProperties, NewPageBlob, SequenceNumberAction, WriteAck,
 };
 
 use super::error::BlobApiError;
 use super::headers::{self, put};
+use super::upload::{self, Md5Check};
 use super::xml::{element, parse_block_list, XML_DECLARATION};
 use super::{empty, small_body, xml_response, BlobRequest};
 
@@ -22,8 +22,6 @@ const MAX_PUT_BLOB: u64 = 5000 << 20;
 /// Largest Put Block.
 const MAX_PUT_BLOCK: u64 = 4000 << 20;
 const MAX_BLOCK_LIST_BODY: usize = 8 << 20;
-/// Upload data is written to storage in steps of this size.
-const WRITE_STEP: usize = 4 << 20;
 /// Largest range for which `x-ms-range-get-content-md5` is honoured.
 const MAX_RANGE_MD5: u64 = 4 << 20;
 
@@ -48,65 +46,6 @@ fn content_length(request: &BlobRequest) -> Result<u64, BlobApiError> {
             "Content-Length HTTP header is missing.",
         )
     })
-}
-
-/// Streams the request body into fresh storage, checking it is exactly `len` bytes and,
-/// when the client sent one, that its MD5 matches. Returns the upload and its MD5.
-async fn receive_upload(
-    store: &BlobStore,
-    body: Body,
-    len: u64,
-    expected_md5: Option<Vec<u8>>,
-) -> Result<(Upload, Vec<u8>), BlobApiError> {
-    let mut upload = store.begin_upload(len);
-    let mut digest = Md5::new();
-    let mut pending = bytes::BytesMut::new();
-    let mut stream = body.into_data_stream();
-    loop {
-        let next = stream.next().await;
-        let finished = next.is_none();
-        if let Some(chunk) = next {
-            let chunk = chunk.map_err(|_| {
-                BlobApiError::invalid_input(
-                    "The request body could not be read completely: it is shorter than announced or the connection broke.",
-                )
-            })?;
-            pending.extend_from_slice(&chunk);
-        }
-        if pending.len() >= WRITE_STEP || (finished && !pending.is_empty()) {
-            let data = pending.split().freeze();
-            if upload.reserved() < upload.written() + data.len() as u64 {
-                return Err(body_length_mismatch());
-            }
-            (upload, digest) = tokio::task::spawn_blocking(move || {
-                digest.update(&data);
-                upload.write(&data).map(|()| (upload, digest))
-            })
-            .await
-            .map_err(std::io::Error::other)
-            .and_then(|r| r)
-            .map_err(crate::blob::engine::StoreError::from)?;
-        }
-        if finished {
-            break;
-        }
-    }
-    if !upload.is_complete() {
-        return Err(body_length_mismatch());
-    }
-    let md5 = digest.finalize().to_vec();
-    if expected_md5.is_some_and(|e| e != md5) {
-        return Err(BlobApiError::new(
-            StatusCode::BAD_REQUEST,
-            "Md5Mismatch",
-            "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
-        ));
-    }
-    Ok((upload, md5))
-}
-
-fn body_length_mismatch() -> BlobApiError {
-    BlobApiError::invalid_input("The request body length does not match the Content-Length header.")
 }
 
 pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
@@ -134,7 +73,9 @@ pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
             let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
             // Refuse early what would fail at commit, before taking the upload.
             store.container(&container)?;
-            let (upload, md5) = receive_upload(&store, request.body, len, expected).await?;
+            let (upload, md5) =
+                upload::receive(&store, request.body, len, Md5Check::Compute { expected }).await?;
+            let md5 = md5.unwrap_or_default();
             if content.content_md5.is_none() {
                 content.content_md5 = Some(md5.clone());
             }
@@ -243,7 +184,9 @@ pub async fn put_block(request: BlobRequest) -> Result<Response, BlobApiError> {
     let store = request.store.clone();
     let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
     store.container(&container)?;
-    let (upload, md5) = receive_upload(&store, request.body, len, expected).await?;
+    let (upload, md5) =
+        upload::receive(&store, request.body, len, Md5Check::Compute { expected }).await?;
+    let md5 = md5.unwrap_or_default();
     store.stage_block(&container, &blob, &id, upload)?;
     let mut response = empty(StatusCode::CREATED);
     put(

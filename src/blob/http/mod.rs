@@ -9,6 +9,7 @@ mod endpoint;
 mod error;
 mod headers;
 mod page;
+mod upload;
 mod xml;
 
 use std::sync::Arc;

@@ -3,7 +3,6 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
-use md5::{Digest, Md5};
 
 use crate::blob::engine::{
     ByteRange, DiffSpan, PageRangesReport, PageSpan, MAX_PAGE_WRITE, PAGE_SIZE,
@@ -11,8 +10,9 @@ use crate::blob::engine::{
 
 use super::error::BlobApiError;
 use super::headers::{self, put};
+use super::upload::{self, Md5Check};
 use super::xml::{element, XML_DECLARATION};
-use super::{empty, small_body, timestamp_param, xml_response, BlobRequest};
+use super::{empty, timestamp_param, xml_response, BlobRequest};
 
 pub async fn put_page(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
@@ -69,30 +69,25 @@ pub async fn put_page(request: BlobRequest) -> Result<Response, BlobApiError> {
     };
     let store = request.store.clone();
     let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
+    // Refuse before receiving the body what would be refused at commit.
+    store.check_page_write(&container, &blob, range, &conditions, sequence)?;
     let data = match data {
         None => None,
         Some(()) => {
-            let body = small_body(request.body, MAX_PAGE_WRITE as usize).await?;
-            if body.len() as u64 != range.byte_count() {
-                return Err(BlobApiError::invalid_input(
-                    "The request body length does not match the Content-Length header.",
-                ));
-            }
-            if let Some(expected) = &expected_md5 {
-                if Md5::digest(&body).as_slice() != expected.as_slice() {
-                    return Err(BlobApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "Md5Mismatch",
-                        "The MD5 value specified in the request did not match with the MD5 value calculated by the server.",
-                    ));
-                }
-            }
-            Some(body)
+            let md5 = match &expected_md5 {
+                Some(expected) => Md5Check::Compute {
+                    expected: Some(expected.clone()),
+                },
+                None => Md5Check::Skip,
+            };
+            Some(
+                upload::receive(&store, request.body, range.byte_count(), md5)
+                    .await?
+                    .0,
+            )
         }
     };
-    let ack = store
-        .write_pages(&container, &blob, range, data, &conditions, sequence)
-        .await?;
+    let ack = store.write_pages(&container, &blob, range, data, &conditions, sequence)?;
     let mut response = empty(StatusCode::CREATED);
     let h = response.headers_mut();
     headers::write_ack(h, ack.etag, ack.modified);
