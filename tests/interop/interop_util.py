@@ -26,7 +26,7 @@ SDK_API_VERSION = X_MS_VERSION
 
 # Client settings shared by every SDK client in the suite: no silent retries (a failing
 # server must show as a failure, not as a slow success) and bounded timeouts.
-CLIENT_KWARGS = dict(retry_total=0, connection_timeout=10, read_timeout=120)
+CLIENT_KWARGS = dict(retry_total=0, connection_timeout=10, read_timeout=60)
 
 KiB = 1024
 MiB = 1024 * 1024

@@ -15,7 +15,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobBlock, BlobType, ContentSettings
 
-from interop_util import MiB, assert_bytes_equal, random_bytes
+from interop_util import TARGET, MiB, assert_bytes_equal, random_bytes
 
 
 def test_upload_download_small(container):
@@ -165,6 +165,7 @@ def test_set_and_get_metadata(container):
 
 
 @pytest.mark.xfail(
+    TARGET == "vaultsim",  # Azurite preserves the case, so it must pass there
     strict=True,
     reason="known gap: the HTTP server (hyper) lower-cases header names, so x-ms-meta-* "
     "names come back lower-case; see README 'Known gaps'",

@@ -157,13 +157,23 @@ def test_put_page_aligned_raw_succeeds(raw, page_blob):
 # Bodies shorter than their Content-Length
 
 
+def assert_truncated_refused(status, data):
+    """Either the connection was closed without an answer, or a 4xx came back. (An HTTP layer
+    may answer a broken body itself, without the service's error headers: Azurite's node
+    parser sends a bare 400, and Azure's front end is not known to do better, so the error
+    format is not asserted here. What matters is that nothing was written.)"""
+    if status is None:
+        return
+    assert 400 <= status < 500, data[:500]
+
+
 def test_put_page_body_shorter_than_content_length(raw, page_blob):
     bc, expected = page_blob
     status, data = send_truncated_body(
         raw.port, "PUT", raw.path("pb", "comp=page"),
         {"x-ms-version": SDK_API_VERSION, "x-ms-range": "bytes=1024-2047", "x-ms-page-write": "update"},
         body=b"\xee" * 512, announced=1024)
-    assert status is None or 400 <= status < 500, data[:500]
+    assert_truncated_refused(status, data)
     assert_page_blob_unchanged(bc, expected)
 
 
@@ -172,7 +182,7 @@ def test_put_blob_body_shorter_than_content_length(raw, container):
         raw.port, "PUT", raw.path("short.bin"),
         {"x-ms-version": SDK_API_VERSION, "x-ms-blob-type": "BlockBlob"},
         body=b"x" * 1000, announced=5000)
-    assert status is None or 400 <= status < 500, data[:500]
+    assert_truncated_refused(status, data)
     assert not container.get_blob_client("short.bin").exists(), "a truncated Put Blob created a blob"
 
 
@@ -182,7 +192,7 @@ def test_put_blob_over_existing_with_short_body_keeps_old_content(raw, container
         raw.port, "PUT", raw.path("keep.bin"),
         {"x-ms-version": SDK_API_VERSION, "x-ms-blob-type": "BlockBlob"},
         body=b"y" * 100, announced=4096)
-    assert status is None or 400 <= status < 500, data[:500]
+    assert_truncated_refused(status, data)
     assert container.get_blob_client("keep.bin").download_blob().readall() == b"old content"
 
 
