@@ -45,6 +45,10 @@ pub struct ServeConfig {
     /// Base64 account key (default: Azurite's well-known key).
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", default_value = DEV_ACCOUNT_KEY, hide_default_value = true, hide_env_values = true)]
     pub account_key: String,
+    /// Journal growth, in bytes, after which the blob store writes a checkpoint (restart
+    /// time follows the journal written since the last one).
+    #[arg(long, env = "VAULTSIM_BLOB_CHECKPOINT_BYTES", default_value_t = 64 << 20)]
+    pub blob_checkpoint_bytes: u64,
     /// A second base64 account key, accepted as well (key rotation).
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY2", hide_env_values = true)]
     pub account_key2: Option<String>,

@@ -13,7 +13,7 @@ use base64::Engine as _;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
-use crate::blob::engine::BlobStore;
+use crate::blob::engine::{BlobStore, StoreOptions};
 use crate::blob::http::{self as blob_http, Account, BlobState};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
@@ -40,10 +40,14 @@ impl Application {
                 .collect::<anyhow::Result<_>>()?,
         };
         let blob_dir = config.data_dir.join("blob");
-        let (store, report) = BlobStore::open(&blob_dir, clock.clone())
+        let options = StoreOptions {
+            checkpoint_after: config.blob_checkpoint_bytes,
+        };
+        let (store, report) = BlobStore::open(&blob_dir, clock.clone(), options)
             .with_context(|| format!("opening the blob store in {}", blob_dir.display()))?;
         tracing::info!(
             dir = %blob_dir.display(),
+            checkpoint = ?report.checkpoint_generation,
             records = report.records,
             containers = report.containers,
             discarded_bytes = report.discarded_bytes,
@@ -76,12 +80,12 @@ impl Application {
         let addr = self.blob_addr();
         tracing::info!(%addr, "blob endpoint listening");
         let store = self.blob_state.store.clone();
-        let collector = tokio::spawn(async move { store.run_collector().await });
+        let maintenance = tokio::spawn(async move { store.run_maintenance().await });
         let app = with_request_logging(blob_http::router(self.blob_state));
         let served = axum::serve(self.blob_listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
-        collector.abort();
+        maintenance.abort();
         served.context("the blob endpoint failed")
     }
 }

@@ -63,10 +63,13 @@ async fn write_until_killed(client: BlobClient, writer: u64, log: Arc<Mutex<Writ
     }
 }
 
+/// Checkpoints every 8 KiB of journal, so that the kill lands among checkpoints too.
+const CHECKPOINT_OFTEN: &[(&str, &str)] = &[("VAULTSIM_BLOB_CHECKPOINT_BYTES", "8192")];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_snapshots_and_uploads_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
-    let service = ServiceProcess::start(data.path(), "info");
+    let service = ServiceProcess::start_with(data.path(), "debug", CHECKPOINT_OFTEN);
     let client = service.client();
     assert_eq!(client.create_container("disks").await.status(), 201);
     let size = WRITERS * SLOTS_PER_WRITER * SLOT;
@@ -88,12 +91,16 @@ async fn acknowledged_writes_snapshots_and_uploads_survive_kill_9() {
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        service.log().contains("blob store checkpoint written"),
+        "checkpoints were taken under load"
+    );
     service.kill_hard();
     for writer in writers {
         writer.await.unwrap();
     }
 
-    let service = ServiceProcess::start(data.path(), "info");
+    let service = ServiceProcess::start_with(data.path(), "info", CHECKPOINT_OFTEN);
     let client = service.client();
     let response = client.get_blob(BLOB).await;
     assert_eq!(response.status(), 200);

@@ -190,6 +190,7 @@ impl TestApp {
             account_name: ACCOUNT.into(),
             account_key: DEV_ACCOUNT_KEY.into(),
             account_key2: None,
+            blob_checkpoint_bytes: 64 << 20,
         };
         let app = Application::build(&config).await.unwrap();
         let addr = app.blob_addr();
@@ -213,9 +214,15 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     pub fn start(data_dir: &Path, rust_log: &str) -> Self {
+        Self::start_with(data_dir, rust_log, &[])
+    }
+
+    /// Starts the binary with extra environment (`VAULTSIM_*` settings).
+    pub fn start_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vaultsim"))
             .args(["serve", "--blob-addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())

@@ -69,16 +69,18 @@ impl Journal {
         ))
     }
 
+    /// Bytes of whole records written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.len
+    }
+
     /// Appends one record with a single write.
     pub fn append<R: Serialize>(&mut self, record: &R) -> Result<(), JournalError> {
         self.buffer.clear();
         self.buffer.extend_from_slice(&[0; HEADER_LEN]);
         let mut buffer = std::mem::take(&mut self.buffer);
         buffer = postcard::to_extend(record, buffer)?;
-        let payload_len = buffer.len() - HEADER_LEN;
-        let crc = crc32fast::hash(&buffer[HEADER_LEN..]);
-        buffer[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-        buffer[4..8].copy_from_slice(&crc.to_le_bytes());
+        seal_frame(&mut buffer);
         let result = self.file.write_all(&buffer);
         if result.is_err() {
             // A partial record must not prefix the next one: cut back to the last whole one.
@@ -98,19 +100,39 @@ pub struct ReplayStats {
     pub discarded_bytes: u64,
 }
 
-fn decode_at<R: DeserializeOwned>(bytes: &[u8], pos: usize) -> Option<(R, usize)> {
+/// Fills in the header of a frame whose payload follows `HEADER_LEN` placeholder bytes.
+fn seal_frame(frame: &mut [u8]) {
+    let payload_len = frame.len() - HEADER_LEN;
+    let crc = crc32fast::hash(&frame[HEADER_LEN..]);
+    frame[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+}
+
+/// One framed payload (also the shape of a checkpoint file).
+pub fn encode_frame(payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(HEADER_LEN + payload.len());
+    frame.extend_from_slice(&[0; HEADER_LEN]);
+    frame.extend_from_slice(payload);
+    seal_frame(&mut frame);
+    frame
+}
+
+/// The payload of the frame at `pos` and where the next one starts; `None` when the frame
+/// is torn or corrupt. `max_len` bounds what a length field may claim.
+pub fn decode_frame(bytes: &[u8], pos: usize, max_len: usize) -> Option<(&[u8], usize)> {
     let header = bytes.get(pos..pos + HEADER_LEN)?;
     let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
     let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
-    if len > MAX_RECORD_LEN {
+    if len > max_len {
         return None;
     }
     let payload = bytes.get(pos + HEADER_LEN..pos + HEADER_LEN + len)?;
-    if crc32fast::hash(payload) != crc {
-        return None;
-    }
-    let record = postcard::from_bytes(payload).ok()?;
-    Some((record, pos + HEADER_LEN + len))
+    (crc32fast::hash(payload) == crc).then_some((payload, pos + HEADER_LEN + len))
+}
+
+fn decode_at<R: DeserializeOwned>(bytes: &[u8], pos: usize) -> Option<(R, usize)> {
+    let (payload, next) = decode_frame(bytes, pos, MAX_RECORD_LEN)?;
+    Some((postcard::from_bytes(payload).ok()?, next))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! the journal, then applied in memory: the journal write is the commit point, so an
 //! acknowledged change survives the process being killed, and nothing half-done is seen.
 
+mod checkpoint;
 mod conditions;
 mod gc;
 mod journal;
@@ -17,7 +18,7 @@ mod segments;
 
 use std::collections::HashMap;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -284,12 +285,18 @@ impl Drop for Upload {
 struct State {
     containers: Containers,
     journal: Journal,
+    /// The journal's generation: the newest checkpoint is at most this one.
+    generation: u64,
     /// The last stamp handed out; stamps and snapshot ids strictly increase.
     last_stamp: i64,
+    /// Journal size that calls for a checkpoint.
+    checkpoint_after: u64,
+    checkpoint_due: Arc<Notify>,
 }
 
 #[derive(Debug)]
 pub struct BlobStore {
+    dir: PathBuf,
     state: Mutex<State>,
     segments: Arc<Segments>,
     inflight: Arc<Inflight>,
@@ -297,47 +304,148 @@ pub struct BlobStore {
     clock: Clock,
     /// Signalled when something may have become garbage.
     garbage: Notify,
+    checkpoint_due: Arc<Notify>,
+    /// One checkpoint at a time.
+    checkpointing: tokio::sync::Mutex<()>,
+}
+
+/// Tuning of the store.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Take a checkpoint once the journal has grown by this many bytes.
+    pub checkpoint_after: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_after: 64 << 20,
+        }
+    }
 }
 
 /// What opening the store found, for the start-up log.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenReport {
+    pub checkpoint_generation: Option<u64>,
     pub records: u64,
     pub discarded_bytes: u64,
     pub containers: usize,
 }
 
 impl BlobStore {
-    /// Opens the store in `dir` (created if missing), replaying its journal.
-    pub fn open(dir: &Path, clock: Clock) -> Result<(Self, OpenReport), StoreError> {
+    /// Opens the store in `dir` (created if missing): loads the newest whole checkpoint and
+    /// replays the journals written since.
+    pub fn open(
+        dir: &Path,
+        clock: Clock,
+        options: StoreOptions,
+    ) -> Result<(Self, OpenReport), StoreError> {
         std::fs::create_dir_all(dir)?;
         let segments = Arc::new(Segments::open(&dir.join("segments"))?);
-        let mut containers = Containers::new();
-        let mut last_stamp = 0i64;
-        let (journal, stats) = Journal::open(&dir.join("journal"), |record: Record| {
-            last_stamp = last_stamp.max(record_time(&record));
-            apply(&mut containers, record);
-        })?;
+        let (checkpoints, journals) = checkpoint::generations(dir)?;
+        let restored = checkpoints
+            .iter()
+            .rev()
+            .find_map(|&g| checkpoint::read(dir, g).map(|(c, stamp)| (g, c, stamp)));
+        if restored.is_none() && !checkpoints.is_empty() {
+            return Err(damaged("no checkpoint is readable"));
+        }
+        let checkpoint_generation = restored.as_ref().map(|(g, _, _)| *g);
+        let (base, mut containers, mut last_stamp) = restored.unwrap_or((0, Containers::new(), 0));
+        let replay: Vec<u64> = journals.into_iter().filter(|&g| g >= base).collect();
+        if replay
+            .iter()
+            .enumerate()
+            .any(|(i, &g)| g != base + i as u64)
+        {
+            return Err(damaged("a journal generation is missing"));
+        }
+        let mut records = 0;
+        let mut discarded_bytes = 0;
+        let mut active = None;
+        for &generation in replay.iter().chain((replay.is_empty()).then_some(&base)) {
+            let (journal, stats) = Journal::open(
+                &checkpoint::journal_path(dir, generation),
+                |record: Record| {
+                    last_stamp = last_stamp.max(record_time(&record));
+                    apply(&mut containers, record);
+                },
+            )?;
+            records += stats.records;
+            discarded_bytes += stats.discarded_bytes;
+            active = Some((generation, journal));
+        }
+        let (generation, journal) = active.expect("at least one journal is opened");
+        remove_generations_before(dir, base);
         let report = OpenReport {
-            records: stats.records,
-            discarded_bytes: stats.discarded_bytes,
+            checkpoint_generation,
+            records,
+            discarded_bytes,
             containers: containers.len(),
         };
+        let checkpoint_due = Arc::new(Notify::new());
         let store = Self {
+            dir: dir.to_owned(),
             state: Mutex::new(State {
                 containers,
                 journal,
+                generation,
                 last_stamp,
+                checkpoint_after: options.checkpoint_after,
+                checkpoint_due: checkpoint_due.clone(),
             }),
             segments,
             inflight: Arc::default(),
             pins: Arc::default(),
             clock,
             garbage: Notify::new(),
+            checkpoint_due,
+            checkpointing: tokio::sync::Mutex::new(()),
         };
         // Whatever a crash left unreferenced is garbage now.
         store.garbage.notify_one();
         Ok((store, report))
+    }
+
+    /// Runs the background upkeep forever: reclaiming space and taking checkpoints.
+    pub async fn run_maintenance(&self) {
+        let checkpoints = async {
+            loop {
+                self.checkpoint_due.notified().await;
+                if let Err(error) = self.checkpoint().await {
+                    tracing::warn!(%error, "blob store checkpoint failed; the journal keeps growing");
+                }
+            }
+        };
+        tokio::join!(self.run_collector(), checkpoints);
+    }
+
+    /// Writes a checkpoint of the whole state and drops the journals it covers.
+    pub async fn checkpoint(&self) -> Result<u64, StoreError> {
+        let _one_at_a_time = self.checkpointing.lock().await;
+        let (containers, last_stamp, generation) = self.switch_journal()?;
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || {
+            checkpoint::write(&dir, generation, &containers, last_stamp)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        remove_generations_before(&self.dir, generation);
+        tracing::debug!(generation, "blob store checkpoint written");
+        Ok(generation)
+    }
+
+    /// The first half of a checkpoint: appends go to a new journal from here on, and the
+    /// state they start from is returned (an O(blobs) clone; page maps are shared).
+    fn switch_journal(&self) -> Result<(Containers, i64, u64), StoreError> {
+        let mut state = self.state.lock();
+        let generation = state.generation + 1;
+        let (journal, _) =
+            Journal::open::<Record>(&checkpoint::journal_path(&self.dir, generation), |_| {})?;
+        state.journal = journal;
+        state.generation = generation;
+        Ok((state.containers.clone(), state.last_stamp, generation))
     }
 
     /// Reserves space for `len` bytes of upload data.
@@ -1057,6 +1165,9 @@ impl State {
     fn commit(&mut self, record: Record) -> Result<(), StoreError> {
         self.journal.append(&record)?;
         apply(&mut self.containers, record);
+        if self.journal.bytes_written() >= self.checkpoint_after {
+            self.checkpoint_due.notify_one();
+        }
         Ok(())
     }
 
@@ -1116,6 +1227,34 @@ fn marker_reached(marker: Option<Timestamp>, item: Option<Timestamp>) -> bool {
         (None, Some(_)) => false,
         (Some(_), None) => true,
         (Some(m), Some(i)) => i >= m,
+    }
+}
+
+fn damaged(why: &str) -> StoreError {
+    StoreError::Io(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("the blob store metadata is damaged: {why}"),
+    ))
+}
+
+/// Removes checkpoints and journals older than `generation`, and unfinished checkpoints:
+/// the checkpoint of `generation` covers them. Best effort; leftovers are removed later.
+fn remove_generations_before(dir: &Path, generation: u64) {
+    let Ok((checkpoints, journals)) = checkpoint::generations(dir) else {
+        return;
+    };
+    for g in checkpoints.into_iter().filter(|&g| g < generation) {
+        let _ = std::fs::remove_file(checkpoint::checkpoint_path(dir, g));
+    }
+    for g in journals.into_iter().filter(|&g| g < generation) {
+        let _ = std::fs::remove_file(checkpoint::journal_path(dir, g));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 }
 

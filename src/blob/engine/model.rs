@@ -161,7 +161,7 @@ pub struct BlobEntry {
     pub snapshots: BTreeMap<Timestamp, BlobVersion>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Container {
     pub metadata: Metadata,
     pub modified: Timestamp,

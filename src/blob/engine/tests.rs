@@ -8,7 +8,9 @@ use super::*;
 const MIB: u64 = 1 << 20;
 
 fn open(dir: &Path) -> BlobStore {
-    BlobStore::open(dir, Clock).unwrap().0
+    BlobStore::open(dir, Clock, StoreOptions::default())
+        .unwrap()
+        .0
 }
 
 fn page_blob(store: &BlobStore, size: u64) {
@@ -131,4 +133,98 @@ async fn deleting_a_snapshot_frees_the_data_only_it_used() {
     while let Some(chunk) = stream.next().await {
         assert!(chunk.unwrap().iter().all(|&b| b == 2));
     }
+}
+
+fn diff_since(store: &BlobStore, snapshot: Timestamp) -> Vec<DiffSpan> {
+    let ranges = store
+        .page_ranges(at(None), Some(snapshot), None, &Conditions::default())
+        .unwrap();
+    match ranges.report {
+        PageRangesReport::Diff(diff) => diff,
+        PageRangesReport::Ranges(_) => panic!("a diff was asked for"),
+    }
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "segments")
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_checkpoint_plus_the_journal_after_it_restores_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let (snapshot, expected_diff) = {
+        let store = open(dir.path());
+        page_blob(&store, 8 * MIB);
+        write(&store, 0, MIB, 1);
+        let (snapshot, _) = store
+            .snapshot("c", "b", None, &Conditions::default())
+            .unwrap();
+        assert_eq!(store.checkpoint().await.unwrap(), 1);
+        write(&store, 4096, 512, 2);
+        store.create_container("after", Vec::new(), None).unwrap();
+        (snapshot, diff_since(&store, snapshot))
+    };
+    assert_eq!(
+        files(dir.path()),
+        vec!["checkpoint-00000001", "journal-00000001"]
+    );
+    let (store, report) = BlobStore::open(dir.path(), Clock, StoreOptions::default()).unwrap();
+    assert_eq!(report.checkpoint_generation, Some(1));
+    assert_eq!(
+        report.records, 2,
+        "only the records after the checkpoint are replayed"
+    );
+    assert_eq!(diff_since(&store, snapshot), expected_diff);
+    assert!(store.container("after").is_ok());
+}
+
+#[tokio::test]
+async fn a_checkpoint_cut_short_by_a_crash_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        page_blob(&store, 8 * MIB);
+        write(&store, 0, MIB, 1);
+        // The journal switches, then the process dies before the checkpoint is written.
+        store.switch_journal().unwrap();
+        write(&store, MIB, MIB, 2);
+    }
+    assert_eq!(
+        files(dir.path()),
+        vec!["journal-00000000", "journal-00000001"]
+    );
+    let store = open(dir.path());
+    let ranges = store
+        .page_ranges(at(None), None, None, &Conditions::default())
+        .unwrap();
+    let PageRangesReport::Ranges(spans) = ranges.report else {
+        panic!("plain ranges were asked for");
+    };
+    assert_eq!(
+        spans,
+        vec![PageSpan {
+            first: 0,
+            count: 2 * MIB / PAGE_SIZE
+        }]
+    );
+}
+
+#[tokio::test]
+async fn a_store_with_a_missing_journal_refuses_to_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        page_blob(&store, 8 * MIB);
+        store.switch_journal().unwrap();
+        store.switch_journal().unwrap();
+    }
+    std::fs::remove_file(dir.path().join("journal-00000001")).unwrap();
+    let error = BlobStore::open(dir.path(), Clock, StoreOptions::default()).unwrap_err();
+    assert!(error.to_string().contains("damaged"), "{error}");
 }
