@@ -21,6 +21,8 @@ mod builder;
 mod permissions;
 mod time;
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -112,6 +114,8 @@ pub struct SasRequest<'a> {
     /// The request's `snapshot` query value; signed by `sr=bs` tokens.
     pub snapshot: Option<&'a str>,
     pub https: bool,
+    /// The client's address, checked against `sip`.
+    pub client_ip: IpAddr,
     pub now: DateTime<Utc>,
 }
 
@@ -165,6 +169,9 @@ pub enum SasError {
     /// `spr=https` on a plain HTTP request.
     #[error("This request is not authorized to perform this operation using this protocol.")]
     ProtocolMismatch,
+    /// The client's address is outside `sip`.
+    #[error("This request is not authorized to perform this operation using this source IP {0}.")]
+    SourceIpMismatch(IpAddr),
 }
 
 fn missing_parameter_detail(name: &str) -> String {
@@ -185,6 +192,7 @@ impl SasError {
     pub fn error_code(&self) -> &'static str {
         match self {
             SasError::ProtocolMismatch => "AuthorizationProtocolMismatch",
+            SasError::SourceIpMismatch(_) => "AuthorizationSourceIPMismatch",
             _ => "AuthenticationFailed",
         }
     }
@@ -321,6 +329,7 @@ impl ServiceSas {
         }
         let terms = self.access_terms(policy)?;
         terms.check_time(request.now)?;
+        self.check_source_ip(request.client_ip)?;
         self.check_protocol(request.https)?;
         Ok(GrantedSas {
             resource: self.sr,
@@ -350,6 +359,30 @@ impl ServiceSas {
             expiry: parse_time("se", expiry)?,
             permissions: parse_permissions(permission)?,
         })
+    }
+
+    /// `sip` is one address or an inclusive range `low-high` of one family.
+    fn check_source_ip(&self, client: IpAddr) -> Result<(), SasError> {
+        let Some(range) = self.sip.as_deref() else {
+            return Ok(());
+        };
+        let (low, high) = range.split_once('-').unwrap_or((range, range));
+        let parse = |text: &str| {
+            text.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| invalid("sip", range))
+        };
+        let (low, high) = (parse(low)?, parse(high)?);
+        let inside = match (client.to_canonical(), low, high) {
+            (IpAddr::V4(c), IpAddr::V4(l), IpAddr::V4(h)) => (l..=h).contains(&c),
+            (IpAddr::V6(c), IpAddr::V6(l), IpAddr::V6(h)) => (l..=h).contains(&c),
+            _ => false,
+        };
+        if inside {
+            Ok(())
+        } else {
+            Err(SasError::SourceIpMismatch(client))
+        }
     }
 
     fn check_protocol(&self, https: bool) -> Result<(), SasError> {

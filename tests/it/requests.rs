@@ -118,3 +118,53 @@ async fn every_response_carries_the_azure_headers() {
     assert_eq!(h["x-ms-version"], crate::helpers::VERSION);
     assert!(h.contains_key("x-ms-request-id") && h.contains_key("date"));
 }
+
+/// A read token for `disks/d.vhd` limited to the addresses in `sip`.
+fn ip_limited_sas(sip: &str) -> String {
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_ACCOUNT_KEY)
+        .unwrap();
+    let mut token = ServiceSasBuilder::for_blob(
+        "disks",
+        "d.vhd",
+        "r".parse().unwrap(),
+        Utc::now() + chrono::Duration::hours(1),
+    )
+    .sign(ACCOUNT, &key);
+    token.sip = Some(sip.to_owned());
+    token.sig = vaultsim_protocol::signing::sign(
+        &key,
+        &token.string_to_sign(ACCOUNT, "disks", Some("d.vhd"), None),
+    );
+    token.to_query_string()
+}
+
+#[tokio::test]
+async fn a_sas_limited_to_other_addresses_is_refused_with_source_ip_mismatch() {
+    let app = TestApp::spawn().await;
+    let client = &app.client;
+    assert_eq!(client.create_container("disks").await.status(), 201);
+    assert_eq!(
+        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
+        201
+    );
+    let http = reqwest::Client::new();
+    let url = client.url("/disks/d.vhd");
+    for (sip, status) in [
+        ("127.0.0.1", 200),
+        ("127.0.0.0-127.0.0.255", 200),
+        ("10.1.2.3", 403),
+    ] {
+        let response = http
+            .get(format!("{url}?{}", ip_limited_sas(sip)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "sip={sip}");
+        if status == 403 {
+            assert_eq!(
+                response.headers()["x-ms-error-code"],
+                "AuthorizationSourceIPMismatch"
+            );
+        }
+    }
+}

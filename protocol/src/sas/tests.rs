@@ -64,6 +64,7 @@ fn dash_request(blob: Option<&str>, now: DateTime<Utc>) -> SasRequest<'_> {
         blob,
         snapshot: None,
         https: false,
+        client_ip: LOOPBACK,
         now,
     }
 }
@@ -251,8 +252,63 @@ fn dev_request<'a>(blob: Option<&'a str>, snapshot: Option<&'a str>) -> SasReque
         blob,
         snapshot,
         https: false,
+        client_ip: LOOPBACK,
         now: utc(2026, 11, 25, 10, 0, 0),
     }
+}
+
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
+/// A container token for `backups` limited to `sip`.
+fn ip_limited_token(sip: &str) -> ServiceSas {
+    let mut sas = parse(&[
+        ("sv", "2026-10-06"),
+        ("sr", "c"),
+        ("sp", "r"),
+        ("se", "2030-01-01T00:00:00Z"),
+        ("sip", sip),
+        ("sig", "x"),
+    ]);
+    sas.sig = sign_b64(
+        DEV_KEY,
+        &sas.string_to_sign(DEV_ACCOUNT, "backups", None, None),
+    );
+    sas
+}
+
+#[test]
+fn source_ip_ranges_are_inclusive_and_checked_after_the_signature() {
+    let dev_key = key(DEV_KEY);
+    let from = |ip: &str| SasRequest {
+        client_ip: ip.parse().unwrap(),
+        ..dev_request(None, None)
+    };
+    let range = ip_limited_token("10.0.0.1-10.0.0.9");
+    for inside in ["10.0.0.1", "10.0.0.5", "10.0.0.9", "::ffff:10.0.0.5"] {
+        assert!(
+            range.check(&from(inside), &[&dev_key], no_policy).is_ok(),
+            "{inside}"
+        );
+    }
+    for outside in ["10.0.0.10", "127.0.0.1", "::1"] {
+        let err = range
+            .check(&from(outside), &[&dev_key], no_policy)
+            .unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            "AuthorizationSourceIPMismatch",
+            "{outside}"
+        );
+    }
+    let single = ip_limited_token("127.0.0.1");
+    assert!(single
+        .check(&from("127.0.0.1"), &[&dev_key], no_policy)
+        .is_ok());
+    let bad = ip_limited_token("not-an-ip");
+    assert!(matches!(
+        bad.check(&from("127.0.0.1"), &[&dev_key], no_policy),
+        Err(SasError::InvalidParameter { name: "sip", .. })
+    ));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Who a request is (Shared Key owner, a service SAS, or anonymous) and whether that may
 //! perform the operation, checked the way Azure Storage checks it.
 
+use std::net::IpAddr;
+
 use axum::http::{request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
 use vaultsim_protocol::sas::{
@@ -31,6 +33,13 @@ impl std::fmt::Debug for Account {
     }
 }
 
+/// Where and when a request comes from.
+#[derive(Debug, Clone, Copy)]
+pub struct Client {
+    pub ip: IpAddr,
+    pub now: DateTime<Utc>,
+}
+
 #[derive(Debug)]
 pub enum Principal {
     /// Shared Key: the account owner, allowed everything.
@@ -45,7 +54,7 @@ pub fn authenticate(
     target: &Target,
     query: &Query,
     store: &BlobStore,
-    now: DateTime<Utc>,
+    client: Client,
 ) -> Result<Principal, BlobApiError> {
     if target.account != account.name {
         return Err(BlobApiError::new(
@@ -106,7 +115,8 @@ pub fn authenticate(
         blob: target.blob.as_deref(),
         snapshot: query.get("snapshot"),
         https: false,
-        now,
+        client_ip: client.ip,
+        now: client.now,
     };
     let policy = |id: &str| {
         let container = store.container(container).ok()?;
@@ -125,7 +135,7 @@ pub fn authenticate(
         Err(error) => Err(BlobApiError::new(
             StatusCode::FORBIDDEN,
             error.error_code(),
-            "This request is not authorized to perform this operation using this protocol.",
+            error.to_string(),
         )),
     }
 }

@@ -12,10 +12,11 @@ mod page;
 mod upload;
 mod xml;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{ConnectInfo, FromRef, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -47,6 +48,8 @@ impl FromRef<BlobState> for Arc<BlobStore> {
     }
 }
 
+/// The endpoint's routes. Serve them with connect info (`SocketAddr`): SAS `sip` checks
+/// need the client's address.
 pub fn router(state: BlobState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
@@ -114,7 +117,11 @@ pub fn timestamp_param(query: &Query, name: &str) -> Result<Option<Timestamp>, B
         .transpose()
 }
 
-async fn dispatch(State(state): State<BlobState>, request: Request) -> Response {
+async fn dispatch(
+    State(state): State<BlobState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let now = state.clock.now();
     let version = request
@@ -123,7 +130,7 @@ async fn dispatch(State(state): State<BlobState>, request: Request) -> Response 
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let client_request_id = request.headers().get("x-ms-client-request-id").cloned();
-    let mut response = match handle(&state, request, now, version.as_deref()).await {
+    let mut response = match handle(&state, request, peer, now, version.as_deref()).await {
         Ok(response) => response,
         Err(error) => {
             error.into_response_for(&request_id, &Timestamp::from_datetime(now).to_snapshot_id())
@@ -162,6 +169,7 @@ fn valid_version(version: &str) -> bool {
 async fn handle(
     state: &BlobState,
     request: Request,
+    peer: SocketAddr,
     now: DateTime<Utc>,
     version: Option<&str>,
 ) -> Result<Response, BlobApiError> {
@@ -176,7 +184,15 @@ async fn handle(
     let target = endpoint::parse_target(parts.uri.path())?;
     let query = Query::parse(parts.uri.query().unwrap_or_default());
     let op = endpoint::parse_operation(&parts.method, &target, &query)?;
-    let principal = auth::authenticate(&state.account, &parts, &target, &query, &state.store, now)?;
+    let client = auth::Client { ip: peer.ip(), now };
+    let principal = auth::authenticate(
+        &state.account,
+        &parts,
+        &target,
+        &query,
+        &state.store,
+        client,
+    )?;
     auth::authorize(&principal, op, &target, &state.store, || {
         state.store.blob_exists(
             target.container.as_deref().unwrap_or_default(),
