@@ -6,12 +6,15 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::model::BlobBody;
-use super::pagemap::PAGE_SIZE;
+use super::pagemap::{PageMap, PAGE_SIZE};
+use super::segments::Extent;
 use super::{BlobStore, StoreError};
 
 /// After something may have become garbage, wait this long so that a burst of deletes or
 /// overwrites is collected in one pass.
 const DEBOUNCE: Duration = Duration::from_millis(500);
+/// Under a steady stream of overwrites, pass at most this often: a pass walks all metadata.
+const MIN_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What one pass reclaimed.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,7 @@ impl BlobStore {
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "blob data collection failed"),
             }
+            tokio::time::sleep(MIN_INTERVAL - DEBOUNCE).await;
         }
     }
 
@@ -51,9 +55,19 @@ impl BlobStore {
             } else {
                 file_len
             };
-            match live.get(&segment) {
+            let used = live.get(&segment);
+            let live_bytes: u64 = used.into_iter().flatten().map(|(s, e)| e - s).sum();
+            if segment < active_segment {
+                // A sealed segment's live set only shrinks; unchanged means no new holes.
+                let mut previous = self.collected.lock();
+                if previous.insert(segment, live_bytes) == Some(live_bytes) {
+                    continue;
+                }
+            }
+            match used {
                 None if segment < active_segment => {
                     self.segments.remove(segment)?;
+                    self.collected.lock().remove(&segment);
                     stats.segments_removed += 1;
                 }
                 used => {
@@ -80,6 +94,27 @@ impl BlobStore {
     /// Every live byte range per segment (merged, start -> end), and the segment tail at
     /// marking time: space reserved later is never garbage of this pass.
     fn mark(&self) -> (HashMap<u32, BTreeMap<u64, u64>>, (u32, u64)) {
+        // Under the lock, only clone page maps (O(1) each) and list extents; walk after.
+        let mut maps: Vec<PageMap> = Vec::new();
+        let mut extents: Vec<Extent> = Vec::new();
+        let tail = {
+            let state = self.state.lock();
+            for container in state.containers.values() {
+                for entry in container.blobs.values() {
+                    for version in entry.snapshots.values().chain([&entry.current]) {
+                        match &version.body {
+                            BlobBody::Page { pages, .. } => maps.push(pages.clone()),
+                            BlobBody::Block { blocks } => {
+                                extents.extend(blocks.iter().map(|b| b.extent))
+                            }
+                        }
+                    }
+                }
+                extents.extend(container.staged.values().flat_map(|s| s.values().copied()));
+            }
+            extents.extend(self.inflight.extents.lock().values().copied());
+            self.segments.reserved_tail()
+        };
         let mut ranges: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
         let mut add = |segment: u32, offset: u64, len: u64| {
             ranges
@@ -87,31 +122,15 @@ impl BlobStore {
                 .or_default()
                 .push((offset, offset + len))
         };
-        let state = self.state.lock();
-        let tail = self.segments.reserved_tail();
         let mut seen = HashSet::new();
-        for container in state.containers.values() {
-            for entry in container.blobs.values() {
-                for version in entry.snapshots.values().chain([&entry.current]) {
-                    match &version.body {
-                        BlobBody::Page { pages, .. } => pages
-                            .visit_data(&mut seen, &mut |at, n| {
-                                add(at.segment, at.offset, n * PAGE_SIZE)
-                            }),
-                        BlobBody::Block { blocks } => blocks.iter().for_each(|b| {
-                            add(b.extent.at.segment, b.extent.at.offset, b.extent.len)
-                        }),
-                    }
-                }
-            }
-            for extent in container.staged.values().flat_map(|s| s.values()) {
-                add(extent.at.segment, extent.at.offset, extent.len);
-            }
+        for map in &maps {
+            map.visit_data(&mut seen, &mut |at, n| {
+                add(at.segment, at.offset, n * PAGE_SIZE)
+            });
         }
-        for extent in self.inflight.extents.lock().values() {
+        for extent in extents {
             add(extent.at.segment, extent.at.offset, extent.len);
         }
-        drop(state);
         let merged = ranges
             .into_iter()
             .map(|(segment, mut list)| {

@@ -307,6 +307,8 @@ pub struct BlobStore {
     checkpoint_due: Arc<Notify>,
     /// One checkpoint at a time.
     checkpointing: tokio::sync::Mutex<()>,
+    /// Live bytes per sealed segment at the last collection, to skip unchanged ones.
+    collected: Mutex<HashMap<u32, u64>>,
 }
 
 /// Tuning of the store.
@@ -402,6 +404,7 @@ impl BlobStore {
             garbage: Notify::new(),
             checkpoint_due,
             checkpointing: tokio::sync::Mutex::new(()),
+            collected: Mutex::default(),
         };
         // Whatever a crash left unreferenced is garbage now.
         store.garbage.notify_one();
