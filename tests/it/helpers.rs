@@ -205,6 +205,17 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// A service holding container `disks` with an empty 4 KiB page blob `d.vhd`.
+    pub async fn spawn_with_disk() -> Self {
+        let app = Self::spawn().await;
+        assert_eq!(app.client.create_container("disks").await.status(), 201);
+        let created = app.client.create_page_blob("/disks/d.vhd", 4096).await;
+        assert_eq!(created.status(), 201);
+        app
+    }
+}
+
 /// The real `vaultsim` binary, with its stderr captured.
 pub struct ServiceProcess {
     child: Child,

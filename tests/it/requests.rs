@@ -6,31 +6,33 @@ use chrono::Utc;
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use vaultsim::config::DEV_ACCOUNT_KEY;
-use vaultsim_protocol::sas::ServiceSasBuilder;
+use vaultsim_protocol::sas::{ServiceSas, ServiceSasBuilder};
 
 use crate::helpers::{TestApp, ACCOUNT};
 
-fn blob_sas(container: &str, blob: &str, permissions: &str) -> String {
-    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_ACCOUNT_KEY)
-        .unwrap();
+fn dev_key() -> Vec<u8> {
+    base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_ACCOUNT_KEY).unwrap()
+}
+
+/// A blob token valid for the next hour.
+fn blob_token(container: &str, blob: &str, permissions: &str) -> ServiceSas {
     ServiceSasBuilder::for_blob(
         container,
         blob,
         permissions.parse().unwrap(),
         Utc::now() + chrono::Duration::hours(1),
     )
-    .query_string(ACCOUNT, &key)
+    .sign(ACCOUNT, &dev_key())
+}
+
+fn blob_sas(container: &str, blob: &str, permissions: &str) -> String {
+    blob_token(container, blob, permissions).to_query_string()
 }
 
 #[tokio::test]
 async fn set_blob_properties_answers_from_headers_even_when_a_body_is_announced_but_never_sent() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_disk().await;
     let client = &app.client;
-    assert_eq!(client.create_container("disks").await.status(), 201);
-    assert_eq!(
-        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
-        201
-    );
     let sas = blob_sas("disks", "d.vhd", "rw");
     let mut stream = tokio::net::TcpStream::connect(client.addr).await.unwrap();
     let request = format!(
@@ -58,13 +60,8 @@ async fn set_blob_properties_answers_from_headers_even_when_a_body_is_announced_
 
 #[tokio::test]
 async fn a_refused_put_page_leaves_the_blob_as_it_was() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_disk().await;
     let client = &app.client;
-    assert_eq!(client.create_container("disks").await.status(), 201);
-    assert_eq!(
-        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
-        201
-    );
     let first = client
         .try_put_page("/disks/d.vhd", 0, vec![1u8; 1024])
         .await
@@ -121,18 +118,10 @@ async fn every_response_carries_the_azure_headers() {
 
 /// A read token for `disks/d.vhd` limited to the addresses in `sip`.
 fn ip_limited_sas(sip: &str) -> String {
-    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, DEV_ACCOUNT_KEY)
-        .unwrap();
-    let mut token = ServiceSasBuilder::for_blob(
-        "disks",
-        "d.vhd",
-        "r".parse().unwrap(),
-        Utc::now() + chrono::Duration::hours(1),
-    )
-    .sign(ACCOUNT, &key);
+    let mut token = blob_token("disks", "d.vhd", "r");
     token.sip = Some(sip.to_owned());
     token.sig = vaultsim_protocol::signing::sign(
-        &key,
+        &dev_key(),
         &token.string_to_sign(ACCOUNT, "disks", Some("d.vhd"), None),
     );
     token.to_query_string()
@@ -140,13 +129,8 @@ fn ip_limited_sas(sip: &str) -> String {
 
 #[tokio::test]
 async fn a_sas_limited_to_other_addresses_is_refused_with_source_ip_mismatch() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_disk().await;
     let client = &app.client;
-    assert_eq!(client.create_container("disks").await.status(), 201);
-    assert_eq!(
-        client.create_page_blob("/disks/d.vhd", 4096).await.status(),
-        201
-    );
     let http = reqwest::Client::new();
     let url = client.url("/disks/d.vhd");
     for (sip, status) in [

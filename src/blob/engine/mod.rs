@@ -67,8 +67,9 @@ pub enum StoreError {
     SnapshotsPresent,
     #[error("The page range specified is invalid.")]
     InvalidPageRange,
-    #[error("The value for one of the HTTP headers is not in the correct format.")]
-    InvalidBlobSize,
+    /// A page blob size that is not a multiple of 512 or exceeds 8 TiB.
+    #[error("A page blob size must be a multiple of 512 and at most 8 TiB.")]
+    InvalidBlobSize(u64),
     #[error("The condition specified using HTTP conditional header(s) is not met.")]
     ConditionNotMet,
     #[error("The resource has not been modified.")]
@@ -865,9 +866,7 @@ impl BlobStore {
         conditions: &Conditions,
     ) -> Result<WriteAck, StoreError> {
         let mut state = self.state.lock();
-        let c = state.container(container)?;
-        let existing = c.blobs.get(blob).map(|e| &e.current);
-        conditions.check(existing.map(|v| (v.etag, v.modified)), Access::Write)?;
+        state.check_replace(container, blob, conditions)?;
         let stamp = self.stamp(&mut state);
         state.commit(Record::PutBlockBlob {
             container: container.to_owned(),
@@ -878,9 +877,7 @@ impl BlobStore {
             stamp,
         })?;
         self.garbage.notify_one();
-        Ok(WriteAck::of(
-            &state.containers[container].blobs[blob].current,
-        ))
+        Ok(state.ack(container, blob))
     }
 
     pub fn create_page_blob(
@@ -891,12 +888,10 @@ impl BlobStore {
         conditions: &Conditions,
     ) -> Result<WriteAck, StoreError> {
         if new.size % PAGE_SIZE != 0 || new.size > MAX_PAGE_BLOB_SIZE {
-            return Err(StoreError::InvalidBlobSize);
+            return Err(StoreError::InvalidBlobSize(new.size));
         }
         let mut state = self.state.lock();
-        let c = state.container(container)?;
-        let existing = c.blobs.get(blob).map(|e| &e.current);
-        conditions.check(existing.map(|v| (v.etag, v.modified)), Access::Write)?;
+        state.check_replace(container, blob, conditions)?;
         let stamp = self.stamp(&mut state);
         state.commit(Record::CreatePageBlob {
             container: container.to_owned(),
@@ -908,9 +903,7 @@ impl BlobStore {
             stamp,
         })?;
         self.garbage.notify_one();
-        Ok(WriteAck::of(
-            &state.containers[container].blobs[blob].current,
-        ))
+        Ok(state.ack(container, blob))
     }
 
     /// Whether a Put Page of `range` would be accepted now; asked before the body is
@@ -965,9 +958,7 @@ impl BlobStore {
             stamp,
         })?;
         self.garbage.notify_one();
-        Ok(WriteAck::of(
-            &state.containers[container].blobs[blob].current,
-        ))
+        Ok(state.ack(container, blob))
     }
 
     pub fn snapshot(
@@ -1067,7 +1058,7 @@ impl BlobStore {
         conditions: &Conditions,
     ) -> Result<WriteAck, StoreError> {
         if size % PAGE_SIZE != 0 || size > MAX_PAGE_BLOB_SIZE {
-            return Err(StoreError::InvalidBlobSize);
+            return Err(StoreError::InvalidBlobSize(size));
         }
         let ack = self.update_blob(
             container,
@@ -1129,9 +1120,7 @@ impl BlobStore {
         let version = version.clone();
         let stamp = self.stamp(&mut state);
         state.commit(record(&version, stamp)?)?;
-        Ok(WriteAck::of(
-            &state.containers[container].blobs[blob].current,
-        ))
+        Ok(state.ack(container, blob))
     }
 
     /// A fresh stamp: now, or just after the previous one, so that snapshot ids and ETags
@@ -1165,6 +1154,26 @@ impl SequenceNumberAction {
 }
 
 impl State {
+    /// The acknowledgement of a base blob's current version (after a commit).
+    fn ack(&self, container: &str, blob: &str) -> WriteAck {
+        WriteAck::of(&self.containers[container].blobs[blob].current)
+    }
+
+    /// Checks the conditions of a create that may replace an existing base blob.
+    fn check_replace(
+        &self,
+        container: &str,
+        blob: &str,
+        conditions: &Conditions,
+    ) -> Result<(), StoreError> {
+        let existing = self
+            .container(container)?
+            .blobs
+            .get(blob)
+            .map(|e| &e.current);
+        conditions.check(existing.map(|v| (v.etag, v.modified)), Access::Write)
+    }
+
     fn commit(&mut self, record: Record) -> Result<(), StoreError> {
         self.journal.append(&record)?;
         apply(&mut self.containers, record);

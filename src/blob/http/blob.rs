@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use md5::{Digest, Md5};
 
 use crate::blob::engine::{
-    BlockListType, ByteRange, ContentProperties, NewPageBlob, SequenceNumberAction, WriteAck,
+    BlockListType, ByteRange, ContentProperties, NewPageBlob, SequenceNumberAction, Upload,
+    WriteAck,
 };
 
 use super::error::BlobApiError;
@@ -48,6 +49,25 @@ fn content_length(request: &BlobRequest) -> Result<u64, BlobApiError> {
     })
 }
 
+/// Receives the body of a Put Blob or Put Block: at most `max` bytes, its MD5 computed
+/// (to store and return) and checked against `Content-MD5` when sent.
+async fn receive_block_body(
+    request: BlobRequest,
+    max: u64,
+) -> Result<(Upload, Vec<u8>), BlobApiError> {
+    let len = content_length(&request)?;
+    if len > max {
+        return Err(BlobApiError::body_too_large(max));
+    }
+    let expected = headers::md5_header(request.headers(), "content-md5")?;
+    // Refuse early what would fail at commit, before taking the upload.
+    request.store.container(request.container())?;
+    let store = request.store.clone();
+    let (upload, md5) =
+        upload::receive(&store, request.body, len, Md5Check::Compute { expected }).await?;
+    Ok((upload, md5.unwrap_or_default()))
+}
+
 pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     if request.headers().contains_key("x-ms-copy-source") {
@@ -64,18 +84,9 @@ pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
     fill_from_standard_headers(&request, &mut content)?;
     match headers::text(request.headers(), "x-ms-blob-type")? {
         Some("BlockBlob") => {
-            let len = content_length(&request)?;
-            if len > MAX_PUT_BLOB {
-                return Err(BlobApiError::body_too_large(MAX_PUT_BLOB));
-            }
-            let expected = headers::md5_header(request.headers(), "content-md5")?;
             let store = request.store.clone();
             let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
-            // Refuse early what would fail at commit, before taking the upload.
-            store.container(&container)?;
-            let (upload, md5) =
-                upload::receive(&store, request.body, len, Md5Check::Compute { expected }).await?;
-            let md5 = md5.unwrap_or_default();
+            let (upload, md5) = receive_block_body(request, MAX_PUT_BLOB).await?;
             if content.content_md5.is_none() {
                 content.content_md5 = Some(md5.clone());
             }
@@ -107,19 +118,12 @@ pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
                 content,
                 metadata,
             };
-            let ack = request
-                .store
-                .create_page_blob(request.container(), request.blob(), new, &conditions)
-                .map_err(|e| match e {
-                    crate::blob::engine::StoreError::InvalidBlobSize => {
-                        BlobApiError::invalid_header(
-                            "x-ms-blob-content-length",
-                            &size.to_string(),
-                            "A page blob size must be a multiple of 512 and at most 8 TiB.",
-                        )
-                    }
-                    other => other.into(),
-                })?;
+            let ack = request.store.create_page_blob(
+                request.container(),
+                request.blob(),
+                new,
+                &conditions,
+            )?;
             Ok(ack_response(StatusCode::CREATED, &ack))
         }
         Some("AppendBlob") => Err(BlobApiError::new(
@@ -176,17 +180,9 @@ fn block_id(request: &BlobRequest) -> Result<String, BlobApiError> {
 pub async fn put_block(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     let id = block_id(&request)?;
-    let len = content_length(&request)?;
-    if len > MAX_PUT_BLOCK {
-        return Err(BlobApiError::body_too_large(MAX_PUT_BLOCK));
-    }
-    let expected = headers::md5_header(request.headers(), "content-md5")?;
     let store = request.store.clone();
     let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
-    store.container(&container)?;
-    let (upload, md5) =
-        upload::receive(&store, request.body, len, Md5Check::Compute { expected }).await?;
-    let md5 = md5.unwrap_or_default();
+    let (upload, md5) = receive_block_body(request, MAX_PUT_BLOCK).await?;
     store.stage_block(&container, &blob, &id, upload)?;
     let mut response = empty(StatusCode::CREATED);
     put(
@@ -300,20 +296,7 @@ pub fn set_properties(request: BlobRequest) -> Result<Response, BlobApiError> {
     let action = headers::text(h, "x-ms-sequence-number-action")?;
     let mut ack = None;
     if let Some(size) = resize {
-        ack = Some(
-            store
-                .resize_page_blob(container, blob, size, &conditions)
-                .map_err(|e| match e {
-                    crate::blob::engine::StoreError::InvalidBlobSize => {
-                        BlobApiError::invalid_header(
-                            "x-ms-blob-content-length",
-                            &size.to_string(),
-                            "A page blob size must be a multiple of 512 and at most 8 TiB.",
-                        )
-                    }
-                    other => other.into(),
-                })?,
-        );
+        ack = Some(store.resize_page_blob(container, blob, size, &conditions)?);
     }
     if let Some(action) = action {
         let number = headers::number(h, "x-ms-blob-sequence-number")?;

@@ -142,11 +142,11 @@ impl From<StoreError> for BlobApiError {
             StoreError::InvalidBlobType => (S::CONFLICT, "InvalidBlobType"),
             StoreError::SnapshotsPresent => (S::CONFLICT, "SnapshotsPresent"),
             StoreError::InvalidPageRange => (S::RANGE_NOT_SATISFIABLE, "InvalidPageRange"),
-            StoreError::InvalidBlobSize => {
+            StoreError::InvalidBlobSize(size) => {
                 return BlobApiError::invalid_header(
                     "x-ms-blob-content-length",
-                    "",
-                    "A page blob size must be a multiple of 512 and at most 8 TiB.",
+                    &size.to_string(),
+                    &message,
                 )
             }
             StoreError::ConditionNotMet => (S::PRECONDITION_FAILED, "ConditionNotMet"),
