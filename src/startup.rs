@@ -82,12 +82,7 @@ impl Application {
         let store = self.blob_state.store.clone();
         let maintenance = tokio::spawn(async move { store.run_maintenance().await });
         let app = with_request_logging(blob_http::router(self.blob_state));
-        let served = axum::serve(
-            self.blob_listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served = blob_http::serve(self.blob_listener, app, shutdown).await;
         maintenance.abort();
         served.context("the blob endpoint failed")
     }

@@ -164,12 +164,6 @@ def test_set_and_get_metadata(container):
     assert bc.download_blob().readall() == b"abc"
 
 
-@pytest.mark.xfail(
-    TARGET == "vaultsim",  # Azurite preserves the case, so it must pass there
-    strict=True,
-    reason="known gap: the HTTP server (hyper) lower-cases header names, so x-ms-meta-* "
-    "names come back lower-case; see README 'Known gaps'",
-)
 def test_metadata_name_case_is_preserved(container):
     bc = container.upload_blob("meta-case", b"abc", metadata={"vmName": "web01", "DiskLun": "0"})
     assert bc.get_blob_properties().metadata == {"vmName": "web01", "DiskLun": "0"}

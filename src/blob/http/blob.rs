@@ -78,7 +78,7 @@ pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
         ));
     }
     let conditions = headers::conditions(request.headers())?;
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let mut content = headers::content_properties(request.headers())?;
     // On Put Blob the standard headers also set the stored properties.
     fill_from_standard_headers(&request, &mut content)?;
@@ -201,7 +201,7 @@ pub async fn put_block(request: BlobRequest) -> Result<Response, BlobApiError> {
 pub async fn put_block_list(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     let conditions = headers::conditions(request.headers())?;
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let content = headers::content_properties(request.headers())?;
     let store = request.store.clone();
     let (container, blob) = (request.container().to_owned(), request.blob().to_owned());
@@ -268,7 +268,7 @@ pub fn get_block_list(request: BlobRequest) -> Result<Response, BlobApiError> {
 pub fn snapshot(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     let conditions = headers::conditions(request.headers())?;
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let replace = (!metadata.is_empty()).then_some(metadata);
     let (snapshot, ack) =
         request
@@ -330,7 +330,7 @@ pub fn set_properties(request: BlobRequest) -> Result<Response, BlobApiError> {
 pub fn set_metadata(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     let conditions = headers::conditions(request.headers())?;
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let ack = request.store.set_blob_metadata(
         request.container(),
         request.blob(),
@@ -349,7 +349,7 @@ pub fn get_metadata(request: BlobRequest) -> Result<Response, BlobApiError> {
     let h = response.headers_mut();
     put(h, "etag", read.version.etag.to_string());
     put(h, "last-modified", read.version.modified.to_http_date());
-    headers::write_metadata(h, &read.version.metadata);
+    headers::write_metadata(&mut response, &read.version.metadata);
     Ok(response)
 }
 
@@ -393,7 +393,7 @@ pub async fn get(request: BlobRequest, with_body: bool) -> Result<Response, Blob
         StatusCode::OK
     };
     let mut response = empty(status);
-    headers::write_blob_properties(response.headers_mut(), &read.version, range.is_none());
+    headers::write_blob_properties(&mut response, &read.version, range.is_none());
     put(response.headers_mut(), "content-length", length.to_string());
     if let (Some(r), true) = (byte_range, range.is_some()) {
         put(

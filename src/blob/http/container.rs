@@ -66,7 +66,7 @@ fn container_headers(response: &mut Response, info: &ContainerInfo) {
 
 pub fn create(request: BlobRequest) -> Result<Response, BlobApiError> {
     validate_container_name(request.container())?;
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let access = public_access(&request)?;
     let info = request
         .store
@@ -97,7 +97,7 @@ pub fn properties(request: BlobRequest) -> Result<Response, BlobApiError> {
     if let Some(access) = info.public_access {
         put(h, "x-ms-blob-public-access", access_name(access));
     }
-    headers::write_metadata(h, &info.metadata);
+    headers::write_metadata(&mut response, &info.metadata);
     Ok(response)
 }
 
@@ -109,7 +109,7 @@ fn access_name(access: PublicAccess) -> &'static str {
 }
 
 pub fn set_metadata(request: BlobRequest) -> Result<Response, BlobApiError> {
-    let metadata = headers::metadata(request.headers())?;
+    let metadata = request.metadata()?;
     let conditions = headers::conditions(request.headers())?;
     let info = request
         .store

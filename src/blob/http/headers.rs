@@ -1,6 +1,7 @@
 //! Reading request headers into engine types, and writing blob properties as headers.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::response::Response;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
@@ -9,6 +10,7 @@ use crate::blob::engine::{
 };
 
 use super::error::BlobApiError;
+use super::header_case::{RequestMetadataNames, ResponseMetadataNames};
 
 pub fn text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, BlobApiError> {
     headers
@@ -86,8 +88,12 @@ pub fn sequence_conditions(headers: &HeaderMap) -> Result<SequenceConditions, Bl
     })
 }
 
-/// `x-ms-meta-*` headers. Names must be C# identifiers, as in Azure.
-pub fn metadata(headers: &HeaderMap) -> Result<Metadata, BlobApiError> {
+/// `x-ms-meta-*` headers, names spelled as the client sent them (`names`). Names must be
+/// C# identifiers, as in Azure.
+pub fn metadata(
+    headers: &HeaderMap,
+    names: &RequestMetadataNames,
+) -> Result<Metadata, BlobApiError> {
     let mut metadata = Metadata::new();
     for (name, value) in headers {
         let Some(key) = name.as_str().strip_prefix("x-ms-meta-") else {
@@ -105,7 +111,7 @@ pub fn metadata(headers: &HeaderMap) -> Result<Metadata, BlobApiError> {
                 "The metadata specified is invalid. It has characters that are not permitted.",
             )
         })?;
-        metadata.push((key.to_owned(), value.trim().to_owned()));
+        metadata.push((names.original(key).to_owned(), value.trim().to_owned()));
     }
     Ok(metadata)
 }
@@ -144,7 +150,9 @@ pub fn put(headers: &mut HeaderMap, name: &'static str, value: impl AsRef<str>) 
     }
 }
 
-pub fn write_metadata(headers: &mut HeaderMap, metadata: &Metadata) {
+/// `x-ms-meta-*` response headers; their names go out spelled as stored.
+pub fn write_metadata(response: &mut Response, metadata: &Metadata) {
+    let headers = response.headers_mut();
     for (key, value) in metadata {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(format!("x-ms-meta-{key}").as_bytes()),
@@ -153,6 +161,9 @@ pub fn write_metadata(headers: &mut HeaderMap, metadata: &Metadata) {
             headers.insert(name, value);
         }
     }
+    response.extensions_mut().insert(ResponseMetadataNames(
+        metadata.iter().map(|(key, _)| key.clone()).collect(),
+    ));
 }
 
 /// Headers every write acknowledges with.
@@ -163,7 +174,8 @@ pub fn write_ack(headers: &mut HeaderMap, etag: impl std::fmt::Display, modified
 }
 
 /// The properties Get Blob and Get Blob Properties return.
-pub fn write_blob_properties(headers: &mut HeaderMap, version: &BlobVersion, whole: bool) {
+pub fn write_blob_properties(response: &mut Response, version: &BlobVersion, whole: bool) {
+    let headers = response.headers_mut();
     let content = &version.content;
     put(
         headers,
@@ -218,7 +230,7 @@ pub fn write_blob_properties(headers: &mut HeaderMap, version: &BlobVersion, who
     put(headers, "x-ms-lease-state", "available");
     put(headers, "x-ms-lease-status", "unlocked");
     put(headers, "x-ms-server-encrypted", "true");
-    write_metadata(headers, &version.metadata);
+    write_metadata(response, &version.metadata);
 }
 
 #[cfg(test)]
@@ -247,14 +259,18 @@ mod tests {
     }
 
     #[test]
-    fn metadata_names_must_be_identifiers() {
+    fn metadata_names_must_be_identifiers_and_keep_the_sent_spelling() {
         let mut headers = HeaderMap::new();
         headers.insert("x-ms-meta-good_name1", HeaderValue::from_static("v"));
+        let sent = RequestMetadataNames(vec!["x-ms-meta-Good_Name1".into()]);
         assert_eq!(
-            metadata(&headers).unwrap(),
-            vec![("good_name1".into(), "v".into())]
+            metadata(&headers, &sent).unwrap(),
+            vec![("Good_Name1".into(), "v".into())]
         );
         headers.insert("x-ms-meta-1bad", HeaderValue::from_static("v"));
-        assert_eq!(metadata(&headers).unwrap_err().code, "InvalidMetadata");
+        assert_eq!(
+            metadata(&headers, &sent).unwrap_err().code,
+            "InvalidMetadata"
+        );
     }
 }

@@ -7,8 +7,10 @@ mod blob;
 mod container;
 mod endpoint;
 mod error;
+mod header_case;
 mod headers;
 mod page;
+mod serve;
 mod upload;
 mod xml;
 
@@ -24,6 +26,7 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 
 pub use auth::Account;
+pub use serve::serve;
 
 use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
 use crate::clock::Clock;
@@ -74,6 +77,17 @@ impl BlobRequest {
 
     pub fn blob(&self) -> &str {
         self.target.blob.as_deref().unwrap_or_default()
+    }
+
+    /// The request's `x-ms-meta-*` metadata, names as the client spelled them.
+    pub fn metadata(&self) -> Result<crate::blob::engine::Metadata, BlobApiError> {
+        let names = self
+            .parts
+            .extensions
+            .get::<header_case::RequestMetadataNames>()
+            .cloned()
+            .unwrap_or_default();
+        headers::metadata(self.headers(), &names)
     }
 
     /// The `snapshot` query parameter, parsed.
