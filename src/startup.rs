@@ -80,7 +80,7 @@ impl Application {
         let addr = self.blob_addr();
         tracing::info!(%addr, "blob endpoint listening");
         let store = self.blob_state.store.clone();
-        let maintenance = tokio::spawn(async move { store.run_maintenance().await });
+        let maintenance = tokio::spawn(store.run_maintenance());
         let app = with_request_logging(blob_http::router(self.blob_state));
         let served = blob_http::serve(self.blob_listener, app, shutdown).await;
         maintenance.abort();

@@ -3,6 +3,7 @@
 //! dead segments and punch holes in the dead parts of live ones.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::model::BlobBody;
@@ -25,7 +26,7 @@ pub struct CollectStats {
 
 impl BlobStore {
     /// Runs forever: one collection pass after each burst of changes that may free space.
-    pub async fn run_collector(&self) {
+    pub async fn run_collector(self: &Arc<Self>) {
         loop {
             self.garbage.notified().await;
             tokio::time::sleep(DEBOUNCE).await;
@@ -40,12 +41,29 @@ impl BlobStore {
         }
     }
 
-    pub async fn collect_garbage(&self) -> Result<CollectStats, StoreError> {
-        let (live, (active_segment, reserved)) = self.mark();
+    /// One pass. Marking and sweeping walk metadata and make many syscalls, so they run on
+    /// the blocking pool, never on a runtime worker that serves requests.
+    pub async fn collect_garbage(self: &Arc<Self>) -> Result<CollectStats, StoreError> {
+        let store = self.clone();
+        let (live, tail) = tokio::task::spawn_blocking(move || store.mark())
+            .await
+            .map_err(std::io::Error::other)?;
         let epoch = self.pins.advance();
         while self.pins.any_reader_before(epoch) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.sweep(&live, tail))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// Deletes dead segments and punches the dead ranges of live ones.
+    fn sweep(
+        &self,
+        live: &HashMap<u32, BTreeMap<u64, u64>>,
+        (active_segment, reserved): (u32, u64),
+    ) -> Result<CollectStats, StoreError> {
         let mut stats = CollectStats::default();
         for (segment, file_len) in self.segments.list()? {
             let limit = if segment == active_segment {

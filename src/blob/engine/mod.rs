@@ -413,7 +413,7 @@ impl BlobStore {
     }
 
     /// Runs the background upkeep forever: reclaiming space and taking checkpoints.
-    pub async fn run_maintenance(&self) {
+    pub async fn run_maintenance(self: Arc<Self>) {
         let checkpoints = async {
             loop {
                 self.checkpoint_due.notified().await;

@@ -2,15 +2,18 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::*;
 
 const MIB: u64 = 1 << 20;
 
-fn open(dir: &Path) -> BlobStore {
-    BlobStore::open(dir, Clock, StoreOptions::default())
-        .unwrap()
-        .0
+fn open(dir: &Path) -> Arc<BlobStore> {
+    Arc::new(
+        BlobStore::open(dir, Clock, StoreOptions::default())
+            .unwrap()
+            .0,
+    )
 }
 
 fn page_blob(store: &BlobStore, size: u64) {
