@@ -26,7 +26,7 @@ pub fn encode_query_value(value: &str) -> String {
 
 /// A storage account name with its decoded key.
 pub struct Account {
-    pub name: String,
+    name: String,
     key: Vec<u8>,
 }
 

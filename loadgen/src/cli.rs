@@ -63,6 +63,12 @@ pub enum Workload {
         #[arg(long, default_value_t = 1024)]
         size_mib: u64,
     },
+    /// Write a page blob (untimed), then read it back with 4 MiB ranged Get Blob requests.
+    SeqRead {
+        /// Blob size, and so the number of bytes read (a multiple of 4).
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+    },
     /// 4 KiB Put Page requests at uniformly random 4 KiB-aligned offsets.
     RandWrite {
         #[arg(long, default_value_t = 1024)]

@@ -24,7 +24,7 @@ const SAS_LIFETIME: chrono::Duration = chrono::Duration::hours(6);
 pub type Body = Full<Bytes>;
 
 /// Why one request did not succeed.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Failure {
     /// The server answered with a non-2xx status.
     Status {
@@ -251,6 +251,20 @@ impl BlobClient {
         );
         uri.parse()
             .with_context(|| format!("invalid request URI {uri}"))
+    }
+
+    pub fn blob_read_uri(&self, blob: &str) -> anyhow::Result<Uri> {
+        self.blob_uri(blob, "")
+    }
+
+    /// Get Blob of `len` bytes at `offset`, as SDK downloads read in chunks; `uri` comes from
+    /// [`Self::blob_read_uri`].
+    pub fn get_range_request(&self, uri: &Uri, offset: u64, len: u64) -> Request<Body> {
+        let end = offset + len - 1;
+        self.request(Method::GET, uri)
+            .header("x-ms-range", format!("bytes={offset}-{end}"))
+            .body(Body::default())
+            .expect("numeric headers are valid")
     }
 
     pub fn get_request(&self, uri: &Uri) -> Request<Body> {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::Request;
+use rustix::time::{clock_gettime, ClockId};
 
 use crate::client::{BlobClient, Body, Failure};
 
@@ -34,6 +35,9 @@ pub struct Samples {
     /// The earliest failure seen, with when it happened.
     first_error: Option<(Instant, Failure)>,
     pub elapsed: Duration,
+    /// CPU time this whole process (the load generator) used during the run: shows whether
+    /// the client, which shares the machine with the server, could have been the bottleneck.
+    pub client_cpu: Duration,
 }
 
 impl Samples {
@@ -89,6 +93,7 @@ where
     let build = Arc::new(build);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let cpu_at_start = process_cpu_time();
     let deadline = bounds.duration.map(|d| started + d);
     let workers = (concurrency.max(1) as u64).min(bounds.requests);
 
@@ -119,5 +124,12 @@ where
         total.merge(handle.await.expect("load worker panicked"));
     }
     total.elapsed = started.elapsed();
+    total.client_cpu = process_cpu_time().saturating_sub(cpu_at_start);
     total
+}
+
+/// CPU time consumed so far by all threads of this process.
+fn process_cpu_time() -> Duration {
+    let now = clock_gettime(ClockId::ProcessCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
 }

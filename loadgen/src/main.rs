@@ -16,7 +16,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Workload};
 use crate::client::BlobClient;
-use crate::workloads::{diff, rand_write, seq_write, snapshot};
+use crate::workloads::{diff, rand_write, seq_read, seq_write, snapshot};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -37,6 +37,7 @@ async fn run(Cli { target, workload }: Cli) -> anyhow::Result<ExitCode> {
 
     let report = match &workload {
         Workload::SeqWrite { size_mib } => seq_write::run(&client, &target, *size_mib).await?,
+        Workload::SeqRead { size_mib } => seq_read::run(&client, &target, *size_mib).await?,
         Workload::RandWrite {
             blob_size_mib,
             seconds,

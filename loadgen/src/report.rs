@@ -22,6 +22,8 @@ pub struct Report {
     pub p50_us: u64,
     pub p99_us: u64,
     pub max_us: u64,
+    /// Cores' worth of CPU the load generator itself used while measuring (of `nproc`).
+    pub client_cpu_cores: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blob_size_bytes: Option<u64>,
     /// Separately written ranges in the blob (snapshot and diff workloads).
@@ -68,6 +70,7 @@ impl Report {
             p50_us: percentile(&latencies, 50.0),
             p99_us: percentile(&latencies, 99.0),
             max_us: latencies.last().copied().unwrap_or(0),
+            client_cpu_cores: round3(samples.client_cpu.as_secs_f64() / seconds),
             blob_size_bytes: None,
             written_ranges: None,
             changed_ranges: None,

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use anyhow::ensure;
+use anyhow::{ensure, Context};
 
 use super::sparse_blob::SparseBlob;
 use crate::cli::{SparseBlobArgs, TargetArgs};
@@ -19,14 +19,14 @@ pub async fn run(
     changed: u64,
     samples: u64,
 ) -> anyhow::Result<Report> {
+    // Checked before the long setup rather than after it.
     ensure!(
         (1..=shape.ranges).contains(&changed),
         "--changed must be between 1 and --ranges"
     );
     let (blob, setup) = SparseBlob::prepare(client, "diff", shape, target.concurrency).await?;
     let before = client.snapshot(&blob.name).await?;
-    blob.write_ranges(client, target.concurrency, changed, shape.ranges / changed)
-        .await?;
+    blob.rewrite(client, target.concurrency, changed).await?;
     let after = client.snapshot(&blob.name).await?;
 
     let uri = client.page_ranges_diff_uri(&blob.name, &after, &before)?;
@@ -35,7 +35,7 @@ pub async fn run(
     let reply = client
         .send(client.get_request(&uri))
         .await
-        .map_err(|failure| anyhow::anyhow!("Get Page Ranges diff: {failure}"))?;
+        .context("Get Page Ranges diff")?;
     let returned = count_ranges(&reply.body);
 
     let sender = Arc::clone(client);

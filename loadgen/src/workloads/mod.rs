@@ -1,8 +1,9 @@
-//! The four benchmark workloads. Each prepares its own freshly named blob, measures one kind of
+//! The benchmark workloads. Each prepares its own freshly named blob, measures one kind of
 //! request, and returns the [`Report`](crate::report::Report) for it.
 
 pub mod diff;
 pub mod rand_write;
+pub mod seq_read;
 pub mod seq_write;
 pub mod snapshot;
 mod sparse_blob;
@@ -23,11 +24,11 @@ fn unique_blob_name(workload: &str) -> String {
     format!("{workload}-{nanos}")
 }
 
-/// `len` bytes of pseudo-random data, built once per run and shared by every request, so that
-/// no request allocates or copies its payload. Random rather than zeros so that no server can
-/// take a shortcut for all-zero pages.
-fn payload(len: u64) -> Bytes {
-    let mut state = 0x5eed_u64;
+/// `len` bytes of pseudo-random data drawn from `seed`, built once per run and shared by every
+/// request, so that no request allocates or copies its payload. Random rather than zeros so
+/// that no server can take a shortcut for all-zero pages.
+fn payload(len: u64, seed: u64) -> Bytes {
+    let mut state = seed;
     (0..len.div_ceil(8))
         .flat_map(|_| {
             state = splitmix64(state);

@@ -32,7 +32,7 @@ pub async fn run(
 
     let slots = size / WRITE;
     let uri = client.put_page_uri(&blob)?;
-    let data = payload(WRITE);
+    let data = payload(WRITE, 0);
     let sender = Arc::clone(client);
     let bounds = Bounds {
         requests,

@@ -8,34 +8,18 @@ use anyhow::ensure;
 use super::{payload, unique_blob_name, MIB};
 use crate::cli::TargetArgs;
 use crate::client::BlobClient;
-use crate::driver::{self, Bounds};
+use crate::driver::{self, Bounds, Samples};
 use crate::report::Report;
 
-const CHUNK: u64 = 4 * MIB;
+/// The largest a Put Page may carry, and the chunk SDK downloads read.
+pub const CHUNK: u64 = 4 * MIB;
 
 pub async fn run(
     client: &Arc<BlobClient>,
     target: &TargetArgs,
     size_mib: u64,
 ) -> anyhow::Result<Report> {
-    ensure!(
-        size_mib > 0 && size_mib % 4 == 0,
-        "--size-mib must be a positive multiple of 4"
-    );
-    let size = size_mib * MIB;
-    let blob = unique_blob_name("seq-write");
-    client.create_page_blob(&blob, size).await?;
-
-    let uri = client.put_page_uri(&blob)?;
-    let data = payload(CHUNK);
-    let sender = Arc::clone(client);
-    let samples = driver::run(
-        client,
-        target.concurrency,
-        Bounds::count(size / CHUNK),
-        move |index| sender.put_page_request(&uri, index * CHUNK, &data),
-    )
-    .await;
+    let (_, size, samples) = fill(client, target, "seq-write", size_mib).await?;
 
     let mut report = Report::new(
         "seq-write",
@@ -46,4 +30,33 @@ pub async fn run(
     );
     report.blob_size_bytes = Some(size);
     Ok(report)
+}
+
+/// Creates a fresh page blob of `size_mib` and fills it front to back: the blob's name,
+/// its size, and the timings of the writes.
+pub async fn fill(
+    client: &Arc<BlobClient>,
+    target: &TargetArgs,
+    workload: &str,
+    size_mib: u64,
+) -> anyhow::Result<(String, u64, Samples)> {
+    ensure!(
+        size_mib > 0 && size_mib % 4 == 0,
+        "--size-mib must be a positive multiple of 4"
+    );
+    let size = size_mib * MIB;
+    let blob = unique_blob_name(workload);
+    client.create_page_blob(&blob, size).await?;
+
+    let uri = client.put_page_uri(&blob)?;
+    let data = payload(CHUNK, 0);
+    let sender = Arc::clone(client);
+    let samples = driver::run(
+        client,
+        target.concurrency,
+        Bounds::count(size / CHUNK),
+        move |index| sender.put_page_request(&uri, index * CHUNK, &data),
+    )
+    .await;
+    Ok((blob, size, samples))
 }

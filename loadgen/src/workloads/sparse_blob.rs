@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::ensure;
+use bytes::Bytes;
 
 use super::{payload, unique_blob_name, GIB, KIB};
 use crate::cli::SparseBlobArgs;
@@ -46,21 +47,39 @@ impl SparseBlob {
             stride,
         };
         client.create_page_blob(&blob.name, size).await?;
-        blob.write_ranges(client, concurrency, shape.ranges, 1)
+        blob.write(client, concurrency, shape.ranges, 1, payload(RANGE, 0))
             .await?;
         Ok((blob, started.elapsed()))
     }
 
-    /// Rewrites `count` of the ranges, every `step`-th one starting from the first.
-    pub async fn write_ranges(
+    /// Rewrites `count` of the ranges, spread evenly, with new content, so that any diff from a
+    /// snapshot taken before must report exactly those ranges.
+    pub async fn rewrite(
+        &self,
+        client: &Arc<BlobClient>,
+        concurrency: usize,
+        count: u64,
+    ) -> anyhow::Result<()> {
+        ensure!(
+            (1..=self.ranges).contains(&count),
+            "cannot rewrite {count} of {} ranges",
+            self.ranges
+        );
+        let step = self.ranges / count;
+        self.write(client, concurrency, count, step, payload(RANGE, 1))
+            .await
+    }
+
+    /// Writes `data` to `count` of the ranges: every `step`-th one, starting from the first.
+    async fn write(
         &self,
         client: &Arc<BlobClient>,
         concurrency: usize,
         count: u64,
         step: u64,
+        data: Bytes,
     ) -> anyhow::Result<()> {
         let uri = client.put_page_uri(&self.name)?;
-        let data = payload(RANGE);
         let stride = self.stride;
         let sender = Arc::clone(client);
         driver::run(client, concurrency, Bounds::count(count), move |index| {

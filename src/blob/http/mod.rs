@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRef, Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -45,14 +45,8 @@ pub struct BlobState {
     pub clock: Clock,
 }
 
-impl FromRef<BlobState> for Arc<BlobStore> {
-    fn from_ref(state: &BlobState) -> Self {
-        state.store.clone()
-    }
-}
-
-/// The endpoint's routes. Serve them with connect info (`SocketAddr`): SAS `sip` checks
-/// need the client's address.
+/// The endpoint's routes. Serve them with [`serve`], which adds what the handlers read
+/// from each connection: the client's address (SAS `sip`) and metadata name spelling.
 pub fn router(state: BlobState) -> Router {
     Router::new().fallback(dispatch).with_state(state)
 }
