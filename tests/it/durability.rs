@@ -63,8 +63,8 @@ async fn write_until_killed(client: BlobClient, writer: u64, log: Arc<Mutex<Writ
     }
 }
 
-/// Checkpoints every 8 KiB of journal, so that the kill lands among checkpoints too.
-const CHECKPOINT_OFTEN: &[(&str, &str)] = &[("VAULTSIM_BLOB_CHECKPOINT_BYTES", "8192")];
+/// Checkpoints every 4 KiB of journal, so that the kill lands among checkpoints too.
+const CHECKPOINT_OFTEN: &[(&str, &str)] = &[("VAULTSIM_BLOB_CHECKPOINT_BYTES", "4096")];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_snapshots_and_uploads_survive_kill_9() {
