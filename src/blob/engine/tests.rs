@@ -48,6 +48,13 @@ fn write(store: &BlobStore, offset: u64, len: u64, byte: u8) {
         .unwrap();
 }
 
+fn take_snapshot(store: &BlobStore) -> Timestamp {
+    store
+        .snapshot("c", "b", None, &Conditions::default())
+        .unwrap()
+        .0
+}
+
 fn at(snapshot: Option<Timestamp>) -> BlobAddress<'static> {
     BlobAddress {
         container: "c",
@@ -71,9 +78,7 @@ async fn a_reopened_store_has_the_same_blobs_snapshots_and_diffs() {
         let store = open(dir.path());
         page_blob(&store, 8 * MIB);
         write(&store, 0, MIB, 1);
-        let (snapshot, _) = store
-            .snapshot("c", "b", None, &Conditions::default())
-            .unwrap();
+        let snapshot = take_snapshot(&store);
         write(&store, 512, 1024, 2);
         snapshot
     };
@@ -82,9 +87,7 @@ async fn a_reopened_store_has_the_same_blobs_snapshots_and_diffs() {
         diff_since(&store, snapshot),
         vec![DiffSpan::Written(PageSpan { first: 1, count: 2 })]
     );
-    let (next, _) = store
-        .snapshot("c", "b", None, &Conditions::default())
-        .unwrap();
+    let next = take_snapshot(&store);
     assert!(
         next > snapshot,
         "snapshot ids keep increasing after a restart"
@@ -99,9 +102,7 @@ async fn deleting_a_snapshot_frees_the_data_only_it_used() {
     for i in 0..8 {
         write(&store, i * 4 * MIB, 4 * MIB, 1);
     }
-    let (snapshot, _) = store
-        .snapshot("c", "b", None, &Conditions::default())
-        .unwrap();
+    let snapshot = take_snapshot(&store);
     for i in 0..8 {
         write(&store, i * 4 * MIB, 4 * MIB, 2);
     }
@@ -159,9 +160,7 @@ async fn a_checkpoint_plus_the_journal_after_it_restores_everything() {
         let store = open(dir.path());
         page_blob(&store, 8 * MIB);
         write(&store, 0, MIB, 1);
-        let (snapshot, _) = store
-            .snapshot("c", "b", None, &Conditions::default())
-            .unwrap();
+        let snapshot = take_snapshot(&store);
         assert_eq!(store.checkpoint().await.unwrap(), 1);
         write(&store, 4096, 512, 2);
         store.create_container("after", Vec::new(), None).unwrap();
