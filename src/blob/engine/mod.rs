@@ -601,10 +601,9 @@ impl BlobStore {
                 let rest = &name[query.prefix.len()..];
                 if let Some(cut) = rest.find(delimiter) {
                     let prefix = format!("{}{}", query.prefix, &rest[..cut + delimiter.len()]);
+                    // A page never ends inside a group: a marker names the first blob of
+                    // the next item, so a group met here has not been listed yet.
                     if last_prefix.as_deref() != Some(prefix.as_str()) {
-                        if query.marker.as_ref().is_some_and(|m| m.name > prefix) {
-                            continue;
-                        }
                         if items.len() == max {
                             return Ok(ListBlobsPage {
                                 items,

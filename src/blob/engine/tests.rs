@@ -224,3 +224,42 @@ async fn a_store_with_a_missing_journal_refuses_to_open() {
     let error = BlobStore::open(dir.path(), Clock, StoreOptions::default()).unwrap_err();
     assert!(error.to_string().contains("damaged"), "{error}");
 }
+
+#[tokio::test]
+async fn listing_with_a_delimiter_pages_through_groups_and_blobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store.create_container("c", Vec::new(), None).unwrap();
+    for name in ["a/1", "a/2", "b", "c/1", "c/2/x"] {
+        let upload = store.begin_upload(0);
+        store
+            .put_block_blob(
+                "c",
+                name,
+                upload,
+                ContentProperties::default(),
+                Vec::new(),
+                &Conditions::default(),
+            )
+            .unwrap();
+    }
+    let mut query = ListBlobsQuery {
+        delimiter: Some("/".into()),
+        max_results: 1,
+        ..Default::default()
+    };
+    let mut listed = Vec::new();
+    loop {
+        let page = store.list_blobs("c", &query).unwrap();
+        assert!(page.items.len() <= 1);
+        listed.extend(page.items.into_iter().map(|item| match item {
+            ListItem::Prefix(p) => p,
+            ListItem::Blob { name, .. } => name,
+        }));
+        match page.next_marker {
+            Some(marker) => query.marker = Some(marker),
+            None => break,
+        }
+    }
+    assert_eq!(listed, vec!["a/", "b", "c/"]);
+}
