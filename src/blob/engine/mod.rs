@@ -28,8 +28,8 @@ use tokio::sync::Notify;
 pub use conditions::{Access, Conditions, SequenceConditions};
 pub use journal::JournalError;
 pub use model::{
-    BlobBody, BlobVersion, ContentProperties, ETag, Metadata, PublicAccess, SignedIdentifier,
-    Timestamp,
+    BlobBody, BlobProperties, BlobVersion, ContentProperties, ETag, Metadata, PublicAccess,
+    SignedIdentifier, Timestamp,
 };
 pub use pagemap::{DiffSpan, PageSpan, PAGE_SIZE};
 pub use read::{BlobRead, ByteRange};
@@ -188,7 +188,7 @@ pub enum PageRangesReport {
 
 #[derive(Debug, Clone)]
 pub struct PageRanges {
-    pub version: BlobVersion,
+    pub properties: BlobProperties,
     pub report: PageRangesReport,
 }
 
@@ -216,7 +216,7 @@ pub enum ListItem {
     Blob {
         name: String,
         snapshot: Option<Timestamp>,
-        version: Box<BlobVersion>,
+        properties: Box<BlobProperties>,
     },
     Prefix(String),
 }
@@ -644,7 +644,7 @@ impl BlobStore {
                 items.push(ListItem::Blob {
                     name: name.clone(),
                     snapshot,
-                    version: Box::new(version.clone()),
+                    properties: Box::new(version.properties()),
                 });
             }
         }
@@ -704,6 +704,8 @@ impl BlobStore {
         Ok((version.cloned(), list))
     }
 
+    /// Get Page Ranges, or the diff against `previous`. Only cloning the page maps (O(1))
+    /// happens under the store lock; walking them does not hold up other requests.
     pub fn page_ranges(
         &self,
         at: BlobAddress<'_>,
@@ -711,41 +713,45 @@ impl BlobStore {
         window: Option<ByteRange>,
         conditions: &Conditions,
     ) -> Result<PageRanges, StoreError> {
-        let state = self.state.lock();
-        let version = state.version(at)?;
-        conditions.check(Some((version.etag, version.modified)), Access::Read)?;
-        let BlobBody::Page { size, pages, .. } = &version.body else {
+        let (body, properties, older) = {
+            let state = self.state.lock();
+            let version = state.version(at)?;
+            conditions.check(Some((version.etag, version.modified)), Access::Read)?;
+            if !matches!(version.body, BlobBody::Page { .. }) {
+                return Err(StoreError::InvalidBlobType);
+            }
+            let older = match previous {
+                None => None,
+                Some(prev) => {
+                    if at.snapshot.is_some_and(|s| prev > s) {
+                        return Err(StoreError::PreviousSnapshotCannotBeNewer);
+                    }
+                    let older = state
+                        .version(BlobAddress {
+                            snapshot: Some(prev),
+                            ..at
+                        })
+                        .map_err(|_| StoreError::PreviousSnapshotNotFound)?;
+                    Some(older.body.clone())
+                }
+            };
+            (version.body.clone(), version.properties(), older)
+        };
+        let BlobBody::Page { size, pages, .. } = &body else {
             return Err(StoreError::InvalidBlobType);
         };
         let (first, count) = match window {
             Some(w) => page_window(w, *size)?,
             None => (0, size / PAGE_SIZE),
         };
-        let report = match previous {
+        let report = match older {
             None => PageRangesReport::Ranges(pages.ranges(first, count)),
-            Some(prev) => {
-                if at.snapshot.is_some_and(|s| prev > s) {
-                    return Err(StoreError::PreviousSnapshotCannotBeNewer);
-                }
-                let older = state
-                    .version(BlobAddress {
-                        snapshot: Some(prev),
-                        ..at
-                    })
-                    .map_err(|_| StoreError::PreviousSnapshotNotFound)?;
-                let BlobBody::Page {
-                    pages: older_pages, ..
-                } = &older.body
-                else {
-                    return Err(StoreError::InvalidBlobType);
-                };
-                PageRangesReport::Diff(pages.diff(older_pages, first, count))
-            }
+            Some(BlobBody::Page {
+                pages: older_pages, ..
+            }) => PageRangesReport::Diff(pages.diff(&older_pages, first, count)),
+            Some(BlobBody::Block { .. }) => return Err(StoreError::InvalidBlobType),
         };
-        Ok(PageRanges {
-            version: version.clone(),
-            report,
-        })
+        Ok(PageRanges { properties, report })
     }
 
     // ---- blobs: writing ----

@@ -155,6 +155,41 @@ pub struct BlobVersion {
     pub etag: ETag,
 }
 
+/// A blob version's properties without its content map: what listings and headers need,
+/// cheap to copy out of the store whatever the blob's size or block count.
+#[derive(Debug, Clone)]
+pub struct BlobProperties {
+    pub blob_type: &'static str,
+    pub content_length: u64,
+    /// Page blobs only.
+    pub sequence_number: Option<u64>,
+    pub content: ContentProperties,
+    pub metadata: Metadata,
+    pub created: Timestamp,
+    pub modified: Timestamp,
+    pub etag: ETag,
+}
+
+impl BlobVersion {
+    pub fn properties(&self) -> BlobProperties {
+        BlobProperties {
+            blob_type: self.body.type_name(),
+            content_length: self.body.content_length(),
+            sequence_number: match self.body {
+                BlobBody::Page {
+                    sequence_number, ..
+                } => Some(sequence_number),
+                BlobBody::Block { .. } => None,
+            },
+            content: self.content.clone(),
+            metadata: self.metadata.clone(),
+            created: self.created,
+            modified: self.modified,
+            etag: self.etag,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct BlobEntry {
     pub current: BlobVersion,

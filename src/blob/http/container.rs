@@ -6,7 +6,7 @@ use axum::response::Response;
 use base64::Engine as _;
 
 use crate::blob::engine::{
-    BlobBody, ContainerInfo, ListBlobsQuery, ListItem, ListMarker, PublicAccess, Timestamp,
+    ContainerInfo, ListBlobsQuery, ListItem, ListMarker, PublicAccess, Timestamp,
 };
 
 use super::error::BlobApiError;
@@ -304,7 +304,7 @@ pub fn list_blobs(request: BlobRequest) -> Result<Response, BlobApiError> {
             ListItem::Blob {
                 name,
                 snapshot,
-                version,
+                properties,
             } => {
                 body.push_str("<Blob>");
                 element(&mut body, "Name", name);
@@ -312,15 +312,23 @@ pub fn list_blobs(request: BlobRequest) -> Result<Response, BlobApiError> {
                     element(&mut body, "Snapshot", &s.to_snapshot_id());
                 }
                 body.push_str("<Properties>");
-                element(&mut body, "Creation-Time", &version.created.to_http_date());
-                element(&mut body, "Last-Modified", &version.modified.to_http_date());
-                element(&mut body, "Etag", &version.etag.to_string());
+                element(
+                    &mut body,
+                    "Creation-Time",
+                    &properties.created.to_http_date(),
+                );
+                element(
+                    &mut body,
+                    "Last-Modified",
+                    &properties.modified.to_http_date(),
+                );
+                element(&mut body, "Etag", &properties.etag.to_string());
                 element(
                     &mut body,
                     "Content-Length",
-                    &version.body.content_length().to_string(),
+                    &properties.content_length.to_string(),
                 );
-                let c = &version.content;
+                let c = &properties.content;
                 element(
                     &mut body,
                     "Content-Type",
@@ -354,23 +362,20 @@ pub fn list_blobs(request: BlobRequest) -> Result<Response, BlobApiError> {
                     "Cache-Control",
                     c.cache_control.as_deref().unwrap_or_default(),
                 );
-                if let BlobBody::Page {
-                    sequence_number, ..
-                } = &version.body
-                {
+                if let Some(sequence_number) = properties.sequence_number {
                     element(
                         &mut body,
                         "x-ms-blob-sequence-number",
                         &sequence_number.to_string(),
                     );
                 }
-                element(&mut body, "BlobType", version.body.type_name());
+                element(&mut body, "BlobType", properties.blob_type);
                 element(&mut body, "LeaseStatus", "unlocked");
                 element(&mut body, "LeaseState", "available");
                 element(&mut body, "ServerEncrypted", "true");
                 body.push_str("</Properties>");
                 if include.contains(&"metadata") {
-                    write_metadata_xml(&mut body, &version.metadata);
+                    write_metadata_xml(&mut body, &properties.metadata);
                 }
                 body.push_str("</Blob>");
             }

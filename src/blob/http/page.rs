@@ -194,12 +194,16 @@ pub fn get_page_ranges(request: BlobRequest) -> Result<Response, BlobApiError> {
     body.push_str("</PageList>");
     let mut response = xml_response(body);
     let h = response.headers_mut();
-    put(h, "etag", ranges.version.etag.to_string());
-    put(h, "last-modified", ranges.version.modified.to_http_date());
+    put(h, "etag", ranges.properties.etag.to_string());
+    put(
+        h,
+        "last-modified",
+        ranges.properties.modified.to_http_date(),
+    );
     put(
         h,
         "x-ms-blob-content-length",
-        ranges.version.body.content_length().to_string(),
+        ranges.properties.content_length.to_string(),
     );
     Ok(response)
 }
