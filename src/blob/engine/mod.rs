@@ -37,7 +37,7 @@ pub use read::{BlobRead, ByteRange};
 use crate::clock::Clock;
 use journal::Journal;
 use model::{CommittedBlock, Container};
-use pagemap::MAX_PAGES;
+use pagemap::{PageMap, MAX_PAGES};
 use pins::ReadPins;
 use record::{apply, Containers, DeleteTarget, Record, Stamp};
 use segments::{Extent, Segments};
@@ -713,13 +713,11 @@ impl BlobStore {
         window: Option<ByteRange>,
         conditions: &Conditions,
     ) -> Result<PageRanges, StoreError> {
-        let (body, properties, older) = {
+        let (size, pages, properties, older) = {
             let state = self.state.lock();
             let version = state.version(at)?;
             conditions.check(Some((version.etag, version.modified)), Access::Read)?;
-            if !matches!(version.body, BlobBody::Page { .. }) {
-                return Err(StoreError::InvalidBlobType);
-            }
+            let (size, pages) = page_map(version)?;
             let older = match previous {
                 None => None,
                 Some(prev) => {
@@ -732,24 +730,18 @@ impl BlobStore {
                             ..at
                         })
                         .map_err(|_| StoreError::PreviousSnapshotNotFound)?;
-                    Some(older.body.clone())
+                    Some(page_map(older)?.1)
                 }
             };
-            (version.body.clone(), version.properties(), older)
-        };
-        let BlobBody::Page { size, pages, .. } = &body else {
-            return Err(StoreError::InvalidBlobType);
+            (size, pages, version.properties(), older)
         };
         let (first, count) = match window {
-            Some(w) => page_window(w, *size)?,
+            Some(w) => page_window(w, size)?,
             None => (0, size / PAGE_SIZE),
         };
         let report = match older {
             None => PageRangesReport::Ranges(pages.ranges(first, count)),
-            Some(BlobBody::Page {
-                pages: older_pages, ..
-            }) => PageRangesReport::Diff(pages.diff(&older_pages, first, count)),
-            Some(BlobBody::Block { .. }) => return Err(StoreError::InvalidBlobType),
+            Some(older) => PageRangesReport::Diff(pages.diff(&older, first, count)),
         };
         Ok(PageRanges { properties, report })
     }
@@ -1204,6 +1196,14 @@ impl State {
             None => Ok(&entry.current),
             Some(s) => entry.snapshots.get(&s).ok_or(StoreError::BlobNotFound),
         }
+    }
+}
+
+/// A page blob version's size and page map (an O(1) clone).
+fn page_map(version: &BlobVersion) -> Result<(u64, PageMap), StoreError> {
+    match &version.body {
+        BlobBody::Page { size, pages, .. } => Ok((*size, pages.clone())),
+        BlobBody::Block { .. } => Err(StoreError::InvalidBlobType),
     }
 }
 
