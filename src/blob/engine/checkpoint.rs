@@ -98,6 +98,27 @@ pub fn generations(dir: &Path) -> io::Result<(Vec<u64>, Vec<u64>)> {
     Ok((checkpoints, journals))
 }
 
+/// Removes checkpoints and journals older than `generation`, and unfinished checkpoints:
+/// the checkpoint of `generation` covers them. Best effort; leftovers are removed later.
+pub fn remove_generations_before(dir: &Path, generation: u64) {
+    let Ok((checkpoints, journals)) = generations(dir) else {
+        return;
+    };
+    for g in checkpoints.into_iter().filter(|&g| g < generation) {
+        let _ = std::fs::remove_file(checkpoint_path(dir, g));
+    }
+    for g in journals.into_iter().filter(|&g| g < generation) {
+        let _ = std::fs::remove_file(journal_path(dir, g));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|e| e == "tmp") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 /// Writes the state as checkpoint `generation`: temporary file, fsync, rename, fsync dir.
 pub fn write(
     dir: &Path,

@@ -380,7 +380,7 @@ impl BlobStore {
             active = Some((generation, journal));
         }
         let (generation, journal) = active.expect("at least one journal is opened");
-        remove_generations_before(dir, base);
+        checkpoint::remove_generations_before(dir, base);
         let report = OpenReport {
             checkpoint_generation,
             records,
@@ -431,11 +431,12 @@ impl BlobStore {
         let (containers, last_stamp, generation) = self.switch_journal()?;
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || {
-            checkpoint::write(&dir, generation, &containers, last_stamp)
+            checkpoint::write(&dir, generation, &containers, last_stamp)?;
+            checkpoint::remove_generations_before(&dir, generation);
+            Ok::<_, io::Error>(())
         })
         .await
         .map_err(io::Error::other)??;
-        remove_generations_before(&self.dir, generation);
         tracing::debug!(generation, "blob store checkpoint written");
         Ok(generation)
     }
@@ -1252,27 +1253,6 @@ fn damaged(why: &str) -> StoreError {
         io::ErrorKind::InvalidData,
         format!("the blob store metadata is damaged: {why}"),
     ))
-}
-
-/// Removes checkpoints and journals older than `generation`, and unfinished checkpoints:
-/// the checkpoint of `generation` covers them. Best effort; leftovers are removed later.
-fn remove_generations_before(dir: &Path, generation: u64) {
-    let Ok((checkpoints, journals)) = checkpoint::generations(dir) else {
-        return;
-    };
-    for g in checkpoints.into_iter().filter(|&g| g < generation) {
-        let _ = std::fs::remove_file(checkpoint::checkpoint_path(dir, g));
-    }
-    for g in journals.into_iter().filter(|&g| g < generation) {
-        let _ = std::fs::remove_file(checkpoint::journal_path(dir, g));
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.path().extension().is_some_and(|e| e == "tmp") {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
 }
 
 /// The time a record carries, so that stamps after a restart keep increasing.
