@@ -75,18 +75,17 @@ impl BlobStore {
             };
             let used = live.get(&segment);
             let live_bytes: u64 = used.into_iter().flatten().map(|(s, e)| e - s).sum();
-            if segment < active_segment {
-                // A sealed segment's live set only shrinks; unchanged means no new holes.
-                let mut previous = self.collected.lock();
-                if previous.insert(segment, live_bytes) == Some(live_bytes) {
-                    continue;
-                }
+            // A sealed segment's live set only shrinks; unchanged means no new holes.
+            let sealed = segment < active_segment;
+            if sealed && self.collected.lock().get(&segment) == Some(&live_bytes) {
+                continue;
             }
             match used {
-                None if segment < active_segment => {
+                None if sealed => {
                     self.segments.remove(segment)?;
                     self.collected.lock().remove(&segment);
                     stats.segments_removed += 1;
+                    continue;
                 }
                 used => {
                     let mut cursor = 0u64;
@@ -104,6 +103,10 @@ impl BlobStore {
                         cursor = cursor.max(end);
                     }
                 }
+            }
+            // Recorded only once swept: a pass that failed part-way is retried.
+            if sealed {
+                self.collected.lock().insert(segment, live_bytes);
             }
         }
         Ok(stats)
