@@ -23,15 +23,34 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the service: the Azure-Blob-compatible endpoint (more APIs follow).
+    /// Run the service: the management API and the Azure-Blob-compatible endpoint.
     Serve(ServeConfig),
+    /// Apply the database migrations and exit (`serve` applies them too).
+    Migrate(DatabaseConfig),
+}
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Where metadata and blob data live.
+    #[arg(long, env = "VAULTSIM_DATA_DIR", default_value = "./vaultsim-data")]
+    pub data_dir: PathBuf,
+    /// Metadata database: `postgres://...` to share one between replicas; by default a
+    /// SQLite file `vaultsim.db` in the data directory.
+    #[arg(long, env = "VAULTSIM_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// Where metadata and blob data live.
-    #[arg(long, env = "VAULTSIM_DATA_DIR", default_value = "./vaultsim-data")]
-    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+    /// Address of the management API (ARM routes and the token issuer).
+    #[arg(long, env = "VAULTSIM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// Accept management requests without a token, as the bootstrap admin (local demos).
+    #[arg(long, env = "VAULTSIM_NO_AUTH")]
+    pub no_auth: bool,
     /// Address of the blob endpoint (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "VAULTSIM_BLOB_ADDR", default_value = "127.0.0.1:10000")]
     pub blob_addr: SocketAddr,

@@ -1,12 +1,20 @@
 //! vaultsim: a local, faithful simulator of Azure Backup for virtual machines.
 
+/// The management API (ARM routes, token issuer, admin routes).
+pub mod api;
+/// Token issuing and checking.
+pub mod auth;
 /// The Azure-Blob-compatible endpoint and its storage engine.
 pub mod blob;
 /// The one clock everything reads.
 pub mod clock;
 /// Command line and environment.
 pub mod config;
+/// The management domain.
+pub mod resources;
 /// Building and running the service.
 pub mod startup;
+/// The metadata database.
+pub mod store;
 /// Logging, with secrets redacted.
 pub mod telemetry;

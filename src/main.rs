@@ -1,6 +1,7 @@
 use clap::Parser;
 use vaultsim::config::{Cli, Command};
 use vaultsim::startup::{shutdown_signal, Application};
+use vaultsim::store::Db;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -10,6 +11,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(config) => {
             let app = Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate(config) => {
+            let db = Db::connect(config.database_url.as_deref(), &config.data_dir).await?;
+            db.migrate().await?;
+            tracing::info!("migrations applied");
+            Ok(())
         }
     }
 }

@@ -13,15 +13,20 @@ use base64::Engine as _;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::api::{self, ApiState};
+use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
 use crate::blob::http::{self as blob_http, Account, BlobState};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
+use crate::store::Db;
 use crate::telemetry::redacted_uri;
 
 pub struct Application {
     blob_listener: TcpListener,
     blob_state: BlobState,
+    http_listener: TcpListener,
+    api_state: ApiState,
 }
 
 impl Application {
@@ -39,7 +44,8 @@ impl Application {
                 })
                 .collect::<anyhow::Result<_>>()?,
         };
-        let blob_dir = config.data_dir.join("blob");
+        let data_dir = &config.database.data_dir;
+        let blob_dir = data_dir.join("blob");
         let options = StoreOptions {
             checkpoint_after: config.blob_checkpoint_bytes,
         };
@@ -53,17 +59,37 @@ impl Application {
             discarded_bytes = report.discarded_bytes,
             "blob store opened"
         );
+        let db = Db::connect(config.database.database_url.as_deref(), data_dir).await?;
+        db.migrate().await?;
+        let auth = Auth::open(data_dir, &db, &clock, !config.no_auth).await?;
         let blob_listener = TcpListener::bind(config.blob_addr)
             .await
             .with_context(|| format!("binding the blob endpoint to {}", config.blob_addr))?;
+        let http_listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding the management API to {}", config.http_addr))?;
+        let store = Arc::new(store);
         Ok(Self {
             blob_listener,
             blob_state: BlobState {
-                store: Arc::new(store),
+                store: store.clone(),
                 account: Arc::new(account),
+                clock: clock.clone(),
+            },
+            http_listener,
+            api_state: ApiState {
+                db,
+                blobs: store,
                 clock,
+                auth: Arc::new(auth),
             },
         })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn blob_addr(&self) -> SocketAddr {
@@ -79,12 +105,34 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.blob_addr();
         tracing::info!(%addr, "blob endpoint listening");
+        let addr = self.http_addr();
+        tracing::info!(%addr, "management API listening");
         let store = self.blob_state.store.clone();
         let maintenance = tokio::spawn(store.run_maintenance());
-        let app = with_request_logging(blob_http::router(self.blob_state));
-        let served = blob_http::serve(self.blob_listener, app, shutdown).await;
+        // Both servers drain when the one shutdown signal fires.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let stopped = move || {
+            let mut rx = stop_rx.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let blob_app = with_request_logging(blob_http::router(self.blob_state));
+        let api_app = with_request_logging(api::router(self.api_state));
+        let blob = blob_http::serve(self.blob_listener, blob_app, stopped());
+        let management = async {
+            axum::serve(self.http_listener, api_app)
+                .with_graceful_shutdown(stopped())
+                .await
+        };
+        let (blob, management) = tokio::join!(blob, management);
         maintenance.abort();
-        served.context("the blob endpoint failed")
+        blob.context("the blob endpoint failed")?;
+        management.context("the management API failed")
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
 use reqwest::{Method, Response};
-use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::startup::Application;
 use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
 
@@ -185,7 +185,12 @@ impl TestApp {
     pub async fn spawn() -> Self {
         let data = tempfile::tempdir().unwrap();
         let config = ServeConfig {
-            data_dir: data.path().to_owned(),
+            database: DatabaseConfig {
+                data_dir: data.path().to_owned(),
+                database_url: None,
+            },
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            no_auth: false,
             blob_addr: "127.0.0.1:0".parse().unwrap(),
             account_name: ACCOUNT.into(),
             account_key: DEV_ACCOUNT_KEY.into(),
@@ -231,7 +236,14 @@ impl ServiceProcess {
     /// Starts the binary with extra environment (`VAULTSIM_*` settings).
     pub fn start_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vaultsim"))
-            .args(["serve", "--blob-addr", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--blob-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .envs(env.iter().copied())
             .env("RUST_LOG", rust_log)

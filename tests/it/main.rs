@@ -3,4 +3,5 @@
 mod durability;
 mod helpers;
 mod logging;
+mod management;
 mod requests;

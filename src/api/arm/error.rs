@@ -1,0 +1,112 @@
+//! The management API's wire errors: ARM's `{"error":{"code","message"}}` body with the
+//! status each kind of failure has in Azure. Server-side failures are logged with their
+//! cause and answered with an opaque message.
+
+use std::borrow::Cow;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::resources::ResourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    /// 401: no bearer token, or one that is malformed, badly signed or not ours.
+    #[error("{0}")]
+    InvalidAuthenticationToken(String),
+    /// 401: a token whose `exp` has passed.
+    #[error("The token is expired.")]
+    ExpiredAuthenticationToken,
+    /// 403: the principal holds no grant on the subscription it addresses.
+    #[error("{0}")]
+    AuthorizationFailed(String),
+    /// 404: no route matches the path and method.
+    #[error("No route registered for '{method} {path}'.")]
+    NoRoute { method: String, path: String },
+    /// 400: the body is not the JSON the operation takes.
+    #[error("The request content was invalid and could not be deserialized: {0}")]
+    InvalidRequestContent(String),
+    /// 400: a query parameter (`$filter`, `$skipToken`...) cannot be understood.
+    #[error("{0}")]
+    InvalidQueryParameter(String),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+}
+
+/// ARM's error body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// A machine-readable error code, e.g. `ResourceNotFound`.
+    pub code: String,
+    pub message: String,
+}
+
+impl ArmError {
+    fn status_and_code(&self) -> (StatusCode, Cow<'static, str>) {
+        match self {
+            Self::InvalidAuthenticationToken(_) => (
+                StatusCode::UNAUTHORIZED,
+                "InvalidAuthenticationToken".into(),
+            ),
+            Self::ExpiredAuthenticationToken => (
+                StatusCode::UNAUTHORIZED,
+                "ExpiredAuthenticationToken".into(),
+            ),
+            Self::AuthorizationFailed(_) => (StatusCode::FORBIDDEN, "AuthorizationFailed".into()),
+            Self::NoRoute { .. } => (StatusCode::NOT_FOUND, "NoRegisteredProviderFound".into()),
+            Self::InvalidRequestContent(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidRequestContent".into())
+            }
+            Self::InvalidQueryParameter(_) => {
+                (StatusCode::BAD_REQUEST, "InvalidQueryParameterValue".into())
+            }
+            Self::Resource(error) => match error {
+                ResourceError::NotFound { code, .. } => (StatusCode::NOT_FOUND, (*code).into()),
+                ResourceError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code.clone()),
+                ResourceError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
+                ResourceError::Database(_) | ResourceError::Storage(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "InternalServerError".into(),
+                ),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ArmError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            tracing::error!(error = ?self, "management request failed");
+            "An internal error occurred. Retry the request; the error was logged.".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut response = (
+            status,
+            Json(ErrorResponse {
+                error: ErrorDetail {
+                    code: code.into_owned(),
+                    message,
+                },
+            }),
+        )
+            .into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static(
+                    "Bearer authorization_uri=\"/common/oauth2/authorize\", error=\"invalid_token\"",
+                ),
+            );
+        }
+        response
+    }
+}

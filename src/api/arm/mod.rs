@@ -1,0 +1,212 @@
+//! The ARM routes. One fallback handler parses the request line into a [`Route`]
+//! (case-insensitive, `%3B`-decoding), authenticates the bearer token, checks the
+//! subscription grant and hands a typed call to the area's handler.
+
+mod basics;
+mod compute;
+pub mod error;
+mod groups;
+mod jobs;
+mod policies;
+mod protection;
+pub mod query;
+pub mod route;
+mod vaults;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::ApiState;
+use crate::auth::{AuthError, Principal};
+pub use error::ArmError;
+use query::ArmQuery;
+use route::Route;
+
+pub type ArmResult = Result<Response, ArmError>;
+
+/// The largest management request body accepted.
+const MAX_BODY_BYTES: usize = 4 << 20;
+
+/// One authenticated management request, as the area handlers see it.
+pub struct ArmRequest {
+    pub principal: Principal,
+    pub query: ArmQuery,
+    /// `scheme://host[:port]` the client used, for absolute URLs (`Location`, `nextLink`).
+    pub base_url: String,
+    /// The request path as sent (still percent-encoded), for `nextLink`.
+    pub path: String,
+    pub body: Bytes,
+}
+
+impl ArmRequest {
+    /// The body as JSON of type `T`; 400 `InvalidRequestContent` when it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| ArmError::InvalidRequestContent(e.to_string()))
+    }
+
+    /// The absolute URL of this path with `$skipToken` set, for a list's `nextLink`.
+    pub fn next_link(&self, skip_token: &str) -> String {
+        format!(
+            "{}{}?{}",
+            self.base_url,
+            self.path,
+            self.query.with_skip_token(skip_token)
+        )
+    }
+
+    /// The `api-version` the client sent, echoed in the URLs we hand back.
+    pub fn api_version(&self) -> &str {
+        self.query.get("api-version").unwrap_or("2026-07-01")
+    }
+}
+
+/// A JSON response.
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).expect("wire types serialize");
+    let mut response = (status, Body::from(bytes)).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// ARM's list body: `{"value":[...], "nextLink"?}`.
+#[derive(Debug, Serialize)]
+pub struct ListBody<T> {
+    pub value: Vec<T>,
+    #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+pub async fn dispatch(State(state): State<ApiState>, request: Request) -> Response {
+    match handle(&state, request).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn handle(state: &ApiState, request: Request) -> ArmResult {
+    let (parts, body) = request.into_parts();
+    let route = route::parse(&parts.method, parts.uri.path())?;
+    let base_url = format!(
+        "http://{}",
+        parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost")
+    );
+    // `az cloud register` reads the endpoints before anyone has a token.
+    if route == Route::GetMetadataEndpoints {
+        return basics::metadata_endpoints(&base_url);
+    }
+    let principal = state.auth.authenticate(&state.db, &parts.headers).await?;
+    if let Some(subscription) = route.subscription() {
+        state
+            .auth
+            .authorize(&state.db, &principal, subscription)
+            .await?;
+    }
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| ArmError::InvalidRequestContent(e.to_string()))?;
+    let request = ArmRequest {
+        principal,
+        query: ArmQuery::parse(parts.uri.query()),
+        base_url,
+        path: parts.uri.path().to_owned(),
+        body,
+    };
+    let s = state;
+    let r = &request;
+    match route {
+        Route::GetMetadataEndpoints => unreachable!("answered before authentication"),
+        Route::ListTenants => basics::list_tenants(s, r).await,
+        Route::ListSubscriptions => basics::list_subscriptions(s, r).await,
+        Route::GetSubscription { subscription } => {
+            basics::get_subscription(s, r, &subscription).await
+        }
+        Route::ListResourceGroups { subscription } => {
+            groups::list_groups(s, r, &subscription).await
+        }
+        Route::PutResourceGroup(p) => groups::put_group(s, r, &p).await,
+        Route::GetResourceGroup(p) => groups::get_group(s, r, &p).await,
+        Route::ListVmsInSubscription { subscription } => {
+            compute::list_vms_in_subscription(s, r, &subscription).await
+        }
+        Route::ListVmsInGroup(p) => compute::list_vms_in_group(s, r, &p).await,
+        Route::PutVm(p) => compute::put_vm(s, r, &p).await,
+        Route::GetVm(p) => compute::get_vm(s, r, &p).await,
+        Route::DeleteVm(p) => compute::delete_vm(s, r, &p).await,
+        Route::ListVmExtensions(p) => compute::list_extensions(s, r, &p).await,
+        Route::GetVmExtension { vm, extension } => {
+            compute::get_extension(s, r, &vm, &extension).await
+        }
+        Route::ListVaultsInSubscription { subscription } => {
+            vaults::list_vaults_in_subscription(s, r, &subscription).await
+        }
+        Route::ListVaultsInGroup(p) => vaults::list_vaults_in_group(s, r, &p).await,
+        Route::PutVault(p) => vaults::put_vault(s, r, &p).await,
+        Route::GetVault(p) => vaults::get_vault(s, r, &p).await,
+        Route::DeleteVault(p) => vaults::delete_vault(s, r, &p).await,
+        Route::ListPolicies(p) => policies::list_policies(s, r, &p).await,
+        Route::PutPolicy { vault, policy } => policies::put_policy(s, r, &vault, &policy).await,
+        Route::GetPolicy { vault, policy } => policies::get_policy(s, r, &vault, &policy).await,
+        Route::DeletePolicy { vault, policy } => {
+            policies::delete_policy(s, r, &vault, &policy).await
+        }
+        Route::RefreshContainers { vault, fabric } => {
+            protection::refresh_containers(s, r, &vault, &fabric).await
+        }
+        Route::GetFabricOperationResult {
+            vault,
+            fabric,
+            operation,
+        } => protection::get_fabric_operation_result(s, r, &vault, &fabric, &operation).await,
+        Route::ListProtectableItems(p) => protection::list_protectable_items(s, r, &p).await,
+        Route::ListProtectionContainers(p) => {
+            protection::list_protection_containers(s, r, &p).await
+        }
+        Route::GetProtectionContainer(p) => protection::get_protection_container(s, r, &p).await,
+        Route::PutProtectedItem(p) => protection::put_protected_item(s, r, &p).await,
+        Route::GetProtectedItem(p) => protection::get_protected_item(s, r, &p).await,
+        Route::DeleteProtectedItem(p) => protection::delete_protected_item(s, r, &p).await,
+        Route::ListProtectedItems(p) => protection::list_protected_items(s, r, &p).await,
+        Route::GetItemOperationStatus { item, operation } => {
+            protection::get_item_operation_status(s, r, &item, &operation).await
+        }
+        Route::GetItemOperationResult { item, operation } => {
+            protection::get_item_operation_result(s, r, &item, &operation).await
+        }
+        Route::GetBackupOperation { vault, operation } => {
+            protection::get_backup_operation(s, r, &vault, &operation).await
+        }
+        Route::GetBackupOperationResult { vault, operation } => {
+            protection::get_backup_operation_result(s, r, &vault, &operation).await
+        }
+        Route::ListJobs(p) => jobs::list_jobs(s, r, &p).await,
+        Route::GetJob { vault, job } => jobs::get_job(s, r, &vault, &job).await,
+        Route::ListRecoveryPoints(p) => jobs::list_recovery_points(s, r, &p).await,
+        Route::GetRecoveryPoint {
+            item,
+            recovery_point,
+        } => jobs::get_recovery_point(s, r, &item, &recovery_point).await,
+    }
+}
+
+impl From<AuthError> for ArmError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::InvalidToken(message) => Self::InvalidAuthenticationToken(message),
+            AuthError::Expired => Self::ExpiredAuthenticationToken,
+            AuthError::Forbidden(message) => Self::AuthorizationFailed(message),
+            AuthError::Database(e) => Self::Resource(e.into()),
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Query parameters of management requests: `api-version` (any is accepted), `$filter` in
+//! the OData subset Azure Backup clients send (`key eq 'value' and ...`), and `$skipToken`
+//! paging with the `nextLink` that carries it.
+
+use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
+
+use super::error::ArmError;
+
+/// Decoded query parameters, in order. `%24filter` and `$filter` are the same key, and
+/// `+` is a space, as clients encode it either way.
+#[derive(Debug, Clone, Default)]
+pub struct ArmQuery(Vec<(String, String)>);
+
+impl ArmQuery {
+    pub fn parse(raw: Option<&str>) -> Self {
+        let decode = |s: &str| {
+            percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        Self(
+            raw.unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    (decode(k), decode(v))
+                })
+                .collect(),
+        )
+    }
+
+    /// The value of `name`, matched case-insensitively.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn filter(&self) -> Result<Filter, ArmError> {
+        self.get("$filter")
+            .map_or(Ok(Filter::default()), Filter::parse)
+    }
+
+    pub fn skip_token(&self) -> Option<&str> {
+        self.get("$skipToken")
+    }
+
+    /// The query with `$skipToken` set to `token`, encoded, for a `nextLink`.
+    pub fn with_skip_token(&self, token: &str) -> String {
+        let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+        self.0
+            .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case("$skipToken"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(std::iter::once(("$skipToken", token)))
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// A conjunction of `key eq 'value'` terms. Keys are matched case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    terms: Vec<(String, String)>,
+}
+
+impl Filter {
+    pub fn parse(text: &str) -> Result<Self, ArmError> {
+        let mut terms = Vec::new();
+        let mut rest = text.trim();
+        while !rest.is_empty() {
+            let (key, after_key) = rest
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| bad_filter(text))?;
+            let after_key = after_key.trim_start();
+            let after_op = after_key
+                .strip_prefix("eq")
+                .filter(|r| r.starts_with(char::is_whitespace))
+                .ok_or_else(|| bad_filter(text))?
+                .trim_start();
+            let (value, after_value) = if let Some(quoted) = after_op.strip_prefix('\'') {
+                let end = quoted.find('\'').ok_or_else(|| bad_filter(text))?;
+                (&quoted[..end], &quoted[end + 1..])
+            } else {
+                after_op
+                    .split_once(char::is_whitespace)
+                    .unwrap_or((after_op, ""))
+            };
+            terms.push((key.to_owned(), value.to_owned()));
+            rest = after_value.trim_start();
+            if rest.is_empty() {
+                break;
+            }
+            rest = rest
+                .strip_prefix("and")
+                .filter(|r| r.starts_with(char::is_whitespace))
+                .ok_or_else(|| bad_filter(text))?
+                .trim_start();
+        }
+        Ok(Self { terms })
+    }
+
+    /// The value a key must equal, if the filter names it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.terms
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every key the filter names, for rejecting keys an operation does not support.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.terms.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+fn bad_filter(text: &str) -> ArmError {
+    ArmError::InvalidQueryParameter(format!(
+        "The $filter '{text}' is not valid: expected terms of the form key eq 'value' joined by 'and'."
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_as_the_cli_encodes_them() {
+        for raw in [
+            "%24filter=backupManagementType+eq+%27AzureIaasVM%27+and+itemType+eq+%27VM%27",
+            "$filter=backupManagementType%20eq%20'AzureIaasVM'%20and%20itemType%20eq%20'VM'",
+        ] {
+            let filter = ArmQuery::parse(Some(raw)).filter().unwrap();
+            assert_eq!(filter.get("backupmanagementtype"), Some("AzureIaasVM"));
+            assert_eq!(filter.get("itemType"), Some("VM"));
+        }
+    }
+
+    #[test]
+    fn quoted_values_keep_spaces() {
+        let filter =
+            Filter::parse("startTime eq '2022-05-01 12:00:00 AM' and status eq 'InProgress'")
+                .unwrap();
+        assert_eq!(filter.get("startTime"), Some("2022-05-01 12:00:00 AM"));
+        assert_eq!(filter.get("status"), Some("InProgress"));
+    }
+
+    #[test]
+    fn malformed_filters_are_refused() {
+        for text in [
+            "status",
+            "status gt 'x'",
+            "status eq 'x",
+            "a eq 'b' or c eq 'd'",
+        ] {
+            assert!(Filter::parse(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn next_link_queries_replace_the_skip_token() {
+        let query = ArmQuery::parse(Some("api-version=2026-07-01&$skipToken=old"));
+        assert_eq!(
+            query.with_skip_token("n/1"),
+            "api%2Dversion=2026%2D07%2D01&%24skipToken=n%2F1"
+        );
+    }
+}

@@ -1,0 +1,468 @@
+//! Parsing a management request line into the operation it names. ARM matches paths
+//! case-insensitively and clients percent-encode `;` as `%3B`, so every segment is decoded
+//! and literal segments are compared lower-cased; names keep the spelling the client sent.
+
+use axum::http::Method;
+use percent_encoding::percent_decode_str;
+
+use super::error::ArmError;
+
+/// `/subscriptions/{subscription}/resourceGroups/{group}`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPath {
+    pub subscription: String,
+    pub group: String,
+}
+
+/// `.../resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{vm}`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmPath {
+    pub group: GroupPath,
+    pub vm: String,
+}
+
+/// `.../resourceGroups/{group}/providers/Microsoft.RecoveryServices/vaults/{vault}`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VaultPath {
+    pub group: GroupPath,
+    pub vault: String,
+}
+
+/// `{vault}/backupFabrics/{fabric}/protectionContainers/{container}`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerPath {
+    pub vault: VaultPath,
+    pub fabric: String,
+    pub container: String,
+}
+
+/// `{container}/protectedItems/{item}`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPath {
+    pub container: ContainerPath,
+    pub item: String,
+}
+
+/// What one management request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    // ---- ARM basics ----
+    GetMetadataEndpoints,
+    ListTenants,
+    ListSubscriptions,
+    GetSubscription {
+        subscription: String,
+    },
+    ListResourceGroups {
+        subscription: String,
+    },
+    PutResourceGroup(GroupPath),
+    GetResourceGroup(GroupPath),
+    // ---- Microsoft.Compute ----
+    ListVmsInSubscription {
+        subscription: String,
+    },
+    ListVmsInGroup(GroupPath),
+    PutVm(VmPath),
+    GetVm(VmPath),
+    DeleteVm(VmPath),
+    ListVmExtensions(VmPath),
+    GetVmExtension {
+        vm: VmPath,
+        extension: String,
+    },
+    // ---- Microsoft.RecoveryServices vaults and policies ----
+    ListVaultsInSubscription {
+        subscription: String,
+    },
+    ListVaultsInGroup(GroupPath),
+    PutVault(VaultPath),
+    GetVault(VaultPath),
+    DeleteVault(VaultPath),
+    ListPolicies(VaultPath),
+    PutPolicy {
+        vault: VaultPath,
+        policy: String,
+    },
+    GetPolicy {
+        vault: VaultPath,
+        policy: String,
+    },
+    DeletePolicy {
+        vault: VaultPath,
+        policy: String,
+    },
+    // ---- protection ----
+    RefreshContainers {
+        vault: VaultPath,
+        fabric: String,
+    },
+    GetFabricOperationResult {
+        vault: VaultPath,
+        fabric: String,
+        operation: String,
+    },
+    ListProtectableItems(VaultPath),
+    ListProtectionContainers(VaultPath),
+    GetProtectionContainer(ContainerPath),
+    PutProtectedItem(ItemPath),
+    GetProtectedItem(ItemPath),
+    DeleteProtectedItem(ItemPath),
+    ListProtectedItems(VaultPath),
+    GetItemOperationStatus {
+        item: ItemPath,
+        operation: String,
+    },
+    GetItemOperationResult {
+        item: ItemPath,
+        operation: String,
+    },
+    GetBackupOperation {
+        vault: VaultPath,
+        operation: String,
+    },
+    GetBackupOperationResult {
+        vault: VaultPath,
+        operation: String,
+    },
+    // ---- jobs and recovery points ----
+    ListJobs(VaultPath),
+    GetJob {
+        vault: VaultPath,
+        job: String,
+    },
+    ListRecoveryPoints(ItemPath),
+    GetRecoveryPoint {
+        item: ItemPath,
+        recovery_point: String,
+    },
+}
+
+impl Route {
+    /// The subscription the route addresses, which the caller must be granted.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            Self::GetMetadataEndpoints | Self::ListTenants | Self::ListSubscriptions => None,
+            Self::GetSubscription { subscription }
+            | Self::ListResourceGroups { subscription }
+            | Self::ListVmsInSubscription { subscription }
+            | Self::ListVaultsInSubscription { subscription } => Some(subscription),
+            Self::PutResourceGroup(g) | Self::GetResourceGroup(g) | Self::ListVmsInGroup(g) => {
+                Some(&g.subscription)
+            }
+            Self::ListVaultsInGroup(g) => Some(&g.subscription),
+            Self::PutVm(vm)
+            | Self::GetVm(vm)
+            | Self::DeleteVm(vm)
+            | Self::ListVmExtensions(vm)
+            | Self::GetVmExtension { vm, .. } => Some(&vm.group.subscription),
+            Self::PutVault(v)
+            | Self::GetVault(v)
+            | Self::DeleteVault(v)
+            | Self::ListPolicies(v)
+            | Self::PutPolicy { vault: v, .. }
+            | Self::GetPolicy { vault: v, .. }
+            | Self::DeletePolicy { vault: v, .. }
+            | Self::RefreshContainers { vault: v, .. }
+            | Self::GetFabricOperationResult { vault: v, .. }
+            | Self::ListProtectableItems(v)
+            | Self::ListProtectionContainers(v)
+            | Self::ListProtectedItems(v)
+            | Self::GetBackupOperation { vault: v, .. }
+            | Self::GetBackupOperationResult { vault: v, .. }
+            | Self::ListJobs(v)
+            | Self::GetJob { vault: v, .. } => Some(&v.group.subscription),
+            Self::GetProtectionContainer(c) => Some(&c.vault.group.subscription),
+            Self::PutProtectedItem(i)
+            | Self::GetProtectedItem(i)
+            | Self::DeleteProtectedItem(i)
+            | Self::GetItemOperationStatus { item: i, .. }
+            | Self::GetItemOperationResult { item: i, .. }
+            | Self::ListRecoveryPoints(i)
+            | Self::GetRecoveryPoint { item: i, .. } => Some(&i.container.vault.group.subscription),
+        }
+    }
+}
+
+/// Parses a request line. `path` is the raw (still percent-encoded) URI path.
+pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+        .collect();
+    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
+    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
+    let at = |i: usize| segments[i].clone();
+    let group = || GroupPath {
+        subscription: at(1),
+        group: at(3),
+    };
+    let vault = || VaultPath {
+        group: group(),
+        vault: at(7),
+    };
+    let vm = || VmPath {
+        group: group(),
+        vm: at(7),
+    };
+    let container = || ContainerPath {
+        vault: vault(),
+        fabric: at(9),
+        container: at(11),
+    };
+    let item = || ItemPath {
+        container: container(),
+        item: at(13),
+    };
+    let no_route = || ArmError::NoRoute {
+        method: method.to_string(),
+        path: path.to_owned(),
+    };
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let put = *method == Method::PUT;
+    let delete = *method == Method::DELETE;
+
+    const RS: &str = "microsoft.recoveryservices";
+    const COMPUTE: &str = "microsoft.compute";
+    let route = match lower.as_slice() {
+        ["metadata", "endpoints"] if get => Route::GetMetadataEndpoints,
+        ["tenants"] if get => Route::ListTenants,
+        ["subscriptions"] if get => Route::ListSubscriptions,
+        ["subscriptions", _] if get => Route::GetSubscription {
+            subscription: at(1),
+        },
+        ["subscriptions", _, "resourcegroups"] if get => Route::ListResourceGroups {
+            subscription: at(1),
+        },
+        ["subscriptions", _, "resourcegroups", _] if put => Route::PutResourceGroup(group()),
+        ["subscriptions", _, "resourcegroups", _] if get => Route::GetResourceGroup(group()),
+        ["subscriptions", _, "providers", COMPUTE, "virtualmachines"] if get => {
+            Route::ListVmsInSubscription {
+                subscription: at(1),
+            }
+        }
+        ["subscriptions", _, "providers", RS, "vaults"] if get => Route::ListVaultsInSubscription {
+            subscription: at(1),
+        },
+        ["subscriptions", _, "resourcegroups", _, "providers", p, rest @ ..] => match (*p, rest) {
+            (COMPUTE, ["virtualmachines"]) if get => Route::ListVmsInGroup(group()),
+            (COMPUTE, ["virtualmachines", _]) if put => Route::PutVm(vm()),
+            (COMPUTE, ["virtualmachines", _]) if get => Route::GetVm(vm()),
+            (COMPUTE, ["virtualmachines", _]) if delete => Route::DeleteVm(vm()),
+            (COMPUTE, ["virtualmachines", _, "extensions"]) if get => Route::ListVmExtensions(vm()),
+            (COMPUTE, ["virtualmachines", _, "extensions", _]) if get => Route::GetVmExtension {
+                vm: vm(),
+                extension: at(9),
+            },
+            (RS, ["vaults"]) if get => Route::ListVaultsInGroup(group()),
+            (RS, ["vaults", _]) if put => Route::PutVault(vault()),
+            (RS, ["vaults", _]) if get => Route::GetVault(vault()),
+            (RS, ["vaults", _]) if delete => Route::DeleteVault(vault()),
+            (RS, ["vaults", _, rest @ ..]) => vault_route(rest, method)
+                .ok_or_else(no_route)?
+                .build(vault(), container, item, &segments),
+            _ => return Err(no_route()),
+        },
+        _ => return Err(no_route()),
+    };
+    Ok(route)
+}
+
+/// A route below a vault, before the vault's path is attached.
+enum VaultChild {
+    Direct(fn(VaultPath, &[String]) -> Route),
+    Container(fn(ContainerPath, &[String]) -> Route),
+    Item(fn(ItemPath, &[String]) -> Route),
+}
+
+impl VaultChild {
+    fn build(
+        self,
+        vault: VaultPath,
+        container: impl Fn() -> ContainerPath,
+        item: impl Fn() -> ItemPath,
+        segments: &[String],
+    ) -> Route {
+        match self {
+            Self::Direct(f) => f(vault, segments),
+            Self::Container(f) => f(container(), segments),
+            Self::Item(f) => f(item(), segments),
+        }
+    }
+}
+
+/// `rest` is lower-cased and starts after `vaults/{vault}` (segment 8 of the path).
+fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
+    use VaultChild::{Container, Direct, Item};
+    let get = *method == Method::GET || *method == Method::HEAD;
+    let put = *method == Method::PUT;
+    let post = *method == Method::POST;
+    let delete = *method == Method::DELETE;
+    let child = match rest {
+        ["backuppolicies"] if get => Direct(|v, _| Route::ListPolicies(v)),
+        ["backuppolicies", _] if put => Direct(|v, s| Route::PutPolicy {
+            vault: v,
+            policy: s[9].clone(),
+        }),
+        ["backuppolicies", _] if get => Direct(|v, s| Route::GetPolicy {
+            vault: v,
+            policy: s[9].clone(),
+        }),
+        ["backuppolicies", _] if delete => Direct(|v, s| Route::DeletePolicy {
+            vault: v,
+            policy: s[9].clone(),
+        }),
+        ["backupfabrics", _, "refreshcontainers"] if post => {
+            Direct(|v, s| Route::RefreshContainers {
+                vault: v,
+                fabric: s[9].clone(),
+            })
+        }
+        ["backupfabrics", _, "operationresults", _] if get => {
+            Direct(|v, s| Route::GetFabricOperationResult {
+                vault: v,
+                fabric: s[9].clone(),
+                operation: s[11].clone(),
+            })
+        }
+        ["backupprotectableitems"] if get => Direct(|v, _| Route::ListProtectableItems(v)),
+        ["backupprotectioncontainers"] if get => Direct(|v, _| Route::ListProtectionContainers(v)),
+        ["backupprotecteditems"] if get => Direct(|v, _| Route::ListProtectedItems(v)),
+        ["backupoperations", _] if get => Direct(|v, s| Route::GetBackupOperation {
+            vault: v,
+            operation: s[9].clone(),
+        }),
+        ["backupoperationresults", _] if get => Direct(|v, s| Route::GetBackupOperationResult {
+            vault: v,
+            operation: s[9].clone(),
+        }),
+        ["backupjobs"] if get => Direct(|v, _| Route::ListJobs(v)),
+        ["backupjobs", _] if get => Direct(|v, s| Route::GetJob {
+            vault: v,
+            job: s[9].clone(),
+        }),
+        ["backupfabrics", _, "protectioncontainers", _] if get => {
+            Container(|c, _| Route::GetProtectionContainer(c))
+        }
+        ["backupfabrics", _, "protectioncontainers", _, "protecteditems", _, tail @ ..] => {
+            match tail {
+                [] if put => Item(|i, _| Route::PutProtectedItem(i)),
+                [] if get => Item(|i, _| Route::GetProtectedItem(i)),
+                [] if delete => Item(|i, _| Route::DeleteProtectedItem(i)),
+                ["operationsstatus", _] if get => Item(|i, s| Route::GetItemOperationStatus {
+                    item: i,
+                    operation: s[15].clone(),
+                }),
+                ["operationresults", _] if get => Item(|i, s| Route::GetItemOperationResult {
+                    item: i,
+                    operation: s[15].clone(),
+                }),
+                ["recoverypoints"] if get => Item(|i, _| Route::ListRecoveryPoints(i)),
+                ["recoverypoints", _] if get => Item(|i, s| Route::GetRecoveryPoint {
+                    item: i,
+                    recovery_point: s[15].clone(),
+                }),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(child)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const V: &str =
+        "/subscriptions/S/resourceGroups/G/providers/Microsoft.RecoveryServices/vaults/V";
+
+    fn vault() -> VaultPath {
+        VaultPath {
+            group: GroupPath {
+                subscription: "S".into(),
+                group: "G".into(),
+            },
+            vault: "V".into(),
+        }
+    }
+
+    #[test]
+    fn literal_segments_match_in_any_case_and_names_keep_their_spelling() {
+        let route = parse(
+            &Method::GET,
+            "/Subscriptions/S/RESOURCEGROUPS/G/providers/microsoft.recoveryservices/Vaults/V",
+        )
+        .unwrap();
+        assert_eq!(route, Route::GetVault(vault()));
+    }
+
+    #[test]
+    fn encoded_semicolons_in_names_are_decoded() {
+        let path = format!(
+            "{V}/backupFabrics/Azure/protectionContainers/IaasVMContainer%3Biaasvmcontainerv2%3Bg%3Bvm/protectedItems/vm%3Biaasvmcontainerv2%3Bg%3Bvm"
+        );
+        let Route::PutProtectedItem(item) = parse(&Method::PUT, &path).unwrap() else {
+            panic!("not a protected item PUT");
+        };
+        assert_eq!(
+            item.container.container,
+            "IaasVMContainer;iaasvmcontainerv2;g;vm"
+        );
+        assert_eq!(item.item, "vm;iaasvmcontainerv2;g;vm");
+        assert_eq!(item.container.fabric, "Azure");
+    }
+
+    #[test]
+    fn a_double_leading_slash_is_the_same_path() {
+        assert_eq!(
+            parse(&Method::GET, "//metadata/endpoints").unwrap(),
+            Route::GetMetadataEndpoints
+        );
+    }
+
+    #[test]
+    fn item_children_take_their_names_from_the_right_segments() {
+        let path = format!(
+            "{V}/backupFabrics/Azure/protectionContainers/c/protectedItems/i/recoveryPoints/123"
+        );
+        let Route::GetRecoveryPoint {
+            item,
+            recovery_point,
+        } = parse(&Method::GET, &path).unwrap()
+        else {
+            panic!("not a recovery point GET");
+        };
+        assert_eq!((item.item.as_str(), recovery_point.as_str()), ("i", "123"));
+        let path = format!("{V}/backupJobs/j1");
+        assert_eq!(
+            parse(&Method::GET, &path).unwrap(),
+            Route::GetJob {
+                vault: vault(),
+                job: "j1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_no_route() {
+        for (method, path) in [
+            (
+                Method::GET,
+                "/subscriptions/S/resourceGroups/G/providers/Microsoft.Foo/bars",
+            ),
+            (Method::PATCH, V),
+            (Method::POST, "/subscriptions"),
+            (
+                Method::GET,
+                &format!("{V}/backupFabrics/Azure/protectionContainers/c/protectedItems/i/nope"),
+            ),
+        ] {
+            assert!(
+                matches!(parse(&method, path), Err(ArmError::NoRoute { .. })),
+                "{method} {path}"
+            );
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The management API: ARM routes, the token issuer (OpenID discovery, client credentials,
+//! JWKS), the `/_sim` admin routes and the OpenAPI document.
+
+pub mod arm;
+mod identity;
+pub mod openapi;
+mod sim;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+
+use crate::auth::Auth;
+use crate::blob::engine::BlobStore;
+use crate::clock::Clock;
+use crate::store::Db;
+
+/// What every management handler may use.
+#[derive(Clone, FromRef)]
+pub struct ApiState {
+    pub db: Db,
+    pub blobs: Arc<BlobStore>,
+    pub clock: Clock,
+    pub auth: Arc<Auth>,
+}
+
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/openapi.json", get(openapi::serve))
+        .merge(identity::router())
+        .merge(sim::router())
+        .fallback(arm::dispatch)
+        .with_state(state)
+}

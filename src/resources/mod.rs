@@ -1,0 +1,11 @@
+//! The management domain: resource groups, virtual machines and their disks, vaults,
+//! backup policies, protection, jobs and recovery points. It reads and writes the metadata
+//! database and the blob store and knows nothing of HTTP; the ARM wire shapes live in
+//! `api::arm`.
+
+mod error;
+pub mod names;
+
+pub use error::ResourceError;
+pub mod ids;
+pub mod lookup;

@@ -1,0 +1,304 @@
+//! `ManagementApp`: the service in-process on port 0 with its own data directory and its own
+//! metadata database (a SQLite file, or a fresh PostgreSQL database dropped afterwards),
+//! signed in with the bootstrap client's credentials. Each area's test file adds one method
+//! per endpoint in its own `impl ManagementApp` block.
+
+use std::net::SocketAddr;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::startup::Application;
+
+/// Which metadata database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// What the service writes to `credentials.json` in its data directory on first start.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub tenant_id: String,
+    pub subscription_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A management API response: status, headers and the JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct ArmResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl ArmResponse {
+    /// The ARM error code of an error response.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or_default()
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+pub struct ManagementApp {
+    pub addr: SocketAddr,
+    pub blob_addr: SocketAddr,
+    pub credentials: Credentials,
+    /// The bootstrap client's bearer token.
+    pub token: String,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    _database: Option<PostgresDatabase>,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+impl ManagementApp {
+    pub async fn spawn(backend: Backend) -> Self {
+        let data_dir = tempfile::tempdir().unwrap();
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PostgresDatabase::create().await),
+        };
+        let config = ServeConfig {
+            database: DatabaseConfig {
+                data_dir: data_dir.path().to_owned(),
+                database_url: database.as_ref().map(|d| d.url.clone()),
+            },
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            no_auth: false,
+            blob_addr: "127.0.0.1:0".parse().unwrap(),
+            account_name: "devstoreaccount1".into(),
+            account_key: DEV_ACCOUNT_KEY.into(),
+            account_key2: None,
+            blob_checkpoint_bytes: 64 << 20,
+        };
+        let app = Application::build(&config).await.unwrap();
+        let addr = app.http_addr();
+        let blob_addr = app.blob_addr();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(std::future::pending()).await.unwrap();
+        });
+        let credentials: Credentials = serde_json::from_slice(
+            &std::fs::read(data_dir.path().join("credentials.json")).unwrap(),
+        )
+        .unwrap();
+        let http = reqwest::Client::new();
+        let mut app = Self {
+            addr,
+            blob_addr,
+            credentials: credentials.clone(),
+            token: String::new(),
+            http,
+            data_dir,
+            _database: database,
+            _server: server,
+        };
+        app.token = app
+            .client_credentials_token(&credentials.client_id, &credentials.client_secret)
+            .await;
+        app
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// The bootstrap subscription's id path, `/subscriptions/{id}`.
+    pub fn subscription_path(&self) -> String {
+        format!("/subscriptions/{}", self.credentials.subscription_id)
+    }
+
+    /// Gets a token with the OAuth 2.0 client-credentials grant (v2 endpoint).
+    pub async fn client_credentials_token(&self, client_id: &str, secret: &str) -> String {
+        let response = self
+            .http
+            .post(self.url(&format!(
+                "/{}/oauth2/v2.0/token",
+                self.credentials.tenant_id
+            )))
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+                ("scope", "https://management.core.windows.net//.default"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "token request refused");
+        let body: Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a management request with the bootstrap token. `path_and_query` may omit
+    /// `api-version`; one is added.
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> ArmResponse {
+        self.send_as(Some(&self.token), method, path_and_query, body)
+            .await
+    }
+
+    /// Sends a management request with `token` (`None`: no `Authorization` header).
+    pub async fn send_as(
+        &self,
+        token: Option<&str>,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Value>,
+    ) -> ArmResponse {
+        let separator = if path_and_query.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let url = if path_and_query.contains("api-version=") {
+            self.url(path_and_query)
+        } else {
+            self.url(&format!(
+                "{path_and_query}{separator}api-version=2026-07-01"
+            ))
+        };
+        let mut request = self.http.request(method, url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the service answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        ArmResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> ArmResponse {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> ArmResponse {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Option<Value>) -> ArmResponse {
+        self.send(Method::POST, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> ArmResponse {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+/// A PostgreSQL database made for one test and dropped after it. The server is the one
+/// `VAULTSIM_TEST_POSTGRES_URL` names (default: the local one, trust auth).
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create() -> Self {
+        let admin_url = std::env::var("VAULTSIM_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("vaultsim_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = connect_admin(&admin_url).await;
+        sqlx::query(&format!("create database {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("creating the test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(b, _)| b);
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+}
+
+async fn connect_admin(url: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    sqlx::PgConnection::connect(url).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is needed for the PostgreSQL half of the suite and is not reachable at \
+             {url} ({e}); set VAULTSIM_TEST_POSTGRES_URL"
+        )
+    })
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime, which cannot be blocked on; a thread with
+        // its own runtime drops the database (forcing out the server's connections).
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = connect_admin(&admin_url).await;
+                let _ = sqlx::query(&format!("drop database if exists {name} with (force)"))
+                    .execute(&mut admin)
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Runs each named `async fn(ManagementApp)` once on SQLite and once on PostgreSQL, as
+/// `sqlite::<name>` and `postgres::<name>`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::management::app::ManagementApp::spawn(
+                        $crate::management::app::Backend::Sqlite,
+                    ).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test($crate::management::app::ManagementApp::spawn(
+                        $crate::management::app::Backend::Postgres,
+                    ).await).await;
+                }
+            )*
+        }
+    };
+}

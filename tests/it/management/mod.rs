@@ -1,0 +1,3 @@
+//! The management API over HTTP, each test on SQLite and on PostgreSQL.
+
+pub mod app;
