@@ -302,3 +302,24 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// Paths of the resources tests create, in the bootstrap subscription.
+impl ManagementApp {
+    pub fn group_path(&self, group: &str) -> String {
+        format!("{}/resourceGroups/{group}", self.subscription_path())
+    }
+
+    pub fn vm_path(&self, group: &str, vm: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Compute/virtualMachines/{vm}",
+            self.group_path(group)
+        )
+    }
+
+    pub fn vault_path(&self, group: &str, vault: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.RecoveryServices/vaults/{vault}",
+            self.group_path(group)
+        )
+    }
+}
