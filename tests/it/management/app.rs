@@ -58,6 +58,8 @@ pub struct ManagementApp {
     pub token: String,
     pub http: reqwest::Client,
     pub data_dir: tempfile::TempDir,
+    /// The metadata database URL (`None`: the SQLite file in `data_dir`).
+    pub database_url: Option<String>,
     _database: Option<PostgresDatabase>,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -99,6 +101,7 @@ impl ManagementApp {
             credentials: credentials.clone(),
             token: String::new(),
             http,
+            database_url: database.as_ref().map(|d| d.url.clone()),
             data_dir,
             _database: database,
             _server: server,
@@ -107,6 +110,14 @@ impl ManagementApp {
             .client_credentials_token(&credentials.client_id, &credentials.client_secret)
             .await;
         app
+    }
+
+    /// A second connection pool to the service's metadata database, for tests that put
+    /// in place what a later stage (the backup engine) would write.
+    pub async fn db(&self) -> vaultsim::store::Db {
+        vaultsim::store::Db::connect(self.database_url.as_deref(), self.data_dir.path())
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {
