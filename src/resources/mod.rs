@@ -8,4 +8,7 @@ pub mod names;
 
 pub use error::ResourceError;
 pub mod ids;
+pub mod jobs;
 pub mod lookup;
+pub mod protection;
+pub mod recovery_points;

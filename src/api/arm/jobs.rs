@@ -1,37 +1,715 @@
-//! STUB: to be written.
+//! Jobs and recovery points over ARM: `backupJobs` (newest first, `$filter` on status,
+//! operation, start time window and management type, 200 per page with `$skipToken`) and a
+//! protected item's `recoveryPoints`.
 
-#![allow(unused_imports)]
+use std::collections::BTreeMap;
 
-use super::route::{ContainerPath, GroupPath, ItemPath, VaultPath, VmPath};
-use super::{ArmRequest, ArmResult};
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use serde::Serialize;
+
+use super::error::ErrorResponse;
+use super::protection::{
+    check_filter_keys, filter_allows, item_of, vault_id, vault_of, wire_time, MANAGEMENT_TYPE,
+};
+use super::query::Filter;
+use super::route::{ItemPath, VaultPath};
+use super::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
+use crate::resources::jobs::{self, Job, JobCursor, JobOperation, JobQuery, JobStatus};
+use crate::resources::protection::names;
+use crate::resources::recovery_points::{self, RecoveryPoint, RecoveryPointQuery};
 
-pub async fn list_jobs(_state: &ApiState, _request: &ArmRequest, _path: &VaultPath) -> ArmResult {
-    todo!()
+/// Jobs per list page.
+const PAGE_SIZE: usize = 200;
+
+const JOB_TYPE: &str = "Microsoft.RecoveryServices/vaults/backupJobs";
+const RECOVERY_POINT_TYPE: &str =
+    "Microsoft.RecoveryServices/vaults/backupFabrics/protectionContainers/protectedItems/recoveryPoints";
+
+// ---- wire types ----
+
+/// AzureIaaSVMJob.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobResource {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    resource_type: &'static str,
+    properties: JobProperties,
 }
 
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobProperties {
+    /// Discriminator: `AzureIaaSVMJob`.
+    job_type: &'static str,
+    entity_friendly_name: String,
+    backup_management_type: &'static str,
+    operation: &'static str,
+    status: &'static str,
+    start_time: String,
+    /// Absent while the job runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<String>,
+    /// ISO 8601, e.g. `PT41M12.684856S`; grows while the job runs.
+    duration: String,
+    activity_id: String,
+    /// `iaasvmcontainerv2;{rg};{vm}`.
+    container_name: String,
+    virtual_machine_version: &'static str,
+    /// `1` (Cancellable) while the job runs.
+    actions_info: Vec<i32>,
+    is_user_triggered: bool,
+    error_details: Vec<JobErrorInfo>,
+    extended_info: JobExtendedInfoBody,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobErrorInfo {
+    error_code: i64,
+    error_string: String,
+    error_title: String,
+    recommendations: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobExtendedInfoBody {
+    tasks_list: Vec<JobTaskBody>,
+    property_bag: BTreeMap<String, String>,
+    internal_property_bag: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    progress_percentage: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    estimated_remaining_duration: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTaskBody {
+    task_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end_time: Option<String>,
+    instance_id: String,
+    duration: String,
+    status: String,
+    progress_percentage: f64,
+    task_execution_details: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    value: Vec<JobResource>,
+    #[serde(rename = "nextLink", skip_serializing_if = "Option::is_none")]
+    next_link: Option<String>,
+}
+
+/// IaasVMRecoveryPoint.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryPointResource {
+    id: String,
+    name: String,
+    #[serde(rename = "type")]
+    resource_type: &'static str,
+    properties: RecoveryPointProperties,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPointProperties {
+    /// Discriminator: `IaasVMRecoveryPoint`.
+    object_type: &'static str,
+    recovery_point_type: String,
+    recovery_point_time: String,
+    recovery_point_additional_info: String,
+    #[serde(rename = "sourceVMStorageType")]
+    source_vm_storage_type: String,
+    #[serde(rename = "isSourceVMEncrypted")]
+    is_source_vm_encrypted: bool,
+    is_instant_ilr_session_active: bool,
+    recovery_point_tier_details: Vec<RecoveryPointTierBody>,
+    is_managed_virtual_machine: bool,
+    virtual_machine_size: String,
+    original_storage_account_option: bool,
+    os_type: String,
+    recovery_point_move_readiness_info: BTreeMap<String, MoveReadiness>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    zones: Vec<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryPointTierBody {
+    /// `InstantRP`, `HardenedRP` or `ArchivedRP`.
+    #[serde(rename = "type")]
+    tier_type: &'static str,
+    /// `Valid`, `Disabled`, `Deleted` or `Rehydrated`.
+    status: &'static str,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveReadiness {
+    is_ready_for_move: bool,
+    additional_info: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RecoveryPointList {
+    value: Vec<RecoveryPointResource>,
+}
+
+// ---- parsing ----
+
+/// A time in a `$filter`: the CLI's `2022-05-01 12:00:00 AM` (UTC), or ISO 8601 with or
+/// without an offset (no offset means UTC), or a bare date (midnight UTC).
+fn parse_filter_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %I:%M:%S %p",
+        "%Y-%m-%d %I:%M %p",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(at.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}
+
+fn filter_time(filter: &Filter, key: &str) -> Result<Option<DateTime<Utc>>, ArmError> {
+    filter
+        .get(key)
+        .map(|text| {
+            parse_filter_time(text).ok_or_else(|| {
+                ArmError::InvalidQueryParameter(format!(
+                    "The $filter value {key} eq '{text}' is not a time: use \
+                     'YYYY-MM-DD hh:mm:ss AM' or ISO 8601 (2022-05-01T00:00:00Z)."
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// ISO 8601 duration as .NET writes a TimeSpan: `PT41M12.684856S`, `P1DT2H`, `PT0S`.
+fn iso_duration(duration: Duration) -> String {
+    let micros = duration.num_microseconds().unwrap_or(i64::MAX).max(0);
+    let (seconds, fraction) = (micros / 1_000_000, micros % 1_000_000);
+    let (days, hours, minutes, seconds) = (
+        seconds / 86_400,
+        seconds / 3_600 % 24,
+        seconds / 60 % 60,
+        seconds % 60,
+    );
+    let mut text = String::from("P");
+    if days > 0 {
+        text.push_str(&format!("{days}D"));
+    }
+    text.push('T');
+    if hours > 0 {
+        text.push_str(&format!("{hours}H"));
+    }
+    if minutes > 0 {
+        text.push_str(&format!("{minutes}M"));
+    }
+    if seconds > 0 || fraction > 0 || text == "PT" {
+        text.push_str(&seconds.to_string());
+        if fraction > 0 {
+            let digits = format!("{fraction:06}");
+            text.push('.');
+            text.push_str(digits.trim_end_matches('0'));
+        }
+        text.push('S');
+    }
+    if text.ends_with('T') {
+        text.pop();
+    }
+    text
+}
+
+/// The job query a `$filter` asks for; `None` when it can match no job (another
+/// management type).
+fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
+    check_filter_keys(
+        filter,
+        &[
+            "status",
+            "operation",
+            "startTime",
+            "endTime",
+            "backupManagementType",
+        ],
+    )?;
+    if !filter_allows(filter, "backupManagementType", MANAGEMENT_TYPE) {
+        return Ok(None);
+    }
+    let status = filter
+        .get("status")
+        .map(|s| {
+            JobStatus::parse(s).ok_or_else(|| {
+                let known: Vec<_> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ArmError::InvalidQueryParameter(format!(
+                    "The $filter status '{s}' is not a job status; one of: {}.",
+                    known.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    let operation = filter
+        .get("operation")
+        .map(|o| {
+            JobOperation::parse(o).ok_or_else(|| {
+                let known: Vec<_> = JobOperation::ALL.iter().map(|o| o.as_str()).collect();
+                ArmError::InvalidQueryParameter(format!(
+                    "The $filter operation '{o}' is not a job operation; one of: {}.",
+                    known.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(Some(JobQuery {
+        status,
+        operation,
+        start_from: filter_time(filter, "startTime")?,
+        start_until: filter_time(filter, "endTime")?,
+        after: None,
+    }))
+}
+
+// ---- bodies ----
+
+fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
+    let info = &job.extended_info;
+    JobResource {
+        id: format!("{vault_id}/backupJobs/{}", job.job_id),
+        name: job.job_id.clone(),
+        resource_type: JOB_TYPE,
+        properties: JobProperties {
+            job_type: "AzureIaaSVMJob",
+            entity_friendly_name: job.entity_friendly_name.clone(),
+            backup_management_type: MANAGEMENT_TYPE,
+            operation: job.operation.as_str(),
+            status: job.status.as_str(),
+            start_time: wire_time(job.start_time),
+            end_time: job.end_time.map(wire_time),
+            duration: iso_duration(job.duration(now)),
+            activity_id: job.activity_id.clone(),
+            container_name: job.container_name.clone(),
+            virtual_machine_version: "Compute",
+            actions_info: if job.status.is_terminal() {
+                vec![]
+            } else {
+                vec![1]
+            },
+            is_user_triggered: job.is_user_triggered,
+            error_details: job
+                .error_details
+                .iter()
+                .map(|e| JobErrorInfo {
+                    error_code: e.error_code,
+                    error_string: e.error_string.clone(),
+                    error_title: e.error_title.clone(),
+                    recommendations: e.recommendations.clone(),
+                })
+                .collect(),
+            extended_info: JobExtendedInfoBody {
+                tasks_list: info
+                    .tasks_list
+                    .iter()
+                    .map(|t| JobTaskBody {
+                        task_id: t.task_id.clone(),
+                        start_time: t.start_time.map(wire_time),
+                        end_time: t.end_time.map(wire_time),
+                        instance_id: t.instance_id.clone(),
+                        duration: iso_duration(match (t.start_time, t.end_time) {
+                            (Some(start), Some(end)) => end - start,
+                            (Some(start), None) => now - start,
+                            _ => Duration::zero(),
+                        }),
+                        status: t.status.clone(),
+                        progress_percentage: t.progress_percentage,
+                        task_execution_details: t.task_execution_details.clone(),
+                    })
+                    .collect(),
+                property_bag: info.property_bag.clone(),
+                internal_property_bag: info.internal_property_bag.clone(),
+                progress_percentage: info.progress_percentage,
+                estimated_remaining_duration: info.estimated_remaining_duration.clone(),
+            },
+        },
+    }
+}
+
+fn recovery_point_body(item_id: &str, point: &RecoveryPoint) -> RecoveryPointResource {
+    let details = &point.details;
+    RecoveryPointResource {
+        id: format!("{item_id}/recoveryPoints/{}", point.name),
+        name: point.name.clone(),
+        resource_type: RECOVERY_POINT_TYPE,
+        properties: RecoveryPointProperties {
+            object_type: "IaasVMRecoveryPoint",
+            recovery_point_type: point.recovery_point_type.clone(),
+            recovery_point_time: wire_time(point.time),
+            recovery_point_additional_info: String::new(),
+            source_vm_storage_type: details.source_vm_storage_type.clone(),
+            is_source_vm_encrypted: details.is_source_vm_encrypted,
+            is_instant_ilr_session_active: false,
+            recovery_point_tier_details: point
+                .tiers
+                .iter()
+                .map(|t| RecoveryPointTierBody {
+                    tier_type: t.tier_type.as_str(),
+                    status: t.status.as_str(),
+                })
+                .collect(),
+            is_managed_virtual_machine: details.is_managed_virtual_machine,
+            virtual_machine_size: details.virtual_machine_size.clone(),
+            original_storage_account_option: details.original_storage_account_option,
+            os_type: details.os_type.clone(),
+            recovery_point_move_readiness_info: BTreeMap::from([(
+                "ArchivedRP".to_owned(),
+                MoveReadiness {
+                    is_ready_for_move: false,
+                    additional_info: "Recovery point cannot be moved to the archive tier: \
+                                      archiving is not simulated."
+                        .to_owned(),
+                },
+            )]),
+            zones: details.zones.clone(),
+        },
+    }
+}
+
+// ---- handlers ----
+
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs",
+    operation_id = "BackupJobs_List",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+        ("$filter" = Option<String>, Query, description = "`status`, `operation`, `startTime` and `endTime` (bounds on the job's start, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601), `backupManagementType`, as `key eq 'value'` joined by `and`."),
+        ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
+    ),
+    responses(
+        (status = 200, description = "A page of the vault's jobs, newest first (200 per page).", body = JobList),
+        (status = 400, description = "An unsupported `$filter` or `$skipToken`.", body = ErrorResponse),
+        (status = 404, description = "Unknown vault.", body = ErrorResponse),
+    )
+)]
+pub async fn list_jobs(state: &ApiState, request: &ArmRequest, path: &VaultPath) -> ArmResult {
+    let filter = request.query.filter()?;
+    let query = job_query(&filter)?;
+    let after = request
+        .query
+        .skip_token()
+        .map(|token| {
+            JobCursor::parse_token(token).ok_or_else(|| {
+                ArmError::InvalidQueryParameter(format!(
+                    "The $skipToken '{token}' was not issued by this list; follow nextLink as given."
+                ))
+            })
+        })
+        .transpose()?;
+    let vault = vault_of(state, path).await?;
+    let Some(query) = query else {
+        return Ok(json_response(
+            StatusCode::OK,
+            &JobList {
+                value: Vec::new(),
+                next_link: None,
+            },
+        ));
+    };
+    let page = jobs::list(
+        &state.db,
+        &vault.vault_id,
+        &JobQuery { after, ..query },
+        PAGE_SIZE,
+    )
+    .await?;
+    let id = vault_id(&vault);
+    let now = state.clock.now();
+    Ok(json_response(
+        StatusCode::OK,
+        &JobList {
+            value: page.jobs.iter().map(|j| job_body(&id, j, now)).collect(),
+            next_link: page.next.map(|c| request.next_link(&c.to_token())),
+        },
+    ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}",
+    operation_id = "JobDetails_Get",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("jobName" = String, Path, description = "The job's GUID."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    responses(
+        (status = 200, description = "The job.", body = JobResource),
+        (status = 404, description = "Unknown vault or job.", body = ErrorResponse),
+    )
+)]
 pub async fn get_job(
-    _state: &ApiState,
+    state: &ApiState,
     _request: &ArmRequest,
-    _vault: &VaultPath,
-    _job: &str,
+    vault: &VaultPath,
+    job: &str,
 ) -> ArmResult {
-    todo!()
+    let vault = vault_of(state, vault).await?;
+    let job = jobs::get(&state.db, &vault.vault_id, job).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &job_body(&vault_id(&vault), &job, state.clock.now()),
+    ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints",
+    operation_id = "RecoveryPoints_List",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("fabricName" = String, Path, description = "Always `Azure`."),
+        ("containerName" = String, Path, description = "The item's container."),
+        ("protectedItemName" = String, Path, description = "The protected item."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+        ("$filter" = Option<String>, Query, description = "`startDate` and `endDate` (bounds on the recovery point time, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601); `restorePointQueryType` and `extendedInfo` are accepted and ignored."),
+    ),
+    responses(
+        (status = 200, description = "The item's recovery points, newest first.", body = RecoveryPointList),
+        (status = 400, description = "An unsupported `$filter`.", body = ErrorResponse),
+        (status = 404, description = "Unknown vault, fabric or item.", body = ErrorResponse),
+    )
+)]
 pub async fn list_recovery_points(
-    _state: &ApiState,
-    _request: &ArmRequest,
-    _path: &ItemPath,
+    state: &ApiState,
+    request: &ArmRequest,
+    path: &ItemPath,
 ) -> ArmResult {
-    todo!()
+    let filter = request.query.filter()?;
+    check_filter_keys(
+        &filter,
+        &[
+            "startDate",
+            "endDate",
+            "restorePointQueryType",
+            "extendedInfo",
+        ],
+    )?;
+    let query = RecoveryPointQuery {
+        from: filter_time(&filter, "startDate")?,
+        until: filter_time(&filter, "endDate")?,
+    };
+    let (vault, item) = item_of(state, path).await?;
+    let item_id = names::item_id(&vault_id(&vault), &item.name);
+    let points = recovery_points::list(&state.db, &vault.vault_id, &item.item_key, &query).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &RecoveryPointList {
+            value: points
+                .iter()
+                .map(|p| recovery_point_body(&item_id, p))
+                .collect(),
+        },
+    ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints/{recoveryPointId}",
+    operation_id = "RecoveryPoints_Get",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("fabricName" = String, Path, description = "Always `Azure`."),
+        ("containerName" = String, Path, description = "The item's container."),
+        ("protectedItemName" = String, Path, description = "The protected item."),
+        ("recoveryPointId" = String, Path, description = "The recovery point's name (a number)."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    responses(
+        (status = 200, description = "The recovery point.", body = RecoveryPointResource),
+        (status = 404, description = "Unknown vault, fabric, item or recovery point.", body = ErrorResponse),
+    )
+)]
 pub async fn get_recovery_point(
-    _state: &ApiState,
+    state: &ApiState,
     _request: &ArmRequest,
-    _item: &ItemPath,
-    _recovery_point: &str,
+    item: &ItemPath,
+    recovery_point: &str,
 ) -> ArmResult {
-    todo!()
+    let (vault, item) = item_of(state, item).await?;
+    let point =
+        recovery_points::get(&state.db, &vault.vault_id, &item.item_key, recovery_point).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &recovery_point_body(&names::item_id(&vault_id(&vault), &item.name), &point),
+    ))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list_jobs, get_job, list_recovery_points, get_recovery_point),
+    components(schemas(
+        JobResource,
+        JobProperties,
+        JobErrorInfo,
+        JobExtendedInfoBody,
+        JobTaskBody,
+        JobList,
+        RecoveryPointResource,
+        RecoveryPointProperties,
+        RecoveryPointTierBody,
+        MoveReadiness,
+        RecoveryPointList,
+        ErrorResponse,
+    ))
+)]
+pub struct JobsApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use utoipa::OpenApi;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn filter_times_in_the_cli_format_and_iso_8601() {
+        for (text, want) in [
+            ("2022-05-01 12:00:00 AM", "2022-05-01T00:00:00Z"),
+            ("2022-05-01 12:30:05 PM", "2022-05-01T12:30:05Z"),
+            ("2022-05-01 01:00:00 pm", "2022-05-01T13:00:00Z"),
+            ("2022-05-01T10:00:00Z", "2022-05-01T10:00:00Z"),
+            ("2022-05-01T10:00:00+02:00", "2022-05-01T08:00:00Z"),
+            ("2022-05-01T10:00:00.5", "2022-05-01T10:00:00.5Z"),
+            ("2022-05-01", "2022-05-01T00:00:00Z"),
+        ] {
+            assert_eq!(parse_filter_time(text), Some(at(want)), "{text}");
+        }
+        for text in ["", "yesterday", "2022-13-01", "01-05-2022"] {
+            assert_eq!(parse_filter_time(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn durations_are_written_as_dotnet_writes_them() {
+        for (micros, want) in [
+            (0, "PT0S"),
+            (2_472_684_856, "PT41M12.684856S"),
+            (3_600_000_000, "PT1H"),
+            (90_061_500_000, "P1DT1H1M1.5S"),
+            (86_400_000_000, "P1D"),
+            (-5, "PT0S"),
+        ] {
+            assert_eq!(
+                iso_duration(Duration::microseconds(micros)),
+                want,
+                "{micros}"
+            );
+        }
+    }
+
+    #[test]
+    fn job_filters_map_to_queries() {
+        let filter = Filter::parse(
+            "backupManagementType eq 'AzureIaasVM' and endTime eq '2022-05-31 12:00:00 AM' \
+             and operation eq 'backup' and startTime eq '2022-05-01 12:00:00 AM' \
+             and status eq 'inprogress'",
+        )
+        .unwrap();
+        let query = job_query(&filter).unwrap().unwrap();
+        assert_eq!(query.status, Some(JobStatus::InProgress));
+        assert_eq!(query.operation, Some(JobOperation::Backup));
+        assert_eq!(query.start_from, Some(at("2022-05-01T00:00:00Z")));
+        assert_eq!(query.start_until, Some(at("2022-05-31T00:00:00Z")));
+        let other = Filter::parse("backupManagementType eq 'AzureStorage'").unwrap();
+        assert!(job_query(&other).unwrap().is_none());
+        for bad in [
+            "status eq 'Sleeping'",
+            "operation eq 'Dance'",
+            "startTime eq 'soon'",
+            "jobName eq 'x'",
+        ] {
+            assert!(
+                matches!(
+                    job_query(&Filter::parse(bad).unwrap()),
+                    Err(ArmError::InvalidQueryParameter(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_openapi_documents_name_every_operation() {
+        let jobs = serde_json::to_value(JobsApi::openapi()).unwrap();
+        let protection =
+            serde_json::to_value(super::super::protection::ProtectionApi::openapi()).unwrap();
+        let mut ids: Vec<String> = [jobs, protection]
+            .iter()
+            .flat_map(|doc| {
+                doc["paths"]
+                    .as_object()
+                    .unwrap()
+                    .values()
+                    .flat_map(|methods| methods.as_object().unwrap().values())
+                    .map(|op| op["operationId"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [
+                "BackupJobs_List",
+                "BackupOperationResults_Get",
+                "BackupOperationStatuses_Get",
+                "BackupProtectableItems_List",
+                "BackupProtectedItems_List",
+                "BackupProtectionContainers_List",
+                "JobDetails_Get",
+                "ProtectedItemOperationResults_Get",
+                "ProtectedItemOperationStatuses_Get",
+                "ProtectedItems_CreateOrUpdate",
+                "ProtectedItems_Delete",
+                "ProtectedItems_Get",
+                "ProtectionContainerRefreshOperationResults_Get",
+                "ProtectionContainers_Get",
+                "ProtectionContainers_Refresh",
+                "RecoveryPoints_Get",
+                "RecoveryPoints_List",
+            ]
+        );
+    }
 }

@@ -1,0 +1,538 @@
+//! Backup jobs: what the vault did or is doing for a protected item (ConfigureBackup,
+//! Backup, DisableBackup, DeleteBackupData...), listed newest first. Jobs are written inside
+//! the transaction of the change they report ([`create_job`], [`update`], [`finish`] take a
+//! connection, so a caller passes its transaction), and read from the pool.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::ResourceError;
+use crate::store::{from_micros, json_column, to_micros, Db};
+
+/// What a job does (`properties.operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOperation {
+    ConfigureBackup,
+    Backup,
+    Restore,
+    DisableBackup,
+    DeleteBackupData,
+    Undelete,
+}
+
+impl JobOperation {
+    pub const ALL: [Self; 6] = [
+        Self::ConfigureBackup,
+        Self::Backup,
+        Self::Restore,
+        Self::DisableBackup,
+        Self::DeleteBackupData,
+        Self::Undelete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ConfigureBackup => "ConfigureBackup",
+            Self::Backup => "Backup",
+            Self::Restore => "Restore",
+            Self::DisableBackup => "DisableBackup",
+            Self::DeleteBackupData => "DeleteBackupData",
+            Self::Undelete => "Undelete",
+        }
+    }
+
+    /// Parses an operation in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|o| o.as_str().eq_ignore_ascii_case(text))
+    }
+}
+
+/// A job's state (`properties.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    InProgress,
+    Completed,
+    Failed,
+    CompletedWithWarnings,
+    Cancelled,
+    Cancelling,
+}
+
+impl JobStatus {
+    pub const ALL: [Self; 6] = [
+        Self::InProgress,
+        Self::Completed,
+        Self::Failed,
+        Self::CompletedWithWarnings,
+        Self::Cancelled,
+        Self::Cancelling,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InProgress => "InProgress",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::CompletedWithWarnings => "CompletedWithWarnings",
+            Self::Cancelled => "Cancelled",
+            Self::Cancelling => "Cancelling",
+        }
+    }
+
+    /// Parses a status in any case.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text))
+    }
+
+    /// Whether the job has ended (its `endTime` is set and its duration stops growing).
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, Self::InProgress | Self::Cancelling)
+    }
+}
+
+/// One step of a job ("Take Snapshot", "Transfer data to vault").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobTask {
+    pub task_id: String,
+    /// `NotStarted`, `InProgress`, `Completed`, `Failed`...
+    pub status: String,
+    #[serde(with = "optional_micros")]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(with = "optional_micros")]
+    pub end_time: Option<DateTime<Utc>>,
+    pub instance_id: String,
+    pub progress_percentage: f64,
+    /// e.g. "63.5 GBs / 127 GBs Transferred".
+    pub task_execution_details: String,
+}
+
+/// The detail a job carries beside its state (`properties.extendedInfo`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobExtendedInfo {
+    pub tasks_list: Vec<JobTask>,
+    pub property_bag: BTreeMap<String, String>,
+    pub internal_property_bag: BTreeMap<String, String>,
+    pub progress_percentage: Option<f64>,
+    /// ISO 8601 duration, e.g. `PT10M`.
+    pub estimated_remaining_duration: Option<String>,
+}
+
+/// Why a job failed (`properties.errorDetails[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobErrorDetail {
+    pub error_code: i64,
+    pub error_string: String,
+    pub error_title: String,
+    pub recommendations: Vec<String>,
+}
+
+/// A job to record.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub vault_id: String,
+    /// The protected item the job is about, when it is about one.
+    pub item_key: Option<String>,
+    /// The VM's name.
+    pub entity_friendly_name: String,
+    /// `iaasvmcontainerv2;{rg};{vm}`.
+    pub container_name: String,
+    pub operation: JobOperation,
+    pub status: JobStatus,
+    pub start_time: DateTime<Utc>,
+    /// Set when the job is created already finished.
+    pub end_time: Option<DateTime<Utc>>,
+    pub is_user_triggered: bool,
+    pub extended_info: JobExtendedInfo,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub job_id: String,
+    pub vault_id: String,
+    pub item_key: Option<String>,
+    pub entity_friendly_name: String,
+    pub container_name: String,
+    pub operation: JobOperation,
+    pub status: JobStatus,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub is_user_triggered: bool,
+    pub activity_id: String,
+    pub error_details: Vec<JobErrorDetail>,
+    pub extended_info: JobExtendedInfo,
+}
+
+impl Job {
+    /// How long the job ran, or has been running at `now`.
+    pub fn duration(&self, now: DateTime<Utc>) -> Duration {
+        let end = self.end_time.unwrap_or(now);
+        (end - self.start_time).max(Duration::zero())
+    }
+}
+
+/// Records a job and answers its id (a lower-case GUID).
+pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, ResourceError> {
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let activity_id = uuid::Uuid::new_v4().to_string();
+    sqlx::query(
+        "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
+         container_name, operation, status, start_time, end_time, is_user_triggered, \
+         activity_id, error_details, extended_info) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(&job_id)
+    .bind(&job.vault_id)
+    .bind(&job.item_key)
+    .bind(&job.entity_friendly_name)
+    .bind(&job.container_name)
+    .bind(job.operation.as_str())
+    .bind(job.status.as_str())
+    .bind(to_micros(job.start_time))
+    .bind(job.end_time.map(to_micros))
+    .bind(i64::from(job.is_user_triggered))
+    .bind(&activity_id)
+    .bind(to_json(&Vec::<JobErrorDetail>::new()))
+    .bind(to_json(&job.extended_info))
+    .execute(&mut *tx)
+    .await?;
+    Ok(job_id)
+}
+
+/// Progress on a running job: a new status and/or new extended info (tasks, bags).
+#[derive(Debug, Clone, Default)]
+pub struct JobUpdate {
+    pub status: Option<JobStatus>,
+    pub extended_info: Option<JobExtendedInfo>,
+}
+
+/// Applies `update` to a job. 404 when the job does not exist.
+pub async fn update(
+    tx: &mut AnyConnection,
+    job_id: &str,
+    update: JobUpdate,
+) -> Result<(), ResourceError> {
+    let done = sqlx::query(
+        "update backup_job set status = coalesce($2, status), \
+         extended_info = coalesce($3, extended_info) where job_id = $1",
+    )
+    .bind(job_id)
+    .bind(update.status.map(JobStatus::as_str))
+    .bind(update.extended_info.as_ref().map(to_json))
+    .execute(&mut *tx)
+    .await?;
+    found(done.rows_affected(), job_id)
+}
+
+/// How a job ended.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    /// A terminal status (`Completed`, `Failed`, `CompletedWithWarnings`, `Cancelled`).
+    pub status: JobStatus,
+    pub end_time: DateTime<Utc>,
+    pub error_details: Vec<JobErrorDetail>,
+    /// The final extended info, when it changes as the job ends.
+    pub extended_info: Option<JobExtendedInfo>,
+}
+
+/// Ends a job. 404 when the job does not exist; 400 when the status is not terminal.
+pub async fn finish(
+    tx: &mut AnyConnection,
+    job_id: &str,
+    outcome: JobOutcome,
+) -> Result<(), ResourceError> {
+    if !outcome.status.is_terminal() {
+        return Err(ResourceError::invalid(
+            "InvalidJobStatus",
+            format!(
+                "A job cannot finish as '{}': that status is not terminal.",
+                outcome.status.as_str()
+            ),
+        ));
+    }
+    let done = sqlx::query(
+        "update backup_job set status = $2, end_time = $3, error_details = $4, \
+         extended_info = coalesce($5, extended_info) where job_id = $1",
+    )
+    .bind(job_id)
+    .bind(outcome.status.as_str())
+    .bind(to_micros(outcome.end_time))
+    .bind(to_json(&outcome.error_details))
+    .bind(outcome.extended_info.as_ref().map(to_json))
+    .execute(&mut *tx)
+    .await?;
+    found(done.rows_affected(), job_id)
+}
+
+const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, container_name, \
+     operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
+     extended_info";
+
+/// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
+pub async fn get(db: &Db, vault_id: &str, job_id: &str) -> Result<Job, ResourceError> {
+    let row = sqlx::query(&format!(
+        "select {JOB_COLUMNS} from backup_job where job_id = $1 and vault_id = $2"
+    ))
+    .bind(job_id.to_ascii_lowercase())
+    .bind(vault_id)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| not_found(job_id))?;
+    job_from_row(&row)
+}
+
+/// Where a page of jobs starts: after the job with this start time and id (newest first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobCursor {
+    pub start_time: i64,
+    pub job_id: String,
+}
+
+impl JobCursor {
+    /// The cursor as an opaque `$skipToken`.
+    pub fn to_token(&self) -> String {
+        format!("{}_{}", self.start_time, self.job_id)
+    }
+
+    pub fn parse_token(token: &str) -> Option<Self> {
+        let (time, job_id) = token.split_once('_')?;
+        let job_id = job_id.trim();
+        (!job_id.is_empty()).then_some(())?;
+        Some(Self {
+            start_time: time.trim().parse().ok()?,
+            job_id: job_id.to_owned(),
+        })
+    }
+}
+
+/// Which jobs to list. Times bound the job's start, inclusively.
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub status: Option<JobStatus>,
+    pub operation: Option<JobOperation>,
+    pub start_from: Option<DateTime<Utc>>,
+    pub start_until: Option<DateTime<Utc>>,
+    pub after: Option<JobCursor>,
+}
+
+/// One page of jobs, newest first, with where the next page starts.
+#[derive(Debug, Clone)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    pub next: Option<JobCursor>,
+}
+
+/// A page of at most `limit` jobs of a vault, newest first (by start time, then id), walking
+/// the `(vault_id, start_time, job_id)` index.
+pub async fn list(
+    db: &Db,
+    vault_id: &str,
+    query: &JobQuery,
+    limit: usize,
+) -> Result<JobPage, ResourceError> {
+    let mut binds = vec![Bind::Text(vault_id.to_owned())];
+    let mut param = |value: Bind| {
+        binds.push(value);
+        format!("${}", binds.len())
+    };
+    let mut sql = format!("select {JOB_COLUMNS} from backup_job where vault_id = $1");
+    if let Some(status) = query.status {
+        let p = param(Bind::Text(status.as_str().to_owned()));
+        sql.push_str(&format!(" and status = {p}"));
+    }
+    if let Some(operation) = query.operation {
+        let p = param(Bind::Text(operation.as_str().to_owned()));
+        sql.push_str(&format!(" and operation = {p}"));
+    }
+    if let Some(from) = query.start_from {
+        let p = param(Bind::Int(to_micros(from)));
+        sql.push_str(&format!(" and start_time >= {p}"));
+    }
+    if let Some(until) = query.start_until {
+        let p = param(Bind::Int(to_micros(until)));
+        sql.push_str(&format!(" and start_time <= {p}"));
+    }
+    if let Some(after) = &query.after {
+        let t = param(Bind::Int(after.start_time));
+        let j = param(Bind::Text(after.job_id.clone()));
+        sql.push_str(&format!(
+            " and (start_time < {t} or (start_time = {t} and job_id < {j}))"
+        ));
+    }
+    sql.push_str(&format!(
+        " order by start_time desc, job_id desc limit {}",
+        limit + 1
+    ));
+    let q = binds
+        .into_iter()
+        .fold(sqlx::query(&sql), |q, bind| match bind {
+            Bind::Text(v) => q.bind(v),
+            Bind::Int(v) => q.bind(v),
+        });
+    let rows = q.fetch_all(db.pool()).await?;
+    let mut jobs = rows
+        .iter()
+        .map(job_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = if jobs.len() > limit {
+        jobs.truncate(limit);
+        jobs.last().map(|j| JobCursor {
+            start_time: to_micros(j.start_time),
+            job_id: j.job_id.clone(),
+        })
+    } else {
+        None
+    };
+    Ok(JobPage { jobs, next })
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+fn job_from_row(row: &AnyRow) -> Result<Job, ResourceError> {
+    let operation: String = row.try_get("operation")?;
+    let status: String = row.try_get("status")?;
+    Ok(Job {
+        job_id: row.try_get("job_id")?,
+        vault_id: row.try_get("vault_id")?,
+        item_key: row.try_get("item_key")?,
+        entity_friendly_name: row.try_get("entity_friendly_name")?,
+        container_name: row.try_get("container_name")?,
+        operation: JobOperation::parse(&operation).ok_or_else(|| corrupt("operation"))?,
+        status: JobStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        start_time: from_micros(row.try_get("start_time")?),
+        end_time: row.try_get::<Option<i64>, _>("end_time")?.map(from_micros),
+        is_user_triggered: row.try_get::<i64, _>("is_user_triggered")? != 0,
+        activity_id: row.try_get("activity_id")?,
+        error_details: json_column(row, "error_details")?,
+        extended_info: json_column(row, "extended_info")?,
+    })
+}
+
+fn corrupt(column: &str) -> ResourceError {
+    ResourceError::Database(sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown value in backup_job.{column}").into(),
+    })
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("job documents serialize")
+}
+
+fn found(rows: u64, job_id: &str) -> Result<(), ResourceError> {
+    if rows == 0 {
+        Err(not_found(job_id))
+    } else {
+        Ok(())
+    }
+}
+
+fn not_found(job_id: &str) -> ResourceError {
+    ResourceError::not_found(
+        "BMSUserErrorJobNotFound",
+        format!("Job '{job_id}' was not found in this vault."),
+    )
+}
+
+/// Times inside stored JSON documents, as microseconds since the epoch.
+mod optional_micros {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::store::{from_micros, to_micros};
+
+    pub fn serialize<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match at {
+            Some(at) => s.serialize_some(&to_micros(*at)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Ok(Option::<i64>::deserialize(d)?.map(from_micros))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_and_statuses_parse_in_any_case() {
+        assert_eq!(
+            JobOperation::parse("configurebackup"),
+            Some(JobOperation::ConfigureBackup)
+        );
+        assert_eq!(JobOperation::parse("Nope"), None);
+        for status in JobStatus::ALL {
+            assert_eq!(
+                JobStatus::parse(&status.as_str().to_uppercase()),
+                Some(status)
+            );
+        }
+        assert!(!JobStatus::InProgress.is_terminal());
+        assert!(JobStatus::CompletedWithWarnings.is_terminal());
+    }
+
+    #[test]
+    fn cursors_round_trip_through_skip_tokens() {
+        let cursor = JobCursor {
+            start_time: 1_650_000_000_123_456,
+            job_id: "0b9f7a3e-1111-4222-8333-944445555666".into(),
+        };
+        assert_eq!(JobCursor::parse_token(&cursor.to_token()), Some(cursor));
+        for bad in ["", "12", "x_abc", "12_", "_abc"] {
+            assert_eq!(JobCursor::parse_token(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_running_job_grows_and_a_finished_one_does_not() {
+        let start = from_micros(1_000_000);
+        let mut job = Job {
+            job_id: "j".into(),
+            vault_id: "v".into(),
+            item_key: None,
+            entity_friendly_name: "vm".into(),
+            container_name: "iaasvmcontainerv2;rg;vm".into(),
+            operation: JobOperation::Backup,
+            status: JobStatus::InProgress,
+            start_time: start,
+            end_time: None,
+            is_user_triggered: true,
+            activity_id: "a".into(),
+            error_details: vec![],
+            extended_info: JobExtendedInfo::default(),
+        };
+        let now = start + Duration::seconds(90);
+        assert_eq!(job.duration(now), Duration::seconds(90));
+        job.end_time = Some(start + Duration::seconds(30));
+        assert_eq!(job.duration(now), Duration::seconds(30));
+    }
+
+    #[test]
+    fn task_times_survive_the_json_column() {
+        let task = JobTask {
+            task_id: "Take Snapshot".into(),
+            status: "Completed".into(),
+            start_time: Some(from_micros(5)),
+            end_time: None,
+            instance_id: String::new(),
+            progress_percentage: 100.0,
+            task_execution_details: String::new(),
+        };
+        let text = to_json(&task);
+        let back: JobTask = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, task);
+    }
+}

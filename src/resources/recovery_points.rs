@@ -1,0 +1,204 @@
+//! Recovery points of a protected item: one per successful backup, named by a numeric
+//! string, with the tiers the data lives in (InstantRP snapshots, HardenedRP in the vault).
+//! The backup engine records them with [`record`] inside its own transaction; clients list
+//! and read them.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::ResourceError;
+use crate::store::{from_micros, json_column, to_micros, Db};
+
+/// Where a recovery point's data lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TierType {
+    InstantRP,
+    HardenedRP,
+    ArchivedRP,
+}
+
+impl TierType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InstantRP => "InstantRP",
+            Self::HardenedRP => "HardenedRP",
+            Self::ArchivedRP => "ArchivedRP",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TierStatus {
+    Valid,
+    Disabled,
+    Deleted,
+    Rehydrated,
+}
+
+impl TierStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "Valid",
+            Self::Disabled => "Disabled",
+            Self::Deleted => "Deleted",
+            Self::Rehydrated => "Rehydrated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tier {
+    pub tier_type: TierType,
+    pub status: TierStatus,
+}
+
+/// What a recovery point says about the VM it was taken from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecoveryPointDetails {
+    /// `Windows` or `Linux`.
+    pub os_type: String,
+    pub virtual_machine_size: String,
+    /// `NormalStorage` or `PremiumVMOnPartialPremiumStorage`.
+    pub source_vm_storage_type: String,
+    pub is_managed_virtual_machine: bool,
+    pub is_source_vm_encrypted: bool,
+    pub original_storage_account_option: bool,
+    pub zones: Vec<String>,
+}
+
+/// A recovery point to record.
+#[derive(Debug, Clone)]
+pub struct NewRecoveryPoint {
+    pub vault_id: String,
+    pub item_key: String,
+    /// The snapshot time.
+    pub time: DateTime<Utc>,
+    /// `AppConsistent`, `FileSystemConsistent`, `CrashConsistent`...
+    pub recovery_point_type: String,
+    pub tiers: Vec<Tier>,
+    pub details: RecoveryPointDetails,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveryPoint {
+    /// A numeric string, e.g. `82205145611446`.
+    pub name: String,
+    pub time: DateTime<Utc>,
+    pub recovery_point_type: String,
+    pub tiers: Vec<Tier>,
+    pub details: RecoveryPointDetails,
+}
+
+/// Records a recovery point of a protected item and answers its name. The item's
+/// `lastRecoveryPoint` moves to it when it is the newest. 404 when the item does not exist.
+pub async fn record(
+    tx: &mut AnyConnection,
+    point: NewRecoveryPoint,
+) -> Result<String, ResourceError> {
+    let time = to_micros(point.time);
+    let moved = sqlx::query(
+        "update protected_item set last_recovery_point = \
+         case when last_recovery_point is null or last_recovery_point < $3 \
+         then $3 else last_recovery_point end \
+         where vault_id = $1 and item_key = $2",
+    )
+    .bind(&point.vault_id)
+    .bind(&point.item_key)
+    .bind(time)
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Err(ResourceError::not_found(
+            "BMSUserErrorDataSourceObjectNotFound",
+            format!(
+                "Item '{}' is not protected by this vault; no recovery point can be recorded for it.",
+                point.item_key
+            ),
+        ));
+    }
+    let name = rand::thread_rng()
+        .gen_range(10_000_000_000_000_i64..100_000_000_000_000)
+        .to_string();
+    sqlx::query(
+        "insert into recovery_point (vault_id, item_key, recovery_point_id, recovery_point_time, \
+         recovery_point_type, tier_details, properties) values ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&point.vault_id)
+    .bind(&point.item_key)
+    .bind(&name)
+    .bind(time)
+    .bind(&point.recovery_point_type)
+    .bind(serde_json::to_string(&point.tiers).expect("tiers serialize"))
+    .bind(serde_json::to_string(&point.details).expect("details serialize"))
+    .execute(&mut *tx)
+    .await?;
+    Ok(name)
+}
+
+/// Bounds on the recovery point time, inclusive.
+#[derive(Debug, Clone, Default)]
+pub struct RecoveryPointQuery {
+    pub from: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// The recovery points of an item, newest first.
+pub async fn list(
+    db: &Db,
+    vault_id: &str,
+    item_key: &str,
+    query: &RecoveryPointQuery,
+) -> Result<Vec<RecoveryPoint>, ResourceError> {
+    let rows = sqlx::query(
+        "select recovery_point_id, recovery_point_time, recovery_point_type, tier_details, \
+         properties from recovery_point where vault_id = $1 and item_key = $2 \
+         and recovery_point_time >= $3 and recovery_point_time <= $4 \
+         order by recovery_point_time desc, recovery_point_id desc",
+    )
+    .bind(vault_id)
+    .bind(item_key)
+    .bind(query.from.map_or(i64::MIN, to_micros))
+    .bind(query.until.map_or(i64::MAX, to_micros))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// One recovery point of an item. 404 `BMSUserErrorRecoveryPointNotFound`.
+pub async fn get(
+    db: &Db,
+    vault_id: &str,
+    item_key: &str,
+    name: &str,
+) -> Result<RecoveryPoint, ResourceError> {
+    let row = sqlx::query(
+        "select recovery_point_id, recovery_point_time, recovery_point_type, tier_details, \
+         properties from recovery_point \
+         where vault_id = $1 and item_key = $2 and recovery_point_id = $3",
+    )
+    .bind(vault_id)
+    .bind(item_key)
+    .bind(name)
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| {
+        ResourceError::not_found(
+            "BMSUserErrorRecoveryPointNotFound",
+            format!("Recovery point '{name}' was not found for this item."),
+        )
+    })?;
+    from_row(&row)
+}
+
+fn from_row(row: &AnyRow) -> Result<RecoveryPoint, ResourceError> {
+    Ok(RecoveryPoint {
+        name: row.try_get("recovery_point_id")?,
+        time: from_micros(row.try_get("recovery_point_time")?),
+        recovery_point_type: row.try_get("recovery_point_type")?,
+        tiers: json_column(row, "tier_details")?,
+        details: json_column(row, "properties")?,
+    })
+}
