@@ -834,7 +834,8 @@ mod tests {
 
     #[test]
     fn malformed_requests_are_refused_with_the_configure_protection_code() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut ProtectRequest)>)> = vec![
+        type Change = Box<dyn Fn(&mut ProtectRequest)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "bad container",
                 Box::new(|r| r.container = "StorageContainer;x".into()),
