@@ -194,6 +194,7 @@ enum Endpoint {
     path = "/{tenant}/oauth2/v2.0/token",
     operation_id = "Token_ClientCredentialsV2",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -216,6 +217,7 @@ async fn token_v2(
     path = "/{tenant}/oauth2/token",
     operation_id = "Token_ClientCredentialsV1",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -238,6 +240,7 @@ async fn token_v1(
     path = "/adfs/oauth2/token",
     operation_id = "Token_ClientCredentialsAdfs",
     tag = "identity",
+    security(()),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A token", body = TokenResponse),
@@ -369,6 +372,7 @@ async fn known_tenant(state: &ApiState, tenant: &str) -> Result<String, AadError
     path = "/{tenant}/v2.0/.well-known/openid-configuration",
     operation_id = "OpenIdConfiguration_GetV2",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     responses(
         (status = 200, description = "The v2.0 discovery document", body = OpenIdConfiguration),
@@ -395,6 +399,7 @@ async fn openid_configuration_v2(
     path = "/{tenant}/.well-known/openid-configuration",
     operation_id = "OpenIdConfiguration_GetV1",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     responses(
         (status = 200, description = "The v1 discovery document", body = OpenIdConfiguration),
@@ -421,6 +426,7 @@ async fn openid_configuration_v1(
     path = "/adfs/.well-known/openid-configuration",
     operation_id = "OpenIdConfiguration_GetAdfs",
     tag = "identity",
+    security(()),
     responses(
         (status = 200, description = "The ADFS discovery document (what `az` reads when the cloud's login endpoint ends in `/adfs`)", body = OpenIdConfiguration),
     )
@@ -450,6 +456,7 @@ fn jwks(state: &ApiState) -> Json<JwkSet> {
     path = "/{tenant}/discovery/v2.0/keys",
     operation_id = "Jwks_GetV2",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "Any tenant: one key signs every token")),
     responses((status = 200, description = "The signing keys", body = JwkSet))
 )]
@@ -462,6 +469,7 @@ async fn jwks_v2(State(state): State<ApiState>) -> Json<JwkSet> {
     path = "/{tenant}/discovery/keys",
     operation_id = "Jwks_GetV1",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "Any tenant: one key signs every token")),
     responses((status = 200, description = "The signing keys", body = JwkSet))
 )]
@@ -474,6 +482,7 @@ async fn jwks_v1(State(state): State<ApiState>) -> Json<JwkSet> {
     path = "/adfs/discovery/keys",
     operation_id = "Jwks_GetAdfs",
     tag = "identity",
+    security(()),
     responses((status = 200, description = "The signing keys", body = JwkSet))
 )]
 async fn jwks_adfs(State(state): State<ApiState>) -> Json<JwkSet> {
@@ -601,6 +610,11 @@ mod tests {
         let token = &doc["paths"]["/{tenant}/oauth2/v2.0/token"]["post"];
         assert_eq!(token["operationId"], "Token_ClientCredentialsV2");
         assert!(token["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+        assert_eq!(
+            token["security"],
+            serde_json::json!([{}]),
+            "no token needed"
+        );
         for path in [
             "/{tenant}/oauth2/token",
             "/adfs/oauth2/token",

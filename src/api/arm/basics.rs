@@ -111,6 +111,7 @@ fn endpoints(base_url: &str) -> MetadataEndpoints {
     path = "/metadata/endpoints",
     operation_id = "Metadata_GetEndpoints",
     tag = "basics",
+    security(()),
     params(("api-version" = Option<String>, Query, description = "Any version")),
     responses((status = 200, description = "The cloud's endpoints; no token needed", body = MetadataEndpoints))
 )]
