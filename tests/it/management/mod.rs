@@ -2,3 +2,5 @@
 
 pub mod app;
 mod auth;
+mod jobs;
+mod protection;
