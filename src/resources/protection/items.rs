@@ -453,13 +453,20 @@ const ITEM_COLUMNS: &str = "p.item_key, p.vm_id, p.vm_name, p.vm_resource_group,
      (select min(r.recovery_point_time) from recovery_point r \
       where r.vault_id = p.vault_id and r.item_key = p.item_key) as oldest_recovery_point";
 
+/// The one field of a policy's stored document an item shows (policies without one are V1).
+#[derive(Deserialize)]
+struct PolicyType {
+    #[serde(rename = "policyType")]
+    policy_type: Option<String>,
+}
+
 fn item_from_row(vault_id: &str, row: &AnyRow) -> Result<ProtectedItem, ResourceError> {
     let policy = match row.try_get::<Option<String>, _>("policy_name")? {
         Some(name) => {
-            let properties: serde_json::Value = json_column(row, "policy_properties")?;
+            let properties: PolicyType = json_column(row, "policy_properties")?;
             Some(ItemPolicy {
                 name,
-                policy_type: properties["policyType"].as_str().unwrap_or("V1").to_owned(),
+                policy_type: properties.policy_type.unwrap_or_else(|| "V1".to_owned()),
             })
         }
         None => None,
