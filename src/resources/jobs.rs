@@ -319,6 +319,8 @@ pub struct JobQuery {
     pub operation: Option<JobOperation>,
     pub start_from: Option<DateTime<Utc>>,
     pub start_until: Option<DateTime<Utc>>,
+    /// One job only (GUIDs match in any case).
+    pub job_id: Option<String>,
     pub after: Option<JobCursor>,
 }
 
@@ -350,6 +352,10 @@ pub async fn list(
     if let Some(operation) = query.operation {
         let p = param(Bind::Text(operation.as_str().to_owned()));
         sql.push_str(&format!(" and operation = {p}"));
+    }
+    if let Some(job_id) = &query.job_id {
+        let p = param(Bind::Text(job_id.to_ascii_lowercase()));
+        sql.push_str(&format!(" and job_id = {p}"));
     }
     if let Some(from) = query.start_from {
         let p = param(Bind::Int(to_micros(from)));

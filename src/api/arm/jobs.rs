@@ -248,6 +248,7 @@ fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
             "startTime",
             "endTime",
             "backupManagementType",
+            "jobId",
         ],
     )?;
     if !filter_allows(filter, "backupManagementType", MANAGEMENT_TYPE) {
@@ -282,6 +283,7 @@ fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
         operation,
         start_from: filter_time(filter, "startTime")?,
         start_until: filter_time(filter, "endTime")?,
+        job_id: filter.get("jobId").map(str::to_owned),
         after: None,
     }))
 }
@@ -402,7 +404,7 @@ fn recovery_point_body(item_id: &str, point: &RecoveryPoint) -> RecoveryPointRes
         ("resourceGroupName" = String, Path, description = "The vault's resource group."),
         ("vaultName" = String, Path, description = "The Recovery Services vault."),
         ("api-version" = String, Query, description = "Any version is accepted."),
-        ("$filter" = Option<String>, Query, description = "`status`, `operation`, `startTime` and `endTime` (bounds on the job's start, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601), `backupManagementType`, as `key eq 'value'` joined by `and`."),
+        ("$filter" = Option<String>, Query, description = "`status`, `operation`, `startTime` and `endTime` (bounds on the job's start, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601), `backupManagementType`, `jobId`, as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),
     responses(
@@ -497,7 +499,7 @@ pub async fn get_job(
         ("containerName" = String, Path, description = "The item's container."),
         ("protectedItemName" = String, Path, description = "The protected item."),
         ("api-version" = String, Query, description = "Any version is accepted."),
-        ("$filter" = Option<String>, Query, description = "`startDate` and `endDate` (bounds on the recovery point time, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601); `restorePointQueryType` and `extendedInfo` are accepted and ignored."),
+        ("$filter" = Option<String>, Query, description = "`startDate` and `endDate` (bounds on the recovery point time, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601); `restorePointQueryType`, `extendedInfo`, `moveReadyRPOnly` and `includeSoftDeletedRP` are accepted and ignored."),
     ),
     responses(
         (status = 200, description = "The item's recovery points, newest first.", body = RecoveryPointList),
@@ -518,6 +520,8 @@ pub async fn list_recovery_points(
             "endDate",
             "restorePointQueryType",
             "extendedInfo",
+            "moveReadyRPOnly",
+            "includeSoftDeletedRP",
         ],
     )?;
     let query = RecoveryPointQuery {

@@ -312,10 +312,18 @@ pub(super) fn check_filter_keys(filter: &Filter, supported: &[&str]) -> Result<(
 
 /// Whether a filter term, when present, equals `value` (any case).
 pub(super) fn filter_allows(filter: &Filter, key: &str, value: &str) -> bool {
+    filter_allows_any(filter, key, &[value])
+}
+
+/// Whether a filter term, when present, equals one of `values` (any case).
+fn filter_allows_any(filter: &Filter, key: &str, values: &[&str]) -> bool {
     filter
         .get(key)
-        .is_none_or(|v| v.eq_ignore_ascii_case(value))
+        .is_none_or(|v| values.iter().any(|value| v.eq_ignore_ascii_case(value)))
 }
+
+/// The container type values an Azure VM container answers to in `$filter`.
+const CONTAINER_TYPES: [&str; 3] = ["IaasVMContainer", "IaasVMServiceContainer", VM_ITEM_TYPE];
 
 /// 202 with an empty body and the given URL headers, plus `Retry-After`.
 fn accepted(headers: &[(&'static str, String)]) -> Response {
@@ -550,7 +558,7 @@ pub async fn get_fabric_operation_result(
         ("resourceGroupName" = String, Path, description = "The vault's resource group."),
         ("vaultName" = String, Path, description = "The Recovery Services vault."),
         ("api-version" = String, Query, description = "Any version is accepted."),
-        ("$filter" = Option<String>, Query, description = "`backupManagementType eq 'AzureIaasVM'`, `workloadType eq 'VM'`, `friendlyName eq '<vm>'`, joined by `and`."),
+        ("$filter" = Option<String>, Query, description = "`backupManagementType` (`AzureIaasVM`), `workloadType` (`VM`), `friendlyName`, `containerName`, `status` (`NotProtected`), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
     ),
     responses(
         (status = 200, description = "The VMs of the vault's subscription and location, discovered by the last refresh and protected by no vault.", body = ProtectableItemList),
@@ -566,16 +574,27 @@ pub async fn list_protectable_items(
     let filter = request.query.filter()?;
     check_filter_keys(
         &filter,
-        &["backupManagementType", "workloadType", "friendlyName"],
+        &[
+            "backupManagementType",
+            "workloadType",
+            "friendlyName",
+            "containerName",
+            "status",
+        ],
     )?;
     let vault = vault_of(state, path).await?;
+    let container = filter.get("containerName").map(parse_container_name);
     let value = if filter_allows(&filter, "backupManagementType", MANAGEMENT_TYPE)
         && filter_allows(&filter, "workloadType", "VM")
+        && filter_allows(&filter, "status", "NotProtected")
+        && !matches!(container, Some(None))
     {
         let id = vault_id(&vault);
+        let container = container.flatten();
         containers::protectable_vms(&state.db, &vault, filter.get("friendlyName"))
             .await?
             .iter()
+            .filter(|vm| container.as_ref().is_none_or(|c| c.same_vm(&vm.name)))
             .map(|vm| protectable_body(&id, vm))
             .collect()
     } else {
@@ -597,7 +616,7 @@ pub async fn list_protectable_items(
         ("resourceGroupName" = String, Path, description = "The vault's resource group."),
         ("vaultName" = String, Path, description = "The Recovery Services vault."),
         ("api-version" = String, Query, description = "Any version is accepted."),
-        ("$filter" = Option<String>, Query, description = "`backupManagementType`, `friendlyName`, `status` (`Registered`), `fabricName`, as `key eq 'value'` joined by `and`."),
+        ("$filter" = Option<String>, Query, description = "`backupManagementType`, `friendlyName`, `status` (`Registered`), `fabricName`, `containerType`, `backupEngineName` (matches no VM container), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),
     responses(
@@ -619,12 +638,17 @@ pub async fn list_protection_containers(
             "friendlyName",
             "status",
             "fabricName",
+            "containerType",
+            "backupEngineName",
         ],
     )?;
     let vault = vault_of(state, path).await?;
+    // VM containers have no backup engine: a backupEngineName term matches none of them.
     if !(filter_allows(&filter, "backupManagementType", MANAGEMENT_TYPE)
         && filter_allows(&filter, "status", "Registered")
-        && filter_allows(&filter, "fabricName", names::FABRIC))
+        && filter_allows(&filter, "fabricName", names::FABRIC)
+        && filter_allows_any(&filter, "containerType", &CONTAINER_TYPES)
+        && filter.get("backupEngineName").is_none())
     {
         return Ok(json_response(
             StatusCode::OK,
@@ -871,7 +895,7 @@ pub async fn delete_protected_item(
         ("resourceGroupName" = String, Path, description = "The vault's resource group."),
         ("vaultName" = String, Path, description = "The Recovery Services vault."),
         ("api-version" = String, Query, description = "Any version is accepted."),
-        ("$filter" = Option<String>, Query, description = "`backupManagementType`, `itemType`, `policyName`, `friendlyName`, `containerName`, as `key eq 'value'` joined by `and`; other keys are refused (400)."),
+        ("$filter" = Option<String>, Query, description = "`backupManagementType`, `itemType`, `policyName`, `friendlyName`, `containerName`, `healthState`, `fabricName`, `backupEngineName` and `backupSetName` (these two match no VM item), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),
     responses(
@@ -894,12 +918,20 @@ pub async fn list_protected_items(
             "policyName",
             "friendlyName",
             "containerName",
+            "healthState",
+            "fabricName",
+            "backupEngineName",
+            "backupSetName",
         ],
     )?;
     let vault = vault_of(state, path).await?;
     let container = filter.get("containerName").map(parse_container_name);
+    // VM items have no backup engine or backup set: such terms match none of them.
     let matches_nothing = !filter_allows(&filter, "backupManagementType", MANAGEMENT_TYPE)
         || !filter_allows(&filter, "itemType", "VM")
+        || !filter_allows(&filter, "fabricName", names::FABRIC)
+        || filter.get("backupEngineName").is_some()
+        || filter.get("backupSetName").is_some()
         || matches!(container, Some(None));
     if matches_nothing {
         return Ok(json_response(
@@ -913,6 +945,7 @@ pub async fn list_protected_items(
     let query = ItemPageQuery {
         policy_key: filter.get("policyName").map(key),
         friendly_name: filter.get("friendlyName").map(key),
+        health_status: filter.get("healthState").map(str::to_owned),
         item_key: container.flatten().map(|vm| vm.item_key()),
         after: request.query.skip_token().map(str::to_owned),
     };

@@ -366,6 +366,8 @@ pub struct ItemPageQuery {
     pub policy_key: Option<String>,
     /// The VM's name, lower-cased.
     pub friendly_name: Option<String>,
+    /// `Passed`, `ActionRequired`... (matched as stored).
+    pub health_status: Option<String>,
     /// One item only (a `containerName` filter).
     pub item_key: Option<String>,
     /// Start after this item key.
@@ -417,6 +419,9 @@ pub(super) async fn page_rows(
     }
     if let Some(name) = &query.friendly_name {
         sql.push_str(&format!(" and lower(p.vm_name) = {}", param(name)));
+    }
+    if let Some(health) = &query.health_status {
+        sql.push_str(&format!(" and p.health_status = {}", param(health)));
     }
     if let Some(item) = &query.item_key {
         sql.push_str(&format!(" and p.item_key = {}", param(item)));

@@ -175,11 +175,22 @@ async fn job_lists_filter_by_status_operation_time_and_type(app: ManagementApp) 
         let list = app.list_jobs("rg-jobs", "vault1", filter).await;
         assert_eq!(job_ids(&list), want, "{filter:?}");
     }
+    let one = format!("jobId eq '{}'", ids[2].to_uppercase());
+    for (filter, want) in [
+        (Some(one.as_str()), newest_first(&[2])),
+        (
+            Some("jobId eq '00000000-0000-0000-0000-000000000000'"),
+            vec![],
+        ),
+    ] {
+        let list = app.list_jobs("rg-jobs", "vault1", filter).await;
+        assert_eq!(job_ids(&list), want, "{filter:?}");
+    }
     for bad in [
         "status eq 'Sleeping'",
         "operation eq 'Dance'",
         "startTime eq 'last tuesday'",
-        "jobId eq 'x'",
+        "jobName eq 'x'",
     ] {
         let list = app.list_jobs("rg-jobs", "vault1", Some(bad)).await;
         assert_eq!(list.status, StatusCode::BAD_REQUEST, "{bad}");

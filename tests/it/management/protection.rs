@@ -661,6 +661,21 @@ async fn protectable_items_are_discovered_unprotected_vms_of_the_vault_location(
         .list_protectable_items("Rg-Disc", "vault1", Some("friendlyName eq 'VM-B'"))
         .await;
     assert_eq!(names_of(&by_name), vec!["iaasvmcontainerv2;rg-disc;vm-b"]);
+    let by_container = app
+        .list_protectable_items(
+            "Rg-Disc",
+            "vault1",
+            Some("containerName eq 'IaasVMContainer;iaasvmcontainerv2;rg-disc;vm-a' and status eq 'NotProtected'"),
+        )
+        .await;
+    assert_eq!(
+        names_of(&by_container),
+        vec!["iaasvmcontainerv2;rg-disc;vm-a"]
+    );
+    let protected = app
+        .list_protectable_items("Rg-Disc", "vault1", Some("status eq 'Protected'"))
+        .await;
+    assert_eq!(names_of(&protected), Vec::<String>::new());
     let other_type = app
         .list_protectable_items(
             "Rg-Disc",
@@ -849,8 +864,14 @@ async fn protected_items_and_containers_list_with_filters(app: ManagementApp) {
             Some("containerName eq 'iaasvmcontainerv2;rg-list;vm3'"),
             all[2..].to_vec(),
         ),
-        (Some("backupManagementType eq 'AzureStorage'"), vec![]),
+                (Some("backupManagementType eq 'AzureStorage'"), vec![]),
         (Some("itemType eq 'SQLDataBase'"), vec![]),
+        (
+            Some("healthState eq 'Passed' and fabricName eq 'Azure'"),
+            all.clone(),
+        ),
+        (Some("healthState eq 'ActionRequired'"), vec![]),
+        (Some("backupEngineName eq 'mabs1'"), vec![]),
     ] {
         let list = app.list_protected_items("rg-list", "vault1", filter).await;
         assert_eq!(names_of(&list), want, "{filter:?}");
@@ -884,8 +905,11 @@ async fn protected_items_and_containers_list_with_filters(app: ManagementApp) {
             Some("backupManagementType eq 'AzureIaasVM' and friendlyName eq 'vm2' and status eq 'Registered'"),
             containers[1..2].to_vec(),
         ),
-        (Some("status eq 'NotRegistered'"), vec![]),
+                (Some("status eq 'NotRegistered'"), vec![]),
         (Some("backupManagementType eq 'AzureSqlDb'"), vec![]),
+        (Some("containerType eq 'IaasVMContainer'"), containers.clone()),
+        (Some("containerType eq 'StorageContainer'"), vec![]),
+        (Some("backupEngineName eq 'mabs1'"), vec![]),
     ] {
         let list = app
             .list_protection_containers("rg-list", "vault1", filter)
