@@ -206,6 +206,12 @@ impl From<AuthError> for ArmError {
             AuthError::InvalidToken(message) => Self::InvalidAuthenticationToken(message),
             AuthError::Expired => Self::ExpiredAuthenticationToken,
             AuthError::Forbidden(message) => Self::AuthorizationFailed(message),
+            error @ AuthError::SubscriptionNotFound(_) => {
+                Self::Resource(crate::resources::ResourceError::not_found(
+                    "SubscriptionNotFound",
+                    error.to_string(),
+                ))
+            }
             AuthError::Database(e) => Self::Resource(e.into()),
         }
     }
