@@ -121,7 +121,10 @@ mod tests {
         }
         let all: BTreeSet<String> = Route::OPERATION_IDS.iter().map(|s| s.to_string()).collect();
         let missing: Vec<_> = all.difference(&documented).collect();
-        assert!(missing.is_empty(), "routes missing from the document: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from the document: {missing:?}"
+        );
     }
 
     fn is_axum_routed(path: &str) -> bool {

@@ -166,7 +166,9 @@ impl Route {
             Self::GetPolicy { .. } => "ProtectionPolicies_Get",
             Self::DeletePolicy { .. } => "ProtectionPolicies_Delete",
             Self::RefreshContainers { .. } => "ProtectionContainers_Refresh",
-            Self::GetFabricOperationResult { .. } => "ProtectionContainerRefreshOperationResults_Get",
+            Self::GetFabricOperationResult { .. } => {
+                "ProtectionContainerRefreshOperationResults_Get"
+            }
             Self::ListProtectableItems(_) => "BackupProtectableItems_List",
             Self::ListProtectionContainers(_) => "BackupProtectionContainers_List",
             Self::GetProtectionContainer(_) => "ProtectionContainers_Get",

@@ -2,3 +2,5 @@
 
 pub mod app;
 mod auth;
+mod policies;
+mod vaults;
