@@ -7,19 +7,61 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::ApiState;
+use crate::auth::directory;
 use crate::auth::grant::{ClientCredentials, GrantError, IssuedToken};
-use crate::auth::token::{self, audience_of_scope};
+use crate::auth::keys::Jwk;
+use crate::auth::token::{self, audience_of_scope, issuer};
+
+/// The token issuer's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        token_v2,
+        token_v1,
+        token_adfs,
+        openid_configuration_v2,
+        openid_configuration_v1,
+        openid_configuration_adfs,
+        jwks_v2,
+        jwks_v1,
+        jwks_adfs
+    ),
+    components(schemas(
+        TokenForm,
+        TokenResponse,
+        AadErrorResponse,
+        OpenIdConfiguration,
+        JwkSet,
+        Jwk
+    ))
+)]
+pub struct IdentityApi;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
         .route("/{tenant}/oauth2/v2.0/token", post(token_v2))
         .route("/{tenant}/oauth2/token", post(token_v1))
         .route("/adfs/oauth2/token", post(token_adfs))
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(openid_configuration_v2),
+        )
+        .route(
+            "/{tenant}/.well-known/openid-configuration",
+            get(openid_configuration_v1),
+        )
+        .route(
+            "/adfs/.well-known/openid-configuration",
+            get(openid_configuration_adfs),
+        )
+        .route("/{tenant}/discovery/v2.0/keys", get(jwks_v2))
+        .route("/{tenant}/discovery/keys", get(jwks_v1))
+        .route("/adfs/discovery/keys", get(jwks_adfs))
 }
 
 /// `scheme://host[:port]` as the client addressed us.
@@ -152,6 +194,7 @@ enum Endpoint {
     path = "/{tenant}/oauth2/v2.0/token",
     operation_id = "Token_ClientCredentialsV2",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -174,6 +217,7 @@ async fn token_v2(
     path = "/{tenant}/oauth2/token",
     operation_id = "Token_ClientCredentialsV1",
     tag = "identity",
+    security(()),
     params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -196,6 +240,7 @@ async fn token_v1(
     path = "/adfs/oauth2/token",
     operation_id = "Token_ClientCredentialsAdfs",
     tag = "identity",
+    security(()),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 200, description = "A token", body = TokenResponse),
@@ -262,6 +307,186 @@ fn response_of(issued: IssuedToken, endpoint: Endpoint) -> TokenResponse {
         resource: v1.then(|| issued.claims.aud.clone()),
         access_token: issued.access_token,
     }
+}
+
+/// An OpenID Provider configuration (OpenID Connect Discovery 1.0), as Entra ID serves it.
+/// Only the client-credentials grant is implemented.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OpenIdConfiguration {
+    pub issuer: String,
+    /// Named for clients that require it (MSAL); not served.
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub response_types_supported: Vec<&'static str>,
+    pub subject_types_supported: Vec<&'static str>,
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub tenant_region_scope: &'static str,
+}
+
+/// A JSON Web Key Set.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JwkSet {
+    pub keys: Vec<Jwk>,
+}
+
+/// Builds a discovery document whose endpoints live under `{base}/{prefix}`.
+fn openid_configuration(
+    base: &str,
+    tenant_id: &str,
+    prefix: &str,
+    oauth2: &str,
+    keys: &str,
+) -> OpenIdConfiguration {
+    OpenIdConfiguration {
+        // The issuer of the tokens this endpoint hands out, whichever form was asked.
+        issuer: issuer(base, tenant_id),
+        authorization_endpoint: format!("{base}/{prefix}/{oauth2}/authorize"),
+        token_endpoint: format!("{base}/{prefix}/{oauth2}/token"),
+        jwks_uri: format!("{base}/{prefix}/{keys}"),
+        response_types_supported: vec!["token"],
+        subject_types_supported: vec!["pairwise"],
+        id_token_signing_alg_values_supported: vec!["RS256"],
+        token_endpoint_auth_methods_supported: vec!["client_secret_post"],
+        grant_types_supported: vec!["client_credentials"],
+        tenant_region_scope: "NA",
+    }
+}
+
+/// The tenant a discovery path names (case-insensitively), in its stored spelling.
+async fn known_tenant(state: &ApiState, tenant: &str) -> Result<String, AadError> {
+    match directory::tenant(&state.db, tenant).await {
+        Ok(Some(t)) => Ok(t.tenant_id),
+        Ok(None) => Err(AadError {
+            error: "invalid_tenant",
+            ..AadError::from(GrantError::TenantNotFound(tenant.to_owned()))
+        }),
+        Err(e) => Err(GrantError::Database(e).into()),
+    }
+}
+
+#[utoipa::path(
+    get,
+    path = "/{tenant}/v2.0/.well-known/openid-configuration",
+    operation_id = "OpenIdConfiguration_GetV2",
+    tag = "identity",
+    security(()),
+    params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
+    responses(
+        (status = 200, description = "The v2.0 discovery document", body = OpenIdConfiguration),
+        (status = 400, description = "`invalid_tenant` (AADSTS90002)", body = AadErrorResponse),
+    )
+)]
+async fn openid_configuration_v2(
+    State(state): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<OpenIdConfiguration>, AadError> {
+    let tenant = known_tenant(&state, &tenant).await?;
+    Ok(Json(openid_configuration(
+        &base_url(&headers),
+        &tenant,
+        &tenant,
+        "oauth2/v2.0",
+        "discovery/v2.0/keys",
+    )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/{tenant}/.well-known/openid-configuration",
+    operation_id = "OpenIdConfiguration_GetV1",
+    tag = "identity",
+    security(()),
+    params(("tenant" = String, Path, description = "The tenant id (case-insensitive)")),
+    responses(
+        (status = 200, description = "The v1 discovery document", body = OpenIdConfiguration),
+        (status = 400, description = "`invalid_tenant` (AADSTS90002)", body = AadErrorResponse),
+    )
+)]
+async fn openid_configuration_v1(
+    State(state): State<ApiState>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<OpenIdConfiguration>, AadError> {
+    let tenant = known_tenant(&state, &tenant).await?;
+    Ok(Json(openid_configuration(
+        &base_url(&headers),
+        &tenant,
+        &tenant,
+        "oauth2",
+        "discovery/keys",
+    )))
+}
+
+#[utoipa::path(
+    get,
+    path = "/adfs/.well-known/openid-configuration",
+    operation_id = "OpenIdConfiguration_GetAdfs",
+    tag = "identity",
+    security(()),
+    responses(
+        (status = 200, description = "The ADFS discovery document (what `az` reads when the cloud's login endpoint ends in `/adfs`)", body = OpenIdConfiguration),
+    )
+)]
+async fn openid_configuration_adfs(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Json<OpenIdConfiguration> {
+    // Every principal lives in the bootstrap tenant, which therefore issues ADFS tokens.
+    Json(openid_configuration(
+        &base_url(&headers),
+        &state.auth.admin().tenant_id,
+        "adfs",
+        "oauth2",
+        "discovery/keys",
+    ))
+}
+
+fn jwks(state: &ApiState) -> Json<JwkSet> {
+    Json(JwkSet {
+        keys: vec![state.auth.jwk().clone()],
+    })
+}
+
+#[utoipa::path(
+    get,
+    path = "/{tenant}/discovery/v2.0/keys",
+    operation_id = "Jwks_GetV2",
+    tag = "identity",
+    security(()),
+    params(("tenant" = String, Path, description = "Any tenant: one key signs every token")),
+    responses((status = 200, description = "The signing keys", body = JwkSet))
+)]
+async fn jwks_v2(State(state): State<ApiState>) -> Json<JwkSet> {
+    jwks(&state)
+}
+
+#[utoipa::path(
+    get,
+    path = "/{tenant}/discovery/keys",
+    operation_id = "Jwks_GetV1",
+    tag = "identity",
+    security(()),
+    params(("tenant" = String, Path, description = "Any tenant: one key signs every token")),
+    responses((status = 200, description = "The signing keys", body = JwkSet))
+)]
+async fn jwks_v1(State(state): State<ApiState>) -> Json<JwkSet> {
+    jwks(&state)
+}
+
+#[utoipa::path(
+    get,
+    path = "/adfs/discovery/keys",
+    operation_id = "Jwks_GetAdfs",
+    tag = "identity",
+    security(()),
+    responses((status = 200, description = "The signing keys", body = JwkSet))
+)]
+async fn jwks_adfs(State(state): State<ApiState>) -> Json<JwkSet> {
+    jwks(&state)
 }
 
 #[cfg(test)]
@@ -375,6 +600,32 @@ mod tests {
                 (aad.status.as_u16(), aad.error, aad.code),
                 (status, kind, code)
             );
+        }
+    }
+
+    #[test]
+    fn the_openapi_document_has_every_route_and_the_form_body() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(IdentityApi::openapi()).unwrap();
+        let token = &doc["paths"]["/{tenant}/oauth2/v2.0/token"]["post"];
+        assert_eq!(token["operationId"], "Token_ClientCredentialsV2");
+        assert!(token["requestBody"]["content"]["application/x-www-form-urlencoded"].is_object());
+        assert_eq!(
+            token["security"],
+            serde_json::json!([{}]),
+            "no token needed"
+        );
+        for path in [
+            "/{tenant}/oauth2/token",
+            "/adfs/oauth2/token",
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            "/{tenant}/.well-known/openid-configuration",
+            "/adfs/.well-known/openid-configuration",
+            "/{tenant}/discovery/v2.0/keys",
+            "/{tenant}/discovery/keys",
+            "/adfs/discovery/keys",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path}");
         }
     }
 }

@@ -40,7 +40,11 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ManagementApi::openapi()
+    let mut document = ManagementApi::openapi();
+    document.merge(super::arm::basics::BasicsApi::openapi());
+    document.merge(super::identity::IdentityApi::openapi());
+    document.merge(super::sim::SimApi::openapi());
+    document
 }
 
 /// The document as checked in: pretty JSON with a final newline.

@@ -2,7 +2,7 @@
 //! (case-insensitive, `%3B`-decoding), authenticates the bearer token, checks the
 //! subscription grant and hands a typed call to the area's handler.
 
-mod basics;
+pub mod basics;
 mod compute;
 pub mod error;
 mod groups;
