@@ -9,3 +9,5 @@ pub mod names;
 pub use error::ResourceError;
 pub mod ids;
 pub mod lookup;
+pub mod compute;
+pub mod groups;
