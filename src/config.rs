@@ -27,6 +27,8 @@ pub enum Command {
     Serve(ServeConfig),
     /// Apply the database migrations and exit (`serve` applies them too).
     Migrate(DatabaseConfig),
+    /// Print the management API's OpenAPI document (what `/openapi.json` serves).
+    Openapi,
 }
 
 /// Where the metadata lives.

@@ -12,6 +12,10 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Openapi => {
+            print!("{}", vaultsim::api::openapi::document_json());
+            Ok(())
+        }
         Command::Migrate(config) => {
             let db = Db::connect(config.database_url.as_deref(), &config.data_dir).await?;
             db.migrate().await?;

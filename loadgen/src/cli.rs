@@ -88,6 +88,20 @@ pub enum Workload {
         #[arg(long, default_value_t = 100)]
         samples: u64,
     },
+    /// Management API: create a vault with `items` protected VMs (untimed setup for arm-read).
+    ArmSeed {
+        #[command(flatten)]
+        arm: ArmArgs,
+        #[arg(long, default_value_t = 100_000)]
+        items: u64,
+    },
+    /// Management API: GET protected items or the job list at a fixed rate.
+    ArmRead {
+        #[command(flatten)]
+        arm: ArmArgs,
+        #[command(flatten)]
+        read: ArmRead,
+    },
     /// Latency of Get Page Ranges with `prevsnapshot` between two snapshots of a large blob.
     Diff {
         #[command(flatten)]
@@ -99,6 +113,57 @@ pub enum Workload {
         #[arg(long, default_value_t = 100)]
         samples: u64,
     },
+}
+
+/// Where the management API is and which vault the ARM workloads use.
+#[derive(Debug, Clone, Args)]
+pub struct ArmArgs {
+    /// Base URL of the management API; only loopback hosts are accepted.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub management_url: String,
+    /// The `credentials.json` the service wrote in its data directory.
+    #[arg(long)]
+    pub credentials: std::path::PathBuf,
+    #[arg(long, default_value = "bench")]
+    pub group: String,
+    #[arg(long, default_value = "bench-vault")]
+    pub vault: String,
+    #[arg(long, default_value = "westeurope")]
+    pub location: String,
+    /// Name of the configuration under test, copied into the JSON line.
+    #[arg(long, default_value = "vaultsim")]
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ArmRequestKind {
+    /// GET of one protected item (a different one each time).
+    Item,
+    /// GET of the vault's job list (first page, newest first).
+    Jobs,
+}
+
+impl ArmRequestKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Item => "item",
+            Self::Jobs => "jobs",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ArmRead {
+    #[arg(long, value_enum)]
+    pub request: ArmRequestKind,
+    /// Protected items seeded (`vm000000`..).
+    #[arg(long, default_value_t = 100_000)]
+    pub items: u64,
+    /// Requests per second, sent on schedule.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
 }
 
 /// Shape of the sparse blob that the snapshot and diff workloads set up first.

@@ -2,6 +2,7 @@
 //! endpoint on loopback and prints one JSON line of results. Exits non-zero if any measured
 //! request failed, so a benchmark can never silently report the speed of error replies.
 
+mod arm;
 mod auth;
 mod cli;
 mod client;
@@ -32,6 +33,23 @@ async fn main() -> ExitCode {
 }
 
 async fn run(Cli { target, workload }: Cli) -> anyhow::Result<ExitCode> {
+    match &workload {
+        Workload::ArmSeed { arm, items } => {
+            let report = arm::seed(arm, *items, target.concurrency).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Workload::ArmRead { arm, read } => {
+            let report = arm::read(arm, read).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            return Ok(if report.errors == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        _ => {}
+    }
     let client = Arc::new(BlobClient::new(&target)?);
     client.ensure_container().await?;
 
@@ -51,6 +69,7 @@ async fn run(Cli { target, workload }: Cli) -> anyhow::Result<ExitCode> {
             changed,
             samples,
         } => diff::run(&client, &target, sparse, *changed, *samples).await?,
+        Workload::ArmSeed { .. } | Workload::ArmRead { .. } => unreachable!("handled above"),
     };
 
     println!("{}", serde_json::to_string(&report)?);

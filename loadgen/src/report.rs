@@ -82,7 +82,7 @@ impl Report {
 }
 
 /// Nearest-rank percentile of an ascending slice; 0 when there are no samples.
-fn percentile(sorted: &[u64], pct: f64) -> u64 {
+pub fn percentile(sorted: &[u64], pct: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
@@ -90,7 +90,7 @@ fn percentile(sorted: &[u64], pct: f64) -> u64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn round3(value: f64) -> f64 {
+pub fn round3(value: f64) -> f64 {
     if value.is_finite() {
         (value * 1000.0).round() / 1000.0
     } else {
