@@ -1,3 +1,4 @@
 //! The management API over HTTP, each test on SQLite and on PostgreSQL.
 
 pub mod app;
+mod compute;
