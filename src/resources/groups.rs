@@ -43,7 +43,10 @@ pub async fn put_group(
     if !subscription_exists {
         return Err(ResourceError::not_found(
             "SubscriptionNotFound",
-            format!("The subscription '{}' could not be found.", command.subscription),
+            format!(
+                "The subscription '{}' could not be found.",
+                command.subscription
+            ),
         ));
     }
     let tags = serde_json::to_string(&command.tags).expect("tags serialize");
@@ -185,7 +188,14 @@ mod tests {
         for good in ["rg", "My-Group_1", "a.b(c)", "Ünïcödé", &"x".repeat(90)] {
             assert!(validate_group_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "ends.", "has space", "slash/", "semi;colon", &"x".repeat(91)] {
+        for bad in [
+            "",
+            "ends.",
+            "has space",
+            "slash/",
+            "semi;colon",
+            &"x".repeat(91),
+        ] {
             assert_eq!(
                 code(validate_group_name(bad)),
                 "InvalidResourceGroupName",
@@ -196,10 +206,7 @@ mod tests {
 
     #[test]
     fn locations_are_normalized_like_arm() {
-        assert_eq!(
-            require_location(Some("West Europe")).unwrap(),
-            "westeurope"
-        );
+        assert_eq!(require_location(Some("West Europe")).unwrap(), "westeurope");
         assert_eq!(require_location(Some(" eastus2 ")).unwrap(), "eastus2");
         assert_eq!(code(require_location(None)), "LocationRequired");
         assert_eq!(code(require_location(Some("  "))), "LocationRequired");

@@ -7,7 +7,7 @@ mod error;
 pub mod names;
 
 pub use error::ResourceError;
-pub mod ids;
-pub mod lookup;
 pub mod compute;
 pub mod groups;
+pub mod ids;
+pub mod lookup;

@@ -12,8 +12,7 @@ use super::route::{GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::compute::{
-    self, DataDiskSpec, Deleted, DiskSpec, Extension, OsProfileSpec, VmDetails, VmSpec,
-    OS_DISK_LUN,
+    self, DataDiskSpec, Deleted, DiskSpec, Extension, OsProfileSpec, VmDetails, VmSpec, OS_DISK_LUN,
 };
 use crate::resources::groups::Upserted;
 use crate::resources::ids;
@@ -286,9 +285,8 @@ impl VirtualMachine {
         let mut os_disk = None;
         let mut data_disks = Vec::new();
         for disk in &vm.disks {
-            let options = options(disk).unwrap_or_else(|| {
-                compute::Disk::data(disk.lun, disk.name.clone(), 0).options
-            });
+            let options = options(disk)
+                .unwrap_or_else(|| compute::Disk::data(disk.lun, disk.name.clone(), 0).options);
             let managed_disk = ManagedDisk {
                 id: disk_id(disk),
                 storage_account_type: options.storage_account_type,

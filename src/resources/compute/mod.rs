@@ -24,9 +24,8 @@ use crate::resources::ResourceError;
 use crate::store::Db;
 pub use extensions::{upsert_extension, Extension};
 pub use spec::{
-    container_name, resolve, validate, validate_vm_name, DataDiskSpec, Disk, DiskOptions,
-    DiskSpec, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE,
-    OS_DISK_LUN,
+    container_name, resolve, validate, validate_vm_name, DataDiskSpec, Disk, DiskOptions, DiskSpec,
+    NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE, OS_DISK_LUN,
 };
 use store::Scope;
 
@@ -390,8 +389,14 @@ fn new_page_blob(disk: &Disk) -> NewPageBlob {
 
 /// A blob change made before the commit, and how to take it back.
 enum Undo {
-    Created { blob: String },
-    Grown { blob: String, size: u64, etag: String },
+    Created {
+        blob: String,
+    },
+    Grown {
+        blob: String,
+        size: u64,
+        etag: String,
+    },
 }
 
 /// Moves the VM (whose row `tx` holds locked) from `current` to `target`: writes the VM

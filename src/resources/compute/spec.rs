@@ -278,9 +278,7 @@ pub fn resolve(
                 data_disks,
                 os_profile: match &spec.os_profile {
                     None => current.os_profile.clone(),
-                    Some(profile) => {
-                        updated_os_profile(profile, current.os_type, current)?
-                    }
+                    Some(profile) => updated_os_profile(profile, current.os_type, current)?,
                 },
                 tags: spec.tags.clone(),
                 ..current.clone()
@@ -296,10 +294,7 @@ pub fn resolve(
 pub fn validate(vm: &NewVm) -> Result<(), ResourceError> {
     validate_vm_name(&vm.name)?;
     if uuid::Uuid::try_parse(&vm.vm_id).is_err() {
-        return Err(invalid(format!(
-            "The vmId '{}' is not a UUID.",
-            vm.vm_id
-        )));
+        return Err(invalid(format!("The vmId '{}' is not a UUID.", vm.vm_id)));
     }
     validate_vm_size(&vm.vm_size)?;
     if vm.location.is_empty()
@@ -356,7 +351,10 @@ pub fn validate_vm_name(name: &str) -> Result<(), ResourceError> {
     let reason = if name.is_empty() {
         Some("it is empty".to_owned())
     } else if name.len() > 64 {
-        Some(format!("it is {} characters long; the most is 64", name.len()))
+        Some(format!(
+            "it is {} characters long; the most is 64",
+            name.len()
+        ))
     } else if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -407,23 +405,24 @@ fn resolve_os_type(spec: &VmSpec) -> Result<Option<OsType>, ResourceError> {
     let profile = spec.os_profile.as_ref();
     let linux = profile.is_some_and(|p| p.linux_configuration.is_some());
     let windows = profile.is_some_and(|p| p.windows_configuration.is_some());
-    let inferred = match (linux, windows) {
-        (true, true) => {
-            return Err(invalid(
+    let inferred =
+        match (linux, windows) {
+            (true, true) => return Err(invalid(
                 "properties.osProfile: give linuxConfiguration or windowsConfiguration, not both.",
-            ))
-        }
-        (true, false) => Some(OsType::Linux),
-        (false, true) => Some(OsType::Windows),
-        (false, false) => None,
-    };
+            )),
+            (true, false) => Some(OsType::Linux),
+            (false, true) => Some(OsType::Windows),
+            (false, false) => None,
+        };
     match (declared, inferred) {
-        (Some(d), Some(i)) if d != i => Err(invalid(format!(
+        (Some(d), Some(i)) if d != i => {
+            Err(invalid(format!(
             "properties.storageProfile.osDisk.osType is '{}' but properties.osProfile has a {} \
              configuration.",
             d.as_str(),
             if i == OsType::Linux { "linux" } else { "windows" }
-        ))),
+        )))
+        }
         (d, i) => Ok(d.or(i)),
     }
 }
@@ -469,7 +468,11 @@ fn new_data_disk(i: usize, spec: &DataDiskSpec, vm_name: &str) -> Result<Disk, R
 
 /// An existing disk as the spec asks it to be: same name, same or larger size.
 fn updated_disk(field: &str, spec: &DiskSpec, current: &Disk) -> Result<Disk, ResourceError> {
-    if let Some(name) = spec.name.as_deref().filter(|n| key(n) != key(&current.name)) {
+    if let Some(name) = spec
+        .name
+        .as_deref()
+        .filter(|n| key(n) != key(&current.name))
+    {
         return Err(if current.lun == OS_DISK_LUN {
             change_not_allowed(format!(
                 "Changing property 'osDisk.name' is not allowed: the OS disk is '{}', the request \
@@ -749,10 +752,7 @@ mod tests {
         assert_eq!(vm.data_disks[0].size_bytes(), 64 << 30);
         assert_eq!(vm.data_disks[0].blob_name(), "datadisk-0.vhd");
         assert_eq!(vm.data_disks[0].options.caching, "None");
-        assert_eq!(
-            container_name(VM_ID),
-            "vm-0f8fad5bd9cb469fa16570867728950e"
-        );
+        assert_eq!(container_name(VM_ID), "vm-0f8fad5bd9cb469fa16570867728950e");
     }
 
     #[test]
@@ -848,12 +848,18 @@ mod tests {
         let mut no_size = linux(&[(0, 1)]);
         no_size.data_disks[0].disk.size_gb = None;
         let (_, message) = error(resolve(&no_size, identity("vm"), None));
-        assert!(message.contains("dataDisks[0].diskSizeGB is required"), "{message}");
+        assert!(
+            message.contains("dataDisks[0].diskSizeGB is required"),
+            "{message}"
+        );
 
         let mut no_lun = linux(&[(0, 1)]);
         no_lun.data_disks[0].lun = None;
         let (_, message) = error(resolve(&no_lun, identity("vm"), None));
-        assert!(message.contains("dataDisks[0].lun is required"), "{message}");
+        assert!(
+            message.contains("dataDisks[0].lun is required"),
+            "{message}"
+        );
 
         let mut same_name = linux(&[(0, 1), (1, 1)]);
         for d in &mut same_name.data_disks {
@@ -906,10 +912,7 @@ mod tests {
             .iter()
             .map(|d| (d.lun, d.size_gib, d.name.as_str()))
             .collect();
-        assert_eq!(
-            disks,
-            [(0, 64, "vm1_DataDisk_0"), (2, 5, "vm1_DataDisk_2")]
-        );
+        assert_eq!(disks, [(0, 64, "vm1_DataDisk_0"), (2, 5, "vm1_DataDisk_2")]);
         assert_eq!(updated.tags["env"], "test");
     }
 
@@ -966,7 +969,10 @@ mod tests {
         renamed.data_disks[0].disk.name = Some("another".to_owned());
         let (code, message) = error(resolve(&renamed, identity("vm1"), Some(&current)));
         assert_eq!(code, "PropertyChangeNotAllowed");
-        assert!(message.contains("LUN 0 holds disk 'vm1_DataDisk_0'"), "{message}");
+        assert!(
+            message.contains("LUN 0 holds disk 'vm1_DataDisk_0'"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -60,8 +60,11 @@ impl ManagementApp {
     }
 
     pub async fn get_vm_extension(&self, group: &str, vm: &str, extension: &str) -> ArmResponse {
-        self.get(&format!("{}/extensions/{extension}", self.vm_path(group, vm)))
-            .await
+        self.get(&format!(
+            "{}/extensions/{extension}",
+            self.vm_path(group, vm)
+        ))
+        .await
     }
 
     /// A VM PUT body as azure-mgmt-compute sends it: `os_type` `"Linux"` or `"Windows"`,
@@ -137,7 +140,13 @@ async fn blob_size(app: &ManagementApp, container: &str, blob: &str) -> Option<u
     match response.status() {
         StatusCode::OK => {
             assert_eq!(response.headers()["x-ms-blob-type"], "PageBlob");
-            Some(response.headers()["content-length"].to_str().unwrap().parse().unwrap())
+            Some(
+                response.headers()["content-length"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            )
         }
         StatusCode::NOT_FOUND => None,
         other => panic!("HEAD {container}/{blob}: {other}"),
@@ -225,7 +234,10 @@ async fn resource_groups_are_created_updated_read_and_listed(app: ManagementApp)
     );
     assert_eq!(read.body["tags"], json!({ "env": "test" }));
 
-    assert_eq!(app.put_group("another", "eastus").await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.put_group("another", "eastus").await.status,
+        StatusCode::CREATED
+    );
     let list = app.list_groups().await;
     assert_eq!(list.status, StatusCode::OK);
     assert_eq!(names(&list), ["another", "MyGroup"]);
@@ -237,7 +249,10 @@ async fn resource_groups_are_created_updated_read_and_listed(app: ManagementApp)
 }
 
 async fn a_resource_group_keeps_its_location(app: ManagementApp) {
-    assert_eq!(app.put_group("rg", "westeurope").await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.put_group("rg", "westeurope").await.status,
+        StatusCode::CREATED
+    );
     let moved = app.put_group("rg", "East US").await;
     assert_eq!(moved.status, StatusCode::CONFLICT);
     assert_eq!(moved.error_code(), "InvalidResourceGroupLocation");
@@ -258,7 +273,10 @@ async fn bad_resource_group_requests_are_refused(app: ManagementApp) {
     let no_location = app.put(&app.group_path("rg"), json!({})).await;
     assert_eq!(no_location.status, StatusCode::BAD_REQUEST);
     assert_eq!(no_location.error_code(), "LocationRequired");
-    for body in [json!({ "location": 5 }), json!({ "location": "west/europe" })] {
+    for body in [
+        json!({ "location": 5 }),
+        json!({ "location": "west/europe" }),
+    ] {
         let refused = app.put(&app.group_path("rg"), body).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST);
         assert_eq!(refused.error_code(), "InvalidRequestContent");
@@ -268,15 +286,16 @@ async fn bad_resource_group_requests_are_refused(app: ManagementApp) {
 
 // ---- virtual machines ----
 
-async fn a_created_vm_reads_back_as_arm_shapes_it_with_its_disks_as_page_blobs(
-    app: ManagementApp,
-) {
+async fn a_created_vm_reads_back_as_arm_shapes_it_with_its_disks_as_page_blobs(app: ManagementApp) {
     let sub = app.credentials.subscription_id.clone();
     let created = app.create_vm("Rg1", "vm1", "West Europe").await;
     assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
     let read = app.get_vm("Rg1", "vm1").await;
     assert_eq!(read.status, StatusCode::OK);
-    assert_eq!(read.body, created.body, "PUT answers the VM as GET returns it");
+    assert_eq!(
+        read.body, created.body,
+        "PUT answers the VM as GET returns it"
+    );
     let vm = &read.body;
     assert!(
         !vm.to_string().contains("Secret-P@ssw0rd-1"),
@@ -337,8 +356,11 @@ async fn a_created_vm_reads_back_as_arm_shapes_it_with_its_disks_as_page_blobs(
     );
 
     let container = container_of(vm);
-    assert_eq!(vm_containers(&app).await, [container.clone()]);
-    assert_eq!(blob_size(&app, &container, "osdisk.vhd").await, Some(30 * GIB));
+    assert_eq!(vm_containers(&app).await, std::slice::from_ref(&container));
+    assert_eq!(
+        blob_size(&app, &container, "osdisk.vhd").await,
+        Some(30 * GIB)
+    );
     assert_eq!(
         blob_size(&app, &container, "datadisk-0.vhd").await,
         Some(32 * GIB)
@@ -359,8 +381,7 @@ async fn the_os_type_and_disk_sizes_follow_arm_defaults(app: ManagementApp) {
     assert_eq!(os_disk["osType"], "Windows");
     assert_eq!(os_disk["diskSizeGB"], 127);
     assert_eq!(
-        created.body["properties"]["osProfile"]["computerName"],
-        "win-server-2022",
+        created.body["properties"]["osProfile"]["computerName"], "win-server-2022",
         "a Windows computer name is at most 15 characters"
     );
     assert_eq!(
@@ -378,7 +399,10 @@ async fn the_os_type_and_disk_sizes_follow_arm_defaults(app: ManagementApp) {
         )
         .await;
     assert_eq!(minimal.status, StatusCode::CREATED, "{minimal:?}");
-    assert_eq!(minimal.body["properties"]["storageProfile"]["osDisk"]["osType"], "Linux");
+    assert_eq!(
+        minimal.body["properties"]["storageProfile"]["osDisk"]["osType"],
+        "Linux"
+    );
     assert!(minimal.body["properties"].get("osProfile").is_none());
     assert_eq!(
         blob_size(&app, &container_of(&minimal.body), "osdisk.vhd").await,
@@ -396,7 +420,10 @@ async fn vms_are_listed_per_group_and_per_subscription(app: ManagementApp) {
     assert_eq!(in_a.status, StatusCode::OK);
     assert_eq!(names(&in_a), ["a-vm", "b-vm"]);
     assert_eq!(in_a.body["value"][0], app.get_vm("rg-a", "a-vm").await.body);
-    assert_eq!(names(&app.list_vms_in_group("empty").await), Vec::<&str>::new());
+    assert_eq!(
+        names(&app.list_vms_in_group("empty").await),
+        Vec::<&str>::new()
+    );
 
     let all = app.list_vms_in_subscription().await;
     assert_eq!(all.status, StatusCode::OK);
@@ -431,9 +458,18 @@ async fn an_update_adds_grows_and_detaches_disks(app: ManagementApp) {
         data_disks(&read.body),
         [(0, "vm1_DataDisk_0", 64), (1, "vm1_DataDisk_1", 16)]
     );
-    assert_eq!(blob_size(&app, &container, "datadisk-0.vhd").await, Some(64 * GIB));
-    assert_eq!(blob_size(&app, &container, "datadisk-1.vhd").await, Some(16 * GIB));
-    assert_eq!(blob_size(&app, &container, "osdisk.vhd").await, Some(30 * GIB));
+    assert_eq!(
+        blob_size(&app, &container, "datadisk-0.vhd").await,
+        Some(64 * GIB)
+    );
+    assert_eq!(
+        blob_size(&app, &container, "datadisk-1.vhd").await,
+        Some(16 * GIB)
+    );
+    assert_eq!(
+        blob_size(&app, &container, "osdisk.vhd").await,
+        Some(30 * GIB)
+    );
 
     // Leaving LUN 0 out detaches it: its blob goes.
     let mut body = ManagementApp::vm_body("Linux", "westeurope", &[]);
@@ -443,18 +479,42 @@ async fn an_update_adds_grows_and_detaches_disks(app: ManagementApp) {
     assert_eq!(detached.status, StatusCode::OK, "{detached:?}");
     assert_eq!(data_disks(&detached.body), [(1, "vm1_DataDisk_1", 16)]);
     assert_eq!(blob_size(&app, &container, "datadisk-0.vhd").await, None);
-    assert_eq!(blob_size(&app, &container, "datadisk-1.vhd").await, Some(16 * GIB));
+    assert_eq!(
+        blob_size(&app, &container, "datadisk-1.vhd").await,
+        Some(16 * GIB)
+    );
 }
 
-async fn shrinking_a_disk_or_changing_the_os_is_refused_and_changes_nothing(
-    app: ManagementApp,
-) {
+async fn concurrent_puts_of_a_new_vm_make_one_vm(app: ManagementApp) {
+    app.put_group("rg", "westeurope").await;
+    let body = ManagementApp::vm_body("Linux", "westeurope", &[8]);
+    let (a, b) = tokio::join!(
+        app.put_vm("rg", "vm1", body.clone()),
+        app.put_vm("rg", "VM1", body.clone())
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CREATED],
+        "{a:?} {b:?}"
+    );
+    assert_eq!(a.body["properties"]["vmId"], b.body["properties"]["vmId"]);
+    assert_eq!(vm_containers(&app).await, [container_of(&a.body)]);
+    assert_eq!(names(&app.list_vms_in_group("rg").await), ["vm1"]);
+}
+
+async fn shrinking_a_disk_or_changing_the_os_is_refused_and_changes_nothing(app: ManagementApp) {
     let created = app.create_vm("rg", "vm1", "westeurope").await;
     let container = container_of(&created.body);
 
     // Add LUN 1 while shrinking LUN 0: refused as a whole.
     let shrink = app
-        .put_vm("rg", "vm1", ManagementApp::vm_body("Linux", "westeurope", &[16, 8]))
+        .put_vm(
+            "rg",
+            "vm1",
+            ManagementApp::vm_body("Linux", "westeurope", &[16, 8]),
+        )
         .await;
     assert_eq!(shrink.status, StatusCode::CONFLICT);
     assert_eq!(shrink.error_code(), "OperationNotAllowed");
@@ -465,19 +525,30 @@ async fn shrinking_a_disk_or_changing_the_os_is_refused_and_changes_nothing(
     );
 
     let windows = app
-        .put_vm("rg", "vm1", ManagementApp::vm_body("Windows", "westeurope", &[32]))
+        .put_vm(
+            "rg",
+            "vm1",
+            ManagementApp::vm_body("Windows", "westeurope", &[32]),
+        )
         .await;
     assert_eq!(windows.status, StatusCode::CONFLICT);
     assert_eq!(windows.error_code(), "PropertyChangeNotAllowed");
 
     let moved = app
-        .put_vm("rg", "vm1", ManagementApp::vm_body("Linux", "eastus", &[32]))
+        .put_vm(
+            "rg",
+            "vm1",
+            ManagementApp::vm_body("Linux", "eastus", &[32]),
+        )
         .await;
     assert_eq!(moved.status, StatusCode::CONFLICT);
     assert_eq!(moved.error_code(), "PropertyChangeNotAllowed");
 
     assert_eq!(app.get_vm("rg", "vm1").await.body, created.body);
-    assert_eq!(blob_size(&app, &container, "datadisk-0.vhd").await, Some(32 * GIB));
+    assert_eq!(
+        blob_size(&app, &container, "datadisk-0.vhd").await,
+        Some(32 * GIB)
+    );
     assert_eq!(blob_size(&app, &container, "datadisk-1.vhd").await, None);
 }
 
@@ -520,7 +591,9 @@ async fn invalid_vms_are_refused_and_leave_nothing_behind(app: ManagementApp) {
         ),
         (
             "vm",
-            body(json!((0..33).map(|lun| json!({ "lun": lun, "diskSizeGB": 1 })).collect::<Vec<_>>())),
+            body(json!((0..33)
+                .map(|lun| json!({ "lun": lun, "diskSizeGB": 1 }))
+                .collect::<Vec<_>>())),
             "InvalidParameter",
             "at most 32",
         ),
@@ -548,19 +621,97 @@ async fn invalid_vms_are_refused_and_leave_nothing_behind(app: ManagementApp) {
     ];
     for (name, body, code, text) in cases {
         let refused = app.put_vm("rg", name, body).await;
-        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{text}: {refused:?}");
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{text}: {refused:?}"
+        );
         assert_eq!(refused.error_code(), code, "{text}");
         let message = refused.body["error"]["message"].as_str().unwrap();
         assert!(message.contains(text), "{text}: {message}");
-        assert_eq!(app.get_vm("rg", name).await.error_code(), "ResourceNotFound");
+        assert_eq!(
+            app.get_vm("rg", name).await.error_code(),
+            "ResourceNotFound"
+        );
     }
-    assert_eq!(names(&app.list_vms_in_subscription().await), Vec::<&str>::new());
+    assert_eq!(
+        names(&app.list_vms_in_subscription().await),
+        Vec::<&str>::new()
+    );
     assert_eq!(vm_containers(&app).await, Vec::<String>::new());
+}
+
+/// Makes the database refuse a disk row named `poison`: the write fails after the blobs
+/// were made, as a lost database connection would.
+async fn poison_disk_rows(app: &ManagementApp) {
+    use sqlx::Executor;
+    let db = app.db().await;
+    let sql = match db.backend() {
+        vaultsim::store::Backend::Sqlite => {
+            "create trigger poison_disk before insert on vm_disk when new.name = 'poison' \
+             begin select raise(abort, 'poisoned disk row'); end"
+        }
+        vaultsim::store::Backend::Postgres => {
+            "create function poison_disk() returns trigger language plpgsql as $$ begin \
+             if new.name = 'poison' then raise exception 'poisoned disk row'; end if; \
+             return new; end $$; \
+             create trigger poison_disk before insert on vm_disk for each row \
+             execute function poison_disk();"
+        }
+    };
+    db.pool().execute(sql).await.unwrap();
+}
+
+async fn a_database_failure_after_the_blobs_were_made_undoes_them(app: ManagementApp) {
+    app.put_group("rg", "westeurope").await;
+    poison_disk_rows(&app).await;
+    let poisoned = |sizes: &[u64]| {
+        let mut body = ManagementApp::vm_body("Linux", "westeurope", sizes);
+        let disks = body["properties"]["storageProfile"]["dataDisks"]
+            .as_array_mut()
+            .unwrap();
+        disks.last_mut().unwrap()["name"] = json!("poison");
+        body
+    };
+
+    // Create: the OS disk's row is written, the data disk's fails.
+    let failed = app.put_vm("rg", "vm1", poisoned(&[8])).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{failed:?}"
+    );
+    assert_eq!(failed.error_code(), "InternalServerError");
+    assert_eq!(
+        app.get_vm("rg", "vm1").await.error_code(),
+        "ResourceNotFound"
+    );
+    assert_eq!(vm_containers(&app).await, Vec::<String>::new());
+
+    // Update: LUN 0 grows, LUN 1 is created, then its row fails.
+    let created = app.create_vm("rg", "vm1", "westeurope").await;
+    let container = container_of(&created.body);
+    let failed = app.put_vm("rg", "vm1", poisoned(&[64, 8])).await;
+    assert_eq!(
+        failed.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{failed:?}"
+    );
+    assert_eq!(app.get_vm("rg", "vm1").await.body, created.body);
+    assert_eq!(
+        blob_size(&app, &container, "datadisk-0.vhd").await,
+        Some(32 * GIB)
+    );
+    assert_eq!(blob_size(&app, &container, "datadisk-1.vhd").await, None);
 }
 
 async fn a_vm_needs_an_existing_group(app: ManagementApp) {
     let refused = app
-        .put_vm("nope", "vm1", ManagementApp::vm_body("Linux", "westeurope", &[1]))
+        .put_vm(
+            "nope",
+            "vm1",
+            ManagementApp::vm_body("Linux", "westeurope", &[1]),
+        )
         .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
     assert_eq!(refused.error_code(), "ResourceGroupNotFound");
@@ -577,11 +728,17 @@ async fn disk_names_are_unique_within_a_group(app: ManagementApp) {
             json!([{ "lun": 0, "name": disk, "diskSizeGB": 1 }]);
         body
     };
-    assert_eq!(app.put_vm("rg", "vm1", named("shared")).await.status, StatusCode::CREATED);
+    assert_eq!(
+        app.put_vm("rg", "vm1", named("shared")).await.status,
+        StatusCode::CREATED
+    );
     let taken = app.put_vm("rg", "vm2", named("SHARED")).await;
     assert_eq!(taken.status, StatusCode::CONFLICT);
     assert_eq!(taken.error_code(), "OperationNotAllowed");
-    assert!(taken.body["error"]["message"].as_str().unwrap().contains("vm1"));
+    assert!(taken.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("vm1"));
     assert_eq!(vm_containers(&app).await.len(), 1);
 }
 
@@ -592,13 +749,19 @@ async fn deleting_a_vm_deletes_its_disk_blobs(app: ManagementApp) {
 
     let deleted = app.delete_vm("rg", "VM1").await;
     assert_eq!(deleted.status, StatusCode::OK);
-    assert_eq!(app.get_vm("rg", "vm1").await.error_code(), "ResourceNotFound");
+    assert_eq!(
+        app.get_vm("rg", "vm1").await.error_code(),
+        "ResourceNotFound"
+    );
     assert_eq!(blob_size(&app, &container, "osdisk.vhd").await, None);
     assert!(!vm_containers(&app).await.contains(&container));
     assert_eq!(vm_containers(&app).await.len(), 1, "vm2's disks stay");
     assert_eq!(names(&app.list_vms_in_group("rg").await), ["vm2"]);
 
-    assert_eq!(app.delete_vm("rg", "vm1").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete_vm("rg", "vm1").await.status,
+        StatusCode::NO_CONTENT
+    );
     let no_group = app.delete_vm("nope", "vm1").await;
     assert_eq!(no_group.status, StatusCode::NOT_FOUND);
     assert_eq!(no_group.error_code(), "ResourceGroupNotFound");
@@ -606,7 +769,10 @@ async fn deleting_a_vm_deletes_its_disk_blobs(app: ManagementApp) {
     // The name can be used again: a new VM with a new vmId.
     let again = app.create_vm("rg", "vm1", "westeurope").await;
     assert_eq!(again.status, StatusCode::CREATED);
-    assert_ne!(again.body["properties"]["vmId"], created.body["properties"]["vmId"]);
+    assert_ne!(
+        again.body["properties"]["vmId"],
+        created.body["properties"]["vmId"]
+    );
 }
 
 async fn extensions_show_in_the_list_the_get_and_the_vms_resources(app: ManagementApp) {
@@ -667,13 +833,18 @@ async fn extensions_show_in_the_list_the_get_and_the_vms_resources(app: Manageme
     let one = app.get_vm_extension("rg", "vm1", "vmsnapshotlinux").await;
     assert_eq!(one.status, StatusCode::OK);
     assert_eq!(one.body, expected);
-    assert_eq!(app.get_vm("rg", "vm1").await.body["resources"], json!([expected]));
+    assert_eq!(
+        app.get_vm("rg", "vm1").await.body["resources"],
+        json!([expected])
+    );
 
     let no_vm = app.list_vm_extensions("rg", "vm2").await;
     assert_eq!(no_vm.status, StatusCode::NOT_FOUND);
     assert_eq!(no_vm.error_code(), "ResourceNotFound");
     assert_eq!(
-        app.get_vm_extension("rg", "vm2", "VMSnapshotLinux").await.error_code(),
+        app.get_vm_extension("rg", "vm2", "VMSnapshotLinux")
+            .await
+            .error_code(),
         "ResourceNotFound"
     );
 }
@@ -710,7 +881,10 @@ async fn paths_are_case_insensitive_and_names_come_back_as_created(app: Manageme
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{updated:?}");
     assert_eq!(updated.body["name"], "MyVm");
-    assert_eq!(updated.body["properties"]["vmId"], created.body["properties"]["vmId"]);
+    assert_eq!(
+        updated.body["properties"]["vmId"],
+        created.body["properties"]["vmId"]
+    );
     assert_eq!(names(&app.list_vms_in_subscription().await), ["MyVm"]);
     assert_eq!(
         names(&app.list_vms_in_group("MIXEDCASE-RG").await),
@@ -726,9 +900,11 @@ crate::on_both_backends!(
     the_os_type_and_disk_sizes_follow_arm_defaults,
     vms_are_listed_per_group_and_per_subscription,
     an_update_adds_grows_and_detaches_disks,
+    concurrent_puts_of_a_new_vm_make_one_vm,
     shrinking_a_disk_or_changing_the_os_is_refused_and_changes_nothing,
     invalid_vms_are_refused_and_leave_nothing_behind,
     a_vm_needs_an_existing_group,
+    a_database_failure_after_the_blobs_were_made_undoes_them,
     disk_names_are_unique_within_a_group,
     deleting_a_vm_deletes_its_disk_blobs,
     extensions_show_in_the_list_the_get_and_the_vms_resources,
