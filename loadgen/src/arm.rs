@@ -100,8 +100,14 @@ impl ArmClient {
     }
 
     /// Sends and requires a 2xx answer.
-    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Bytes> {
-        let (status, reply) = exchange(&self.http, self.request(method.clone(), path, body)).await?;
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Bytes> {
+        let (status, reply) =
+            exchange(&self.http, self.request(method.clone(), path, body)).await?;
         if !status.is_success() {
             bail!(
                 "{method} {path}: {status} {}",
@@ -155,11 +161,17 @@ pub struct SeedReport {
 pub async fn seed(args: &ArmArgs, items: u64, concurrency: usize) -> anyhow::Result<SeedReport> {
     let (client, subscription) = ArmClient::sign_in(args).await?;
     let client = Arc::new(client);
-    let group_path = format!("/subscriptions/{subscription}/resourceGroups/{}", args.group);
+    let group_path = format!(
+        "/subscriptions/{subscription}/resourceGroups/{}",
+        args.group
+    );
     let location = json!({"location": args.location});
-    client.call(Method::PUT, &group_path, Some(&location)).await?;
+    client
+        .call(Method::PUT, &group_path, Some(&location))
+        .await?;
     let vault = vault_path(&subscription, args);
-    let vault_body = json!({"location": args.location, "sku": {"name": "Standard"}, "properties": {}});
+    let vault_body =
+        json!({"location": args.location, "sku": {"name": "Standard"}, "properties": {}});
     client.call(Method::PUT, &vault, Some(&vault_body)).await?;
 
     let vm_body = json!({
@@ -174,8 +186,16 @@ pub async fn seed(args: &ArmArgs, items: u64, concurrency: usize) -> anyhow::Res
         let (client, group_path, vm_body) = (client.clone(), group_path.clone(), vm_body.clone());
         move |i| {
             let (client, vm_body) = (client.clone(), vm_body.clone());
-            let path = format!("{group_path}/providers/Microsoft.Compute/virtualMachines/{}", vm_name(i));
-            async move { client.call(Method::PUT, &path, Some(&vm_body)).await.map(drop) }
+            let path = format!(
+                "{group_path}/providers/Microsoft.Compute/virtualMachines/{}",
+                vm_name(i)
+            );
+            async move {
+                client
+                    .call(Method::PUT, &path, Some(&vm_body))
+                    .await
+                    .map(drop)
+            }
         }
     })
     .await?;

@@ -40,7 +40,11 @@ impl utoipa::Modify for BearerAuth {
 
 /// The whole document.
 pub fn document() -> utoipa::openapi::OpenApi {
-    ManagementApi::openapi()
+    let mut document = ManagementApi::openapi();
+    document.merge(super::arm::basics::BasicsApi::openapi());
+    document.merge(super::identity::IdentityApi::openapi());
+    document.merge(super::sim::SimApi::openapi());
+    document
 }
 
 /// The document as checked in: pretty JSON with a final newline.
@@ -121,7 +125,10 @@ mod tests {
         }
         let all: BTreeSet<String> = Route::OPERATION_IDS.iter().map(|s| s.to_string()).collect();
         let missing: Vec<_> = all.difference(&documented).collect();
-        assert!(missing.is_empty(), "routes missing from the document: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "routes missing from the document: {missing:?}"
+        );
     }
 
     fn is_axum_routed(path: &str) -> bool {

@@ -2,12 +2,24 @@
 //! credentials, OpenID discovery, JWKS; RS256 JWTs signed with a key kept in the data
 //! directory) and checks every management request's bearer token and subscription grant.
 
+pub mod directory;
+pub mod grant;
+pub mod keys;
+pub mod token;
+
 use std::path::Path;
 
-use axum::http::HeaderMap;
+use anyhow::Context;
+use axum::http::{header, HeaderMap};
+use jsonwebtoken::Validation;
 
 use crate::clock::Clock;
 use crate::store::Db;
+use directory::StoredPrincipal;
+use keys::{Jwk, SigningKey};
+
+/// The file, in the data directory, with the bootstrap admin's credentials.
+pub const CREDENTIALS_FILE: &str = "credentials.json";
 
 /// The caller of a management request, from its verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,13 +40,21 @@ pub enum AuthError {
     /// The principal holds no grant on the subscription.
     #[error("{0}")]
     Forbidden(String),
+    /// 404: the addressed subscription does not exist.
+    #[error("The subscription '{0}' could not be found.")]
+    SubscriptionNotFound(String),
     #[error("the metadata database failed")]
     Database(#[from] sqlx::Error),
 }
 
 /// The token issuer and checker, built once at start.
 pub struct Auth {
-    _private: (),
+    key: SigningKey,
+    validation: Validation,
+    /// `false`: `--no-auth`, every request acts as `admin`.
+    enabled: bool,
+    /// The bootstrap admin.
+    admin: Principal,
 }
 
 impl Auth {
@@ -42,30 +62,144 @@ impl Auth {
     /// bootstrap tenant, subscription and admin client exist. `enabled = false` is the
     /// `--no-auth` demo mode: every request acts as the bootstrap admin.
     pub async fn open(
-        _data_dir: &Path,
-        _db: &Db,
-        _clock: &Clock,
-        _enabled: bool,
+        data_dir: &Path,
+        db: &Db,
+        clock: &Clock,
+        enabled: bool,
     ) -> anyhow::Result<Self> {
-        todo!("auth helper")
+        let dir = data_dir.to_owned();
+        // Generating an RSA key takes a while: off the async workers.
+        let key = tokio::task::spawn_blocking(move || SigningKey::load_or_create(&dir))
+            .await
+            .context("the signing key task failed")??;
+        let credentials_path = data_dir.join(CREDENTIALS_FILE);
+        let admin = match directory::bootstrap_admin(db)
+            .await
+            .context("reading the bootstrap admin")?
+        {
+            Some(admin) => {
+                if !credentials_path.exists() {
+                    tracing::warn!(
+                        path = %credentials_path.display(),
+                        client_id = %admin.client_id,
+                        "the directory is bootstrapped but this data directory has no \
+                         credentials file; use the one written on first start"
+                    );
+                }
+                admin
+            }
+            None => {
+                let credentials = directory::bootstrap(db, clock.now())
+                    .await
+                    .context("bootstrapping the tenant, subscription and admin client")?;
+                let json = serde_json::to_vec_pretty(&credentials).expect("credentials serialize");
+                keys::write_private_file(&credentials_path, &json)?;
+                tracing::info!(
+                    tenant_id = %credentials.tenant_id,
+                    subscription_id = %credentials.subscription_id,
+                    client_id = %credentials.client_id,
+                    "bootstrapped the tenant, subscription and admin client"
+                );
+                directory::bootstrap_admin(db)
+                    .await?
+                    .context("the bootstrap admin vanished")?
+            }
+        };
+        let admin = principal_of(admin);
+        let path = credentials_path.display();
+        tracing::info!(
+            credentials = %path,
+            "admin credentials (tenantId, subscriptionId, clientId, clientSecret) are in {path}; \
+             get a token with: curl -s http://${{VAULTSIM_HOST:-127.0.0.1:8080}}/{tenant}/oauth2/v2.0/token \
+             -d grant_type=client_credentials -d client_id=$(jq -r .clientId {path}) \
+             --data-urlencode client_secret=$(jq -r .clientSecret {path}) \
+             --data-urlencode scope=https://management.core.windows.net//.default",
+            tenant = admin.tenant_id,
+        );
+        if !enabled {
+            tracing::warn!("--no-auth: every management request acts as the bootstrap admin");
+        }
+        Ok(Self {
+            key,
+            validation: token::validation(),
+            enabled,
+            admin,
+        })
     }
 
     /// The principal of a request's `Authorization: Bearer` token.
-    pub async fn authenticate(
-        &self,
-        _db: &Db,
-        _headers: &HeaderMap,
-    ) -> Result<Principal, AuthError> {
-        todo!("auth helper")
+    pub async fn authenticate(&self, db: &Db, headers: &HeaderMap) -> Result<Principal, AuthError> {
+        if !self.enabled {
+            return Ok(self.admin.clone());
+        }
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| {
+                AuthError::InvalidToken(
+                    "The request lacks an 'Authorization: Bearer <token>' header.".into(),
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                AuthError::InvalidToken("The 'Authorization' header is not ASCII.".into())
+            })?;
+        let token = token::bearer(value).ok_or_else(|| {
+            AuthError::InvalidToken(
+                "The 'Authorization' header must use the Bearer scheme with a token.".into(),
+            )
+        })?;
+        let claims = token::verify(&self.key, token, &self.validation)?;
+        let principal = directory::principal(db, &claims.appid)
+            .await?
+            .ok_or_else(|| {
+                AuthError::InvalidToken(format!(
+                    "The client '{}' of the access token no longer exists.",
+                    claims.appid
+                ))
+            })?;
+        Ok(principal_of(principal))
     }
 
     /// Whether `principal` may address `subscription`.
     pub async fn authorize(
         &self,
-        _db: &Db,
-        _principal: &Principal,
-        _subscription: &str,
+        db: &Db,
+        principal: &Principal,
+        subscription: &str,
     ) -> Result<(), AuthError> {
-        todo!("auth helper")
+        let subscription = subscription.to_ascii_lowercase();
+        if self.enabled && directory::has_grant(db, &principal.client_id, &subscription).await? {
+            return Ok(());
+        }
+        if directory::subscription(db, &subscription).await?.is_none() {
+            return Err(AuthError::SubscriptionNotFound(subscription));
+        }
+        if !self.enabled {
+            return Ok(());
+        }
+        let client = &principal.client_id;
+        Err(AuthError::Forbidden(format!(
+            "The client '{client}' with object id '{client}' does not have authorization to \
+             perform action over scope '/subscriptions/{subscription}' or the scope is invalid. \
+             If access was recently granted, please refresh your credentials."
+        )))
+    }
+
+    /// The public signing key, as the JWKS lists it.
+    pub fn jwk(&self) -> &Jwk {
+        &self.key.jwk
+    }
+
+    /// The bootstrap admin.
+    pub fn admin(&self) -> &Principal {
+        &self.admin
+    }
+}
+
+fn principal_of(stored: StoredPrincipal) -> Principal {
+    Principal {
+        client_id: stored.client_id,
+        tenant_id: stored.tenant_id,
+        is_admin: stored.is_admin,
     }
 }

@@ -2,7 +2,7 @@
 //! (case-insensitive, `%3B`-decoding), authenticates the bearer token, checks the
 //! subscription grant and hands a typed call to the area's handler.
 
-mod basics;
+pub mod basics;
 mod compute;
 pub mod error;
 mod groups;
@@ -206,6 +206,12 @@ impl From<AuthError> for ArmError {
             AuthError::InvalidToken(message) => Self::InvalidAuthenticationToken(message),
             AuthError::Expired => Self::ExpiredAuthenticationToken,
             AuthError::Forbidden(message) => Self::AuthorizationFailed(message),
+            error @ AuthError::SubscriptionNotFound(_) => {
+                Self::Resource(crate::resources::ResourceError::not_found(
+                    "SubscriptionNotFound",
+                    error.to_string(),
+                ))
+            }
             AuthError::Database(e) => Self::Resource(e.into()),
         }
     }

@@ -166,7 +166,9 @@ impl Route {
             Self::GetPolicy { .. } => "ProtectionPolicies_Get",
             Self::DeletePolicy { .. } => "ProtectionPolicies_Delete",
             Self::RefreshContainers { .. } => "ProtectionContainers_Refresh",
-            Self::GetFabricOperationResult { .. } => "ProtectionContainerRefreshOperationResults_Get",
+            Self::GetFabricOperationResult { .. } => {
+                "ProtectionContainerRefreshOperationResults_Get"
+            }
             Self::ListProtectableItems(_) => "BackupProtectableItems_List",
             Self::ListProtectionContainers(_) => "BackupProtectionContainers_List",
             Self::GetProtectionContainer(_) => "ProtectionContainers_Get",
@@ -283,8 +285,10 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
     let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
     let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
     let at = |i: usize| segments[i].clone();
+    // Subscription ids are GUIDs, stored lower-case; clients may send any case.
+    let subscription = || segments[1].to_ascii_lowercase();
     let group = || GroupPath {
-        subscription: at(1),
+        subscription: subscription(),
         group: at(3),
     };
     let vault = || VaultPath {
@@ -319,20 +323,20 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
         ["tenants"] if get => Route::ListTenants,
         ["subscriptions"] if get => Route::ListSubscriptions,
         ["subscriptions", _] if get => Route::GetSubscription {
-            subscription: at(1),
+            subscription: subscription(),
         },
         ["subscriptions", _, "resourcegroups"] if get => Route::ListResourceGroups {
-            subscription: at(1),
+            subscription: subscription(),
         },
         ["subscriptions", _, "resourcegroups", _] if put => Route::PutResourceGroup(group()),
         ["subscriptions", _, "resourcegroups", _] if get => Route::GetResourceGroup(group()),
         ["subscriptions", _, "providers", COMPUTE, "virtualmachines"] if get => {
             Route::ListVmsInSubscription {
-                subscription: at(1),
+                subscription: subscription(),
             }
         }
         ["subscriptions", _, "providers", RS, "vaults"] if get => Route::ListVaultsInSubscription {
-            subscription: at(1),
+            subscription: subscription(),
         },
         ["subscriptions", _, "resourcegroups", _, "providers", p, rest @ ..] => match (*p, rest) {
             (COMPUTE, ["virtualmachines"]) if get => Route::ListVmsInGroup(group()),

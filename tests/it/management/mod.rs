@@ -1,4 +1,5 @@
 //! The management API over HTTP, each test on SQLite and on PostgreSQL.
 
 pub mod app;
+mod auth;
 mod compute;
