@@ -333,7 +333,8 @@ async fn create_in(
     clock: &Clock,
     vm: &NewVm,
 ) -> Result<(), CreateError> {
-    check_disk_names(&mut tx, vm).await?;
+    // The row first: a concurrent create of the same VM fails here (on PostgreSQL once
+    // the other commits), before its disks could look like another VM's.
     if let Err(error) = store::insert_vm(&mut tx, vm, clock.now()).await {
         return Err(if is_unique_violation(&error) {
             CreateError::AlreadyExists(format!(
@@ -344,6 +345,7 @@ async fn create_in(
             error.into()
         });
     }
+    check_disk_names(&mut tx, vm).await?;
     let container = container_name(&vm.vm_id);
     match blobs.create_container(&container, Vec::new(), None) {
         Ok(_) => {}
