@@ -648,3 +648,88 @@ pub async fn get_extension(
     ))
 )]
 pub struct ComputeApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_names_the_azure_operations() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(ComputeApi::openapi()).unwrap();
+        let group = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}";
+        let vm = format!("{group}/providers/Microsoft.Compute/virtualMachines/{{vmName}}");
+        for (path, method, id) in [
+            (
+                "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines"
+                    .to_owned(),
+                "get",
+                "VirtualMachines_ListAll",
+            ),
+            (
+                format!("{group}/providers/Microsoft.Compute/virtualMachines"),
+                "get",
+                "VirtualMachines_List",
+            ),
+            (vm.clone(), "put", "VirtualMachines_CreateOrUpdate"),
+            (vm.clone(), "get", "VirtualMachines_Get"),
+            (vm.clone(), "delete", "VirtualMachines_Delete"),
+            (
+                format!("{vm}/extensions"),
+                "get",
+                "VirtualMachineExtensions_List",
+            ),
+            (
+                format!("{vm}/extensions/{{vmExtensionName}}"),
+                "get",
+                "VirtualMachineExtensions_Get",
+            ),
+        ] {
+            assert_eq!(
+                doc["paths"][path.as_str()][method]["operationId"],
+                id,
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_put_body_becomes_a_spec_without_secrets() {
+        let body: VirtualMachinePut = serde_json::from_value(serde_json::json!({
+            "location": "westeurope",
+            "tags": { "a": "b" },
+            "properties": {
+                "hardwareProfile": { "vmSize": "Standard_B1s" },
+                "storageProfile": {
+                    "imageReference": { "offer": "ignored" },
+                    "osDisk": {
+                        "osType": "Linux",
+                        "diskSizeGB": 40,
+                        "managedDisk": { "storageAccountType": "Standard_LRS" }
+                    },
+                    "dataDisks": [{ "lun": 2, "name": "d", "diskSizeGB": 5, "caching": "ReadOnly" }]
+                },
+                "osProfile": {
+                    "computerName": "host",
+                    "adminUsername": "me",
+                    "adminPassword": "secret",
+                    "linuxConfiguration": { "ssh": {} }
+                }
+            }
+        }))
+        .unwrap();
+        let spec = body.into_spec();
+        assert_eq!(spec.vm_size.as_deref(), Some("Standard_B1s"));
+        assert_eq!(spec.os_type.as_deref(), Some("Linux"));
+        assert_eq!(spec.os_disk.size_gb, Some(40));
+        assert_eq!(
+            spec.os_disk.storage_account_type.as_deref(),
+            Some("Standard_LRS")
+        );
+        assert_eq!(spec.data_disks[0].lun, Some(2));
+        assert_eq!(spec.data_disks[0].disk.caching.as_deref(), Some("ReadOnly"));
+        let profile = spec.os_profile.unwrap();
+        assert_eq!(profile.computer_name.as_deref(), Some("host"));
+        assert!(!format!("{profile:?}").contains("secret"));
+    }
+}

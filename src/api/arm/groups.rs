@@ -157,3 +157,47 @@ pub async fn get_group(state: &ApiState, _request: &ArmRequest, path: &GroupPath
     ))
 )]
 pub struct GroupsApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_names_the_azure_operations() {
+        use utoipa::OpenApi;
+        let doc = serde_json::to_value(GroupsApi::openapi()).unwrap();
+        let group = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}";
+        for (path, method, id) in [
+            (
+                "/subscriptions/{subscriptionId}/resourcegroups",
+                "get",
+                "ResourceGroups_List",
+            ),
+            (group, "put", "ResourceGroups_CreateOrUpdate"),
+            (group, "get", "ResourceGroups_Get"),
+        ] {
+            assert_eq!(doc["paths"][path][method]["operationId"], id, "{path}");
+        }
+    }
+
+    #[test]
+    fn groups_serialize_as_arm_spells_them() {
+        let group = ResourceGroup::from(GroupRecord {
+            subscription_id: "s".to_owned(),
+            name: "Rg".to_owned(),
+            location: "westeurope".to_owned(),
+            tags: Tags::new(),
+            created_at: chrono::Utc::now(),
+        });
+        assert_eq!(
+            serde_json::to_value(group).unwrap(),
+            serde_json::json!({
+                "id": "/subscriptions/s/resourceGroups/Rg",
+                "name": "Rg",
+                "type": "Microsoft.Resources/resourceGroups",
+                "location": "westeurope",
+                "properties": { "provisioningState": "Succeeded" }
+            })
+        );
+    }
+}
