@@ -24,8 +24,9 @@ use crate::resources::ResourceError;
 use crate::store::Db;
 pub use extensions::{upsert_extension, Extension};
 pub use spec::{
-    container_name, resolve, validate, validate_vm_name, DataDiskSpec, Disk, DiskOptions, DiskSpec,
-    NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE, OS_DISK_LUN,
+    container_name, resolve, validate, validate_vm_name, Base, DataDiskSpec, Disk, DiskOptions,
+    DiskSpec, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE,
+    OS_DISK_LUN,
 };
 use store::Scope;
 
@@ -81,16 +82,6 @@ impl VmDetails {
                 Origin::Arm
             },
             tags: vm.tags.clone(),
-        }
-    }
-
-    fn identity(&self) -> VmIdentity {
-        VmIdentity {
-            vm_id: self.vm.vm_id.clone(),
-            subscription: self.vm.subscription_id.clone(),
-            group: self.vm.resource_group.clone(),
-            name: self.vm.name.clone(),
-            origin: Origin::Arm,
         }
     }
 }
@@ -163,7 +154,7 @@ pub async fn put_vm(
                 .await?
                 .pop()
                 .expect("the VM row is locked");
-            let target = resolve(spec, current.identity(), Some(&current.definition()))?;
+            let target = resolve(spec, Base::Existing(&current.definition()))?;
             update_in(tx, blobs, &current, &target).await?;
             return Ok((reload(db, &target.vm_id).await?, Upserted::Updated));
         }
@@ -174,7 +165,7 @@ pub async fn put_vm(
             name: name.to_owned(),
             origin: Origin::Arm,
         };
-        let target = resolve(spec, identity, None)?;
+        let target = resolve(spec, Base::New(&identity))?;
         match create_in(tx, blobs, clock, &target).await {
             Ok(()) => return Ok((reload(db, &target.vm_id).await?, Upserted::Created)),
             // A concurrent PUT created it first: this one becomes an update.
@@ -522,4 +513,128 @@ async fn update_in(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blob::engine::StoreOptions;
+    use crate::resources::groups::{put_group, PutGroup};
+
+    /// A migrated SQLite database with subscription `s` and group `Rg`, and a blob store.
+    async fn setup(dir: &std::path::Path) -> (Db, BlobStore) {
+        let db = Db::connect(None, dir).await.unwrap();
+        db.migrate().await.unwrap();
+        sqlx::query(
+            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        sqlx::query(
+            "insert into subscription (subscription_id, tenant_id, display_name, state, \
+             created_at) values ('s', 't', 's', 'Enabled', 0)",
+        )
+        .execute(db.pool())
+        .await
+        .unwrap();
+        put_group(
+            &db,
+            &Clock,
+            PutGroup {
+                subscription: "s".to_owned(),
+                name: "Rg".to_owned(),
+                location: Some("westeurope".to_owned()),
+                tags: Default::default(),
+            },
+        )
+        .await
+        .unwrap();
+        let (blobs, _) =
+            BlobStore::open(&dir.join("blob"), Clock, StoreOptions::default()).unwrap();
+        (db, blobs)
+    }
+
+    fn guest_vm(vm_id: &str, name: &str) -> NewVm {
+        NewVm {
+            vm_id: vm_id.to_owned(),
+            subscription: "s".to_owned(),
+            group: "rg".to_owned(),
+            name: name.to_owned(),
+            location: "westeurope".to_owned(),
+            os_type: crate::resources::lookup::OsType::Linux,
+            vm_size: DEFAULT_VM_SIZE.to_owned(),
+            os_disk: Disk::os(format!("{name}-os"), 2),
+            data_disks: vec![Disk::data(5, format!("{name}-data"), 1)],
+            os_profile: None,
+            origin: Origin::Guest,
+            tags: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_agent_registers_a_vm_the_arm_api_never_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, blobs) = setup(dir.path()).await;
+        let vm_id = "6b0e5c6e-43a4-4a5e-9d0c-7c1f3a1f2b10";
+        let vm = create_vm(&db, &blobs, &Clock, guest_vm(vm_id, "agent-vm"))
+            .await
+            .unwrap();
+        assert_eq!(vm.vm.origin, "guest");
+        assert_eq!(vm.vm.resource_group, "Rg", "the group's name as created");
+        let container = container_name(vm_id);
+        let sizes: Vec<(i64, &str, i64)> = vm
+            .vm
+            .disks
+            .iter()
+            .map(|d| (d.lun, d.blob_name.as_str(), d.size_bytes))
+            .collect();
+        assert_eq!(
+            sizes,
+            [(-1, "osdisk.vhd", 2 << 30), (5, "datadisk-5.vhd", 1 << 30)]
+        );
+        assert!(vm.vm.disks.iter().all(|d| d.blob_container == container));
+        assert!(blobs.blob_exists(&container, "osdisk.vhd"));
+        assert!(blobs.blob_exists(&container, "datadisk-5.vhd"));
+        assert_eq!(
+            lookup::vm_by_vm_id(&db, vm_id).await.unwrap().unwrap(),
+            vm.vm
+        );
+
+        // The same vmId, or the same name, again: 409, and nothing more in the blob store.
+        for again in [
+            guest_vm(vm_id, "other-name"),
+            guest_vm("0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e01", "AGENT-VM"),
+        ] {
+            let refused = create_vm(&db, &blobs, &Clock, again).await.unwrap_err();
+            assert!(
+                matches!(
+                    refused,
+                    ResourceError::Conflict {
+                        code: "Conflict",
+                        ..
+                    }
+                ),
+                "{refused:?}"
+            );
+        }
+        let (containers, _) = blobs.list_containers("", None, 10);
+        assert_eq!(containers.len(), 1);
+
+        let mut bad = guest_vm("not-a-uuid", "vm2");
+        bad.data_disks.push(Disk::data(5, "dup", 1));
+        assert!(matches!(
+            create_vm(&db, &blobs, &Clock, bad).await,
+            Err(ResourceError::Invalid { .. })
+        ));
+        let mut elsewhere = guest_vm("0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e02", "vm3");
+        elsewhere.group = "nope".to_owned();
+        assert!(matches!(
+            create_vm(&db, &blobs, &Clock, elsewhere).await,
+            Err(ResourceError::NotFound {
+                code: "ResourceGroupNotFound",
+                ..
+            })
+        ));
+    }
 }

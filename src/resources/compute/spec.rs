@@ -187,19 +187,24 @@ pub struct VmIdentity {
     pub origin: Origin,
 }
 
-/// Resolves a PUT body into the definition the VM must have: against nothing (a new VM) or
-/// against `current`. 400 for bad values, 409 for changes ARM does not allow (location, OS
+/// What a PUT body is resolved against.
+#[derive(Debug, Clone, Copy)]
+pub enum Base<'a> {
+    /// A VM to be created, with this identity.
+    New(&'a VmIdentity),
+    /// The VM as it is.
+    Existing(&'a NewVm),
+}
+
+/// Resolves a PUT body into the definition the VM must have: a new VM, or the existing one
+/// changed. 400 for bad values, 409 for changes ARM does not allow (location, OS
 /// type, OS disk name, a different disk on a used LUN, shrinking a disk). The result is
 /// validated.
-pub fn resolve(
-    spec: &VmSpec,
-    identity: VmIdentity,
-    current: Option<&NewVm>,
-) -> Result<NewVm, ResourceError> {
+pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
     let location = require_location(spec.location.as_deref())?;
     let os_type = resolve_os_type(spec)?;
-    let vm = match current {
-        None => {
+    let vm = match base {
+        Base::New(identity) => {
             let os_type = os_type.ok_or_else(|| {
                 invalid(
                     "The OS type of the virtual machine could not be determined: set \
@@ -207,7 +212,7 @@ pub fn resolve(
                      properties.osProfile.linuxConfiguration or windowsConfiguration.",
                 )
             })?;
-            let os_disk = new_os_disk(&spec.os_disk, os_type, &identity)?;
+            let os_disk = new_os_disk(&spec.os_disk, os_type, identity)?;
             let data_disks = spec
                 .data_disks
                 .iter()
@@ -225,14 +230,14 @@ pub fn resolve(
                 data_disks,
                 os_profile: resolve_os_profile(spec.os_profile.as_ref(), os_type, &identity.name)?,
                 tags: spec.tags.clone(),
-                vm_id: identity.vm_id,
-                subscription: identity.subscription,
-                group: identity.group,
-                name: identity.name,
+                vm_id: identity.vm_id.clone(),
+                subscription: identity.subscription.clone(),
+                group: identity.group.clone(),
+                name: identity.name.clone(),
                 origin: identity.origin,
             }
         }
-        Some(current) => {
+        Base::Existing(current) => {
             if location != current.location {
                 return Err(change_not_allowed(format!(
                     "Changing property 'location' is not allowed: virtual machine '{}' is in \
@@ -737,7 +742,7 @@ mod tests {
 
     #[test]
     fn a_new_vm_gets_arm_defaults() {
-        let vm = resolve(&linux(&[(0, 64)]), identity("vm1"), None).unwrap();
+        let vm = resolve(&linux(&[(0, 64)]), Base::New(&identity("vm1"))).unwrap();
         assert_eq!(vm.location, "westeurope");
         assert_eq!(vm.vm_size, DEFAULT_VM_SIZE);
         assert_eq!(vm.os_type, OsType::Linux);
@@ -759,7 +764,7 @@ mod tests {
     fn windows_os_disks_default_to_127_gib() {
         let mut spec = linux(&[]);
         spec.os_type = Some("windows".to_owned());
-        let vm = resolve(&spec, identity("win"), None).unwrap();
+        let vm = resolve(&spec, Base::New(&identity("win"))).unwrap();
         assert_eq!((vm.os_type, vm.os_disk.size_gib), (OsType::Windows, 127));
     }
 
@@ -771,7 +776,7 @@ mod tests {
             windows_configuration: Some(json!({"provisionVMAgent": true})),
             ..OsProfileSpec::default()
         });
-        let vm = resolve(&spec, identity("a-long-windows-vm-name"), None).unwrap();
+        let vm = resolve(&spec, Base::New(&identity("a-long-windows-vm-name"))).unwrap();
         assert_eq!(vm.os_type, OsType::Windows);
         let profile = vm.os_profile.unwrap();
         assert_eq!(profile.computer_name, "a-long-windows-");
@@ -781,7 +786,7 @@ mod tests {
         );
 
         spec.os_profile = None;
-        let (code, message) = error(resolve(&spec, identity("vm"), None));
+        let (code, message) = error(resolve(&spec, Base::New(&identity("vm"))));
         assert_eq!(code, "InvalidParameter");
         assert!(message.contains("osDisk.osType"), "{message}");
 
@@ -790,11 +795,11 @@ mod tests {
             windows_configuration: Some(json!({})),
             ..OsProfileSpec::default()
         });
-        let (_, message) = error(resolve(&spec, identity("vm"), None));
+        let (_, message) = error(resolve(&spec, Base::New(&identity("vm"))));
         assert!(message.contains("windows configuration"), "{message}");
 
         spec.os_type = Some("BeOS".to_owned());
-        let (_, message) = error(resolve(&spec, identity("vm"), None));
+        let (_, message) = error(resolve(&spec, Base::New(&identity("vm"))));
         assert!(message.contains("'BeOS'"), "{message}");
     }
 
@@ -840,14 +845,14 @@ mod tests {
             ),
         ];
         for (spec, field) in cases {
-            let (code, message) = error(resolve(&spec, identity("vm"), None));
+            let (code, message) = error(resolve(&spec, Base::New(&identity("vm"))));
             assert_eq!(code, "InvalidParameter", "{field}");
             assert!(message.contains(field), "{field}: {message}");
         }
 
         let mut no_size = linux(&[(0, 1)]);
         no_size.data_disks[0].disk.size_gb = None;
-        let (_, message) = error(resolve(&no_size, identity("vm"), None));
+        let (_, message) = error(resolve(&no_size, Base::New(&identity("vm"))));
         assert!(
             message.contains("dataDisks[0].diskSizeGB is required"),
             "{message}"
@@ -855,7 +860,7 @@ mod tests {
 
         let mut no_lun = linux(&[(0, 1)]);
         no_lun.data_disks[0].lun = None;
-        let (_, message) = error(resolve(&no_lun, identity("vm"), None));
+        let (_, message) = error(resolve(&no_lun, Base::New(&identity("vm"))));
         assert!(
             message.contains("dataDisks[0].lun is required"),
             "{message}"
@@ -865,7 +870,7 @@ mod tests {
         for d in &mut same_name.data_disks {
             d.disk.name = Some("Data".to_owned());
         }
-        let (_, message) = error(resolve(&same_name, identity("vm"), None));
+        let (_, message) = error(resolve(&same_name, Base::New(&identity("vm"))));
         assert!(message.contains("dataDisks[1].name"), "{message}");
 
         let (code, _) = error(resolve(
@@ -873,8 +878,7 @@ mod tests {
                 location: None,
                 ..linux(&[])
             },
-            identity("vm"),
-            None,
+            Base::New(&identity("vm")),
         ));
         assert_eq!(code, "LocationRequired");
     }
@@ -897,12 +901,12 @@ mod tests {
 
     #[test]
     fn an_update_grows_adds_and_detaches_disks() {
-        let current = resolve(&linux(&[(0, 32), (1, 10)]), identity("vm1"), None).unwrap();
+        let current = resolve(&linux(&[(0, 32), (1, 10)]), Base::New(&identity("vm1"))).unwrap();
         let mut spec = linux(&[(0, 64), (2, 5)]);
         spec.os_type = None;
         spec.vm_size = Some("Standard_D4s_v3".to_owned());
         spec.tags = Tags::from([("env".to_owned(), "test".to_owned())]);
-        let updated = resolve(&spec, identity("ignored"), Some(&current)).unwrap();
+        let updated = resolve(&spec, Base::Existing(&current)).unwrap();
         assert_eq!(updated.vm_id, current.vm_id);
         assert_eq!(updated.name, "vm1");
         assert_eq!(updated.vm_size, "Standard_D4s_v3");
@@ -918,7 +922,7 @@ mod tests {
 
     #[test]
     fn an_update_may_not_shrink_or_change_what_arm_fixes() {
-        let current = resolve(&linux(&[(0, 32)]), identity("vm1"), None).unwrap();
+        let current = resolve(&linux(&[(0, 32)]), Base::New(&identity("vm1"))).unwrap();
         let refusals: Vec<(VmSpec, &str, &str)> = vec![
             (linux(&[(0, 16)]), "OperationNotAllowed", "shrinking"),
             (
@@ -961,13 +965,13 @@ mod tests {
             ),
         ];
         for (spec, wanted_code, wanted_text) in refusals {
-            let (code, message) = error(resolve(&spec, identity("vm1"), Some(&current)));
+            let (code, message) = error(resolve(&spec, Base::Existing(&current)));
             assert_eq!(code, wanted_code, "{message}");
             assert!(message.contains(wanted_text), "{message}");
         }
         let mut renamed = linux(&[(0, 32)]);
         renamed.data_disks[0].disk.name = Some("another".to_owned());
-        let (code, message) = error(resolve(&renamed, identity("vm1"), Some(&current)));
+        let (code, message) = error(resolve(&renamed, Base::Existing(&current)));
         assert_eq!(code, "PropertyChangeNotAllowed");
         assert!(
             message.contains("LUN 0 holds disk 'vm1_DataDisk_0'"),
@@ -977,10 +981,10 @@ mod tests {
 
     #[test]
     fn a_guest_definition_is_validated_too() {
-        let mut vm = resolve(&linux(&[]), identity("vm1"), None).unwrap();
+        let mut vm = resolve(&linux(&[]), Base::New(&identity("vm1"))).unwrap();
         vm.vm_id = "not-a-uuid".to_owned();
         assert!(validate(&vm).is_err());
-        let mut vm = resolve(&linux(&[]), identity("vm1"), None).unwrap();
+        let mut vm = resolve(&linux(&[]), Base::New(&identity("vm1"))).unwrap();
         vm.data_disks.push(Disk::data(3, "d", MAX_DISK_GIB + 1));
         assert!(validate(&vm).is_err());
         vm.data_disks[0].size_gib = MAX_DISK_GIB;
