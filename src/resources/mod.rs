@@ -7,6 +7,8 @@ mod error;
 pub mod names;
 
 pub use error::ResourceError;
+pub mod compute;
+pub mod groups;
 pub mod ids;
 pub mod lookup;
 pub mod policy;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::groups;
 use super::lookup::{self, Tags, VaultRecord, VAULT_COLUMNS};
 use super::names::key;
 use super::policy;
@@ -57,7 +58,8 @@ pub enum Written {
 }
 
 /// Creates or updates a vault. A new vault gets `DefaultPolicy` and `EnhancedPolicy` in
-/// the same transaction. The location cannot change (409 `InvalidResourceLocation`).
+/// the same transaction. The location (normalised as resource groups normalise it) cannot
+/// change (409 `InvalidResourceLocation`).
 pub async fn put(
     db: &Db,
     now: DateTime<Utc>,
@@ -68,16 +70,7 @@ pub async fn put(
 ) -> Result<(Vault, Written), ResourceError> {
     validate_name(name)?;
     let group = lookup::group(db, subscription, group).await?;
-    let location = match spec.location.as_deref().map(normalize_location) {
-        Some(location) if !location.is_empty() => location,
-        _ => {
-            return Err(ResourceError::invalid(
-                "LocationRequired",
-                "The location property is required for this definition: give the vault's \
-                 Azure region, e.g. \"location\": \"westeurope\".",
-            ))
-        }
-    };
+    let location = groups::require_location(spec.location.as_deref())?;
     let sku_name = spec.sku_name.as_deref().map(parse_sku).transpose()?;
     let overlay = settings_overlay(&spec.properties)?;
     let etag = etag(now);
@@ -307,16 +300,6 @@ pub fn validate_name(name: &str) -> Result<(), ResourceError> {
     }
 }
 
-/// ARM's canonical spelling of a region: lower case without spaces (`West Europe` →
-/// `westeurope`).
-pub fn normalize_location(location: &str) -> String {
-    location
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect()
-}
-
 fn parse_sku(name: &str) -> Result<&'static str, ResourceError> {
     SKU_NAMES
         .into_iter()
@@ -481,12 +464,6 @@ mod tests {
         ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn locations_are_normalized_as_arm_does() {
-        assert_eq!(normalize_location("West Europe"), "westeurope");
-        assert_eq!(normalize_location("eastus2"), "eastus2");
     }
 
     #[test]

@@ -2,5 +2,6 @@
 
 pub mod app;
 mod auth;
+mod compute;
 mod policies;
 mod vaults;

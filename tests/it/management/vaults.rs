@@ -44,17 +44,8 @@ impl ManagementApp {
 
 /// Creates a resource group.
 pub async fn create_group(app: &ManagementApp, group: &str) {
-    // TEMPORARY until the compute branch lands `put_group`.
-    sqlx::query(
-        "insert into resource_group (subscription_id, name_key, name, location, tags, created_at) \
-         values ($1, $2, $3, 'westeurope', '{}', 0)",
-    )
-    .bind(&app.credentials.subscription_id)
-    .bind(group.to_ascii_lowercase())
-    .bind(group)
-    .execute(app.db().await.pool())
-    .await
-    .unwrap();
+    let response = app.put_group(group, "westeurope").await;
+    assert!(response.status.is_success(), "{response:?}");
 }
 
 /// Creates a group and a vault in it.
