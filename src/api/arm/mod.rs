@@ -3,9 +3,9 @@
 //! subscription grant and hands a typed call to the area's handler.
 
 pub mod basics;
-mod compute;
+pub mod compute;
 pub mod error;
-mod groups;
+pub mod groups;
 mod jobs;
 mod policies;
 mod protection;
