@@ -46,6 +46,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::sim::SimApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
+    document.merge(super::arm::vaults::VaultsApi::openapi());
+    document.merge(super::arm::policies::PoliciesApi::openapi());
     document
 }
 

@@ -7,11 +7,11 @@ pub mod compute;
 pub mod error;
 pub mod groups;
 mod jobs;
-mod policies;
+pub mod policies;
 mod protection;
 pub mod query;
 pub mod route;
-mod vaults;
+pub mod vaults;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
