@@ -7,8 +7,12 @@ mod error;
 pub mod names;
 
 pub use error::ResourceError;
+pub mod compute;
+pub mod groups;
 pub mod ids;
 pub mod jobs;
 pub mod lookup;
+pub mod policy;
 pub mod protection;
 pub mod recovery_points;
+pub mod vaults;

@@ -3,15 +3,15 @@
 //! subscription grant and hands a typed call to the area's handler.
 
 pub mod basics;
-mod compute;
+pub mod compute;
 pub mod error;
-mod groups;
+pub mod groups;
 mod jobs;
-mod policies;
+pub mod policies;
 mod protection;
 pub mod query;
 pub mod route;
-mod vaults;
+pub mod vaults;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};

@@ -474,7 +474,7 @@ mod tests {
     fn vault() -> VaultPath {
         VaultPath {
             group: GroupPath {
-                subscription: "S".into(),
+                subscription: "s".into(),
                 group: "G".into(),
             },
             vault: "V".into(),

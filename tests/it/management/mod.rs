@@ -2,5 +2,8 @@
 
 pub mod app;
 mod auth;
+mod compute;
 mod jobs;
+mod policies;
 mod protection;
+mod vaults;

@@ -1,0 +1,388 @@
+//! The SQL of virtual machines, disks and extensions. Every function takes a connection,
+//! so that it runs in the caller's transaction or on a pooled connection alike.
+
+use std::collections::{BTreeMap, HashMap};
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::extensions::Extension;
+use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
+use super::VmDetails;
+use crate::resources::lookup::{DiskRecord, OsType, VmRecord};
+use crate::resources::names::key;
+use crate::store::{from_micros, json_column, to_micros};
+
+/// Which VMs to read.
+pub enum Scope<'a> {
+    Subscription(&'a str),
+    Group {
+        subscription: &'a str,
+        group: &'a str,
+    },
+    Vm {
+        subscription: &'a str,
+        group: &'a str,
+        name: &'a str,
+    },
+    VmId(&'a str),
+}
+
+impl Scope<'_> {
+    /// The condition on `virtual_machine vm`, and its parameters.
+    fn condition(&self) -> (&'static str, Vec<String>) {
+        match self {
+            Self::Subscription(s) => ("vm.subscription_id = $1", vec![(*s).to_owned()]),
+            Self::Group {
+                subscription,
+                group,
+            } => (
+                "vm.subscription_id = $1 and vm.resource_group_key = $2",
+                vec![(*subscription).to_owned(), key(group)],
+            ),
+            Self::Vm {
+                subscription,
+                group,
+                name,
+            } => (
+                "vm.subscription_id = $1 and vm.resource_group_key = $2 and vm.name_key = $3",
+                vec![(*subscription).to_owned(), key(group), key(name)],
+            ),
+            Self::VmId(vm_id) => ("vm.vm_id = $1", vec![(*vm_id).to_owned()]),
+        }
+    }
+}
+
+async fn fetch(
+    conn: &mut AnyConnection,
+    sql: &str,
+    params: &[String],
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    let mut query = sqlx::query(sql);
+    for param in params {
+        query = query.bind(param.clone());
+    }
+    query.fetch_all(conn).await
+}
+
+/// The VMs in `scope` with their disks and extensions, by group and name.
+pub async fn load(
+    conn: &mut AnyConnection,
+    scope: Scope<'_>,
+) -> Result<Vec<VmDetails>, sqlx::Error> {
+    let (condition, params) = scope.condition();
+    let vms = fetch(
+        conn,
+        &format!(
+            "select vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, vm.location, \
+             vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at, vm.os_profile \
+             from virtual_machine vm join resource_group g \
+             on g.subscription_id = vm.subscription_id and g.name_key = vm.resource_group_key \
+             where {condition} order by vm.resource_group_key, vm.name_key"
+        ),
+        &params,
+    )
+    .await?;
+    if vms.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut disks: HashMap<String, Vec<(DiskRecord, DiskOptions)>> = HashMap::new();
+    for row in fetch(
+        conn,
+        &format!(
+            "select d.vm_id, d.lun, d.name, d.size_bytes, d.blob_container, d.blob_name, \
+             d.create_option, d.caching, d.storage_account_type \
+             from vm_disk d join virtual_machine vm on vm.vm_id = d.vm_id \
+             where {condition} order by d.vm_id, d.lun"
+        ),
+        &params,
+    )
+    .await?
+    {
+        disks
+            .entry(row.try_get("vm_id")?)
+            .or_default()
+            .push(disk_from_row(&row)?);
+    }
+    let mut extensions: HashMap<String, Vec<Extension>> = HashMap::new();
+    for row in fetch(
+        conn,
+        &format!(
+            "select e.vm_id, e.name, e.publisher, e.extension_type, e.type_handler_version, \
+             e.auto_upgrade_minor_version, e.provisioning_state, e.settings, e.updated_at \
+             from vm_extension e join virtual_machine vm on vm.vm_id = e.vm_id \
+             where {condition} order by e.vm_id, e.name_key"
+        ),
+        &params,
+    )
+    .await?
+    {
+        extensions
+            .entry(row.try_get("vm_id")?)
+            .or_default()
+            .push(extension_from_row(&row)?);
+    }
+    vms.iter()
+        .map(|row| {
+            let vm_id: String = row.try_get("vm_id")?;
+            let (records, options): (Vec<_>, Vec<_>) =
+                disks.remove(&vm_id).unwrap_or_default().into_iter().unzip();
+            let os_type: String = row.try_get("os_type")?;
+            let os_profile: Option<String> = row.try_get("os_profile")?;
+            Ok(VmDetails {
+                disk_options: records.iter().map(|d| d.lun).zip(options).collect(),
+                os_profile: os_profile
+                    .map(|text| serde_json::from_str::<OsProfile>(&text))
+                    .transpose()
+                    .map_err(|e| sqlx::Error::ColumnDecode {
+                        index: "os_profile".to_owned(),
+                        source: Box::new(e),
+                    })?,
+                extensions: extensions.remove(&vm_id).unwrap_or_default(),
+                vm: VmRecord {
+                    subscription_id: row.try_get("subscription_id")?,
+                    resource_group: row.try_get("group_name")?,
+                    name: row.try_get("name")?,
+                    location: row.try_get("location")?,
+                    os_type: OsType::parse(&os_type).unwrap_or(OsType::Linux),
+                    vm_size: row.try_get("vm_size")?,
+                    tags: json_column(row, "tags")?,
+                    origin: row.try_get("origin")?,
+                    created_at: from_micros(row.try_get("created_at")?),
+                    disks: records,
+                    vm_id,
+                },
+            })
+        })
+        .collect()
+}
+
+fn disk_from_row(row: &AnyRow) -> Result<(DiskRecord, DiskOptions), sqlx::Error> {
+    Ok((
+        DiskRecord {
+            lun: row.try_get("lun")?,
+            name: row.try_get("name")?,
+            size_bytes: row.try_get("size_bytes")?,
+            blob_container: row.try_get("blob_container")?,
+            blob_name: row.try_get("blob_name")?,
+        },
+        DiskOptions {
+            create_option: row.try_get("create_option")?,
+            caching: row.try_get("caching")?,
+            storage_account_type: row.try_get("storage_account_type")?,
+        },
+    ))
+}
+
+fn extension_from_row(row: &AnyRow) -> Result<Extension, sqlx::Error> {
+    Ok(Extension {
+        name: row.try_get("name")?,
+        publisher: row.try_get("publisher")?,
+        extension_type: row.try_get("extension_type")?,
+        type_handler_version: row.try_get("type_handler_version")?,
+        auto_upgrade_minor_version: row.try_get::<i64, _>("auto_upgrade_minor_version")? != 0,
+        provisioning_state: row.try_get("provisioning_state")?,
+        settings: json_column(row, "settings")?,
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+/// Takes the write lock on a VM's row for the rest of the transaction (a row lock on
+/// PostgreSQL, the database write lock on SQLite). False when there is no such VM.
+pub async fn lock_vm(
+    conn: &mut AnyConnection,
+    subscription: &str,
+    group: &str,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query(
+        "update virtual_machine set name = name \
+         where subscription_id = $1 and resource_group_key = $2 and name_key = $3",
+    )
+    .bind(subscription)
+    .bind(key(group))
+    .bind(key(name))
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(locked > 0)
+}
+
+pub async fn insert_vm(
+    conn: &mut AnyConnection,
+    vm: &NewVm,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into virtual_machine (vm_id, subscription_id, resource_group_key, name_key, name, \
+         location, os_type, vm_size, tags, origin, created_at, os_profile) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(&vm.vm_id)
+    .bind(&vm.subscription)
+    .bind(key(&vm.group))
+    .bind(key(&vm.name))
+    .bind(&vm.name)
+    .bind(&vm.location)
+    .bind(vm.os_type.as_str())
+    .bind(&vm.vm_size)
+    .bind(serde_json::to_string(&vm.tags).expect("tags serialize"))
+    .bind(vm.origin.as_str())
+    .bind(to_micros(created_at))
+    .bind(os_profile_text(vm))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes what an update may change on the VM row: size, tags, OS profile.
+pub async fn update_vm(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update virtual_machine set vm_size = $1, tags = $2, os_profile = $3 where vm_id = $4",
+    )
+    .bind(&vm.vm_size)
+    .bind(serde_json::to_string(&vm.tags).expect("tags serialize"))
+    .bind(os_profile_text(vm))
+    .bind(&vm.vm_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn os_profile_text(vm: &NewVm) -> Option<String> {
+    vm.os_profile
+        .as_ref()
+        .map(|p| serde_json::to_string(p).expect("an OS profile serializes"))
+}
+
+pub async fn insert_disk(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    container: &str,
+    disk: &Disk,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into vm_disk (vm_id, lun, name, size_bytes, blob_container, blob_name, \
+         create_option, caching, storage_account_type) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(vm_id)
+    .bind(disk.lun)
+    .bind(&disk.name)
+    .bind(disk_size_bytes(disk))
+    .bind(container)
+    .bind(disk.blob_name())
+    .bind(&disk.options.create_option)
+    .bind(&disk.options.caching)
+    .bind(&disk.options.storage_account_type)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Writes a kept disk's size and options.
+pub async fn update_disk(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    disk: &Disk,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update vm_disk set size_bytes = $1, create_option = $2, caching = $3, \
+         storage_account_type = $4 where vm_id = $5 and lun = $6",
+    )
+    .bind(disk_size_bytes(disk))
+    .bind(&disk.options.create_option)
+    .bind(&disk.options.caching)
+    .bind(&disk.options.storage_account_type)
+    .bind(vm_id)
+    .bind(disk.lun)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+fn disk_size_bytes(disk: &Disk) -> i64 {
+    i64::try_from(disk.size_bytes()).expect("disk sizes are validated to 8 TiB")
+}
+
+pub async fn delete_disk(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    lun: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("delete from vm_disk where vm_id = $1 and lun = $2")
+        .bind(vm_id)
+        .bind(lun)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes a VM's rows: extensions, disks, the VM. Protected items are not touched.
+pub async fn delete_vm(conn: &mut AnyConnection, vm_id: &str) -> Result<(), sqlx::Error> {
+    for table in ["vm_extension", "vm_disk", "virtual_machine"] {
+        sqlx::query(&format!("delete from {table} where vm_id = $1"))
+            .bind(vm_id)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The disk names of the group's other VMs (by key), with the VM each belongs to.
+pub async fn disk_names_in_group(
+    conn: &mut AnyConnection,
+    subscription: &str,
+    group: &str,
+    except_vm_id: &str,
+) -> Result<BTreeMap<String, String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "select d.name, vm.name as vm_name from vm_disk d \
+         join virtual_machine vm on vm.vm_id = d.vm_id \
+         where vm.subscription_id = $1 and vm.resource_group_key = $2 and vm.vm_id <> $3",
+    )
+    .bind(subscription)
+    .bind(key(group))
+    .bind(except_vm_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                key(&row.try_get::<String, _>("name")?),
+                row.try_get("vm_name")?,
+            ))
+        })
+        .collect()
+}
+
+pub async fn upsert_extension(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    extension: &Extension,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into vm_extension (vm_id, name_key, name, publisher, extension_type, \
+         type_handler_version, auto_upgrade_minor_version, provisioning_state, settings, \
+         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         on conflict (vm_id, name_key) do update set name = excluded.name, \
+         publisher = excluded.publisher, extension_type = excluded.extension_type, \
+         type_handler_version = excluded.type_handler_version, \
+         auto_upgrade_minor_version = excluded.auto_upgrade_minor_version, \
+         provisioning_state = excluded.provisioning_state, settings = excluded.settings, \
+         updated_at = excluded.updated_at",
+    )
+    .bind(vm_id)
+    .bind(key(&extension.name))
+    .bind(&extension.name)
+    .bind(&extension.publisher)
+    .bind(&extension.extension_type)
+    .bind(&extension.type_handler_version)
+    .bind(i64::from(extension.auto_upgrade_minor_version))
+    .bind(&extension.provisioning_state)
+    .bind(serde_json::to_string(&extension.settings).expect("settings serialize"))
+    .bind(to_micros(extension.updated_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Storing backup policies: `backup_policy` rows holding the normalised document, and the
+//! count of protected items that use each (`protected_item.policy_key`).
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::{IaasVmPolicy, INVALID_POLICY_CODE};
+use crate::resources::lookup::{self, VaultRecord};
+use crate::resources::names::key;
+use crate::resources::ResourceError;
+use crate::store::{to_micros, Db};
+
+/// A policy as stored, with the number of protected items that use it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPolicy {
+    /// The name as created.
+    pub name: String,
+    pub policy: IaasVmPolicy,
+    pub protected_items: i64,
+}
+
+const COLUMNS: &str = "p.name, p.properties, \
+     (select count(*) from protected_item i \
+      where i.vault_id = p.vault_id and i.policy_key = p.name_key) as protected_items";
+
+/// Creates or replaces a policy. An existing policy that protects items keeps its type
+/// (V1 or V2): items move between standard and enhanced policies explicitly.
+pub async fn put(
+    db: &Db,
+    vault: &VaultRecord,
+    name: &str,
+    policy: IaasVmPolicy,
+    now: DateTime<Utc>,
+) -> Result<StoredPolicy, ResourceError> {
+    let mut tx = db.pool().begin().await?;
+    let existing = sqlx::query(&format!(
+        "select {COLUMNS} from backup_policy p where p.vault_id = $1 and p.name_key = $2"
+    ))
+    .bind(&vault.vault_id)
+    .bind(key(name))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let stored = match existing {
+        Some(row) => {
+            let current = from_row(&row)?;
+            if current.protected_items > 0 && current.policy.policy_type() != policy.policy_type() {
+                return Err(ResourceError::invalid(
+                    INVALID_POLICY_CODE,
+                    format!(
+                        "properties.policyType cannot change from {} to {} while policy '{}' \
+                         protects {} item(s): create a new policy and move the items to it.",
+                        current.policy.policy_type().as_str(),
+                        policy.policy_type().as_str(),
+                        current.name,
+                        current.protected_items
+                    ),
+                ));
+            }
+            sqlx::query(
+                "update backup_policy set properties = $1 where vault_id = $2 and name_key = $3",
+            )
+            .bind(policy.to_properties().to_string())
+            .bind(&vault.vault_id)
+            .bind(key(name))
+            .execute(&mut *tx)
+            .await?;
+            StoredPolicy { policy, ..current }
+        }
+        None => {
+            insert(&mut tx, &vault.vault_id, name, &policy, now).await?;
+            StoredPolicy {
+                name: name.to_owned(),
+                policy,
+                protected_items: 0,
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(stored)
+}
+
+/// Inserts a new policy row (in the caller's transaction).
+pub async fn insert(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    name: &str,
+    policy: &IaasVmPolicy,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into backup_policy (vault_id, name_key, name, properties, created_at) \
+         values ($1, $2, $3, $4, $5)",
+    )
+    .bind(vault_id)
+    .bind(key(name))
+    .bind(name)
+    .bind(policy.to_properties().to_string())
+    .bind(to_micros(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A policy by name. 404 `BMSUserErrorPolicyNotFound`.
+pub async fn get(db: &Db, vault: &VaultRecord, name: &str) -> Result<StoredPolicy, ResourceError> {
+    let record = lookup::policy(db, vault, name).await?;
+    let policy = IaasVmPolicy::from_properties(&record.properties)
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let protected_items: i64 = sqlx::query_scalar(
+        "select count(*) from protected_item where vault_id = $1 and policy_key = $2",
+    )
+    .bind(&vault.vault_id)
+    .bind(key(name))
+    .fetch_one(db.pool())
+    .await?;
+    Ok(StoredPolicy {
+        name: record.name,
+        policy,
+        protected_items,
+    })
+}
+
+/// Every policy of a vault, by name.
+pub async fn list(db: &Db, vault: &VaultRecord) -> Result<Vec<StoredPolicy>, ResourceError> {
+    sqlx::query(&format!(
+        "select {COLUMNS} from backup_policy p where p.vault_id = $1 order by p.name_key"
+    ))
+    .bind(&vault.vault_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Deletes a policy; `false` when there was none. Refused (409
+/// `BMSUserErrorPolicyInUse`) while protected items use it.
+pub async fn delete(db: &Db, vault: &VaultRecord, name: &str) -> Result<bool, ResourceError> {
+    let mut tx = db.pool().begin().await?;
+    let in_use: i64 = sqlx::query_scalar(
+        "select count(*) from protected_item where vault_id = $1 and policy_key = $2",
+    )
+    .bind(&vault.vault_id)
+    .bind(key(name))
+    .fetch_one(&mut *tx)
+    .await?;
+    if in_use > 0 {
+        return Err(ResourceError::conflict(
+            "BMSUserErrorPolicyInUse",
+            format!(
+                "Policy '{name}' cannot be deleted: {in_use} backup item(s) in vault '{}' use it. \
+                 Move them to another policy, or stop their protection, first.",
+                vault.name
+            ),
+        ));
+    }
+    let deleted = sqlx::query("delete from backup_policy where vault_id = $1 and name_key = $2")
+        .bind(&vault.vault_id)
+        .bind(key(name))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    tx.commit().await?;
+    Ok(deleted > 0)
+}
+
+fn from_row(row: &AnyRow) -> Result<StoredPolicy, ResourceError> {
+    let properties: serde_json::Value = crate::store::json_column(row, "properties")?;
+    let policy =
+        IaasVmPolicy::from_properties(&properties).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    Ok(StoredPolicy {
+        name: row.try_get("name")?,
+        policy,
+        protected_items: row.try_get("protected_items")?,
+    })
+}
