@@ -204,7 +204,8 @@ async fn job_lists_filter_by_status_operation_time_and_type(app: ManagementApp) 
         .await;
     assert_eq!(bad_token.status, StatusCode::BAD_REQUEST);
     // Another vault's jobs are not listed.
-    let _ = app.put_vault("rg-jobs", "vault2", "eastus").await;
+    let created = app.put_vault("rg-jobs", "vault2", "eastus").await;
+    assert!(created.status.is_success(), "{created:?}");
     let list = app.list_jobs("rg-jobs", "vault2", None).await;
     assert_eq!(job_ids(&list), Vec::<String>::new());
     let missing = app.get_job("rg-jobs", "vault2", &ids[0]).await;

@@ -373,10 +373,13 @@ impl ManagementApp {
 
     /// A group and vault in `eastus`, with VMs in `eastus`.
     pub async fn protection_setup(&self, group: &str, vault: &str, vms: &[&str]) {
-        let _ = self.put_group(group, "eastus").await;
-        let _ = self.put_vault(group, vault, "eastus").await;
+        let created = self.put_group(group, "eastus").await;
+        assert!(created.status.is_success(), "{created:?}");
+        let created = self.put_vault(group, vault, "eastus").await;
+        assert!(created.status.is_success(), "{created:?}");
         for vm in vms {
-            let _ = self.create_vm(group, vm, "eastus").await;
+            let created = self.create_vm(group, vm, "eastus").await;
+            assert!(created.status.is_success(), "{created:?}");
         }
     }
 }
@@ -586,7 +589,14 @@ async fn protectable_items_are_discovered_unprotected_vms_of_the_vault_location(
 ) {
     app.protection_setup("Rg-Disc", "vault1", &["Vm-A", "vm-b"])
         .await;
-    let _ = app.create_vm("Rg-Disc", "vm-west", "westus").await;
+    let west = app
+        .put_vm(
+            "Rg-Disc",
+            "vm-west",
+            ManagementApp::vm_body("Linux", "westus", &[]),
+        )
+        .await;
+    assert!(west.status.is_success(), "{west:?}");
     // Nothing before the first refresh.
     let list = app.list_protectable_items("Rg-Disc", "vault1", None).await;
     assert_eq!(names_of(&list), Vec::<String>::new());
@@ -693,7 +703,8 @@ async fn protectable_items_are_discovered_unprotected_vms_of_the_vault_location(
     // A protected VM leaves the list; a VM made after the refresh joins it only after the next.
     app.protect("Rg-Disc", "vault1", "Vm-A", "DefaultPolicy")
         .await;
-    let _ = app.create_vm("Rg-Disc", "vm-c", "eastus").await;
+    let created = app.create_vm("Rg-Disc", "vm-c", "eastus").await;
+    assert!(created.status.is_success(), "{created:?}");
     let list = app.list_protectable_items("Rg-Disc", "vault1", None).await;
     assert_eq!(names_of(&list), vec!["iaasvmcontainerv2;rg-disc;vm-b"]);
     let refresh = app.refresh_containers("Rg-Disc", "vault1", "Azure").await;
@@ -1090,7 +1101,8 @@ async fn stopping_protection_keeps_the_item_and_its_data(app: ManagementApp) {
         "ProtectionStopped"
     );
     // Another vault still cannot take the VM.
-    let _ = app.put_vault("rg-stop", "vault2", "eastus").await;
+    let created = app.put_vault("rg-stop", "vault2", "eastus").await;
+    assert!(created.status.is_success(), "{created:?}");
     let taken = app
         .put_protected_item(
             "rg-stop",
@@ -1241,8 +1253,16 @@ async fn a_vault_protecting_items_cannot_be_deleted(app: ManagementApp) {
 async fn invalid_protection_requests_change_nothing(app: ManagementApp) {
     app.protection_setup("rg-bad", "vault1", &["vm1", "vm2", "vm-taken"])
         .await;
-    let _ = app.create_vm("rg-bad", "vm-west", "westus").await;
-    let _ = app.put_vault("rg-bad", "vault2", "eastus").await;
+    let west = app
+        .put_vm(
+            "rg-bad",
+            "vm-west",
+            ManagementApp::vm_body("Linux", "westus", &[]),
+        )
+        .await;
+    assert!(west.status.is_success(), "{west:?}");
+    let created = app.put_vault("rg-bad", "vault2", "eastus").await;
+    assert!(created.status.is_success(), "{created:?}");
     app.protect("rg-bad", "vault2", "vm-taken", "DefaultPolicy")
         .await;
     let policy = app.policy_id("rg-bad", "vault1", "DefaultPolicy");
@@ -1492,7 +1512,8 @@ async fn operations_are_polled_at_item_and_vault_level(app: ManagementApp) {
         .await;
     assert_eq!(elsewhere.status, StatusCode::NOT_FOUND);
     // An operation of one vault is not visible from another.
-    let _ = app.put_vault("rg-ops", "vault2", "eastus").await;
+    let created = app.put_vault("rg-ops", "vault2", "eastus").await;
+    assert!(created.status.is_success(), "{created:?}");
     let other = app.backup_operation("rg-ops", "vault2", &operation).await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
 }
