@@ -48,6 +48,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());
     document.merge(super::arm::policies::PoliciesApi::openapi());
+    document.merge(super::arm::protection::ProtectionApi::openapi());
+    document.merge(super::arm::jobs::JobsApi::openapi());
     document
 }
 
