@@ -4,6 +4,8 @@ pub mod app;
 mod auth;
 mod compute;
 mod jobs;
+mod lifecycle;
+mod lifecycle;
 mod policies;
 mod protection;
 mod vaults;
