@@ -198,6 +198,7 @@ async fn create_subscription(
     )
     .await
     .map_err(ResourceError::from)?;
+    state.auth.directory_changed();
     Ok(json_response(
         StatusCode::CREATED,
         &SubscriptionBody::from(subscription),
@@ -234,6 +235,7 @@ async fn create_principal(
     let created =
         directory::create_principal(&state.db, &admin.tenant_id, &name, &ids, state.clock.now())
             .await?;
+    state.auth.directory_changed();
     Ok(json_response(
         StatusCode::CREATED,
         &PrincipalCreated {
@@ -271,6 +273,7 @@ async fn grant(
     admin(&state, &headers).await?;
     let subscription = subscription_id(&subscription)?;
     let created = directory::grant(&state.db, &client_id, &subscription).await?;
+    state.auth.directory_changed();
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -309,6 +312,7 @@ async fn revoke(
     admin(&state, &headers).await?;
     let subscription = subscription_id(&subscription)?;
     directory::revoke(&state.db, &client_id, &subscription).await?;
+    state.auth.directory_changed();
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -7,11 +7,15 @@ pub mod grant;
 pub mod keys;
 pub mod token;
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::http::{header, HeaderMap};
 use jsonwebtoken::Validation;
+use parking_lot::Mutex;
 
 use crate::clock::Clock;
 use crate::store::Db;
@@ -47,8 +51,19 @@ pub enum AuthError {
     Database(#[from] sqlx::Error),
 }
 
+/// How long a principal or grant read from the database is reused. Every management
+/// request needs both; reading them once per principal and subscription every few seconds
+/// instead of twice per request is what keeps a request to one query of its own. Grants
+/// changed through this process apply at once; other replicas see them within this time
+/// (Azure's own role assignments take minutes to propagate).
+const DIRECTORY_CACHE_TTL: Duration = Duration::from_secs(2);
+
 /// The token issuer and checker, built once at start.
 pub struct Auth {
+    /// Principals by client id (`None`: deleted) and grants by (client id, subscription),
+    /// with when they were read.
+    principals: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
+    grants: Mutex<HashMap<(String, String), (bool, Instant)>>,
     key: SigningKey,
     validation: Validation,
     /// `false`: `--no-auth`, every request acts as `admin`.
@@ -120,6 +135,8 @@ impl Auth {
             tracing::warn!("--no-auth: every management request acts as the bootstrap admin");
         }
         Ok(Self {
+            principals: Mutex::default(),
+            grants: Mutex::default(),
             key,
             validation: token::validation(),
             enabled,
@@ -149,15 +166,46 @@ impl Auth {
             )
         })?;
         let claims = token::verify(&self.key, token, &self.validation)?;
-        let principal = directory::principal(db, &claims.appid)
-            .await?
-            .ok_or_else(|| {
-                AuthError::InvalidToken(format!(
-                    "The client '{}' of the access token no longer exists.",
-                    claims.appid
-                ))
-            })?;
-        Ok(principal_of(principal))
+        let cached = fresh(&self.principals, &claims.appid);
+        let principal = match cached {
+            Some(principal) => principal,
+            None => {
+                let principal = directory::principal(db, &claims.appid)
+                    .await?
+                    .map(principal_of);
+                self.principals
+                    .lock()
+                    .insert(claims.appid.clone(), (principal.clone(), Instant::now()));
+                principal
+            }
+        };
+        principal.ok_or_else(|| {
+            AuthError::InvalidToken(format!(
+                "The client '{}' of the access token no longer exists.",
+                claims.appid
+            ))
+        })
+    }
+
+    /// Forgets what was read of principals and grants, after this process changed them.
+    pub fn directory_changed(&self) {
+        self.principals.lock().clear();
+        self.grants.lock().clear();
+    }
+
+    async fn has_grant(
+        &self,
+        db: &Db,
+        client_id: &str,
+        subscription: &str,
+    ) -> Result<bool, AuthError> {
+        let key = (client_id.to_owned(), subscription.to_owned());
+        if let Some(granted) = fresh(&self.grants, &key) {
+            return Ok(granted);
+        }
+        let granted = directory::has_grant(db, client_id, subscription).await?;
+        self.grants.lock().insert(key, (granted, Instant::now()));
+        Ok(granted)
     }
 
     /// Whether `principal` may address `subscription`.
@@ -168,7 +216,11 @@ impl Auth {
         subscription: &str,
     ) -> Result<(), AuthError> {
         let subscription = subscription.to_ascii_lowercase();
-        if self.enabled && directory::has_grant(db, &principal.client_id, &subscription).await? {
+        if self.enabled
+            && self
+                .has_grant(db, &principal.client_id, &subscription)
+                .await?
+        {
             return Ok(());
         }
         if directory::subscription(db, &subscription).await?.is_none() {
@@ -194,6 +246,15 @@ impl Auth {
     pub fn admin(&self) -> &Principal {
         &self.admin
     }
+}
+
+/// The cached value under `key`, if it was read less than `DIRECTORY_CACHE_TTL` ago.
+fn fresh<K: Eq + Hash, V: Clone>(cache: &Mutex<HashMap<K, (V, Instant)>>, key: &K) -> Option<V> {
+    cache
+        .lock()
+        .get(key)
+        .filter(|(_, read_at)| read_at.elapsed() < DIRECTORY_CACHE_TTL)
+        .map(|(value, _)| value.clone())
 }
 
 fn principal_of(stored: StoredPrincipal) -> Principal {

@@ -300,7 +300,12 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 /// Refuses disk names another VM of the group uses: their managed disk ids would be the
 /// same. 409 `OperationNotAllowed`.
 async fn check_disk_names(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), ResourceError> {
-    let taken = store::disk_names_in_group(conn, &vm.subscription, &vm.group, &vm.vm_id).await?;
+    let names: Vec<&str> = std::iter::once(&vm.os_disk)
+        .chain(&vm.data_disks)
+        .map(|disk| disk.name.as_str())
+        .collect();
+    let taken =
+        store::disk_names_in_group(conn, &vm.subscription, &vm.group, &vm.vm_id, &names).await?;
     for disk in std::iter::once(&vm.os_disk).chain(&vm.data_disks) {
         if let Some(owner) = taken.get(&crate::resources::names::key(&disk.name)) {
             return Err(ResourceError::conflict(

@@ -329,31 +329,34 @@ pub async fn delete_vm(conn: &mut AnyConnection, vm_id: &str) -> Result<(), sqlx
     Ok(())
 }
 
-/// The disk names of the group's other VMs (by key), with the VM each belongs to.
+/// Which of `names` (matched case-insensitively) the group's other VMs already use, each
+/// with the VM it belongs to. Looks up only those names (index `vm_disk_by_name`), so a
+/// VM PUT costs the same in a group of ten VMs or of a hundred thousand.
 pub async fn disk_names_in_group(
     conn: &mut AnyConnection,
     subscription: &str,
     group: &str,
     except_vm_id: &str,
+    names: &[&str],
 ) -> Result<BTreeMap<String, String>, sqlx::Error> {
-    let rows = sqlx::query(
-        "select d.name, vm.name as vm_name from vm_disk d \
-         join virtual_machine vm on vm.vm_id = d.vm_id \
-         where vm.subscription_id = $1 and vm.resource_group_key = $2 and vm.vm_id <> $3",
-    )
-    .bind(subscription)
-    .bind(key(group))
-    .bind(except_vm_id)
-    .fetch_all(conn)
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                key(&row.try_get::<String, _>("name")?),
-                row.try_get("vm_name")?,
-            ))
-        })
-        .collect()
+    let mut taken = BTreeMap::new();
+    for name in names {
+        let owner: Option<String> = sqlx::query_scalar(
+            "select vm.name from vm_disk d join virtual_machine vm on vm.vm_id = d.vm_id \
+             where lower(d.name) = $1 and vm.subscription_id = $2 \
+             and vm.resource_group_key = $3 and vm.vm_id <> $4",
+        )
+        .bind(key(name))
+        .bind(subscription)
+        .bind(key(group))
+        .bind(except_vm_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(owner) = owner {
+            taken.insert(key(name), owner);
+        }
+    }
+    Ok(taken)
 }
 
 pub async fn upsert_extension(

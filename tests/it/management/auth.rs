@@ -506,6 +506,9 @@ async fn a_deleted_principals_token_is_refused(app: ManagementApp) {
         .execute(db.pool())
         .await
         .unwrap();
+    // A change made outside the service (as by another replica) applies once the service's
+    // directory cache (2 s) has expired.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let response = app.list_subscriptions(&token).await;
     assert_eq!(response.status, 401);
     assert_eq!(response.error_code(), "InvalidAuthenticationToken");

@@ -5,7 +5,6 @@ mod auth;
 mod compute;
 mod jobs;
 mod lifecycle;
-mod lifecycle;
 mod policies;
 mod protection;
 mod vaults;
