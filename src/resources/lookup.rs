@@ -242,19 +242,36 @@ pub async fn vault(
 
 /// Builds a vault from a row selected with `VAULT_COLUMNS`.
 pub fn vault_from_row(row: &AnyRow) -> Result<VaultRecord, ResourceError> {
+    vault_from_columns(row, "")
+}
+
+/// `VAULT_COLUMNS` renamed with a `v_` prefix, for queries that join a vault to rows
+/// whose columns have the same names.
+pub const VAULT_COLUMNS_PREFIXED: &str = "v.vault_id as v_vault_id, \
+     v.subscription_id as v_subscription_id, g.name as v_group_name, v.name as v_name, \
+     v.location as v_location, v.sku_name as v_sku_name, v.tags as v_tags, v.etag as v_etag, \
+     v.last_refresh_at as v_last_refresh_at, v.created_at as v_created_at";
+
+/// Builds a vault from a row selected with `VAULT_COLUMNS_PREFIXED`.
+pub fn vault_from_prefixed_row(row: &AnyRow) -> Result<VaultRecord, ResourceError> {
+    vault_from_columns(row, "v_")
+}
+
+fn vault_from_columns(row: &AnyRow, prefix: &str) -> Result<VaultRecord, ResourceError> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(VaultRecord {
-        vault_id: row.try_get("vault_id")?,
-        subscription_id: row.try_get("subscription_id")?,
-        resource_group: row.try_get("group_name")?,
-        name: row.try_get("name")?,
-        location: row.try_get("location")?,
-        sku_name: row.try_get("sku_name")?,
-        tags: json_column(row, "tags")?,
-        etag: row.try_get("etag")?,
+        vault_id: row.try_get(column("vault_id").as_str())?,
+        subscription_id: row.try_get(column("subscription_id").as_str())?,
+        resource_group: row.try_get(column("group_name").as_str())?,
+        name: row.try_get(column("name").as_str())?,
+        location: row.try_get(column("location").as_str())?,
+        sku_name: row.try_get(column("sku_name").as_str())?,
+        tags: json_column(row, &column("tags"))?,
+        etag: row.try_get(column("etag").as_str())?,
         last_refresh_at: row
-            .try_get::<Option<i64>, _>("last_refresh_at")?
+            .try_get::<Option<i64>, _>(column("last_refresh_at").as_str())?
             .map(from_micros),
-        created_at: from_micros(row.try_get("created_at")?),
+        created_at: from_micros(row.try_get(column("created_at").as_str())?),
     })
 }
 

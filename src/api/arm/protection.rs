@@ -291,7 +291,21 @@ pub(super) async fn item_of(
     path: &ItemPath,
 ) -> Result<(VaultRecord, ProtectedItem), ArmError> {
     check_fabric(&path.container.fabric)?;
-    let vault = vault_of(state, &path.container.vault).await?;
+    let vault_path = &path.container.vault;
+    let found = items::get_with_vault(
+        &state.db,
+        &vault_path.group.subscription,
+        &vault_path.group.group,
+        &vault_path.vault,
+        &path.container.container,
+        &path.item,
+    )
+    .await?;
+    if let Some(found) = found {
+        return Ok(found);
+    }
+    // Missing: say whether the vault or the item is.
+    let vault = vault_of(state, vault_path).await?;
     let item = items::get(&state.db, &vault, &path.container.container, &path.item).await?;
     Ok((vault, item))
 }

@@ -16,7 +16,9 @@ use super::names::{parse_container_name, parse_item_name, parse_policy_id, VmNam
 use super::operations::{self, NewOperation, OperationKind, OperationStatus};
 use crate::resources::ids::{self, VmIdParts};
 use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
-use crate::resources::lookup::{self, VaultRecord};
+use crate::resources::lookup::{
+    self, vault_from_prefixed_row, VaultRecord, VAULT_COLUMNS_PREFIXED,
+};
 use crate::resources::names::key;
 use crate::resources::ResourceError;
 use crate::store::{from_micros, json_column, to_micros, Db};
@@ -349,6 +351,42 @@ pub async fn get_by_key(
     .fetch_optional(db.pool())
     .await?;
     row.map(|row| item_from_row(vault_id, &row)).transpose()
+}
+
+/// A protected item with its vault, addressed by the vault's ARM names, in one query (the
+/// most frequent management read). `None` when the vault or the item is missing; the
+/// caller tells which apart.
+pub async fn get_with_vault(
+    db: &Db,
+    subscription: &str,
+    group: &str,
+    vault: &str,
+    container: &str,
+    item: &str,
+) -> Result<Option<(VaultRecord, ProtectedItem)>, ResourceError> {
+    let Ok(vm) = resolve(container, item) else {
+        return Ok(None);
+    };
+    let row = sqlx::query(&format!(
+        "select {ITEM_COLUMNS}, {VAULT_COLUMNS_PREFIXED} from vault v \
+         join resource_group g on g.subscription_id = v.subscription_id \
+         and g.name_key = v.resource_group_key \
+         join protected_item p on p.vault_id = v.vault_id {POLICY_JOIN} \
+         where v.subscription_id = $1 and v.resource_group_key = $2 and v.name_key = $3 \
+         and p.item_key = $4"
+    ))
+    .bind(subscription)
+    .bind(key(group))
+    .bind(key(vault))
+    .bind(vm.item_key())
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| {
+        let vault = vault_from_prefixed_row(&row)?;
+        let item = item_from_row(&vault.vault_id, &row)?;
+        Ok((vault, item))
+    })
+    .transpose()
 }
 
 /// The key of the item a container and item name address; 404 when they are not IaaS VM
