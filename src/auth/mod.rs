@@ -58,12 +58,19 @@ pub enum AuthError {
 /// (Azure's own role assignments take minutes to propagate).
 const DIRECTORY_CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// Most verified tokens remembered; the memory is emptied when it is full.
+const VERIFIED_TOKENS_MAX: usize = 10_000;
+
 /// The token issuer and checker, built once at start.
 pub struct Auth {
     /// Principals by client id (`None`: deleted) and grants by (client id, subscription),
     /// with when they were read.
     principals: Mutex<HashMap<String, (Option<Principal>, Instant)>>,
     grants: Mutex<HashMap<(String, String), (bool, Instant)>>,
+    /// Tokens whose signature was verified, with their client id and `exp`: checking an
+    /// RS256 signature costs more than the rest of a typical request, and clients send the
+    /// same token for an hour. Bounded by `VERIFIED_TOKENS_MAX`.
+    verified: Mutex<HashMap<String, (String, i64)>>,
     key: SigningKey,
     validation: Validation,
     /// `false`: `--no-auth`, every request acts as `admin`.
@@ -137,6 +144,7 @@ impl Auth {
         Ok(Self {
             principals: Mutex::default(),
             grants: Mutex::default(),
+            verified: Mutex::default(),
             key,
             validation: token::validation(),
             enabled,
@@ -165,26 +173,44 @@ impl Auth {
                 "The 'Authorization' header must use the Bearer scheme with a token.".into(),
             )
         })?;
-        let claims = token::verify(&self.key, token, &self.validation)?;
-        let cached = fresh(&self.principals, &claims.appid);
+        let client_id = self.verify(token)?;
+        let cached = fresh(&self.principals, &client_id);
         let principal = match cached {
             Some(principal) => principal,
             None => {
-                let principal = directory::principal(db, &claims.appid)
+                let principal = directory::principal(db, &client_id)
                     .await?
                     .map(principal_of);
                 self.principals
                     .lock()
-                    .insert(claims.appid.clone(), (principal.clone(), Instant::now()));
+                    .insert(client_id.clone(), (principal.clone(), Instant::now()));
                 principal
             }
         };
         principal.ok_or_else(|| {
             AuthError::InvalidToken(format!(
-                "The client '{}' of the access token no longer exists.",
-                claims.appid
+                "The client '{client_id}' of the access token no longer exists."
             ))
         })
+    }
+
+    /// The client id of a token this service signed and that has not expired (wall clock).
+    fn verify(&self, token: &str) -> Result<String, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some((client_id, exp)) = self.verified.lock().get(token) {
+            return if *exp > now {
+                Ok(client_id.clone())
+            } else {
+                Err(AuthError::Expired)
+            };
+        }
+        let claims = token::verify(&self.key, token, &self.validation)?;
+        let mut verified = self.verified.lock();
+        if verified.len() >= VERIFIED_TOKENS_MAX {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), (claims.appid.clone(), claims.exp));
+        Ok(claims.appid)
     }
 
     /// Forgets what was read of principals and grants, after this process changed them.

@@ -68,7 +68,9 @@ impl Db {
             });
         let options = match backend {
             Backend::Sqlite => options.max_connections(8),
-            Backend::Postgres => options.max_connections(16),
+            // Each connection is a server process: a few, kept busy, use a small machine's
+            // cores better than many switching between each other.
+            Backend::Postgres => options.max_connections(6),
         };
         let pool = options
             .connect(&url)
