@@ -82,6 +82,7 @@ impl Application {
                 blobs: store,
                 clock,
                 auth: Arc::new(auth),
+                in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
             },
         })
     }

@@ -151,6 +151,7 @@ fn item_path(subscription: &str, args: &ArmArgs, index: u64) -> String {
 #[derive(Debug, Serialize)]
 pub struct SeedReport {
     workload: &'static str,
+    target: String,
     items: u64,
     vm_seconds: f64,
     protect_seconds: f64,
@@ -219,6 +220,7 @@ pub async fn seed(args: &ArmArgs, items: u64, concurrency: usize) -> anyhow::Res
     .await?;
     Ok(SeedReport {
         workload: "arm-seed",
+        target: args.label.clone(),
         items,
         vm_seconds: round3(vm_seconds),
         protect_seconds: round3(started.elapsed().as_secs_f64()),

@@ -24,6 +24,8 @@ pub struct ApiState {
     pub blobs: Arc<BlobStore>,
     pub clock: Clock,
     pub auth: Arc<Auth>,
+    /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 pub fn router(state: ApiState) -> Router {

@@ -31,6 +31,10 @@ pub enum ArmError {
     /// 400: a query parameter (`$filter`, `$skipToken`...) cannot be understood.
     #[error("{0}")]
     InvalidQueryParameter(String),
+    /// 503: the service has more requests in progress than it serves at once, or waited
+    /// too long for a database connection.
+    #[error("The server is busy. Retry the request after the interval in Retry-After.")]
+    ServerBusy,
     #[error(transparent)]
     Resource(#[from] ResourceError),
 }
@@ -67,6 +71,10 @@ impl ArmError {
             Self::InvalidQueryParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidQueryParameterValue".into())
             }
+            Self::ServerBusy
+            | Self::Resource(ResourceError::Database(sqlx::Error::PoolTimedOut)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy".into())
+            }
             Self::Resource(error) => match error {
                 ResourceError::NotFound { code, .. } => (StatusCode::NOT_FOUND, (*code).into()),
                 ResourceError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code.clone()),
@@ -83,7 +91,10 @@ impl ArmError {
 impl IntoResponse for ArmError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        let message = if status.is_server_error() {
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!("management request shed: the service is busy");
+            ArmError::ServerBusy.to_string()
+        } else if status.is_server_error() {
             tracing::error!(error = ?self, "management request failed");
             "An internal error occurred. Retry the request; the error was logged.".to_owned()
         } else {
@@ -99,6 +110,12 @@ impl IntoResponse for ArmError {
             }),
         )
             .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,
@@ -108,5 +125,32 @@ impl IntoResponse for ArmError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_overloaded_service_answers_503_with_retry_after() {
+        for error in [
+            ArmError::ServerBusy,
+            ArmError::Resource(ResourceError::Database(sqlx::Error::PoolTimedOut)),
+        ] {
+            let response = error.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(response.headers()["retry-after"], "1");
+        }
+    }
+
+    #[test]
+    fn server_errors_withhold_their_cause() {
+        let error = ArmError::Resource(ResourceError::Database(sqlx::Error::Protocol(
+            "secret detail".into(),
+        )));
+        let (status, code) = error.status_and_code();
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(code, "InternalServerError");
     }
 }

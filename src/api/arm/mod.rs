@@ -28,6 +28,11 @@ use route::Route;
 
 pub type ArmResult = Result<Response, ArmError>;
 
+/// ARM requests served at once. Past this the service is overloaded: a new request is
+/// answered at once with 503 `ServerBusy` and `Retry-After` (which the Azure SDKs honour)
+/// instead of queueing, so latency and memory stay bounded whatever the offered load.
+pub const MAX_IN_FLIGHT: usize = 256;
+
 /// The largest management request body accepted.
 const MAX_BODY_BYTES: usize = 4 << 20;
 
@@ -92,6 +97,10 @@ pub async fn dispatch(State(state): State<ApiState>, request: Request) -> Respon
 }
 
 async fn handle(state: &ApiState, request: Request) -> ArmResult {
+    let _permit = state
+        .in_flight
+        .try_acquire()
+        .map_err(|_| ArmError::ServerBusy)?;
     let (parts, body) = request.into_parts();
     let route = route::parse(&parts.method, parts.uri.path())?;
     let base_url = format!(
