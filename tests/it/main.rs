@@ -4,4 +4,5 @@ mod durability;
 mod helpers;
 mod logging;
 mod management;
+mod migrate;
 mod requests;

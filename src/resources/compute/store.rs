@@ -341,19 +341,26 @@ pub async fn disk_names_in_group(
 ) -> Result<BTreeMap<String, String>, sqlx::Error> {
     let mut taken = BTreeMap::new();
     for name in names {
-        let owner: Option<String> = sqlx::query_scalar(
-            "select vm.name from vm_disk d join virtual_machine vm on vm.vm_id = d.vm_id \
-             where lower(d.name) = $1 and vm.subscription_id = $2 \
-             and vm.resource_group_key = $3 and vm.vm_id <> $4",
-        )
-        .bind(key(name))
-        .bind(subscription)
-        .bind(key(group))
-        .bind(except_vm_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-        if let Some(owner) = owner {
-            taken.insert(key(name), owner);
+        // Two steps, so that every planner starts from the name: joined in one query,
+        // PostgreSQL with stale statistics walked the group's VMs instead.
+        let holders: Vec<String> =
+            sqlx::query_scalar("select vm_id from vm_disk where lower(name) = $1")
+                .bind(key(name))
+                .fetch_all(&mut *conn)
+                .await?;
+        for holder in holders.iter().filter(|id| id.as_str() != except_vm_id) {
+            let owner: Option<String> = sqlx::query_scalar(
+                "select name from virtual_machine \
+                 where vm_id = $1 and subscription_id = $2 and resource_group_key = $3",
+            )
+            .bind(holder)
+            .bind(subscription)
+            .bind(key(group))
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some(owner) = owner {
+                taken.insert(key(name), owner);
+            }
         }
     }
     Ok(taken)
