@@ -20,7 +20,9 @@ fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) {
 }
 
 async fn applied(data_dir: &std::path::Path, database_url: Option<&str>) -> Vec<i64> {
-    let db = vaultsim::store::Db::connect(database_url, data_dir).await.unwrap();
+    let db = vaultsim::store::Db::connect(database_url, data_dir)
+        .await
+        .unwrap();
     let rows = sqlx::query("select version from _sqlx_migrations order by version")
         .fetch_all(db.pool())
         .await
@@ -29,13 +31,14 @@ async fn applied(data_dir: &std::path::Path, database_url: Option<&str>) -> Vec<
 }
 
 fn migration_files() -> Vec<i64> {
-    let mut versions: Vec<i64> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-        .unwrap()
-        .filter_map(|e| {
-            let name = e.unwrap().file_name().into_string().unwrap();
-            name.strip_suffix(".sql")?.split('_').next()?.parse().ok()
-        })
-        .collect();
+    let mut versions: Vec<i64> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .filter_map(|e| {
+                let name = e.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".sql")?.split('_').next()?.parse().ok()
+            })
+            .collect();
     versions.sort_unstable();
     versions
 }
