@@ -11,7 +11,7 @@ use axum::Router;
 use serde::{Deserialize, Serialize};
 
 use super::arm::error::ErrorResponse;
-use super::arm::{json_response, ArmError};
+use super::arm::{json_response, parse_json, ArmError};
 use super::ApiState;
 use crate::auth::directory::{self, Subscription};
 use crate::auth::Principal;
@@ -138,10 +138,6 @@ async fn admin(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ArmEr
     Ok(principal)
 }
 
-fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ArmError> {
-    serde_json::from_slice(bytes).map_err(|e| ArmError::InvalidRequestContent(e.to_string()))
-}
-
 /// A display name, trimmed: 1 to `max` characters.
 fn display_name(value: &str, max: usize) -> Result<String, ArmError> {
     let name = value.trim();
@@ -187,7 +183,7 @@ async fn create_subscription(
     bytes: Bytes,
 ) -> Result<Response, ArmError> {
     let admin = admin(&state, &headers).await?;
-    let request: CreateSubscription = body(&bytes)?;
+    let request: CreateSubscription = parse_json(&bytes)?;
     let name = display_name(&request.display_name, 64)?;
     let subscription = directory::create_subscription(
         &state.db,
@@ -225,7 +221,7 @@ async fn create_principal(
     bytes: Bytes,
 ) -> Result<Response, ArmError> {
     let admin = admin(&state, &headers).await?;
-    let request: CreatePrincipal = body(&bytes)?;
+    let request: CreatePrincipal = parse_json(&bytes)?;
     let name = display_name(&request.display_name, 120)?;
     let ids = request
         .subscription_ids
@@ -340,9 +336,9 @@ mod tests {
     #[test]
     fn bodies_reject_unknown_fields() {
         let bytes = Bytes::from_static(br#"{"displayName":"a","extra":1}"#);
-        assert!(body::<CreateSubscription>(&bytes).is_err());
+        assert!(parse_json::<CreateSubscription>(&bytes).is_err());
         let bytes = Bytes::from_static(br#"{"displayName":"a"}"#);
-        let principal: CreatePrincipal = body(&bytes).unwrap();
+        let principal: CreatePrincipal = parse_json(&bytes).unwrap();
         assert!(principal.subscription_ids.is_empty());
     }
 

@@ -50,8 +50,7 @@ pub struct ArmRequest {
 impl ArmRequest {
     /// The body as JSON of type `T`; 400 `InvalidRequestContent` when it is not.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ArmError> {
-        serde_json::from_slice(&self.body)
-            .map_err(|e| ArmError::InvalidRequestContent(e.to_string()))
+        parse_json(&self.body)
     }
 
     /// The absolute URL of this path with `$skipToken` set, for a list's `nextLink`.
@@ -68,6 +67,11 @@ impl ArmRequest {
     pub fn api_version(&self) -> &str {
         self.query.get("api-version").unwrap_or("2026-07-01")
     }
+}
+
+/// A request body as JSON of type `T`; 400 `InvalidRequestContent` when it is not.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ArmError> {
+    serde_json::from_slice(body).map_err(|e| ArmError::InvalidRequestContent(e.to_string()))
 }
 
 /// A JSON response.
