@@ -93,6 +93,13 @@ pub struct VaultRecord {
     pub created_at: DateTime<Utc>,
 }
 
+impl VaultRecord {
+    /// The vault's ARM id, as responses spell it.
+    pub fn arm_id(&self) -> String {
+        super::ids::vault_id(&self.subscription_id, &self.resource_group, &self.name)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct PolicyRecord {
     pub vault_id: String,

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::error::ErrorResponse;
 use super::protection::{
-    check_filter_keys, filter_allows, item_of, vault_id, vault_of, wire_time, MANAGEMENT_TYPE,
+    check_filter_keys, filter_allows, item_of, vault_of, wire_time, MANAGEMENT_TYPE,
 };
 use super::query::Filter;
 use super::route::{ItemPath, VaultPath};
@@ -444,7 +444,7 @@ pub async fn list_jobs(state: &ApiState, request: &ArmRequest, path: &VaultPath)
         PAGE_SIZE,
     )
     .await?;
-    let id = vault_id(&vault);
+    let id = vault.arm_id();
     let now = state.clock.now();
     Ok(json_response(
         StatusCode::OK,
@@ -482,7 +482,7 @@ pub async fn get_job(
     let job = jobs::get(&state.db, &vault.vault_id, job).await?;
     Ok(json_response(
         StatusCode::OK,
-        &job_body(&vault_id(&vault), &job, state.clock.now()),
+        &job_body(&vault.arm_id(), &job, state.clock.now()),
     ))
 }
 
@@ -529,7 +529,7 @@ pub async fn list_recovery_points(
         until: filter_time(&filter, "endDate")?,
     };
     let (vault, item) = item_of(state, path).await?;
-    let item_id = names::item_id(&vault_id(&vault), &item.name);
+    let item_id = names::item_id(&vault.arm_id(), &item.name);
     let points = recovery_points::list(&state.db, &vault.vault_id, &item.item_key, &query).await?;
     Ok(json_response(
         StatusCode::OK,
@@ -573,7 +573,7 @@ pub async fn get_recovery_point(
         recovery_points::get(&state.db, &vault.vault_id, &item.item_key, recovery_point).await?;
     Ok(json_response(
         StatusCode::OK,
-        &recovery_point_body(&names::item_id(&vault_id(&vault), &item.name), &point),
+        &recovery_point_body(&names::item_id(&vault.arm_id(), &item.name), &point),
     ))
 }
 

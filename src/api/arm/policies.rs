@@ -15,7 +15,7 @@ use crate::resources::policy::{
     self, IaasVmPolicy, PolicyDocument, StoredPolicy, BACKUP_MANAGEMENT_TYPE, INVALID_POLICY_CODE,
     POLICY_RESOURCE_TYPE,
 };
-use crate::resources::{ids, ResourceError};
+use crate::resources::ResourceError;
 
 /// The body of a policy PUT.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -49,11 +49,7 @@ pub struct PolicyList {
 
 fn body(vault: &VaultRecord, stored: StoredPolicy) -> PolicyBody {
     PolicyBody {
-        id: format!(
-            "{}/backupPolicies/{}",
-            ids::vault_id(&vault.subscription_id, &vault.resource_group, &vault.name),
-            stored.name
-        ),
+        id: format!("{}/backupPolicies/{}", vault.arm_id(), stored.name),
         name: stored.name,
         resource_type: POLICY_RESOURCE_TYPE.to_owned(),
         properties: PolicyProperties {

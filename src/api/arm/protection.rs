@@ -265,10 +265,6 @@ pub(super) async fn vault_of(state: &ApiState, path: &VaultPath) -> Result<Vault
     .await?)
 }
 
-pub(super) fn vault_id(vault: &VaultRecord) -> String {
-    ids::vault_id(&vault.subscription_id, &vault.resource_group, &vault.name)
-}
-
 /// 404 unless `fabric` is `Azure`, the one fabric of Azure VMs.
 pub(super) fn check_fabric(fabric: &str) -> Result<(), ArmError> {
     if names::is_azure_fabric(fabric) {
@@ -516,7 +512,7 @@ pub async fn refresh_containers(
     let operation = containers::refresh(&state.db, state.clock.now(), &vault).await?;
     let location = format!(
         "{}/backupFabrics/{}/operationResults/{operation}",
-        vault_id(&vault),
+        vault.arm_id(),
         names::FABRIC
     );
     Ok(accepted(&[("location", url(request, &location))]))
@@ -555,7 +551,7 @@ pub async fn get_fabric_operation_result(
     Ok(result_response(request, &op, || {
         format!(
             "{}/backupFabrics/{}/operationResults/{}",
-            vault_id(&vault),
+            vault.arm_id(),
             names::FABRIC,
             op.operation_id
         )
@@ -603,7 +599,7 @@ pub async fn list_protectable_items(
         && filter_allows(&filter, "status", "NotProtected")
         && !matches!(container, Some(None))
     {
-        let id = vault_id(&vault);
+        let id = vault.arm_id();
         let container = container.flatten();
         containers::protectable_vms(&state.db, &vault, filter.get("friendlyName"))
             .await?
@@ -680,7 +676,7 @@ pub async fn list_protection_containers(
         PAGE_SIZE,
     )
     .await?;
-    let id = vault_id(&vault);
+    let id = vault.arm_id();
     Ok(json_response(
         StatusCode::OK,
         &ProtectionContainerList {
@@ -722,7 +718,7 @@ pub async fn get_protection_container(
     let container = containers::get(&state.db, &vault, &path.container).await?;
     Ok(json_response(
         StatusCode::OK,
-        &container_body(&vault_id(&vault), &container),
+        &container_body(&vault.arm_id(), &container),
     ))
 }
 
@@ -802,7 +798,7 @@ pub async fn put_protected_item(
         },
     )
     .await?;
-    let item = names::item_id(&vault_id(&vault), &submitted.name);
+    let item = names::item_id(&vault.arm_id(), &submitted.name);
     let op = &submitted.operation_id;
     Ok(accepted(&[
         (
@@ -844,7 +840,7 @@ pub async fn get_protected_item(
     let (vault, item) = item_of(state, path).await?;
     Ok(json_response(
         StatusCode::OK,
-        &item_body(&vault_id(&vault), &item),
+        &item_body(&vault.arm_id(), &item),
     ))
 }
 
@@ -885,7 +881,7 @@ pub async fn delete_protected_item(
         &path.item,
     )
     .await?;
-    let id = vault_id(&vault);
+    let id = vault.arm_id();
     let op = &submitted.operation_id;
     Ok(accepted(&[
         (
@@ -964,7 +960,7 @@ pub async fn list_protected_items(
         after: request.query.skip_token().map(str::to_owned),
     };
     let page = items::list(&state.db, &vault, &query, PAGE_SIZE).await?;
-    let id = vault_id(&vault);
+    let id = vault.arm_id();
     Ok(json_response(
         StatusCode::OK,
         &ProtectedItemList {
@@ -1033,7 +1029,7 @@ pub async fn get_item_operation_result(
     operation: &str,
 ) -> ArmResult {
     let (vault, vm, op) = item_operation(state, item, operation).await?;
-    let id = vault_id(&vault);
+    let id = vault.arm_id();
     if op.status == OperationStatus::InProgress || op.kind == OperationKind::DeleteProtection {
         return Ok(result_response(request, &op, || {
             format!(
@@ -1107,7 +1103,7 @@ pub async fn get_backup_operation_result(
     Ok(result_response(request, &op, || {
         format!(
             "{}/backupOperationResults/{}",
-            vault_id(&vault),
+            vault.arm_id(),
             op.operation_id
         )
     }))

@@ -13,7 +13,6 @@ use super::error::ErrorResponse;
 use super::route::{GroupPath, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
-use crate::resources::ids;
 use crate::resources::lookup::Tags;
 use crate::resources::vaults::{self, Vault, VaultSpec, Written, VAULT_TYPE};
 
@@ -82,11 +81,7 @@ impl From<Vault> for VaultBody {
     fn from(vault: Vault) -> Self {
         let record = vault.record;
         Self {
-            id: ids::vault_id(
-                &record.subscription_id,
-                &record.resource_group,
-                &record.name,
-            ),
+            id: record.arm_id(),
             name: record.name,
             resource_type: VAULT_TYPE.to_owned(),
             location: record.location,
