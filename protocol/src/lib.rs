@@ -4,3 +4,4 @@
 pub mod sas;
 pub mod shared_key;
 pub mod signing;
+pub mod extension;

@@ -1,0 +1,1 @@
+//! The snapshot extension's wire formats. (to be written)
