@@ -31,7 +31,7 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
-        let clock = Clock;
+        let clock = Clock::default();
         let account = Account {
             name: config.account_name.clone(),
             keys: [Some(&config.account_key), config.account_key2.as_ref()]

@@ -10,7 +10,7 @@ const MIB: u64 = 1 << 20;
 
 fn open(dir: &Path) -> Arc<BlobStore> {
     Arc::new(
-        BlobStore::open(dir, Clock, StoreOptions::default())
+        BlobStore::open(dir, Clock::default(), StoreOptions::default())
             .unwrap()
             .0,
     )
@@ -170,7 +170,7 @@ async fn a_checkpoint_plus_the_journal_after_it_restores_everything() {
         files(dir.path()),
         vec!["checkpoint-00000001", "journal-00000001"]
     );
-    let (store, report) = BlobStore::open(dir.path(), Clock, StoreOptions::default()).unwrap();
+    let (store, report) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
     assert_eq!(report.checkpoint_generation, Some(1));
     assert_eq!(
         report.records, 2,
@@ -221,7 +221,7 @@ async fn a_store_with_a_missing_journal_refuses_to_open() {
         store.switch_journal().unwrap();
     }
     std::fs::remove_file(dir.path().join("journal-00000001")).unwrap();
-    let error = BlobStore::open(dir.path(), Clock, StoreOptions::default()).unwrap_err();
+    let error = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap_err();
     assert!(error.to_string().contains("damaged"), "{error}");
 }
 

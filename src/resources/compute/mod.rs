@@ -132,7 +132,7 @@ pub async fn list_vms(
 pub async fn put_vm(
     db: &Db,
     blobs: &BlobStore,
-    clock: &Clock,
+    clock: &Clock::default(),
     subscription: &str,
     group: &str,
     name: &str,
@@ -181,7 +181,7 @@ pub async fn put_vm(
 pub async fn create_vm(
     db: &Db,
     blobs: &BlobStore,
-    clock: &Clock,
+    clock: &Clock::default(),
     vm: NewVm,
 ) -> Result<VmDetails, ResourceError> {
     validate(&vm)?;
@@ -326,7 +326,7 @@ async fn check_disk_names(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), Re
 async fn create_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
     blobs: &BlobStore,
-    clock: &Clock,
+    clock: &Clock::default(),
     vm: &NewVm,
 ) -> Result<(), CreateError> {
     // The row first: a concurrent create of the same VM fails here (on PostgreSQL once
@@ -545,7 +545,7 @@ mod tests {
         .unwrap();
         put_group(
             &db,
-            &Clock,
+            &Clock::default(),
             PutGroup {
                 subscription: "s".to_owned(),
                 name: "Rg".to_owned(),
@@ -556,7 +556,7 @@ mod tests {
         .await
         .unwrap();
         let (blobs, _) =
-            BlobStore::open(&dir.join("blob"), Clock, StoreOptions::default()).unwrap();
+            BlobStore::open(&dir.join("blob"), Clock::default(), StoreOptions::default()).unwrap();
         (db, blobs)
     }
 
@@ -582,7 +582,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (db, blobs) = setup(dir.path()).await;
         let vm_id = "6b0e5c6e-43a4-4a5e-9d0c-7c1f3a1f2b10";
-        let vm = create_vm(&db, &blobs, &Clock, guest_vm(vm_id, "agent-vm"))
+        let vm = create_vm(&db, &blobs, &Clock::default(), guest_vm(vm_id, "agent-vm"))
             .await
             .unwrap();
         assert_eq!(vm.vm.origin, "guest");
@@ -611,7 +611,7 @@ mod tests {
             guest_vm(vm_id, "other-name"),
             guest_vm("0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e01", "AGENT-VM"),
         ] {
-            let refused = create_vm(&db, &blobs, &Clock, again).await.unwrap_err();
+            let refused = create_vm(&db, &blobs, &Clock::default(), again).await.unwrap_err();
             assert!(
                 matches!(
                     refused,
@@ -629,13 +629,13 @@ mod tests {
         let mut bad = guest_vm("not-a-uuid", "vm2");
         bad.data_disks.push(Disk::data(5, "dup", 1));
         assert!(matches!(
-            create_vm(&db, &blobs, &Clock, bad).await,
+            create_vm(&db, &blobs, &Clock::default(), bad).await,
             Err(ResourceError::Invalid { .. })
         ));
         let mut elsewhere = guest_vm("0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e02", "vm3");
         elsewhere.group = "nope".to_owned();
         assert!(matches!(
-            create_vm(&db, &blobs, &Clock, elsewhere).await,
+            create_vm(&db, &blobs, &Clock::default(), elsewhere).await,
             Err(ResourceError::NotFound {
                 code: "ResourceGroupNotFound",
                 ..

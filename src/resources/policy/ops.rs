@@ -65,6 +65,16 @@ pub async fn put(
             .bind(key(name))
             .execute(&mut *tx)
             .await?;
+            // The items it protects run on the new schedule: the scheduler plans their next
+            // run again.
+            sqlx::query(
+                "update protected_item set next_backup_at = null \
+                 where vault_id = $1 and policy_key = $2",
+            )
+            .bind(&vault.vault_id)
+            .bind(key(name))
+            .execute(&mut *tx)
+            .await?;
             StoredPolicy { policy, ..current }
         }
         None => {

@@ -167,8 +167,8 @@ pub async fn put(
             let item = existing.ok_or_else(|| item_not_found(&request.item))?;
             let mut tx = db.pool().begin().await?;
             sqlx::query(
-                "update protected_item set policy_key = null, protection_state = $3 \
-                 where vault_id = $1 and item_key = $2",
+                "update protected_item set policy_key = null, protection_state = $3, \
+                 next_backup_at = null where vault_id = $1 and item_key = $2",
             )
             .bind(&vault.vault_id)
             .bind(&item_key)
@@ -203,8 +203,8 @@ pub async fn put(
                     let mut tx = db.pool().begin().await?;
                     sqlx::query(
                         "update protected_item set policy_key = $3, protection_state = $4, \
-                         extended_properties = coalesce($5, extended_properties) \
-                         where vault_id = $1 and item_key = $2",
+                         extended_properties = coalesce($5, extended_properties), \
+                         next_backup_at = null where vault_id = $1 and item_key = $2",
                     )
                     .bind(&vault.vault_id)
                     .bind(&item_key)
