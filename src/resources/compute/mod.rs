@@ -132,7 +132,7 @@ pub async fn list_vms(
 pub async fn put_vm(
     db: &Db,
     blobs: &BlobStore,
-    clock: &Clock::default(),
+    clock: &Clock,
     subscription: &str,
     group: &str,
     name: &str,
@@ -181,7 +181,7 @@ pub async fn put_vm(
 pub async fn create_vm(
     db: &Db,
     blobs: &BlobStore,
-    clock: &Clock::default(),
+    clock: &Clock,
     vm: NewVm,
 ) -> Result<VmDetails, ResourceError> {
     validate(&vm)?;
@@ -326,7 +326,7 @@ async fn check_disk_names(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), Re
 async fn create_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
     blobs: &BlobStore,
-    clock: &Clock::default(),
+    clock: &Clock,
     vm: &NewVm,
 ) -> Result<(), CreateError> {
     // The row first: a concurrent create of the same VM fails here (on PostgreSQL once
