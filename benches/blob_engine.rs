@@ -20,7 +20,8 @@ const STRIDE: u64 = TIB / RANGES / PAGE_SIZE * PAGE_SIZE;
 
 fn store_with_sparse_blob() -> (tempfile::TempDir, Arc<BlobStore>) {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
+    let (store, _) =
+        BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
     store.create_container("bench", Vec::new(), None).unwrap();
     let blob = NewPageBlob {
         size: TIB,

@@ -15,6 +15,7 @@ mod pins;
 mod read;
 mod record;
 mod segments;
+mod watch;
 
 use std::collections::HashMap;
 use std::io;
@@ -41,6 +42,8 @@ use pagemap::{PageMap, MAX_PAGES};
 use pins::ReadPins;
 use record::{apply, Containers, DeleteTarget, Record, Stamp};
 use segments::{Extent, Segments};
+pub use watch::BlobWritten;
+use watch::WriteWatchers;
 
 /// Largest page blob Azure allows: 8 TiB.
 pub const MAX_PAGE_BLOB_SIZE: u64 = MAX_PAGES * PAGE_SIZE;
@@ -310,6 +313,7 @@ pub struct BlobStore {
     checkpointing: tokio::sync::Mutex<()>,
     /// Live bytes per sealed segment at the last collection, to skip unchanged ones.
     collected: Mutex<HashMap<u32, u64>>,
+    watchers: WriteWatchers,
 }
 
 /// Tuning of the store.
@@ -406,6 +410,7 @@ impl BlobStore {
             checkpoint_due,
             checkpointing: tokio::sync::Mutex::new(()),
             collected: Mutex::default(),
+            watchers: WriteWatchers::default(),
         };
         // Whatever a crash left unreferenced is garbage now.
         store.garbage.notify_one();
@@ -875,7 +880,10 @@ impl BlobStore {
             stamp,
         })?;
         self.garbage.notify_one();
-        Ok(state.ack(container, blob))
+        let ack = state.ack(container, blob);
+        drop(state);
+        self.watchers.announce(container, blob, ack.etag);
+        Ok(ack)
     }
 
     pub fn create_page_blob(
@@ -956,7 +964,19 @@ impl BlobStore {
             stamp,
         })?;
         self.garbage.notify_one();
-        Ok(state.ack(container, blob))
+        let ack = state.ack(container, blob);
+        drop(state);
+        self.watchers.announce(container, blob, ack.etag);
+        Ok(ack)
+    }
+
+    /// Hears of every later write to a blob in a container whose name starts with
+    /// `container_prefix` (after the write is committed).
+    pub fn watch_writes(
+        &self,
+        container_prefix: &str,
+    ) -> tokio::sync::mpsc::UnboundedReceiver<BlobWritten> {
+        self.watchers.subscribe(container_prefix)
     }
 
     pub fn snapshot(

@@ -170,7 +170,8 @@ async fn a_checkpoint_plus_the_journal_after_it_restores_everything() {
         files(dir.path()),
         vec!["checkpoint-00000001", "journal-00000001"]
     );
-    let (store, report) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
+    let (store, report) =
+        BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
     assert_eq!(report.checkpoint_generation, Some(1));
     assert_eq!(
         report.records, 2,
@@ -262,4 +263,23 @@ async fn listing_with_a_delimiter_pages_through_groups_and_blobs() {
         }
     }
     assert_eq!(listed, vec!["a/", "b", "c/"]);
+}
+
+#[test]
+fn write_watchers_hear_committed_writes_in_their_containers_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let mut watching = store.watch_writes("c");
+    let mut elsewhere = store.watch_writes("other");
+    page_blob(&store, 4096);
+    write(&store, 0, 512, 7);
+    let heard = watching.try_recv().expect("the page write is announced");
+    assert_eq!((heard.container.as_str(), heard.blob.as_str()), ("c", "b"));
+    let current = store.read_blob(at(None), &Conditions::default()).unwrap();
+    assert_eq!(heard.etag, current.version.etag);
+    assert!(
+        watching.try_recv().is_err(),
+        "creating the blob is no content write"
+    );
+    assert!(elsewhere.try_recv().is_err());
 }

@@ -611,7 +611,9 @@ mod tests {
             guest_vm(vm_id, "other-name"),
             guest_vm("0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e01", "AGENT-VM"),
         ] {
-            let refused = create_vm(&db, &blobs, &Clock::default(), again).await.unwrap_err();
+            let refused = create_vm(&db, &blobs, &Clock::default(), again)
+                .await
+                .unwrap_err();
             assert!(
                 matches!(
                     refused,
