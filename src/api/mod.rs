@@ -5,6 +5,7 @@ pub mod arm;
 mod identity;
 pub mod openapi;
 mod sim;
+mod sim_clock;
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use axum::Router;
 use crate::auth::Auth;
 use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
+use crate::control::Engine;
 use crate::store::Db;
 
 /// What every management handler may use.
@@ -24,6 +26,7 @@ pub struct ApiState {
     pub blobs: Arc<BlobStore>,
     pub clock: Clock,
     pub auth: Arc<Auth>,
+    pub engine: Engine,
     /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,
 }
@@ -33,6 +36,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .merge(identity::router())
         .merge(sim::router())
+        .merge(sim_clock::router())
         .fallback(arm::dispatch)
         .with_state(state)
 }

@@ -44,12 +44,14 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::basics::BasicsApi::openapi());
     document.merge(super::identity::IdentityApi::openapi());
     document.merge(super::sim::SimApi::openapi());
+    document.merge(super::sim_clock::SimClockApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());
     document.merge(super::arm::policies::PoliciesApi::openapi());
     document.merge(super::arm::protection::ProtectionApi::openapi());
     document.merge(super::arm::jobs::JobsApi::openapi());
+    document.merge(super::arm::backups::BackupsApi::openapi());
     document
 }
 

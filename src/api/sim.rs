@@ -126,7 +126,7 @@ pub struct GrantBody {
 }
 
 /// The caller, who must be an admin.
-async fn admin(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ArmError> {
+pub(super) async fn admin(state: &ApiState, headers: &HeaderMap) -> Result<Principal, ArmError> {
     let principal = state.auth.authenticate(&state.db, headers).await?;
     if !principal.is_admin {
         let client = &principal.client_id;

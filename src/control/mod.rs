@@ -2,13 +2,39 @@
 //! extension receives, collects its status, moves the data into the vault as recovery
 //! points, applies retention and restores. Knows nothing of HTTP.
 
+/// Starting a backup: job, minted task, published extension settings.
+pub mod backup;
 /// CMS enveloped data: protected settings encrypted to a VM's certificate.
 pub mod cms;
+/// Reading and judging the status blobs the extension writes.
+pub mod collector;
+/// The engine handle and its control loop; simulated-time advance.
+pub mod engine;
+mod error;
+/// Applying retention: instant snapshot and recovery point expiry.
+pub mod expiry;
 /// The task the extension receives: taskId, ticks, SAS URIs, objectStr, handler settings.
 pub mod minting;
+/// On-demand backup requests and their limits.
+pub mod on_demand;
+/// Job task lists and endings.
+mod progress;
+/// Restore jobs.
+pub mod restore;
 /// Recovery point expiry by the policy's retention rules.
 pub mod retention;
 /// When a policy's runs are due, in its time zone.
 pub mod schedule;
+/// Claiming due runs and starting their jobs.
+pub mod scheduler;
+/// Simulated time kept in the database.
+pub mod sim_clock;
+/// Backup task rows.
+pub mod tasks;
+/// Transfer of snapshots into the vault as recovery points.
+pub mod transfer;
 /// Vault storage: incremental transfer of disk snapshots, restore, snapshot deletion.
 pub mod vault_storage;
+
+pub use engine::{Engine, EngineConfig};
+pub use error::EngineError;

@@ -23,6 +23,9 @@ pub enum ResourceError {
     /// 500, message withheld: the blob store failed.
     #[error("the blob store failed")]
     Storage(#[from] crate::blob::engine::StoreError),
+    /// 500, message withheld: the backup engine failed (the cause is logged).
+    #[error("the backup engine failed: {0}")]
+    Engine(String),
 }
 
 impl ResourceError {

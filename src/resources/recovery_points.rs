@@ -80,6 +80,19 @@ pub struct NewRecoveryPoint {
     pub recovery_point_type: String,
     pub tiers: Vec<Tier>,
     pub details: RecoveryPointDetails,
+    /// Where the backup engine keeps the point's data, and when it expires.
+    pub storage: Option<RecoveryPointStorage>,
+}
+
+/// What the backup engine needs of a recovery point it made: the task that made it (a
+/// point is recorded once per task), when it and its instant snapshots expire, and per
+/// disk where the data lives (JSON the engine owns).
+#[derive(Debug, Clone)]
+pub struct RecoveryPointStorage {
+    pub task_id: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub instant_expires_at: Option<DateTime<Utc>>,
+    pub disks: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,9 +135,11 @@ pub async fn record(
     let name = rand::thread_rng()
         .gen_range(10_000_000_000_000_i64..100_000_000_000_000)
         .to_string();
+    let storage = point.storage.as_ref();
     sqlx::query(
         "insert into recovery_point (vault_id, item_key, recovery_point_id, recovery_point_time, \
-         recovery_point_type, tier_details, properties) values ($1, $2, $3, $4, $5, $6, $7)",
+         recovery_point_type, tier_details, properties, task_id, expires_at, \
+         instant_expires_at, disks) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&point.vault_id)
     .bind(&point.item_key)
@@ -133,6 +148,10 @@ pub async fn record(
     .bind(&point.recovery_point_type)
     .bind(serde_json::to_string(&point.tiers).expect("tiers serialize"))
     .bind(serde_json::to_string(&point.details).expect("details serialize"))
+    .bind(storage.map(|s| s.task_id.clone()))
+    .bind(storage.and_then(|s| s.expires_at).map(to_micros))
+    .bind(storage.and_then(|s| s.instant_expires_at).map(to_micros))
+    .bind(storage.map(|s| s.disks.clone()))
     .execute(&mut *tx)
     .await?;
     Ok(name)

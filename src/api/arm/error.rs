@@ -79,7 +79,9 @@ impl ArmError {
                 ResourceError::NotFound { code, .. } => (StatusCode::NOT_FOUND, (*code).into()),
                 ResourceError::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code.clone()),
                 ResourceError::Conflict { code, .. } => (StatusCode::CONFLICT, (*code).into()),
-                ResourceError::Database(_) | ResourceError::Storage(_) => (
+                ResourceError::Database(_)
+                | ResourceError::Storage(_)
+                | ResourceError::Engine(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "InternalServerError".into(),
                 ),

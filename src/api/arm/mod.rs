@@ -2,6 +2,7 @@
 //! (case-insensitive, `%3B`-decoding), authenticates the bearer token, checks the
 //! subscription grant and hands a typed call to the area's handler.
 
+pub mod backups;
 pub mod basics;
 pub mod compute;
 pub mod error;
@@ -210,6 +211,11 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
             item,
             recovery_point,
         } => jobs::get_recovery_point(s, r, &item, &recovery_point).await,
+        Route::TriggerBackup(p) => backups::trigger_backup(s, r, &p).await,
+        Route::TriggerRestore {
+            item,
+            recovery_point,
+        } => backups::trigger_restore(s, r, &item, &recovery_point).await,
     }
 }
 

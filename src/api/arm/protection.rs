@@ -20,7 +20,7 @@ use crate::resources::lookup::{self, VaultRecord};
 use crate::resources::names::key;
 use crate::resources::protection::containers::{self, Container, ProtectableVm};
 use crate::resources::protection::items::{
-    self, DiskExclusion, ItemPageQuery, ProtectRequest, ProtectedItem, VM_ITEM_TYPE,
+    self, DiskExclusion, ItemPageQuery, ProtectRequest, ProtectedItem, Submitted, VM_ITEM_TYPE,
 };
 use crate::resources::protection::names::{self, parse_container_name, VmName};
 use crate::resources::protection::operations::{self, Operation, OperationKind, OperationStatus};
@@ -798,9 +798,18 @@ pub async fn put_protected_item(
         },
     )
     .await?;
+    Ok(item_accepted(request, &vault, &submitted))
+}
+
+/// 202 for an accepted item change: poll the item's operation status and result.
+pub(super) fn item_accepted(
+    request: &ArmRequest,
+    vault: &VaultRecord,
+    submitted: &Submitted,
+) -> Response {
     let item = names::item_id(&vault.arm_id(), &submitted.name);
     let op = &submitted.operation_id;
-    Ok(accepted(&[
+    accepted(&[
         (
             "azure-asyncoperation",
             url(request, &format!("{item}/operationsStatus/{op}")),
@@ -809,7 +818,7 @@ pub async fn put_protected_item(
             "location",
             url(request, &format!("{item}/operationResults/{op}")),
         ),
-    ]))
+    ])
 }
 
 #[utoipa::path(
@@ -1030,7 +1039,8 @@ pub async fn get_item_operation_result(
 ) -> ArmResult {
     let (vault, vm, op) = item_operation(state, item, operation).await?;
     let id = vault.arm_id();
-    if op.status == OperationStatus::InProgress || op.kind == OperationKind::DeleteProtection {
+    // Only configuration answers with the item; deletions, backups and restores end with 204.
+    if op.status == OperationStatus::InProgress || op.kind != OperationKind::ConfigureProtection {
         return Ok(result_response(request, &op, || {
             format!(
                 "{}/operationResults/{}",

@@ -136,6 +136,12 @@ pub enum Route {
         item: ItemPath,
         recovery_point: String,
     },
+    // ---- backup and restore ----
+    TriggerBackup(ItemPath),
+    TriggerRestore {
+        item: ItemPath,
+        recovery_point: String,
+    },
 }
 
 impl Route {
@@ -184,11 +190,13 @@ impl Route {
             Self::GetJob { .. } => "JobDetails_Get",
             Self::ListRecoveryPoints(_) => "RecoveryPoints_List",
             Self::GetRecoveryPoint { .. } => "RecoveryPoints_Get",
+            Self::TriggerBackup(_) => "Backups_Trigger",
+            Self::TriggerRestore { .. } => "Restores_Trigger",
         }
     }
 
     /// Every ARM operation id a route can have; the OpenAPI document must describe each.
-    pub const OPERATION_IDS: [&'static str; 40] = [
+    pub const OPERATION_IDS: [&'static str; 42] = [
         "Metadata_GetEndpoints",
         "Tenants_List",
         "Subscriptions_List",
@@ -229,6 +237,8 @@ impl Route {
         "JobDetails_Get",
         "RecoveryPoints_List",
         "RecoveryPoints_Get",
+        "Backups_Trigger",
+        "Restores_Trigger",
     ];
     /// The subscription the route addresses, which the caller must be granted.
     pub fn subscription(&self) -> Option<&str> {
@@ -270,7 +280,9 @@ impl Route {
             | Self::GetItemOperationStatus { item: i, .. }
             | Self::GetItemOperationResult { item: i, .. }
             | Self::ListRecoveryPoints(i)
-            | Self::GetRecoveryPoint { item: i, .. } => Some(&i.container.vault.group.subscription),
+            | Self::GetRecoveryPoint { item: i, .. }
+            | Self::TriggerBackup(i)
+            | Self::TriggerRestore { item: i, .. } => Some(&i.container.vault.group.subscription),
         }
     }
 }
@@ -453,6 +465,11 @@ fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
                 }),
                 ["recoverypoints"] if get => Item(|i, _| Route::ListRecoveryPoints(i)),
                 ["recoverypoints", _] if get => Item(|i, s| Route::GetRecoveryPoint {
+                    item: i,
+                    recovery_point: s[15].clone(),
+                }),
+                ["backup"] if post => Item(|i, _| Route::TriggerBackup(i)),
+                ["recoverypoints", _, "restore"] if post => Item(|i, s| Route::TriggerRestore {
                     item: i,
                     recovery_point: s[15].clone(),
                 }),

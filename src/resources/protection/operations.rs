@@ -20,6 +20,10 @@ pub enum OperationKind {
     ConfigureProtection,
     /// A protected item DELETE: stop and delete data.
     DeleteProtection,
+    /// An on-demand backup (`POST .../backup`).
+    Backup,
+    /// A restore (`POST .../recoveryPoints/{rp}/restore`).
+    Restore,
 }
 
 impl OperationKind {
@@ -28,6 +32,8 @@ impl OperationKind {
             Self::Refresh => "refresh",
             Self::ConfigureProtection => "configure",
             Self::DeleteProtection => "delete",
+            Self::Backup => "backup",
+            Self::Restore => "restore",
         }
     }
 
@@ -36,6 +42,8 @@ impl OperationKind {
             Self::Refresh,
             Self::ConfigureProtection,
             Self::DeleteProtection,
+            Self::Backup,
+            Self::Restore,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)

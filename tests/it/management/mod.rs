@@ -6,5 +6,5 @@ mod compute;
 mod jobs;
 mod lifecycle;
 mod policies;
-mod protection;
+pub mod protection;
 mod vaults;

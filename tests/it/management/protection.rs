@@ -1561,6 +1561,7 @@ pub async fn record_recovery_point(
                 original_storage_account_option: false,
                 zones: vec![],
             },
+            storage: None,
         },
     )
     .await

@@ -1,0 +1,294 @@
+//! `/_sim/clock`: read, set and advance simulated time. Admin only, like the rest of
+//! `/_sim`. Advancing walks time forward event by event (scheduled runs, task deadlines,
+//! expiries), so a month of daily backups and their retention runs in order.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Months, SecondsFormat, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::arm::error::ErrorResponse;
+use super::arm::{json_response, parse_json, ArmError};
+use super::sim::admin;
+use super::ApiState;
+use crate::clock::ClockSetting;
+use crate::control::EngineError;
+use crate::resources::ResourceError;
+
+/// The clock routes' part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(get_clock, set_clock, advance_clock),
+    components(schemas(ClockBody, SetClock, AdvanceClock, AdvanceBody))
+)]
+pub struct SimClockApi;
+
+pub fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/_sim/clock", get(get_clock).put(set_clock))
+        .route("/_sim/clock/advance", post(advance_clock))
+}
+
+/// The clock as it is now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockBody {
+    /// The service's time.
+    pub now: String,
+    /// `system` (real time), `pinned` (stands still) or `running` (real speed from a
+    /// chosen instant).
+    pub mode: &'static str,
+}
+
+/// `PUT /_sim/clock`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SetClock {
+    /// `system`, `pinned` or `running`.
+    pub mode: String,
+    /// The instant to pin at or run from (RFC 3339); not for `system`. Default: now.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// `POST /_sim/clock/advance`
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdvanceClock {
+    /// An ISO 8601 duration: `P1M`, `P30D`, `PT2H30M`, `P1DT12H`, `P2W`.
+    pub by: Option<String>,
+    /// Or an instant to advance to (RFC 3339).
+    pub to: Option<DateTime<Utc>>,
+    /// Real seconds each stop waits for started backups to report their snapshots
+    /// (default 30; 0 to let them time out).
+    pub settle_seconds: Option<f64>,
+}
+
+/// What an advance did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvanceBody {
+    pub now: String,
+    /// Instants stopped at.
+    pub steps: u64,
+    /// Backup jobs started on the way.
+    pub backups_started: u64,
+}
+
+fn clock_body(now: DateTime<Utc>, setting: ClockSetting) -> ClockBody {
+    ClockBody {
+        now: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        mode: match setting {
+            ClockSetting::System => "system",
+            ClockSetting::Pinned(_) => "pinned",
+            ClockSetting::Offset(_) => "running",
+        },
+    }
+}
+
+fn invalid(message: impl Into<String>) -> ArmError {
+    ResourceError::invalid("InvalidRequestContent", message).into()
+}
+
+fn engine_failed(error: EngineError) -> ArmError {
+    ResourceError::from(error).into()
+}
+
+#[utoipa::path(
+    get,
+    path = "/_sim/clock",
+    operation_id = "Sim_GetClock",
+    tag = "sim",
+    responses(
+        (status = 200, description = "The service's time", body = ClockBody),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "Not an admin", body = ErrorResponse),
+    )
+)]
+async fn get_clock(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ArmError> {
+    admin(&state, &headers).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &clock_body(state.clock.now(), state.clock.setting()),
+    ))
+}
+
+#[utoipa::path(
+    put,
+    path = "/_sim/clock",
+    operation_id = "Sim_SetClock",
+    tag = "sim",
+    request_body = SetClock,
+    responses(
+        (status = 200, description = "The clock as set; whatever became due has run", body = ClockBody),
+        (status = 400, description = "`InvalidRequestContent`", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "Not an admin", body = ErrorResponse),
+    )
+)]
+async fn set_clock(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ArmError> {
+    admin(&state, &headers).await?;
+    let request: SetClock = parse_json(&bytes)?;
+    let at = request.now.unwrap_or_else(|| state.clock.now());
+    let setting = match request.mode.as_str() {
+        "system" if request.now.is_none() => ClockSetting::System,
+        "system" => return Err(invalid("mode 'system' follows real time: give no 'now'.")),
+        "pinned" => ClockSetting::Pinned(at),
+        "running" => ClockSetting::Offset(at - Utc::now()),
+        other => {
+            return Err(invalid(format!(
+                "mode '{other}' is unknown: use 'system', 'pinned' or 'running'."
+            )))
+        }
+    };
+    state.engine.set_clock(setting).await.map_err(engine_failed)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &clock_body(state.clock.now(), state.clock.setting()),
+    ))
+}
+
+#[utoipa::path(
+    post,
+    path = "/_sim/clock/advance",
+    operation_id = "Sim_AdvanceClock",
+    tag = "sim",
+    request_body = AdvanceClock,
+    responses(
+        (status = 200, description = "Time advanced; every due backup and expiry on the way ran in order", body = AdvanceBody),
+        (status = 400, description = "`InvalidRequestContent`: no or a bad duration, or a time in the past", body = ErrorResponse),
+        (status = 401, description = "No valid token", body = ErrorResponse),
+        (status = 403, description = "Not an admin", body = ErrorResponse),
+    )
+)]
+async fn advance_clock(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ArmError> {
+    admin(&state, &headers).await?;
+    let request: AdvanceClock = parse_json(&bytes)?;
+    let now = state.clock.now();
+    let to = match (&request.by, request.to) {
+        (Some(by), None) => add_iso_duration(now, by)
+            .ok_or_else(|| invalid(format!("'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H).")))?,
+        (None, Some(to)) => to,
+        _ => return Err(invalid("Give exactly one of 'by' and 'to'.")),
+    };
+    if to < now {
+        return Err(invalid("The clock only moves forward: 'to' is in the past."));
+    }
+    let settle = request.settle_seconds.unwrap_or(30.0);
+    if !(0.0..=3600.0).contains(&settle) {
+        return Err(invalid("settleSeconds must be between 0 and 3600."));
+    }
+    let report = state
+        .engine
+        .advance(to, Duration::from_secs_f64(settle))
+        .await
+        .map_err(engine_failed)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &AdvanceBody {
+            now: report.now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            steps: report.steps,
+            backups_started: report.backups_started,
+        },
+    ))
+}
+
+/// `from` plus an ISO 8601 duration (`PnYnMnWnDTnHnMnS`, fractional seconds allowed).
+/// Years and months are calendar ones (2026-01-31 plus P1M is 2026-02-28).
+fn add_iso_duration(from: DateTime<Utc>, text: &str) -> Option<DateTime<Utc>> {
+    let rest = text.strip_prefix('P')?;
+    if rest.is_empty() {
+        return None;
+    }
+    let (date, time) = match rest.split_once('T') {
+        Some((_, "")) => return None,
+        Some((date, time)) => (date, Some(time)),
+        None => (rest, None),
+    };
+    let mut months = 0u32;
+    let mut fixed = TimeDelta::zero();
+    for (value, unit) in components(date)? {
+        let whole = value.fract() == 0.0 && value <= 1e6;
+        match unit {
+            'Y' if whole => months = months.checked_add(value as u32 * 12)?,
+            'M' if whole => months = months.checked_add(value as u32)?,
+            'W' => fixed += TimeDelta::milliseconds((value * 604_800_000.0) as i64),
+            'D' => fixed += TimeDelta::milliseconds((value * 86_400_000.0) as i64),
+            _ => return None,
+        }
+    }
+    for (value, unit) in time.map(components).unwrap_or(Some(Vec::new()))? {
+        let millis = match unit {
+            'H' => value * 3_600_000.0,
+            'M' => value * 60_000.0,
+            'S' => value * 1_000.0,
+            _ => return None,
+        };
+        fixed += TimeDelta::milliseconds(millis as i64);
+    }
+    from.checked_add_months(Months::new(months))?
+        .checked_add_signed(fixed)
+}
+
+/// `3D12H` → [(3, 'D'), (12, 'H')]; `None` when malformed.
+fn components(text: &str) -> Option<Vec<(f64, char)>> {
+    let mut parts = Vec::new();
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+        } else {
+            let value: f64 = number.parse().ok()?;
+            if !value.is_finite() || value < 0.0 {
+                return None;
+            }
+            parts.push((value, c));
+            number.clear();
+        }
+    }
+    number.is_empty().then_some(parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn iso_durations_add_calendar_months_and_fixed_time() {
+        let from = at("2026-01-31T10:00:00Z");
+        assert_eq!(add_iso_duration(from, "P1M"), Some(at("2026-02-28T10:00:00Z")));
+        assert_eq!(add_iso_duration(from, "P30D"), Some(at("2026-03-02T10:00:00Z")));
+        assert_eq!(add_iso_duration(from, "PT2H30M"), Some(at("2026-01-31T12:30:00Z")));
+        assert_eq!(add_iso_duration(from, "P1DT0.5S"), Some(at("2026-02-01T10:00:00.5Z")));
+        assert_eq!(add_iso_duration(from, "P2W"), Some(at("2026-02-14T10:00:00Z")));
+        assert_eq!(add_iso_duration(from, "P1Y"), Some(at("2027-01-31T10:00:00Z")));
+    }
+
+    #[test]
+    fn malformed_durations_are_refused() {
+        let from = at("2026-01-31T10:00:00Z");
+        for bad in ["", "P", "PT", "30D", "P1H", "PT1D", "P1.5M", "P-1D", "P1D2", "PXD"] {
+            assert_eq!(add_iso_duration(from, bad), None, "{bad}");
+        }
+    }
+}

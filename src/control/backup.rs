@@ -1,0 +1,308 @@
+//! Starting a backup: the Backup job, its task minted for the VM's snapshot extension
+//! (status and log blobs pre-created, SAS URIs, encrypted protected settings) and the
+//! extension settings published in the VM's goal state, all in the caller's transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use super::engine::Engine;
+use super::minting::{extension_identity, mint_task, TaskDisk, TaskInput};
+use super::tasks::{self, BackupTask, TaskState, Trigger};
+use super::EngineError;
+use crate::blob::engine::{Conditions, ContentProperties, StoreError};
+use crate::guest::{self, ExtensionGoal};
+use crate::resources::jobs::{
+    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask, NewJob,
+};
+use crate::resources::protection::names::VmName;
+use vaultsim_protocol::extension::codes::{AzureBackupError, VM_AGENT_NOT_REGISTERED};
+
+pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
+pub const TRANSFER_TO_VAULT: &str = "Transfer data to vault";
+
+/// The protected item a backup is for.
+#[derive(Debug, Clone)]
+pub struct BackupTarget {
+    pub vault_id: String,
+    pub item_key: String,
+    pub vm_id: String,
+    pub vm: VmName,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupRequest {
+    pub target: BackupTarget,
+    pub trigger: Trigger,
+    /// The run's start: the scheduled instant, or now for on-demand backups.
+    pub scheduled_at: DateTime<Utc>,
+    /// The expiry an on-demand backup asked for.
+    pub rp_expires_at: Option<DateTime<Utc>>,
+}
+
+/// A started backup: its job, and the VM whose goal state changed (to notify after commit).
+#[derive(Debug, Clone)]
+pub struct StartedBackup {
+    pub job_id: String,
+    pub notify_vm: Option<String>,
+}
+
+/// Creates the Backup job and dispatches its first attempt. A VM without a registered
+/// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
+/// does not answer.
+pub async fn start_backup(
+    engine: &Engine,
+    tx: &mut AnyConnection,
+    request: &BackupRequest,
+    now: DateTime<Utc>,
+) -> Result<StartedBackup, EngineError> {
+    let target = &request.target;
+    let mut property_bag = BTreeMap::from([("VM Name".to_owned(), target.vm.vm.clone())]);
+    if let Some(expiry) = request.rp_expires_at {
+        property_bag.insert(
+            "Recovery Point Expiry Time in UTC".to_owned(),
+            expiry.format("%-m/%-d/%Y %-I:%M:%S %p").to_string(),
+        );
+    }
+    let job_id = jobs::create_job(
+        tx,
+        NewJob {
+            vault_id: target.vault_id.clone(),
+            item_key: Some(target.item_key.clone()),
+            entity_friendly_name: target.vm.vm.clone(),
+            container_name: target.vm.native_container_name(),
+            operation: JobOperation::Backup,
+            status: JobStatus::InProgress,
+            start_time: now,
+            end_time: None,
+            is_user_triggered: request.trigger == Trigger::OnDemand,
+            extended_info: JobExtendedInfo {
+                tasks_list: vec![
+                    job_task(TAKE_SNAPSHOT, "InProgress", Some(now), None),
+                    job_task(TRANSFER_TO_VAULT, "NotStarted", None, None),
+                ],
+                property_bag,
+                internal_property_bag: BTreeMap::from([(
+                    "IsInstantRpJob".to_owned(),
+                    "True".to_owned(),
+                )]),
+                ..JobExtendedInfo::default()
+            },
+        },
+    )
+    .await?;
+    let attempt = 1;
+    let task_id = format!("{job_id}_{attempt}");
+    let vm = vm_for_task(tx, &target.vm_id).await?;
+    let Some(vm) = vm else {
+        fail_job_at_start(tx, &job_id, &VM_AGENT_NOT_REGISTERED, now).await?;
+        return Ok(StartedBackup {
+            job_id,
+            notify_vm: None,
+        });
+    };
+    let status_container = status_container_name(&target.vault_id);
+    engine.ensure_container(&status_container)?;
+    let status_blob = format!("{task_id}.status");
+    let logs_blob = format!("{task_id}.log");
+    for blob in [&status_blob, &logs_blob] {
+        create_empty_block_blob(engine, &status_container, blob)?;
+    }
+    let deadline_at = request.scheduled_at.max(now) + engine.config().snapshot_timeout;
+    let backup_metadata = vec![
+        ("TaskId".to_owned(), task_id.clone()),
+        ("VaultId".to_owned(), target.vault_id.clone()),
+        ("VmId".to_owned(), target.vm_id.clone()),
+    ];
+    let config = engine.config();
+    let minted = mint_task(&TaskInput {
+        job_id: &job_id,
+        attempt,
+        command_start: request.scheduled_at,
+        os_type: &vm.os_type,
+        disks: &vm.disks,
+        status_container: &status_container,
+        status_blob: &status_blob,
+        logs_blob: &logs_blob,
+        blob_endpoint: &config.blob_endpoint,
+        account_name: &config.account_name,
+        account_key: &config.account_key,
+        // A little slack before now for clocks that run behind the service's.
+        sas_start: now - chrono::TimeDelta::minutes(5),
+        sas_expiry: deadline_at,
+        certificate_pem: &vm.certificate_pem,
+        backup_metadata,
+    })?;
+    debug_assert_eq!(minted.task_id, task_id);
+    tasks::insert(
+        tx,
+        &BackupTask {
+            task_id,
+            job_id: job_id.clone(),
+            attempt: i64::from(attempt),
+            vault_id: target.vault_id.clone(),
+            item_key: target.item_key.clone(),
+            vm_id: target.vm_id.clone(),
+            trigger: request.trigger,
+            scheduled_at: request.scheduled_at,
+            rp_expires_at: request.rp_expires_at,
+            state: TaskState::AwaitingSnapshot,
+            deadline_at,
+            status_container,
+            status_blob,
+            logs_blob,
+            status_etag: None,
+            snapshot: None,
+            bytes_transferred: 0,
+            created_at: now,
+        },
+    )
+    .await?;
+    let identity = extension_identity(&vm.os_type);
+    guest::publish_extension(
+        tx,
+        &target.vm_id,
+        &ExtensionGoal {
+            name: identity.name.clone(),
+            publisher: identity.publisher.to_owned(),
+            extension_type: identity.extension_type.to_owned(),
+            type_handler_version: identity.type_handler_version.to_owned(),
+            public_settings: minted.public_settings_json.clone(),
+            handler_settings: serde_json::to_value(&minted.handler_settings)
+                .expect("handler settings serialize"),
+        },
+        now,
+    )
+    .await?;
+    Ok(StartedBackup {
+        job_id,
+        notify_vm: Some(target.vm_id.clone()),
+    })
+}
+
+/// The per-vault container the extension's status and log blobs live in.
+pub fn status_container_name(vault_id: &str) -> String {
+    format!("bcdrextensionlogs-{}", vault_id.to_ascii_lowercase())
+}
+
+/// A job task entry as Azure lists it in `extendedInfo.tasksList`.
+pub fn job_task(
+    name: &str,
+    status: &str,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> JobTask {
+    JobTask {
+        task_id: name.to_owned(),
+        status: status.to_owned(),
+        start_time: start,
+        end_time: end,
+        instance_id: String::new(),
+        progress_percentage: if status == "Completed" { 100.0 } else { 0.0 },
+        task_execution_details: String::new(),
+    }
+}
+
+/// Fails a job that never reached the VM, with the Azure error that says why.
+async fn fail_job_at_start(
+    tx: &mut AnyConnection,
+    job_id: &str,
+    error: &AzureBackupError,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    jobs::finish(
+        tx,
+        job_id,
+        JobOutcome {
+            status: JobStatus::Failed,
+            end_time: now,
+            error_details: vec![error_detail(error, None)],
+            extended_info: None,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Azure's `errorDetails` entry for an error, with the extension's own words when known.
+pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorDetail {
+    JobErrorDetail {
+        error_code: numeric_code(error.code),
+        error_string: match detail {
+            Some(detail) => format!("{} {detail}", error.message),
+            None => error.message.to_owned(),
+        },
+        error_title: error.code.to_owned(),
+        recommendations: error.recommendations.iter().map(|r| (*r).to_owned()).collect(),
+    }
+}
+
+/// The numeric `errorCode` Azure pairs with an error code, where a source gives one
+/// (spec/domain.md §2.9); 0 elsewhere.
+fn numeric_code(code: &str) -> i64 {
+    match code {
+        "AzureVmOffline" => 380_008,
+        "ResourceNotFound" => 320_001,
+        "BCMV2VMNotFound" => 400_094,
+        _ => 0,
+    }
+}
+
+/// What minting needs of the VM: its OS, its disks and its agent's certificate. `None`
+/// when no agent registered for it.
+struct TaskVm {
+    os_type: String,
+    certificate_pem: String,
+    disks: Vec<TaskDisk>,
+}
+
+async fn vm_for_task(tx: &mut AnyConnection, vm_id: &str) -> Result<Option<TaskVm>, EngineError> {
+    let Some(row) = sqlx::query(
+        "select v.os_type, g.certificate_pem from virtual_machine v \
+         join vm_guest g on g.vm_id = v.vm_id where v.vm_id = $1",
+    )
+    .bind(vm_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let disks = sqlx::query(
+        "select lun, blob_container, blob_name from vm_disk where vm_id = $1 order by lun",
+    )
+    .bind(vm_id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(|d| {
+        Ok(TaskDisk {
+            lun: d.try_get("lun")?,
+            container: d.try_get("blob_container")?,
+            blob: d.try_get("blob_name")?,
+        })
+    })
+    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    Ok(Some(TaskVm {
+        os_type: row.try_get("os_type")?,
+        certificate_pem: row.try_get("certificate_pem")?,
+        disks,
+    }))
+}
+
+fn create_empty_block_blob(
+    engine: &Engine,
+    container: &str,
+    blob: &str,
+) -> Result<(), StoreError> {
+    let blobs = engine.blobs();
+    blobs.put_block_blob(
+        container,
+        blob,
+        blobs.begin_upload(0),
+        ContentProperties::default(),
+        Vec::new(),
+        &Conditions::default(),
+    )?;
+    Ok(())
+}

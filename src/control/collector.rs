@@ -1,0 +1,435 @@
+//! Collecting what the snapshot extension reports. The embedded blob store announces every
+//! write to a status container; the collector reads the status blob, validates it against
+//! the extension's schema and against the store (every reported snapshot must exist, be of
+//! the task's disks and be newer than the task), and moves the task on: transitioning
+//! statuses are noted, a success starts the transfer, an error fails the job with the
+//! Azure error the extension code maps to. Tasks with no final status by their deadline
+//! fail too.
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use percent_encoding::percent_decode_str;
+use sqlx::Row;
+use tokio::sync::watch;
+
+use super::backup::{error_detail, TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
+use super::engine::Engine;
+use super::progress::{finish_job, set_task_status};
+use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
+use super::{transfer, EngineError};
+use crate::blob::engine::{BlobAddress, ByteRange, Conditions, ETag, StoreError, Timestamp};
+use crate::resources::jobs::JobStatus;
+use vaultsim_protocol::extension::codes::{
+    azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
+    SNAPSHOT_TASK_STATUS_ERROR,
+};
+use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistency, StatusReport};
+
+/// A status blob larger than this is not a status (the guest agent truncates at 128 KiB).
+const MAX_STATUS_BYTES: u64 = 128 * 1024;
+const STATUS_SUFFIX: &str = ".status";
+
+/// Listens for status blob writes until shutdown.
+pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    let mut writes = engine.blobs().watch_writes("bcdrextensionlogs-");
+    loop {
+        tokio::select! {
+            written = writes.recv() => {
+                let Some(written) = written else { return };
+                let Some(task_id) = written.blob.strip_suffix(STATUS_SUFFIX) else { continue };
+                let engine = engine.clone();
+                let task_id = task_id.to_owned();
+                tokio::spawn(async move {
+                    if let Err(error) = collect(&engine, &task_id).await {
+                        tracing::error!(%error, task_id, "collecting a status blob failed");
+                    }
+                });
+            }
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Reads the status blob of every task still waiting for its snapshot (after a restart,
+/// writes made while the service was down were announced to no one).
+pub async fn sweep(engine: &Engine) -> Result<(), EngineError> {
+    for task in tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await? {
+        collect(engine, &task.task_id).await?;
+    }
+    Ok(())
+}
+
+/// Reads a task's status blob and acts on it, once per version of the blob.
+pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
+    let Some(task) = tasks::get(engine.db(), task_id).await? else {
+        return Ok(());
+    };
+    if task.state != TaskState::AwaitingSnapshot {
+        return Ok(());
+    }
+    let Some((etag, content)) = read_status(engine, &task).await? else {
+        return Ok(());
+    };
+    let etag_text = etag.0.to_string();
+    if task.status_etag.as_deref() == Some(etag_text.as_str()) || content.is_empty() {
+        return Ok(());
+    }
+    let now = engine.clock().now();
+    let disks = disks_of_vm(engine, &task.vm_id).await?;
+    match judge(engine, &task, &content, &disks) {
+        Verdict::Transitioning => {
+            let mut tx = engine.db().pool().begin().await?;
+            sqlx::query("update backup_task set status_etag = $2 where task_id = $1")
+                .bind(&task.task_id)
+                .bind(&etag_text)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Verdict::Snapshot(snapshot) => {
+            let mut tx = engine.db().pool().begin().await?;
+            let moved = tasks::transition(
+                &mut tx,
+                &task.task_id,
+                TaskState::AwaitingSnapshot,
+                TaskState::Transferring,
+                TaskChange {
+                    status_etag: Some(&etag_text),
+                    snapshot: Some(&snapshot),
+                    ..TaskChange::default()
+                },
+                now,
+            )
+            .await?;
+            if !moved {
+                return Ok(());
+            }
+            set_task_status(
+                engine.db(),
+                &mut tx,
+                &task.vault_id,
+                &task.job_id,
+                &[(TAKE_SNAPSHOT, "Completed"), (TRANSFER_TO_VAULT, "InProgress")],
+                &[],
+                now,
+            )
+            .await?;
+            tx.commit().await?;
+            transfer::spawn(engine, &task.task_id);
+        }
+        Verdict::Failed { error, detail } => {
+            fail(engine, &task, &error, Some(&detail), Some(&etag_text), now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Fails every task still waiting for its snapshot past its deadline.
+pub async fn fail_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError> {
+    loop {
+        let overdue = tasks::overdue(engine.db(), now, 500).await?;
+        if overdue.is_empty() {
+            return Ok(());
+        }
+        for task in overdue {
+            // A status written at the last moment still counts.
+            collect(engine, &task.task_id).await?;
+            fail(
+                engine,
+                &task,
+                &GUEST_AGENT_STATUS_UNAVAILABLE,
+                Some("The snapshot extension reported no final status before the task's deadline."),
+                None,
+                now,
+            )
+            .await?;
+        }
+    }
+}
+
+async fn fail(
+    engine: &Engine,
+    task: &BackupTask,
+    error: &AzureBackupError,
+    detail: Option<&str>,
+    etag: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    let mut tx = engine.db().pool().begin().await?;
+    let moved = tasks::transition(
+        &mut tx,
+        &task.task_id,
+        TaskState::AwaitingSnapshot,
+        TaskState::Failed,
+        TaskChange {
+            status_etag: etag,
+            ..TaskChange::default()
+        },
+        now,
+    )
+    .await?;
+    if !moved {
+        return Ok(());
+    }
+    finish_job(
+        engine.db(),
+        &mut tx,
+        &task.vault_id,
+        &task.job_id,
+        JobStatus::Failed,
+        &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
+        &[],
+        vec![error_detail(error, detail)],
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "update protected_item set last_backup_status = 'Failed', last_backup_time = $3, \
+         health_status = 'ActionRequired' where vault_id = $1 and item_key = $2",
+    )
+    .bind(&task.vault_id)
+    .bind(&task.item_key)
+    .bind(crate::store::to_micros(task.created_at))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    tracing::info!(task_id = task.task_id, code = error.code, "backup task failed");
+    Ok(())
+}
+
+/// The status blob's ETag and content; `None` when it is gone.
+async fn read_status(
+    engine: &Engine,
+    task: &BackupTask,
+) -> Result<Option<(ETag, Vec<u8>)>, EngineError> {
+    let read = match engine.blobs().read_blob(
+        BlobAddress {
+            container: &task.status_container,
+            blob: &task.status_blob,
+            snapshot: None,
+        },
+        &Conditions::default(),
+    ) {
+        Ok(read) => read,
+        Err(StoreError::BlobNotFound | StoreError::ContainerNotFound) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let etag = read.version.etag;
+    let size = read.version.size();
+    if size == 0 {
+        return Ok(Some((etag, Vec::new())));
+    }
+    let size = size.min(MAX_STATUS_BYTES + 1);
+    let mut content = Vec::with_capacity(size as usize);
+    let mut stream = Box::pin(read.into_stream(ByteRange {
+        start: 0,
+        end: size - 1,
+    }));
+    while let Some(chunk) = stream.next().await {
+        content.extend_from_slice(&chunk.map_err(StoreError::from)?);
+    }
+    Ok(Some((etag, content)))
+}
+
+enum Verdict {
+    Transitioning,
+    Snapshot(CollectedSnapshot),
+    Failed {
+        error: AzureBackupError,
+        detail: String,
+    },
+}
+
+fn invalid(detail: impl Into<String>) -> Verdict {
+    Verdict::Failed {
+        error: SNAPSHOT_TASK_STATUS_ERROR,
+        detail: detail.into(),
+    }
+}
+
+/// What a status blob's content means for its task.
+fn judge(
+    engine: &Engine,
+    task: &BackupTask,
+    content: &[u8],
+    disks: &[SnapshotDisk],
+) -> Verdict {
+    if content.len() as u64 > MAX_STATUS_BYTES {
+        return invalid("The status blob is larger than 128 KiB.");
+    }
+    // Block blobs written as page blobs are padded with spaces; JSON ignores them.
+    let report = match parse_status_blob(content) {
+        Ok(report) => report,
+        Err(error) => return invalid(format!("The status blob is not a valid status: {error}.")),
+    };
+    if report.task_id != task.task_id {
+        return invalid(format!(
+            "The status blob reports task '{}', not this task: it is stale.",
+            report.task_id
+        ));
+    }
+    if report.is_transitioning() {
+        return Verdict::Transitioning;
+    }
+    let Some(consistency) = report.consistency() else {
+        let code = report.code;
+        return Verdict::Failed {
+            error: azure_error_for_extension_code(code),
+            detail: format!("Extension code {code}: {}", report.message()),
+        };
+    };
+    match verify_snapshots(engine, task, &report, disks) {
+        Ok(disks) => {
+            let taken_at = disks
+                .iter()
+                .map(|d| Timestamp(d.snapshot).to_datetime())
+                .max()
+                .unwrap_or(task.created_at);
+            Verdict::Snapshot(CollectedSnapshot {
+                consistency: recovery_point_type(consistency).to_owned(),
+                disks,
+                taken_at,
+            })
+        }
+        Err(detail) => invalid(detail),
+    }
+}
+
+/// Checks that the report names one successful snapshot per disk of the task, each one
+/// existing in the store and taken after the task started.
+fn verify_snapshots(
+    engine: &Engine,
+    task: &BackupTask,
+    report: &StatusReport,
+    expected: &[SnapshotDisk],
+) -> Result<Vec<SnapshotDisk>, String> {
+    let mut found = Vec::with_capacity(expected.len());
+    for info in &report.snapshots {
+        if !info.is_successful {
+            return Err("The status reports a failed disk snapshot as a success.".to_owned());
+        }
+        let uri = info
+            .snapshot_uri
+            .as_deref()
+            .ok_or("A successful snapshot has no snapshotUri.")?;
+        let (container, blob, snapshot) = parse_snapshot_uri(uri)
+            .ok_or_else(|| format!("The snapshotUri '{}' is not a blob snapshot URL.", strip_query(uri)))?;
+        let disk = expected
+            .iter()
+            .find(|d| d.container == container && d.blob == blob)
+            .ok_or_else(|| format!("The snapshot of '{container}/{blob}' is not of this VM's disks."))?;
+        let exists = engine
+            .blobs()
+            .read_blob(
+                BlobAddress {
+                    container: &container,
+                    blob: &blob,
+                    snapshot: Some(snapshot),
+                },
+                &Conditions::default(),
+            )
+            .is_ok();
+        if !exists {
+            return Err(format!(
+                "The snapshot '{}' of '{container}/{blob}' does not exist.",
+                snapshot.to_snapshot_id()
+            ));
+        }
+        if snapshot.to_datetime() < task.created_at {
+            return Err(format!(
+                "The snapshot '{}' of '{container}/{blob}' is older than the task: it is stale.",
+                snapshot.to_snapshot_id()
+            ));
+        }
+        if found.iter().any(|d: &SnapshotDisk| d.lun == disk.lun) {
+            return Err(format!("Disk '{container}/{blob}' is reported twice."));
+        }
+        found.push(SnapshotDisk {
+            lun: disk.lun,
+            container,
+            blob,
+            snapshot: snapshot.0,
+        });
+    }
+    if found.len() != expected.len() {
+        return Err(format!(
+            "The status reports {} disk snapshot(s); the VM has {} disk(s).",
+            found.len(),
+            expected.len()
+        ));
+    }
+    found.sort_by_key(|d| d.lun);
+    Ok(found)
+}
+
+/// The VM's disks (the ones its task's SAS URIs were minted for, unless a disk was
+/// attached or detached since), with no snapshot yet.
+async fn disks_of_vm(engine: &Engine, vm_id: &str) -> Result<Vec<SnapshotDisk>, EngineError> {
+    let rows = sqlx::query(
+        "select lun, blob_container, blob_name from vm_disk where vm_id = $1 order by lun",
+    )
+    .bind(vm_id)
+    .fetch_all(engine.db().pool())
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SnapshotDisk {
+                lun: row.try_get("lun")?,
+                container: row.try_get("blob_container")?,
+                blob: row.try_get("blob_name")?,
+                snapshot: 0,
+            })
+        })
+        .collect()
+}
+
+/// The recovery point type Azure shows for a consistency.
+fn recovery_point_type(consistency: SnapshotConsistency) -> &'static str {
+    match consistency {
+        SnapshotConsistency::ApplicationConsistent => "AppConsistent",
+        SnapshotConsistency::FileSystemConsistent => "FileSystemConsistent",
+        SnapshotConsistency::CrashConsistent => "CrashConsistent",
+    }
+}
+
+fn strip_query(uri: &str) -> &str {
+    uri.split('?').next().unwrap_or(uri)
+}
+
+/// `<scheme>://<host>/<account>/<container>/<blob>?snapshot=<id>` → container, blob, id.
+fn parse_snapshot_uri(uri: &str) -> Option<(String, String, Timestamp)> {
+    let (base, query) = uri.split_once('?')?;
+    let snapshot = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("snapshot="))
+        .map(|id| percent_decode_str(id).decode_utf8_lossy().into_owned())
+        .and_then(|id| Timestamp::parse_snapshot_id(&id))?;
+    let path = base.split_once("://")?.1.split_once('/')?.1;
+    let mut segments = path.splitn(3, '/');
+    let _account = segments.next()?;
+    let container = segments.next()?;
+    let blob = segments.next()?;
+    Some((
+        percent_decode_str(container).decode_utf8().ok()?.into_owned(),
+        percent_decode_str(blob).decode_utf8().ok()?.into_owned(),
+        snapshot,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_uris_name_container_blob_and_snapshot() {
+        let (container, blob, snapshot) = parse_snapshot_uri(
+            "https://127.0.0.1/devstoreaccount1/vm-abc/datadisk%2D0.vhd?snapshot=2026-11-26T01:02:03.1234567Z",
+        )
+        .unwrap();
+        assert_eq!(container, "vm-abc");
+        assert_eq!(blob, "datadisk-0.vhd");
+        assert_eq!(snapshot.to_snapshot_id(), "2026-11-26T01:02:03.1234567Z");
+        assert!(parse_snapshot_uri("https://h/acct/c/b").is_none());
+        assert!(parse_snapshot_uri("https://h/acct/c?snapshot=2026-11-26T01:02:03.1234567Z").is_none());
+    }
+}

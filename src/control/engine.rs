@@ -1,0 +1,258 @@
+//! The engine's handle and its control loop: every second (or when woken) it plans and
+//! starts due backups, fails tasks past their deadline and applies retention, all at the
+//! service clock's time. `advance` walks simulated time forward event by event, so a month
+//! of backups and expiries happens in order.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use parking_lot::Mutex;
+use tokio::sync::{watch, Notify};
+
+use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
+use crate::blob::engine::{BlobStore, StoreError};
+use crate::clock::{Clock, ClockSetting};
+use crate::guest::GoalStateNotifier;
+use crate::store::Db;
+
+/// What the engine needs to know of the blob endpoint and its account.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// The account's base URL as the extension reaches it, e.g.
+    /// `http://127.0.0.1:10000/devstoreaccount1`.
+    pub blob_endpoint: String,
+    pub account_name: String,
+    /// The decoded account key that signs the task's SAS URIs.
+    pub account_key: Vec<u8>,
+    /// How long after its start a task may take to report its snapshot.
+    pub snapshot_timeout: TimeDelta,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("blob_endpoint", &self.blob_endpoint)
+            .field("account_name", &self.account_name)
+            .field("snapshot_timeout", &self.snapshot_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Snapshot tasks get this long by default: past the extension's own 140-minute staleness
+/// limit, so a late but valid run still lands.
+pub const DEFAULT_SNAPSHOT_TIMEOUT: TimeDelta = TimeDelta::minutes(150);
+
+/// A cheap, clonable handle to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    blobs: Arc<BlobStore>,
+    clock: Clock,
+    notifier: GoalStateNotifier,
+    config: EngineConfig,
+    wake: Notify,
+    /// Containers known to exist, to skip the check per task.
+    containers: Mutex<HashSet<String>>,
+    /// Tasks whose transfer runs in this process, so an event does not start it twice.
+    transferring: Mutex<HashSet<String>>,
+}
+
+/// What one `advance` did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvanceReport {
+    pub now: DateTime<Utc>,
+    pub steps: u64,
+    pub backups_started: u64,
+}
+
+/// Most event steps one advance takes; an hourly policy over a year needs ~2,200.
+const MAX_ADVANCE_STEPS: u64 = 100_000;
+
+impl Engine {
+    pub fn new(
+        db: Db,
+        blobs: Arc<BlobStore>,
+        clock: Clock,
+        notifier: GoalStateNotifier,
+        config: EngineConfig,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                blobs,
+                clock,
+                notifier,
+                config,
+                wake: Notify::new(),
+                containers: Mutex::default(),
+                transferring: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    pub fn blobs(&self) -> &Arc<BlobStore> {
+        &self.inner.blobs
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    pub fn notifier(&self) -> &GoalStateNotifier {
+        &self.inner.notifier
+    }
+
+    /// Asks the loop to run now rather than at its next second.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// Creates `name` in the blob store unless it is known to exist.
+    pub fn ensure_container(&self, name: &str) -> Result<(), StoreError> {
+        if self.inner.containers.lock().contains(name) {
+            return Ok(());
+        }
+        match self.inner.blobs.create_container(name, Vec::new(), None) {
+            Ok(_) | Err(StoreError::ContainerAlreadyExists) => {
+                self.inner.containers.lock().insert(name.to_owned());
+                Ok(())
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Marks a task's transfer as running here; false when it already is.
+    pub(super) fn claim_transfer(&self, task_id: &str) -> bool {
+        self.inner.transferring.lock().insert(task_id.to_owned())
+    }
+
+    pub(super) fn release_transfer(&self, task_id: &str) {
+        self.inner.transferring.lock().remove(task_id);
+    }
+
+    /// Runs until `shutdown` turns true: resumes work a previous run left in flight, then
+    /// collects status blobs as they are written and ticks every second.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        if let Err(error) = self.resume().await {
+            tracing::error!(%error, "resuming backup tasks failed");
+        }
+        let collector = tokio::spawn(collector::run(self.clone(), shutdown.clone()));
+        loop {
+            if let Err(error) = self.tick().await {
+                tracing::error!(%error, "backup engine tick failed");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = self.inner.wake.notified() => {}
+                _ = shutdown.changed() => break,
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        collector.abort();
+    }
+
+    /// One pass at the clock's current time. Answers how many backups it started.
+    pub async fn tick(&self) -> Result<u64, EngineError> {
+        self.follow_stored_clock().await?;
+        let now = self.clock().now();
+        scheduler::plan(self, now).await?;
+        let started = scheduler::start_due(self, now).await?;
+        collector::fail_overdue(self, now).await?;
+        expiry::apply(self, now).await?;
+        Ok(started)
+    }
+
+    /// Another replica may have moved simulated time: follow the stored setting.
+    async fn follow_stored_clock(&self) -> Result<(), EngineError> {
+        let stored = sim_clock::load(self.db()).await?;
+        if stored != self.clock().setting() {
+            self.clock().set(stored);
+        }
+        Ok(())
+    }
+
+    /// Sets the clock (and stores it for every replica), then runs what became due.
+    pub async fn set_clock(&self, setting: ClockSetting) -> Result<(), EngineError> {
+        self.clock().set(setting);
+        sim_clock::save(self.db(), self.clock()).await?;
+        self.tick().await?;
+        Ok(())
+    }
+
+    /// Moves the clock forward to `to`, stopping at every instant something is due (a
+    /// scheduled run, a task deadline, an expiry) to run it, and giving in-flight backups
+    /// up to `settle` of real time at each stop to report their snapshots.
+    pub async fn advance(
+        &self,
+        to: DateTime<Utc>,
+        settle: Duration,
+    ) -> Result<AdvanceReport, EngineError> {
+        let mut report = AdvanceReport::default();
+        report.backups_started += self.tick().await?;
+        self.settle(settle).await?;
+        while report.steps < MAX_ADVANCE_STEPS {
+            let now = self.clock().now();
+            if now >= to {
+                break;
+            }
+            let next = scheduler::next_event_after(self, now)
+                .await?
+                .filter(|at| *at <= to)
+                .unwrap_or(to);
+            self.clock().advance_to(next);
+            sim_clock::save(self.db(), self.clock()).await?;
+            report.steps += 1;
+            report.backups_started += self.tick().await?;
+            self.settle(settle).await?;
+        }
+        report.now = self.clock().now();
+        Ok(report)
+    }
+
+    /// Waits (in real time) for backups in flight: up to `snapshot_wait` for snapshots
+    /// still to be reported, and for transfers, which run in this process, until done.
+    async fn settle(&self, snapshot_wait: Duration) -> Result<(), EngineError> {
+        let started = tokio::time::Instant::now();
+        let transfer_limit = Duration::from_secs(120);
+        loop {
+            let awaiting = tasks::count_in_state(self.db(), tasks::TaskState::AwaitingSnapshot)
+                .await?;
+            let transferring =
+                tasks::count_in_state(self.db(), tasks::TaskState::Transferring).await?;
+            let restoring = restore::count_in_progress(self.db()).await?;
+            let waited = started.elapsed();
+            let snapshots_settled = awaiting == 0 || waited >= snapshot_wait;
+            let transfers_settled = transferring == 0 && restoring == 0;
+            if (snapshots_settled && transfers_settled) || waited >= transfer_limit {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// After a restart: transfers that were running start again (they are idempotent),
+    /// status blobs written while the service was down are read, restores resume.
+    async fn resume(&self) -> Result<(), EngineError> {
+        transfer::resume(self).await?;
+        collector::sweep(self).await?;
+        restore::resume(self).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,348 @@
+//! Restore (`POST .../recoveryPoints/{rp}/restore`, `RestoreDisks`): a Restore job writes
+//! each disk of the recovery point, from its vault copy, as a new page blob in the staging
+//! storage account, in a container named after the job (Azure picks the container too, and
+//! reports it in the job). The request is stored before the work starts, so a restarted
+//! service finishes it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::backup::{error_detail, job_task};
+use super::engine::Engine;
+use super::progress::finish_job;
+use super::transfer::RecoveryPointDisk;
+use super::vault_storage::{restore_disk, VaultDisk};
+use super::EngineError;
+use crate::blob::engine::Timestamp;
+use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
+use crate::resources::lookup::VaultRecord;
+use crate::resources::protection::items::{ProtectedItem, Submitted};
+use crate::resources::protection::operations::{
+    self, NewOperation, OperationKind, OperationStatus,
+};
+use crate::resources::ResourceError;
+use crate::store::to_micros;
+use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
+
+pub const TRANSFER_FROM_VAULT: &str = "Transfer data from vault";
+
+/// A validated `RestoreDisks` request.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    /// The staging storage account's name (the last segment of `storageAccountId`).
+    pub storage_account: String,
+    /// `restoreDiskLunList`: only these disks; all when `None`.
+    pub luns: Option<Vec<i64>>,
+}
+
+/// What a restore task stores: where each disk goes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RestorePlan {
+    target_container: String,
+    disks: Vec<PlannedDisk>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PlannedDisk {
+    lun: i64,
+    vault_container: String,
+    vault_blob: String,
+    vault_snapshot: i64,
+    target_blob: String,
+}
+
+/// Accepts a restore: records the Restore job and its plan, then starts it.
+pub async fn request_restore(
+    engine: &Engine,
+    vault: &VaultRecord,
+    item: &ProtectedItem,
+    recovery_point_id: &str,
+    request: RestoreRequest,
+) -> Result<Submitted, ResourceError> {
+    let now = engine.clock().now();
+    if !request
+        .storage_account
+        .eq_ignore_ascii_case(&engine.config().account_name)
+    {
+        return Err(ResourceError::invalid(
+            "UserErrorStorageAccountNotFound",
+            format!(
+                "Storage account '{}' is not served here; restore to '{}'.",
+                request.storage_account,
+                engine.config().account_name
+            ),
+        ));
+    }
+    let row = sqlx::query(
+        "select disks, recovery_point_time from recovery_point where vault_id = $1 \
+         and item_key = $2 and recovery_point_id = $3",
+    )
+    .bind(&item.vault_id)
+    .bind(&item.item_key)
+    .bind(recovery_point_id)
+    .fetch_optional(engine.db().pool())
+    .await?
+    .ok_or_else(|| {
+        ResourceError::not_found(
+            "BMSUserErrorRecoveryPointNotFound",
+            format!("Recovery point '{recovery_point_id}' was not found for this item."),
+        )
+    })?;
+    let disks: Vec<RecoveryPointDisk> = match row.try_get::<Option<String>, _>("disks")? {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| ResourceError::Engine(format!("recovery point disks: {e}")))?,
+        None => {
+            return Err(ResourceError::invalid(
+                "UserErrorRestoreNotPossible",
+                format!("Recovery point '{recovery_point_id}' holds no disk data to restore."),
+            ))
+        }
+    };
+    if let Some(luns) = &request.luns {
+        if let Some(missing) = luns.iter().find(|l| !disks.iter().any(|d| d.lun == **l)) {
+            return Err(ResourceError::invalid(
+                "BMSUserErrorInvalidInput",
+                format!("properties.restoreDiskLunList names LUN {missing}, which the recovery point does not hold."),
+            ));
+        }
+    }
+    let mut tx = engine.db().pool().begin().await?;
+    let job_id = jobs::create_job(
+        &mut tx,
+        NewJob {
+            vault_id: vault.vault_id.clone(),
+            item_key: Some(item.item_key.clone()),
+            entity_friendly_name: item.name.vm.clone(),
+            container_name: item.name.native_container_name(),
+            operation: JobOperation::Restore,
+            status: JobStatus::InProgress,
+            start_time: now,
+            end_time: None,
+            is_user_triggered: true,
+            extended_info: JobExtendedInfo::default(),
+        },
+    )
+    .await?;
+    let target_container = format!("vhd{}", job_id.replace('-', ""));
+    let planned: Vec<PlannedDisk> = disks
+        .iter()
+        .filter(|d| request.luns.as_ref().is_none_or(|l| l.contains(&d.lun)))
+        .map(|d| PlannedDisk {
+            lun: d.lun,
+            vault_container: d.vault_container.clone(),
+            vault_blob: d.vault_blob.clone(),
+            vault_snapshot: d.vault_snapshot,
+            target_blob: restored_blob_name(&item.name.vm, d.lun, recovery_point_id),
+        })
+        .collect();
+    let point_time: i64 = row.try_get("recovery_point_time")?;
+    let property_bag = BTreeMap::from([
+        ("VM Name".to_owned(), item.name.vm.clone()),
+        ("Recovery point ID".to_owned(), recovery_point_id.to_owned()),
+        (
+            "Recovery point time".to_owned(),
+            crate::store::from_micros(point_time).to_rfc3339(),
+        ),
+        (
+            "Target Storage Account Name".to_owned(),
+            engine.config().account_name.clone(),
+        ),
+        ("Config Blob Container Name".to_owned(), target_container.clone()),
+        (
+            "Restored Disks".to_owned(),
+            planned
+                .iter()
+                .map(|d| d.target_blob.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    ]);
+    jobs::update(
+        &mut tx,
+        &job_id,
+        jobs::JobUpdate {
+            status: None,
+            extended_info: Some(JobExtendedInfo {
+                tasks_list: vec![job_task(TRANSFER_FROM_VAULT, "InProgress", Some(now), None)],
+                property_bag,
+                ..JobExtendedInfo::default()
+            }),
+        },
+    )
+    .await?;
+    let plan = RestorePlan {
+        target_container,
+        disks: planned,
+    };
+    sqlx::query(
+        "insert into restore_task (job_id, vault_id, item_key, recovery_point_id, request, \
+         state, created_at, updated_at) values ($1, $2, $3, $4, $5, 'InProgress', $6, $6)",
+    )
+    .bind(&job_id)
+    .bind(&item.vault_id)
+    .bind(&item.item_key)
+    .bind(recovery_point_id)
+    .bind(serde_json::to_string(&plan).expect("a restore plan serializes"))
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    let operation_id = operations::create(
+        &mut tx,
+        NewOperation {
+            vault_id: vault.vault_id.clone(),
+            item_key: Some(item.item_key.clone()),
+            kind: OperationKind::Restore,
+            status: OperationStatus::Succeeded,
+            job_id: Some(job_id.clone()),
+            start_time: now,
+            end_time: Some(now),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    spawn(engine, job_id.clone());
+    Ok(Submitted {
+        operation_id,
+        job_id,
+        name: item.name.clone(),
+    })
+}
+
+/// `<vm>-osdisk-<rp>.vhd` or `<vm>-datadisk-<lun>-<rp>.vhd`.
+fn restored_blob_name(vm: &str, lun: i64, recovery_point_id: &str) -> String {
+    if lun < 0 {
+        format!("{vm}-osdisk-{recovery_point_id}.vhd")
+    } else {
+        format!("{vm}-datadisk-{lun}-{recovery_point_id}.vhd")
+    }
+}
+
+/// Restores still in progress (for `advance`, which waits for them).
+pub async fn count_in_progress(db: &crate::store::Db) -> Result<i64, EngineError> {
+    Ok(
+        sqlx::query_scalar("select count(*) from restore_task where state = 'InProgress'")
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+/// Finishes restores a previous run left in progress.
+pub async fn resume(engine: &Engine) -> Result<(), EngineError> {
+    let jobs: Vec<String> =
+        sqlx::query_scalar("select job_id from restore_task where state = 'InProgress'")
+            .fetch_all(engine.db().pool())
+            .await?;
+    for job_id in jobs {
+        spawn(engine, job_id);
+    }
+    Ok(())
+}
+
+fn spawn(engine: &Engine, job_id: String) {
+    let engine = engine.clone();
+    tokio::spawn(async move {
+        if let Err(error) = run(&engine, &job_id).await {
+            tracing::error!(%error, job_id, "restore failed");
+            let now = engine.clock().now();
+            if let Err(error) = end(&engine, &job_id, Err(error.to_string()), now).await {
+                tracing::error!(%error, job_id, "recording the failed restore failed");
+            }
+        }
+    });
+}
+
+async fn run(engine: &Engine, job_id: &str) -> Result<(), EngineError> {
+    let plan: Option<String> = sqlx::query_scalar(
+        "select request from restore_task where job_id = $1 and state = 'InProgress'",
+    )
+    .bind(job_id)
+    .fetch_optional(engine.db().pool())
+    .await?;
+    let Some(plan) = plan else {
+        return Ok(());
+    };
+    let plan: RestorePlan =
+        serde_json::from_str(&plan).map_err(|e| EngineError::corrupt("restore plan", e))?;
+    engine.ensure_container(&plan.target_container)?;
+    let mut bytes = 0u64;
+    for disk in &plan.disks {
+        let store = engine.blobs().clone();
+        let vault = VaultDisk {
+            container: disk.vault_container.clone(),
+            blob: disk.vault_blob.clone(),
+        };
+        let (container, blob) = (plan.target_container.clone(), disk.target_blob.clone());
+        let snapshot = Timestamp(disk.vault_snapshot);
+        bytes += tokio::task::spawn_blocking(move || {
+            restore_disk(&store, &vault, snapshot, &container, &blob)
+        })
+        .await??;
+    }
+    let now = engine.clock().now();
+    end(engine, job_id, Ok(bytes), now).await
+}
+
+/// Ends the Restore job and its task, with the bytes written or the reason it failed.
+async fn end(
+    engine: &Engine,
+    job_id: &str,
+    outcome: Result<u64, String>,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
+    let vault_id: String =
+        sqlx::query_scalar("select vault_id from restore_task where job_id = $1")
+            .bind(job_id)
+            .fetch_one(engine.db().pool())
+            .await?;
+    let mut tx = engine.db().pool().begin().await?;
+    let state = if outcome.is_ok() { "Completed" } else { "Failed" };
+    let moved = sqlx::query(
+        "update restore_task set state = $2, updated_at = $3 \
+         where job_id = $1 and state = 'InProgress'",
+    )
+    .bind(job_id)
+    .bind(state)
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Ok(());
+    }
+    match outcome {
+        Ok(bytes) => {
+            finish_job(
+                engine.db(),
+                &mut tx,
+                &vault_id,
+                job_id,
+                JobStatus::Completed,
+                &[(TRANSFER_FROM_VAULT, "Completed")],
+                &[("Bytes Restored", bytes.to_string())],
+                Vec::new(),
+                now,
+            )
+            .await?
+        }
+        Err(detail) => {
+            finish_job(
+                engine.db(),
+                &mut tx,
+                &vault_id,
+                job_id,
+                JobStatus::Failed,
+                &[(TRANSFER_FROM_VAULT, "Failed")],
+                &[],
+                vec![error_detail(&INTERNAL_ERROR, Some(&detail))],
+                now,
+            )
+            .await?
+        }
+    }
+    tx.commit().await?;
+    Ok(())
+}

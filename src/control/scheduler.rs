@@ -1,0 +1,224 @@
+//! Turning policies into Backup jobs. Each protected item carries the instant its policy
+//! next runs (`next_backup_at`); a run is claimed by moving that instant forward with a
+//! compare-and-set in the transaction that creates the run's job, so however many replicas
+//! share the database, each run makes exactly one job.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::backup::{start_backup, BackupRequest, BackupTarget};
+use super::engine::Engine;
+use super::schedule::next_run_after;
+use super::tasks::Trigger;
+use super::EngineError;
+use crate::resources::policy::IaasVmPolicy;
+use crate::resources::protection::names::VmName;
+use crate::store::{from_micros, to_micros, Db};
+
+/// `next_backup_at` of an item whose policy never runs.
+const NEVER: i64 = i64::MAX;
+/// Items planned or started per transaction: bounds how long one replica holds the
+/// database's write lock (SQLite) or row locks (PostgreSQL).
+const BATCH: i64 = 200;
+/// Most missed runs skipped over to reach the latest one after downtime.
+const MAX_CATCH_UP: usize = 100_000;
+
+/// Gives every scheduled item without a planned run its next run after `now`.
+pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError> {
+    let mut policies = PolicyCache::default();
+    loop {
+        let rows = sqlx::query(
+            "select vault_id, item_key, policy_key from protected_item \
+             where next_backup_at is null and policy_key is not null limit $1",
+        )
+        .bind(BATCH * 5)
+        .fetch_all(engine.db().pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = engine.db().pool().begin().await?;
+        for row in &rows {
+            let vault_id: String = row.try_get("vault_id")?;
+            let policy_key: String = row.try_get("policy_key")?;
+            let policy = policies.get(engine.db(), &vault_id, &policy_key).await?;
+            let next = policy
+                .and_then(|p| next_run_after(&p, now))
+                .map_or(NEVER, to_micros);
+            sqlx::query(
+                "update protected_item set next_backup_at = $3 \
+                 where vault_id = $1 and item_key = $2 and next_backup_at is null",
+            )
+            .bind(&vault_id)
+            .bind(row.try_get::<String, _>("item_key")?)
+            .bind(next)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+    }
+}
+
+/// Starts a Backup job for every item whose run is due at `now`. After downtime an item
+/// that missed several runs gets one job, for the latest (an older one would reach the
+/// extension too late to run). Answers how many jobs it started.
+pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, EngineError> {
+    let mut policies = PolicyCache::default();
+    let mut started = 0;
+    loop {
+        let rows = sqlx::query(
+            "select vault_id, item_key, vm_id, vm_name, vm_resource_group, policy_key, \
+             next_backup_at from protected_item where next_backup_at <= $1 \
+             order by next_backup_at, vault_id, item_key limit $2",
+        )
+        .bind(to_micros(now))
+        .bind(BATCH)
+        .fetch_all(engine.db().pool())
+        .await?;
+        if rows.is_empty() {
+            return Ok(started);
+        }
+        let mut tx = engine.db().pool().begin().await?;
+        let mut notify = Vec::new();
+        for row in &rows {
+            let vault_id: String = row.try_get("vault_id")?;
+            let item_key: String = row.try_get("item_key")?;
+            let due: i64 = row.try_get("next_backup_at")?;
+            let policy = match row.try_get::<Option<String>, _>("policy_key")? {
+                Some(key) => policies.get(engine.db(), &vault_id, &key).await?,
+                None => None,
+            };
+            let (scheduled_at, next) = match &policy {
+                Some(policy) => latest_due_run(policy, from_micros(due), now),
+                None => (from_micros(due), None),
+            };
+            let claimed = sqlx::query(
+                "update protected_item set next_backup_at = $4 \
+                 where vault_id = $1 and item_key = $2 and next_backup_at = $3",
+            )
+            .bind(&vault_id)
+            .bind(&item_key)
+            .bind(due)
+            .bind(next.map_or(NEVER, to_micros))
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() == 0 || policy.is_none() {
+                // Another replica claimed this run, or protection stopped meanwhile.
+                continue;
+            }
+            let request = BackupRequest {
+                target: BackupTarget {
+                    vault_id,
+                    item_key,
+                    vm_id: row.try_get("vm_id")?,
+                    vm: VmName::new(
+                        row.try_get::<String, _>("vm_resource_group")?,
+                        row.try_get::<String, _>("vm_name")?,
+                    ),
+                },
+                trigger: Trigger::Scheduled,
+                scheduled_at,
+                rp_expires_at: None,
+            };
+            let backup = start_backup(engine, &mut tx, &request, now).await?;
+            notify.extend(backup.notify_vm);
+            started += 1;
+        }
+        tx.commit().await?;
+        for vm_id in &notify {
+            engine.notifier().notify(vm_id);
+        }
+    }
+}
+
+/// The latest run due by `now`, starting from the due run `due`, and the run after it.
+fn latest_due_run(
+    policy: &IaasVmPolicy,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (DateTime<Utc>, Option<DateTime<Utc>>) {
+    let mut scheduled = due;
+    let mut next = next_run_after(policy, due);
+    for _ in 0..MAX_CATCH_UP {
+        match next {
+            Some(at) if at <= now => {
+                scheduled = at;
+                next = next_run_after(policy, at);
+            }
+            _ => break,
+        }
+    }
+    (scheduled, next)
+}
+
+/// The first instant after `now` at which something is due: a scheduled run, a snapshot
+/// deadline, an expiry.
+pub async fn next_event_after(
+    engine: &Engine,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, EngineError> {
+    let now = to_micros(now);
+    let mut next: Option<i64> = None;
+    for query in [
+        "select min(next_backup_at) from protected_item where next_backup_at > $1 \
+         and next_backup_at < $2",
+        "select min(deadline_at) from backup_task where state = 'AwaitingSnapshot' \
+         and deadline_at > $1 and deadline_at < $2",
+        "select min(expires_at) from recovery_point where expires_at > $1 and expires_at < $2",
+        "select min(instant_expires_at) from recovery_point where instant_expires_at > $1 \
+         and instant_expires_at < $2",
+    ] {
+        let candidate: Option<i64> = sqlx::query_scalar(query)
+            .bind(now)
+            .bind(NEVER)
+            .fetch_one(engine.db().pool())
+            .await?;
+        next = match (next, candidate) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(next.map(from_micros))
+}
+
+/// Parsed policies by vault and policy key, for one pass.
+#[derive(Default)]
+struct PolicyCache {
+    policies: HashMap<(String, String), Option<Arc<IaasVmPolicy>>>,
+}
+
+impl PolicyCache {
+    async fn get(
+        &mut self,
+        db: &Db,
+        vault_id: &str,
+        policy_key: &str,
+    ) -> Result<Option<Arc<IaasVmPolicy>>, EngineError> {
+        let key = (vault_id.to_owned(), policy_key.to_owned());
+        if let Some(policy) = self.policies.get(&key) {
+            return Ok(policy.clone());
+        }
+        let properties: Option<String> = sqlx::query_scalar(
+            "select properties from backup_policy where vault_id = $1 and name_key = $2",
+        )
+        .bind(vault_id)
+        .bind(policy_key)
+        .fetch_optional(db.pool())
+        .await?;
+        let policy = match properties {
+            Some(text) => {
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| EngineError::corrupt("policy", e))?;
+                let policy = IaasVmPolicy::from_properties(&value)
+                    .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))?;
+                Some(Arc::new(policy))
+            }
+            None => None,
+        };
+        self.policies.insert(key, policy.clone());
+        Ok(policy)
+    }
+}

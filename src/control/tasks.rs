@@ -1,0 +1,275 @@
+//! Backup tasks: one attempt of a Backup job, from minting to the recovery point. Every
+//! state change is written before the engine acts on it, so a restarted service picks up
+//! each task where it was.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use super::EngineError;
+use crate::store::{from_micros, to_micros, Db};
+
+/// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    AwaitingSnapshot,
+    Transferring,
+    Completed,
+    Failed,
+}
+
+impl TaskState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AwaitingSnapshot => "AwaitingSnapshot",
+            Self::Transferring => "Transferring",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            Self::AwaitingSnapshot,
+            Self::Transferring,
+            Self::Completed,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+    }
+}
+
+/// Why a backup runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A policy's scheduled run.
+    Scheduled,
+    /// `POST .../protectedItems/{item}/backup`.
+    OnDemand,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "Scheduled",
+            Self::OnDemand => "OnDemand",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [Self::Scheduled, Self::OnDemand]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+    }
+}
+
+/// One disk's snapshot, as the extension reported it and the engine verified it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotDisk {
+    pub lun: i64,
+    pub container: String,
+    pub blob: String,
+    /// The blob store's snapshot stamp (`Timestamp.0`).
+    pub snapshot: i64,
+}
+
+/// What the status blob reported once the snapshot was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectedSnapshot {
+    /// `AppConsistent`, `FileSystemConsistent` or `CrashConsistent`.
+    pub consistency: String,
+    pub disks: Vec<SnapshotDisk>,
+    /// When the snapshots were taken (the newest of them).
+    pub taken_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BackupTask {
+    pub task_id: String,
+    pub job_id: String,
+    pub attempt: i64,
+    pub vault_id: String,
+    pub item_key: String,
+    pub vm_id: String,
+    pub trigger: Trigger,
+    pub scheduled_at: DateTime<Utc>,
+    /// The expiry an on-demand backup asked for.
+    pub rp_expires_at: Option<DateTime<Utc>>,
+    pub state: TaskState,
+    pub deadline_at: DateTime<Utc>,
+    pub status_container: String,
+    pub status_blob: String,
+    pub logs_blob: String,
+    /// The ETag of the status blob content last read, so a write is read once.
+    pub status_etag: Option<String>,
+    pub snapshot: Option<CollectedSnapshot>,
+    pub bytes_transferred: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert(tx: &mut AnyConnection, task: &BackupTask) -> Result<(), EngineError> {
+    sqlx::query(
+        "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
+         trigger_kind, scheduled_at, rp_expires_at, state, deadline_at, status_container, \
+         status_blob, logs_blob, status_etag, snapshot, bytes_transferred, created_at, \
+         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+         $15, $16, $17, $18, $18)",
+    )
+    .bind(&task.task_id)
+    .bind(&task.job_id)
+    .bind(task.attempt)
+    .bind(&task.vault_id)
+    .bind(&task.item_key)
+    .bind(&task.vm_id)
+    .bind(task.trigger.as_str())
+    .bind(to_micros(task.scheduled_at))
+    .bind(task.rp_expires_at.map(to_micros))
+    .bind(task.state.as_str())
+    .bind(to_micros(task.deadline_at))
+    .bind(&task.status_container)
+    .bind(&task.status_blob)
+    .bind(&task.logs_blob)
+    .bind(&task.status_etag)
+    .bind(task.snapshot.as_ref().map(snapshot_json))
+    .bind(task.bytes_transferred)
+    .bind(to_micros(task.created_at))
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
+     scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
+     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
+
+pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineError> {
+    sqlx::query(&format!(
+        "select {TASK_COLUMNS} from backup_task where task_id = $1"
+    ))
+    .bind(task_id)
+    .fetch_optional(db.pool())
+    .await?
+    .map(|row| task_of(&row))
+    .transpose()
+}
+
+/// Tasks in `state`, oldest deadline first.
+pub async fn in_state(
+    db: &Db,
+    state: TaskState,
+    limit: i64,
+) -> Result<Vec<BackupTask>, EngineError> {
+    sqlx::query(&format!(
+        "select {TASK_COLUMNS} from backup_task where state = $1 \
+         order by deadline_at, task_id limit $2"
+    ))
+    .bind(state.as_str())
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(task_of)
+    .collect()
+}
+
+/// Tasks still waiting for their snapshot whose deadline has passed.
+pub async fn overdue(
+    db: &Db,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<BackupTask>, EngineError> {
+    sqlx::query(&format!(
+        "select {TASK_COLUMNS} from backup_task where state = $1 and deadline_at <= $2 \
+         order by deadline_at, task_id limit $3"
+    ))
+    .bind(TaskState::AwaitingSnapshot.as_str())
+    .bind(to_micros(now))
+    .bind(limit)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(task_of)
+    .collect()
+}
+
+/// How many tasks are in `state`.
+pub async fn count_in_state(db: &Db, state: TaskState) -> Result<i64, EngineError> {
+    Ok(
+        sqlx::query_scalar("select count(*) from backup_task where state = $1")
+            .bind(state.as_str())
+            .fetch_one(db.pool())
+            .await?,
+    )
+}
+
+/// Moves a task from `from` to `to`, recording what it learned. False when the task was
+/// no longer in `from` (another replica, or an earlier event, moved it first).
+pub async fn transition(
+    tx: &mut AnyConnection,
+    task_id: &str,
+    from: TaskState,
+    to: TaskState,
+    change: TaskChange<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, EngineError> {
+    let done = sqlx::query(
+        "update backup_task set state = $3, status_etag = coalesce($4, status_etag), \
+         snapshot = coalesce($5, snapshot), bytes_transferred = coalesce($6, bytes_transferred), \
+         updated_at = $7 where task_id = $1 and state = $2",
+    )
+    .bind(task_id)
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(change.status_etag)
+    .bind(change.snapshot.map(snapshot_json))
+    .bind(change.bytes_transferred)
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What a transition records besides the state.
+#[derive(Debug, Default)]
+pub struct TaskChange<'a> {
+    pub status_etag: Option<&'a str>,
+    pub snapshot: Option<&'a CollectedSnapshot>,
+    pub bytes_transferred: Option<i64>,
+}
+
+fn snapshot_json(snapshot: &CollectedSnapshot) -> String {
+    serde_json::to_string(snapshot).expect("a collected snapshot serializes")
+}
+
+fn task_of(row: &AnyRow) -> Result<BackupTask, EngineError> {
+    let trigger: String = row.try_get("trigger_kind")?;
+    let state: String = row.try_get("state")?;
+    let snapshot: Option<String> = row.try_get("snapshot")?;
+    Ok(BackupTask {
+        task_id: row.try_get("task_id")?,
+        job_id: row.try_get("job_id")?,
+        attempt: row.try_get("attempt")?,
+        vault_id: row.try_get("vault_id")?,
+        item_key: row.try_get("item_key")?,
+        vm_id: row.try_get("vm_id")?,
+        trigger: Trigger::parse(&trigger)
+            .ok_or_else(|| EngineError::corrupt("task trigger", &trigger))?,
+        scheduled_at: from_micros(row.try_get("scheduled_at")?),
+        rp_expires_at: row
+            .try_get::<Option<i64>, _>("rp_expires_at")?
+            .map(from_micros),
+        state: TaskState::parse(&state).ok_or_else(|| EngineError::corrupt("task state", &state))?,
+        deadline_at: from_micros(row.try_get("deadline_at")?),
+        status_container: row.try_get("status_container")?,
+        status_blob: row.try_get("status_blob")?,
+        logs_blob: row.try_get("logs_blob")?,
+        status_etag: row.try_get("status_etag")?,
+        snapshot: snapshot
+            .map(|s| serde_json::from_str(&s).map_err(|e| EngineError::corrupt("task snapshot", e)))
+            .transpose()?,
+        bytes_transferred: row.try_get("bytes_transferred")?,
+        created_at: from_micros(row.try_get("created_at")?),
+    })
+}

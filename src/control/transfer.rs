@@ -1,0 +1,321 @@
+//! "Transfer data to vault": for each disk, copy what changed since the previous recovery
+//! point's snapshot into vault storage, then record the recovery point, update the item and
+//! complete the job, in one transaction keyed by the task id, so a transfer re-run after a
+//! crash never records a second point.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::backup::{error_detail, TRANSFER_TO_VAULT};
+use super::engine::Engine;
+use super::progress::finish_job;
+use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
+use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
+use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
+use super::EngineError;
+use crate::blob::engine::Timestamp;
+use crate::resources::jobs::JobStatus;
+use crate::resources::policy::IaasVmPolicy;
+use crate::resources::recovery_points::{
+    self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
+};
+use crate::store::to_micros;
+use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
+
+/// Where one disk of a recovery point lives: its instant snapshot (until retention deletes
+/// it) and its vault copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoveryPointDisk {
+    pub lun: i64,
+    pub container: String,
+    pub blob: String,
+    /// The disk snapshot (the InstantRP tier); `None` once deleted.
+    pub snapshot: Option<i64>,
+    pub vault_container: String,
+    pub vault_blob: String,
+    /// The vault blob's snapshot (the HardenedRP tier).
+    pub vault_snapshot: i64,
+    pub bytes_transferred: u64,
+}
+
+/// Starts the transfer of a task whose snapshot was collected, unless it already runs here.
+pub fn spawn(engine: &Engine, task_id: &str) {
+    if !engine.claim_transfer(task_id) {
+        return;
+    }
+    let engine = engine.clone();
+    let task_id = task_id.to_owned();
+    tokio::spawn(async move {
+        let result = run(&engine, &task_id).await;
+        if let Err(error) = result {
+            tracing::error!(%error, task_id, "transfer to vault failed");
+            if let Err(error) = fail(&engine, &task_id, &error.to_string()).await {
+                tracing::error!(%error, task_id, "recording the failed transfer failed");
+            }
+        }
+        engine.release_transfer(&task_id);
+    });
+}
+
+/// Restarts every transfer that was running when the service stopped.
+pub async fn resume(engine: &Engine) -> Result<(), EngineError> {
+    for task in tasks::in_state(engine.db(), TaskState::Transferring, i64::MAX).await? {
+        spawn(engine, &task.task_id);
+    }
+    Ok(())
+}
+
+async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
+    let Some(task) = tasks::get(engine.db(), task_id).await? else {
+        return Ok(());
+    };
+    if task.state != TaskState::Transferring {
+        return Ok(());
+    }
+    let snapshot = task
+        .snapshot
+        .clone()
+        .ok_or_else(|| EngineError::corrupt("task", "a transferring task has no snapshot"))?;
+    let previous = previous_disks(engine, &task).await?;
+    let mut disks = Vec::with_capacity(snapshot.disks.len());
+    let mut total = 0u64;
+    for disk in &snapshot.disks {
+        let source = DiskSnapshotRef {
+            container: disk.container.clone(),
+            blob: disk.blob.clone(),
+            snapshot: Timestamp(disk.snapshot),
+        };
+        let earlier = previous
+            .iter()
+            .find(|p| p.lun == disk.lun && p.container == disk.container && p.blob == disk.blob)
+            .and_then(|p| {
+                p.snapshot.map(|s| DiskSnapshotRef {
+                    container: p.container.clone(),
+                    blob: p.blob.clone(),
+                    snapshot: Timestamp(s),
+                })
+            });
+        let vault = vault_disk(&task.vault_id, &task.item_key, disk.lun);
+        let store = engine.blobs().clone();
+        let (report, vault) = {
+            let source = source.clone();
+            tokio::task::spawn_blocking(move || {
+                transfer_disk(&store, &source, earlier.as_ref(), &vault).map(|r| (r, vault))
+            })
+            .await??
+        };
+        total += report.bytes_transferred;
+        let VaultDisk {
+            container: vault_container,
+            blob: vault_blob,
+        } = vault;
+        disks.push(RecoveryPointDisk {
+            lun: disk.lun,
+            container: disk.container.clone(),
+            blob: disk.blob.clone(),
+            snapshot: Some(disk.snapshot),
+            vault_container,
+            vault_blob,
+            vault_snapshot: report.vault_snapshot.0,
+            bytes_transferred: report.bytes_transferred,
+        });
+    }
+    record(engine, &task, &snapshot.consistency, snapshot.taken_at, disks, total).await
+}
+
+/// The disks of the item's newest recovery point, the base of an incremental transfer.
+async fn previous_disks(
+    engine: &Engine,
+    task: &BackupTask,
+) -> Result<Vec<RecoveryPointDisk>, EngineError> {
+    let disks: Option<String> = sqlx::query_scalar(
+        "select disks from recovery_point where vault_id = $1 and item_key = $2 \
+         and disks is not null and (task_id is null or task_id <> $3) \
+         order by recovery_point_time desc limit 1",
+    )
+    .bind(&task.vault_id)
+    .bind(&task.item_key)
+    .bind(&task.task_id)
+    .fetch_optional(engine.db().pool())
+    .await?
+    .flatten();
+    match disks {
+        Some(text) => {
+            serde_json::from_str(&text).map_err(|e| EngineError::corrupt("recovery point disks", e))
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+async fn record(
+    engine: &Engine,
+    task: &BackupTask,
+    consistency: &str,
+    taken_at: DateTime<Utc>,
+    disks: Vec<RecoveryPointDisk>,
+    bytes_transferred: u64,
+) -> Result<(), EngineError> {
+    let now = engine.clock().now();
+    let expiry = expiry_of(engine, task, taken_at).await?;
+    let vm = sqlx::query("select os_type, vm_size from virtual_machine where vm_id = $1")
+        .bind(&task.vm_id)
+        .fetch_optional(engine.db().pool())
+        .await?;
+    let (os_type, vm_size) = match vm {
+        Some(row) => (row.try_get("os_type")?, row.try_get("vm_size")?),
+        None => ("Linux".to_owned(), String::new()),
+    };
+    let mut tx = engine.db().pool().begin().await?;
+    let moved = tasks::transition(
+        &mut tx,
+        &task.task_id,
+        TaskState::Transferring,
+        TaskState::Completed,
+        TaskChange {
+            bytes_transferred: Some(bytes_transferred as i64),
+            ..TaskChange::default()
+        },
+        now,
+    )
+    .await?;
+    if !moved {
+        return Ok(());
+    }
+    recovery_points::record(
+        &mut tx,
+        NewRecoveryPoint {
+            vault_id: task.vault_id.clone(),
+            item_key: task.item_key.clone(),
+            time: taken_at,
+            recovery_point_type: consistency.to_owned(),
+            tiers: vec![
+                Tier {
+                    tier_type: TierType::InstantRP,
+                    status: TierStatus::Valid,
+                },
+                Tier {
+                    tier_type: TierType::HardenedRP,
+                    status: TierStatus::Valid,
+                },
+            ],
+            details: RecoveryPointDetails {
+                os_type,
+                virtual_machine_size: vm_size,
+                source_vm_storage_type: "NormalStorage".to_owned(),
+                is_managed_virtual_machine: true,
+                is_source_vm_encrypted: false,
+                original_storage_account_option: false,
+                zones: Vec::new(),
+            },
+            storage: Some(RecoveryPointStorage {
+                task_id: task.task_id.clone(),
+                expires_at: expiry.expires_at,
+                instant_expires_at: Some(expiry.instant_expires_at),
+                disks: serde_json::to_string(&disks).expect("disks serialize"),
+            }),
+        },
+    )
+    .await?;
+    sqlx::query(
+        "update protected_item set last_backup_status = 'Completed', last_backup_time = $3, \
+         health_status = 'Passed', protection_state = case when protection_state = 'IRPending' \
+         then 'Protected' else protection_state end where vault_id = $1 and item_key = $2",
+    )
+    .bind(&task.vault_id)
+    .bind(&task.item_key)
+    .bind(to_micros(task.created_at))
+    .execute(&mut *tx)
+    .await?;
+    finish_job(
+        engine.db(),
+        &mut tx,
+        &task.vault_id,
+        &task.job_id,
+        JobStatus::Completed,
+        &[(TRANSFER_TO_VAULT, "Completed")],
+        &[
+            ("Backup Size", format!("{} MB", bytes_transferred.div_ceil(1 << 20))),
+            ("Bytes Transferred", bytes_transferred.to_string()),
+        ],
+        Vec::new(),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        task_id = task.task_id,
+        bytes_transferred,
+        "recovery point recorded"
+    );
+    Ok(())
+}
+
+/// When the new point expires: by the policy's rules for a scheduled run, at the requested
+/// time for an on-demand one.
+async fn expiry_of(
+    engine: &Engine,
+    task: &BackupTask,
+    taken_at: DateTime<Utc>,
+) -> Result<RecoveryPointExpiry, EngineError> {
+    let properties: Option<String> = sqlx::query_scalar(
+        "select b.properties from protected_item p join backup_policy b \
+         on b.vault_id = p.vault_id and b.name_key = p.policy_key \
+         where p.vault_id = $1 and p.item_key = $2",
+    )
+    .bind(&task.vault_id)
+    .bind(&task.item_key)
+    .fetch_optional(engine.db().pool())
+    .await?;
+    let Some(properties) = properties else {
+        // Protection stopped while the backup ran: keep the point until data is deleted.
+        return Ok(RecoveryPointExpiry {
+            expires_at: None,
+            instant_expires_at: taken_at + chrono::TimeDelta::days(2),
+        });
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&properties).map_err(|e| EngineError::corrupt("policy", e))?;
+    let policy = IaasVmPolicy::from_properties(&value)
+        .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))?;
+    Ok(match task.trigger {
+        Trigger::Scheduled => scheduled_expiry(&policy, task.scheduled_at, taken_at),
+        Trigger::OnDemand => on_demand_expiry(&policy, taken_at, task.rp_expires_at),
+    })
+}
+
+/// A transfer that cannot complete fails its job; the snapshot stays for the next run.
+async fn fail(engine: &Engine, task_id: &str, detail: &str) -> Result<(), EngineError> {
+    let Some(task) = tasks::get(engine.db(), task_id).await? else {
+        return Ok(());
+    };
+    let now = engine.clock().now();
+    let mut tx = engine.db().pool().begin().await?;
+    if !tasks::transition(
+        &mut tx,
+        task_id,
+        TaskState::Transferring,
+        TaskState::Failed,
+        TaskChange::default(),
+        now,
+    )
+    .await?
+    {
+        return Ok(());
+    }
+    finish_job(
+        engine.db(),
+        &mut tx,
+        &task.vault_id,
+        &task.job_id,
+        JobStatus::Failed,
+        &[(TRANSFER_TO_VAULT, "Failed")],
+        &[],
+        vec![error_detail(&INTERNAL_ERROR, Some(detail))],
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
