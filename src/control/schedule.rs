@@ -45,9 +45,6 @@ pub fn runs_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<DateTime<Utc>> {
-    if to <= from {
-        return Vec::new();
-    }
     let tz = policy.time_zone();
     let first_day = local_date(tz, from) - Days::new(LOOKBACK_DAYS);
     let last_day = local_date(tz, to);
