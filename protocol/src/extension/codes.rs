@@ -5,8 +5,6 @@
 pub const SUCCESS_APP_CONSISTENT: u32 = 0;
 /// `code` of a file-system-consistent success (also crash-consistent, see the status module).
 pub const SUCCESS: u32 = 1;
-/// `code` of a generic error.
-pub const ERROR: u32 = 2;
 /// `code` of the transitioning status written before the snapshot (ExtensionTempTerminalState).
 pub const TRANSITIONING: u32 = 4;
 /// `code` when the command is older than 140 minutes when the daemon starts.
@@ -265,6 +263,8 @@ pub fn azure_error_for_extension_code(code: u32) -> AzureBackupError {
         309 | 311 => script_error("Post-ScriptTimeout", "The post-script timed out"),
         // Inferred: database workload quiescing failed inside the VM.
         500..=512 => VM_REPORTED,
+        // 2 (generic error), 12, 173 (storage throttled the snapshot calls) and 556 (host
+        // snapshot failed) are transient as far as the user can tell: "retry in a few minutes".
         _ => INTERNAL_ERROR,
     }
 }
