@@ -1,1 +1,564 @@
-//! (to be written)
+//! The task the snapshot extension receives for one backup attempt: public settings
+//! (`taskId`, ticks, public `objectStr`), protected settings (disk, status and log blob SAS
+//! URIs) encrypted to the VM's certificate, and which extension runs them.
+//!
+//! SAS URIs are secrets: nothing here derives `Debug` over them or the account key.
+
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use vaultsim_protocol::extension::settings::{
+    encode_object_str, HandlerSettings, IncludedDisks, KeyValue, ObjectStrProtected,
+    ObjectStrPublic, ProtectedSettings, PublicSettings, COMMAND_SNAPSHOT, VM_TYPE_ARM,
+};
+use vaultsim_protocol::extension::ticks::ticks_string;
+use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
+
+use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
+
+/// LUN of the OS disk in `includedDisks` and the task's disk list.
+pub const OS_DISK_LUN: i64 = -1;
+
+/// Tells the real extension to snapshot through the disk SAS URIs itself instead of asking
+/// the host (168.63.129.16), which does not exist here.
+const CUSTOM_SETTINGS: &str = r#"{"takeSnapshotFrom":"onlyGuest"}"#;
+
+/// Blob names in URL paths: everything but unreserved characters and `/` (virtual
+/// directories) is escaped.
+const BLOB_PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// One disk to snapshot: its page blob in the blob endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskDisk {
+    /// [`OS_DISK_LUN`] for the OS disk.
+    pub lun: i64,
+    pub container: String,
+    pub blob: String,
+}
+
+/// Everything a task is minted from.
+pub struct TaskInput<'a> {
+    /// Lower-case GUID of the backup job.
+    pub job_id: &'a str,
+    /// 1 for the first try; the extension drops a taskId it has seen.
+    pub attempt: u32,
+    /// The scheduled start; the extension refuses to run 140 minutes after it.
+    pub command_start: DateTime<Utc>,
+    /// "Linux" or "Windows".
+    pub os_type: &'a str,
+    /// Snapshot order; the extension reports snapshots in the same order.
+    pub disks: &'a [TaskDisk],
+    pub status_container: &'a str,
+    pub status_blob: &'a str,
+    pub logs_blob: &'a str,
+    /// e.g. `http://127.0.0.1:10000/devstoreaccount1`.
+    pub blob_endpoint: &'a str,
+    pub account_name: &'a str,
+    /// Decoded account key bytes.
+    pub account_key: &'a [u8],
+    pub sas_start: DateTime<Utc>,
+    pub sas_expiry: DateTime<Utc>,
+    /// The VM's certificate, to which the protected settings are encrypted.
+    pub certificate_pem: &'a str,
+    /// Sent back by the extension as `x-ms-meta-<Key>` on each snapshot.
+    pub backup_metadata: Vec<(String, String)>,
+}
+
+impl fmt::Debug for TaskInput<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskInput")
+            .field("job_id", &self.job_id)
+            .field("attempt", &self.attempt)
+            .field("command_start", &self.command_start)
+            .field("os_type", &self.os_type)
+            .field("disks", &self.disks)
+            .field("status_container", &self.status_container)
+            .field("status_blob", &self.status_blob)
+            .field("logs_blob", &self.logs_blob)
+            .field("blob_endpoint", &self.blob_endpoint)
+            .field("account_name", &self.account_name)
+            .field("account_key", &"<redacted>")
+            .field("sas_start", &self.sas_start)
+            .field("sas_expiry", &self.sas_expiry)
+            .field("backup_metadata", &self.backup_metadata)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which extension handles the task, as ARM and the guest agent name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtensionIdentity {
+    pub publisher: &'static str,
+    pub extension_type: &'static str,
+    /// major.minor, as in the docs' templates (the published Linux build is 1.0.9184.0).
+    pub type_handler_version: &'static str,
+    /// The ARM resource name Azure Backup installs it under (what `az vm extension list`
+    /// shows).
+    pub name: String,
+}
+
+impl ExtensionIdentity {
+    /// `<publisher>.<type>`: the handler name the guest agent and the status use.
+    pub fn handler_name(&self) -> String {
+        format!("{}.{}", self.publisher, self.extension_type)
+    }
+}
+
+const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
+
+/// The snapshot extension for an OS type: VMSnapshot 1.9 on Windows (vmsnapshot-windows.md),
+/// VMSnapshotLinux 1.0 on anything else (vmsnapshot-linux.md).
+pub fn extension_identity(os_type: &str) -> ExtensionIdentity {
+    let (extension_type, type_handler_version) = if os_type.eq_ignore_ascii_case("windows") {
+        ("VMSnapshot", "1.9")
+    } else {
+        ("VMSnapshotLinux", "1.0")
+    };
+    ExtensionIdentity {
+        publisher: PUBLISHER,
+        extension_type,
+        type_handler_version,
+        name: extension_type.to_owned(),
+    }
+}
+
+/// A task ready to put in the VM's goal state.
+pub struct MintedTask {
+    /// `<job_id>_<attempt>`.
+    pub task_id: String,
+    pub extension: ExtensionIdentity,
+    pub handler_settings: HandlerSettings,
+    /// The public settings as ARM shows them (`properties.settings`); holds no secret.
+    pub public_settings_json: serde_json::Value,
+}
+
+impl fmt::Debug for MintedTask {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // HandlerSettings' own Debug redacts the protected settings.
+        f.debug_struct("MintedTask")
+            .field("task_id", &self.task_id)
+            .field("extension", &self.extension)
+            .field("handler_settings", &self.handler_settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a task could not be minted.
+#[derive(Debug, thiserror::Error)]
+pub enum MintError {
+    #[error("job id must be a lower-case GUID")]
+    JobId,
+    #[error("OS type must be Linux or Windows")]
+    OsType,
+    #[error("a task needs at least one disk")]
+    NoDisks,
+    #[error("the SAS expiry must be after its start")]
+    SasWindow,
+    #[error(transparent)]
+    Certificate(#[from] CmsError),
+}
+
+/// Mints the task: least-privilege SAS URIs (status and log blobs `rw`, since the extension
+/// reads them before writing; disks `c`, enough for Snapshot Blob), the settings, and the
+/// protected settings encrypted to the VM's certificate.
+pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
+    validate(input)?;
+    let task_id = format!("{}_{}", input.job_id, input.attempt);
+    let read_write = Permissions::NONE
+        .with(Permission::Read)
+        .with(Permission::Write);
+    let create = Permissions::NONE.with(Permission::Create);
+    let sas_uri = |container: &str, blob: &str, permissions| {
+        let query = ServiceSasBuilder::for_blob(container, blob, permissions, input.sas_expiry)
+            .start(input.sas_start)
+            .query_string(input.account_name, input.account_key);
+        format!("{}?{query}", blob_url(input.blob_endpoint, container, blob))
+    };
+
+    let protected = ProtectedSettings {
+        object_str: encode_object_str(&ObjectStrProtected {
+            blob_sas_uri: input
+                .disks
+                .iter()
+                .map(|disk| sas_uri(&disk.container, &disk.blob, create))
+                .collect(),
+        }),
+        logs_blob_uri: sas_uri(input.status_container, input.logs_blob, read_write),
+        status_blob_uri: sas_uri(input.status_container, input.status_blob, read_write),
+    };
+    let protected_json = serde_json::to_vec(&protected).expect("settings serialize to JSON");
+    let envelope = encrypt_to_certificate(input.certificate_pem, &protected_json)?;
+
+    let public = PublicSettings {
+        task_id: task_id.clone(),
+        command_to_execute: COMMAND_SNAPSHOT.to_owned(),
+        command_start_time_utc_ticks: ticks_string(input.command_start),
+        locale: "en-us".to_owned(),
+        vm_type: VM_TYPE_ARM.to_owned(),
+        object_str: encode_object_str(&public_object(input, &task_id)),
+        custom_settings: Some(CUSTOM_SETTINGS.to_owned()),
+    };
+    let public_settings_json = serde_json::to_value(&public).expect("settings serialize");
+    Ok(MintedTask {
+        task_id,
+        extension: extension_identity(input.os_type),
+        handler_settings: HandlerSettings {
+            protected_settings_cert_thumbprint: certificate_thumbprint(input.certificate_pem)?,
+            protected_settings: STANDARD.encode(envelope),
+            public_settings: public,
+        },
+        public_settings_json,
+    })
+}
+
+fn validate(input: &TaskInput) -> Result<(), MintError> {
+    let is_guid = uuid::Uuid::try_parse(input.job_id).is_ok()
+        && input.job_id.len() == 36
+        && !input.job_id.bytes().any(|b| b.is_ascii_uppercase());
+    if !is_guid {
+        return Err(MintError::JobId);
+    }
+    if !["linux", "windows"]
+        .iter()
+        .any(|os| input.os_type.eq_ignore_ascii_case(os))
+    {
+        return Err(MintError::OsType);
+    }
+    if input.disks.is_empty() {
+        return Err(MintError::NoDisks);
+    }
+    if input.sas_expiry <= input.sas_start {
+        return Err(MintError::SasWindow);
+    }
+    Ok(())
+}
+
+/// The public `objectStr`: backup metadata, a task token, and the disks by LUN.
+fn public_object(input: &TaskInput, task_id: &str) -> ObjectStrPublic {
+    ObjectStrPublic {
+        backup_metadata: input
+            .backup_metadata
+            .iter()
+            .map(|(key, value)| KeyValue {
+                key: key.clone(),
+                value: value.clone(),
+            })
+            .collect(),
+        // Only the host snapshot path reads the token; the task id identifies the run.
+        snapshot_task_token: Some(task_id.to_owned()),
+        included_disks: Some(IncludedDisks {
+            data_disk_lun_list: input
+                .disks
+                .iter()
+                .map(|disk| disk.lun)
+                .filter(|&lun| lun != OS_DISK_LUN)
+                .collect(),
+            is_os_disk_included: input.disks.iter().any(|disk| disk.lun == OS_DISK_LUN),
+            ..IncludedDisks::default()
+        }),
+    }
+}
+
+fn blob_url(endpoint: &str, container: &str, blob: &str) -> String {
+    format!(
+        "{}/{}/{}",
+        endpoint.trim_end_matches('/'),
+        utf8_percent_encode(container, BLOB_PATH),
+        utf8_percent_encode(blob, BLOB_PATH)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::process::Command;
+
+    use chrono::{Duration, TimeZone};
+    use percent_encoding::percent_decode_str;
+    use vaultsim_protocol::extension::settings::decode_object_str;
+    use vaultsim_protocol::extension::ticks::parse_ticks_string;
+    use vaultsim_protocol::sas::{SasRequest, ServiceSas, SignedResource};
+
+    use super::*;
+    use crate::control::cms::tests::openssl_key_pair;
+
+    const ENDPOINT: &str = "http://127.0.0.1:10000/devstoreaccount1";
+    const ACCOUNT: &str = "devstoreaccount1";
+    const KEY: &[u8] = b"an account key of some thirty-two bytes";
+    const JOB: &str = "0b9c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
+
+    fn disks() -> Vec<TaskDisk> {
+        vec![
+            TaskDisk {
+                lun: OS_DISK_LUN,
+                container: "vhds".into(),
+                blob: "vm1 os.vhd".into(),
+            },
+            TaskDisk {
+                lun: 2,
+                container: "vhds".into(),
+                blob: "data/disk+2.vhd".into(),
+            },
+        ]
+    }
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 22, 0, 0).unwrap()
+    }
+
+    fn input<'a>(certificate_pem: &'a str, disks: &'a [TaskDisk]) -> TaskInput<'a> {
+        TaskInput {
+            job_id: JOB,
+            attempt: 2,
+            command_start: start() + Duration::milliseconds(1234),
+            os_type: "Linux",
+            disks,
+            status_container: "vaultsim-status",
+            status_blob: "task/status",
+            logs_blob: "task/logs",
+            blob_endpoint: ENDPOINT,
+            account_name: ACCOUNT,
+            account_key: KEY,
+            sas_start: start() - Duration::minutes(5),
+            sas_expiry: start() + Duration::hours(3),
+            certificate_pem,
+            backup_metadata: vec![("BackupJobId".into(), JOB.into())],
+        }
+    }
+
+    /// Decrypts the protected settings the way the extension does.
+    fn decrypt(
+        task: &MintedTask,
+        dir: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> ProtectedSettings {
+        let envelope = dir.join("protected.der");
+        let der = STANDARD
+            .decode(&task.handler_settings.protected_settings)
+            .unwrap();
+        std::fs::write(&envelope, der).unwrap();
+        let output = Command::new("openssl")
+            .args(["cms", "-inform", "DER", "-decrypt", "-in"])
+            .arg(&envelope)
+            .arg("-recip")
+            .arg(cert)
+            .arg("-inkey")
+            .arg(key)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// Checks a minted SAS URL as the blob endpoint would, at `now`.
+    fn check_sas(
+        url: &str,
+        container: &str,
+        blob: &str,
+        now: DateTime<Utc>,
+    ) -> Result<vaultsim_protocol::sas::GrantedSas, vaultsim_protocol::sas::SasError> {
+        let (path, query) = url.split_once('?').unwrap();
+        let expected_path = format!(
+            "{ENDPOINT}/{container}/{}",
+            utf8_percent_encode(blob, BLOB_PATH)
+        );
+        assert_eq!(path, expected_path);
+        let decoded_path = percent_decode_str(path).decode_utf8().unwrap();
+        assert!(decoded_path.ends_with(&format!("/{container}/{blob}")));
+        let pairs: Vec<(String, String)> = query
+            .split('&')
+            .map(|pair| {
+                let (k, v) = pair.split_once('=').unwrap();
+                (
+                    k.to_owned(),
+                    percent_decode_str(v).decode_utf8().unwrap().into_owned(),
+                )
+            })
+            .collect();
+        let sas = ServiceSas::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .unwrap()
+            .unwrap();
+        assert_eq!(sas.sr, SignedResource::Blob);
+        sas.check(
+            &SasRequest {
+                account: ACCOUNT,
+                container,
+                blob: Some(blob),
+                snapshot: None,
+                https: false,
+                client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                now,
+            },
+            &[KEY],
+            |_| None,
+        )
+    }
+
+    #[test]
+    fn a_minted_task_carries_the_settings_the_extension_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, cert, key) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let task = mint_task(&input(&pem, &disks)).unwrap();
+
+        assert_eq!(task.task_id, format!("{JOB}_2"));
+        let public = &task.handler_settings.public_settings;
+        assert_eq!(public.task_id, task.task_id);
+        assert_eq!(public.command_to_execute, "snapshot");
+        assert_eq!(public.vm_type, "microsoft.compute/virtualmachines");
+        assert_eq!(public.locale, "en-us");
+        assert_eq!(
+            public.custom_settings.as_deref(),
+            Some(r#"{"takeSnapshotFrom":"onlyGuest"}"#)
+        );
+        // 2026-03-01T22:00:01.234Z in ticks, as a decimal string.
+        assert_eq!(public.command_start_time_utc_ticks, "639079992012340000");
+        assert_eq!(
+            parse_ticks_string(&public.command_start_time_utc_ticks),
+            Some(start() + Duration::milliseconds(1234))
+        );
+        assert_eq!(
+            task.public_settings_json["commandStartTimeUTCTicks"],
+            "639079992012340000"
+        );
+        assert_eq!(task.public_settings_json["taskId"], task.task_id.as_str());
+
+        let object: ObjectStrPublic = decode_object_str(&public.object_str).unwrap();
+        assert_eq!(object.backup_metadata[0].key, "BackupJobId");
+        assert_eq!(object.backup_metadata[0].value, JOB);
+        let included = object.included_disks.unwrap();
+        assert_eq!(included.data_disk_lun_list, vec![2]);
+        assert!(included.is_os_disk_included);
+
+        let thumbprint = &task.handler_settings.protected_settings_cert_thumbprint;
+        assert_eq!(thumbprint, &certificate_thumbprint(&pem).unwrap());
+
+        let protected = decrypt(&task, dir.path(), &cert, &key);
+        let disk_uris: ObjectStrProtected = decode_object_str(&protected.object_str).unwrap();
+        assert_eq!(disk_uris.blob_sas_uri.len(), 2);
+        assert!(disk_uris.blob_sas_uri[0].starts_with(&format!("{ENDPOINT}/vhds/vm1%20os.vhd?")));
+        assert!(
+            disk_uris.blob_sas_uri[1].starts_with(&format!("{ENDPOINT}/vhds/data/disk%2B2.vhd?"))
+        );
+        assert!(protected
+            .status_blob_uri
+            .starts_with(&format!("{ENDPOINT}/vaultsim-status/task/status?")));
+        assert!(protected
+            .logs_blob_uri
+            .starts_with(&format!("{ENDPOINT}/vaultsim-status/task/logs?")));
+    }
+
+    #[test]
+    fn sas_uris_verify_with_least_privilege_in_their_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, cert, key) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let task = mint_task(&input(&pem, &disks)).unwrap();
+        let protected = decrypt(&task, dir.path(), &cert, &key);
+        let disk_uris: ObjectStrProtected = decode_object_str(&protected.object_str).unwrap();
+        let now = start();
+
+        for (url, disk) in disk_uris.blob_sas_uri.iter().zip(&disks) {
+            let granted = check_sas(url, &disk.container, &disk.blob, now).unwrap();
+            assert_eq!(granted.permissions.to_string(), "c");
+            assert_eq!(granted.start, Some(start() - Duration::minutes(5)));
+            assert_eq!(granted.expiry, start() + Duration::hours(3));
+        }
+        for (url, blob) in [
+            (&protected.status_blob_uri, "task/status"),
+            (&protected.logs_blob_uri, "task/logs"),
+        ] {
+            let granted = check_sas(url, "vaultsim-status", blob, now).unwrap();
+            assert_eq!(granted.permissions.to_string(), "rw");
+        }
+
+        let url = &protected.status_blob_uri;
+        assert!(check_sas(
+            url,
+            "vaultsim-status",
+            "task/status",
+            start() + Duration::hours(4)
+        )
+        .is_err());
+        assert!(check_sas(
+            url,
+            "vaultsim-status",
+            "task/status",
+            start() - Duration::minutes(6)
+        )
+        .is_err());
+        // A URI is bound to its blob: the status SAS does not open the log blob.
+        assert!(check_sas_for_other_blob(url));
+    }
+
+    fn check_sas_for_other_blob(url: &str) -> bool {
+        let (_, query) = url.split_once('?').unwrap();
+        let forged = format!("{ENDPOINT}/vaultsim-status/task/logs?{query}");
+        check_sas(&forged, "vaultsim-status", "task/logs", start()).is_err()
+    }
+
+    #[test]
+    fn the_extension_depends_on_the_os() {
+        let linux = extension_identity("Linux");
+        assert_eq!(linux.publisher, "Microsoft.Azure.RecoveryServices");
+        assert_eq!(linux.extension_type, "VMSnapshotLinux");
+        assert_eq!(linux.type_handler_version, "1.0");
+        assert_eq!(linux.name, "VMSnapshotLinux");
+        assert_eq!(
+            linux.handler_name(),
+            "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+        );
+        let windows = extension_identity("Windows");
+        assert_eq!(windows.extension_type, "VMSnapshot");
+        assert_eq!(windows.type_handler_version, "1.9");
+    }
+
+    #[test]
+    fn bad_inputs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, _, _) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let upper = JOB.to_uppercase();
+        let mut bad = input(&pem, &disks);
+        bad.job_id = &upper;
+        assert!(matches!(mint_task(&bad), Err(MintError::JobId)));
+        let mut bad = input(&pem, &disks);
+        bad.os_type = "Plan9";
+        assert!(matches!(mint_task(&bad), Err(MintError::OsType)));
+        let mut bad = input(&pem, &[]);
+        bad.disks = &[];
+        assert!(matches!(mint_task(&bad), Err(MintError::NoDisks)));
+        let mut bad = input(&pem, &disks);
+        bad.sas_expiry = bad.sas_start;
+        assert!(matches!(mint_task(&bad), Err(MintError::SasWindow)));
+        let bad = input("not a certificate", &disks);
+        assert!(matches!(mint_task(&bad), Err(MintError::Certificate(_))));
+    }
+
+    #[test]
+    fn debug_output_hides_the_key_and_signatures() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, _, _) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let input = input(&pem, &disks);
+        let task = mint_task(&input).unwrap();
+        let shown = format!("{input:?} {task:?}");
+        assert!(!shown.contains("thirty-two"), "{shown}");
+        assert!(!shown.contains("sig="), "{shown}");
+        assert!(!shown.contains(&task.handler_settings.protected_settings[..40]));
+        assert!(shown.contains(&task.task_id));
+    }
+}

@@ -1,1 +1,14 @@
-//! The snapshot extension's wire formats. (to be written)
+//! The snapshot extension's wire formats: what the service hands the VMSnapshot extension
+//! (handler settings, `objectStr`, .NET ticks) and what the extension hands back (the status
+//! blob and its result codes). Shared by the service and the agent; pure, no I/O.
+
+/// Extension result codes, their health colour, and the Azure Backup error users see.
+pub mod codes;
+/// Public and protected handler settings, `objectStr`, the `N.settings` file.
+pub mod settings;
+/// The status blob the extension uploads, typed for writing and strictly parsed for reading.
+pub mod status;
+/// .NET ticks, the unit of `commandStartTimeUTCTicks`.
+pub mod ticks;
+
+mod json_error;

@@ -1,0 +1,332 @@
+//! Extension result codes (`main/ExtensionErrorCodeHelper.py`, `main/common.py`), the VM
+//! health colour each one reports, and the Azure Backup error a user sees for a failed task.
+
+/// `code` of an application-consistent success.
+pub const SUCCESS_APP_CONSISTENT: u32 = 0;
+/// `code` of a file-system-consistent success (also crash-consistent, see the status module).
+pub const SUCCESS: u32 = 1;
+/// `code` of the transitioning status written before the snapshot (ExtensionTempTerminalState).
+pub const TRANSITIONING: u32 = 4;
+/// `code` when the command is older than 140 minutes when the daemon starts.
+pub const COMMAND_TOO_LATE: u32 = 402;
+
+/// `vmHealthInfo.vmHealthState`: green 0, yellow 128, red 256.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthState {
+    Green,
+    Yellow,
+    Red,
+}
+
+impl HealthState {
+    /// The number the status blob carries.
+    pub fn vm_health_state(self) -> u32 {
+        match self {
+            HealthState::Green => 0,
+            HealthState::Yellow => 128,
+            HealthState::Red => 256,
+        }
+    }
+}
+
+/// One code the extension can report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtensionCode {
+    pub code: u32,
+    /// The enum name in the extension's source.
+    pub name: &'static str,
+    /// `None` for 556, which has no health entry: the real extension then throws while
+    /// building the status and writes no final status at all.
+    pub health: Option<HealthState>,
+}
+
+const fn entry(code: u32, name: &'static str, health: Option<HealthState>) -> ExtensionCode {
+    ExtensionCode { code, name, health }
+}
+
+const G: Option<HealthState> = Some(HealthState::Green);
+const Y: Option<HealthState> = Some(HealthState::Yellow);
+const R: Option<HealthState> = Some(HealthState::Red);
+
+/// Every code of the Linux extension. 13 and 14 are defined but never reported.
+/// The names of 124, 402 and 500–512 are as the spec gives them; the others are the
+/// source's enum names.
+const EXTENSION_CODES: &[ExtensionCode] = &[
+    entry(0, "success_appconsistent", G),
+    entry(1, "success", G),
+    entry(2, "error", G),
+    entry(3, "SuccessAlreadyProcessedInput", G),
+    entry(4, "ExtensionTempTerminalState", G),
+    entry(11, "error_parameter", Y),
+    entry(12, "error_12", G),
+    entry(15, "error_http_failure", R),
+    entry(16, "FailedHandlerGuestAgentCertificateNotFound", Y),
+    entry(17, "FailedInvalidDataDiskLunList", G),
+    entry(76, "FailedRetryableSnapshotFailedNoNetwork", R),
+    entry(85, "FailedSnapshotLimitReached", R),
+    entry(121, "FailedRetryableFsFreezeFailed", Y),
+    entry(122, "FailedRetryableFsFreezeTimeout", Y),
+    entry(123, "FailedRetryableUnableToOpenMount", Y),
+    entry(124, "SafeFreezeBinaryNotFound", Y),
+    entry(173, "FailedRetryableSnapshotRateExceeded", G),
+    entry(300, "FailedPrepostPreScriptFailed", Y),
+    entry(301, "FailedPrepostPostScriptFailed", Y),
+    entry(302, "FailedPrepostPreScriptNotFound", Y),
+    entry(303, "FailedPrepostPostScriptNotFound", Y),
+    entry(304, "FailedPrepostPluginhostConfigParsing", Y),
+    entry(305, "FailedPrepostPluginConfigParsing", Y),
+    entry(306, "FailedPrepostPreScriptPermissionError", Y),
+    entry(307, "FailedPrepostPostScriptPermissionError", Y),
+    entry(308, "FailedPrepostPreScriptTimeout", Y),
+    entry(309, "FailedPrepostPostScriptTimeout", Y),
+    entry(310, "FailedPrepostPluginhostPreTimeout", Y),
+    entry(311, "FailedPrepostPluginhostPostTimeout", Y),
+    entry(312, "FailedPrepostCheckSumMismatch", Y),
+    entry(313, "FailedPrepostPluginhostConfigNotFound", Y),
+    entry(314, "FailedPrepostPluginhostConfigPermissionError", Y),
+    entry(315, "FailedPrepostPluginhostConfigOwnershipError", Y),
+    entry(316, "FailedPrepostPluginConfigNotFound", Y),
+    entry(317, "FailedPrepostPluginConfigPermissionError", Y),
+    entry(318, "FailedPrepostPluginConfigOwnershipError", Y),
+    entry(402, "FailedGuestAgentInvokedCommandTooLate", R),
+    entry(500, "PreError", Y),
+    entry(501, "ConfParsingError", Y),
+    entry(502, "InvalidRole", Y),
+    entry(503, "InvalidWorkloadName", Y),
+    entry(504, "PostError", Y),
+    entry(505, "AuthorizationMissing", Y),
+    entry(506, "ConnectionError", Y),
+    entry(507, "IPCDirectoryMissing", Y),
+    entry(508, "DatabaseStatusChanged", Y),
+    entry(509, "QuiescingError", Y),
+    entry(510, "QuiescingTimeout", Y),
+    entry(511, "DatabaseInNoArchiveLog", Y),
+    entry(512, "LogModeChanged", Y),
+    entry(556, "FailedHostSnapshotRemoteServerError", None),
+    entry(761, "FailedRetryableSnapshotFailedRestrictedNetwork", R),
+];
+
+/// The code's name and health colour; `None` for a code the extension never reports.
+pub fn extension_code(code: u32) -> Option<ExtensionCode> {
+    EXTENSION_CODES
+        .iter()
+        .copied()
+        .find(|known| known.code == code)
+}
+
+/// A user-facing Azure Backup error: the `errorCode`, message and recommendations a job's
+/// error details show.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AzureBackupError {
+    pub code: &'static str,
+    pub message: &'static str,
+    pub recommendations: &'static [&'static str],
+}
+
+/// No status reached the service by the task's deadline.
+pub const GUEST_AGENT_STATUS_UNAVAILABLE: AzureBackupError = AzureBackupError {
+    code: "UserErrorGuestAgentStatusUnavailable",
+    message: "VM Agent unable to communicate with Azure Backup",
+    recommendations: &[
+        "Ensure the VM is running and the VM Agent reports Ready.",
+        "Restart or reinstall the VM Agent.",
+        "Ensure the VM's extensions report provisioning succeeded.",
+    ],
+};
+
+/// The status the service collected is unusable: not a valid status document, for another
+/// task, or naming snapshots that do not exist.
+pub const SNAPSHOT_TASK_STATUS_ERROR: AzureBackupError = AzureBackupError {
+    code: "GuestAgentSnapshotTaskStatusError",
+    message: "Could not communicate with the VM agent for snapshot status",
+    recommendations: &[
+        "Ensure the VM Agent is running and up to date.",
+        "On Linux, ensure Extensions.Enable=y in /etc/waagent.conf.",
+    ],
+};
+
+/// The VM has no registered guest agent, so no task can reach it. Azure's nearest error is
+/// 380008 AzureVmOffline ("install the VM agent").
+pub const VM_AGENT_NOT_REGISTERED: AzureBackupError = AzureBackupError {
+    code: "AzureVmOffline",
+    message: "Virtual machine is offline or the VM Agent is not installed",
+    recommendations: &["Install the VM Agent and ensure it reports Ready, then retry."],
+};
+
+const INTERNAL_ERROR: AzureBackupError = AzureBackupError {
+    code: "BackUpOperationFailedV2",
+    message: "Backup failed with an internal error. Please retry the operation in a few minutes.",
+    recommendations: &[
+        "Check that the VM Agent and the VMSnapshot extension are healthy.",
+        "Remove any lock on the restore point collection's resource group.",
+    ],
+};
+
+const NO_NETWORK: AzureBackupError = AzureBackupError {
+    code: "ExtensionSnapshotFailedNoNetwork",
+    message: "Snapshot operation failed due to no network connectivity on the virtual machine",
+    recommendations: &[
+        "Allow the VM to reach the storage endpoints (service tag or proxy).",
+        "Allow port 8443 for managed disks.",
+    ],
+};
+
+const SNAPSHOT_LIMIT: AzureBackupError = AzureBackupError {
+    code: "ExtensionFailedSnapshotLimitReachedError",
+    message:
+        "Snapshot operation failed as snapshot limit is exceeded for some of the disks attached",
+    recommendations: &["Delete the disk blob snapshots that are not required."],
+};
+
+const FREEZE_FAILED: AzureBackupError = AzureBackupError {
+    code: "UserErrorFsFreezeFailed",
+    message: "Failed to freeze one or more mount-points of the VM to take a file-system consistent snapshot",
+    recommendations: &[
+        "Unmount devices whose file-system state was not cleaned, and run fsck.",
+        "Skip mounts with MountsToSkip in /etc/azure/vmbackup.conf.",
+        "Raise SafeFreezeWaitInSeconds to 600 in /etc/azure/vmbackup.conf.",
+    ],
+};
+
+const EXTENSION_FAILED: AzureBackupError = AzureBackupError {
+    code: "ExtensionOperationFailedForManagedDisks",
+    message: "VMSnapshot extension operation failed",
+    recommendations: &["Uninstall the VMSnapshot extension to force a reload, then retry."],
+};
+
+const CONFIG_PARSING: AzureBackupError = AzureBackupError {
+    code: "ExtensionConfigParsingFailure",
+    message: "Failure in parsing the config for the backup extension",
+    recommendations: &["Check the VM's certificates and the extension's settings, then retry."],
+};
+
+const VM_REPORTED: AzureBackupError = AzureBackupError {
+    code: "UserErrorCrpReportedUserError",
+    message: "An error was reported by the IaaS VM",
+    recommendations: &["See the job's error details and the extension log."],
+};
+
+const fn script_error(code: &'static str, message: &'static str) -> AzureBackupError {
+    AzureBackupError {
+        code,
+        message,
+        recommendations: &[
+            "Check /etc/azure/VMSnapshotScriptPluginConfig.json (mode 600) and the scripts (mode 700, owned by root).",
+        ],
+    }
+}
+
+/// The user-facing error for a failed task's extension `code`. Microsoft publishes no such
+/// mapping; each arm notes what it rests on (≈ marks an inference in the spec). Codes that
+/// are not failures (0, 1, 3, 4) and unknown codes give the generic internal error.
+pub fn azure_error_for_extension_code(code: u32) -> AzureBackupError {
+    match code {
+        // ≈ spec §5: 76; 761 and an HTTP failure are the same symptom.
+        15 | 76 | 761 => NO_NETWORK,
+        // ≈ spec §5.
+        85 => SNAPSHOT_LIMIT,
+        // ≈ spec §5: 121–123; 124 is the missing freeze helper, a broken extension.
+        121..=123 => FREEZE_FAILED,
+        124 => EXTENSION_FAILED,
+        // Inferred: settings or certificate the extension could not use.
+        11 | 16 | 17 => CONFIG_PARSING,
+        // Inferred: the agent ran the command after the 140-minute limit.
+        COMMAND_TOO_LATE => GUEST_AGENT_STATUS_UNAVAILABLE,
+        // Names from backup-azure-linux-app-consistent.md; which code gives which is inferred.
+        300 => script_error(
+            "Pre-ScriptExecutionFailed",
+            "The pre-script returned an error",
+        ),
+        301 => script_error(
+            "Post-ScriptExecutionFailed",
+            "The post-script returned an error",
+        ),
+        302 => script_error("Pre-ScriptNotFound", "The pre-script was not found"),
+        303 => script_error("Post-ScriptNotFound", "The post-script was not found"),
+        304 | 313..=315 => script_error(
+            "IncorrectPluginhostFile",
+            "The pluginhost configuration file is missing, malformed or has wrong permissions",
+        ),
+        305 | 316..=318 => script_error(
+            "IncorrectJSONConfigFile",
+            "The script plugin configuration file is missing, malformed or has wrong permissions",
+        ),
+        306 => script_error(
+            "InsufficientPermissionforPre-Script",
+            "The pre-script has insufficient permissions",
+        ),
+        307 => script_error(
+            "InsufficientPermissionforPost-Script",
+            "The post-script has insufficient permissions",
+        ),
+        308 | 310 => script_error("Pre-ScriptTimeout", "The pre-script timed out"),
+        309 | 311 => script_error("Post-ScriptTimeout", "The post-script timed out"),
+        // Inferred: database workload quiescing failed inside the VM.
+        500..=512 => VM_REPORTED,
+        // 2 (generic error), 12, 173 (storage throttled the snapshot calls) and 556 (host
+        // snapshot failed) are transient as far as the user can tell: "retry in a few minutes".
+        _ => INTERNAL_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_code_has_its_health_colour() {
+        let colour = |code| extension_code(code).unwrap().health;
+        assert_eq!(colour(0), Some(HealthState::Green));
+        assert_eq!(colour(173), Some(HealthState::Green));
+        assert_eq!(colour(11), Some(HealthState::Yellow));
+        assert_eq!(colour(122), Some(HealthState::Yellow));
+        assert_eq!(colour(309), Some(HealthState::Yellow));
+        assert_eq!(colour(512), Some(HealthState::Yellow));
+        assert_eq!(colour(15), Some(HealthState::Red));
+        assert_eq!(colour(761), Some(HealthState::Red));
+        assert_eq!(colour(402), Some(HealthState::Red));
+        assert_eq!(colour(556), None);
+        for unknown in [5, 13, 14, 125, 319, 513] {
+            assert_eq!(extension_code(unknown), None, "{unknown}");
+        }
+        let expected = [
+            0, 1, 2, 3, 4, 11, 12, 15, 16, 17, 76, 761, 85, 173, 556, 402,
+        ];
+        let listed = expected
+            .into_iter()
+            .chain(121..=124)
+            .chain(300..=318)
+            .chain(500..=512);
+        for code in listed {
+            assert!(extension_code(code).is_some(), "{code}");
+        }
+        assert_eq!(EXTENSION_CODES.len(), 16 + 4 + 19 + 13);
+    }
+
+    #[test]
+    fn health_states_are_the_wire_numbers() {
+        assert_eq!(HealthState::Green.vm_health_state(), 0);
+        assert_eq!(HealthState::Yellow.vm_health_state(), 128);
+        assert_eq!(HealthState::Red.vm_health_state(), 256);
+    }
+
+    #[test]
+    fn failures_map_to_the_documented_user_errors() {
+        let code = |c| azure_error_for_extension_code(c).code;
+        assert_eq!(code(76), "ExtensionSnapshotFailedNoNetwork");
+        assert_eq!(code(761), "ExtensionSnapshotFailedNoNetwork");
+        assert_eq!(code(85), "ExtensionFailedSnapshotLimitReachedError");
+        assert_eq!(code(121), "UserErrorFsFreezeFailed");
+        assert_eq!(code(123), "UserErrorFsFreezeFailed");
+        assert_eq!(code(402), "UserErrorGuestAgentStatusUnavailable");
+        assert_eq!(code(300), "Pre-ScriptExecutionFailed");
+        assert_eq!(code(311), "Post-ScriptTimeout");
+        assert_eq!(code(316), "IncorrectJSONConfigFile");
+        assert_eq!(code(2), "BackUpOperationFailedV2");
+        assert_eq!(code(99_999), "BackUpOperationFailedV2");
+        for c in [2, 76, 121, 300, 402, 505] {
+            let error = azure_error_for_extension_code(c);
+            assert!(!error.message.is_empty() && !error.recommendations.is_empty());
+        }
+    }
+}
