@@ -153,7 +153,7 @@ pub const VM_AGENT_NOT_REGISTERED: AzureBackupError = AzureBackupError {
     recommendations: &["Install the VM Agent and ensure it reports Ready, then retry."],
 };
 
-const INTERNAL_ERROR: AzureBackupError = AzureBackupError {
+pub const INTERNAL_ERROR: AzureBackupError = AzureBackupError {
     code: "BackUpOperationFailedV2",
     message: "Backup failed with an internal error. Please retry the operation in a few minutes.",
     recommendations: &[
