@@ -8,10 +8,10 @@ pub mod auth;
 pub mod blob;
 /// The one clock everything reads.
 pub mod clock;
-/// The backup engine: scheduler, task minting, collection, transfer, retention, restore.
-pub mod control;
 /// Command line and environment.
 pub mod config;
+/// The backup engine: scheduler, task minting, collection, transfer, retention, restore.
+pub mod control;
 /// The guest API's domain: agent registration and goal states.
 pub mod guest;
 /// The management domain.
