@@ -1,7 +1,7 @@
 //! Wire-level logic shared by the vaultsim service, agent and load generator: Azure Blob
 //! service SAS and Shared Key signing and checking. Pure functions, no I/O.
 
+pub mod extension;
 pub mod sas;
 pub mod shared_key;
 pub mod signing;
-pub mod extension;

@@ -247,6 +247,126 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::blob::engine::{BlobStore, StoreOptions};
+    use crate::clock::Clock;
+    use crate::resources::compute::{create_vm, Disk, NewVm, Origin, DEFAULT_VM_SIZE};
+    use crate::resources::groups::{put_group, PutGroup};
+    use crate::resources::lookup::OsType;
+
+    const VM_ID: &str = "6b0e5c6e-43a4-4a5e-9d0c-7c1f3a1f2b10";
+
+    /// A migrated SQLite database holding one VM, `VM_ID`.
+    async fn database_with_a_vm(dir: &std::path::Path) -> Db {
+        let db = Db::connect(None, dir).await.unwrap();
+        db.migrate().await.unwrap();
+        for statement in [
+            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
+            "insert into subscription (subscription_id, tenant_id, display_name, state, \
+             created_at) values ('s', 't', 's', 'Enabled', 0)",
+        ] {
+            sqlx::query(statement).execute(db.pool()).await.unwrap();
+        }
+        let group = PutGroup {
+            subscription: "s".to_owned(),
+            name: "rg".to_owned(),
+            location: Some("westeurope".to_owned()),
+            tags: Default::default(),
+        };
+        put_group(&db, &Clock, group).await.unwrap();
+        let (blobs, _) =
+            BlobStore::open(&dir.join("blob"), Clock, StoreOptions::default()).unwrap();
+        let vm = NewVm {
+            vm_id: VM_ID.to_owned(),
+            subscription: "s".to_owned(),
+            group: "rg".to_owned(),
+            name: "vm".to_owned(),
+            location: "westeurope".to_owned(),
+            os_type: OsType::Linux,
+            vm_size: DEFAULT_VM_SIZE.to_owned(),
+            os_disk: Disk::os("os", 1),
+            data_disks: Vec::new(),
+            os_profile: None,
+            origin: Origin::Guest,
+            tags: Default::default(),
+        };
+        create_vm(&db, &blobs, &Clock, vm).await.unwrap();
+        db
+    }
+
+    fn goal(task: &str) -> ExtensionGoal {
+        ExtensionGoal {
+            name: "VMSnapshotLinux".to_owned(),
+            publisher: "Microsoft.Azure.RecoveryServices".to_owned(),
+            extension_type: "VMSnapshotLinux".to_owned(),
+            type_handler_version: "1.0".to_owned(),
+            public_settings: json!({ "taskId": task }),
+            handler_settings: json!({ "publicSettings": { "taskId": task } }),
+        }
+    }
+
+    async fn publish(db: &Db, vm_id: &str, task: &str) -> Result<i64, GuestError> {
+        let mut tx = db.pool().begin().await.unwrap();
+        let published = publish_extension(&mut tx, vm_id, &goal(task), Utc::now()).await;
+        tx.commit().await.unwrap();
+        published
+    }
+
+    /// Without the database watcher: only the notification can end the wait early.
+    #[tokio::test]
+    async fn a_notified_publish_ends_the_wait_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_with_a_vm(dir.path()).await;
+        let notifier = GoalStateNotifier::default();
+        let waiting = tokio::spawn({
+            let (db, notifier) = (db.clone(), notifier.clone());
+            async move {
+                wait_for_goal_state(&db, &notifier, VM_ID, Some(0), Duration::from_secs(30)).await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(publish(&db, VM_ID, "job_1").await.unwrap(), 0);
+        notifier.notify(VM_ID);
+        let state = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("woken by the notification")
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.incarnation, 1);
+        assert_eq!(state.extensions[0].sequence_number, 0);
+        assert_eq!(
+            state.extensions[0].handler_settings,
+            goal("job_1").handler_settings
+        );
+
+        assert_eq!(publish(&db, VM_ID, "job_2").await.unwrap(), 1);
+        let state = wait_for_goal_state(&db, &notifier, VM_ID, None, DEFAULT_WAIT)
+            .await
+            .unwrap();
+        assert_eq!(state.incarnation, 2);
+        assert_eq!(
+            state.extensions[0].handler_settings,
+            goal("job_2").handler_settings
+        );
+    }
+
+    #[tokio::test]
+    async fn publishing_to_a_vm_that_does_not_exist_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_with_a_vm(dir.path()).await;
+        let missing = "0c7d1c2a-90b1-4f43-8d8e-4f0f6f1f0e01";
+        assert!(matches!(
+            publish(&db, missing, "job_1").await,
+            Err(GuestError::NotFound {
+                code: "VmNotFound",
+                ..
+            })
+        ));
+        let extensions: i64 = sqlx::query_scalar("select count(*) from vm_extension")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(extensions, 0);
+    }
 
     fn report(status: &str) -> Value {
         json!([{ "version": "1.0", "timestampUTC": "2026-11-26T00:00:00Z",
