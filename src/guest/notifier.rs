@@ -60,8 +60,8 @@ impl GoalStateNotifier {
         let _ = stopping.wait_for(|stopping| *stopping).await;
     }
 
-    /// Registers a waiter for `vm_id`, which holds `incarnation`. Anything notified after
-    /// this returns reaches [`Watch::changed`], even before it is awaited.
+    /// Registers a waiter for `vm_id`, which holds `incarnation`. A notification reaches
+    /// every [`Watch::changed`] future made before it, even one not yet awaited.
     pub(crate) fn watch(&self, vm_id: &str, incarnation: i64) -> Watch {
         let mut watched = self.watched.lock();
         let entry = watched.entry(vm_id.to_owned()).or_insert_with(|| Watched {
