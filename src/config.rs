@@ -56,6 +56,10 @@ pub struct ServeConfig {
     /// Address of the blob endpoint (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "VAULTSIM_BLOB_ADDR", default_value = "127.0.0.1:10000")]
     pub blob_addr: SocketAddr,
+    /// Address of the guest API, where agents register and fetch their VM's goal state
+    /// (Azure's wire server, 168.63.129.16:32526).
+    #[arg(long, env = "VAULTSIM_GUEST_ADDR", default_value = "127.0.0.1:32526")]
+    pub guest_addr: SocketAddr,
     /// Storage account name served by the blob endpoint.
     #[arg(
         long,

@@ -13,12 +13,14 @@ use base64::Engine as _;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::api::guest::GuestState;
 use crate::api::{self, ApiState};
 use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
 use crate::blob::http::{self as blob_http, Account, BlobState};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
+use crate::guest::{self, GoalStateNotifier};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
 
@@ -27,6 +29,8 @@ pub struct Application {
     blob_state: BlobState,
     http_listener: TcpListener,
     api_state: ApiState,
+    guest_listener: TcpListener,
+    guest_state: GuestState,
 }
 
 impl Application {
@@ -68,7 +72,11 @@ impl Application {
         let http_listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("binding the management API to {}", config.http_addr))?;
+        let guest_listener = TcpListener::bind(config.guest_addr)
+            .await
+            .with_context(|| format!("binding the guest API to {}", config.guest_addr))?;
         let store = Arc::new(store);
+        let auth = Arc::new(auth);
         Ok(Self {
             blob_listener,
             blob_state: BlobState {
@@ -77,11 +85,19 @@ impl Application {
                 clock: clock.clone(),
             },
             http_listener,
+            guest_listener,
+            guest_state: GuestState {
+                db: db.clone(),
+                blobs: store.clone(),
+                clock: clock.clone(),
+                auth: auth.clone(),
+                notifier: GoalStateNotifier::default(),
+            },
             api_state: ApiState {
                 db,
                 blobs: store,
                 clock,
-                auth: Arc::new(auth),
+                auth,
                 in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
             },
         })
@@ -99,6 +115,18 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    pub fn guest_addr(&self) -> SocketAddr {
+        self.guest_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The notifier goal-state polls wait on: whoever publishes goal states in this
+    /// process (the backup engine) must notify through this one.
+    pub fn goal_state_notifier(&self) -> &GoalStateNotifier {
+        &self.guest_state.notifier
+    }
+
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(
         self,
@@ -108,9 +136,15 @@ impl Application {
         tracing::info!(%addr, "blob endpoint listening");
         let addr = self.http_addr();
         tracing::info!(%addr, "management API listening");
+        let addr = self.guest_addr();
+        tracing::info!(%addr, "guest API listening");
         let store = self.blob_state.store.clone();
         let maintenance = tokio::spawn(store.run_maintenance());
-        // Both servers drain when the one shutdown signal fires.
+        let goal_state_watch = tokio::spawn(guest::watch_database(
+            self.guest_state.db.clone(),
+            self.guest_state.notifier.clone(),
+        ));
+        // All servers drain when the one shutdown signal fires.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stopped = move || {
             let mut rx = stop_rx.clone();
@@ -118,9 +152,11 @@ impl Application {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
+        let notifier = self.guest_state.notifier.clone();
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
+            notifier.stop();
         });
         let blob_app = with_request_logging(blob_http::router(self.blob_state));
         let api_app = with_request_logging(api::router(self.api_state));
@@ -130,10 +166,18 @@ impl Application {
                 .with_graceful_shutdown(stopped())
                 .await
         };
-        let (blob, management) = tokio::join!(blob, management);
+        let guest_app = with_request_logging(api::guest::router(self.guest_state));
+        let guest = async {
+            axum::serve(self.guest_listener, guest_app)
+                .with_graceful_shutdown(stopped())
+                .await
+        };
+        let (blob, management, guest) = tokio::join!(blob, management, guest);
         maintenance.abort();
+        goal_state_watch.abort();
         blob.context("the blob endpoint failed")?;
-        management.context("the management API failed")
+        management.context("the management API failed")?;
+        guest.context("the guest API failed")
     }
 }
 

@@ -2,6 +2,7 @@
 //! JWKS), the `/_sim` admin routes and the OpenAPI document.
 
 pub mod arm;
+pub mod guest;
 mod identity;
 pub mod openapi;
 mod sim;

@@ -192,6 +192,7 @@ impl TestApp {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             no_auth: false,
             blob_addr: "127.0.0.1:0".parse().unwrap(),
+            guest_addr: "127.0.0.1:0".parse().unwrap(),
             account_name: ACCOUNT.into(),
             account_key: DEV_ACCOUNT_KEY.into(),
             account_key2: None,
@@ -241,6 +242,8 @@ impl ServiceProcess {
                 "--blob-addr",
                 "127.0.0.1:0",
                 "--http-addr",
+                "127.0.0.1:0",
+                "--guest-addr",
                 "127.0.0.1:0",
                 "--data-dir",
             ])

@@ -1,6 +1,7 @@
 //! Integration tests: the service over the wire, started on port 0.
 
 mod durability;
+mod guest;
 mod helpers;
 mod logging;
 mod management;

@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::guest::GoalStateNotifier;
 use vaultsim::startup::Application;
 
 /// Which metadata database a test runs on.
@@ -53,6 +54,9 @@ impl ArmResponse {
 pub struct ManagementApp {
     pub addr: SocketAddr,
     pub blob_addr: SocketAddr,
+    pub guest_addr: SocketAddr,
+    /// The service's goal-state notifier, for tests that publish as the engine does.
+    pub notifier: GoalStateNotifier,
     pub credentials: Credentials,
     /// The bootstrap client's bearer token.
     pub token: String,
@@ -79,6 +83,7 @@ impl ManagementApp {
             http_addr: "127.0.0.1:0".parse().unwrap(),
             no_auth: false,
             blob_addr: "127.0.0.1:0".parse().unwrap(),
+            guest_addr: "127.0.0.1:0".parse().unwrap(),
             account_name: "devstoreaccount1".into(),
             account_key: DEV_ACCOUNT_KEY.into(),
             account_key2: None,
@@ -87,6 +92,8 @@ impl ManagementApp {
         let app = Application::build(&config).await.unwrap();
         let addr = app.http_addr();
         let blob_addr = app.blob_addr();
+        let guest_addr = app.guest_addr();
+        let notifier = app.goal_state_notifier().clone();
         let server = tokio::spawn(async move {
             app.run_until_stopped(std::future::pending()).await.unwrap();
         });
@@ -98,6 +105,8 @@ impl ManagementApp {
         let mut app = Self {
             addr,
             blob_addr,
+            guest_addr,
+            notifier,
             credentials: credentials.clone(),
             token: String::new(),
             http,

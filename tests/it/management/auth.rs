@@ -767,6 +767,7 @@ fn serve_config(data_dir: &Path, database_url: Option<String>, no_auth: bool) ->
         http_addr: "127.0.0.1:0".parse().unwrap(),
         no_auth,
         blob_addr: "127.0.0.1:0".parse().unwrap(),
+        guest_addr: "127.0.0.1:0".parse().unwrap(),
         account_name: "devstoreaccount1".into(),
         account_key: DEV_ACCOUNT_KEY.into(),
         account_key2: None,

@@ -1,0 +1,303 @@
+//! The guest API over HTTP (default 127.0.0.1:32526, the simulator's 168.63.129.16:32526):
+//! parses requests into `guest` domain calls and answers JSON. Errors are ARM-shaped,
+//! `{"error":{"code","message"}}`; credentials and certificates never reach a log.
+//!
+//! - `POST /machine/register` (management bearer token): register an agent, get a credential.
+//! - `GET /machine/goalstate?incarnation=&waitSeconds=` (credential): long-poll the goal state.
+//! - `PUT /machine/extensions/{name}/status` (credential): report a handler's status file.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRef, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::arm::error::{ErrorDetail, ErrorResponse};
+use super::arm::ArmError;
+use crate::auth::{token, Auth};
+use crate::blob::engine::BlobStore;
+use crate::clock::Clock;
+use crate::guest::{
+    self, Credential, GoalState, GoalStateNotifier, GuestError, Registration, RegistrationDisk,
+    StatusReport, DEFAULT_WAIT,
+};
+use crate::resources::lookup::OsType;
+use crate::resources::ResourceError;
+use crate::store::Db;
+
+/// What the guest API's handlers use.
+#[derive(Clone, FromRef)]
+pub struct GuestState {
+    pub db: Db,
+    pub blobs: Arc<BlobStore>,
+    pub clock: Clock,
+    /// Checks the management token of a registration.
+    pub auth: Arc<Auth>,
+    /// Wakes goal-state polls when the backup engine publishes.
+    pub notifier: GoalStateNotifier,
+}
+
+pub fn router(state: GuestState) -> Router {
+    Router::new()
+        .route("/machine/register", post(register))
+        .route("/machine/goalstate", get(goal_state))
+        .route("/machine/extensions/{name}/status", put(report_status))
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// `POST /machine/register`
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisterBody {
+    vm_id: Option<String>,
+    subscription_id: String,
+    resource_group: String,
+    name: String,
+    location: String,
+    os_type: String,
+    vm_size: Option<String>,
+    disks: Vec<DiskBody>,
+    certificate: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DiskBody {
+    lun: i64,
+    name: String,
+    size_bytes: u64,
+}
+
+impl TryFrom<RegisterBody> for Registration {
+    type Error = GuestError;
+
+    fn try_from(body: RegisterBody) -> Result<Self, GuestError> {
+        let os_type = OsType::parse(&body.os_type).ok_or_else(|| {
+            GuestError::invalid(
+                "InvalidParameter",
+                format!("osType is '{}'; it must be Linux or Windows.", body.os_type),
+            )
+        })?;
+        Ok(Self {
+            vm_id: body.vm_id,
+            subscription: body.subscription_id,
+            group: body.resource_group,
+            name: body.name,
+            location: body.location,
+            os_type,
+            vm_size: body.vm_size,
+            disks: body
+                .disks
+                .into_iter()
+                .map(|d| RegistrationDisk {
+                    lun: d.lun,
+                    name: d.name,
+                    size_bytes: d.size_bytes,
+                })
+                .collect(),
+            certificate: body.certificate,
+        })
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RegisteredBody<'a> {
+    vm_id: &'a str,
+    credential: &'a str,
+    certificate_thumbprint: &'a str,
+    incarnation: i64,
+}
+
+async fn register(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, GuestError> {
+    let principal = state.auth.authenticate(&state.db, &headers).await?;
+    let registration = Registration::try_from(parse_json::<RegisterBody>(&body)?)?;
+    let registered = guest::register(
+        &state.db,
+        &state.blobs,
+        &state.clock,
+        &state.auth,
+        &principal,
+        registration,
+    )
+    .await?;
+    tracing::info!(
+        vm_id = %registered.vm_id,
+        created = registered.created,
+        thumbprint = %registered.certificate_thumbprint,
+        "guest agent registered"
+    );
+    let status = if registered.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = RegisteredBody {
+        vm_id: &registered.vm_id,
+        credential: registered.credential.reveal(),
+        certificate_thumbprint: &registered.certificate_thumbprint,
+        incarnation: registered.incarnation,
+    };
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /machine/goalstate` query.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalStateQuery {
+    /// The incarnation the agent holds; the poll waits while it is the current one.
+    incarnation: Option<i64>,
+    wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoalStateBody {
+    incarnation: i64,
+    vm_id: String,
+    extensions: Vec<ExtensionBody>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ExtensionBody {
+    name: String,
+    publisher: String,
+    #[serde(rename = "type")]
+    extension_type: String,
+    version: String,
+    state: &'static str,
+    sequence_number: i64,
+    /// What the agent writes to `config/<sequenceNumber>.settings`.
+    settings: SettingsFile,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SettingsFile {
+    runtime_settings: [RuntimeSettings; 1],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeSettings {
+    handler_settings: Value,
+}
+
+impl From<GoalState> for GoalStateBody {
+    fn from(state: GoalState) -> Self {
+        Self {
+            incarnation: state.incarnation,
+            vm_id: state.vm_id,
+            extensions: state
+                .extensions
+                .into_iter()
+                .map(|e| ExtensionBody {
+                    name: e.name,
+                    publisher: e.publisher,
+                    extension_type: e.extension_type,
+                    version: e.type_handler_version,
+                    state: "enabled",
+                    sequence_number: e.sequence_number,
+                    settings: SettingsFile {
+                        runtime_settings: [RuntimeSettings {
+                            handler_settings: e.handler_settings,
+                        }],
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn goal_state(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    query: Result<Query<GoalStateQuery>, QueryRejection>,
+) -> Result<Json<GoalStateBody>, GuestError> {
+    let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
+    let Query(query) =
+        query.map_err(|e| GuestError::invalid("InvalidQueryParameterValue", e.body_text()))?;
+    let wait = query.wait_seconds.map_or(DEFAULT_WAIT, Duration::from_secs);
+    let goal_state =
+        guest::wait_for_goal_state(&state.db, &state.notifier, &vm_id, query.incarnation, wait)
+            .await?;
+    Ok(Json(goal_state.into()))
+}
+
+async fn report_status(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, GuestError> {
+    let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
+    let report = StatusReport::parse(parse_json(&body)?)?;
+    guest::report_status(&state.db, &vm_id, &name, &report, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn no_route() -> GuestError {
+    GuestError::NotFound {
+        code: "NoRoute",
+        message: "The guest API serves /machine/register, /machine/goalstate and \
+                  /machine/extensions/{name}/status."
+            .to_owned(),
+    }
+}
+
+/// The credential of `Authorization: Bearer <credential>`; 401 without one.
+fn credential(headers: &HeaderMap) -> Result<Credential, GuestError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(token::bearer)
+        .map(Credential::presented)
+        .ok_or(GuestError::Unauthenticated)
+}
+
+/// 400 `InvalidRequestContent` when the body is not JSON of type `T`.
+fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GuestError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GuestError::invalid(
+            "InvalidRequestContent",
+            format!("The request content was invalid and could not be deserialized: {e}"),
+        )
+    })
+}
+
+impl IntoResponse for GuestError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let (status, code) = match self {
+            Self::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "InvalidCredential"),
+            Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
+            // The management API's mapping, logging of server errors included.
+            Self::Auth(error) => return ArmError::from(error).into_response(),
+            Self::Resource(error) => return ArmError::Resource(error).into_response(),
+            Self::Database(error) => {
+                return ArmError::Resource(ResourceError::Database(error)).into_response()
+            }
+        };
+        let body = ErrorResponse {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,44 @@
+//! The one error type of the guest API's domain; `api::guest` maps each variant to a status
+//! and a `{"error":{"code","message"}}` body once.
+
+use crate::auth::AuthError;
+use crate::resources::ResourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GuestError {
+    /// 400: the request is not what the guest API accepts (body, certificate, disks).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// 401: no credential, or one no registered VM holds. Deliberately says nothing about
+    /// which part was wrong.
+    #[error("The request lacks a valid 'Authorization: Bearer <credential>' of a registered VM.")]
+    Unauthenticated,
+    /// 401, 403 or 404 from checking a registration's management token and subscription.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// 404: the VM or extension addressed does not exist.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// What creating a VM at registration answered (400, 404, 409, or 500).
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    /// 500, message withheld: the metadata database failed.
+    #[error("the metadata database failed")]
+    Database(#[from] sqlx::Error),
+}
+
+impl GuestError {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn vm_not_found(vm_id: &str) -> Self {
+        Self::NotFound {
+            code: "VmNotFound",
+            message: format!("No virtual machine has the vmId '{vm_id}'."),
+        }
+    }
+}
