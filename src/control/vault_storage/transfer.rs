@@ -14,9 +14,9 @@ use crate::blob::engine::{
 };
 
 /// The disk snapshot the vault blob's content equals.
-const SYNCED_KEY: &str = "vaultsim_synced_from";
+pub(super) const SYNCED_KEY: &str = "vaultsim_synced_from";
 /// The disk snapshot a transfer has started copying into the vault blob.
-const PENDING_KEY: &str = "vaultsim_pending";
+pub(super) const PENDING_KEY: &str = "vaultsim_pending";
 /// How the last finished transfer ran, so that a repeated call reports the same.
 const MODE_KEY: &str = "vaultsim_transfer_mode";
 
@@ -303,7 +303,7 @@ pub(super) fn address(snapshot: &DiskSnapshotRef) -> BlobAddress<'_> {
 }
 
 /// How a disk snapshot is named in the vault blob's metadata.
-fn mark(snapshot: &DiskSnapshotRef) -> String {
+pub(super) fn mark(snapshot: &DiskSnapshotRef) -> String {
     format!(
         "{}/{}@{}",
         snapshot.container,
