@@ -20,6 +20,8 @@ use crate::blob::engine::{BlobStore, StoreOptions};
 use crate::blob::http::{self as blob_http, Account, BlobState};
 use crate::clock::Clock;
 use crate::config::ServeConfig;
+use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
+use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::guest::{self, GoalStateNotifier};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
@@ -31,6 +33,7 @@ pub struct Application {
     api_state: ApiState,
     guest_listener: TcpListener,
     guest_state: GuestState,
+    engine: Engine,
 }
 
 impl Application {
@@ -65,6 +68,8 @@ impl Application {
         );
         let db = Db::connect(config.database.database_url.as_deref(), data_dir).await?;
         db.migrate().await?;
+        // Simulated time set before a restart (or by another replica) holds.
+        clock.set(sim_clock::load(&db).await?);
         let auth = Auth::open(data_dir, &db, &clock, !config.no_auth).await?;
         let blob_listener = TcpListener::bind(config.blob_addr)
             .await
@@ -77,6 +82,19 @@ impl Application {
             .with_context(|| format!("binding the guest API to {}", config.guest_addr))?;
         let store = Arc::new(store);
         let auth = Arc::new(auth);
+        let notifier = GoalStateNotifier::default();
+        let engine = Engine::new(
+            db.clone(),
+            store.clone(),
+            clock.clone(),
+            notifier.clone(),
+            EngineConfig {
+                blob_endpoint: blob_endpoint_url(blob_listener.local_addr()?, &account.name),
+                account_name: account.name.clone(),
+                account_key: account.keys[0].clone(),
+                snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
+            },
+        );
         Ok(Self {
             blob_listener,
             blob_state: BlobState {
@@ -91,15 +109,17 @@ impl Application {
                 blobs: store.clone(),
                 clock: clock.clone(),
                 auth: auth.clone(),
-                notifier: GoalStateNotifier::default(),
+                notifier,
             },
             api_state: ApiState {
                 db,
                 blobs: store,
                 clock,
                 auth,
+                engine: engine.clone(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
             },
+            engine,
         })
     }
 
@@ -127,6 +147,11 @@ impl Application {
         &self.guest_state.notifier
     }
 
+    /// The backup engine (tests drive its ticks directly).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     /// Serves until `shutdown` completes, then drains in-flight requests.
     pub async fn run_until_stopped(
         self,
@@ -146,6 +171,7 @@ impl Application {
         ));
         // All servers drain when the one shutdown signal fires.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let engine = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -175,10 +201,22 @@ impl Application {
         let (blob, management, guest) = tokio::join!(blob, management, guest);
         maintenance.abort();
         goal_state_watch.abort();
+        engine.abort();
         blob.context("the blob endpoint failed")?;
         management.context("the management API failed")?;
         guest.context("the guest API failed")
     }
+}
+
+/// The account's base URL as a VM reaches it: the bound address, with an unspecified IP
+/// (listening on all interfaces) replaced by loopback.
+fn blob_endpoint_url(addr: SocketAddr, account: &str) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    format!("http://{}/{account}", SocketAddr::new(ip, addr.port()))
 }
 
 fn with_request_logging(router: Router) -> Router {

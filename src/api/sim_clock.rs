@@ -53,7 +53,7 @@ pub struct SetClock {
     /// `system`, `pinned` or `running`.
     pub mode: String,
     /// The instant to pin at or run from (RFC 3339); not for `system`. Default: now.
-    pub now: Option<DateTime<Utc>>,
+    pub now: Option<String>,
 }
 
 /// `POST /_sim/clock/advance`
@@ -63,7 +63,7 @@ pub struct AdvanceClock {
     /// An ISO 8601 duration: `P1M`, `P30D`, `PT2H30M`, `P1DT12H`, `P2W`.
     pub by: Option<String>,
     /// Or an instant to advance to (RFC 3339).
-    pub to: Option<DateTime<Utc>>,
+    pub to: Option<String>,
     /// Real seconds each stop waits for started backups to report their snapshots
     /// (default 30; 0 to let them time out).
     pub settle_seconds: Option<f64>,
@@ -141,9 +141,10 @@ async fn set_clock(
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
     let request: SetClock = parse_json(&bytes)?;
-    let at = request.now.unwrap_or_else(|| state.clock.now());
+    let requested = request.now.as_deref().map(parse_instant).transpose()?;
+    let at = requested.unwrap_or_else(|| state.clock.now());
     let setting = match request.mode.as_str() {
-        "system" if request.now.is_none() => ClockSetting::System,
+        "system" if requested.is_none() => ClockSetting::System,
         "system" => return Err(invalid("mode 'system' follows real time: give no 'now'.")),
         "pinned" => ClockSetting::Pinned(at),
         "running" => ClockSetting::Offset(at - Utc::now()),
@@ -181,7 +182,7 @@ async fn advance_clock(
     admin(&state, &headers).await?;
     let request: AdvanceClock = parse_json(&bytes)?;
     let now = state.clock.now();
-    let to = match (&request.by, request.to) {
+    let to = match (&request.by, request.to.as_deref().map(parse_instant).transpose()?) {
         (Some(by), None) => add_iso_duration(now, by)
             .ok_or_else(|| invalid(format!("'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H).")))?,
         (None, Some(to)) => to,
@@ -207,6 +208,12 @@ async fn advance_clock(
             backups_started: report.backups_started,
         },
     ))
+}
+
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, ArmError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| invalid(format!("'{text}' is not an RFC 3339 time.")))
 }
 
 /// `from` plus an ISO 8601 duration (`PnYnMnWnDTnHnMnS`, fractional seconds allowed).

@@ -215,7 +215,7 @@ async fn read_status(
         Err(error) => return Err(error.into()),
     };
     let etag = read.version.etag;
-    let size = read.version.size();
+    let size = read.version.body.content_length();
     if size == 0 {
         return Ok(Some((etag, Vec::new())));
     }

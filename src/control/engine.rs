@@ -64,8 +64,7 @@ struct Inner {
 }
 
 /// What one `advance` did.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 pub struct AdvanceReport {
     pub now: DateTime<Utc>,
     pub steps: u64,

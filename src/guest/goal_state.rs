@@ -272,9 +272,9 @@ mod tests {
             location: Some("westeurope".to_owned()),
             tags: Default::default(),
         };
-        put_group(&db, &Clock, group).await.unwrap();
+        put_group(&db, &Clock::default(), group).await.unwrap();
         let (blobs, _) =
-            BlobStore::open(&dir.join("blob"), Clock, StoreOptions::default()).unwrap();
+            BlobStore::open(&dir.join("blob"), Clock::default(), StoreOptions::default()).unwrap();
         let vm = NewVm {
             vm_id: VM_ID.to_owned(),
             subscription: "s".to_owned(),
@@ -289,7 +289,7 @@ mod tests {
             origin: Origin::Guest,
             tags: Default::default(),
         };
-        create_vm(&db, &blobs, &Clock, vm).await.unwrap();
+        create_vm(&db, &blobs, &Clock::default(), vm).await.unwrap();
         db
     }
 

@@ -28,7 +28,7 @@ pub struct IaasVmBackupRequest {
     object_type: Option<String>,
     /// When the recovery point expires; 30 days from now when absent.
     #[serde(rename = "recoveryPointExpiryTimeInUTC")]
-    recovery_point_expiry_time_in_utc: Option<DateTime<Utc>>,
+    recovery_point_expiry_time_in_utc: Option<String>,
 }
 
 /// `RestoreRequestResource`.
@@ -96,14 +96,13 @@ pub async fn trigger_backup(state: &ApiState, request: &ArmRequest, path: &ItemP
         .properties
         .ok_or_else(|| invalid("The body needs 'properties' (an IaasVMBackupRequest)."))?;
     check_object_type(properties.object_type.as_deref(), "IaasVMBackupRequest")?;
+    let expiry = properties
+        .recovery_point_expiry_time_in_utc
+        .as_deref()
+        .map(parse_instant)
+        .transpose()?;
     let (vault, item) = item_of(state, path).await?;
-    let submitted = request_backup(
-        &state.engine,
-        &vault,
-        &item,
-        properties.recovery_point_expiry_time_in_utc,
-    )
-    .await?;
+    let submitted = request_backup(&state.engine, &vault, &item, expiry).await?;
     Ok(item_accepted(request, &vault, &submitted))
 }
 
@@ -174,6 +173,21 @@ pub async fn trigger_restore(
     )
     .await?;
     Ok(item_accepted(request, &vault, &submitted))
+}
+
+/// An RFC 3339 instant (`2022-06-15T00:00:00.000Z`); one without an offset is UTC, as
+/// the field's name says.
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, ArmError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
+        .map_err(|_| {
+            invalid(format!(
+                "properties.recoveryPointExpiryTimeInUTC '{text}' is not an ISO 8601 UTC time."
+            ))
+        })
 }
 
 /// The account name of `.../providers/Microsoft.Storage/storageAccounts/<name>`.
