@@ -1,5 +1,6 @@
 //! Integration tests: the service over the wire, started on port 0.
 
+mod backup;
 mod durability;
 mod guest;
 mod helpers;

@@ -89,15 +89,4 @@ impl ManagementApp {
             .unwrap();
         assert_eq!(written.status(), 201, "{:?}", written.text().await);
     }
-
-    /// A whole blob (or one of its snapshots) as bytes.
-    pub async fn read_blob(&self, container: &str, blob: &str, snapshot: Option<&str>) -> Vec<u8> {
-        let query = snapshot.map(|s| format!("snapshot={s}")).unwrap_or_default();
-        let response = self
-            .blobs()
-            .send(Method::GET, &format!("/{container}/{blob}"), &query, &[], vec![])
-            .await;
-        assert_eq!(response.status(), 200, "GET {container}/{blob}");
-        response.bytes().await.unwrap().to_vec()
-    }
 }

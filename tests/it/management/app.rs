@@ -57,6 +57,8 @@ pub struct ManagementApp {
     pub guest_addr: SocketAddr,
     /// The service's goal-state notifier, for tests that publish as the engine does.
     pub notifier: GoalStateNotifier,
+    /// The service's backup engine, for tests that drive its ticks.
+    pub engine: vaultsim::control::Engine,
     pub credentials: Credentials,
     /// The bootstrap client's bearer token.
     pub token: String,
@@ -94,6 +96,7 @@ impl ManagementApp {
         let blob_addr = app.blob_addr();
         let guest_addr = app.guest_addr();
         let notifier = app.goal_state_notifier().clone();
+        let engine = app.engine().clone();
         let server = tokio::spawn(async move {
             app.run_until_stopped(std::future::pending()).await.unwrap();
         });
@@ -107,6 +110,7 @@ impl ManagementApp {
             blob_addr,
             guest_addr,
             notifier,
+            engine,
             credentials: credentials.clone(),
             token: String::new(),
             http,

@@ -1,0 +1,9 @@
+//! The backup engine end to end: policies and the simulated clock make jobs, a VM
+//! stand-in plays the snapshot extension through the real guest API, blob endpoint and
+//! SAS, and the service collects, transfers, retains and restores.
+
+mod app;
+mod e2e;
+mod failures;
+mod replicas;
+pub mod standin;
