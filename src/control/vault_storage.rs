@@ -61,8 +61,7 @@ pub struct TransferReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultStorageError {
-    /// The engine maps this to `UserErrorInstantRpNotFound`-like failures: the instant
-    /// tier was deleted before its data reached the vault.
+    /// The instant tier was deleted (or never existed) before its data reached the vault.
     #[error("the disk snapshot {container}/{blob}@{} does not exist", .snapshot.to_snapshot_id())]
     DiskSnapshotNotFound {
         container: String,

@@ -11,6 +11,7 @@ use crate::blob::engine::{
     StoreOptions, PAGE_SIZE,
 };
 use crate::clock::Clock;
+use crate::resources::compute::OS_DISK_LUN;
 
 const MIB: u64 = 1 << 20;
 const DISKS: &str = "disks";
@@ -30,7 +31,7 @@ fn vault() -> VaultDisk {
     vault_disk(
         "1f2e3d4c-0000-4000-8000-00000000abcd",
         "VM;iaasvmcontainerv2;rg;vm1",
-        -1,
+        OS_DISK_LUN,
     )
 }
 

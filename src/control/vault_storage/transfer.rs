@@ -58,21 +58,23 @@ pub fn transfer_disk(
         container: &vault.container,
         blob: &vault.blob,
     };
-    let this = mark(source);
+    let source_mark = mark(source);
     ensure_container(store, &vault.container)?;
     let existing = vault_metadata(store, vault)?;
     if let Some(metadata) = &existing {
-        if value(metadata, SYNCED_KEY) == Some(&this) && value(metadata, PENDING_KEY).is_none() {
-            return finished_report(store, vault, &this, metadata);
+        if value(metadata, SYNCED_KEY) == Some(&source_mark)
+            && value(metadata, PENDING_KEY).is_none()
+        {
+            return finished_report(store, vault, &source_mark, metadata);
         }
     }
     let mut mode = choose_mode(existing.as_ref(), source, previous);
     match &existing {
-        None => create_vault_blob(store, vault, size, &this)?,
+        None => create_vault_blob(store, vault, size, &source_mark)?,
         Some(metadata) => {
             store.resize_page_blob(&vault.container, &vault.blob, size, &Conditions::default())?;
             let mut metadata = without(metadata, PENDING_KEY);
-            metadata.push((PENDING_KEY.to_owned(), this.clone()));
+            metadata.push((PENDING_KEY.to_owned(), source_mark.clone()));
             store.set_blob_metadata(
                 &vault.container,
                 &vault.blob,
@@ -100,7 +102,7 @@ pub fn transfer_disk(
         _ => compare::make_equal(store, source_at, target, size)?,
     };
     let metadata = vec![
-        (SYNCED_KEY.to_owned(), this),
+        (SYNCED_KEY.to_owned(), source_mark),
         (MODE_KEY.to_owned(), mode_name(mode).to_owned()),
     ];
     store.set_blob_metadata(
@@ -174,10 +176,10 @@ fn apply_diff(
 fn finished_report(
     store: &BlobStore,
     vault: &VaultDisk,
-    this: &str,
+    source_mark: &str,
     metadata: &Metadata,
 ) -> Result<TransferReport, VaultStorageError> {
-    let vault_snapshot = match snapshot_synced_to(store, vault, this)? {
+    let vault_snapshot = match snapshot_synced_to(store, vault, source_mark)? {
         Some(snapshot) => snapshot,
         None => {
             store
@@ -206,11 +208,12 @@ fn mode_name(mode: TransferMode) -> &'static str {
     }
 }
 
-/// The newest snapshot of the vault blob whose content is the disk snapshot `this`.
+/// The newest snapshot of the vault blob whose content is the disk snapshot `source_mark`
+/// names.
 fn snapshot_synced_to(
     store: &BlobStore,
     vault: &VaultDisk,
-    this: &str,
+    source_mark: &str,
 ) -> Result<Option<Timestamp>, VaultStorageError> {
     let mut query = ListBlobsQuery {
         prefix: vault.blob.clone(),
@@ -229,7 +232,8 @@ fn snapshot_synced_to(
             } = item
             {
                 if name == vault.blob
-                    && value(&properties.metadata, SYNCED_KEY).map(String::as_str) == Some(this)
+                    && value(&properties.metadata, SYNCED_KEY).map(String::as_str)
+                        == Some(source_mark)
                 {
                     found = Some(snapshot);
                 }
