@@ -43,7 +43,8 @@ impl Bench {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let _context = runtime.enter();
         let dir = tempfile::tempdir().unwrap();
-        let (store, _) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
+        let (store, _) =
+            BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
         let store = Arc::new(store);
         store.create_container("disks", Vec::new(), None).unwrap();
         let new = NewPageBlob {

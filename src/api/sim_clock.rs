@@ -154,7 +154,11 @@ async fn set_clock(
             )))
         }
     };
-    state.engine.set_clock(setting).await.map_err(engine_failed)?;
+    state
+        .engine
+        .set_clock(setting)
+        .await
+        .map_err(engine_failed)?;
     Ok(json_response(
         StatusCode::OK,
         &clock_body(state.clock.now(), state.clock.setting()),
@@ -182,14 +186,22 @@ async fn advance_clock(
     admin(&state, &headers).await?;
     let request: AdvanceClock = parse_json(&bytes)?;
     let now = state.clock.now();
-    let to = match (&request.by, request.to.as_deref().map(parse_instant).transpose()?) {
-        (Some(by), None) => add_iso_duration(now, by)
-            .ok_or_else(|| invalid(format!("'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H).")))?,
+    let to = match (
+        &request.by,
+        request.to.as_deref().map(parse_instant).transpose()?,
+    ) {
+        (Some(by), None) => add_iso_duration(now, by).ok_or_else(|| {
+            invalid(format!(
+                "'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H)."
+            ))
+        })?,
         (None, Some(to)) => to,
         _ => return Err(invalid("Give exactly one of 'by' and 'to'.")),
     };
     if to < now {
-        return Err(invalid("The clock only moves forward: 'to' is in the past."));
+        return Err(invalid(
+            "The clock only moves forward: 'to' is in the past.",
+        ));
     }
     let settle = request.settle_seconds.unwrap_or(30.0);
     if !(0.0..=3600.0).contains(&settle) {
@@ -283,18 +295,38 @@ mod tests {
     #[test]
     fn iso_durations_add_calendar_months_and_fixed_time() {
         let from = at("2026-01-31T10:00:00Z");
-        assert_eq!(add_iso_duration(from, "P1M"), Some(at("2026-02-28T10:00:00Z")));
-        assert_eq!(add_iso_duration(from, "P30D"), Some(at("2026-03-02T10:00:00Z")));
-        assert_eq!(add_iso_duration(from, "PT2H30M"), Some(at("2026-01-31T12:30:00Z")));
-        assert_eq!(add_iso_duration(from, "P1DT0.5S"), Some(at("2026-02-01T10:00:00.5Z")));
-        assert_eq!(add_iso_duration(from, "P2W"), Some(at("2026-02-14T10:00:00Z")));
-        assert_eq!(add_iso_duration(from, "P1Y"), Some(at("2027-01-31T10:00:00Z")));
+        assert_eq!(
+            add_iso_duration(from, "P1M"),
+            Some(at("2026-02-28T10:00:00Z"))
+        );
+        assert_eq!(
+            add_iso_duration(from, "P30D"),
+            Some(at("2026-03-02T10:00:00Z"))
+        );
+        assert_eq!(
+            add_iso_duration(from, "PT2H30M"),
+            Some(at("2026-01-31T12:30:00Z"))
+        );
+        assert_eq!(
+            add_iso_duration(from, "P1DT0.5S"),
+            Some(at("2026-02-01T10:00:00.5Z"))
+        );
+        assert_eq!(
+            add_iso_duration(from, "P2W"),
+            Some(at("2026-02-14T10:00:00Z"))
+        );
+        assert_eq!(
+            add_iso_duration(from, "P1Y"),
+            Some(at("2027-01-31T10:00:00Z"))
+        );
     }
 
     #[test]
     fn malformed_durations_are_refused() {
         let from = at("2026-01-31T10:00:00Z");
-        for bad in ["", "P", "PT", "30D", "P1H", "PT1D", "P1.5M", "P-1D", "P1D2", "PXD"] {
+        for bad in [
+            "", "P", "PT", "30D", "P1H", "PT1D", "P1.5M", "P-1D", "P1D2", "PXD",
+        ] {
             assert_eq!(add_iso_duration(from, bad), None, "{bad}");
         }
     }

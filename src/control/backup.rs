@@ -234,7 +234,11 @@ pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorD
             None => error.message.to_owned(),
         },
         error_title: error.code.to_owned(),
-        recommendations: error.recommendations.iter().map(|r| (*r).to_owned()).collect(),
+        recommendations: error
+            .recommendations
+            .iter()
+            .map(|r| (*r).to_owned())
+            .collect(),
     }
 }
 
@@ -290,11 +294,7 @@ async fn vm_for_task(tx: &mut AnyConnection, vm_id: &str) -> Result<Option<TaskV
     }))
 }
 
-fn create_empty_block_blob(
-    engine: &Engine,
-    container: &str,
-    blob: &str,
-) -> Result<(), StoreError> {
+fn create_empty_block_blob(engine: &Engine, container: &str, blob: &str) -> Result<(), StoreError> {
     let blobs = engine.blobs();
     blobs.put_block_blob(
         container,

@@ -109,7 +109,10 @@ pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> 
                 &mut tx,
                 &task.vault_id,
                 &task.job_id,
-                &[(TAKE_SNAPSHOT, "Completed"), (TRANSFER_TO_VAULT, "InProgress")],
+                &[
+                    (TAKE_SNAPSHOT, "Completed"),
+                    (TRANSFER_TO_VAULT, "InProgress"),
+                ],
                 &[],
                 now,
             )
@@ -193,7 +196,11 @@ async fn fail(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    tracing::info!(task_id = task.task_id, code = error.code, "backup task failed");
+    tracing::info!(
+        task_id = task.task_id,
+        code = error.code,
+        "backup task failed"
+    );
     Ok(())
 }
 
@@ -248,12 +255,7 @@ fn invalid(detail: impl Into<String>) -> Verdict {
 }
 
 /// What a status blob's content means for its task.
-fn judge(
-    engine: &Engine,
-    task: &BackupTask,
-    content: &[u8],
-    disks: &[SnapshotDisk],
-) -> Verdict {
+fn judge(engine: &Engine, task: &BackupTask, content: &[u8], disks: &[SnapshotDisk]) -> Verdict {
     if content.len() as u64 > MAX_STATUS_BYTES {
         return invalid("The status blob is larger than 128 KiB.");
     }
@@ -312,12 +314,18 @@ fn verify_snapshots(
             .snapshot_uri
             .as_deref()
             .ok_or("A successful snapshot has no snapshotUri.")?;
-        let (container, blob, snapshot) = parse_snapshot_uri(uri)
-            .ok_or_else(|| format!("The snapshotUri '{}' is not a blob snapshot URL.", strip_query(uri)))?;
+        let (container, blob, snapshot) = parse_snapshot_uri(uri).ok_or_else(|| {
+            format!(
+                "The snapshotUri '{}' is not a blob snapshot URL.",
+                strip_query(uri)
+            )
+        })?;
         let disk = expected
             .iter()
             .find(|d| d.container == container && d.blob == blob)
-            .ok_or_else(|| format!("The snapshot of '{container}/{blob}' is not of this VM's disks."))?;
+            .ok_or_else(|| {
+                format!("The snapshot of '{container}/{blob}' is not of this VM's disks.")
+            })?;
         let exists = engine
             .blobs()
             .read_blob(
@@ -410,7 +418,10 @@ fn parse_snapshot_uri(uri: &str) -> Option<(String, String, Timestamp)> {
     let container = segments.next()?;
     let blob = segments.next()?;
     Some((
-        percent_decode_str(container).decode_utf8().ok()?.into_owned(),
+        percent_decode_str(container)
+            .decode_utf8()
+            .ok()?
+            .into_owned(),
         percent_decode_str(blob).decode_utf8().ok()?.into_owned(),
         snapshot,
     ))
@@ -430,6 +441,8 @@ mod tests {
         assert_eq!(blob, "datadisk-0.vhd");
         assert_eq!(snapshot.to_snapshot_id(), "2026-11-26T01:02:03.1234567Z");
         assert!(parse_snapshot_uri("https://h/acct/c/b").is_none());
-        assert!(parse_snapshot_uri("https://h/acct/c?snapshot=2026-11-26T01:02:03.1234567Z").is_none());
+        assert!(
+            parse_snapshot_uri("https://h/acct/c?snapshot=2026-11-26T01:02:03.1234567Z").is_none()
+        );
     }
 }

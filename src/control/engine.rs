@@ -231,8 +231,8 @@ impl Engine {
         let started = tokio::time::Instant::now();
         let transfer_limit = Duration::from_secs(120);
         loop {
-            let awaiting = tasks::count_in_state(self.db(), tasks::TaskState::AwaitingSnapshot)
-                .await?;
+            let awaiting =
+                tasks::count_in_state(self.db(), tasks::TaskState::AwaitingSnapshot).await?;
             let transferring =
                 tasks::count_in_state(self.db(), tasks::TaskState::Transferring).await?;
             let restoring = restore::count_in_progress(self.db()).await?;

@@ -63,7 +63,11 @@ pub async fn request_backup(
             ),
         ));
     }
-    let day_start = now.date_naive().and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let day_start = now
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight")
+        .and_utc();
     let today: i64 = sqlx::query_scalar(
         "select count(*) from backup_task where vault_id = $1 and item_key = $2 \
          and trigger_kind = 'OnDemand' and created_at >= $3",

@@ -152,7 +152,10 @@ pub async fn request_restore(
             "Target Storage Account Name".to_owned(),
             engine.config().account_name.clone(),
         ),
-        ("Config Blob Container Name".to_owned(), target_container.clone()),
+        (
+            "Config Blob Container Name".to_owned(),
+            target_container.clone(),
+        ),
         (
             "Restored Disks".to_owned(),
             planned
@@ -300,7 +303,11 @@ async fn end(
             .fetch_one(engine.db().pool())
             .await?;
     let mut tx = engine.db().pool().begin().await?;
-    let state = if outcome.is_ok() { "Completed" } else { "Failed" };
+    let state = if outcome.is_ok() {
+        "Completed"
+    } else {
+        "Failed"
+    };
     let moved = sqlx::query(
         "update restore_task set state = $2, updated_at = $3 \
          where job_id = $1 and state = 'InProgress'",

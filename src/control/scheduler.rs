@@ -210,8 +210,8 @@ impl PolicyCache {
         .await?;
         let policy = match properties {
             Some(text) => {
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| EngineError::corrupt("policy", e))?;
+                let value: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| EngineError::corrupt("policy", e))?;
                 let policy = IaasVmPolicy::from_properties(&value)
                     .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))?;
                 Some(Arc::new(policy))

@@ -260,7 +260,8 @@ fn task_of(row: &AnyRow) -> Result<BackupTask, EngineError> {
         rp_expires_at: row
             .try_get::<Option<i64>, _>("rp_expires_at")?
             .map(from_micros),
-        state: TaskState::parse(&state).ok_or_else(|| EngineError::corrupt("task state", &state))?,
+        state: TaskState::parse(&state)
+            .ok_or_else(|| EngineError::corrupt("task state", &state))?,
         deadline_at: from_micros(row.try_get("deadline_at")?),
         status_container: row.try_get("status_container")?,
         status_blob: row.try_get("status_blob")?,

@@ -122,7 +122,15 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
             bytes_transferred: report.bytes_transferred,
         });
     }
-    record(engine, &task, &snapshot.consistency, snapshot.taken_at, disks, total).await
+    record(
+        engine,
+        &task,
+        &snapshot.consistency,
+        snapshot.taken_at,
+        disks,
+        total,
+    )
+    .await
 }
 
 /// The disks of the item's newest recovery point, the base of an incremental transfer.
@@ -236,7 +244,10 @@ async fn record(
         JobStatus::Completed,
         &[(TRANSFER_TO_VAULT, "Completed")],
         &[
-            ("Backup Size", format!("{} MB", bytes_transferred.div_ceil(1 << 20))),
+            (
+                "Backup Size",
+                format!("{} MB", bytes_transferred.div_ceil(1 << 20)),
+            ),
             ("Bytes Transferred", bytes_transferred.to_string()),
         ],
         Vec::new(),

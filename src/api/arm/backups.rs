@@ -148,7 +148,11 @@ pub async fn trigger_restore(
                 "properties.recoveryType '{t}' is not supported: only 'RestoreDisks' is."
             )))
         }
-        None => return Err(invalid("properties.recoveryType is required: 'RestoreDisks'.")),
+        None => {
+            return Err(invalid(
+                "properties.recoveryType is required: 'RestoreDisks'.",
+            ))
+        }
     }
     let storage_account = properties
         .storage_account_id

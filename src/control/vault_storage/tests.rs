@@ -23,7 +23,8 @@ fn with_store(test: impl FnOnce(&BlobStore)) {
     let runtime = Runtime::new().unwrap();
     let _context = runtime.enter();
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
+    let (store, _) =
+        BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
     test(&store);
 }
 
@@ -442,7 +443,8 @@ fn a_missing_disk_snapshot_is_named_in_the_error_and_deleting_it_is_fine() {
 #[test]
 fn reading_data_outside_a_runtime_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
+    let (store, _) =
+        BlobStore::open(dir.path(), Clock::default(), StoreOptions::default()).unwrap();
     create_disk(&store, MIB);
     write_disk(&store, 0, 1, 1);
     let disk = snapshot_disk(&store);

@@ -1,7 +1,6 @@
 //! The backup engine's endpoints on `ManagementApp`: the simulated clock, on-demand
 //! backup and restore; and what a test reads of the blob endpoint.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::BlobClient;
@@ -36,10 +35,21 @@ impl ManagementApp {
         advanced.body
     }
 
-    pub async fn trigger_backup(&self, group: &str, vault: &str, vm: &str, body: Value) -> ArmResponse {
+    pub async fn trigger_backup(
+        &self,
+        group: &str,
+        vault: &str,
+        vm: &str,
+        body: Value,
+    ) -> ArmResponse {
         let path = format!(
             "{}/backup",
-            self.item_path(group, vault, &container_name(group, vm), &item_name(group, vm))
+            self.item_path(
+                group,
+                vault,
+                &container_name(group, vm),
+                &item_name(group, vm)
+            )
         );
         self.post(&path, Some(body)).await
     }
@@ -54,7 +64,12 @@ impl ManagementApp {
     ) -> ArmResponse {
         let path = format!(
             "{}/recoveryPoints/{recovery_point}/restore",
-            self.item_path(group, vault, &container_name(group, vm), &item_name(group, vm))
+            self.item_path(
+                group,
+                vault,
+                &container_name(group, vm),
+                &item_name(group, vm)
+            )
         );
         self.post(&path, Some(body)).await
     }

@@ -130,7 +130,9 @@ pub async fn disk_image(
     snapshot: Option<&str>,
 ) -> BTreeMap<u64, Vec<u8>> {
     let path = format!("/{container}/{blob}");
-    let snapshot_query = snapshot.map(|s| format!("&snapshot={s}")).unwrap_or_default();
+    let snapshot_query = snapshot
+        .map(|s| format!("&snapshot={s}"))
+        .unwrap_or_default();
     let listed = app
         .blobs()
         .send(
@@ -232,15 +234,18 @@ pub async fn wait_for_job(app: &ManagementApp, job_id: &str) -> Value {
     panic!("job {job_id} did not end");
 }
 
-async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(
-    app: ManagementApp,
-) {
+async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(app: ManagementApp) {
     let vm = protected_vm(&app, "2026-03-01T00:00:00Z").await;
     let container = disk_container(&vm);
     app.write_disk(&container, "osdisk.vhd", 0, vec![0xA1; 1 << 20])
         .await;
-    app.write_disk(&container, "datadisk-0.vhd", 512 << 10, vec![0xB2; 64 << 10])
-        .await;
+    app.write_disk(
+        &container,
+        "datadisk-0.vhd",
+        512 << 10,
+        vec![0xB2; 64 << 10],
+    )
+    .await;
     let mut snapshots = serve_tasks(vm, Behaviour::AppConsistent, Duration::from_secs(60));
 
     // The first run at 02:00 copies everything written.
@@ -296,9 +301,20 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(
     );
 
     // A day later only the changed pages move: 4 KiB new, 512 bytes overwritten.
-    let original = disk_image(&app, &container, "osdisk.vhd", Some(&snapshot_id(&first[0]))).await;
-    let original_data =
-        disk_image(&app, &container, "datadisk-0.vhd", Some(&snapshot_id(&first[1]))).await;
+    let original = disk_image(
+        &app,
+        &container,
+        "osdisk.vhd",
+        Some(&snapshot_id(&first[0])),
+    )
+    .await;
+    let original_data = disk_image(
+        &app,
+        &container,
+        "datadisk-0.vhd",
+        Some(&snapshot_id(&first[1])),
+    )
+    .await;
     app.write_disk(&container, "osdisk.vhd", 8 << 20, vec![0xC3; 4096])
         .await;
     app.write_disk(&container, "datadisk-0.vhd", 512 << 10, vec![0xD4; 512])
@@ -328,7 +344,10 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(
             &crate::management::protection::last_segment(restore.header("azure-asyncoperation")),
         )
         .await;
-    let job_id = operation["properties"]["jobId"].as_str().unwrap().to_owned();
+    let job_id = operation["properties"]["jobId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job["properties"]["status"], "Completed", "{job}");
     assert_eq!(job["properties"]["operation"], "Restore");
@@ -339,15 +358,23 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(
     let restored_os = disk_image(&app, target, restored[0], None).await;
     let restored_data = disk_image(&app, target, restored[1], None).await;
     assert_eq!(restored_os.len(), 2048, "1 MiB of pages");
-    assert!(restored_os == original, "the OS disk restores byte for byte");
-    assert!(restored_data == original_data, "the data disk restores byte for byte");
+    assert!(
+        restored_os == original,
+        "the OS disk restores byte for byte"
+    );
+    assert!(
+        restored_data == original_data,
+        "the data disk restores byte for byte"
+    );
     assert!(restored_data.values().all(|page| page == &vec![0xB2; 512]));
 
     // Nine days on: points older than 7 days expired, instant snapshots kept 2 days.
     app.advance_by("P9D", 30.0).await;
     let jobs = backup_jobs(&app).await;
     assert_eq!(jobs.len(), 11);
-    assert!(jobs.iter().all(|j| j["properties"]["status"] == "Completed"));
+    assert!(jobs
+        .iter()
+        .all(|j| j["properties"]["status"] == "Completed"));
     let points = recovery_points(&app).await;
     assert_eq!(points.len(), 7, "{points:?}");
     assert!(points.iter().all(|p| p["name"] != first_point.as_str()));

@@ -39,7 +39,10 @@ async fn backup_now(app: &ManagementApp) -> String {
             &last_segment(triggered.header("azure-asyncoperation")),
         )
         .await;
-    operation["properties"]["jobId"].as_str().unwrap().to_owned()
+    operation["properties"]["jobId"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn next_task(vm: &mut VmStandIn) -> ReceivedTask {
@@ -63,7 +66,10 @@ async fn a_task_with_no_final_status_fails_at_its_deadline() {
     task.write_status(&transitioning).await.unwrap();
     app.advance_by("PT1H", 0.0).await;
     let job = app.get_job(GROUP, VAULT, &job_id).await.body;
-    assert_eq!(job["properties"]["status"], "InProgress", "not yet at the deadline");
+    assert_eq!(
+        job["properties"]["status"], "InProgress",
+        "not yet at the deadline"
+    );
     app.advance_by("PT2H", 0.0).await;
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job["properties"]["status"], "Failed", "{job}");
@@ -231,11 +237,17 @@ async fn on_demand_backups_wait_for_the_running_one_and_obey_the_daily_limit() {
         )
         .await;
     assert_eq!(tenth.status, 400);
-    assert_eq!(tenth.error_code(), "UserErrorDailyOnDemandBackupLimitReached");
-    // The next UTC day allows more.
+    assert_eq!(
+        tenth.error_code(),
+        "UserErrorDailyOnDemandBackupLimitReached"
+    );
+    // The next UTC day allows more (the day also brings the policy's scheduled run).
     app.advance_by("P1D", 0.0).await;
     backup_now(&app).await;
-    assert_eq!(backup_jobs(&app).await.len(), 10);
+    let jobs = backup_jobs(&app).await;
+    let on_demand = |j: &&Value| j["properties"]["isUserTriggered"] == true;
+    assert_eq!(jobs.iter().filter(on_demand).count(), 10);
+    assert_eq!(jobs.len(), 11);
 }
 
 #[tokio::test]
@@ -244,7 +256,10 @@ async fn bad_backup_and_clock_requests_are_refused_and_change_nothing() {
     protected_vm(&app, START).await;
     for (body, code) in [
         (json!({}), "BMSUserErrorInvalidInput"),
-        (json!({"properties": {"objectType": "AzureFileShareBackupRequest"}}), "BMSUserErrorInvalidInput"),
+        (
+            json!({"properties": {"objectType": "AzureFileShareBackupRequest"}}),
+            "BMSUserErrorInvalidInput",
+        ),
         (
             json!({"properties": {"objectType": "IaasVMBackupRequest", "recoveryPointExpiryTimeInUTC": "tomorrow"}}),
             "BMSUserErrorInvalidInput",

@@ -69,11 +69,16 @@ async fn two_replicas_make_exactly_one_job_per_due_run() {
     let (planned, also_planned) = tokio::join!(app.engine.tick(), second.engine().tick());
     planned.unwrap();
     also_planned.unwrap();
-    let due = Clock::new(ClockSetting::Pinned("2026-03-01T02:00:00Z".parse().unwrap()));
+    let due = Clock::new(ClockSetting::Pinned(
+        "2026-03-01T02:00:00Z".parse().unwrap(),
+    ));
     sim_clock::save(&db, &due).await.unwrap();
     let (first, other) = tokio::join!(app.engine.tick(), second.engine().tick());
     let started = first.unwrap() + other.unwrap();
-    assert_eq!(started, ITEMS as u64, "each run started once, by one replica");
+    assert_eq!(
+        started, ITEMS as u64,
+        "each run started once, by one replica"
+    );
 
     let count = |sql: &'static str| {
         let db = db.clone();
@@ -84,7 +89,10 @@ async fn two_replicas_make_exactly_one_job_per_due_run() {
                 .unwrap()
         }
     };
-    assert_eq!(count("select count(*) from backup_task").await, ITEMS as i64);
+    assert_eq!(
+        count("select count(*) from backup_task").await,
+        ITEMS as i64
+    );
     assert_eq!(
         count("select count(distinct job_id) from backup_task").await,
         ITEMS as i64

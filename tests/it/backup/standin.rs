@@ -104,10 +104,6 @@ impl VmKeys {
 
 /// A registered VM polling its goal state.
 pub struct VmStandIn {
-    #[allow(
-        dead_code,
-        reason = "read by the end-to-end tests once the guest API lands"
-    )]
     pub vm_id: String,
     pub keys: VmKeys,
     guest_base: String,
@@ -121,10 +117,6 @@ pub struct VmStandIn {
 impl VmStandIn {
     /// Registers a VM: `body` is the registration request without `certificate`, which the
     /// stand-in adds from a key pair it generates.
-    #[allow(
-        dead_code,
-        reason = "called by the end-to-end tests once the guest API lands"
-    )]
     pub async fn register(guest_base: &str, arm_token: &str, mut body: Value) -> VmStandIn {
         let keys = VmKeys::generate().await;
         body["certificate"] = json!(keys.certificate_pem);
@@ -161,10 +153,6 @@ impl VmStandIn {
     /// Polls the goal state until the snapshot extension appears with a sequence number
     /// not handed out before, then decrypts and decodes its settings. `None` if none came
     /// within `wait`.
-    #[allow(
-        dead_code,
-        reason = "called by the end-to-end tests once the guest API lands"
-    )]
     pub async fn next_task(&mut self, wait: Duration) -> Option<ReceivedTask> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -218,10 +206,6 @@ impl VmStandIn {
 
     /// Reports the handler's local status file (`status/<seq>.status`) to the guest API,
     /// as the guest agent does after each status the extension writes.
-    #[allow(
-        dead_code,
-        reason = "called by the end-to-end tests once the guest API lands"
-    )]
     pub async fn report_status_file(&self, task: &ReceivedTask, status: &StatusEntry) {
         let response = self
             .http
