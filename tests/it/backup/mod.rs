@@ -6,4 +6,5 @@ mod app;
 mod e2e;
 mod failures;
 mod replicas;
+mod restart;
 pub mod standin;

@@ -67,7 +67,70 @@ pub struct ManagementApp {
     /// The metadata database URL (`None`: the SQLite file in `data_dir`).
     pub database_url: Option<String>,
     _database: Option<PostgresDatabase>,
-    _server: tokio::task::JoinHandle<()>,
+    config: ServeConfig,
+    server: Server,
+}
+
+/// The service on a runtime of its own, so that a test can crash it: shutting the runtime
+/// down drops every task at once, as killing the process would.
+struct Server {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// What a started service answers with.
+struct Started {
+    server: Server,
+    addr: SocketAddr,
+    blob_addr: SocketAddr,
+    guest_addr: SocketAddr,
+    notifier: GoalStateNotifier,
+    engine: vaultsim::control::Engine,
+}
+
+impl Server {
+    async fn start(config: ServeConfig) -> Started {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let (handles, started) = tokio::sync::oneshot::channel();
+        runtime.spawn(async move {
+            let app = Application::build(&config).await.unwrap();
+            let _ = handles.send((
+                app.http_addr(),
+                app.blob_addr(),
+                app.guest_addr(),
+                app.goal_state_notifier().clone(),
+                app.engine().clone(),
+            ));
+            app.run_until_stopped(std::future::pending()).await.unwrap();
+        });
+        let (addr, blob_addr, guest_addr, notifier, engine) =
+            started.await.expect("the service starts");
+        Started {
+            server: Server {
+                runtime: Some(runtime),
+            },
+            addr,
+            blob_addr,
+            guest_addr,
+            notifier,
+            engine,
+        }
+    }
+
+    fn crash(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.crash();
+    }
 }
 
 impl ManagementApp {
@@ -91,38 +154,47 @@ impl ManagementApp {
             account_key2: None,
             blob_checkpoint_bytes: 64 << 20,
         };
-        let app = Application::build(&config).await.unwrap();
-        let addr = app.http_addr();
-        let blob_addr = app.blob_addr();
-        let guest_addr = app.guest_addr();
-        let notifier = app.goal_state_notifier().clone();
-        let engine = app.engine().clone();
-        let server = tokio::spawn(async move {
-            app.run_until_stopped(std::future::pending()).await.unwrap();
-        });
+        let started = Server::start(config.clone()).await;
         let credentials: Credentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join("credentials.json")).unwrap(),
         )
         .unwrap();
         let http = reqwest::Client::new();
         let mut app = Self {
-            addr,
-            blob_addr,
-            guest_addr,
-            notifier,
-            engine,
+            addr: started.addr,
+            blob_addr: started.blob_addr,
+            guest_addr: started.guest_addr,
+            notifier: started.notifier,
+            engine: started.engine,
             credentials: credentials.clone(),
             token: String::new(),
             http,
             database_url: database.as_ref().map(|d| d.url.clone()),
             data_dir,
             _database: database,
-            _server: server,
+            config,
+            server: started.server,
         };
         app.token = app
             .client_credentials_token(&credentials.client_id, &credentials.client_secret)
             .await;
         app
+    }
+
+    /// Crashes the service (every task stops at once, nothing is flushed or drained) and
+    /// starts it again on the same data directory, database and addresses.
+    pub async fn crash_and_restart(&mut self) {
+        self.server.crash();
+        // Let blocking work of the crashed runtime (file I/O) wind down.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let mut config = self.config.clone();
+        config.http_addr = self.addr;
+        config.blob_addr = self.blob_addr;
+        config.guest_addr = self.guest_addr;
+        let started = Server::start(config).await;
+        self.server = started.server;
+        self.notifier = started.notifier;
+        self.engine = started.engine;
     }
 
     /// A second connection pool to the service's metadata database, for tests that put
