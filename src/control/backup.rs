@@ -181,7 +181,8 @@ pub async fn start_backup(
     })
 }
 
-/// The per-vault container the extension's status and log blobs live in.
+/// The per-vault container the extension's status and log blobs live in (the collector
+/// watches containers by this prefix).
 pub fn status_container_name(vault_id: &str) -> String {
     format!("bcdrextensionlogs-{}", vault_id.to_ascii_lowercase())
 }

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use sqlx::Row;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
 use super::backup::{error_detail, TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
@@ -17,7 +18,9 @@ use super::engine::Engine;
 use super::progress::{finish_job, set_task_status};
 use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
 use super::{transfer, EngineError};
-use crate::blob::engine::{BlobAddress, ByteRange, Conditions, ETag, StoreError, Timestamp};
+use crate::blob::engine::{
+    BlobAddress, BlobWritten, ByteRange, Conditions, ETag, StoreError, Timestamp,
+};
 use crate::resources::jobs::JobStatus;
 use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
@@ -28,21 +31,34 @@ use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistenc
 /// A status blob larger than this is not a status (the guest agent truncates at 128 KiB).
 const MAX_STATUS_BYTES: u64 = 128 * 1024;
 const STATUS_SUFFIX: &str = ".status";
+/// Every vault's status container starts so (see `backup::status_container_name`).
+const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
 
-/// Listens for status blob writes until shutdown.
-pub async fn run(engine: Engine, mut shutdown: watch::Receiver<bool>) {
-    let mut writes = engine.blobs().watch_writes("bcdrextensionlogs-");
+/// Subscribes to writes of status blobs. Subscribe before sweeping existing blobs, so
+/// that no write falls between the sweep and the subscription.
+pub fn subscribe(engine: &Engine) -> UnboundedReceiver<BlobWritten> {
+    engine.blobs().watch_writes(STATUS_CONTAINER_PREFIX)
+}
+
+/// Collects the status blobs announced on `writes` until shutdown.
+pub async fn run(
+    engine: Engine,
+    mut writes: UnboundedReceiver<BlobWritten>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             written = writes.recv() => {
                 let Some(written) = written else { return };
                 let Some(task_id) = written.blob.strip_suffix(STATUS_SUFFIX) else { continue };
+                let permit = engine.collection_permit().await;
                 let engine = engine.clone();
                 let task_id = task_id.to_owned();
                 tokio::spawn(async move {
                     if let Err(error) = collect(&engine, &task_id).await {
                         tracing::error!(%error, task_id, "collecting a status blob failed");
                     }
+                    drop(permit);
                 });
             }
             _ = shutdown.changed() => return,
@@ -105,7 +121,6 @@ pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> 
                 return Ok(());
             }
             set_task_status(
-                engine.db(),
                 &mut tx,
                 &task.vault_id,
                 &task.job_id,
@@ -175,7 +190,6 @@ async fn fail(
         return Ok(());
     }
     finish_job(
-        engine.db(),
         &mut tx,
         &task.vault_id,
         &task.job_id,

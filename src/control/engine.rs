@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
-use tokio::sync::{watch, Notify};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
 use crate::blob::engine::{BlobStore, StoreError};
@@ -61,7 +61,16 @@ struct Inner {
     containers: Mutex<HashSet<String>>,
     /// Tasks whose transfer runs in this process, so an event does not start it twice.
     transferring: Mutex<HashSet<String>>,
+    /// Bounds on work in flight, so that a burst of 100,000 status blobs queues here
+    /// instead of timing out on the database pool.
+    collecting: Arc<Semaphore>,
+    transfers: Arc<Semaphore>,
 }
+
+/// Status blobs read and judged at once.
+const CONCURRENT_COLLECTIONS: usize = 16;
+/// Transfers to the vault at once: each streams from the store on a blocking thread.
+const CONCURRENT_TRANSFERS: usize = 4;
 
 /// What one `advance` did.
 #[derive(Debug, Clone, Default)]
@@ -92,6 +101,8 @@ impl Engine {
                 wake: Notify::new(),
                 containers: Mutex::default(),
                 transferring: Mutex::default(),
+                collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
+                transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
             }),
         }
     }
@@ -144,13 +155,34 @@ impl Engine {
         self.inner.transferring.lock().remove(task_id);
     }
 
+    /// Waits for room to collect one more status blob.
+    pub(super) async fn collection_permit(&self) -> OwnedSemaphorePermit {
+        self.inner
+            .collecting
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// Waits for room to run one more transfer.
+    pub(super) async fn transfer_permit(&self) -> OwnedSemaphorePermit {
+        self.inner
+            .transfers
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
     /// Runs until `shutdown` turns true: resumes work a previous run left in flight, then
     /// collects status blobs as they are written and ticks every second.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let writes = collector::subscribe(&self);
         if let Err(error) = self.resume().await {
             tracing::error!(%error, "resuming backup tasks failed");
         }
-        let collector = tokio::spawn(collector::run(self.clone(), shutdown.clone()));
+        let collector = tokio::spawn(collector::run(self.clone(), writes, shutdown.clone()));
         loop {
             if let Err(error) = self.tick().await {
                 tracing::error!(%error, "backup engine tick failed");

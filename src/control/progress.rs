@@ -6,12 +6,10 @@ use sqlx::AnyConnection;
 
 use super::EngineError;
 use crate::resources::jobs::{self, JobErrorDetail, JobExtendedInfo, JobOutcome, JobStatus};
-use crate::store::Db;
 
 /// Sets the status of the job task `name` (and its start or end time as the status
 /// implies), plus any property bag entries.
 pub async fn set_task_status(
-    db: &Db,
     tx: &mut AnyConnection,
     vault_id: &str,
     job_id: &str,
@@ -19,7 +17,9 @@ pub async fn set_task_status(
     properties: &[(&str, String)],
     now: DateTime<Utc>,
 ) -> Result<JobExtendedInfo, EngineError> {
-    let job = jobs::get(db, vault_id, job_id).await?;
+    // Read on the transaction's own connection: a second one from the pool while this
+    // one is held can starve the pool under load.
+    let job = jobs::get_in(tx, vault_id, job_id).await?;
     let mut info = job.extended_info;
     apply(&mut info, changes, properties, now);
     jobs::update(
@@ -38,7 +38,6 @@ pub async fn set_task_status(
 /// tasks never started when the job failed).
 #[allow(clippy::too_many_arguments)]
 pub async fn finish_job(
-    db: &Db,
     tx: &mut AnyConnection,
     vault_id: &str,
     job_id: &str,
@@ -48,7 +47,9 @@ pub async fn finish_job(
     error_details: Vec<JobErrorDetail>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
-    let job = jobs::get(db, vault_id, job_id).await?;
+    // Read on the transaction's own connection: a second one from the pool while this
+    // one is held can starve the pool under load.
+    let job = jobs::get_in(tx, vault_id, job_id).await?;
     if job.status.is_terminal() {
         return Ok(());
     }

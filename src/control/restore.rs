@@ -323,7 +323,6 @@ async fn end(
     match outcome {
         Ok(bytes) => {
             finish_job(
-                engine.db(),
                 &mut tx,
                 &vault_id,
                 job_id,
@@ -337,7 +336,6 @@ async fn end(
         }
         Err(detail) => {
             finish_job(
-                engine.db(),
                 &mut tx,
                 &vault_id,
                 job_id,

@@ -40,14 +40,20 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
         if rows.is_empty() {
             return Ok(());
         }
-        let mut tx = engine.db().pool().begin().await?;
+        let mut next_runs = Vec::with_capacity(rows.len());
         for row in &rows {
             let vault_id: String = row.try_get("vault_id")?;
             let policy_key: String = row.try_get("policy_key")?;
             let policy = policies.get(engine.db(), &vault_id, &policy_key).await?;
-            let next = policy
-                .and_then(|p| next_run_after(&p, now))
-                .map_or(NEVER, to_micros);
+            next_runs.push(
+                policy
+                    .and_then(|p| next_run_after(&p, now))
+                    .map_or(NEVER, to_micros),
+            );
+        }
+        let mut tx = engine.db().pool().begin().await?;
+        for (row, next) in rows.iter().zip(next_runs) {
+            let vault_id: String = row.try_get("vault_id")?;
             sqlx::query(
                 "update protected_item set next_backup_at = $3 \
                  where vault_id = $1 and item_key = $2 and next_backup_at is null",
@@ -81,16 +87,21 @@ pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, Engin
         if rows.is_empty() {
             return Ok(started);
         }
+        // Policies are read before the transaction: one connection per replica at a time.
+        let mut row_policies = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let vault_id: String = row.try_get("vault_id")?;
+            row_policies.push(match row.try_get::<Option<String>, _>("policy_key")? {
+                Some(key) => policies.get(engine.db(), &vault_id, &key).await?,
+                None => None,
+            });
+        }
         let mut tx = engine.db().pool().begin().await?;
         let mut notify = Vec::new();
-        for row in &rows {
+        for (row, policy) in rows.iter().zip(row_policies) {
             let vault_id: String = row.try_get("vault_id")?;
             let item_key: String = row.try_get("item_key")?;
             let due: i64 = row.try_get("next_backup_at")?;
-            let policy = match row.try_get::<Option<String>, _>("policy_key")? {
-                Some(key) => policies.get(engine.db(), &vault_id, &key).await?,
-                None => None,
-            };
             let (scheduled_at, next) = match &policy {
                 Some(policy) => latest_due_run(policy, from_micros(due), now),
                 None => (from_micros(due), None),

@@ -48,7 +48,9 @@ pub fn spawn(engine: &Engine, task_id: &str) {
     let engine = engine.clone();
     let task_id = task_id.to_owned();
     tokio::spawn(async move {
+        let permit = engine.transfer_permit().await;
         let result = run(&engine, &task_id).await;
+        drop(permit);
         if let Err(error) = result {
             tracing::error!(%error, task_id, "transfer to vault failed");
             if let Err(error) = fail(&engine, &task_id, &error.to_string()).await {
@@ -237,7 +239,6 @@ async fn record(
     .execute(&mut *tx)
     .await?;
     finish_job(
-        engine.db(),
         &mut tx,
         &task.vault_id,
         &task.job_id,
@@ -316,7 +317,6 @@ async fn fail(engine: &Engine, task_id: &str, detail: &str) -> Result<(), Engine
         return Ok(());
     }
     finish_job(
-        engine.db(),
         &mut tx,
         &task.vault_id,
         &task.job_id,

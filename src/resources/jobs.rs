@@ -277,12 +277,22 @@ const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, con
 
 /// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
 pub async fn get(db: &Db, vault_id: &str, job_id: &str) -> Result<Job, ResourceError> {
+    let mut conn = db.pool().acquire().await?;
+    get_in(&mut conn, vault_id, job_id).await
+}
+
+/// [`get`] on a given connection: the one of the transaction about to change the job.
+pub async fn get_in(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    job_id: &str,
+) -> Result<Job, ResourceError> {
     let row = sqlx::query(&format!(
         "select {JOB_COLUMNS} from backup_job where job_id = $1 and vault_id = $2"
     ))
     .bind(job_id.to_ascii_lowercase())
     .bind(vault_id)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| not_found(job_id))?;
     job_from_row(&row)
