@@ -3,13 +3,13 @@
 //! compare-and-set in the transaction that creates the run's job, so however many replicas
 //! share the database, each run makes exactly one job.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
-use super::backup::{start_backup, BackupRequest, BackupTarget};
+use super::backup::{start_backups, BackupRequest, BackupTarget};
 use super::engine::Engine;
 use super::schedule::next_run_after;
 use super::tasks::Trigger;
@@ -22,7 +22,7 @@ use crate::store::{from_micros, to_micros, Db};
 const NEVER: i64 = i64::MAX;
 /// Items planned or started per transaction: bounds how long one replica holds the
 /// database's write lock (SQLite) or row locks (PostgreSQL).
-const BATCH: i64 = 200;
+const BATCH: i64 = 500;
 /// Most missed runs skipped over to reach the latest one after downtime.
 const MAX_CATCH_UP: usize = 100_000;
 
@@ -96,53 +96,106 @@ pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, Engin
                 None => None,
             });
         }
-        let mut tx = engine.db().pool().begin().await?;
-        let mut notify = Vec::new();
+        let mut planned = Vec::with_capacity(rows.len());
         for (row, policy) in rows.iter().zip(row_policies) {
-            let vault_id: String = row.try_get("vault_id")?;
-            let item_key: String = row.try_get("item_key")?;
             let due: i64 = row.try_get("next_backup_at")?;
             let (scheduled_at, next) = match &policy {
                 Some(policy) => latest_due_run(policy, from_micros(due), now),
                 None => (from_micros(due), None),
             };
-            let claimed = sqlx::query(
-                "update protected_item set next_backup_at = $4 \
-                 where vault_id = $1 and item_key = $2 and next_backup_at = $3",
-            )
-            .bind(&vault_id)
-            .bind(&item_key)
-            .bind(due)
-            .bind(next.map_or(NEVER, to_micros))
-            .execute(&mut *tx)
-            .await?;
-            if claimed.rows_affected() == 0 || policy.is_none() {
-                // Another replica claimed this run, or protection stopped meanwhile.
-                continue;
-            }
-            let request = BackupRequest {
-                target: BackupTarget {
-                    vault_id,
-                    item_key,
-                    vm_id: row.try_get("vm_id")?,
-                    vm: VmName::new(
-                        row.try_get::<String, _>("vm_resource_group")?,
-                        row.try_get::<String, _>("vm_name")?,
-                    ),
+            planned.push(PlannedRun {
+                request: BackupRequest {
+                    target: BackupTarget {
+                        vault_id: row.try_get("vault_id")?,
+                        item_key: row.try_get("item_key")?,
+                        vm_id: row.try_get("vm_id")?,
+                        vm: VmName::new(
+                            row.try_get::<String, _>("vm_resource_group")?,
+                            row.try_get::<String, _>("vm_name")?,
+                        ),
+                    },
+                    trigger: Trigger::Scheduled,
+                    scheduled_at,
+                    rp_expires_at: None,
                 },
-                trigger: Trigger::Scheduled,
-                scheduled_at,
-                rp_expires_at: None,
-            };
-            let backup = start_backup(engine, &mut tx, &request, now).await?;
-            notify.extend(backup.notify_vm);
-            started += 1;
+                due,
+                next: next.map_or(NEVER, to_micros),
+                // Protection stopped meanwhile: the claim only retires the run.
+                runs: policy.is_some(),
+            });
         }
+        let mut tx = engine.db().pool().begin().await?;
+        let claimed = claim(&mut tx, &planned).await?;
+        let requests: Vec<BackupRequest> = planned
+            .into_iter()
+            .filter(|run| {
+                run.runs
+                    && claimed.contains(&(
+                        run.request.target.vault_id.clone(),
+                        run.request.target.item_key.clone(),
+                    ))
+            })
+            .map(|run| run.request)
+            .collect();
+        let backups = start_backups(engine, &mut tx, &requests, now).await?;
         tx.commit().await?;
-        for vm_id in &notify {
+        started += backups.len() as u64;
+        for vm_id in backups.iter().filter_map(|b| b.notify_vm.as_deref()) {
             engine.notifier().notify(vm_id);
         }
     }
+}
+
+/// A due run of one item, before it is claimed.
+struct PlannedRun {
+    request: BackupRequest,
+    /// The item's `next_backup_at` as read: the claim's expected value.
+    due: i64,
+    /// What the claim sets it to.
+    next: i64,
+    runs: bool,
+}
+
+/// Items claimed per statement.
+const CLAIMS_PER_STATEMENT: usize = 200;
+
+/// Claims the runs: moves each item's `next_backup_at` from the value read to the next
+/// run, if no other replica moved it first. Answers the (vault, item) pairs claimed.
+async fn claim(
+    tx: &mut AnyConnection,
+    planned: &[PlannedRun],
+) -> Result<HashSet<(String, String)>, EngineError> {
+    // Runs due together share the expected and the new value: one statement claims them.
+    // Groups go in a fixed order so that replicas lock rows in the same order (no deadlock).
+    let mut groups: BTreeMap<(&str, i64, i64), Vec<&str>> = BTreeMap::new();
+    for run in planned {
+        groups
+            .entry((run.request.target.vault_id.as_str(), run.due, run.next))
+            .or_default()
+            .push(run.request.target.item_key.as_str());
+    }
+    let mut claimed = HashSet::with_capacity(planned.len());
+    for ((vault_id, due, next), items) in groups {
+        for chunk in items.chunks(CLAIMS_PER_STATEMENT) {
+            let keys: Vec<String> = (4..4 + chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "update protected_item set next_backup_at = $1 where vault_id = $2 \
+                 and next_backup_at = $3 and item_key in ({}) returning item_key",
+                keys.join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql)
+                .bind(next)
+                .bind(vault_id)
+                .bind(due);
+            for item in chunk {
+                query = query.bind(*item);
+            }
+            for item in query.fetch_all(&mut *tx).await? {
+                claimed.insert((vault_id.to_owned(), item));
+            }
+        }
+    }
+    Ok(claimed)
 }
 
 /// The latest run due by `now`, starting from the due run `due`, and the run after it.

@@ -109,34 +109,50 @@ pub struct BackupTask {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn insert(tx: &mut AnyConnection, task: &BackupTask) -> Result<(), EngineError> {
-    sqlx::query(
-        "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
-         trigger_kind, scheduled_at, rp_expires_at, state, deadline_at, status_container, \
-         status_blob, logs_blob, status_etag, snapshot, bytes_transferred, created_at, \
-         updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-         $15, $16, $17, $18, $18)",
-    )
-    .bind(&task.task_id)
-    .bind(&task.job_id)
-    .bind(task.attempt)
-    .bind(&task.vault_id)
-    .bind(&task.item_key)
-    .bind(&task.vm_id)
-    .bind(task.trigger.as_str())
-    .bind(to_micros(task.scheduled_at))
-    .bind(task.rp_expires_at.map(to_micros))
-    .bind(task.state.as_str())
-    .bind(to_micros(task.deadline_at))
-    .bind(&task.status_container)
-    .bind(&task.status_blob)
-    .bind(&task.logs_blob)
-    .bind(&task.status_etag)
-    .bind(task.snapshot.as_ref().map(snapshot_json))
-    .bind(task.bytes_transferred)
-    .bind(to_micros(task.created_at))
-    .execute(&mut *tx)
-    .await?;
+/// Tasks inserted per statement: 18 parameters each.
+const TASKS_PER_STATEMENT: usize = 50;
+
+/// Records tasks in bulk, a few statements for many tasks.
+pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result<(), EngineError> {
+    for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=18).map(|c| format!("${}", r * 18 + c)).collect();
+                // created_at and updated_at are the same value.
+                format!("({}, ${})", p.join(", "), r * 18 + 18)
+            })
+            .collect();
+        let sql = format!(
+            "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
+             trigger_kind, scheduled_at, rp_expires_at, state, deadline_at, status_container, \
+             status_blob, logs_blob, status_etag, snapshot, bytes_transferred, created_at, \
+             updated_at) values {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for task in chunk {
+            query = query
+                .bind(task.task_id.clone())
+                .bind(task.job_id.clone())
+                .bind(task.attempt)
+                .bind(task.vault_id.clone())
+                .bind(task.item_key.clone())
+                .bind(task.vm_id.clone())
+                .bind(task.trigger.as_str())
+                .bind(to_micros(task.scheduled_at))
+                .bind(task.rp_expires_at.map(to_micros))
+                .bind(task.state.as_str())
+                .bind(to_micros(task.deadline_at))
+                .bind(task.status_container.clone())
+                .bind(task.status_blob.clone())
+                .bind(task.logs_blob.clone())
+                .bind(task.status_etag.clone())
+                .bind(task.snapshot.as_ref().map(snapshot_json))
+                .bind(task.bytes_transferred)
+                .bind(to_micros(task.created_at));
+        }
+        query.execute(&mut *tx).await?;
+    }
     Ok(())
 }
 

@@ -44,43 +44,114 @@ pub async fn publish_extension(
     goal: &ExtensionGoal,
     now: DateTime<Utc>,
 ) -> Result<i64, GuestError> {
-    // The VM row first: it proves the VM exists and, on PostgreSQL, orders concurrent
-    // publishers to one VM before either touches the extension row.
-    let bumped = sqlx::query(
-        "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
-         where vm_id = $1",
-    )
-    .bind(vm_id)
-    .execute(&mut *tx)
-    .await?;
-    if bumped.rows_affected() == 0 {
-        return Err(GuestError::vm_not_found(vm_id));
+    let published = publish_extensions(tx, &[(vm_id.to_owned(), goal.clone())], now).await?;
+    Ok(published[0])
+}
+
+/// VMs published to per statement: 10 parameters each.
+const GOALS_PER_STATEMENT: usize = 100;
+
+/// [`publish_extension`] for many VMs (one goal each) in a few statements; answers the
+/// sequence numbers in order.
+pub async fn publish_extensions(
+    tx: &mut AnyConnection,
+    goals: &[(String, ExtensionGoal)],
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, GuestError> {
+    let mut sequence_numbers = Vec::with_capacity(goals.len());
+    for chunk in goals.chunks(GOALS_PER_STATEMENT) {
+        // The VM rows first: they prove the VMs exist and, on PostgreSQL, order concurrent
+        // publishers to one VM before either touches the extension row.
+        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let mut bump = String::from(
+            "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
+             where vm_id in (",
+        );
+        bump.push_str(&ids.join(", "));
+        bump.push(')');
+        let mut query = sqlx::query(&bump);
+        for (vm_id, _) in chunk {
+            query = query.bind(vm_id.clone());
+        }
+        let bumped = query.execute(&mut *tx).await?;
+        if bumped.rows_affected() != chunk.len() as u64 {
+            let missing = missing_vm(tx, chunk).await?;
+            return Err(GuestError::vm_not_found(&missing));
+        }
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p = |c: usize| format!("${}", r * 9 + c);
+                format!(
+                    "({}, {}, {}, {}, {}, {}, 1, 'Creating', {}, {}, 0, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6),
+                    p(7),
+                    p(8),
+                    p(9)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "insert into vm_extension (vm_id, name_key, name, publisher, extension_type, \
+             type_handler_version, auto_upgrade_minor_version, provisioning_state, settings, \
+             updated_at, sequence_number, handler_settings) values {} \
+             on conflict (vm_id, name_key) do update set name = excluded.name, \
+             publisher = excluded.publisher, extension_type = excluded.extension_type, \
+             type_handler_version = excluded.type_handler_version, provisioning_state = 'Updating', \
+             settings = excluded.settings, updated_at = excluded.updated_at, \
+             sequence_number = vm_extension.sequence_number + 1, \
+             handler_settings = excluded.handler_settings \
+             returning vm_id, sequence_number",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (vm_id, goal) in chunk {
+            query = query
+                .bind(vm_id.clone())
+                .bind(key(&goal.name))
+                .bind(goal.name.clone())
+                .bind(goal.publisher.clone())
+                .bind(goal.extension_type.clone())
+                .bind(goal.type_handler_version.clone())
+                .bind(goal.public_settings.to_string())
+                .bind(to_micros(now))
+                .bind(goal.handler_settings.to_string());
+        }
+        let returned = query.fetch_all(&mut *tx).await?;
+        let mut by_vm = std::collections::HashMap::with_capacity(returned.len());
+        for row in &returned {
+            by_vm.insert(
+                row.try_get::<String, _>("vm_id")?,
+                row.try_get::<i64, _>("sequence_number")?,
+            );
+        }
+        for (vm_id, _) in chunk {
+            sequence_numbers.push(by_vm[vm_id]);
+        }
     }
-    let sequence_number = sqlx::query_scalar(
-        "insert into vm_extension (vm_id, name_key, name, publisher, extension_type, \
-         type_handler_version, auto_upgrade_minor_version, provisioning_state, settings, \
-         updated_at, sequence_number, handler_settings) \
-         values ($1, $2, $3, $4, $5, $6, 1, 'Creating', $7, $8, 0, $9) \
-         on conflict (vm_id, name_key) do update set name = excluded.name, \
-         publisher = excluded.publisher, extension_type = excluded.extension_type, \
-         type_handler_version = excluded.type_handler_version, provisioning_state = 'Updating', \
-         settings = excluded.settings, updated_at = excluded.updated_at, \
-         sequence_number = vm_extension.sequence_number + 1, \
-         handler_settings = excluded.handler_settings \
-         returning sequence_number",
-    )
-    .bind(vm_id)
-    .bind(key(&goal.name))
-    .bind(&goal.name)
-    .bind(&goal.publisher)
-    .bind(&goal.extension_type)
-    .bind(&goal.type_handler_version)
-    .bind(goal.public_settings.to_string())
-    .bind(to_micros(now))
-    .bind(goal.handler_settings.to_string())
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(sequence_number)
+    Ok(sequence_numbers)
+}
+
+/// The first VM of `chunk` that does not exist.
+async fn missing_vm(
+    tx: &mut AnyConnection,
+    chunk: &[(String, ExtensionGoal)],
+) -> Result<String, GuestError> {
+    for (vm_id, _) in chunk {
+        let exists = sqlx::query("select 1 from virtual_machine where vm_id = $1")
+            .bind(vm_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Ok(vm_id.clone());
+        }
+    }
+    Ok(chunk[0].0.clone())
 }
 
 /// A VM's goal state as its agent reads it.

@@ -15,8 +15,8 @@ pub use certificate::{guest_certificate, GuestCertificate};
 pub use credential::{authenticate, Credential};
 pub use error::GuestError;
 pub use goal_state::{
-    publish_extension, report_status, wait_for_goal_state, ExtensionGoal, GoalState, HandlerState,
-    StatusReport, DEFAULT_WAIT, MAX_WAIT,
+    publish_extension, publish_extensions, report_status, wait_for_goal_state, ExtensionGoal,
+    GoalState, HandlerState, StatusReport, DEFAULT_WAIT, MAX_WAIT,
 };
 pub use notifier::{watch_database, GoalStateNotifier};
 pub use registration::{register, Registered, Registration, RegistrationDisk};

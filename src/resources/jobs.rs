@@ -180,30 +180,54 @@ impl Job {
 
 /// Records a job and answers its id (a lower-case GUID).
 pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, ResourceError> {
-    let job_id = uuid::Uuid::new_v4().to_string();
-    let activity_id = uuid::Uuid::new_v4().to_string();
-    sqlx::query(
-        "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
-         container_name, operation, status, start_time, end_time, is_user_triggered, \
-         activity_id, error_details, extended_info) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&job_id)
-    .bind(&job.vault_id)
-    .bind(&job.item_key)
-    .bind(&job.entity_friendly_name)
-    .bind(&job.container_name)
-    .bind(job.operation.as_str())
-    .bind(job.status.as_str())
-    .bind(to_micros(job.start_time))
-    .bind(job.end_time.map(to_micros))
-    .bind(i64::from(job.is_user_triggered))
-    .bind(&activity_id)
-    .bind(to_json(&Vec::<JobErrorDetail>::new()))
-    .bind(to_json(&job.extended_info))
-    .execute(&mut *tx)
-    .await?;
-    Ok(job_id)
+    let mut ids = create_jobs(tx, vec![job]).await?;
+    Ok(ids.pop().expect("one id per job"))
+}
+
+/// Jobs inserted per statement: 13 parameters each, well under SQLite's limit.
+const JOBS_PER_STATEMENT: usize = 100;
+
+/// Records jobs in bulk (a few statements for many jobs), answering their ids in order.
+pub async fn create_jobs(
+    tx: &mut AnyConnection,
+    jobs: Vec<NewJob>,
+) -> Result<Vec<String>, ResourceError> {
+    let mut ids = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
+             container_name, operation, status, start_time, end_time, is_user_triggered, \
+             activity_id, error_details, extended_info) values {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for job in chunk {
+            let job_id = uuid::Uuid::new_v4().to_string();
+            query = query
+                .bind(job_id.clone())
+                .bind(job.vault_id.clone())
+                .bind(job.item_key.clone())
+                .bind(job.entity_friendly_name.clone())
+                .bind(job.container_name.clone())
+                .bind(job.operation.as_str())
+                .bind(job.status.as_str())
+                .bind(to_micros(job.start_time))
+                .bind(job.end_time.map(to_micros))
+                .bind(i64::from(job.is_user_triggered))
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(to_json(&Vec::<JobErrorDetail>::new()))
+                .bind(to_json(&job.extended_info));
+            ids.push(job_id);
+        }
+        query.execute(&mut *tx).await?;
+    }
+    Ok(ids)
 }
 
 /// Progress on a running job: a new status and/or new extended info (tasks, bags).
