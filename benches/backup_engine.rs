@@ -10,7 +10,8 @@
 //!    point is recorded.
 //!
 //! Run: `cargo bench --bench backup_engine` (SQLite in a temp dir). Environment:
-//! `BENCH_ITEMS` (default 100000); `BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`
+//! `BENCH_ITEMS` (default 100000); `BENCH_DISPATCH_ONLY=1` to stop after dispatch;
+//! `BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`
 //! to run on PostgreSQL (a fresh database is created and dropped).
 
 use std::path::Path;
@@ -35,7 +36,7 @@ use vaultsim::store::{to_micros, Db};
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
 
 const GROUP: &str = "bench";
-const ROWS_PER_STATEMENT: usize = 500;
+const ROWS_PER_STATEMENT: usize = 50;
 const DISK_BYTES: u64 = 1 << 30;
 
 fn main() {
@@ -110,6 +111,9 @@ async fn run(items: usize) {
         rss_before,
     );
 
+    if std::env::var_os("BENCH_DISPATCH_ONLY").is_some() {
+        return;
+    }
     // 2. Collection: every VM has taken its snapshot; then all statuses are written.
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(engine.clone().run(stopped));

@@ -13,9 +13,10 @@ create table sim_clock (
 
 -- The next instant (µs) a protected item's policy runs; null when it has no schedule
 -- (protection stopped). A replica claims a run by moving this forward with a
--- compare-and-set, in the transaction that creates the run's job.
+-- compare-and-set, in the transaction that creates the run's job. The index walks due runs in
+-- the order the scheduler takes them.
 alter table protected_item add column next_backup_at bigint;
-create index protected_item_by_next_backup on protected_item (next_backup_at);
+create index protected_item_by_next_backup on protected_item (next_backup_at, vault_id, item_key);
 
 -- An agent registered for a VM through the guest API. The credential is a random 256-bit
 -- value, stored as its SHA-256 like principal secrets. The certificate (PEM) is what

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
 use super::engine::Engine;
-use super::minting::{extension_identity, mint_task, TaskDisk, TaskInput};
+use super::engine::EngineConfig;
+use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
 use super::tasks::{self, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::blob::engine::{Conditions, ContentProperties, StoreError};
@@ -75,10 +76,8 @@ pub async fn start_backups(
     let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
     let vms = vms_for_tasks(tx, requests).await?;
     let config = engine.config();
-    let attempt = 1;
     let mut started = Vec::with_capacity(requests.len());
-    let mut tasks_to_insert = Vec::with_capacity(requests.len());
-    let mut goals = Vec::with_capacity(requests.len());
+    let mut prepared = Vec::with_capacity(requests.len());
     for (request, job_id) in requests.iter().zip(job_ids) {
         let target = &request.target;
         let Some(vm) = vms.get(&target.vm_id) else {
@@ -89,7 +88,7 @@ pub async fn start_backups(
             });
             continue;
         };
-        let task_id = format!("{job_id}_{attempt}");
+        let task_id = format!("{job_id}_{ATTEMPT}");
         let status_container = status_container_name(&target.vault_id);
         engine.ensure_container(&status_container)?;
         let status_blob = format!("{task_id}.status");
@@ -97,30 +96,32 @@ pub async fn start_backups(
         for blob in [&status_blob, &logs_blob] {
             create_empty_block_blob(engine, &status_container, blob)?;
         }
-        let deadline_at = request.scheduled_at.max(now) + config.snapshot_timeout;
-        let minted = mint_task(&TaskInput {
-            job_id: &job_id,
-            attempt,
-            command_start: request.scheduled_at,
-            os_type: &vm.os_type,
-            disks: &vm.disks,
-            status_container: &status_container,
-            status_blob: &status_blob,
-            logs_blob: &logs_blob,
-            blob_endpoint: &config.blob_endpoint,
-            account_name: &config.account_name,
-            account_key: &config.account_key,
-            // A little slack before now for clocks that run behind the service's.
-            sas_start: now - chrono::TimeDelta::minutes(5),
-            sas_expiry: deadline_at,
-            certificate_pem: &vm.certificate_pem,
-            backup_metadata: vec![
-                ("TaskId".to_owned(), task_id.clone()),
-                ("VaultId".to_owned(), target.vault_id.clone()),
-                ("VmId".to_owned(), target.vm_id.clone()),
-            ],
-        })?;
-        let identity = extension_identity(&vm.os_type);
+        prepared.push(PreparedTask {
+            request: request.clone(),
+            job_id,
+            task_id,
+            status_container,
+            status_blob,
+            logs_blob,
+            deadline_at: request.scheduled_at.max(now) + config.snapshot_timeout,
+            vm: vm.clone(),
+        });
+    }
+    // Encrypting to each VM's certificate is the costly part: on every core, off the
+    // async workers.
+    let minting = (config.clone(), prepared);
+    let (prepared, minted) = tokio::task::spawn_blocking(move || {
+        let (config, prepared) = minting;
+        let minted = mint_all(&config, &prepared, now);
+        (prepared, minted)
+    })
+    .await?;
+    let mut tasks_to_insert = Vec::with_capacity(prepared.len());
+    let mut goals = Vec::with_capacity(prepared.len());
+    for (task, minted) in prepared.into_iter().zip(minted) {
+        let minted = minted?;
+        let identity = extension_identity(&task.vm.os_type);
+        let target = &task.request.target;
         goals.push((
             target.vm_id.clone(),
             ExtensionGoal {
@@ -133,34 +134,94 @@ pub async fn start_backups(
                     .expect("handler settings serialize"),
             },
         ));
+        started.push(StartedBackup {
+            job_id: task.job_id.clone(),
+            notify_vm: Some(target.vm_id.clone()),
+        });
         tasks_to_insert.push(BackupTask {
-            task_id,
-            job_id: job_id.clone(),
-            attempt: i64::from(attempt),
+            task_id: task.task_id,
+            job_id: task.job_id,
+            attempt: i64::from(ATTEMPT),
             vault_id: target.vault_id.clone(),
             item_key: target.item_key.clone(),
             vm_id: target.vm_id.clone(),
-            trigger: request.trigger,
-            scheduled_at: request.scheduled_at,
-            rp_expires_at: request.rp_expires_at,
+            trigger: task.request.trigger,
+            scheduled_at: task.request.scheduled_at,
+            rp_expires_at: task.request.rp_expires_at,
             state: TaskState::AwaitingSnapshot,
-            deadline_at,
-            status_container,
-            status_blob,
-            logs_blob,
+            deadline_at: task.deadline_at,
+            status_container: task.status_container,
+            status_blob: task.status_blob,
+            logs_blob: task.logs_blob,
             status_etag: None,
             snapshot: None,
             bytes_transferred: 0,
             created_at: now,
         });
-        started.push(StartedBackup {
-            job_id,
-            notify_vm: Some(target.vm_id.clone()),
-        });
     }
     tasks::insert_many(tx, &tasks_to_insert).await?;
     guest::publish_extensions(tx, &goals, now).await?;
     Ok(started)
+}
+
+/// Every task is a job's first attempt (no retries yet).
+const ATTEMPT: u32 = 1;
+/// Below this many tasks, minting stays on one thread.
+const PARALLEL_MINT_FROM: usize = 16;
+
+/// A task whose blobs exist, ready to mint.
+struct PreparedTask {
+    request: BackupRequest,
+    job_id: String,
+    task_id: String,
+    status_container: String,
+    status_blob: String,
+    logs_blob: String,
+    deadline_at: DateTime<Utc>,
+    vm: TaskVm,
+}
+
+/// Mints every task, in order, on two threads when there are enough of them.
+fn mint_all(
+    config: &EngineConfig,
+    prepared: &[PreparedTask],
+    now: DateTime<Utc>,
+) -> Vec<Result<MintedTask, MintError>> {
+    let mint = |task: &PreparedTask| {
+        let target = &task.request.target;
+        mint_task(&TaskInput {
+            job_id: &task.job_id,
+            attempt: ATTEMPT,
+            command_start: task.request.scheduled_at,
+            os_type: &task.vm.os_type,
+            disks: &task.vm.disks,
+            status_container: &task.status_container,
+            status_blob: &task.status_blob,
+            logs_blob: &task.logs_blob,
+            blob_endpoint: &config.blob_endpoint,
+            account_name: &config.account_name,
+            account_key: &config.account_key,
+            // A little slack before now for clocks that run behind the service's.
+            sas_start: now - chrono::TimeDelta::minutes(5),
+            sas_expiry: task.deadline_at,
+            certificate_pem: &task.vm.certificate_pem,
+            backup_metadata: vec![
+                ("TaskId".to_owned(), task.task_id.clone()),
+                ("VaultId".to_owned(), target.vault_id.clone()),
+                ("VmId".to_owned(), target.vm_id.clone()),
+            ],
+        })
+    };
+    if prepared.len() < PARALLEL_MINT_FROM {
+        return prepared.iter().map(mint).collect();
+    }
+    let (first, second) = prepared.split_at(prepared.len() / 2);
+    std::thread::scope(|scope| {
+        let other = scope.spawn(|| second.iter().map(mint).collect::<Vec<_>>());
+        let mut minted: Vec<_> = first.iter().map(mint).collect();
+        minted.extend(other.join().expect("minting does not panic"));
+        minted
+    })
 }
 
 /// The Backup job of a request, running its first task.
@@ -271,8 +332,8 @@ fn numeric_code(code: &str) -> i64 {
     }
 }
 
-/// What minting needs of the VM: its OS, its disks and its agent's certificate. `None`
-/// when no agent registered for it.
+/// What minting needs of the VM: its OS, its disks and its agent's certificate.
+#[derive(Clone)]
 struct TaskVm {
     os_type: String,
     certificate_pem: String,

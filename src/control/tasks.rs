@@ -110,7 +110,7 @@ pub struct BackupTask {
 }
 
 /// Tasks inserted per statement: 18 parameters each.
-const TASKS_PER_STATEMENT: usize = 50;
+const TASKS_PER_STATEMENT: usize = 20;
 
 /// Records tasks in bulk, a few statements for many tasks.
 pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result<(), EngineError> {

@@ -49,7 +49,7 @@ pub async fn publish_extension(
 }
 
 /// VMs published to per statement: 10 parameters each.
-const GOALS_PER_STATEMENT: usize = 100;
+const GOALS_PER_STATEMENT: usize = 40;
 
 /// [`publish_extension`] for many VMs (one goal each) in a few statements; answers the
 /// sequence numbers in order.

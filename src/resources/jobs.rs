@@ -184,8 +184,9 @@ pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, R
     Ok(ids.pop().expect("one id per job"))
 }
 
-/// Jobs inserted per statement: 13 parameters each, well under SQLite's limit.
-const JOBS_PER_STATEMENT: usize = 100;
+/// Jobs inserted per statement (13 parameters each). SQLite looks parameters up by name,
+/// linearly, so very long statements cost more per row than short ones.
+const JOBS_PER_STATEMENT: usize = 25;
 
 /// Records jobs in bulk (a few statements for many jobs), answering their ids in order.
 pub async fn create_jobs(
