@@ -6,10 +6,12 @@
 //! Azure error the extension code maps to. Tasks with no final status by their deadline
 //! fail too.
 
+use std::collections::{BTreeSet, HashMap};
+
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
-use sqlx::Row;
+use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
@@ -40,7 +42,8 @@ pub fn subscribe(engine: &Engine) -> UnboundedReceiver<BlobWritten> {
     engine.blobs().watch_writes(STATUS_CONTAINER_PREFIX)
 }
 
-/// Collects the status blobs announced on `writes` until shutdown.
+/// Collects the status blobs announced on `writes` until shutdown, in batches of what has
+/// arrived: one query and one transaction serve many statuses.
 pub async fn run(
     engine: Engine,
     mut writes: UnboundedReceiver<BlobWritten>,
@@ -50,13 +53,23 @@ pub async fn run(
         tokio::select! {
             written = writes.recv() => {
                 let Some(written) = written else { return };
-                let Some(task_id) = written.blob.strip_suffix(STATUS_SUFFIX) else { continue };
+                let mut task_ids = BTreeSet::new();
+                task_ids.extend(status_task_id(&written));
+                while task_ids.len() < COLLECTION_BATCH {
+                    match writes.try_recv() {
+                        Ok(more) => task_ids.extend(status_task_id(&more)),
+                        Err(_) => break,
+                    }
+                }
+                if task_ids.is_empty() {
+                    continue;
+                }
                 let permit = engine.collection_permit().await;
                 let engine = engine.clone();
-                let task_id = task_id.to_owned();
                 tokio::spawn(async move {
-                    if let Err(error) = collect(&engine, &task_id).await {
-                        tracing::error!(%error, task_id, "collecting a status blob failed");
+                    let task_ids: Vec<String> = task_ids.into_iter().collect();
+                    if let Err(error) = collect_many(&engine, &task_ids).await {
+                        tracing::error!(%error, tasks = task_ids.len(), "collecting status blobs failed");
                     }
                     drop(permit);
                 });
@@ -66,78 +79,111 @@ pub async fn run(
     }
 }
 
+/// Most statuses judged and recorded in one transaction.
+const COLLECTION_BATCH: usize = 256;
+
+/// The task a written blob reports on, when it is a status blob.
+fn status_task_id(written: &BlobWritten) -> Option<String> {
+    written.blob.strip_suffix(STATUS_SUFFIX).map(str::to_owned)
+}
+
 /// Reads the status blob of every task still waiting for its snapshot (after a restart,
 /// writes made while the service was down were announced to no one).
 pub async fn sweep(engine: &Engine) -> Result<(), EngineError> {
-    for task in tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await? {
-        collect(engine, &task.task_id).await?;
+    let waiting = tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await?;
+    let ids: Vec<String> = waiting.into_iter().map(|t| t.task_id).collect();
+    for chunk in ids.chunks(COLLECTION_BATCH) {
+        collect_many(engine, chunk).await?;
     }
     Ok(())
 }
 
 /// Reads a task's status blob and acts on it, once per version of the blob.
 pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
-    let Some(task) = tasks::get(engine.db(), task_id).await? else {
-        return Ok(());
-    };
-    if task.state != TaskState::AwaitingSnapshot {
+    collect_many(engine, &[task_id.to_owned()]).await
+}
+
+/// [`collect`] for many tasks: their status blobs are judged, then every outcome is
+/// recorded in one transaction; transfers start after it commits.
+pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), EngineError> {
+    let waiting = tasks::get_many(engine.db(), task_ids).await?;
+    let waiting: Vec<BackupTask> = waiting
+        .into_iter()
+        .filter(|t| t.state == TaskState::AwaitingSnapshot)
+        .collect();
+    if waiting.is_empty() {
         return Ok(());
     }
-    let Some((etag, content)) = read_status(engine, &task).await? else {
-        return Ok(());
-    };
-    let etag_text = etag.0.to_string();
-    if task.status_etag.as_deref() == Some(etag_text.as_str()) || content.is_empty() {
+    let disks = disks_of_vms(engine, &waiting).await?;
+    let mut verdicts = Vec::with_capacity(waiting.len());
+    for task in waiting {
+        let Some((etag, content)) = read_status(engine, &task).await? else {
+            continue;
+        };
+        let etag = etag.0.to_string();
+        if task.status_etag.as_deref() == Some(etag.as_str()) || content.is_empty() {
+            continue;
+        }
+        let vm_disks = disks
+            .get(&task.vm_id)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let verdict = judge(engine, &task, &content, vm_disks);
+        verdicts.push((task, etag, verdict));
+    }
+    if verdicts.is_empty() {
         return Ok(());
     }
     let now = engine.clock().now();
-    let disks = disks_of_vm(engine, &task.vm_id).await?;
-    match judge(engine, &task, &content, &disks) {
-        Verdict::Transitioning => {
-            let mut tx = engine.db().pool().begin().await?;
-            sqlx::query("update backup_task set status_etag = $2 where task_id = $1")
-                .bind(&task.task_id)
-                .bind(&etag_text)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Verdict::Snapshot(snapshot) => {
-            let mut tx = engine.db().pool().begin().await?;
-            let moved = tasks::transition(
-                &mut tx,
-                &task.task_id,
-                TaskState::AwaitingSnapshot,
-                TaskState::Transferring,
-                TaskChange {
-                    status_etag: Some(&etag_text),
-                    snapshot: Some(&snapshot),
-                    ..TaskChange::default()
-                },
-                now,
-            )
-            .await?;
-            if !moved {
-                return Ok(());
+    let mut tx = engine.db().pool().begin().await?;
+    let mut transfers = Vec::new();
+    for (task, etag, verdict) in verdicts {
+        match verdict {
+            Verdict::Transitioning => {
+                sqlx::query("update backup_task set status_etag = $2 where task_id = $1")
+                    .bind(&task.task_id)
+                    .bind(&etag)
+                    .execute(&mut *tx)
+                    .await?;
             }
-            set_task_status(
-                &mut tx,
-                &task.vault_id,
-                &task.job_id,
-                &[
-                    (TAKE_SNAPSHOT, "Completed"),
-                    (TRANSFER_TO_VAULT, "InProgress"),
-                ],
-                &[],
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            transfer::spawn(engine, &task.task_id);
+            Verdict::Snapshot(snapshot) => {
+                let moved = tasks::transition(
+                    &mut tx,
+                    &task.task_id,
+                    TaskState::AwaitingSnapshot,
+                    TaskState::Transferring,
+                    TaskChange {
+                        status_etag: Some(&etag),
+                        snapshot: Some(&snapshot),
+                        ..TaskChange::default()
+                    },
+                    now,
+                )
+                .await?;
+                if moved {
+                    set_task_status(
+                        &mut tx,
+                        &task.vault_id,
+                        &task.job_id,
+                        &[
+                            (TAKE_SNAPSHOT, "Completed"),
+                            (TRANSFER_TO_VAULT, "InProgress"),
+                        ],
+                        &[],
+                        now,
+                    )
+                    .await?;
+                    transfers.push(task.task_id);
+                }
+            }
+            Verdict::Failed { error, detail } => {
+                fail_in(&mut tx, &task, &error, Some(&detail), Some(&etag), now).await?;
+            }
         }
-        Verdict::Failed { error, detail } => {
-            fail(engine, &task, &error, Some(&detail), Some(&etag_text), now).await?;
-        }
+    }
+    tx.commit().await?;
+    for task_id in transfers {
+        transfer::spawn(engine, &task_id);
     }
     Ok(())
 }
@@ -157,7 +203,6 @@ pub async fn fail_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<(), Eng
                 &task,
                 &GUEST_AGENT_STATUS_UNAVAILABLE,
                 Some("The snapshot extension reported no final status before the task's deadline."),
-                None,
                 now,
             )
             .await?;
@@ -170,12 +215,26 @@ async fn fail(
     task: &BackupTask,
     error: &AzureBackupError,
     detail: Option<&str>,
-    etag: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     let mut tx = engine.db().pool().begin().await?;
+    fail_in(&mut tx, task, error, detail, None, now).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Fails a task still waiting for its snapshot, its job and the item's last backup, in
+/// the caller's transaction. Nothing when the task already moved on.
+async fn fail_in(
+    tx: &mut AnyConnection,
+    task: &BackupTask,
+    error: &AzureBackupError,
+    detail: Option<&str>,
+    etag: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), EngineError> {
     let moved = tasks::transition(
-        &mut tx,
+        tx,
         &task.task_id,
         TaskState::AwaitingSnapshot,
         TaskState::Failed,
@@ -190,7 +249,7 @@ async fn fail(
         return Ok(());
     }
     finish_job(
-        &mut tx,
+        tx,
         &task.vault_id,
         &task.job_id,
         JobStatus::Failed,
@@ -209,7 +268,6 @@ async fn fail(
     .bind(crate::store::to_micros(task.created_at))
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
     tracing::info!(
         task_id = task.task_id,
         code = error.code,
@@ -384,25 +442,34 @@ fn verify_snapshots(
     Ok(found)
 }
 
-/// The VM's disks (the ones its task's SAS URIs were minted for, unless a disk was
-/// attached or detached since), with no snapshot yet.
-async fn disks_of_vm(engine: &Engine, vm_id: &str) -> Result<Vec<SnapshotDisk>, EngineError> {
-    let rows = sqlx::query(
-        "select lun, blob_container, blob_name from vm_disk where vm_id = $1 order by lun",
-    )
-    .bind(vm_id)
-    .fetch_all(engine.db().pool())
-    .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SnapshotDisk {
-                lun: row.try_get("lun")?,
-                container: row.try_get("blob_container")?,
-                blob: row.try_get("blob_name")?,
+/// Each task's VM disks (the ones its SAS URIs were minted for, unless a disk was attached
+/// or detached since), with no snapshot yet, by VM id.
+async fn disks_of_vms(
+    engine: &Engine,
+    tasks: &[BackupTask],
+) -> Result<HashMap<String, Vec<SnapshotDisk>>, EngineError> {
+    let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
+    for chunk in tasks.chunks(200) {
+        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "select vm_id, lun, blob_container, blob_name from vm_disk \
+             where vm_id in ({}) order by vm_id, lun",
+            ids.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
+        for task in chunk {
+            query = query.bind(task.vm_id.clone());
+        }
+        for (vm_id, lun, container, blob) in query.fetch_all(engine.db().pool()).await? {
+            disks.entry(vm_id).or_default().push(SnapshotDisk {
+                lun,
+                container,
+                blob,
                 snapshot: 0,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    Ok(disks)
 }
 
 /// The recovery point type Azure shows for a consistency.

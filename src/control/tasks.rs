@@ -171,6 +171,26 @@ pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineErr
     .transpose()
 }
 
+/// The tasks with these ids (unknown ids are skipped).
+pub async fn get_many(db: &Db, task_ids: &[String]) -> Result<Vec<BackupTask>, EngineError> {
+    let mut found = Vec::with_capacity(task_ids.len());
+    for chunk in task_ids.chunks(200) {
+        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "select {TASK_COLUMNS} from backup_task where task_id in ({})",
+            ids.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id.clone());
+        }
+        for row in query.fetch_all(db.pool()).await? {
+            found.push(task_of(&row)?);
+        }
+    }
+    Ok(found)
+}
+
 /// Tasks in `state`, oldest deadline first.
 pub async fn in_state(
     db: &Db,
