@@ -352,9 +352,12 @@ async fn vms_for_tasks(
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
         let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let ids = ids.join(", ");
+        // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
+        // statistics, otherwise scanned every agent's certificate for each batch).
         let sql = format!(
             "select v.vm_id, v.os_type, g.certificate_pem from virtual_machine v \
-             join vm_guest g on g.vm_id = v.vm_id where v.vm_id in ({ids})"
+             join vm_guest g on g.vm_id = v.vm_id where v.vm_id in ({ids}) \
+             and g.vm_id in ({ids})"
         );
         let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
         for request in chunk {

@@ -4,6 +4,7 @@
 //! included, as Azure keeps it: the next backup diffs against it.
 
 use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::engine::Engine;
@@ -28,14 +29,7 @@ pub async fn apply(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineErro
 
 async fn delete_instant_snapshots(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError> {
     loop {
-        let rows = sqlx::query(&format!(
-            "select vault_id, item_key, recovery_point_id, disks from recovery_point \
-             where instant_expires_at <= $1 and {NOT_NEWEST} limit $2"
-        ))
-        .bind(to_micros(now))
-        .bind(BATCH)
-        .fetch_all(engine.db().pool())
-        .await?;
+        let rows = due_points(engine, "instant_expires_at", now).await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -64,14 +58,7 @@ async fn delete_instant_snapshots(engine: &Engine, now: DateTime<Utc>) -> Result
 
 async fn delete_expired_points(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError> {
     loop {
-        let rows = sqlx::query(&format!(
-            "select vault_id, item_key, recovery_point_id, disks from recovery_point \
-             where expires_at <= $1 and {NOT_NEWEST} limit $2"
-        ))
-        .bind(to_micros(now))
-        .bind(BATCH)
-        .fetch_all(engine.db().pool())
-        .await?;
+        let rows = due_points(engine, "expires_at", now).await?;
         if rows.is_empty() {
             return Ok(());
         }
@@ -100,6 +87,22 @@ async fn delete_expired_points(engine: &Engine, now: DateTime<Utc>) -> Result<()
     }
 }
 
+/// A batch of points, not their item's newest, whose `expiry_column` is due by `now`.
+async fn due_points(
+    engine: &Engine,
+    expiry_column: &'static str,
+    now: DateTime<Utc>,
+) -> Result<Vec<AnyRow>, EngineError> {
+    Ok(sqlx::query(&format!(
+        "select vault_id, item_key, recovery_point_id, disks from recovery_point \
+         where {expiry_column} <= $1 and {NOT_NEWEST} limit $2"
+    ))
+    .bind(to_micros(now))
+    .bind(BATCH)
+    .fetch_all(engine.db().pool())
+    .await?)
+}
+
 /// Deletes the instant-tier disk snapshots still held, and forgets them.
 async fn delete_disk_snapshots(
     engine: &Engine,
@@ -118,7 +121,7 @@ async fn delete_disk_snapshots(
     Ok(())
 }
 
-fn disks_of(row: &sqlx::any::AnyRow) -> Result<Vec<RecoveryPointDisk>, EngineError> {
+fn disks_of(row: &AnyRow) -> Result<Vec<RecoveryPointDisk>, EngineError> {
     match row.try_get::<Option<String>, _>("disks")? {
         Some(text) => {
             serde_json::from_str(&text).map_err(|e| EngineError::corrupt("recovery point disks", e))

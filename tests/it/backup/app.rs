@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::BlobClient;
 use crate::management::app::{ArmResponse, ManagementApp};
-use crate::management::protection::{container_name, item_name};
+use crate::management::protection::{container_name, item_name, last_segment};
 
 impl ManagementApp {
     pub async fn get_clock(&self) -> ArmResponse {
@@ -52,6 +52,30 @@ impl ManagementApp {
             )
         );
         self.post(&path, Some(body)).await
+    }
+
+    /// Starts an on-demand backup (expiry by default) and answers its job id.
+    pub async fn backup_now(&self, group: &str, vault: &str, vm: &str) -> String {
+        let triggered = self
+            .trigger_backup(
+                group,
+                vault,
+                vm,
+                json!({"properties": {"objectType": "IaasVMBackupRequest"}}),
+            )
+            .await;
+        assert_eq!(triggered.status, 202, "{:?}", triggered.body);
+        let operation = self
+            .wait_for_operation(
+                group,
+                vault,
+                &last_segment(triggered.header("azure-asyncoperation")),
+            )
+            .await;
+        operation["properties"]["jobId"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     pub async fn trigger_restore(

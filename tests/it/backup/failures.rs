@@ -10,39 +10,11 @@ use vaultsim_protocol::extension::codes::azure_error_for_extension_code;
 use super::e2e::{backup_jobs, protected_vm, recovery_points, wait_for_job, GROUP, VAULT, VM};
 use super::standin::{nonexistent_snapshot, ReceivedTask, VmStandIn};
 use crate::management::app::{Backend, ManagementApp};
-use crate::management::protection::last_segment;
 
 const START: &str = "2026-03-01T10:00:00Z";
 
 async fn app() -> ManagementApp {
     ManagementApp::spawn(Backend::Sqlite).await
-}
-
-/// Starts an on-demand backup and answers its job id.
-async fn backup_now(app: &ManagementApp) -> String {
-    let triggered = app
-        .trigger_backup(
-            GROUP,
-            VAULT,
-            VM,
-            json!({"properties": {
-                "objectType": "IaasVMBackupRequest",
-                "recoveryPointExpiryTimeInUTC": "2026-04-01T00:00:00.000Z"
-            }}),
-        )
-        .await;
-    assert_eq!(triggered.status, 202, "{:?}", triggered.body);
-    let operation = app
-        .wait_for_operation(
-            GROUP,
-            VAULT,
-            &last_segment(triggered.header("azure-asyncoperation")),
-        )
-        .await;
-    operation["properties"]["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn next_task(vm: &mut VmStandIn) -> ReceivedTask {
@@ -59,7 +31,7 @@ fn first_error(job: &Value) -> &Value {
 async fn a_task_with_no_final_status_fails_at_its_deadline() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = next_task(&mut vm).await;
     // The extension starts, then goes silent.
     let transitioning = task.transitioning_status();
@@ -93,7 +65,7 @@ async fn a_task_with_no_final_status_fails_at_its_deadline() {
 async fn an_error_status_fails_the_job_with_the_mapped_azure_error() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = next_task(&mut vm).await;
     let failed = task.error_status(121, "Freeze failed on /data");
     task.write_status(&failed).await.unwrap();
@@ -115,7 +87,7 @@ async fn an_error_status_fails_the_job_with_the_mapped_azure_error() {
 async fn a_stale_status_for_another_task_is_refused() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = next_task(&mut vm).await;
     let snapshots = task.snapshot_disks().await;
     let stale = task
@@ -143,7 +115,7 @@ async fn a_stale_status_for_another_task_is_refused() {
 async fn a_status_naming_snapshots_never_taken_is_refused() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = next_task(&mut vm).await;
     let snapshots: Vec<_> = task
         .snapshot_disks()
@@ -166,7 +138,7 @@ async fn a_status_naming_snapshots_never_taken_is_refused() {
 async fn a_status_blob_that_is_not_a_status_is_refused() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let task = next_task(&mut vm).await;
     // Whoever holds the SAS can write anything; the service must not trust it.
     let written = reqwest::Client::new()
@@ -191,7 +163,7 @@ async fn a_vm_without_an_agent_fails_at_once() {
     app.pin_clock(START).await;
     app.protection_setup(GROUP, VAULT, &[VM]).await;
     app.protect(GROUP, VAULT, VM, "DefaultPolicy").await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job["properties"]["status"], "Failed");
     assert_eq!(first_error(&job)["errorTitle"], "AzureVmOffline");
@@ -203,7 +175,7 @@ async fn on_demand_backups_wait_for_the_running_one_and_obey_the_daily_limit() {
     let app = app().await;
     let mut vm = protected_vm(&app, START).await;
     for n in 0..9 {
-        let job_id = backup_now(&app).await;
+        let job_id = app.backup_now(GROUP, VAULT, VM).await;
         if n == 0 {
             let again = app
                 .trigger_backup(
@@ -243,7 +215,7 @@ async fn on_demand_backups_wait_for_the_running_one_and_obey_the_daily_limit() {
     );
     // The next UTC day allows more (the day also brings the policy's scheduled run).
     app.advance_by("P1D", 0.0).await;
-    backup_now(&app).await;
+    app.backup_now(GROUP, VAULT, VM).await;
     let jobs = backup_jobs(&app).await;
     let on_demand = |j: &&Value| j["properties"]["isUserTriggered"] == true;
     assert_eq!(jobs.iter().filter(on_demand).count(), 10);

@@ -3,42 +3,16 @@
 
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::e2e::{protected_vm, recovery_points, wait_for_job, GROUP, VAULT, VM};
 use crate::management::app::{Backend, ManagementApp};
-use crate::management::protection::last_segment;
 
 const START: &str = "2026-03-01T10:00:00Z";
-
-async fn backup_now(app: &ManagementApp) -> String {
-    let triggered = app
-        .trigger_backup(
-            GROUP,
-            VAULT,
-            VM,
-            json!({"properties": {"objectType": "IaasVMBackupRequest"}}),
-        )
-        .await;
-    assert_eq!(triggered.status, 202, "{:?}", triggered.body);
-    let operation = app
-        .wait_for_operation(
-            GROUP,
-            VAULT,
-            &last_segment(triggered.header("azure-asyncoperation")),
-        )
-        .await;
-    operation["properties"]["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
 
 #[tokio::test]
 async fn a_backup_waiting_for_its_snapshot_completes_after_a_crash() {
     let mut app = ManagementApp::spawn(Backend::Sqlite).await;
     let mut vm = protected_vm(&app, START).await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = vm
         .next_task(Duration::from_secs(20))
         .await
@@ -60,7 +34,7 @@ async fn a_transfer_cut_short_by_a_crash_is_redone_and_recorded_once() {
     let container = super::e2e::disk_container(&vm);
     app.write_disk(&container, "osdisk.vhd", 0, vec![7; 8192])
         .await;
-    let job_id = backup_now(&app).await;
+    let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let mut task = vm.next_task(Duration::from_secs(20)).await.unwrap();
     let snapshots = task.snapshot_disks().await;
     let done = task.app_consistent_status(&snapshots);
