@@ -1,4 +1,4 @@
-//! The engine's handle and its control loop: every second (or when woken) it plans and
+//! The engine's handle and its control loop: every second it plans and
 //! starts due backups, fails tasks past their deadline and applies retention, all at the
 //! service clock's time. `advance` walks simulated time forward event by event, so a month
 //! of backups and expiries happens in order.
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
 use crate::blob::engine::{BlobStore, StoreError};
@@ -56,7 +56,6 @@ struct Inner {
     clock: Clock,
     notifier: GoalStateNotifier,
     config: EngineConfig,
-    wake: Notify,
     /// Containers known to exist, to skip the check per task.
     containers: Mutex<HashSet<String>>,
     /// Tasks whose transfer runs in this process, so an event does not start it twice.
@@ -98,7 +97,6 @@ impl Engine {
                 clock,
                 notifier,
                 config,
-                wake: Notify::new(),
                 containers: Mutex::default(),
                 transferring: Mutex::default(),
                 collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
@@ -125,11 +123,6 @@ impl Engine {
 
     pub fn notifier(&self) -> &GoalStateNotifier {
         &self.inner.notifier
-    }
-
-    /// Asks the loop to run now rather than at its next second.
-    pub fn wake(&self) {
-        self.inner.wake.notify_one();
     }
 
     /// Creates `name` in the blob store unless it is known to exist.
@@ -189,7 +182,6 @@ impl Engine {
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = self.inner.wake.notified() => {}
                 _ = shutdown.changed() => break,
             }
             if *shutdown.borrow() {
