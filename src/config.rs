@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service: the management API and the Azure-Blob-compatible endpoint.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Apply the database migrations and exit (`serve` applies them too).
     Migrate(DatabaseConfig),
     /// Print the management API's OpenAPI document (what `/openapi.json` serves).
@@ -56,6 +56,11 @@ pub struct ServeConfig {
     /// Address of the blob endpoint (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "VAULTSIM_BLOB_ADDR", default_value = "127.0.0.1:10000")]
     pub blob_addr: SocketAddr,
+    /// The blob endpoint's base URL as VMs reach it, written into the SAS URIs of backup
+    /// tasks (e.g. `http://vaultsim:10000/devstoreaccount1` in a compose network).
+    /// Default: `http://<blob address>/<account>`, loopback when bound to all interfaces.
+    #[arg(long, env = "VAULTSIM_BLOB_PUBLIC_URL")]
+    pub blob_public_url: Option<String>,
     /// Address of the guest API, where agents register and fetch their VM's goal state
     /// (Azure's wire server, 168.63.129.16:32526).
     #[arg(long, env = "VAULTSIM_GUEST_ADDR", default_value = "127.0.0.1:32526")]

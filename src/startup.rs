@@ -89,7 +89,10 @@ impl Application {
             clock.clone(),
             notifier.clone(),
             EngineConfig {
-                blob_endpoint: blob_endpoint_url(blob_listener.local_addr()?, &account.name),
+                blob_endpoint: match &config.blob_public_url {
+                    Some(url) => url.trim_end_matches('/').to_owned(),
+                    None => blob_endpoint_url(blob_listener.local_addr()?, &account.name),
+                },
                 account_name: account.name.clone(),
                 account_key: account.keys[0].clone(),
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,

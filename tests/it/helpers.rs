@@ -197,6 +197,7 @@ impl TestApp {
             account_key: DEV_ACCOUNT_KEY.into(),
             account_key2: None,
             blob_checkpoint_bytes: 64 << 20,
+            blob_public_url: None,
         };
         let app = Application::build(&config).await.unwrap();
         let addr = app.blob_addr();

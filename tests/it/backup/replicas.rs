@@ -60,6 +60,7 @@ async fn two_replicas_make_exactly_one_job_per_due_run() {
         account_key: DEV_ACCOUNT_KEY.into(),
         account_key2: None,
         blob_checkpoint_bytes: 64 << 20,
+        blob_public_url: None,
     })
     .await
     .unwrap();

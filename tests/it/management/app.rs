@@ -153,6 +153,7 @@ impl ManagementApp {
             account_key: DEV_ACCOUNT_KEY.into(),
             account_key2: None,
             blob_checkpoint_bytes: 64 << 20,
+            blob_public_url: None,
         };
         let started = Server::start(config.clone()).await;
         let credentials: Credentials = serde_json::from_slice(

@@ -772,6 +772,7 @@ fn serve_config(data_dir: &Path, database_url: Option<String>, no_auth: bool) ->
         account_key: DEV_ACCOUNT_KEY.into(),
         account_key2: None,
         blob_checkpoint_bytes: 64 << 20,
+        blob_public_url: None,
     }
 }
 
