@@ -3,7 +3,7 @@
 //! service clock's time. `advance` walks simulated time forward event by event, so a month
 //! of backups and expiries happens in order.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,12 +64,34 @@ struct Inner {
     /// instead of timing out on the database pool.
     collecting: Arc<Semaphore>,
     transfers: Arc<Semaphore>,
+    /// One transfer at a time per item: its vault copy is written in place.
+    item_transfers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Status blobs read and judged at once.
 const CONCURRENT_COLLECTIONS: usize = 16;
 /// Transfers to the vault at once: each streams from the store on a blocking thread.
 const CONCURRENT_TRANSFERS: usize = 4;
+
+/// Holds an item's transfer lock; forgets the lock once no one else wants it.
+pub(super) struct ItemTransferGuard {
+    engine: Engine,
+    item: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for ItemTransferGuard {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = self.engine.inner.item_transfers.lock();
+        if locks
+            .get(&self.item)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            locks.remove(&self.item);
+        }
+    }
+}
 
 /// What one `advance` did.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +123,7 @@ impl Engine {
                 transferring: Mutex::default(),
                 collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
                 transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
+                item_transfers: Mutex::default(),
             }),
         }
     }
@@ -156,6 +179,23 @@ impl Engine {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed")
+    }
+
+    /// Waits until no other transfer of the item (`vault_id/item_key`) runs here; the
+    /// guard holds it until dropped.
+    pub(super) async fn item_transfer_lock(&self, item: &str) -> ItemTransferGuard {
+        let lock = self
+            .inner
+            .item_transfers
+            .lock()
+            .entry(item.to_owned())
+            .or_default()
+            .clone();
+        ItemTransferGuard {
+            engine: self.clone(),
+            item: item.to_owned(),
+            guard: Some(lock.lock_owned().await),
+        }
     }
 
     /// Waits for room to run one more transfer.

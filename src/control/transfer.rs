@@ -76,6 +76,9 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
     if task.state != TaskState::Transferring {
         return Ok(());
     }
+    let _item = engine
+        .item_transfer_lock(&format!("{}/{}", task.vault_id, task.item_key))
+        .await;
     let snapshot = task
         .snapshot
         .clone()
