@@ -18,6 +18,7 @@ use crate::resources::jobs::{
     self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask, NewJob,
 };
 use crate::resources::protection::names::VmName;
+use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{AzureBackupError, VM_AGENT_NOT_REGISTERED};
 
 pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
@@ -350,8 +351,7 @@ async fn vms_for_tasks(
 ) -> Result<HashMap<String, TaskVm>, EngineError> {
     let mut vms = HashMap::with_capacity(requests.len());
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
-        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let ids = ids.join(", ");
+        let ids = placeholders(1, chunk.len());
         // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
         // statistics, otherwise scanned every agent's certificate for each batch).
         let sql = format!(

@@ -24,6 +24,7 @@ use crate::blob::engine::{
     BlobAddress, BlobWritten, ByteRange, Conditions, ETag, StoreError, Timestamp,
 };
 use crate::resources::jobs::JobStatus;
+use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
     SNAPSHOT_TASK_STATUS_ERROR,
@@ -450,11 +451,10 @@ async fn disks_of_vms(
 ) -> Result<HashMap<String, Vec<SnapshotDisk>>, EngineError> {
     let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
     for chunk in tasks.chunks(200) {
-        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "select vm_id, lun, blob_container, blob_name from vm_disk \
              where vm_id in ({}) order by vm_id, lun",
-            ids.join(", ")
+            placeholders(1, chunk.len())
         );
         let mut query = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
         for task in chunk {

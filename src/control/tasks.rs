@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::EngineError;
-use crate::store::{from_micros, to_micros, Db};
+use crate::store::{from_micros, placeholders, to_micros, Db};
 
 /// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,12 +115,9 @@ const TASKS_PER_STATEMENT: usize = 20;
 /// Records tasks in bulk, a few statements for many tasks.
 pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result<(), EngineError> {
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
+        // created_at and updated_at are the same value.
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=18).map(|c| format!("${}", r * 18 + c)).collect();
-                // created_at and updated_at are the same value.
-                format!("({}, ${})", p.join(", "), r * 18 + 18)
-            })
+            .map(|r| format!("({}, ${})", placeholders(r * 18 + 1, 18), r * 18 + 18))
             .collect();
         let sql = format!(
             "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
@@ -175,10 +172,9 @@ pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineErr
 pub async fn get_many(db: &Db, task_ids: &[String]) -> Result<Vec<BackupTask>, EngineError> {
     let mut found = Vec::with_capacity(task_ids.len());
     for chunk in task_ids.chunks(200) {
-        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "select {TASK_COLUMNS} from backup_task where task_id in ({})",
-            ids.join(", ")
+            placeholders(1, chunk.len())
         );
         let mut query = sqlx::query(&sql);
         for id in chunk {

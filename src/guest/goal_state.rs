@@ -12,7 +12,7 @@ use sqlx::{AnyConnection, Row};
 use super::notifier::GoalStateNotifier;
 use super::GuestError;
 use crate::resources::names::key;
-use crate::store::{json_column, to_micros, Db};
+use crate::store::{json_column, placeholders, to_micros, Db};
 
 /// How long a goal-state poll waits for a change when the agent does not say.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(25);
@@ -62,13 +62,11 @@ pub async fn publish_extensions(
     for chunk in goals.chunks(GOALS_PER_STATEMENT) {
         // The VM rows first: they prove the VMs exist and, on PostgreSQL, order concurrent
         // publishers to one VM before either touches the extension row.
-        let ids: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-        let mut bump = String::from(
+        let bump = format!(
             "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
-             where vm_id in (",
+             where vm_id in ({})",
+            placeholders(1, chunk.len())
         );
-        bump.push_str(&ids.join(", "));
-        bump.push(')');
         let mut query = sqlx::query(&bump);
         for (vm_id, _) in chunk {
             query = query.bind(vm_id.clone());

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use sqlx::Row;
 use tokio::sync::Notify;
 
-use crate::store::Db;
+use crate::store::{placeholders, Db};
 
 /// Who waits for which VM's goal state. Only VMs with a waiter have an entry, so the
 /// memory follows the agents polling right now, not the number of VMs.
@@ -146,10 +146,9 @@ async fn incarnations(
     db: &Db,
     batch: &[(String, i64)],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
     let sql = format!(
         "select vm_id, goal_state_incarnation from virtual_machine where vm_id in ({})",
-        placeholders.join(", ")
+        placeholders(1, batch.len())
     );
     let mut query = sqlx::query(&sql);
     for (vm_id, _) in batch {

@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::ResourceError;
-use crate::store::{from_micros, json_column, to_micros, Db};
+use crate::store::{from_micros, json_column, to_micros, value_rows, Db};
 
 /// What a job does (`properties.operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,17 +195,11 @@ pub async fn create_jobs(
 ) -> Result<Vec<String>, ResourceError> {
     let mut ids = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| {
-                let p: Vec<String> = (1..=13).map(|c| format!("${}", r * 13 + c)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
         let sql = format!(
             "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
              container_name, operation, status, start_time, end_time, is_user_triggered, \
              activity_id, error_details, extended_info) values {}",
-            rows.join(", ")
+            value_rows(chunk.len(), 13)
         );
         let mut query = sqlx::query(&sql);
         for job in chunk {

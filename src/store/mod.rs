@@ -99,6 +99,23 @@ impl Db {
     }
 }
 
+/// `$first, $first+1, …`: `count` numbered placeholders for an `in (…)` list or one row
+/// of a multi-row `values` (both backends take `$N`).
+pub fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `($1, …, $columns), ($columns+1, …), …`: the `values` of a multi-row insert.
+pub fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| format!("({})", placeholders(r * columns + 1, columns)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Microseconds since the Unix epoch, as times are stored.
 pub fn to_micros(at: DateTime<Utc>) -> i64 {
     at.timestamp_micros()
@@ -138,6 +155,12 @@ impl FromStr for Backend {
 mod tests {
     use super::*;
     use sqlx::Row;
+
+    #[test]
+    fn placeholders_number_lists_and_rows() {
+        assert_eq!(placeholders(4, 3), "$4, $5, $6");
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[tokio::test]
     async fn sqlite_binds_numbered_parameters_and_migrates() {
