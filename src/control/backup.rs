@@ -263,8 +263,11 @@ fn new_job(request: &BackupRequest, now: DateTime<Utc>) -> NewJob {
 /// The per-vault container the extension's status and log blobs live in (the collector
 /// watches containers by this prefix).
 pub fn status_container_name(vault_id: &str) -> String {
-    format!("bcdrextensionlogs-{}", vault_id.to_ascii_lowercase())
+    format!("{STATUS_CONTAINER_PREFIX}{}", vault_id.to_ascii_lowercase())
 }
+
+/// What every vault's status container name starts with.
+pub const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
 
 /// A job task entry as Azure lists it in `extendedInfo.tasksList`.
 pub fn job_task(

@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
-use super::backup::{error_detail, TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
+use super::backup::{error_detail, STATUS_CONTAINER_PREFIX, TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
 use super::engine::Engine;
 use super::progress::{finish_job, set_task_status};
 use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
@@ -34,8 +34,6 @@ use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistenc
 /// A status blob larger than this is not a status (the guest agent truncates at 128 KiB).
 const MAX_STATUS_BYTES: u64 = 128 * 1024;
 const STATUS_SUFFIX: &str = ".status";
-/// Every vault's status container starts so (see `backup::status_container_name`).
-const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
 
 /// Subscribes to writes of status blobs. Subscribe before sweeping existing blobs, so
 /// that no write falls between the sweep and the subscription.

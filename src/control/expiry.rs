@@ -122,10 +122,5 @@ async fn delete_disk_snapshots(
 }
 
 fn disks_of(row: &AnyRow) -> Result<Vec<RecoveryPointDisk>, EngineError> {
-    match row.try_get::<Option<String>, _>("disks")? {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|e| EngineError::corrupt("recovery point disks", e))
-        }
-        None => Ok(Vec::new()),
-    }
+    RecoveryPointDisk::parse_list(row.try_get::<Option<String>, _>("disks")?.as_deref())
 }

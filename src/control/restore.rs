@@ -93,16 +93,13 @@ pub async fn request_restore(
             format!("Recovery point '{recovery_point_id}' was not found for this item."),
         )
     })?;
-    let disks: Vec<RecoveryPointDisk> = match row.try_get::<Option<String>, _>("disks")? {
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| ResourceError::Engine(format!("recovery point disks: {e}")))?,
-        None => {
-            return Err(ResourceError::invalid(
-                "UserErrorRestoreNotPossible",
-                format!("Recovery point '{recovery_point_id}' holds no disk data to restore."),
-            ))
-        }
+    let Some(disks) = row.try_get::<Option<String>, _>("disks")? else {
+        return Err(ResourceError::invalid(
+            "UserErrorRestoreNotPossible",
+            format!("Recovery point '{recovery_point_id}' holds no disk data to restore."),
+        ));
     };
+    let disks = RecoveryPointDisk::parse_list(Some(&disks))?;
     if let Some(luns) = &request.luns {
         if let Some(missing) = luns.iter().find(|l| !disks.iter().any(|d| d.lun == **l)) {
             return Err(ResourceError::invalid(

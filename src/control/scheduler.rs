@@ -251,6 +251,14 @@ pub async fn next_event_after(
     Ok(next.map(from_micros))
 }
 
+/// A policy as `backup_policy.properties` stores it.
+pub(super) fn stored_policy(properties: &str) -> Result<IaasVmPolicy, EngineError> {
+    let value: serde_json::Value =
+        serde_json::from_str(properties).map_err(|e| EngineError::corrupt("policy", e))?;
+    IaasVmPolicy::from_properties(&value)
+        .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))
+}
+
 /// Parsed policies by vault and policy key, for one pass.
 #[derive(Default)]
 struct PolicyCache {
@@ -276,13 +284,7 @@ impl PolicyCache {
         .fetch_optional(db.pool())
         .await?;
         let policy = match properties {
-            Some(text) => {
-                let value: serde_json::Value =
-                    serde_json::from_str(&text).map_err(|e| EngineError::corrupt("policy", e))?;
-                let policy = IaasVmPolicy::from_properties(&value)
-                    .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))?;
-                Some(Arc::new(policy))
-            }
+            Some(text) => Some(Arc::new(stored_policy(&text)?)),
             None => None,
         };
         self.policies.insert(key, policy.clone());

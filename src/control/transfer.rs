@@ -11,12 +11,12 @@ use super::backup::{error_detail, TRANSFER_TO_VAULT};
 use super::engine::Engine;
 use super::progress::finish_job;
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
+use super::scheduler::stored_policy;
 use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
 use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
 use super::EngineError;
 use crate::blob::engine::Timestamp;
 use crate::resources::jobs::JobStatus;
-use crate::resources::policy::IaasVmPolicy;
 use crate::resources::recovery_points::{
     self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
 };
@@ -38,6 +38,17 @@ pub struct RecoveryPointDisk {
     /// The vault blob's snapshot (the HardenedRP tier).
     pub vault_snapshot: i64,
     pub bytes_transferred: u64,
+}
+
+impl RecoveryPointDisk {
+    /// The disks of a point as `recovery_point.disks` stores them; none when null.
+    pub fn parse_list(disks: Option<&str>) -> Result<Vec<Self>, EngineError> {
+        match disks {
+            Some(text) => serde_json::from_str(text)
+                .map_err(|e| EngineError::corrupt("recovery point disks", e)),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 /// Starts the transfer of a task whose snapshot was collected, unless it already runs here.
@@ -154,12 +165,7 @@ async fn previous_disks(
     .fetch_optional(engine.db().pool())
     .await?
     .flatten();
-    match disks {
-        Some(text) => {
-            serde_json::from_str(&text).map_err(|e| EngineError::corrupt("recovery point disks", e))
-        }
-        None => Ok(Vec::new()),
-    }
+    RecoveryPointDisk::parse_list(disks.as_deref())
 }
 
 async fn record(
@@ -290,10 +296,7 @@ async fn expiry_of(
             instant_expires_at: taken_at + chrono::TimeDelta::days(2),
         });
     };
-    let value: serde_json::Value =
-        serde_json::from_str(&properties).map_err(|e| EngineError::corrupt("policy", e))?;
-    let policy = IaasVmPolicy::from_properties(&value)
-        .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))?;
+    let policy = stored_policy(&properties)?;
     Ok(match task.trigger {
         Trigger::Scheduled => scheduled_expiry(&policy, task.scheduled_at, taken_at),
         Trigger::OnDemand => on_demand_expiry(&policy, taken_at, task.rp_expires_at),
