@@ -5,3 +5,12 @@
 /// Quiesce modelled on VSS: script writers, simulated application writers, the filesystem
 /// freeze.
 pub mod vss;
+
+/// The VMSnapshot extension: enable, the daemon's run, snapshots, status and log blobs.
+pub mod extension;
+/// The guest API client: registration, goal state, status reports.
+pub mod guest;
+/// The guest agent's on-disk layout for an extension.
+pub mod handler;
+/// The VM's transport key pair and certificate.
+pub mod keys;

@@ -1,7 +1,9 @@
 //! Wire-level logic shared by the vaultsim service, agent and load generator: Azure Blob
-//! service SAS and Shared Key signing and checking. Pure functions, no I/O.
+//! service SAS and Shared Key signing and checking, the extension's settings and status, and
+//! the guest API's wire types. Pure functions, no I/O.
 
 pub mod extension;
+pub mod guest;
 pub mod sas;
 pub mod shared_key;
 pub mod signing;

@@ -16,8 +16,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use vaultsim_protocol::guest::{
+    ExtensionRuntimeSettings, ExtensionSettingsFile, GoalState, GoalStateExtension,
+    RegisterRequest, Registered, RegisteredDisk,
+};
 
 use super::arm::error::{ErrorDetail, ErrorResponse};
 use super::arm::ArmError;
@@ -25,8 +29,8 @@ use crate::auth::{token, Auth};
 use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::guest::{
-    self, Credential, GoalState, GoalStateNotifier, GuestError, Registration, RegistrationDisk,
-    StatusReport, DEFAULT_WAIT,
+    self, Credential, GoalStateNotifier, GuestError, Registration, RegistrationDisk, StatusReport,
+    DEFAULT_WAIT,
 };
 use crate::resources::lookup::OsType;
 use crate::resources::ResourceError;
@@ -53,33 +57,10 @@ pub fn router(state: GuestState) -> Router {
         .with_state(state)
 }
 
-/// `POST /machine/register`
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisterBody {
-    vm_id: Option<String>,
-    subscription_id: String,
-    resource_group: String,
-    name: String,
-    location: String,
-    os_type: String,
-    vm_size: Option<String>,
-    disks: Vec<DiskBody>,
-    certificate: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DiskBody {
-    lun: i64,
-    name: String,
-    size_bytes: u64,
-}
-
-impl TryFrom<RegisterBody> for Registration {
+impl TryFrom<RegisterRequest> for Registration {
     type Error = GuestError;
 
-    fn try_from(body: RegisterBody) -> Result<Self, GuestError> {
+    fn try_from(body: RegisterRequest) -> Result<Self, GuestError> {
         let os_type = OsType::parse(&body.os_type).ok_or_else(|| {
             GuestError::invalid(
                 "InvalidParameter",
@@ -108,22 +89,13 @@ impl TryFrom<RegisterBody> for Registration {
     }
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisteredBody<'a> {
-    vm_id: &'a str,
-    credential: &'a str,
-    certificate_thumbprint: &'a str,
-    incarnation: i64,
-}
-
 async fn register(
     State(state): State<GuestState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, GuestError> {
     let principal = state.auth.authenticate(&state.db, &headers).await?;
-    let registration = Registration::try_from(parse_json::<RegisterBody>(&body)?)?;
+    let registration = Registration::try_from(parse_json::<RegisterRequest>(&body)?)?;
     let registered = guest::register(
         &state.db,
         &state.blobs,
@@ -144,10 +116,20 @@ async fn register(
     } else {
         StatusCode::OK
     };
-    let body = RegisteredBody {
-        vm_id: &registered.vm_id,
-        credential: registered.credential.reveal(),
-        certificate_thumbprint: &registered.certificate_thumbprint,
+    let body = Registered {
+        credential: registered.credential.reveal().to_owned(),
+        disks: registered
+            .disks
+            .into_iter()
+            .map(|disk| RegisteredDisk {
+                lun: disk.lun,
+                size_bytes: u64::try_from(disk.size_bytes).unwrap_or_default(),
+                container: disk.blob_container,
+                blob: disk.blob_name,
+            })
+            .collect(),
+        vm_id: registered.vm_id,
+        certificate_thumbprint: registered.certificate_thumbprint,
         incarnation: registered.incarnation,
     };
     Ok((status, Json(body)).into_response())
@@ -162,63 +144,28 @@ struct GoalStateQuery {
     wait_seconds: Option<u64>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct GoalStateBody {
-    incarnation: i64,
-    vm_id: String,
-    extensions: Vec<ExtensionBody>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ExtensionBody {
-    name: String,
-    publisher: String,
-    #[serde(rename = "type")]
-    extension_type: String,
-    version: String,
-    state: &'static str,
-    sequence_number: i64,
-    /// What the agent writes to `config/<sequenceNumber>.settings`.
-    settings: SettingsFile,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SettingsFile {
-    runtime_settings: [RuntimeSettings; 1],
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RuntimeSettings {
-    handler_settings: Value,
-}
-
-impl From<GoalState> for GoalStateBody {
-    fn from(state: GoalState) -> Self {
-        Self {
-            incarnation: state.incarnation,
-            vm_id: state.vm_id,
-            extensions: state
-                .extensions
-                .into_iter()
-                .map(|e| ExtensionBody {
-                    name: e.name,
-                    publisher: e.publisher,
-                    extension_type: e.extension_type,
-                    version: e.type_handler_version,
-                    state: "enabled",
-                    sequence_number: e.sequence_number,
-                    settings: SettingsFile {
-                        runtime_settings: [RuntimeSettings {
-                            handler_settings: e.handler_settings,
-                        }],
-                    },
-                })
-                .collect(),
-        }
+fn goal_state_body(state: guest::GoalState, host_time: DateTime<Utc>) -> GoalState {
+    GoalState {
+        host_time,
+        incarnation: state.incarnation,
+        vm_id: state.vm_id,
+        extensions: state
+            .extensions
+            .into_iter()
+            .map(|e| GoalStateExtension {
+                name: e.name,
+                publisher: e.publisher,
+                extension_type: e.extension_type,
+                version: e.type_handler_version,
+                state: "enabled".to_owned(),
+                sequence_number: e.sequence_number,
+                settings: ExtensionSettingsFile {
+                    runtime_settings: vec![ExtensionRuntimeSettings {
+                        handler_settings: e.handler_settings,
+                    }],
+                },
+            })
+            .collect(),
     }
 }
 
@@ -226,7 +173,7 @@ async fn goal_state(
     State(state): State<GuestState>,
     headers: HeaderMap,
     query: Result<Query<GoalStateQuery>, QueryRejection>,
-) -> Result<Json<GoalStateBody>, GuestError> {
+) -> Result<Json<GoalState>, GuestError> {
     let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
     let Query(query) =
         query.map_err(|e| GuestError::invalid("InvalidQueryParameterValue", e.body_text()))?;
@@ -234,7 +181,7 @@ async fn goal_state(
     let goal_state =
         guest::wait_for_goal_state(&state.db, &state.notifier, &vm_id, query.incarnation, wait)
             .await?;
-    Ok(Json(goal_state.into()))
+    Ok(Json(goal_state_body(goal_state, state.clock.now())))
 }
 
 async fn report_status(

@@ -15,7 +15,7 @@ use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::resources::compute::{self, Disk, NewVm, Origin, DEFAULT_VM_SIZE, OS_DISK_LUN};
 use crate::resources::groups::require_location;
-use crate::resources::lookup::{self, OsType, VmRecord};
+use crate::resources::lookup::{self, DiskRecord, OsType, VmRecord};
 use crate::resources::ResourceError;
 use crate::store::{to_micros, Db};
 
@@ -56,6 +56,8 @@ pub struct Registered {
     pub incarnation: i64,
     /// Whether the VM was created for this registration (else an existing one was bound).
     pub created: bool,
+    /// The VM's disks, OS disk first, as they are now.
+    pub disks: Vec<DiskRecord>,
 }
 
 /// Registers an agent for the VM `registration` names, creating the VM if there is none.
@@ -92,7 +94,12 @@ pub async fn register(
     let credential = Credential::issue(&vm_id);
     let incarnation =
         store_registration(db, &vm_id, &credential, &certificate, clock.now()).await?;
+    let disks = lookup::vm_by_vm_id(db, &vm_id)
+        .await?
+        .map(|vm| vm.disks)
+        .unwrap_or_default();
     Ok(Registered {
+        disks,
         vm_id,
         credential,
         certificate_thumbprint: certificate.thumbprint,

@@ -1,0 +1,3 @@
+//! The VMSnapshot extension.
+pub mod decrypt;
+pub mod storage;
