@@ -14,3 +14,7 @@ pub mod guest;
 pub mod handler;
 /// The VM's transport key pair and certificate.
 pub mod keys;
+/// The management token a VM registers with.
+pub mod management;
+/// The guest agent of one VM.
+pub mod vm;

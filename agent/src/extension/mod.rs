@@ -1,3 +1,218 @@
-//! The VMSnapshot extension.
+//! The VMSnapshot extension as the real Linux one behaves (spec §1–§4): `enable` returns
+//! at once and leaves the work to a background run (the real one's daemon), which checks
+//! the task, writes the transitioning status, quiesces the guest, snapshots every disk
+//! through its SAS, thaws, and reports the final status to the status file, the status
+//! blob and the logs blob.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use vaultsim_protocol::extension::codes;
+use vaultsim_protocol::extension::settings::HandlerSettings;
+use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
+
+use crate::handler::{status_file, HandlerDirs};
+use crate::keys::VmKeys;
+use crate::vss::freeze::Freezer;
+use crate::vss::requester::{QuiesceSettings, Requester};
+
+/// Host time as the VM sees it.
+pub mod clock;
+/// Opening the CMS-encrypted protected settings.
 pub mod decrypt;
+mod run;
+/// Disk snapshots and the status and log blob uploads.
 pub mod storage;
+
+pub use clock::HostClock;
+pub use run::RunReport;
+
+pub const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
+pub const LINUX_TYPE: &str = "VMSnapshotLinux";
+pub const WINDOWS_TYPE: &str = "VMSnapshot";
+/// The published version of the Linux extension (`manifest.xml`).
+pub const EXTENSION_VERSION: &str = "1.0.9184.0";
+/// A command older than this by `commandStartTimeUTCTicks` is refused with 402.
+pub const STALE_AFTER: Duration = Duration::from_secs(140 * 60);
+
+/// Whether a goal-state extension is the snapshot extension.
+pub fn is_snapshot_extension(publisher: &str, extension_type: &str) -> bool {
+    publisher == PUBLISHER && (extension_type == LINUX_TYPE || extension_type == WINDOWS_TYPE)
+}
+
+/// How one VM's extension behaves.
+#[derive(Debug, Clone)]
+pub struct ExtensionConfig {
+    /// The random delay before enable accepts a task; the real one sleeps 0.5–5 s.
+    pub start_delay: (Duration, Duration),
+    /// What the real one reads from `/etc/azure/machine_identity_…`.
+    pub unique_machine_id: String,
+    pub quiesce: QuiesceSettings,
+}
+
+impl ExtensionConfig {
+    pub const REAL_START_DELAY: (Duration, Duration) =
+        (Duration::from_millis(500), Duration::from_secs(5));
+}
+
+/// A status the extension wrote to `status/<seq>.status`, for the guest agent to report.
+#[derive(Debug, Clone)]
+pub struct StatusFileWritten {
+    pub extension_name: String,
+    pub sequence_number: i64,
+    pub file: Value,
+}
+
+/// What enable did.
+#[derive(Debug)]
+pub enum Enabled {
+    /// The sequence number is the one `mrseq` holds: nothing to do.
+    AlreadyHandled,
+    /// The task id is the last one accepted: dropped without a status, as the real one does.
+    RepeatedTask,
+    /// The settings name no task (no public settings): nothing written.
+    NoTask,
+    /// The run was started; its report arrives when it ends.
+    Started(JoinHandle<RunReport>),
+}
+
+/// Why enable could not even look at the settings.
+#[derive(Debug, thiserror::Error)]
+pub enum EnableError {
+    #[error("the extension's files cannot be used: {0}")]
+    Files(#[from] std::io::Error),
+}
+
+/// One VM's snapshot extension.
+pub struct SnapshotExtension<F: Freezer> {
+    /// `<Publisher>.<Type>`, the handler name statuses carry.
+    handler_name: String,
+    /// The extension's name in the goal state, under which status is reported.
+    extension_name: String,
+    dirs: HandlerDirs,
+    keys: VmKeys,
+    http: reqwest::Client,
+    config: ExtensionConfig,
+    clock: HostClock,
+    requester: Requester<F>,
+    statuses: mpsc::UnboundedSender<StatusFileWritten>,
+}
+
+impl<F: Freezer + 'static> SnapshotExtension<F> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        extension_name: &str,
+        extension_type: &str,
+        dirs: HandlerDirs,
+        keys: VmKeys,
+        http: reqwest::Client,
+        config: ExtensionConfig,
+        clock: HostClock,
+        freezer: F,
+        statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    ) -> Self {
+        SnapshotExtension {
+            handler_name: format!("{PUBLISHER}.{extension_type}"),
+            extension_name: extension_name.to_owned(),
+            requester: Requester::new(config.quiesce.clone(), freezer),
+            dirs,
+            keys,
+            http,
+            config,
+            clock,
+            statuses,
+        }
+    }
+
+    pub fn dirs(&self) -> &HandlerDirs {
+        &self.dirs
+    }
+
+    /// `enable` for `config/<sequence_number>.settings` (spec §3.1): skip a handled
+    /// sequence number, sleep the start delay, drop a repeated task, write the
+    /// transitioning status and start the run.
+    pub async fn enable(self: &Arc<Self>, sequence_number: i64) -> Result<Enabled, EnableError> {
+        if self.dirs.last_sequence_number() == Some(sequence_number) {
+            return Ok(Enabled::AlreadyHandled);
+        }
+        self.dirs.archive_other_sequence_numbers(sequence_number)?;
+        self.dirs.set_last_sequence_number(sequence_number)?;
+        let settings = self.dirs.read_settings(sequence_number)?;
+        let Some(public) = public_settings(&settings) else {
+            return Ok(Enabled::NoTask);
+        };
+        let (low, high) = self.config.start_delay;
+        if high > Duration::ZERO {
+            let delay = rand::thread_rng().gen_range(low..=high);
+            tokio::time::sleep(delay).await;
+        }
+        if self.dirs.last_task_id().as_deref() == Some(public.task_id.as_str()) {
+            return Ok(Enabled::RepeatedTask);
+        }
+        self.dirs.set_last_task_id(&public.task_id)?;
+        let transitioning = self.status(StatusFacts {
+            code: codes::TRANSITIONING,
+            health_status_code: codes::TRANSITIONING,
+            message: "Transitioning state in extension".to_owned(),
+            snapshots: None,
+            ..self.facts(&public.task_id, &public.command_start_time_utc_ticks)
+        });
+        self.write_status_file(sequence_number, &transitioning)?;
+        let extension = Arc::clone(self);
+        Ok(Enabled::Started(tokio::spawn(async move {
+            extension.run(sequence_number).await
+        })))
+    }
+
+    /// The fixed parts of every status of a task.
+    fn facts(&self, task_id: &str, ticks: &str) -> StatusFacts {
+        StatusFacts {
+            handler_name: self.handler_name.clone(),
+            task_id: task_id.to_owned(),
+            command_start_time_utc_ticks: ticks.to_owned(),
+            code: codes::TRANSITIONING,
+            health_status_code: codes::TRANSITIONING,
+            message: String::new(),
+            crash_consistent: false,
+            snapshots: None,
+            unique_machine_id: self.config.unique_machine_id.clone(),
+            timestamp: self.clock.now(),
+        }
+    }
+
+    fn status(&self, facts: StatusFacts) -> StatusEntry {
+        StatusEntry::new(facts)
+    }
+
+    /// Writes `status/<seq>.status` and hands it to the guest agent.
+    fn write_status_file(&self, sequence_number: i64, status: &StatusEntry) -> std::io::Result<()> {
+        let blob_text = String::from_utf8_lossy(&status.to_blob_bytes()).into_owned();
+        let entry = serde_json::to_value(status).map_err(std::io::Error::other)?;
+        let file = status_file(&entry, &blob_text, self.clock.now());
+        self.dirs.write_status(sequence_number, &file)?;
+        // The guest agent may be gone when the VM stops; the file is written regardless.
+        let _ = self.statuses.send(StatusFileWritten {
+            extension_name: self.extension_name.clone(),
+            sequence_number,
+            file,
+        });
+        Ok(())
+    }
+}
+
+/// The task's public settings, if the settings file holds handler settings at all.
+fn public_settings(
+    settings: &Value,
+) -> Option<vaultsim_protocol::extension::settings::PublicSettings> {
+    let handler = settings["runtimeSettings"][0]["handlerSettings"]["publicSettings"].clone();
+    serde_json::from_value(handler).ok()
+}
+
+/// The handler settings of a settings file.
+fn handler_settings(settings: &Value) -> Option<HandlerSettings> {
+    serde_json::from_value(settings["runtimeSettings"][0]["handlerSettings"].clone()).ok()
+}

@@ -174,12 +174,12 @@ pub struct StatusFacts {
 
 impl StatusEntry {
     /// A status with the extension's fixed parts: version "1.0", operation "Enable",
-    /// `status` transitioning for code 4, success for 0 and 1, error otherwise; health from
-    /// the health status code (red for a code without a colour).
+    /// `status` success for 0, 1 and the transitioning code 4 (the extension writes "success"
+    /// with code 4 and the guest agent waits for the code to change, spec §3.1), error
+    /// otherwise; health from the health status code (red for a code without a colour).
     pub fn new(facts: StatusFacts) -> StatusEntry {
         let status_word = match facts.code {
-            codes::TRANSITIONING => "transitioning",
-            codes::SUCCESS_APP_CONSISTENT | codes::SUCCESS => "success",
+            codes::TRANSITIONING | codes::SUCCESS_APP_CONSISTENT | codes::SUCCESS => "success",
             _ => "error",
         };
         let health = codes::extension_code(facts.health_status_code)

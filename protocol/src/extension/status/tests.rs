@@ -222,7 +222,8 @@ fn built_statuses_have_the_wire_shape_and_parse_back() {
 fn built_statuses_pick_the_status_word_and_health() {
     let transitioning =
         parse_status_blob(&StatusEntry::new(facts(4, false, None)).to_blob_bytes()).unwrap();
-    assert_eq!(transitioning.status, "transitioning");
+    assert_eq!(transitioning.status, "success");
+    assert!(transitioning.is_transitioning());
     assert!(transitioning.snapshots.is_empty());
 
     let crash =

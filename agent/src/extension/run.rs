@@ -1,0 +1,411 @@
+//! The run enable leaves behind (the real extension's daemon, spec §3.2): checks, the
+//! transitioning status to the blob, quiesce and snapshot, the final status and the logs.
+
+use std::time::Instant;
+
+use vaultsim_protocol::extension::codes;
+use vaultsim_protocol::extension::settings::{
+    decode_object_str, ObjectStrProtected, ObjectStrPublic, ProtectedSettings, PublicSettings,
+};
+use vaultsim_protocol::extension::status::{
+    SnapshotInfo, StatusEntry, StatusFacts, TelemetryEntry,
+};
+use vaultsim_protocol::extension::ticks::parse_ticks_string;
+
+use super::decrypt::decrypt_protected_settings;
+use super::storage::{self, BlobWriter};
+use super::{handler_settings, SnapshotExtension, STALE_AFTER};
+use crate::vss::freeze::Freezer;
+use crate::vss::log::ExtensionLog;
+use crate::vss::requester::{QuiesceOutcome, SnapshotResult};
+
+/// What a run ended with.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub sequence_number: i64,
+    /// The final status, or `None` when the settings allowed none (as in the real one).
+    pub status: Option<StatusEntry>,
+    /// Whether the final status reached the status blob.
+    pub status_uploaded: bool,
+    /// How long the filesystems were frozen, if they were.
+    pub frozen_for: Option<std::time::Duration>,
+}
+
+impl RunReport {
+    /// A run that wrote no status.
+    pub fn none(sequence_number: i64) -> RunReport {
+        RunReport {
+            sequence_number,
+            status: None,
+            status_uploaded: false,
+            frozen_for: None,
+        }
+    }
+}
+
+const STALE_MESSAGE: &str = "CRP timeout limit has reached, will not take snapshot.";
+
+/// One task's state while it runs.
+struct Task<'a> {
+    sequence_number: i64,
+    public: PublicSettings,
+    protected: Option<ProtectedSettings>,
+    writer: BlobWriter,
+    log: &'a ExtensionLog,
+    telemetry: Vec<TelemetryEntry>,
+}
+
+impl<F: Freezer + 'static> SnapshotExtension<F> {
+    pub(super) async fn run(&self, sequence_number: i64) -> RunReport {
+        let log = ExtensionLog::new();
+        log.info(&format!(
+            "daemon started for sequence number {sequence_number}"
+        ));
+        let report = self.run_task(sequence_number, &log).await;
+        let mut text = log.text();
+        if let Err(error) = append(&self.dirs.log_file(), &text) {
+            tracing::warn!(%error, "the extension log file cannot be written");
+        }
+        text.clear();
+        report
+    }
+
+    async fn run_task(&self, sequence_number: i64, log: &ExtensionLog) -> RunReport {
+        let no_status = RunReport::none(sequence_number);
+        let settings = match self.dirs.read_settings(sequence_number) {
+            Ok(settings) => settings,
+            Err(error) => {
+                log.error(&format!("the settings file cannot be read: {error}"));
+                return no_status;
+            }
+        };
+        let Some(handler) = handler_settings(&settings) else {
+            // The real extension throws building a status without public settings.
+            log.error("the settings hold no handler settings; no status can be written");
+            return no_status;
+        };
+        let protected =
+            decrypt_protected_settings(&handler.protected_settings, self.keys.private_key_pem())
+                .map_err(|e| e.to_string())
+                .and_then(|plain| {
+                    serde_json::from_slice::<ProtectedSettings>(&plain).map_err(|e| {
+                        format!(
+                            "the protected settings are not the extension's JSON ({:?} at line {})",
+                            e.classify(),
+                            e.line()
+                        )
+                    })
+                });
+        if let Err(error) = self.dirs.strip_protected_settings(sequence_number) {
+            log.warning(&format!(
+                "protectedSettings stay in the settings file: {error}"
+            ));
+        }
+        let mut task = Task {
+            sequence_number,
+            public: handler.public_settings,
+            protected: None,
+            writer: BlobWriter::default(),
+            log,
+            telemetry: Vec::new(),
+        };
+        match protected {
+            Ok(protected) => task.protected = Some(protected),
+            Err(error) => {
+                log.error(&format!("protected settings: {error}"));
+                return self
+                    .finish(
+                        &mut task,
+                        16,
+                        16,
+                        "Unable to load certificate or decrypt the protected settings",
+                        None,
+                        false,
+                    )
+                    .await;
+            }
+        }
+        if self.is_stale(&task.public.command_start_time_utc_ticks) {
+            log.error("the command is older than 140 minutes");
+            return self
+                .finish(
+                    &mut task,
+                    codes::COMMAND_TOO_LATE,
+                    codes::COMMAND_TOO_LATE,
+                    STALE_MESSAGE,
+                    None,
+                    false,
+                )
+                .await;
+        }
+        let command = task.public.command_to_execute.to_lowercase();
+        if command.contains("install") {
+            return self
+                .finish(
+                    &mut task,
+                    codes::SUCCESS,
+                    codes::SUCCESS,
+                    "Install succeeded",
+                    None,
+                    false,
+                )
+                .await;
+        }
+        if !command.contains("snapshot") {
+            return self
+                .finish(
+                    &mut task,
+                    11,
+                    11,
+                    "the command to execute is not known",
+                    None,
+                    false,
+                )
+                .await;
+        }
+        let public_object: ObjectStrPublic = match decode_object_str(&task.public.object_str) {
+            Ok(object) => object,
+            Err(error) => {
+                log.error(&format!("public objectStr: {error}"));
+                return self
+                    .finish(&mut task, 11, 11, "backupMetadata is missing", None, false)
+                    .await;
+            }
+        };
+        let protected = task
+            .protected
+            .clone()
+            .unwrap_or_else(|| unreachable!("checked above"));
+        let disks: ObjectStrProtected = match decode_object_str(&protected.object_str) {
+            Ok(disks) => disks,
+            Err(error) => {
+                log.error(&format!("protected objectStr: {error}"));
+                return self
+                    .finish(
+                        &mut task,
+                        11,
+                        11,
+                        "the disk SAS URIs are missing",
+                        None,
+                        false,
+                    )
+                    .await;
+            }
+        };
+
+        // Transitioning to the file and the blob, and the logs so far.
+        let transitioning = self.status(StatusFacts {
+            message: "Transitioning state in extension".to_owned(),
+            ..self.facts(
+                &task.public.task_id,
+                &task.public.command_start_time_utc_ticks,
+            )
+        });
+        if let Err(error) = self.write_status_file(sequence_number, &transitioning) {
+            log.warning(&format!("the status file cannot be written: {error}"));
+        }
+        if let Err(error) = task
+            .writer
+            .upload(
+                &self.http,
+                &protected.status_blob_uri,
+                &transitioning.to_blob_bytes(),
+            )
+            .await
+        {
+            log.error(&format!("status blob upload failed: {error}"));
+        }
+        self.upload_logs(&mut task, &protected).await;
+
+        log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
+        let ticks = task.public.command_start_time_utc_ticks.clone();
+        let started = Instant::now();
+        let outcome = self
+            .requester
+            .run(log, || {
+                self.snapshot_step(log, &ticks, &public_object, &disks.blob_sas_uri)
+            })
+            .await;
+        task.telemetry.push(telemetry(
+            "snapshotTimeTaken",
+            &format!("{}", started.elapsed().as_millis()),
+        ));
+        self.finish_with(&mut task, outcome).await
+    }
+
+    /// Between freeze and thaw: the staleness check again, then every disk's snapshot.
+    async fn snapshot_step(
+        &self,
+        log: &ExtensionLog,
+        ticks: &str,
+        public_object: &ObjectStrPublic,
+        sas_uris: &[String],
+    ) -> SnapshotResult {
+        if self.is_stale(ticks) {
+            log.error("the command became too old while the guest was quiesced");
+            return SnapshotResult {
+                code: codes::COMMAND_TOO_LATE,
+                health_status_code: codes::COMMAND_TOO_LATE,
+                message: STALE_MESSAGE.to_owned(),
+                snapshots: Vec::new(),
+            };
+        }
+        let snapshots =
+            storage::snapshot_disks(&self.http, sas_uris, &public_object.backup_metadata).await;
+        let (code, health_status_code) = storage::snapshot_code(&snapshots);
+        for (sas_uri, info) in sas_uris.iter().zip(&snapshots) {
+            let blob = storage::blob_uri(sas_uri);
+            match info.is_successful {
+                true => log.info(format!("snapshot of {blob} taken")),
+                false => log.error(format!(
+                    "snapshot of {blob} failed: {}",
+                    info.error_message.as_deref().unwrap_or_default()
+                )),
+            }
+        }
+        let message = match code {
+            codes::SUCCESS => String::new(),
+            _ => "Snapshot of some or all disks failed".to_owned(),
+        };
+        SnapshotResult {
+            code,
+            health_status_code,
+            message,
+            snapshots,
+        }
+    }
+
+    async fn finish_with(&self, task: &mut Task<'_>, outcome: QuiesceOutcome) -> RunReport {
+        task.telemetry.extend(
+            outcome
+                .telemetry
+                .iter()
+                .map(|(key, value)| telemetry(key, value)),
+        );
+        let mut report = self
+            .finish(
+                task,
+                outcome.code,
+                outcome.health_status_code,
+                &outcome.message,
+                outcome.snapshots,
+                outcome.crash_consistent,
+            )
+            .await;
+        report.frozen_for = outcome.frozen_for;
+        report
+    }
+
+    async fn upload_logs(&self, task: &mut Task<'_>, protected: &ProtectedSettings) {
+        let text = task.log.text();
+        if let Err(error) = task
+            .writer
+            .upload(&self.http, &protected.logs_blob_uri, text.as_bytes())
+            .await
+        {
+            task.log
+                .warning(&format!("logs blob upload failed: {error}"));
+        }
+    }
+
+    /// The final status: to the status blob (when the task names one), then the file
+    /// (whose message says when the blob upload failed), then the full log.
+    async fn finish(
+        &self,
+        task: &mut Task<'_>,
+        code: u32,
+        health_status_code: u32,
+        message: &str,
+        snapshots: Option<Vec<SnapshotInfo>>,
+        crash_consistent: bool,
+    ) -> RunReport {
+        let facts = StatusFacts {
+            code,
+            health_status_code,
+            message: message.to_owned(),
+            crash_consistent,
+            snapshots: Some(snapshots.unwrap_or_default()),
+            ..self.facts(
+                &task.public.task_id,
+                &task.public.command_start_time_utc_ticks,
+            )
+        };
+        let mut status = self.with_telemetry(self.status(facts.clone()), &task.telemetry);
+        let mut uploaded = false;
+        if let Some(protected) = task.protected.clone() {
+            match task
+                .writer
+                .upload(
+                    &self.http,
+                    &protected.status_blob_uri,
+                    &status.to_blob_bytes(),
+                )
+                .await
+            {
+                Ok(()) => uploaded = true,
+                Err(error) => {
+                    task.log
+                        .error(&format!("status blob upload failed: {error}"));
+                    status = self.with_telemetry(
+                        self.status(StatusFacts {
+                            message: format!("{message} statusBlobUploadError=true, "),
+                            ..facts
+                        }),
+                        &task.telemetry,
+                    );
+                }
+            }
+            task.log.info(&format!("final status code {code}"));
+            self.upload_logs(task, &protected).await;
+        }
+        if let Err(error) = self.write_status_file(task.sequence_number, &status) {
+            task.log
+                .error(&format!("the status file cannot be written: {error}"));
+        }
+        RunReport {
+            sequence_number: task.sequence_number,
+            status: Some(status),
+            status_uploaded: uploaded,
+            frozen_for: None,
+        }
+    }
+
+    /// Older than [`STALE_AFTER`] by host time; a start in the future, or ticks that do not
+    /// parse, are not stale (as in the real one, whose `int()` fails on "6.36E+17").
+    fn is_stale(&self, ticks: &str) -> bool {
+        parse_ticks_string(ticks).is_some_and(|start| {
+            (self.clock.now() - start)
+                .to_std()
+                .is_ok_and(|age| age > STALE_AFTER)
+        })
+    }
+
+    fn with_telemetry(&self, mut status: StatusEntry, extra: &[TelemetryEntry]) -> StatusEntry {
+        status.status.telemetry_data.extend(extra.iter().cloned());
+        status.status.telemetry_data.extend([
+            telemetry("extensionVersion", super::EXTENSION_VERSION),
+            telemetry(
+                "guestAgentVersion",
+                concat!("vaultsim-agent/", env!("CARGO_PKG_VERSION")),
+            ),
+            telemetry("snapshotCreator", "guestExtension"),
+        ]);
+        status
+    }
+}
+
+fn telemetry(key: &str, value: &str) -> TelemetryEntry {
+    TelemetryEntry {
+        value: value.to_owned(),
+        key: key.to_owned(),
+    }
+}
+
+fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?
+        .write_all(text.as_bytes())
+}

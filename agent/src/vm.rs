@@ -1,0 +1,368 @@
+//! The guest agent of one VM: registers it, long-polls its goal state, lays out each new
+//! sequence number of the snapshot extension (settings file, certificate and key) and
+//! calls enable, and reports every status file the extension writes.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registered};
+
+use crate::extension::{
+    is_snapshot_extension, Enabled, ExtensionConfig, HostClock, RunReport, SnapshotExtension,
+    StatusFileWritten, EXTENSION_VERSION,
+};
+use crate::guest::{GuestApi, GuestApiError};
+use crate::handler::HandlerDirs;
+use crate::keys::{KeyError, VmKeys};
+use crate::management::{TokenError, TokenSource};
+use crate::vss::freeze::Freezer;
+
+/// How long one goal-state poll waits.
+const POLL_WAIT: Duration = Duration::from_secs(25);
+/// The pause after a failed call before the next try.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// Who the VM is.
+#[derive(Debug, Clone)]
+pub struct VmIdentity {
+    pub subscription_id: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    /// `Linux` or `Windows`.
+    pub os_type: String,
+    pub vm_size: Option<String>,
+}
+
+/// One disk as the VM declares it: the OS disk is LUN -1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskSpec {
+    pub lun: i64,
+    pub name: String,
+    pub size_bytes: u64,
+}
+
+/// Everything one VM's agent needs.
+#[derive(Debug, Clone)]
+pub struct VmConfig {
+    pub guest_url: String,
+    pub identity: VmIdentity,
+    pub disks: Vec<DiskSpec>,
+    /// Keys, the VM id and, unless given apart, the handler root.
+    pub state_dir: PathBuf,
+    /// What stands for `/var/lib/waagent`.
+    pub handler_root: PathBuf,
+    pub token: TokenSource,
+    pub extension: ExtensionConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmAgentError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("the management token: {0}")]
+    Token(#[from] TokenError),
+    #[error("registration refused: {0}")]
+    Registration(GuestApiError),
+    #[error("the agent's files cannot be used: {0}")]
+    Files(#[from] std::io::Error),
+}
+
+/// Something that wants to hear how each run ended (tests, the fleet's accounting).
+pub type RunReports = mpsc::UnboundedSender<RunReport>;
+
+/// A registered VM and its extensions.
+pub struct VmAgent<F: Freezer + Clone + 'static> {
+    config: VmConfig,
+    guest: GuestApi,
+    http: reqwest::Client,
+    keys: VmKeys,
+    freezer: F,
+    clock: HostClock,
+    registered: Registered,
+    credential: Arc<RwLock<String>>,
+    extensions: HashMap<String, Arc<SnapshotExtension<F>>>,
+    statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    reports: Option<RunReports>,
+    runs: JoinSet<RunReport>,
+}
+
+impl<F: Freezer + Clone + 'static> VmAgent<F> {
+    /// Makes (or loads) the VM's keys and registers it; retries while the guest API cannot
+    /// be reached, and gives up when it refuses.
+    pub async fn register(
+        config: VmConfig,
+        http: reqwest::Client,
+        freezer: F,
+        reports: Option<RunReports>,
+    ) -> Result<VmAgent<F>, VmAgentError> {
+        let keys = {
+            let dir = config.state_dir.join("keys");
+            tokio::task::spawn_blocking(move || VmKeys::load_or_create(&dir))
+                .await
+                .map_err(std::io::Error::other)??
+        };
+        keys.install_for_extensions(&config.handler_root)?;
+        let guest = GuestApi::new(&config.guest_url, http.clone());
+        let registered = register(&config, &guest, &http, &keys).await?;
+        tracing::info!(vm = %config.identity.name, vm_id = %registered.vm_id, "VM registered");
+        std::fs::write(config.state_dir.join("vm-id"), &registered.vm_id)?;
+        let credential = Arc::new(RwLock::new(registered.credential.clone()));
+        let (statuses, pending) = mpsc::unbounded_channel();
+        tokio::spawn(report_statuses(
+            guest.clone(),
+            Arc::clone(&credential),
+            pending,
+        ));
+        Ok(VmAgent {
+            config,
+            guest,
+            http,
+            keys,
+            freezer,
+            clock: HostClock::default(),
+            registered,
+            credential,
+            extensions: HashMap::new(),
+            statuses,
+            reports,
+            runs: JoinSet::new(),
+        })
+    }
+
+    pub fn registered(&self) -> &Registered {
+        &self.registered
+    }
+
+    pub fn host_clock(&self) -> &HostClock {
+        &self.clock
+    }
+
+    /// Polls the goal state and acts on it until `shutdown` resolves. Runs in flight are
+    /// left to finish.
+    pub async fn run(mut self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut incarnation = None;
+        loop {
+            let credential = self.current_credential();
+            let polled = tokio::select! {
+                () = &mut shutdown => break,
+                polled = self.guest.goal_state(&credential, incarnation, POLL_WAIT) => polled,
+                Some(joined) = self.runs.join_next(), if !self.runs.is_empty() => {
+                    if let Ok(report) = joined {
+                        self.note_run(report);
+                    }
+                    continue;
+                }
+            };
+            match polled {
+                Ok(goal_state) => {
+                    incarnation = Some(goal_state.incarnation);
+                    self.clock.observe(goal_state.host_time);
+                    self.act_on(goal_state).await;
+                }
+                Err(error) if error.is_unauthenticated() => {
+                    tracing::warn!(vm = %self.config.identity.name, "credential refused; registering again");
+                    match register(&self.config, &self.guest, &self.http, &self.keys).await {
+                        Ok(registered) => {
+                            *self.credential.write().unwrap_or_else(|p| p.into_inner()) =
+                                registered.credential.clone();
+                            self.registered = registered;
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "registering again failed");
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "goal state");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+        while let Some(joined) = self.runs.join_next().await {
+            if let Ok(report) = joined {
+                self.note_run(report);
+            }
+        }
+    }
+
+    fn current_credential(&self) -> String {
+        self.credential
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn note_run(&self, report: RunReport) {
+        let code = report.status.as_ref().map(|s| s.status.code.clone());
+        tracing::info!(
+            vm = %self.config.identity.name,
+            sequence_number = report.sequence_number,
+            code = code.as_deref().unwrap_or("none"),
+            frozen_ms = report.frozen_for.map(|d| d.as_millis() as u64),
+            "snapshot task ended"
+        );
+        if let Some(reports) = &self.reports {
+            let _ = reports.send(report);
+        }
+    }
+
+    /// For each snapshot extension whose sequence number is new: the settings file, then
+    /// enable.
+    async fn act_on(&mut self, goal_state: GoalState) {
+        for wanted in goal_state.extensions {
+            if wanted.state != "enabled"
+                || !is_snapshot_extension(&wanted.publisher, &wanted.extension_type)
+            {
+                continue;
+            }
+            let extension =
+                match self.extension(&wanted.name, &wanted.publisher, &wanted.extension_type) {
+                    Ok(extension) => extension,
+                    Err(error) => {
+                        tracing::error!(%error, "the extension's directories cannot be made");
+                        continue;
+                    }
+                };
+            let sequence_number = wanted.sequence_number;
+            if extension.dirs().last_sequence_number() == Some(sequence_number) {
+                continue;
+            }
+            let settings = match serde_json::to_value(&wanted.settings) {
+                Ok(settings) => settings,
+                Err(error) => {
+                    tracing::error!(%error, "settings");
+                    continue;
+                }
+            };
+            if let Err(error) = extension.dirs().write_settings(sequence_number, &settings) {
+                tracing::error!(%error, "the settings file cannot be written");
+                continue;
+            }
+            // Enable sleeps its start delay: it runs apart so polling goes on.
+            let extension = Arc::clone(&extension);
+            self.runs.spawn(async move {
+                match extension.enable(sequence_number).await {
+                    Ok(Enabled::Started(run)) => run.await.unwrap_or_else(|_| RunReport::none(sequence_number)),
+                    Ok(other) => {
+                        tracing::info!(sequence_number, outcome = ?other, "enable did not start a run");
+                        RunReport::none(sequence_number)
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "enable failed");
+                        RunReport::none(sequence_number)
+                    }
+                }
+            });
+        }
+    }
+
+    fn extension(
+        &mut self,
+        name: &str,
+        publisher: &str,
+        extension_type: &str,
+    ) -> std::io::Result<Arc<SnapshotExtension<F>>> {
+        if let Some(extension) = self.extensions.get(name) {
+            return Ok(Arc::clone(extension));
+        }
+        let dirs = HandlerDirs::prepare(
+            &self.config.handler_root,
+            &format!("{publisher}.{extension_type}"),
+            EXTENSION_VERSION,
+        )?;
+        let extension = Arc::new(SnapshotExtension::new(
+            name,
+            extension_type,
+            dirs,
+            self.keys.clone(),
+            self.http.clone(),
+            self.config.extension.clone(),
+            self.clock.clone(),
+            self.freezer.clone(),
+            self.statuses.clone(),
+        ));
+        self.extensions
+            .insert(name.to_owned(), Arc::clone(&extension));
+        Ok(extension)
+    }
+}
+
+async fn register(
+    config: &VmConfig,
+    guest: &GuestApi,
+    http: &reqwest::Client,
+    keys: &VmKeys,
+) -> Result<Registered, VmAgentError> {
+    let vm_id = std::fs::read_to_string(config.state_dir.join("vm-id"))
+        .ok()
+        .map(|id| id.trim().to_owned())
+        .filter(|id| !id.is_empty());
+    let request = RegisterRequest {
+        vm_id,
+        subscription_id: config.identity.subscription_id.clone(),
+        resource_group: config.identity.resource_group.clone(),
+        name: config.identity.name.clone(),
+        location: config.identity.location.clone(),
+        os_type: config.identity.os_type.clone(),
+        vm_size: config.identity.vm_size.clone(),
+        disks: config
+            .disks
+            .iter()
+            .map(|disk| RegisterDisk {
+                lun: disk.lun,
+                name: disk.name.clone(),
+                size_bytes: disk.size_bytes,
+            })
+            .collect(),
+        certificate: keys.certificate_pem.clone(),
+    };
+    loop {
+        let token = config.token.token(http).await;
+        let attempt = match token {
+            Ok(token) => guest.register(&token, &request).await,
+            Err(TokenError::Unreachable(reason)) => Err(GuestApiError::Unreachable(reason)),
+            Err(error) => return Err(error.into()),
+        };
+        match attempt {
+            Ok(registered) => return Ok(registered),
+            Err(GuestApiError::Unreachable(reason)) => {
+                tracing::warn!(%reason, "the service cannot be reached; retrying");
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(error) => return Err(VmAgentError::Registration(error)),
+        }
+    }
+}
+
+/// Reports each status file to the guest API, as the guest agent does; a few tries each.
+async fn report_statuses(
+    guest: GuestApi,
+    credential: Arc<RwLock<String>>,
+    mut pending: mpsc::UnboundedReceiver<StatusFileWritten>,
+) {
+    while let Some(status) = pending.recv().await {
+        for attempt in 1..=3 {
+            let current = credential
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
+            match guest
+                .report_status(&current, &status.extension_name, &status.file)
+                .await
+            {
+                Ok(()) => break,
+                Err(error) => {
+                    tracing::warn!(%error, attempt, "status report");
+                    tokio::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! End to end with real processes: `vaultsim serve`, and `vaultsim-agent run` as the VM.
+//! A daily policy's scheduled backup runs when the clock is advanced; the agent receives
+//! the task through the guest API, decrypts it, snapshots both disks through their SAS and
+//! reports; the service collects, makes a recovery point, and restores it byte for byte.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{disk_container, registered_vm_id, start_agent, Service};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_backup_by_the_agent_restores_byte_for_byte() {
+    let service = Service::start().await;
+    service.pin_clock("2026-03-01T00:00:00Z").await;
+    service.vault_with_daily_policy().await;
+    let state = tempfile::tempdir().unwrap();
+    let agent = start_agent(&service, "vm1", state.path(), &[]);
+    let vm_id = registered_vm_id(&agent);
+    service.protect("vm1").await;
+    let container = disk_container(&vm_id);
+    service
+        .write_disk(&container, "osdisk.vhd", 0, vec![0xA1; 1 << 20])
+        .await;
+    service
+        .write_disk(
+            &container,
+            "datadisk-0.vhd",
+            512 << 10,
+            vec![0xB2; 64 << 10],
+        )
+        .await;
+
+    let advanced = service.advance("PT3H", 30.0).await;
+    assert_eq!(advanced["backupsStarted"], 1, "{advanced}");
+    let jobs = service.jobs("Backup").await;
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0]["properties"];
+    assert_eq!(job["status"], "Completed", "{job}\n{}", agent.log());
+    assert_eq!(
+        job["extendedInfo"]["propertyBag"]["Bytes Transferred"],
+        ((1 << 20) + (64 << 10)).to_string()
+    );
+    let points = service.recovery_points("vm1").await;
+    assert_eq!(points.len(), 1);
+    // No scripts and no writers: file-system consistent, as the real extension reports.
+    assert_eq!(
+        points[0]["properties"]["recoveryPointType"],
+        "FileSystemConsistent"
+    );
+
+    // The handler files are the guest agent's.
+    let extension_dir = state
+        .path()
+        .join("waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9184.0");
+    let listed: Vec<_> = std::fs::read_dir(extension_dir.join("status"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let status: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(extension_dir.join("status/0.status"))
+            .unwrap_or_else(|e| panic!("{e}: {listed:?}")),
+    )
+    .unwrap();
+    assert_eq!(status[0]["status"]["code"], "1", "{status}");
+    let settings = std::fs::read_to_string(extension_dir.join("config/0.settings")).unwrap();
+    assert!(
+        !settings.contains("protectedSettings\""),
+        "stripped once read: {settings}"
+    );
+    assert!(settings.contains("commandStartTimeUTCTicks"));
+
+    // Writes after the backup do not reach the restored disks.
+    service
+        .write_disk(&container, "osdisk.vhd", 0, vec![0xEE; 4096])
+        .await;
+    let point = points[0]["name"].as_str().unwrap().to_owned();
+    let (target, restored) = service.restore("vm1", &point).await;
+    assert_eq!(restored.len(), 2);
+    let os = service.disk_pages(&target, &restored[0], None).await;
+    let data = service.disk_pages(&target, &restored[1], None).await;
+    assert_eq!(os.len(), 2048, "1 MiB of pages");
+    assert!(os.values().all(|page| page == &vec![0xA1; 512]));
+    assert_eq!(data.len(), 128);
+    assert!(data.values().all(|page| page == &vec![0xB2; 512]));
+
+    // The agent's log holds no SAS signature and no decrypted settings.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = agent.log();
+    assert!(!log.contains("sig="), "{log}");
+    assert!(!log.contains("blobSASUri"), "{log}");
+    let extension_log = std::fs::read_to_string(
+        state
+            .path()
+            .join("waagent/log/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"),
+    )
+    .unwrap();
+    assert!(extension_log.contains("snapshot of"), "{extension_log}");
+    assert!(!extension_log.contains("sig="), "{extension_log}");
+}
