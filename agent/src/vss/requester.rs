@@ -482,7 +482,11 @@ mod tests {
     #[test]
     fn the_decision_table() {
         // (setbacks, app quiescers, course, post abort) → (code, health, crash, snapshot taken)
-        let table: Vec<(Vec<u32>, bool, Course, Option<u32>, (u32, u32, bool, bool))> = vec![
+        /// (code, health code, crash consistent, snapshot taken)
+        type Expected = (u32, u32, bool, bool);
+        /// (setback codes, app quiescers, course, post abort, expected)
+        type Row = (Vec<u32>, bool, Course, Option<u32>, Expected);
+        let table: Vec<Row> = vec![
             // Nothing to quiesce the application: file-system consistent.
             (
                 vec![],

@@ -2,8 +2,9 @@
 //! `ScriptRunner.validate_scripts`) and the runs (`ScriptRunner.pre_script`/`post_script`).
 //!
 //! Where vaultsim departs from the real extension, kindly and on purpose:
-//! - A script that times out is killed (its `sh`; processes it put in the background live
-//!   on). The real one leaves it running while the freeze and snapshot go ahead.
+//! - A script that times out is killed with every process it started (it runs in a process
+//!   group of its own). The real one leaves it running while the freeze and snapshot go
+//!   ahead. Processes a script that exits normally leaves in the background live on.
 //! - `pre/postScriptNoOfRetries` re-run a script that exited non-zero, up to that many more
 //!   times. The real one counts the retries but never re-runs the script. A timed-out
 //!   script is not retried (the real loop stops at a timeout too), and every attempt must
@@ -367,18 +368,25 @@ async fn run_once(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .map_err(|error| failed(format!("could not start sh: {error}")))?;
+    let mut group = ScriptProcessGroup::of(&child);
     let stdout = child.stdout.take().map(read_all);
     let stderr = child.stderr.take().map(read_all);
     let outcome = match tokio::time::timeout(config.timeout, child.wait()).await {
-        Ok(Ok(status)) if status.success() => Ok(()),
-        Ok(Ok(status)) => Err(failed(status.to_string())),
-        Ok(Err(error)) => Err(failed(format!("could not wait for it: {error}"))),
+        Ok(waited) => {
+            group.release();
+            match waited {
+                Ok(status) if status.success() => Ok(()),
+                Ok(status) => Err(failed(status.to_string())),
+                Err(error) => Err(failed(format!("could not wait for it: {error}"))),
+            }
+        }
         Err(_) => {
-            // Best effort: the script may have exited at this very moment.
-            let _ = child.kill().await;
+            group.kill();
+            // Reaps it; SIGKILL cannot be ignored, so this does not block.
+            let _ = child.wait().await;
             Err(ScriptFailure::TimedOut {
                 phase,
                 plugin: config.plugin_name.clone(),
@@ -386,22 +394,66 @@ async fn run_once(
             })
         }
     };
-    for (stream, reader) in [("stdout", stdout), ("stderr", stderr)] {
-        let Some(reader) = reader else { continue };
-        match tokio::time::timeout(OUTPUT_GRACE, reader).await {
-            Ok(Ok(output)) if output.is_empty() => {}
-            Ok(Ok(output)) => log.info(format!(
+    let (stdout, stderr) = tokio::join!(collect(stdout), collect(stderr));
+    for (stream, output) in [("stdout", stdout), ("stderr", stderr)] {
+        match output {
+            Some(output) if output.is_empty() => {}
+            Some(output) => log.info(format!(
                 "{} {stream}:\n{}",
                 phase.script_word(),
                 String::from_utf8_lossy(&output)
             )),
-            Ok(Err(_)) | Err(_) => log.warning(format!(
+            None => log.warning(format!(
                 "{} {stream} not collected: a process it started still holds it open",
                 phase.script_word()
             )),
         }
     }
     outcome
+}
+
+/// The process group a script runs in, killed whole if the script times out or its run is
+/// abandoned (the host's wait ran out and dropped it).
+struct ScriptProcessGroup(Option<rustix::process::Pid>);
+
+impl ScriptProcessGroup {
+    fn of(child: &tokio::process::Child) -> Self {
+        // `process_group(0)` made the script's `sh` the leader: the group id is its pid.
+        // `id()` is `None` only once the child was reaped, and pid 1 is never a child.
+        let leader = child
+            .id()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .and_then(rustix::process::Pid::from_raw)
+            .filter(|pid| *pid != rustix::process::Pid::INIT);
+        Self(leader)
+    }
+
+    /// The script exited by itself: what it left in the background may stay.
+    fn release(&mut self) {
+        self.0 = None;
+    }
+
+    fn kill(&mut self) {
+        if let Some(leader) = self.0.take() {
+            // Fails only if the group is already gone.
+            let _ = rustix::process::kill_process_group(leader, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl Drop for ScriptProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A stream's output, or `None` if it was still open `OUTPUT_GRACE` after the script ended.
+async fn collect(reader: Option<JoinHandle<Vec<u8>>>) -> Option<Vec<u8>> {
+    let reader = reader?;
+    match tokio::time::timeout(OUTPUT_GRACE, reader).await {
+        Ok(Ok(output)) => Some(output),
+        Ok(Err(_)) | Err(_) => None,
+    }
 }
 
 fn read_all(mut stream: impl AsyncRead + Unpin + Send + 'static) -> JoinHandle<Vec<u8>> {
