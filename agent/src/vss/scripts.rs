@@ -25,7 +25,8 @@ use tokio::task::JoinHandle;
 
 use super::log::ExtensionLog;
 use super::plugin_config::{
-    FileMode, HostConf, HostConfError, PluginConfigError, ScriptPluginConfig, ScriptSpec,
+    FileMode, HostConf, HostConfError, HostConfSource, PluginConfigError, ScriptPluginConfig,
+    ScriptSpec,
 };
 
 /// How long a script's output may trail its exit (a process it started in the background
@@ -164,9 +165,12 @@ pub async fn check_script_setup(config_dir: &Path, log: &ExtensionLog) -> Script
             return ScriptSetup::Unusable(error.into());
         }
     };
+    let source = match &host.source {
+        HostConfSource::File(path) => path.display().to_string(),
+        HostConfSource::Packaged => "the packaged default".to_owned(),
+    };
     log.info(format!(
-        "Plugin host config {:?}: {} plugin(s), scripts capped at {} s",
-        host.source,
+        "Plugin host config {source}: {} plugin(s), scripts capped at {} s",
         host.plugin_configs.len(),
         host.max_script_timeout.as_secs()
     ));
