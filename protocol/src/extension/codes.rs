@@ -10,6 +10,24 @@ pub const TRANSITIONING: u32 = 4;
 /// `code` when the command is older than 140 minutes when the daemon starts.
 pub const COMMAND_TOO_LATE: u32 = 402;
 
+// vaultsim's own codes for its simulated VSS application writers. The Windows extension
+// reports VSS failures with codes Microsoft does not publish, and the Linux extension has
+// none, so these sit in 600–604, a range neither extension uses.
+
+/// vaultsim's: a writer was not stable when the backup started (`vssadmin list writers` would
+/// not show `[1] Stable`); the run fails without a snapshot.
+pub const VSS_WRITER_IN_BAD_STATE: u32 = 600;
+/// vaultsim's: a writer failed PrepareForBackup; the snapshot is file-system consistent.
+pub const VSS_WRITER_PREPARE_FAILED: u32 = 601;
+/// vaultsim's: a writer failed its Freeze; the snapshot is file-system consistent.
+pub const VSS_WRITER_FREEZE_FAILED: u32 = 602;
+/// vaultsim's: the Thaw came later than the writers' freeze window (VSS: 60 s), so the
+/// writer timed out (VSS_E_WRITERERROR_TIMEOUT); the snapshot is file-system consistent.
+pub const VSS_WRITER_TIMEOUT: u32 = 603;
+/// vaultsim's: a writer failed its Thaw, so the shadow copy may not hold its data
+/// consistently; the snapshot is file-system consistent.
+pub const VSS_WRITER_THAW_FAILED: u32 = 604;
+
 /// `vmHealthInfo.vmHealthState`: green 0, yellow 128, red 256.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthState {
@@ -103,6 +121,17 @@ const EXTENSION_CODES: &[ExtensionCode] = &[
     entry(511, "DatabaseInNoArchiveLog", Y),
     entry(512, "LogModeChanged", Y),
     entry(556, "FailedHostSnapshotRemoteServerError", None),
+    // vaultsim's own (see VSS_WRITER_IN_BAD_STATE): yellow like the other in-guest
+    // quiesce failures (freeze 121–124, scripts 300–318).
+    entry(VSS_WRITER_IN_BAD_STATE, "VaultsimVssWriterInBadState", Y),
+    entry(
+        VSS_WRITER_PREPARE_FAILED,
+        "VaultsimVssWriterPrepareFailed",
+        Y,
+    ),
+    entry(VSS_WRITER_FREEZE_FAILED, "VaultsimVssWriterFreezeFailed", Y),
+    entry(VSS_WRITER_TIMEOUT, "VaultsimVssWriterTimeout", Y),
+    entry(VSS_WRITER_THAW_FAILED, "VaultsimVssWriterThawFailed", Y),
     entry(761, "FailedRetryableSnapshotFailedRestrictedNetwork", R),
 ];
 
@@ -206,6 +235,19 @@ const VM_REPORTED: AzureBackupError = AzureBackupError {
     recommendations: &["See the job's error details and the extension log."],
 };
 
+/// Every vaultsim writer failure leaves the writer failed (a timed-out writer shows
+/// `VSS_WS_FAILED_AT_FREEZE` with VSS_E_WRITERERROR_TIMEOUT), which is what Azure's
+/// "writers in a bad state" error describes.
+const VSS_WRITER_BAD_STATE: AzureBackupError = AzureBackupError {
+    code: "ExtensionFailedVssWriterInBadState",
+    message: "Snapshot operation failed because VSS writers were in a bad state",
+    recommendations: &[
+        "Restart the VSS writers that are not in a stable state (vssadmin list writers).",
+        "Set SnapshotWithoutThreads in HKLM\\SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys.",
+        "Reduce the IOPS load on the VM during the backup.",
+    ],
+};
+
 const fn script_error(code: &'static str, message: &'static str) -> AzureBackupError {
     AzureBackupError {
         code,
@@ -263,6 +305,8 @@ pub fn azure_error_for_extension_code(code: u32) -> AzureBackupError {
         309 | 311 => script_error("Post-ScriptTimeout", "The post-script timed out"),
         // Inferred: database workload quiescing failed inside the VM.
         500..=512 => VM_REPORTED,
+        // vaultsim's writer codes; domain.md §2.9 (ExtensionFailedVssWriterInBadState).
+        VSS_WRITER_IN_BAD_STATE..=VSS_WRITER_THAW_FAILED => VSS_WRITER_BAD_STATE,
         // 2 (generic error), 12, 173 (storage throttled the snapshot calls) and 556 (host
         // snapshot failed) are transient as far as the user can tell: "retry in a few minutes".
         _ => INTERNAL_ERROR,
@@ -286,7 +330,9 @@ mod tests {
         assert_eq!(colour(761), Some(HealthState::Red));
         assert_eq!(colour(402), Some(HealthState::Red));
         assert_eq!(colour(556), None);
-        for unknown in [5, 13, 14, 125, 319, 513] {
+        assert_eq!(colour(600), Some(HealthState::Yellow));
+        assert_eq!(colour(604), Some(HealthState::Yellow));
+        for unknown in [5, 13, 14, 125, 319, 513, 599, 605] {
             assert_eq!(extension_code(unknown), None, "{unknown}");
         }
         let expected = [
@@ -296,11 +342,12 @@ mod tests {
             .into_iter()
             .chain(121..=124)
             .chain(300..=318)
-            .chain(500..=512);
+            .chain(500..=512)
+            .chain(600..=604);
         for code in listed {
             assert!(extension_code(code).is_some(), "{code}");
         }
-        assert_eq!(EXTENSION_CODES.len(), 16 + 4 + 19 + 13);
+        assert_eq!(EXTENSION_CODES.len(), 16 + 4 + 19 + 13 + 5);
     }
 
     #[test]
@@ -324,7 +371,12 @@ mod tests {
         assert_eq!(code(316), "IncorrectJSONConfigFile");
         assert_eq!(code(2), "BackUpOperationFailedV2");
         assert_eq!(code(99_999), "BackUpOperationFailedV2");
-        for c in [2, 76, 121, 300, 402, 505] {
+        for vss in 600..=604 {
+            assert_eq!(code(vss), "ExtensionFailedVssWriterInBadState", "{vss}");
+        }
+        assert_eq!(code(599), "BackUpOperationFailedV2");
+        assert_eq!(code(605), "BackUpOperationFailedV2");
+        for c in [2, 76, 121, 300, 402, 505, 600] {
             let error = azure_error_for_extension_code(c);
             assert!(!error.message.is_empty() && !error.recommendations.is_empty());
         }
