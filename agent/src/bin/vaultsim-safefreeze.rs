@@ -81,7 +81,9 @@ fn main() -> ExitCode {
     let outcome = match parse_args(&args) {
         Some((timeout, mounts)) => freeze_until_thaw(timeout, &mounts),
         None => {
-            diagnose(format_args!("usage: vaultsim-safefreeze <timeout_secs> <mount>..."));
+            diagnose(format_args!(
+                "usage: vaultsim-safefreeze <timeout_secs> <mount>..."
+            ));
             Outcome::FreezeFailed
         }
     };
@@ -145,7 +147,9 @@ fn freeze_until_thaw(timeout: Duration, mounts: &[PathBuf]) -> Outcome {
     let outcome = if report(format_args!("frozen")) {
         wait_for_thaw_request(timeout, lifeline, &mut signals, parent)
     } else {
-        diagnose(format_args!("cannot report the freeze to the parent; thawing"));
+        diagnose(format_args!(
+            "cannot report the freeze to the parent; thawing"
+        ));
         Outcome::WokeEarly
     };
     drop(frozen);
@@ -194,7 +198,9 @@ fn wait_for_thaw_request(
             Ok(ready) => ready,
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
             Err(error) => {
-                diagnose(format_args!("cannot wait for the thaw request: {error}; thawing"));
+                diagnose(format_args!(
+                    "cannot wait for the thaw request: {error}; thawing"
+                ));
                 return Outcome::WokeEarly;
             }
         };
@@ -202,7 +208,9 @@ fn wait_for_thaw_request(
         if signal_ready {
             match read_signal(signals) {
                 Ok(signal) => diagnose(format_args!("signal {signal} asks for the thaw")),
-                Err(error) => diagnose(format_args!("signal (unreadable: {error}) asks for the thaw")),
+                Err(error) => diagnose(format_args!(
+                    "signal (unreadable: {error}) asks for the thaw"
+                )),
             }
             return Outcome::ThawRequested;
         }
@@ -233,7 +241,9 @@ fn wait_for_thaw_request(
 }
 
 fn asks_for_thaw(request: &[u8]) -> bool {
-    request.split(|byte| *byte == b'\n').any(|line| line == b"thaw")
+    request
+        .split(|byte| *byte == b'\n')
+        .any(|line| line == b"thaw")
 }
 
 fn open_mount(mount: &PathBuf) -> io::Result<File> {
@@ -246,7 +256,9 @@ fn open_mount(mount: &PathBuf) -> io::Result<File> {
 /// Writes one report line to the parent; false when the parent cannot hear it.
 fn report(line: std::fmt::Arguments<'_>) -> bool {
     let mut stdout = io::stdout().lock();
-    writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_ok()
+    writeln!(stdout, "{line}")
+        .and_then(|()| stdout.flush())
+        .is_ok()
 }
 
 /// Diagnostics never fail the helper: with the parent gone stderr may be a broken pipe, and
