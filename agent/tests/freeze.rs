@@ -21,7 +21,7 @@ const HELPER: &str = env!("CARGO_BIN_EXE_vaultsim-safefreeze");
 /// Whether the root-only tests can run here. When they cannot, this panics with the reason,
 /// unless `VAULTSIM_SKIP_ROOT_TESTS=1`, in which case it says so on stderr and returns false.
 fn can_run_root_tests() -> bool {
-    let problem = if !command_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0") {
+    let problem = if !is_root() {
         Some("they must run as root".to_owned())
     } else if !Path::new("/dev/loop-control").exists() {
         Some("there is no /dev/loop-control for loop devices".to_owned())
@@ -51,6 +51,10 @@ fn can_run_root_tests() -> bool {
              devices, or set VAULTSIM_SKIP_ROOT_TESTS=1 to skip them"
         ),
     }
+}
+
+fn is_root() -> bool {
+    command_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0")
 }
 
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
@@ -243,7 +247,7 @@ async fn a_freeze_blocks_writes_and_leaves_a_clean_image_until_the_thaw() {
     let requested = Instant::now();
     let frozen = freezer.freeze().await.expect("the loop mount freezes");
     eprintln!("freeze reported after {:?}", requested.elapsed());
-    assert_eq!(frozen.mounts(), [disk.mount_point.clone()]);
+    assert_eq!(frozen.mounts(), std::slice::from_ref(&disk.mount_point));
     assert!(lock_file.exists(), "the freeze holds the lock file");
 
     let write = disk.start_write("written-while-frozen");

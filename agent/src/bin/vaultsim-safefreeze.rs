@@ -30,7 +30,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::parent_id;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -92,12 +92,13 @@ fn main() -> ExitCode {
 
 fn parse_args(args: &[OsString]) -> Option<(Duration, Vec<PathBuf>)> {
     let (timeout, mounts) = args.split_first()?;
-    let timeout_secs: u64 = timeout.to_str()?.parse().ok()?;
+    // u32 seconds (136 years) keeps the deadline arithmetic from overflowing.
+    let timeout_secs: u32 = timeout.to_str()?.parse().ok()?;
     if mounts.is_empty() {
         return None;
     }
     Some((
-        Duration::from_secs(timeout_secs),
+        Duration::from_secs(u64::from(timeout_secs)),
         mounts.iter().map(PathBuf::from).collect(),
     ))
 }
@@ -105,7 +106,7 @@ fn parse_args(args: &[OsString]) -> Option<(Duration, Vec<PathBuf>)> {
 fn freeze_until_thaw(timeout: Duration, mounts: &[PathBuf]) -> Outcome {
     // Signals first: from here on none of the thaw signals can kill the process, so it
     // always reaches the thaw below.
-    let mut signals = match block_thaw_signals() {
+    let signals = match block_thaw_signals() {
         Ok(signals) => signals,
         Err(error) => {
             diagnose(format_args!("cannot block the thaw signals: {error}"));
@@ -145,7 +146,7 @@ fn freeze_until_thaw(timeout: Duration, mounts: &[PathBuf]) -> Outcome {
     }
 
     let outcome = if report(format_args!("frozen")) {
-        wait_for_thaw_request(timeout, lifeline, &mut signals, parent)
+        wait_for_thaw_request(timeout, lifeline, &signals, parent)
     } else {
         diagnose(format_args!(
             "cannot report the freeze to the parent; thawing"
@@ -173,7 +174,7 @@ impl Drop for FrozenMounts {
 fn wait_for_thaw_request(
     timeout: Duration,
     mut lifeline: File,
-    signals: &mut File,
+    signals: &File,
     parent: u32,
 ) -> Outcome {
     let deadline = Instant::now() + timeout;
@@ -192,7 +193,7 @@ fn wait_for_thaw_request(
             return Outcome::WokeEarly;
         }
         let ready = match poll_readable(
-            [&lifeline, &*signals],
+            [&lifeline, signals],
             (deadline - now).min(PARENT_CHECK_INTERVAL),
         ) {
             Ok(ready) => ready,
@@ -246,7 +247,7 @@ fn asks_for_thaw(request: &[u8]) -> bool {
         .any(|line| line == b"thaw")
 }
 
-fn open_mount(mount: &PathBuf) -> io::Result<File> {
+fn open_mount(mount: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_DIRECTORY)
@@ -271,7 +272,6 @@ fn diagnose(message: std::fmt::Arguments<'_>) {
 fn fs_ioctl(directory: &File, request: u32) -> io::Result<()> {
     // The request numbers are `_IOWR` values; the cast keeps their bits whichever integer
     // type the C library declares for requests.
-    #[allow(clippy::cast_possible_wrap, clippy::useless_conversion)]
     let request = request as libc::Ioctl;
     // SAFETY: `directory` is an open descriptor for the whole call. FIFREEZE and FITHAW
     // read no memory through the argument (the kernel ignores it), so passing 0, as
@@ -311,7 +311,7 @@ fn block_thaw_signals() -> io::Result<File> {
     Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
-fn read_signal(signals: &mut File) -> io::Result<u32> {
+fn read_signal(mut signals: &File) -> io::Result<u32> {
     let mut info = [0u8; std::mem::size_of::<libc::signalfd_siginfo>()];
     signals.read_exact(&mut info)?;
     // `ssi_signo` is the struct's first field.
@@ -334,4 +334,34 @@ fn poll_readable(files: [&File; 2], timeout: Duration) -> io::Result<[bool; 2]> 
         return Err(io::Error::last_os_error());
     }
     Ok(fds.map(|fd| fd.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_a_timeout_in_seconds_and_at_least_one_mount() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            parse_args(&args(&["60", "/data", "/"])),
+            Some((
+                Duration::from_secs(60),
+                vec![PathBuf::from("/data"), PathBuf::from("/")]
+            ))
+        );
+        assert_eq!(parse_args(&args(&["60"])), None);
+        assert_eq!(parse_args(&args(&["soon", "/"])), None);
+        assert_eq!(parse_args(&args(&["-1", "/"])), None);
+        assert_eq!(parse_args(&args(&[])), None);
+    }
+
+    #[test]
+    fn only_a_whole_thaw_line_asks_for_the_thaw() {
+        assert!(asks_for_thaw(b"thaw\n"));
+        assert!(asks_for_thaw(b"noise\nthaw"));
+        assert!(!asks_for_thaw(b"tha"));
+        assert!(!asks_for_thaw(b"thawed\n"));
+        assert!(!asks_for_thaw(b""));
+    }
 }
