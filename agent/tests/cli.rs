@@ -1,23 +1,45 @@
-//! The agent binary builds and describes itself; its commands arrive with the agent issue.
+//! The agent binary describes itself and refuses bad command lines with clap's usage error.
 
 use std::process::Command;
 
-#[test]
-fn help_describes_the_agent_and_exits_zero() {
-    let output = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
-        .arg("--help")
+fn agent(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
+        .args(args)
         .output()
-        .expect("the agent binary runs");
-    assert!(output.status.success());
-    let help = String::from_utf8_lossy(&output.stdout);
-    assert!(help.contains("VM snapshot extension"), "{help}");
+        .expect("the agent binary runs")
 }
 
 #[test]
-fn running_without_a_command_says_nothing_is_implemented_and_fails() {
-    let output = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
-        .output()
-        .expect("the agent binary runs");
+fn help_describes_the_agent_and_its_commands() {
+    let output = agent(&["--help"]);
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(help.contains("VM snapshot extension"), "{help}");
+    assert!(help.contains("run"), "{help}");
+    assert!(help.contains("fleet"), "{help}");
+}
+
+#[test]
+fn a_command_is_required_and_bad_values_are_refused() {
+    let output = agent(&[]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("no command is implemented yet"));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("Usage"));
+    let output = agent(&["run", "--vm", "vm1", "--start-delay-ms", "9-1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("MIN is above MAX"));
+}
+
+#[test]
+fn a_vm_by_name_without_credentials_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--credentials",
+        dir.path().join("none.json").to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("none.json"), "{stderr}");
 }
