@@ -8,6 +8,8 @@ pub mod vss;
 
 /// The VMSnapshot extension: enable, the daemon's run, snapshots, status and log blobs.
 pub mod extension;
+/// Many simulated VMs in one process.
+pub mod fleet;
 /// The guest API client: registration, goal state, status reports.
 pub mod guest;
 /// The guest agent's on-disk layout for an extension.
@@ -18,3 +20,5 @@ pub mod keys;
 pub mod management;
 /// The guest agent of one VM.
 pub mod vm;
+/// A simulated VM's writes to its disks.
+pub mod workload;

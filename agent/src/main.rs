@@ -5,13 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
+use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::management::{ClientCredentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
-use vaultsim_agent::vss::freeze::NoEligibleMounts;
+use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::vss::writers::WriterSpec;
+use vaultsim_agent::workload::{StorageAccount, WorkloadConfig};
 
 const GIB: u64 = 1 << 30;
 
@@ -30,6 +33,8 @@ struct Cli {
 enum Command {
     /// One VM: register, poll the goal state, run every snapshot task.
     Run(RunArgs),
+    /// Many simulated VMs in one process: each registers, polls and runs its own tasks.
+    Fleet(FleetArgs),
 }
 
 /// Where the service is and how to sign in to it.
@@ -94,6 +99,15 @@ struct RunArgs {
     /// What stands for /var/lib/waagent; default `<state-dir>/waagent`.
     #[arg(long)]
     handler_root: Option<PathBuf>,
+    #[command(flatten)]
+    extension: ExtensionArgs,
+    #[command(flatten)]
+    freeze: FreezeArgs,
+}
+
+/// How the snapshot extension behaves.
+#[derive(Debug, Args)]
+struct ExtensionArgs {
     /// Where VMSnapshotPluginHost.conf and VMSnapshotScriptPluginConfig.json are read (a real VM: /etc/azure); default `<state-dir>/etc-azure`.
     #[arg(long)]
     azure_config_dir: Option<PathBuf>,
@@ -104,6 +118,82 @@ struct RunArgs {
     #[arg(long)]
     writers: Option<PathBuf>,
 }
+
+/// Which filesystems the extension freezes, and the safefreeze helper's timers.
+#[derive(Debug, Args)]
+struct FreezeArgs {
+    /// A mount point to freeze (repeat for more). Without any, a VM freezes nothing.
+    #[arg(long = "freeze-mount")]
+    freeze_mounts: Vec<PathBuf>,
+    /// Freeze what the real extension freezes: every ext3/ext4/xfs/btrfs mount of this machine not on a loop device, `/` last. Use only inside a real VM.
+    #[arg(long, conflicts_with = "freeze_mounts")]
+    freeze_eligible_mounts: bool,
+    /// Mounts the eligible rule leaves out (vmbackup.conf `MountsToSkip`).
+    #[arg(long = "mounts-to-skip")]
+    mounts_to_skip: Vec<PathBuf>,
+    /// The helper thaws by itself after this many seconds (vmbackup.conf `timeout`).
+    #[arg(long, default_value_t = 60)]
+    freeze_timeout_secs: u64,
+    /// How long the extension waits for the helper to freeze (`SafeFreezeWaitInSeconds`).
+    #[arg(long, default_value_t = 66)]
+    safefreeze_wait_secs: u64,
+    /// The pause before the helper starts (the real extension: 3 s).
+    #[arg(long, default_value_t = 3000)]
+    safefreeze_start_delay_ms: u64,
+    /// The vaultsim-safefreeze binary; default the one next to this binary.
+    #[arg(long)]
+    safefreeze: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct FleetArgs {
+    #[command(flatten)]
+    service: ServiceArgs,
+    /// How many VMs.
+    #[arg(long)]
+    count: usize,
+    /// VM `i` is named `<prefix>-<i>`.
+    #[arg(long, default_value = "simvm")]
+    name_prefix: String,
+    #[arg(long, default_value = "vaultsim")]
+    resource_group: String,
+    /// Default the credentials file's subscription.
+    #[arg(long)]
+    subscription: Option<String>,
+    #[arg(long, default_value = "eastus")]
+    location: String,
+    #[arg(long, default_value_t = 1)]
+    os_disk_gib: u64,
+    /// Data disks per VM.
+    #[arg(long, default_value_t = 1)]
+    data_disks: usize,
+    #[arg(long, default_value_t = 1)]
+    data_disk_gib: u64,
+    #[arg(
+        long,
+        env = "VAULTSIM_AGENT_STATE_DIR",
+        default_value = "vaultsim-fleet-state"
+    )]
+    state_dir: PathBuf,
+    #[command(flatten)]
+    extension: ExtensionArgs,
+    /// Each VM writes this many bytes (a multiple of 512) to each disk every `--write-interval-ms`; 0 writes nothing.
+    #[arg(long, default_value_t = 0)]
+    write_bytes: u64,
+    #[arg(long, default_value_t = 1000)]
+    write_interval_ms: u64,
+    /// The blob endpoint the workload writes through.
+    #[arg(long, default_value = "http://127.0.0.1:10000/devstoreaccount1")]
+    blob_endpoint: String,
+    #[arg(long, default_value = "devstoreaccount1")]
+    account_name: String,
+    #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", hide_env_values = true, default_value = DEV_ACCOUNT_KEY)]
+    account_key: String,
+}
+
+/// Azurite's well-known key, the service's default account key.
+const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
 fn parse_delay(text: &str) -> Result<(Duration, Duration), String> {
     let (low, high) = text.split_once('-').unwrap_or((text, text));
@@ -130,6 +220,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Run(args) => run(args).await,
+        Command::Fleet(args) => fleet(args).await,
     }
 }
 
@@ -150,15 +241,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             size_bytes: gib * GIB,
         });
     }
-    let writers = match &args.writers {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("the writers file {}", path.display()))?;
-            serde_json::from_str::<Vec<WriterSpec>>(&text)
-                .with_context(|| format!("the writers file {}", path.display()))?
-        }
-        None => Vec::new(),
-    };
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
@@ -168,24 +250,142 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .clone()
             .unwrap_or_else(|| args.state_dir.join("waagent")),
         token,
-        extension: ExtensionConfig {
-            start_delay: args.start_delay_ms,
-            unique_machine_id: machine_identity(&args.state_dir)?,
-            quiesce: QuiesceSettings {
-                config_dir: args
-                    .azure_config_dir
-                    .clone()
-                    .unwrap_or_else(|| args.state_dir.join("etc-azure")),
-                writers,
-                ..QuiesceSettings::default()
-            },
-        },
+        extension: extension_config(
+            &args.extension,
+            &args.state_dir,
+            machine_identity(&args.state_dir)?,
+        )?,
         state_dir: args.state_dir.clone(),
     };
-    let agent = VmAgent::register(config, reqwest::Client::new(), NoEligibleMounts, None).await?;
+    let freezer = FsFreezer::new(freeze_config(
+        &args.freeze,
+        &config.extension.quiesce.config_dir,
+    )?);
+    let agent = VmAgent::register(config, reqwest::Client::new(), freezer, None).await?;
     tracing::info!(vm_id = %agent.registered().vm_id, "agent running; polling the goal state");
     agent.run(shutdown_signal()).await;
     Ok(())
+}
+
+async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
+    let (token, default_subscription) = token_source(&args.service)?;
+    let Some(subscription_id) = args.subscription.clone().or(default_subscription) else {
+        bail!("give --subscription (or a credentials file)");
+    };
+    if args.write_bytes % 512 != 0 {
+        bail!("--write-bytes must be a multiple of 512");
+    }
+    let workload = (args.write_bytes > 0)
+        .then(|| -> anyhow::Result<_> {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(&args.account_key)
+                .context("--account-key is not base64")?;
+            Ok((
+                StorageAccount {
+                    endpoint: args.blob_endpoint.trim_end_matches('/').to_owned(),
+                    name: args.account_name.clone(),
+                    key,
+                },
+                WorkloadConfig {
+                    interval: Duration::from_millis(args.write_interval_ms),
+                    write_bytes: args.write_bytes,
+                },
+            ))
+        })
+        .transpose()?;
+    let config = FleetConfig {
+        count: args.count,
+        name_prefix: args.name_prefix.clone(),
+        subscription_id,
+        resource_group: args.resource_group.clone(),
+        location: args.location.clone(),
+        guest_url: args.service.guest_url.clone(),
+        token,
+        state_dir: args.state_dir.clone(),
+        os_disk_bytes: args.os_disk_gib * GIB,
+        data_disks: args.data_disks,
+        data_disk_bytes: args.data_disk_gib * GIB,
+        extension: extension_config(&args.extension, &args.state_dir, String::new())?,
+        workload,
+    };
+    let (tallies, mut tallied) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(tally) = tallied.recv().await {
+            let tally: FleetTally = tally;
+            tracing::info!(runs = tally.runs(), by_code = ?tally.by_code, "fleet tally");
+        }
+    });
+    let tally = run_fleet(
+        config,
+        reqwest::Client::new(),
+        default_safefreeze()?,
+        shutdown_signal(),
+        Some(tallies),
+    )
+    .await?;
+    tracing::info!(runs = tally.runs(), by_code = ?tally.by_code, "fleet stopped");
+    Ok(())
+}
+
+fn extension_config(
+    args: &ExtensionArgs,
+    state_dir: &std::path::Path,
+    unique_machine_id: String,
+) -> anyhow::Result<ExtensionConfig> {
+    let writers = match &args.writers {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("the writers file {}", path.display()))?;
+            serde_json::from_str::<Vec<WriterSpec>>(&text)
+                .with_context(|| format!("the writers file {}", path.display()))?
+        }
+        None => Vec::new(),
+    };
+    Ok(ExtensionConfig {
+        start_delay: args.start_delay_ms,
+        unique_machine_id,
+        quiesce: QuiesceSettings {
+            config_dir: args
+                .azure_config_dir
+                .clone()
+                .unwrap_or_else(|| state_dir.join("etc-azure")),
+            writers,
+            ..QuiesceSettings::default()
+        },
+    })
+}
+
+fn freeze_config(
+    args: &FreezeArgs,
+    azure_config_dir: &std::path::Path,
+) -> anyhow::Result<FreezeConfig> {
+    let mounts = if args.freeze_eligible_mounts {
+        MountSelection::Eligible {
+            mounts_to_skip: args.mounts_to_skip.clone(),
+        }
+    } else {
+        MountSelection::Explicit(args.freeze_mounts.clone())
+    };
+    let helper = match &args.safefreeze {
+        Some(path) => path.clone(),
+        None => default_safefreeze()?,
+    };
+    Ok(FreezeConfig {
+        timeout: Duration::from_secs(args.freeze_timeout_secs),
+        wait: Duration::from_secs(args.safefreeze_wait_secs),
+        helper_start_delay: Duration::from_millis(args.safefreeze_start_delay_ms),
+        // Beside the scripts' configuration, as /etc/azure holds both in a real VM.
+        lock_file: azure_config_dir
+            .join("MicrosoftRecoverySvcsSafeFreezeLock")
+            .join("SafeFreezeLockFile"),
+        ..FreezeConfig::new(mounts, helper)
+    })
+}
+
+/// The safefreeze helper installed next to this binary.
+fn default_safefreeze() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("the agent's own path")?;
+    Ok(me.with_file_name(FreezeConfig::HELPER_NAME))
 }
 
 /// The token source, and the subscription the credentials file names.

@@ -90,30 +90,61 @@ impl Harness {
             _server: server,
         };
         for container in ["vhds", "status"] {
-            harness.send("PUT", container, "", "restype=container", &[]).await;
+            harness
+                .send("PUT", container, "", "restype=container", &[])
+                .await;
         }
         for disk in disks() {
             harness
-                .send("PUT", "vhds", &disk.blob, "", &[("x-ms-blob-type", "PageBlob"), ("x-ms-blob-content-length", "4096")])
+                .send(
+                    "PUT",
+                    "vhds",
+                    &disk.blob,
+                    "",
+                    &[
+                        ("x-ms-blob-type", "PageBlob"),
+                        ("x-ms-blob-content-length", "4096"),
+                    ],
+                )
                 .await;
         }
         harness
     }
 
     /// A Shared-Key-free call through an account-wide container SAS.
-    async fn send(&self, method: &str, container: &str, blob: &str, query: &str, headers: &[(&str, &str)]) -> u16 {
-        let permissions: Permissions = [Permission::Read, Permission::Write, Permission::Create, Permission::Delete]
-            .into_iter()
-            .collect();
-        let sas = ServiceSasBuilder::for_container(container, permissions, Utc::now() + TimeDelta::hours(1))
-            .version("2025-11-05")
-            .query_string(ACCOUNT, &STANDARD.decode(DEV_ACCOUNT_KEY).unwrap());
+    async fn send(
+        &self,
+        method: &str,
+        container: &str,
+        blob: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> u16 {
+        let permissions: Permissions = [
+            Permission::Read,
+            Permission::Write,
+            Permission::Create,
+            Permission::Delete,
+        ]
+        .into_iter()
+        .collect();
+        let sas = ServiceSasBuilder::for_container(
+            container,
+            permissions,
+            Utc::now() + TimeDelta::hours(1),
+        )
+        .version("2025-11-05")
+        .query_string(ACCOUNT, &STANDARD.decode(DEV_ACCOUNT_KEY).unwrap());
         let url = if query == "restype=container" {
             // A service SAS never manages containers: create them with the admin-free
             // public route the blob endpoint offers for tests is not there, so use Shared Key.
             return self.create_container(container).await;
         } else {
-            format!("{}/{container}/{blob}?{query}{}{sas}", self.endpoint, if query.is_empty() { "" } else { "&" })
+            format!(
+                "{}/{container}/{blob}?{query}{}{sas}",
+                self.endpoint,
+                if query.is_empty() { "" } else { "&" }
+            )
         };
         let mut request = self
             .http
@@ -131,7 +162,11 @@ impl Harness {
         use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
         let date = Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
         let path = format!("/{ACCOUNT}/{container}");
-        let headers = [("x-ms-date", date.as_str()), ("x-ms-version", "2025-11-05"), ("content-length", "0")];
+        let headers = [
+            ("x-ms-date", date.as_str()),
+            ("x-ms-version", "2025-11-05"),
+            ("content-length", "0"),
+        ];
         let authorization = authorization_header(
             ACCOUNT,
             &STANDARD.decode(DEV_ACCOUNT_KEY).unwrap(),
@@ -157,14 +192,28 @@ impl Harness {
     /// Empty status and log block blobs for a task, as the service pre-creates them.
     async fn precreate(&self, task: &str) {
         for blob in [format!("{task}/status"), format!("{task}/logs")] {
-            let status = self.send("PUT", "status", &blob, "", &[("x-ms-blob-type", "BlockBlob")]).await;
+            let status = self
+                .send(
+                    "PUT",
+                    "status",
+                    &blob,
+                    "",
+                    &[("x-ms-blob-type", "BlockBlob")],
+                )
+                .await;
             assert_eq!(status, 201);
         }
     }
 
     /// A task started at `command_start` whose SAS URIs are valid from `sas_start` to
     /// `sas_expiry`.
-    fn mint(&self, task: &str, command_start: DateTime<Utc>, sas_start: DateTime<Utc>, sas_expiry: DateTime<Utc>) -> HandlerSettings {
+    fn mint(
+        &self,
+        task: &str,
+        command_start: DateTime<Utc>,
+        sas_start: DateTime<Utc>,
+        sas_expiry: DateTime<Utc>,
+    ) -> HandlerSettings {
         let key = STANDARD.decode(DEV_ACCOUNT_KEY).unwrap();
         let disks = disks();
         // A job id is a GUID: the task name picks a fixed one.
@@ -193,10 +242,20 @@ impl Harness {
     /// A task minted now with SAS URIs valid for an hour.
     fn fresh(&self, task: &str) -> HandlerSettings {
         let now = Utc::now();
-        self.mint(task, now, now - TimeDelta::minutes(5), now + TimeDelta::hours(1))
+        self.mint(
+            task,
+            now,
+            now - TimeDelta::minutes(5),
+            now + TimeDelta::hours(1),
+        )
     }
 
-    fn extension(&self) -> (Arc<SnapshotExtension<NoEligibleMounts>>, mpsc::UnboundedReceiver<StatusFileWritten>) {
+    fn extension(
+        &self,
+    ) -> (
+        Arc<SnapshotExtension<NoEligibleMounts>>,
+        mpsc::UnboundedReceiver<StatusFileWritten>,
+    ) {
         let dirs = HandlerDirs::prepare(
             &self.root.path().join("waagent"),
             &format!("{PUBLISHER}.{LINUX_TYPE}"),
@@ -226,24 +285,42 @@ impl Harness {
     }
 
     /// The guest agent's part: `config/<seq>.settings`, then enable.
-    async fn enable(extension: &Arc<SnapshotExtension<NoEligibleMounts>>, sequence_number: i64, settings: &HandlerSettings) -> Enabled {
+    async fn enable(
+        extension: &Arc<SnapshotExtension<NoEligibleMounts>>,
+        sequence_number: i64,
+        settings: &HandlerSettings,
+    ) -> Enabled {
         let file = serde_json::to_value(SettingsFile::single(settings.clone())).unwrap();
-        extension.dirs().write_settings(sequence_number, &file).unwrap();
+        extension
+            .dirs()
+            .write_settings(sequence_number, &file)
+            .unwrap();
         extension.enable(sequence_number).await.unwrap()
     }
 
-    async fn run(extension: &Arc<SnapshotExtension<NoEligibleMounts>>, sequence_number: i64, settings: &HandlerSettings) -> RunReport {
+    async fn run(
+        extension: &Arc<SnapshotExtension<NoEligibleMounts>>,
+        sequence_number: i64,
+        settings: &HandlerSettings,
+    ) -> RunReport {
         match Self::enable(extension, sequence_number, settings).await {
             Enabled::Started(run) => run.await.unwrap(),
             other => panic!("enable did not start a run: {other:?}"),
         }
     }
 
-    async fn status_blob(&self, task: &str) -> Option<vaultsim_protocol::extension::status::StatusReport> {
+    async fn status_blob(
+        &self,
+        task: &str,
+    ) -> Option<vaultsim_protocol::extension::status::StatusReport> {
         let permissions = Permissions::NONE.with(Permission::Read);
-        let sas = ServiceSasBuilder::for_container("status", permissions, Utc::now() + TimeDelta::hours(1))
-            .version("2025-11-05")
-            .query_string(ACCOUNT, &STANDARD.decode(DEV_ACCOUNT_KEY).unwrap());
+        let sas = ServiceSasBuilder::for_container(
+            "status",
+            permissions,
+            Utc::now() + TimeDelta::hours(1),
+        )
+        .version("2025-11-05")
+        .query_string(ACCOUNT, &STANDARD.decode(DEV_ACCOUNT_KEY).unwrap());
         let response = self
             .http
             .get(format!("{}/status/{task}/status?{sas}", self.endpoint))
@@ -262,12 +339,20 @@ impl Harness {
         let path = self.root.path().join(format!(
             "waagent/{PUBLISHER}.{LINUX_TYPE}-1.0.9184.0/status/{sequence_number}.status"
         ));
-        std::fs::read(path).ok().map(|bytes| serde_json::from_slice(&bytes).unwrap())
+        std::fs::read(path)
+            .ok()
+            .map(|bytes| serde_json::from_slice(&bytes).unwrap())
     }
 }
 
 fn code(report: &RunReport) -> String {
-    report.status.as_ref().expect("a final status").status.code.clone()
+    report
+        .status
+        .as_ref()
+        .expect("a final status")
+        .status
+        .code
+        .clone()
 }
 
 #[tokio::test]
@@ -281,11 +366,19 @@ async fn a_task_runs_through_transitioning_to_a_file_system_consistent_success()
     let blob = harness.status_blob("t1").await.unwrap();
     assert_eq!(blob.code, 1);
     assert_eq!(blob.snapshots.len(), 2);
-    assert!(blob.snapshots.iter().all(|s| s.is_successful && s.snapshot_time.is_some()));
+    assert!(blob
+        .snapshots
+        .iter()
+        .all(|s| s.is_successful && s.snapshot_time.is_some()));
     // Transitioning first (enable's, then the run's), then the final status.
     let mut codes = Vec::new();
     while let Ok(status) = statuses.try_recv() {
-        codes.push(status.file[0]["status"]["code"].as_str().unwrap().to_owned());
+        codes.push(
+            status.file[0]["status"]["code"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
     assert_eq!(codes, ["4", "4", "1"]);
     let file = harness.status_file(1).unwrap();
@@ -301,20 +394,39 @@ async fn a_command_older_than_140_minutes_is_refused_with_402_and_no_snapshot() 
     let (extension, _statuses) = harness.extension();
     let now = Utc::now();
     let started = now - TimeDelta::minutes(141);
-    let settings = harness.mint("stale", started, now - TimeDelta::minutes(5), now + TimeDelta::hours(1));
+    let settings = harness.mint(
+        "stale",
+        started,
+        now - TimeDelta::minutes(5),
+        now + TimeDelta::hours(1),
+    );
     let report = Harness::run(&extension, 1, &settings).await;
     assert_eq!(code(&report), "402");
     let blob = harness.status_blob("stale").await.unwrap();
     assert_eq!(blob.code, 402);
     assert!(blob.snapshots.is_empty());
-    assert!(blob.message().contains("CRP timeout limit"), "{}", blob.message());
+    assert!(
+        blob.message().contains("CRP timeout limit"),
+        "{}",
+        blob.message()
+    );
 
     // 139 minutes is not too old, and a start in the future is accepted.
     harness.precreate("recent").await;
-    let settings = harness.mint("recent", now - TimeDelta::minutes(139), now - TimeDelta::minutes(5), now + TimeDelta::hours(1));
+    let settings = harness.mint(
+        "recent",
+        now - TimeDelta::minutes(139),
+        now - TimeDelta::minutes(5),
+        now + TimeDelta::hours(1),
+    );
     assert_eq!(code(&Harness::run(&extension, 2, &settings).await), "1");
     harness.precreate("future").await;
-    let settings = harness.mint("future", now + TimeDelta::hours(3), now - TimeDelta::minutes(5), now + TimeDelta::hours(4));
+    let settings = harness.mint(
+        "future",
+        now + TimeDelta::hours(3),
+        now - TimeDelta::minutes(5),
+        now + TimeDelta::hours(4),
+    );
     assert_eq!(code(&Harness::run(&extension, 3, &settings).await), "1");
 }
 
@@ -325,9 +437,15 @@ async fn a_handled_sequence_number_and_a_repeated_task_id_produce_no_status() {
     let (extension, _statuses) = harness.extension();
     let settings = harness.fresh("t1");
     Harness::run(&extension, 5, &settings).await;
-    assert!(matches!(extension.enable(5).await.unwrap(), Enabled::AlreadyHandled));
+    assert!(matches!(
+        extension.enable(5).await.unwrap(),
+        Enabled::AlreadyHandled
+    ));
     // The same task under a new sequence number: dropped without any status.
-    assert!(matches!(Harness::enable(&extension, 6, &settings).await, Enabled::RepeatedTask));
+    assert!(matches!(
+        Harness::enable(&extension, 6, &settings).await,
+        Enabled::RepeatedTask
+    ));
     assert!(harness.status_file(6).is_none());
 }
 
@@ -338,7 +456,12 @@ async fn snapshots_refused_for_an_expired_sas_fail_the_task_with_76() {
     let (extension, _statuses) = harness.extension();
     let now = Utc::now();
     // Disk SAS URIs that expired a minute ago; status and log SAS URIs still valid.
-    let expired = harness.mint("expired", now, now - TimeDelta::hours(2), now - TimeDelta::minutes(1));
+    let expired = harness.mint(
+        "expired",
+        now,
+        now - TimeDelta::hours(2),
+        now - TimeDelta::minutes(1),
+    );
     let valid = harness.fresh("expired");
     let opened = |settings: &HandlerSettings| -> ProtectedSettings {
         let plain = vaultsim_agent::extension::decrypt::decrypt_protected_settings(
@@ -348,7 +471,9 @@ async fn snapshots_refused_for_an_expired_sas_fail_the_task_with_76() {
         .unwrap();
         serde_json::from_slice(&plain).unwrap()
     };
-    let disks: ObjectStrProtected = vaultsim_protocol::extension::settings::decode_object_str(&opened(&expired).object_str).unwrap();
+    let disks: ObjectStrProtected =
+        vaultsim_protocol::extension::settings::decode_object_str(&opened(&expired).object_str)
+            .unwrap();
     let mixed = ProtectedSettings {
         object_str: encode_object_str(&disks),
         ..opened(&valid)
@@ -368,7 +493,11 @@ async fn snapshots_refused_for_an_expired_sas_fail_the_task_with_76() {
     assert_eq!(blob.code, 76);
     assert_eq!(blob.health.vm_health_status_code, 76);
     assert!(blob.snapshots.iter().all(|s| !s.is_successful));
-    assert!(blob.snapshots[0].error_message.as_deref().unwrap().contains("AuthenticationFailed"));
+    assert!(blob.snapshots[0]
+        .error_message
+        .as_deref()
+        .unwrap()
+        .contains("AuthenticationFailed"));
 }
 
 #[tokio::test]
@@ -381,10 +510,18 @@ async fn a_status_blob_that_cannot_be_written_is_said_in_the_status_file() {
     assert_eq!(code(&report), "1", "the snapshots were taken");
     let file = harness.status_file(1).unwrap();
     let message: Value = serde_json::from_str(
-        file[0]["status"]["formattedMessage"]["message"].as_str().unwrap(),
+        file[0]["status"]["formattedMessage"]["message"]
+            .as_str()
+            .unwrap(),
     )
     .unwrap();
-    assert!(message["messageStr"].as_str().unwrap().contains("statusBlobUploadError=true"), "{message}");
+    assert!(
+        message["messageStr"]
+            .as_str()
+            .unwrap()
+            .contains("statusBlobUploadError=true"),
+        "{message}"
+    );
     assert!(harness.status_blob("missing").await.is_none());
 }
 
@@ -394,7 +531,8 @@ async fn protected_settings_for_another_vm_give_code_16_and_no_blob() {
     harness.precreate("other").await;
     let (extension, _statuses) = harness.extension();
     let other = VmKeys::load_or_create(&harness.root.path().join("other-keys")).unwrap();
-    let sealed = vaultsim::control::cms::encrypt_to_certificate(&other.certificate_pem, b"{}").unwrap();
+    let sealed =
+        vaultsim::control::cms::encrypt_to_certificate(&other.certificate_pem, b"{}").unwrap();
     let settings = HandlerSettings {
         protected_settings: STANDARD.encode(sealed),
         ..harness.fresh("other")

@@ -1,0 +1,112 @@
+//! A simulated VM's workload: writes pages to the VM's disks through the blob endpoint, as
+//! the guest's own I/O reaches a cloud disk, so that each backup has changes to move.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use rand::Rng;
+use vaultsim_protocol::guest::RegisteredDisk;
+use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
+
+/// The storage service version the workload speaks.
+const STORAGE_VERSION: &str = "2025-11-05";
+/// Credentials are re-minted this often, well inside their validity.
+const SAS_VALIDITY: TimeDelta = TimeDelta::days(3650);
+
+/// The storage account the VM's disks live in.
+#[derive(Clone)]
+pub struct StorageAccount {
+    /// e.g. `http://127.0.0.1:10000/devstoreaccount1`.
+    pub endpoint: String,
+    pub name: String,
+    /// The decoded account key; never logged.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for StorageAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageAccount")
+            .field("endpoint", &self.endpoint)
+            .field("name", &self.name)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// How hard a VM writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkloadConfig {
+    /// One write of `write_bytes` to each disk every `interval`.
+    pub interval: Duration,
+    /// A multiple of 512.
+    pub write_bytes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkloadError {
+    #[error("a disk write failed: {0}")]
+    Write(String),
+}
+
+/// Writes to one VM's disks until dropped (run it as a task and abort it).
+pub async fn run_workload(
+    http: reqwest::Client,
+    account: StorageAccount,
+    disks: Vec<RegisteredDisk>,
+    config: WorkloadConfig,
+) {
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        for disk in &disks {
+            if let Err(error) = write_random_page(&http, &account, disk, config.write_bytes).await {
+                tracing::warn!(%error, blob = %disk.blob, "workload write");
+            }
+        }
+    }
+}
+
+/// One write of `length` random bytes at a random aligned offset of `disk`.
+pub async fn write_random_page(
+    http: &reqwest::Client,
+    account: &StorageAccount,
+    disk: &RegisteredDisk,
+    length: u64,
+) -> Result<(), WorkloadError> {
+    let (offset, data) = {
+        let mut rng = rand::thread_rng();
+        let slots = (disk.size_bytes / length).max(1);
+        let offset = rng.gen_range(0..slots) * length;
+        let mut data = vec![0u8; length as usize];
+        rng.fill(&mut data[..]);
+        (offset, data)
+    };
+    let permissions = Permissions::NONE.with(Permission::Write);
+    let sas =
+        ServiceSasBuilder::for_container(&disk.container, permissions, Utc::now() + SAS_VALIDITY)
+            .version(STORAGE_VERSION)
+            .query_string(&account.name, &account.key);
+    let response = http
+        .put(format!(
+            "{}/{}/{}?comp=page&{sas}",
+            account.endpoint, disk.container, disk.blob
+        ))
+        .header("x-ms-version", STORAGE_VERSION)
+        .header("x-ms-page-write", "update")
+        .header(
+            "x-ms-range",
+            format!("bytes={offset}-{}", offset + length - 1),
+        )
+        .body(data)
+        .send()
+        .await
+        .map_err(|e| WorkloadError::Write(e.without_url().to_string()))?;
+    if response.status() != reqwest::StatusCode::CREATED {
+        return Err(WorkloadError::Write(format!(
+            "Put Page answered {}",
+            response.status()
+        )));
+    }
+    Ok(())
+}
