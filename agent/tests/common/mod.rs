@@ -42,6 +42,11 @@ pub struct Process {
 }
 
 impl Process {
+    /// Starts `command` with its stderr collected.
+    pub fn spawn_command(command: Command) -> Process {
+        Process::spawn(command)
+    }
+
     fn spawn(mut command: Command) -> Process {
         let mut child = command
             .stdin(Stdio::null())

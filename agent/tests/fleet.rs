@@ -1,0 +1,96 @@
+//! `vaultsim-agent fleet`: many simulated VMs in one process, each registered with its own
+//! key pair, backed up in one scheduled window, with their workload's writes in the points.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Process, Service, GROUP};
+
+const VMS: usize = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
+    let service = Service::start().await;
+    service.pin_clock("2026-03-01T00:00:00Z").await;
+    service.vault_with_daily_policy().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"));
+    command
+        .args([
+            "fleet",
+            "--count",
+            &VMS.to_string(),
+            "--name-prefix",
+            "fleetvm",
+        ])
+        .args(["--resource-group", GROUP])
+        .args(["--service", &format!("http://{}", service.guest)])
+        .args([
+            "--management-url",
+            &format!("http://{}", service.management),
+        ])
+        .arg("--credentials")
+        .arg(service.credentials_file())
+        .arg("--state-dir")
+        .arg(state.path())
+        .args([
+            "--start-delay-ms",
+            "0",
+            "--write-bytes",
+            "4096",
+            "--write-interval-ms",
+            "100",
+        ])
+        .args([
+            "--blob-endpoint",
+            &format!("http://{}/devstoreaccount1", service.blob),
+        ])
+        .env("RUST_LOG", "info");
+    let fleet = Process::spawn_command(command);
+    fleet.wait_for_log("fleet registered", Duration::from_secs(120));
+    for i in 0..VMS {
+        service.protect(&format!("fleetvm-{i}")).await;
+    }
+    // Let the workload write before the window opens.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let advanced = service.advance("PT3H", 60.0).await;
+    assert_eq!(advanced["backupsStarted"], VMS, "{advanced}");
+    let jobs = service.jobs("Backup").await;
+    assert_eq!(jobs.len(), VMS);
+    for job in &jobs {
+        assert_eq!(
+            job["properties"]["status"],
+            "Completed",
+            "{job}\n{}",
+            fleet.log()
+        );
+        let moved: u64 = job["properties"]["extendedInfo"]["propertyBag"]["Bytes Transferred"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            moved >= 4096,
+            "the workload's writes are in the point: {job}"
+        );
+    }
+    for i in 0..VMS {
+        let points = service.recovery_points(&format!("fleetvm-{i}")).await;
+        assert_eq!(points.len(), 1, "fleetvm-{i}");
+    }
+    // Each VM has its own certificate.
+    let thumbprints: std::collections::HashSet<_> = (0..VMS)
+        .map(|i| {
+            let dir = state.path().join(format!("fleetvm-{i}/waagent"));
+            std::fs::read_dir(dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .find(|name| name.ends_with(".crt"))
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(thumbprints.len(), VMS);
+}
