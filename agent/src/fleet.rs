@@ -92,6 +92,8 @@ impl FleetConfig {
             state_dir,
             token: self.token.clone(),
             extension,
+            disk_images: Vec::new(),
+            storage: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
+use vaultsim_agent::localdisk::loop_mount_of;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::management::{ClientCredentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
@@ -89,6 +90,12 @@ struct RunArgs {
     /// A data disk of this many GiB (repeat for more), for a VM the registration creates.
     #[arg(long = "data-disk-gib")]
     data_disks_gib: Vec<u64>,
+    /// A data disk that is this local image file (repeat for more; they take the first data
+    /// LUNs), mirrored to its page blob; its loop mount is frozen for backups.
+    #[arg(long = "disk-image")]
+    disk_images: Vec<PathBuf>,
+    #[command(flatten)]
+    storage: StorageArgs,
     /// The agent's keys, VM id and handler files.
     #[arg(
         long,
@@ -182,13 +189,32 @@ struct FleetArgs {
     write_bytes: u64,
     #[arg(long, default_value_t = 1000)]
     write_interval_ms: u64,
-    /// The blob endpoint the workload writes through.
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+/// The storage account the VM's disks live in: a workload and a disk image write there.
+#[derive(Debug, Args)]
+struct StorageArgs {
     #[arg(long, default_value = "http://127.0.0.1:10000/devstoreaccount1")]
     blob_endpoint: String,
     #[arg(long, default_value = "devstoreaccount1")]
     account_name: String,
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", hide_env_values = true, default_value = DEV_ACCOUNT_KEY)]
     account_key: String,
+}
+
+impl StorageArgs {
+    fn account(&self) -> anyhow::Result<StorageAccount> {
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(&self.account_key)
+            .context("--account-key is not base64")?;
+        Ok(StorageAccount {
+            endpoint: self.blob_endpoint.trim_end_matches('/').to_owned(),
+            name: self.account_name.clone(),
+            key,
+        })
+    }
 }
 
 /// Azurite's well-known key, the service's default account key.
@@ -234,13 +260,38 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         name: format!("{}-os", identity.name),
         size_bytes: args.os_disk_gib * GIB,
     }];
-    for (lun, gib) in args.data_disks_gib.iter().enumerate() {
+    let mut disk_images = Vec::new();
+    let image_sizes = args
+        .disk_images
+        .iter()
+        .map(|image| {
+            std::fs::metadata(image)
+                .map(|m| m.len().div_ceil(GIB).max(1) * GIB)
+                .with_context(|| format!("the disk image {}", image.display()))
+        })
+        .collect::<anyhow::Result<Vec<u64>>>()?;
+    let sizes = image_sizes
+        .iter()
+        .copied()
+        .chain(args.data_disks_gib.iter().map(|gib| gib * GIB));
+    for (lun, size_bytes) in sizes.enumerate() {
         disks.push(DiskSpec {
             lun: lun as i64,
             name: format!("{}-data{lun}", identity.name),
-            size_bytes: gib * GIB,
+            size_bytes,
         });
+        if let Some(image) = args.disk_images.get(lun) {
+            disk_images.push((lun as i64, image.clone()));
+        }
     }
+    let storage = (!disk_images.is_empty())
+        .then(|| args.storage.account())
+        .transpose()?;
+    let freeze_mounts = match args.freeze.freeze_mounts.is_empty() && !args.freeze.freeze_eligible_mounts {
+        // A disk image's mount is the filesystem its backups must freeze.
+        true => image_mounts(&args.disk_images)?,
+        false => args.freeze.freeze_mounts.clone(),
+    };
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
@@ -256,9 +307,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             machine_identity(&args.state_dir)?,
         )?,
         state_dir: args.state_dir.clone(),
+        disk_images,
+        storage,
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,
+        freeze_mounts,
         &config.extension.quiesce.config_dir,
     )?);
     let agent = VmAgent::register(config, reqwest::Client::new(), freezer, None).await?;
@@ -277,15 +331,8 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     }
     let workload = (args.write_bytes > 0)
         .then(|| -> anyhow::Result<_> {
-            let key = base64::engine::general_purpose::STANDARD
-                .decode(&args.account_key)
-                .context("--account-key is not base64")?;
             Ok((
-                StorageAccount {
-                    endpoint: args.blob_endpoint.trim_end_matches('/').to_owned(),
-                    name: args.account_name.clone(),
-                    key,
-                },
+                args.storage.account()?,
                 WorkloadConfig {
                     interval: Duration::from_millis(args.write_interval_ms),
                     write_bytes: args.write_bytes,

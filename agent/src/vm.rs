@@ -11,10 +11,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registered};
 
+use base64::Engine;
+
 use crate::extension::{
-    is_snapshot_extension, Enabled, ExtensionConfig, HostClock, RunReport, SnapshotExtension,
-    StatusFileWritten, EXTENSION_VERSION,
+    is_snapshot_extension, Enabled, ExtensionConfig, HostClock, LocalDisks, RunReport,
+    SnapshotExtension, StatusFileWritten, EXTENSION_VERSION,
 };
+use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
+use crate::workload::StorageAccount;
 use crate::guest::{GuestApi, GuestApiError};
 use crate::handler::HandlerDirs;
 use crate::keys::{KeyError, VmKeys};
@@ -58,6 +62,10 @@ pub struct VmConfig {
     pub handler_root: PathBuf,
     pub token: TokenSource,
     pub extension: ExtensionConfig,
+    /// Disks that are local image files, by LUN: each is mirrored to its page blob.
+    pub disk_images: Vec<(i64, PathBuf)>,
+    /// The account the VM's disks live in, for mirroring the disk images.
+    pub storage: Option<StorageAccount>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +78,12 @@ pub enum VmAgentError {
     Registration(GuestApiError),
     #[error("the agent's files cannot be used: {0}")]
     Files(#[from] std::io::Error),
+    #[error("a disk image: {0}")]
+    DiskImage(#[from] LocalDiskError),
+    #[error("disk images need the storage account (--blob-endpoint, --account-key)")]
+    NoStorageAccount,
+    #[error("the service reports no disk at LUN {0} for the disk image")]
+    NoDiskForImage(i64),
 }
 
 /// Something that wants to hear how each run ended (tests, the fleet's accounting).
@@ -86,6 +100,7 @@ pub struct VmAgent<F: Freezer + Clone + 'static> {
     registered: Registered,
     credential: Arc<RwLock<String>>,
     extensions: HashMap<String, Arc<SnapshotExtension<F>>>,
+    local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<StatusFileWritten>,
     reports: Option<RunReports>,
     runs: JoinSet<RunReport>,
@@ -111,6 +126,7 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
         let registered = register(&config, &guest, &http, &keys).await?;
         tracing::info!(vm = %config.identity.name, vm_id = %registered.vm_id, "VM registered");
         std::fs::write(config.state_dir.join("vm-id"), &registered.vm_id)?;
+        let local_disks = open_disk_images(&config, &registered)?;
         let credential = Arc::new(RwLock::new(registered.credential.clone()));
         let (statuses, pending) = mpsc::unbounded_channel();
         tokio::spawn(report_statuses(
@@ -128,6 +144,7 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             registered,
             credential,
             extensions: HashMap::new(),
+            local_disks,
             statuses,
             reports,
             runs: JoinSet::new(),
@@ -286,12 +303,35 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             self.config.extension.clone(),
             self.clock.clone(),
             self.freezer.clone(),
+            Arc::clone(&self.local_disks),
             self.statuses.clone(),
         ));
         self.extensions
             .insert(name.to_owned(), Arc::clone(&extension));
         Ok(extension)
     }
+}
+
+/// Each disk image, bound to the page blob the service keeps for its LUN.
+fn open_disk_images(config: &VmConfig, registered: &Registered) -> Result<LocalDisks, VmAgentError> {
+    let mut disks = Vec::new();
+    for (lun, image) in &config.disk_images {
+        let storage = config.storage.as_ref().ok_or(VmAgentError::NoStorageAccount)?;
+        let blob = registered
+            .disks
+            .iter()
+            .find(|disk| disk.lun == *lun)
+            .ok_or(VmAgentError::NoDiskForImage(*lun))?;
+        let path = format!("{}/{}", blob.container, blob.blob);
+        let target = PageBlobTarget::new(
+            &format!("{}/{path}", storage.endpoint),
+            &storage.name,
+            &base64::engine::general_purpose::STANDARD.encode(&storage.key),
+        )?;
+        let disk = LocalDisk::open(image, target, &config.state_dir)?;
+        disks.push((path, tokio::sync::Mutex::new(disk)));
+    }
+    Ok(Arc::new(disks))
 }
 
 async fn register(

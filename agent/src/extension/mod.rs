@@ -16,6 +16,7 @@ use vaultsim_protocol::extension::settings::HandlerSettings;
 use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
 
 use crate::handler::{status_file, HandlerDirs};
+use crate::localdisk::LocalDisk;
 use crate::keys::VmKeys;
 use crate::vss::freeze::Freezer;
 use crate::vss::requester::{QuiesceSettings, Requester};
@@ -87,6 +88,9 @@ pub enum EnableError {
     Files(#[from] std::io::Error),
 }
 
+/// The VM's local disk images, each mirrored to its page blob, by `<container>/<blob>`.
+pub type LocalDisks = Arc<Vec<(String, tokio::sync::Mutex<LocalDisk>)>>;
+
 /// One VM's snapshot extension.
 pub struct SnapshotExtension<F: Freezer> {
     /// `<Publisher>.<Type>`, the handler name statuses carry.
@@ -99,6 +103,7 @@ pub struct SnapshotExtension<F: Freezer> {
     config: ExtensionConfig,
     clock: HostClock,
     requester: Requester<F>,
+    local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<StatusFileWritten>,
 }
 
@@ -113,6 +118,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         config: ExtensionConfig,
         clock: HostClock,
         freezer: F,
+        local_disks: LocalDisks,
         statuses: mpsc::UnboundedSender<StatusFileWritten>,
     ) -> Self {
         SnapshotExtension {
@@ -124,6 +130,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
             http,
             config,
             clock,
+            local_disks,
             statuses,
         }
     }

@@ -217,6 +217,8 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         }
         self.upload_logs(&mut task, &protected).await;
 
+        // The bulk of a local disk's changes moves now, before the guest is quiesced.
+        self.sync_local_disks(log, &disks.blob_sas_uri, "before the freeze").await;
         log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
         let ticks = task.public.command_start_time_utc_ticks.clone();
         let started = Instant::now();
@@ -273,6 +275,36 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
             message,
             snapshots,
         }
+    }
+
+    /// Brings every local disk of the task up to date; answers the blob URLs of those that
+    /// could not be.
+    async fn sync_local_disks(&self, log: &ExtensionLog, sas_uris: &[String], when: &str) -> Vec<String> {
+        let mut unsynced = Vec::new();
+        for uri in sas_uris {
+            let blob = storage::blob_uri(uri);
+            let Some((_, disk)) = self
+                .local_disks
+                .iter()
+                .find(|(path, _)| blob.ends_with(&format!("/{path}")))
+            else {
+                continue;
+            };
+            match disk.lock().await.sync().await {
+                Ok(stats) => log.info(format!(
+                    "local disk {blob} synced {when}: {} bytes read, {} uploaded, {} cleared in {} ms",
+                    stats.scanned_bytes,
+                    stats.uploaded_bytes,
+                    stats.cleared_bytes,
+                    stats.elapsed.as_millis()
+                )),
+                Err(error) => {
+                    log.error(format!("local disk {blob} could not be synced {when}: {error}"));
+                    unsynced.push(blob);
+                }
+            }
+        }
+        unsynced
     }
 
     async fn finish_with(&self, task: &mut Task<'_>, outcome: QuiesceOutcome) -> RunReport {

@@ -117,7 +117,8 @@ async fn snapshot_disk(
     }
 }
 
-fn failed_snapshot(blob_uri: String, message: &str) -> SnapshotInfo {
+/// A disk whose snapshot was not taken, with why.
+pub fn failed_snapshot(blob_uri: String, message: &str) -> SnapshotInfo {
     SnapshotInfo {
         is_successful: false,
         snapshot_uri: Some(blob_uri.clone()),

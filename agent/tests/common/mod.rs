@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
+pub mod root;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
