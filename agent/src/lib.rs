@@ -5,3 +5,7 @@
 /// Quiesce modelled on VSS: script writers, simulated application writers, the filesystem
 /// freeze.
 pub mod vss;
+
+/// Local-disk VMs: a disk image file mirrored to its page blob by hashed-block diffs, and the
+/// loop device and mount behind it.
+pub mod localdisk;
