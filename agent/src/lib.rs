@@ -16,6 +16,9 @@ pub mod guest;
 pub mod handler;
 /// The VM's transport key pair and certificate.
 pub mod keys;
+/// Local-disk VMs: a disk image file mirrored to its page blob by hashed-block diffs, and the
+/// loop device and mount behind it.
+pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
 /// The guest agent of one VM.

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
-use vaultsim_agent::localdisk::loop_mount_of;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
+use vaultsim_agent::localdisk::loop_mount_of;
 use vaultsim_agent::management::{ClientCredentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
@@ -287,11 +287,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = (!disk_images.is_empty())
         .then(|| args.storage.account())
         .transpose()?;
-    let freeze_mounts = match args.freeze.freeze_mounts.is_empty() && !args.freeze.freeze_eligible_mounts {
-        // A disk image's mount is the filesystem its backups must freeze.
-        true => image_mounts(&args.disk_images)?,
-        false => args.freeze.freeze_mounts.clone(),
-    };
+    let freeze_mounts =
+        match args.freeze.freeze_mounts.is_empty() && !args.freeze.freeze_eligible_mounts {
+            // A disk image's mount is the filesystem its backups must freeze.
+            true => image_mounts(&args.disk_images)?,
+            false => args.freeze.freeze_mounts.clone(),
+        };
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
@@ -402,8 +403,24 @@ fn extension_config(
     })
 }
 
+/// The mount points of the disk images' loop devices.
+fn image_mounts(images: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut mounts = Vec::new();
+    for image in images {
+        match loop_mount_of(image)?.and_then(|looped| looped.mount_point) {
+            Some(mount_point) => mounts.push(mount_point),
+            None => tracing::warn!(
+                image = %image.display(),
+                "the disk image is not loop-mounted: nothing of it is frozen"
+            ),
+        }
+    }
+    Ok(mounts)
+}
+
 fn freeze_config(
     args: &FreezeArgs,
+    explicit_mounts: Vec<PathBuf>,
     azure_config_dir: &std::path::Path,
 ) -> anyhow::Result<FreezeConfig> {
     let mounts = if args.freeze_eligible_mounts {
@@ -411,7 +428,7 @@ fn freeze_config(
             mounts_to_skip: args.mounts_to_skip.clone(),
         }
     } else {
-        MountSelection::Explicit(args.freeze_mounts.clone())
+        MountSelection::Explicit(explicit_mounts)
     };
     let helper = match &args.safefreeze {
         Some(path) => path.clone(),

@@ -17,13 +17,13 @@ use crate::extension::{
     is_snapshot_extension, Enabled, ExtensionConfig, HostClock, LocalDisks, RunReport,
     SnapshotExtension, StatusFileWritten, EXTENSION_VERSION,
 };
-use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
-use crate::workload::StorageAccount;
 use crate::guest::{GuestApi, GuestApiError};
 use crate::handler::HandlerDirs;
 use crate::keys::{KeyError, VmKeys};
+use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
 use crate::management::{TokenError, TokenSource};
 use crate::vss::freeze::Freezer;
+use crate::workload::StorageAccount;
 
 /// How long one goal-state poll waits.
 const POLL_WAIT: Duration = Duration::from_secs(25);
@@ -313,10 +313,16 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
 }
 
 /// Each disk image, bound to the page blob the service keeps for its LUN.
-fn open_disk_images(config: &VmConfig, registered: &Registered) -> Result<LocalDisks, VmAgentError> {
+fn open_disk_images(
+    config: &VmConfig,
+    registered: &Registered,
+) -> Result<LocalDisks, VmAgentError> {
     let mut disks = Vec::new();
     for (lun, image) in &config.disk_images {
-        let storage = config.storage.as_ref().ok_or(VmAgentError::NoStorageAccount)?;
+        let storage = config
+            .storage
+            .as_ref()
+            .ok_or(VmAgentError::NoStorageAccount)?;
         let blob = registered
             .disks
             .iter()

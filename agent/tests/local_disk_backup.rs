@@ -91,7 +91,11 @@ async fn back_up_and_restore(freeze: bool) -> Option<(Restored, LoopExt4, Vec<(S
     service.pin_clock("2026-03-01T00:00:00Z").await;
     service.vault_with_daily_policy().await;
     let disk = LoopExt4::new(256);
-    std::fs::write(disk.mount.join("before-backup"), b"written before the backup").unwrap();
+    std::fs::write(
+        disk.mount.join("before-backup"),
+        b"written before the backup",
+    )
+    .unwrap();
     let config = disk.dir.path().join("etc-azure");
     let manifest = disk.dir.path().join("manifest");
     script_config(&config, &disk.mount, &manifest, freeze);
@@ -124,10 +128,17 @@ async fn back_up_and_restore(freeze: bool) -> Option<(Restored, LoopExt4, Vec<(S
     assert!(written > 10, "the writer wrote during the backup");
     assert_eq!(advanced["backupsStarted"], 1, "{advanced}");
     let job = service.jobs("Backup").await.remove(0);
-    assert_eq!(job["properties"]["status"], "Completed", "{job}\n{}", agent.log());
+    assert_eq!(
+        job["properties"]["status"],
+        "Completed",
+        "{job}\n{}",
+        agent.log()
+    );
     assert!(config.join("post-ran").exists(), "the post-script ran");
     let point = service.recovery_points("vm1").await.remove(0);
-    let (target, restored) = service.restore("vm1", point["name"].as_str().unwrap()).await;
+    let (target, restored) = service
+        .restore("vm1", point["name"].as_str().unwrap())
+        .await;
     let pages = service.disk_pages(&target, &restored[1], None).await;
     let image = tempfile::NamedTempFile::new().unwrap();
     let file = image.as_file();
@@ -149,9 +160,19 @@ async fn back_up_and_restore(freeze: bool) -> Option<(Restored, LoopExt4, Vec<(S
     assert_eq!(listed.len(), 8, "the pre-script ran once");
     let restored = Restored {
         image,
-        point_type: point["properties"]["recoveryPointType"].as_str().unwrap().to_owned(),
+        point_type: point["properties"]["recoveryPointType"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         job,
-        agent_log: agent.log(),
+        agent_log: format!(
+            "{}\n{}",
+            agent.log(),
+            std::fs::read_to_string(state.path().join(
+                "waagent/log/Microsoft.Azure.RecoveryServices.VMSnapshotLinux/extension.log"
+            ))
+            .unwrap_or_default()
+        ),
     };
     Some((restored, disk, listed))
 }
@@ -164,7 +185,11 @@ async fn a_frozen_local_disk_restores_clean_with_every_flushed_file_whole() {
     assert_eq!(restored.point_type, "AppConsistent", "{}", restored.job);
     let image = restored.image.path();
     let features = ext4_features(image);
-    assert!(!features.contains("needs_recovery"), "{features}");
+    assert!(
+        !features.contains("needs_recovery"),
+        "{features}\n{}",
+        restored.agent_log
+    );
     let (clean, said) = e2fsck(image);
     assert!(clean, "{said}");
     for (name, digest) in &flushed {
@@ -172,7 +197,10 @@ async fn a_frozen_local_disk_restores_clean_with_every_flushed_file_whole() {
         assert_eq!(bytes.len(), 262_144, "{name} is whole");
         assert_eq!(&hex(&Sha256::digest(&bytes)), digest, "{name}");
     }
-    assert_eq!(debugfs_cat(image, "/before-backup"), b"written before the backup");
+    assert_eq!(
+        debugfs_cat(image, "/before-backup"),
+        b"written before the backup"
+    );
     // The freeze was short: the agent logs it per task.
     let frozen_ms: u64 = restored
         .agent_log
@@ -193,8 +221,14 @@ async fn without_the_freeze_the_restored_filesystem_needs_journal_recovery() {
     // fsFreezeEnabled is false): the bytes say otherwise.
     assert_eq!(restored.point_type, "AppConsistent", "{}", restored.job);
     let features = ext4_features(restored.image.path());
-    assert!(features.contains("needs_recovery"), "crash-consistent bytes: {features}");
-    assert!(!restored.agent_log.contains("frozen_ms="), "nothing was frozen");
+    assert!(
+        features.contains("needs_recovery"),
+        "crash-consistent bytes: {features}"
+    );
+    assert!(
+        !restored.agent_log.contains("frozen_ms="),
+        "nothing was frozen"
+    );
 }
 
 fn hex(bytes: &[u8]) -> String {

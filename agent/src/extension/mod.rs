@@ -16,8 +16,8 @@ use vaultsim_protocol::extension::settings::HandlerSettings;
 use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
 
 use crate::handler::{status_file, HandlerDirs};
-use crate::localdisk::LocalDisk;
 use crate::keys::VmKeys;
+use crate::localdisk::LocalDisk;
 use crate::vss::freeze::Freezer;
 use crate::vss::requester::{QuiesceSettings, Requester};
 

@@ -218,7 +218,8 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         self.upload_logs(&mut task, &protected).await;
 
         // The bulk of a local disk's changes moves now, before the guest is quiesced.
-        self.sync_local_disks(log, &disks.blob_sas_uri, "before the freeze").await;
+        self.sync_local_disks(log, &disks.blob_sas_uri, "before the freeze")
+            .await;
         log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
         let ticks = task.public.command_start_time_utc_ticks.clone();
         let started = Instant::now();
@@ -252,8 +253,31 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
                 snapshots: Vec::new(),
             };
         }
-        let snapshots =
-            storage::snapshot_disks(&self.http, sas_uris, &public_object.backup_metadata).await;
+        // Only the last delta of a local disk moves while frozen; a disk whose blob could
+        // not be brought up to date is not snapshotted (its snapshot would be stale).
+        let unsynced = self.sync_local_disks(log, sas_uris, "while frozen").await;
+        let synced: Vec<String> = sas_uris
+            .iter()
+            .filter(|uri| !unsynced.contains(&storage::blob_uri(uri)))
+            .cloned()
+            .collect();
+        let mut taken =
+            storage::snapshot_disks(&self.http, &synced, &public_object.backup_metadata)
+                .await
+                .into_iter();
+        let snapshots: Vec<SnapshotInfo> = sas_uris
+            .iter()
+            .map(|uri| {
+                let blob = storage::blob_uri(uri);
+                match unsynced.contains(&blob) {
+                    true => storage::failed_snapshot(
+                        blob,
+                        "the local disk image could not be mirrored to its blob",
+                    ),
+                    false => taken.next().expect("one outcome per synced disk"),
+                }
+            })
+            .collect();
         let (code, health_status_code) = storage::snapshot_code(&snapshots);
         for (sas_uri, info) in sas_uris.iter().zip(&snapshots) {
             let blob = storage::blob_uri(sas_uri);
@@ -279,7 +303,12 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
 
     /// Brings every local disk of the task up to date; answers the blob URLs of those that
     /// could not be.
-    async fn sync_local_disks(&self, log: &ExtensionLog, sas_uris: &[String], when: &str) -> Vec<String> {
+    async fn sync_local_disks(
+        &self,
+        log: &ExtensionLog,
+        sas_uris: &[String],
+        when: &str,
+    ) -> Vec<String> {
         let mut unsynced = Vec::new();
         for uri in sas_uris {
             let blob = storage::blob_uri(uri);

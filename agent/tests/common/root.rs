@@ -14,10 +14,18 @@ pub fn can_run_root_tests() -> bool {
     } else if !Path::new("/dev/loop-control").exists() {
         Some("there is no /dev/loop-control for loop devices".to_owned())
     } else {
-        ["mkfs.ext4", "dumpe2fs", "e2fsck", "debugfs", "fsfreeze", "mount", "umount"]
-            .into_iter()
-            .find(|tool| command_output("sh", &["-c", &format!("command -v {tool}")]).is_none())
-            .map(|tool| format!("`{tool}` is not installed (e2fsprogs, util-linux)"))
+        [
+            "mkfs.ext4",
+            "dumpe2fs",
+            "e2fsck",
+            "debugfs",
+            "fsfreeze",
+            "mount",
+            "umount",
+        ]
+        .into_iter()
+        .find(|tool| command_output("sh", &["-c", &format!("command -v {tool}")]).is_none())
+        .map(|tool| format!("`{tool}` is not installed (e2fsprogs, util-linux)"))
     };
     match problem {
         None => true,
@@ -69,9 +77,20 @@ impl LoopExt4 {
         let image = dir.path().join("disk.img");
         let mount = dir.path().join("mnt");
         std::fs::create_dir(&mount).unwrap();
-        run("truncate", &["-s", &format!("{size_mib}M"), image.to_str().unwrap()]);
+        run(
+            "truncate",
+            &["-s", &format!("{size_mib}M"), image.to_str().unwrap()],
+        );
         run("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
-        run("mount", &["-o", "loop", image.to_str().unwrap(), mount.to_str().unwrap()]);
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop",
+                image.to_str().unwrap(),
+                mount.to_str().unwrap(),
+            ],
+        );
         LoopExt4 { dir, image, mount }
     }
 
