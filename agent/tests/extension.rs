@@ -279,6 +279,7 @@ impl Harness {
             },
             HostClock::default(),
             NoEligibleMounts,
+            Arc::default(),
             statuses,
         );
         (Arc::new(extension), received)

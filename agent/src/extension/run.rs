@@ -58,7 +58,7 @@ struct Task<'a> {
 impl<F: Freezer + 'static> SnapshotExtension<F> {
     pub(super) async fn run(&self, sequence_number: i64) -> RunReport {
         let log = ExtensionLog::new();
-        log.info(&format!(
+        log.info(format!(
             "daemon started for sequence number {sequence_number}"
         ));
         let report = self.run_task(sequence_number, &log).await;
@@ -75,7 +75,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         let settings = match self.dirs.read_settings(sequence_number) {
             Ok(settings) => settings,
             Err(error) => {
-                log.error(&format!("the settings file cannot be read: {error}"));
+                log.error(format!("the settings file cannot be read: {error}"));
                 return no_status;
             }
         };
@@ -97,7 +97,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
                     })
                 });
         if let Err(error) = self.dirs.strip_protected_settings(sequence_number) {
-            log.warning(&format!(
+            log.warning(format!(
                 "protectedSettings stay in the settings file: {error}"
             ));
         }
@@ -112,7 +112,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         match protected {
             Ok(protected) => task.protected = Some(protected),
             Err(error) => {
-                log.error(&format!("protected settings: {error}"));
+                log.error(format!("protected settings: {error}"));
                 return self
                     .finish(
                         &mut task,
@@ -166,7 +166,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         let public_object: ObjectStrPublic = match decode_object_str(&task.public.object_str) {
             Ok(object) => object,
             Err(error) => {
-                log.error(&format!("public objectStr: {error}"));
+                log.error(format!("public objectStr: {error}"));
                 return self
                     .finish(&mut task, 11, 11, "backupMetadata is missing", None, false)
                     .await;
@@ -179,7 +179,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         let disks: ObjectStrProtected = match decode_object_str(&protected.object_str) {
             Ok(disks) => disks,
             Err(error) => {
-                log.error(&format!("protected objectStr: {error}"));
+                log.error(format!("protected objectStr: {error}"));
                 return self
                     .finish(
                         &mut task,
@@ -202,7 +202,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
             )
         });
         if let Err(error) = self.write_status_file(sequence_number, &transitioning) {
-            log.warning(&format!("the status file cannot be written: {error}"));
+            log.warning(format!("the status file cannot be written: {error}"));
         }
         if let Err(error) = task
             .writer
@@ -213,7 +213,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
             )
             .await
         {
-            log.error(&format!("status blob upload failed: {error}"));
+            log.error(format!("status blob upload failed: {error}"));
         }
         self.upload_logs(&mut task, &protected).await;
 
@@ -365,7 +365,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
             .await
         {
             task.log
-                .warning(&format!("logs blob upload failed: {error}"));
+                .warning(format!("logs blob upload failed: {error}"));
         }
     }
 
@@ -406,7 +406,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
                 Ok(()) => uploaded = true,
                 Err(error) => {
                     task.log
-                        .error(&format!("status blob upload failed: {error}"));
+                        .error(format!("status blob upload failed: {error}"));
                     status = self.with_telemetry(
                         self.status(StatusFacts {
                             message: format!("{message} statusBlobUploadError=true, "),
@@ -416,12 +416,12 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
                     );
                 }
             }
-            task.log.info(&format!("final status code {code}"));
+            task.log.info(format!("final status code {code}"));
             self.upload_logs(task, &protected).await;
         }
         if let Err(error) = self.write_status_file(task.sequence_number, &status) {
             task.log
-                .error(&format!("the status file cannot be written: {error}"));
+                .error(format!("the status file cannot be written: {error}"));
         }
         RunReport {
             sequence_number: task.sequence_number,
