@@ -191,7 +191,9 @@ impl LocalDisk {
     }
 
     /// Brings the blob's first `size_bytes` to the image's current bytes, uploading only
-    /// blocks that differ from the shadow, then records the shadow in the state file.
+    /// blocks that differ from the shadow, then records the shadow in the state file. The
+    /// agent is assumed to be the blob's only writer while a sync runs; a write by anyone
+    /// else between syncs changes the ETag and makes the next sync a full one.
     ///
     /// While the image changes under it, every block ends up in the blob as it was when it
     /// was read; a sync while the filesystem is frozen therefore makes the blob equal the
@@ -273,8 +275,8 @@ impl LocalDisk {
         Ok(())
     }
 
-    /// Scans the image on a blocking thread pool and sends the page writes as they come;
-    /// the shadow takes the new states of every write once all have succeeded.
+    /// Scans the image on blocking threads and sends the page writes as they come; the
+    /// shadow takes the new states of the writes that succeeded once scan and writes end.
     async fn write_differences(&mut self) -> Result<SyncStats, LocalDiskError> {
         let image = Arc::clone(&self.image);
         let size = self.size_bytes;
