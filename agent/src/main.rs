@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::localdisk::loop_mount_of;
-use vaultsim_agent::management::{ClientCredentials, TokenSource};
+use vaultsim_agent::management::{ensure_resource_group, ClientCredentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -164,6 +164,9 @@ struct FleetArgs {
     name_prefix: String,
     #[arg(long, default_value = "vaultsim")]
     resource_group: String,
+    /// Create the resource group first if it does not exist (the dev environment's fleet).
+    #[arg(long)]
+    ensure_resource_group: bool,
     /// Default the credentials file's subscription.
     #[arg(long)]
     subscription: Option<String>,
@@ -356,6 +359,19 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         extension: extension_config(&args.extension, &args.state_dir, String::new())?,
         workload,
     };
+    if args.ensure_resource_group {
+        let http = reqwest::Client::new();
+        let token = config.token.token(&http).await?;
+        ensure_resource_group(
+            &http,
+            &args.service.management_url,
+            &token,
+            &config.subscription_id,
+            &config.resource_group,
+            &config.location,
+        )
+        .await?;
+    }
     let (tallies, mut tallied) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(tally) = tallied.recv().await {

@@ -121,6 +121,36 @@ impl TokenSource {
     }
 }
 
+/// Creates the resource group if it is not there (ARM's PUT is create-or-update), so that
+/// VMs can register into it.
+pub async fn ensure_resource_group(
+    http: &reqwest::Client,
+    management_url: &str,
+    token: &str,
+    subscription_id: &str,
+    group: &str,
+    location: &str,
+) -> Result<(), TokenError> {
+    let response = http
+        .put(format!(
+            "{}/subscriptions/{subscription_id}/resourceGroups/{group}?api-version=2021-04-01",
+            management_url.trim_end_matches('/')
+        ))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "location": location }))
+        .send()
+        .await
+        .map_err(|e| TokenError::Unreachable(e.to_string()))?;
+    if response.status().is_success() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    Err(TokenError::Refused(format!(
+        "creating resource group {group}: {status}: {text}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

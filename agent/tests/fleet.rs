@@ -25,7 +25,7 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
             "--name-prefix",
             "fleetvm",
         ])
-        .args(["--resource-group", GROUP])
+        .args(["--resource-group", GROUP, "--ensure-resource-group"])
         .args(["--service", &format!("http://{}", service.guest)])
         .args([
             "--management-url",

@@ -19,7 +19,7 @@ use crate::handler::{status_file, HandlerDirs};
 use crate::keys::VmKeys;
 use crate::localdisk::LocalDisk;
 use crate::vss::freeze::Freezer;
-use crate::vss::requester::{QuiesceSettings, Requester};
+use crate::vss::requester::QuiesceSettings;
 
 /// Host time as the VM sees it.
 pub mod clock;
@@ -92,7 +92,7 @@ pub enum EnableError {
 pub type LocalDisks = Arc<Vec<(String, tokio::sync::Mutex<LocalDisk>)>>;
 
 /// One VM's snapshot extension.
-pub struct SnapshotExtension<F: Freezer> {
+pub struct SnapshotExtension<F: Freezer + Clone> {
     /// `<Publisher>.<Type>`, the handler name statuses carry.
     handler_name: String,
     /// The extension's name in the goal state, under which status is reported.
@@ -102,12 +102,12 @@ pub struct SnapshotExtension<F: Freezer> {
     http: reqwest::Client,
     config: ExtensionConfig,
     clock: HostClock,
-    requester: Requester<F>,
+    freezer: F,
     local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<StatusFileWritten>,
 }
 
-impl<F: Freezer + 'static> SnapshotExtension<F> {
+impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         extension_name: &str,
@@ -124,7 +124,7 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         SnapshotExtension {
             handler_name: format!("{PUBLISHER}.{extension_type}"),
             extension_name: extension_name.to_owned(),
-            requester: Requester::new(config.quiesce.clone(), freezer),
+            freezer,
             dirs,
             keys,
             http,

@@ -17,7 +17,7 @@ use super::storage::{self, BlobWriter};
 use super::{handler_settings, SnapshotExtension, STALE_AFTER};
 use crate::vss::freeze::Freezer;
 use crate::vss::log::ExtensionLog;
-use crate::vss::requester::{QuiesceOutcome, SnapshotResult};
+use crate::vss::requester::{QuiesceOutcome, QuiesceSettings, Requester, SnapshotResult};
 
 /// What a run ended with.
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ struct Task<'a> {
     telemetry: Vec<TelemetryEntry>,
 }
 
-impl<F: Freezer + 'static> SnapshotExtension<F> {
+impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
     pub(super) async fn run(&self, sequence_number: i64) -> RunReport {
         let log = ExtensionLog::new();
         log.info(format!(
@@ -223,8 +223,17 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
         log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
         let ticks = task.public.command_start_time_utc_ticks.clone();
         let started = Instant::now();
-        let outcome = self
-            .requester
+        let requester = Requester::new(
+            QuiesceSettings {
+                crash_consistent_allowed: crash_consistent_allowed(
+                    task.public.custom_settings.as_deref(),
+                    disks.blob_sas_uri.len(),
+                ),
+                ..self.config.quiesce.clone()
+            },
+            self.freezer.clone(),
+        );
+        let outcome = requester
             .run(log, || {
                 self.snapshot_step(log, &ticks, &public_object, &disks.blob_sas_uri)
             })
@@ -455,6 +464,28 @@ impl<F: Freezer + 'static> SnapshotExtension<F> {
     }
 }
 
+/// Whether a failed freeze may still give a crash-consistent snapshot (spec §3.7): a
+/// managed VM whose task allows it, on a retry, with exactly one disk. The flags arrive in
+/// `customSettings`, a JSON string, as bools or as strings.
+fn crash_consistent_allowed(custom_settings: Option<&str>, disks: usize) -> bool {
+    let Some(settings) =
+        custom_settings.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+    else {
+        return false;
+    };
+    let flag = |key: &str| match &settings[key] {
+        serde_json::Value::Bool(value) => *value,
+        serde_json::Value::String(text) => text.eq_ignore_ascii_case("true"),
+        _ => false,
+    };
+    let retries = match &settings["backupRetryCount"] {
+        serde_json::Value::Number(count) => count.as_u64().unwrap_or(0),
+        serde_json::Value::String(text) => text.parse().unwrap_or(0),
+        _ => 0,
+    };
+    flag("isManagedVm") && flag("canTakeCrashConsistentSnapshot") && retries > 0 && disks == 1
+}
+
 fn telemetry(key: &str, value: &str) -> TelemetryEntry {
     TelemetryEntry {
         value: value.to_owned(),
@@ -469,4 +500,25 @@ fn append(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         .append(true)
         .open(path)?
         .write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::crash_consistent_allowed;
+
+    #[test]
+    fn crash_consistency_needs_a_managed_single_disk_retry_that_allows_it() {
+        let allowed = r#"{"isManagedVm":true,"canTakeCrashConsistentSnapshot":"True","backupRetryCount":"1"}"#;
+        assert!(crash_consistent_allowed(Some(allowed), 1));
+        assert!(!crash_consistent_allowed(Some(allowed), 2), "one disk only");
+        let first_try =
+            r#"{"isManagedVm":true,"canTakeCrashConsistentSnapshot":true,"backupRetryCount":0}"#;
+        assert!(!crash_consistent_allowed(Some(first_try), 1));
+        assert!(!crash_consistent_allowed(
+            Some(r#"{"takeSnapshotFrom":"onlyGuest"}"#),
+            1
+        ));
+        assert!(!crash_consistent_allowed(Some("not json"), 1));
+        assert!(!crash_consistent_allowed(None, 1));
+    }
 }
