@@ -83,3 +83,27 @@ pub struct ServeConfig {
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY2", hide_env_values = true)]
     pub account_key2: Option<String>,
 }
+
+impl ServeConfig {
+    /// The defaults on loopback with every port picked by the system, over the data in
+    /// `data_dir` (and `database_url`, else SQLite there): one service of many on a machine,
+    /// as tests and benchmarks run it.
+    pub fn ephemeral(data_dir: &std::path::Path, database_url: Option<String>) -> ServeConfig {
+        let any_port: SocketAddr = ([127, 0, 0, 1], 0).into();
+        ServeConfig {
+            database: DatabaseConfig {
+                data_dir: data_dir.to_owned(),
+                database_url,
+            },
+            http_addr: any_port,
+            no_auth: false,
+            blob_addr: any_port,
+            blob_public_url: None,
+            guest_addr: any_port,
+            account_name: "devstoreaccount1".to_owned(),
+            account_key: DEV_ACCOUNT_KEY.to_owned(),
+            blob_checkpoint_bytes: 64 << 20,
+            account_key2: None,
+        }
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use rand::{Rng, RngCore, SeedableRng};
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::startup::Application;
 use vaultsim_agent::localdisk::{LocalDisk, PageBlobTarget, SyncStats};
 use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
@@ -89,21 +89,7 @@ fn report(what: &str, stats: SyncStats) {
 /// Starts the service on port 0 with container `disks` and a 4 GiB page blob; returns the
 /// blob's URL.
 async fn start_service(data_dir: &Path) -> String {
-    let config = ServeConfig {
-        database: DatabaseConfig {
-            data_dir: data_dir.to_owned(),
-            database_url: None,
-        },
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        no_auth: false,
-        blob_addr: "127.0.0.1:0".parse().unwrap(),
-        guest_addr: "127.0.0.1:0".parse().unwrap(),
-        account_name: ACCOUNT.into(),
-        account_key: DEV_ACCOUNT_KEY.into(),
-        account_key2: None,
-        blob_checkpoint_bytes: 64 << 20,
-        blob_public_url: None,
-    };
+    let config = ServeConfig::ephemeral(data_dir, None);
     let app = Application::build(&config).await.unwrap();
     let addr = app.blob_addr();
     tokio::spawn(async move {

@@ -11,7 +11,7 @@ use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput, OS_DISK_LUN};
 use vaultsim::startup::Application;
 use vaultsim_agent::extension::{
@@ -59,21 +59,7 @@ fn disks() -> Vec<TaskDisk> {
 impl Harness {
     async fn start() -> Harness {
         let data = tempfile::tempdir().unwrap();
-        let config = ServeConfig {
-            database: DatabaseConfig {
-                data_dir: data.path().to_owned(),
-                database_url: None,
-            },
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            no_auth: false,
-            blob_addr: "127.0.0.1:0".parse().unwrap(),
-            guest_addr: "127.0.0.1:0".parse().unwrap(),
-            account_name: ACCOUNT.into(),
-            account_key: DEV_ACCOUNT_KEY.into(),
-            account_key2: None,
-            blob_checkpoint_bytes: 64 << 20,
-            blob_public_url: None,
-        };
+        let config = ServeConfig::ephemeral(data.path(), None);
         let app = Application::build(&config).await.unwrap();
         let endpoint = format!("http://{}/{ACCOUNT}", app.blob_addr());
         let server = tokio::spawn(async move {

@@ -11,7 +11,7 @@ use std::process::Command;
 use base64::Engine as _;
 use rand::{Rng, RngCore, SeedableRng};
 use reqwest::{Method, Response};
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::startup::Application;
 use vaultsim_agent::localdisk::{loop_mount_of, LocalDisk, LocalDiskError, PageBlobTarget};
 use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
@@ -37,21 +37,7 @@ struct Service {
 impl Service {
     async fn spawn() -> Self {
         let data = tempfile::tempdir().unwrap();
-        let config = ServeConfig {
-            database: DatabaseConfig {
-                data_dir: data.path().to_owned(),
-                database_url: None,
-            },
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            no_auth: false,
-            blob_addr: "127.0.0.1:0".parse().unwrap(),
-            guest_addr: "127.0.0.1:0".parse().unwrap(),
-            account_name: ACCOUNT.into(),
-            account_key: DEV_ACCOUNT_KEY.into(),
-            account_key2: None,
-            blob_checkpoint_bytes: 64 << 20,
-            blob_public_url: None,
-        };
+        let config = ServeConfig::ephemeral(data.path(), None);
         let app = Application::build(&config).await.unwrap();
         let addr = app.blob_addr();
         let server = tokio::spawn(async move {

@@ -28,10 +28,32 @@ impl ManagementApp {
     }
 
     /// `GET /machine/goalstate?{query}` with `credential`.
+    /// The goal state; a successful answer's `hostTime` (the service clock's time, by which
+    /// the extension judges a task's age) is checked to be the clock's and taken out, so
+    /// that tests compare the rest.
     pub async fn guest_goal_state(&self, credential: Option<&str>, query: &str) -> ArmResponse {
         let path = format!("/machine/goalstate?{query}");
-        self.guest_request(credential, Method::GET, &path, None)
-            .await
+        let mut answer = self
+            .guest_request(credential, Method::GET, &path, None)
+            .await;
+        if answer.status == StatusCode::OK {
+            let host_time = answer.body.as_object_mut().unwrap().remove("hostTime");
+            let host_time: chrono::DateTime<chrono::Utc> = host_time
+                .and_then(|t| t.as_str().map(str::to_owned))
+                .expect("hostTime in the goal state")
+                .parse()
+                .unwrap();
+            let clock = self.get_clock().await.body["now"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let clock: chrono::DateTime<chrono::Utc> = clock.parse().unwrap();
+            assert!(
+                (clock - host_time).num_seconds().abs() < 60,
+                "{host_time} {clock}"
+            );
+        }
+        answer
     }
 
     /// `PUT /machine/extensions/{extension}/status` with `credential`.
@@ -177,6 +199,29 @@ async fn an_agent_registers_a_new_vm_that_arm_then_shows(app: ManagementApp) {
     );
     let vm_id = registered.body["vmId"].as_str().unwrap();
     let credential = registered.body["credential"].as_str().unwrap();
+    // The VM's own view of its disks: where each LUN lives in the blob endpoint.
+    let container = format!("vm-{}", vm_id.replace('-', ""));
+    let disks: Vec<(i64, String, String)> = registered.body["disks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["lun"].as_i64().unwrap(),
+                d["container"].as_str().unwrap().to_owned(),
+                d["blob"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        disks,
+        [
+            (-1, container.clone(), "osdisk.vhd".to_owned()),
+            (0, container, "datadisk-0.vhd".to_owned())
+        ],
+        "{:?}",
+        registered.body
+    );
     assert!(credential.starts_with(&format!("{vm_id}.")), "{credential}");
     assert_eq!(registered.body["certificateThumbprint"], THUMBPRINT.trim());
     assert_eq!(registered.body["incarnation"], 0);

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use vaultsim::clock::{Clock, ClockSetting};
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::ServeConfig;
 use vaultsim::control::sim_clock;
 use vaultsim::startup::Application;
 
@@ -47,21 +47,10 @@ async fn two_replicas_make_exactly_one_job_per_due_run() {
 
     // A second replica on the same database, with its own blob store.
     let second_dir = tempfile::tempdir().unwrap();
-    let second = Application::build(&ServeConfig {
-        database: DatabaseConfig {
-            data_dir: second_dir.path().to_owned(),
-            database_url: app.database_url.clone(),
-        },
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        no_auth: false,
-        blob_addr: "127.0.0.1:0".parse().unwrap(),
-        guest_addr: "127.0.0.1:0".parse().unwrap(),
-        account_name: "devstoreaccount1".into(),
-        account_key: DEV_ACCOUNT_KEY.into(),
-        account_key2: None,
-        blob_checkpoint_bytes: 64 << 20,
-        blob_public_url: None,
-    })
+    let second = Application::build(&ServeConfig::ephemeral(
+        second_dir.path(),
+        app.database_url.clone(),
+    ))
     .await
     .unwrap();
     let db = app.db().await;

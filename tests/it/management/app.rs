@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::ServeConfig;
 use vaultsim::guest::GoalStateNotifier;
 use vaultsim::startup::Application;
 
@@ -140,21 +140,8 @@ impl ManagementApp {
             Backend::Sqlite => None,
             Backend::Postgres => Some(PostgresDatabase::create().await),
         };
-        let config = ServeConfig {
-            database: DatabaseConfig {
-                data_dir: data_dir.path().to_owned(),
-                database_url: database.as_ref().map(|d| d.url.clone()),
-            },
-            http_addr: "127.0.0.1:0".parse().unwrap(),
-            no_auth: false,
-            blob_addr: "127.0.0.1:0".parse().unwrap(),
-            guest_addr: "127.0.0.1:0".parse().unwrap(),
-            account_name: "devstoreaccount1".into(),
-            account_key: DEV_ACCOUNT_KEY.into(),
-            account_key2: None,
-            blob_checkpoint_bytes: 64 << 20,
-            blob_public_url: None,
-        };
+        let config =
+            ServeConfig::ephemeral(data_dir.path(), database.as_ref().map(|d| d.url.clone()));
         let started = Server::start(config.clone()).await;
         let credentials: Credentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join("credentials.json")).unwrap(),

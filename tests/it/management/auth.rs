@@ -11,7 +11,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+use vaultsim::config::ServeConfig;
 use vaultsim::startup::Application;
 
 use crate::helpers::ServiceProcess;
@@ -760,19 +760,8 @@ async fn the_sim_api_validates_its_input(app: ManagementApp) {
 
 fn serve_config(data_dir: &Path, database_url: Option<String>, no_auth: bool) -> ServeConfig {
     ServeConfig {
-        database: DatabaseConfig {
-            data_dir: data_dir.to_owned(),
-            database_url,
-        },
-        http_addr: "127.0.0.1:0".parse().unwrap(),
         no_auth,
-        blob_addr: "127.0.0.1:0".parse().unwrap(),
-        guest_addr: "127.0.0.1:0".parse().unwrap(),
-        account_name: "devstoreaccount1".into(),
-        account_key: DEV_ACCOUNT_KEY.into(),
-        account_key2: None,
-        blob_checkpoint_bytes: 64 << 20,
-        blob_public_url: None,
+        ..ServeConfig::ephemeral(data_dir, database_url)
     }
 }
 
