@@ -15,7 +15,7 @@ use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::vss::writers::WriterSpec;
-use vaultsim_agent::workload::{StorageAccount, WorkloadConfig};
+use vaultsim_agent::workload::{run_workload, StorageAccount, WorkloadConfig};
 
 const GIB: u64 = 1 << 30;
 
@@ -94,6 +94,8 @@ struct RunArgs {
     /// LUNs), mirrored to its page blob; its loop mount is frozen for backups.
     #[arg(long = "disk-image")]
     disk_images: Vec<PathBuf>,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     #[command(flatten)]
     storage: StorageArgs,
     /// The agent's keys, VM id and handler files.
@@ -187,13 +189,42 @@ struct FleetArgs {
     state_dir: PathBuf,
     #[command(flatten)]
     extension: ExtensionArgs,
-    /// Each VM writes this many bytes (a multiple of 512) to each disk every `--write-interval-ms`; 0 writes nothing.
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+/// A simulated VM's writes to its (blob) disks.
+#[derive(Debug, Args)]
+struct WorkloadArgs {
+    /// Each VM writes this many random bytes (a multiple of 512) at a random offset of each
+    /// of its simulated disks every `--write-interval-ms`; 0 writes nothing.
     #[arg(long, default_value_t = 0)]
     write_bytes: u64,
     #[arg(long, default_value_t = 1000)]
     write_interval_ms: u64,
-    #[command(flatten)]
-    storage: StorageArgs,
+}
+
+impl WorkloadArgs {
+    fn workload(
+        &self,
+        storage: &StorageArgs,
+    ) -> anyhow::Result<Option<(StorageAccount, WorkloadConfig)>> {
+        if self.write_bytes == 0 {
+            return Ok(None);
+        }
+        if self.write_bytes % 512 != 0 {
+            bail!("--write-bytes must be a multiple of 512");
+        }
+        Ok(Some((
+            storage.account()?,
+            WorkloadConfig {
+                interval: Duration::from_millis(self.write_interval_ms),
+                write_bytes: self.write_bytes,
+            },
+        )))
+    }
 }
 
 /// The storage account the VM's disks live in: a workload and a disk image write there.
@@ -321,7 +352,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     )?);
     let agent = VmAgent::register(config, reqwest::Client::new(), freezer, None).await?;
     tracing::info!(vm_id = %agent.registered().vm_id, "agent running; polling the goal state");
+    // The workload writes to the simulated disks; a disk image is written by its own guest.
+    let workload = args
+        .workload
+        .workload(&args.storage)?
+        .map(|(account, workload)| {
+            let simulated = agent
+                .registered()
+                .disks
+                .iter()
+                .filter(|disk| disk.lun < 0 || disk.lun as usize >= args.disk_images.len())
+                .cloned()
+                .collect();
+            tokio::spawn(run_workload(
+                reqwest::Client::new(),
+                account,
+                simulated,
+                workload,
+            ))
+        });
     agent.run(shutdown_signal()).await;
+    if let Some(workload) = workload {
+        workload.abort();
+    }
     Ok(())
 }
 
@@ -330,20 +383,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let Some(subscription_id) = args.subscription.clone().or(default_subscription) else {
         bail!("give --subscription (or a credentials file)");
     };
-    if args.write_bytes % 512 != 0 {
-        bail!("--write-bytes must be a multiple of 512");
-    }
-    let workload = (args.write_bytes > 0)
-        .then(|| -> anyhow::Result<_> {
-            Ok((
-                args.storage.account()?,
-                WorkloadConfig {
-                    interval: Duration::from_millis(args.write_interval_ms),
-                    write_bytes: args.write_bytes,
-                },
-            ))
-        })
-        .transpose()?;
+    let workload = args.workload.workload(&args.storage)?;
     let config = FleetConfig {
         count: args.count,
         name_prefix: args.name_prefix.clone(),

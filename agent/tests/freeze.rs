@@ -5,79 +5,21 @@
 //! Only the tests' own loop mounts and tmpfs mounts are ever frozen, and each mount's guard
 //! thaws it before unmounting (a frozen mount makes `umount` hang).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::root::{can_run_root_tests, run};
 use tempfile::TempDir;
 use vaultsim_agent::vss::freeze::{
     FreezeConfig, FreezeFailure, Freezer, FsFreezer, MountSelection,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_vaultsim-safefreeze");
-
-/// Whether the root-only tests can run here. When they cannot, this panics with the reason,
-/// unless `VAULTSIM_SKIP_ROOT_TESTS=1`, in which case it says so on stderr and returns false.
-fn can_run_root_tests() -> bool {
-    let problem = if !is_root() {
-        Some("they must run as root".to_owned())
-    } else if !Path::new("/dev/loop-control").exists() {
-        Some("there is no /dev/loop-control for loop devices".to_owned())
-    } else {
-        [
-            "mkfs.ext4",
-            "dumpe2fs",
-            "e2fsck",
-            "fsfreeze",
-            "mount",
-            "umount",
-        ]
-        .into_iter()
-        .find(|tool| command_output("sh", &["-c", &format!("command -v {tool}")]).is_none())
-        .map(|tool| format!("`{tool}` is not installed (e2fsprogs, util-linux)"))
-    };
-    match problem {
-        None => true,
-        Some(problem) if std::env::var("VAULTSIM_SKIP_ROOT_TESTS").as_deref() == Ok("1") => {
-            eprintln!(
-                "SKIPPED (VAULTSIM_SKIP_ROOT_TESTS=1): the freeze tests cannot run: {problem}"
-            );
-            false
-        }
-        Some(problem) => panic!(
-            "the freeze tests cannot run: {problem}. Run them as root on a machine with loop \
-             devices, or set VAULTSIM_SKIP_ROOT_TESTS=1 to skip them"
-        ),
-    }
-}
-
-fn is_root() -> bool {
-    command_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0")
-}
-
-fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let output = Command::new(program).args(args).output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-fn run(program: &str, args: &[&str]) -> Output {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| panic!("cannot run {program}: {error}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed ({}): {}",
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("test paths are UTF-8")

@@ -1,6 +1,8 @@
 //! Local disks over the wire: an image file mirrored to a page blob of the real service
 //! (started in-process on port 0), its bytes read back and compared.
 
+mod common;
+
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
+use common::root::{can_run_root_tests, debugfs_cat, LoopExt4};
 use rand::{Rng, RngCore, SeedableRng};
 use reqwest::{Method, Response};
 use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
@@ -420,81 +423,14 @@ fn a_target_never_shows_its_account_key() {
     assert!(!shown.contains(&DEV_ACCOUNT_KEY[..12]), "{shown}");
 }
 
-/// Whether the root-only tests may run here. They need root and loop devices; without them
-/// they fail loudly, unless `VAULTSIM_SKIP_ROOT_TESTS=1` says to skip them.
-fn root_tests_enabled() -> bool {
-    if std::env::var("VAULTSIM_SKIP_ROOT_TESTS").as_deref() == Ok("1") {
-        eprintln!("skipped: VAULTSIM_SKIP_ROOT_TESTS=1");
-        return false;
-    }
-    let uid = run(Command::new("id").arg("-u")).stdout;
-    assert_eq!(
-        String::from_utf8_lossy(&uid).trim(),
-        "0",
-        "this test mounts a loop device and must run as root (set VAULTSIM_SKIP_ROOT_TESTS=1 to skip it)"
-    );
-    assert!(
-        Path::new("/dev/loop-control").exists(),
-        "this test needs loop devices (/dev/loop-control is missing; set VAULTSIM_SKIP_ROOT_TESTS=1 to skip it)"
-    );
-    true
-}
-
-/// An ext4 image mounted through a loop device; thawed and unmounted on drop.
-struct MountedImage {
-    image: PathBuf,
-    mount_point: PathBuf,
-}
-
-impl MountedImage {
-    fn create(dir: &Path, size: u64) -> Self {
-        let image = dir.join("ext4.img");
-        File::create(&image).unwrap().set_len(size).unwrap();
-        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image));
-        let mount_point = dir.join("mnt");
-        std::fs::create_dir(&mount_point).unwrap();
-        run(Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(&mount_point));
-        Self { image, mount_point }
-    }
-
-    fn freeze(&self) {
-        run(Command::new("fsfreeze").arg("-f").arg(&self.mount_point));
-    }
-
-    fn thaw(&self) {
-        run(Command::new("fsfreeze").arg("-u").arg(&self.mount_point));
-    }
-}
-
-impl Drop for MountedImage {
-    fn drop(&mut self) {
-        // Thawing a filesystem that is not frozen fails harmlessly.
-        let _ = Command::new("fsfreeze")
-            .arg("-u")
-            .arg(&self.mount_point)
-            .output();
-        let _ = Command::new("umount").arg(&self.mount_point).output();
-    }
-}
-
-fn debugfs_cat(image: &Path, path: &str) -> Vec<u8> {
-    run(Command::new("debugfs")
-        .args(["-R", &format!("cat {path}")])
-        .arg(image))
-    .stdout
-}
-
 #[tokio::test]
 async fn a_loop_mounted_ext4_image_snapshots_consistently() {
-    if !root_tests_enabled() {
+    if !can_run_root_tests() {
         return;
     }
     let service = Service::spawn_with_disk(GIB).await;
-    let dir = tempfile::tempdir().unwrap();
-    let mounted = MountedImage::create(dir.path(), 64 * MIB);
+    let mounted = LoopExt4::new(64);
+    let dir = &mounted.dir;
     let found = loop_mount_of(&mounted.image)
         .unwrap()
         .expect("a loop device backs the image");
@@ -504,14 +440,14 @@ async fn a_loop_mounted_ext4_image_snapshots_consistently() {
     );
     assert_eq!(
         found.mount_point,
-        Some(std::fs::canonicalize(&mounted.mount_point).unwrap())
+        Some(std::fs::canonicalize(&mounted.mount).unwrap())
     );
 
     let mut big = vec![0u8; 3 * MIB as usize];
     rand::rngs::StdRng::seed_from_u64(4).fill_bytes(&mut big);
-    std::fs::write(mounted.mount_point.join("hello.txt"), b"hello, disk\n").unwrap();
-    std::fs::create_dir(mounted.mount_point.join("dir")).unwrap();
-    std::fs::write(mounted.mount_point.join("dir/big.bin"), &big).unwrap();
+    std::fs::write(mounted.mount.join("hello.txt"), b"hello, disk\n").unwrap();
+    std::fs::create_dir(mounted.mount.join("dir")).unwrap();
+    std::fs::write(mounted.mount.join("dir/big.bin"), &big).unwrap();
     run(&mut Command::new("sync"));
 
     let state = dir.path().join("state");
@@ -521,13 +457,13 @@ async fn a_loop_mounted_ext4_image_snapshots_consistently() {
     assert!(before_freeze.uploaded_bytes >= 3 * MIB, "{before_freeze:?}");
 
     // Written after the bulk sync: only the frozen sync carries it.
-    let mut late = File::create(mounted.mount_point.join("late.txt")).unwrap();
+    let mut late = File::create(mounted.mount.join("late.txt")).unwrap();
     late.write_all(b"written just before the freeze\n").unwrap();
     drop(late);
-    mounted.freeze();
+    common::root::run("fsfreeze", &["-f", mounted.mount.to_str().unwrap()]);
     let frozen = disk.sync().await;
     let snapshot = service.snapshot().await;
-    mounted.thaw();
+    common::root::run("fsfreeze", &["-u", mounted.mount.to_str().unwrap()]);
     let frozen = frozen.unwrap();
     assert!(frozen.uploaded_bytes > 0, "{frozen:?}");
     assert!(
@@ -536,7 +472,7 @@ async fn a_loop_mounted_ext4_image_snapshots_consistently() {
     );
 
     // The filesystem keeps changing after the thaw; the snapshot does not.
-    std::fs::write(mounted.mount_point.join("after.txt"), b"too late").unwrap();
+    std::fs::write(mounted.mount.join("after.txt"), b"too late").unwrap();
     run(&mut Command::new("sync"));
     disk.sync().await.unwrap();
 
