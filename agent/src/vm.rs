@@ -14,8 +14,8 @@ use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registe
 use base64::Engine;
 
 use crate::extension::{
-    is_snapshot_extension, Enabled, ExtensionConfig, HostClock, LocalDisks, RunReport,
-    SnapshotExtension, StatusFileWritten, EXTENSION_VERSION,
+    is_snapshot_extension, Enabled, ExtensionConfig, GuestContext, HostClock, LocalDisks,
+    RunReport, SnapshotExtension, StatusFileWritten, EXTENSION_VERSION,
 };
 use crate::guest::{GuestApi, GuestApiError};
 use crate::handler::HandlerDirs;
@@ -298,13 +298,15 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             name,
             extension_type,
             dirs,
-            self.keys.clone(),
-            self.http.clone(),
             self.config.extension.clone(),
-            self.clock.clone(),
-            self.freezer.clone(),
-            Arc::clone(&self.local_disks),
-            self.statuses.clone(),
+            GuestContext {
+                keys: self.keys.clone(),
+                http: self.http.clone(),
+                clock: self.clock.clone(),
+                freezer: self.freezer.clone(),
+                local_disks: Arc::clone(&self.local_disks),
+                statuses: self.statuses.clone(),
+            },
         ));
         self.extensions
             .insert(name.to_owned(), Arc::clone(&extension));

@@ -15,8 +15,8 @@ use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput, OS_DISK_LUN};
 use vaultsim::startup::Application;
 use vaultsim_agent::extension::{
-    Enabled, ExtensionConfig, HostClock, RunReport, SnapshotExtension, StatusFileWritten,
-    LINUX_TYPE, PUBLISHER,
+    Enabled, ExtensionConfig, GuestContext, HostClock, RunReport, SnapshotExtension,
+    StatusFileWritten, LINUX_TYPE, PUBLISHER,
 };
 use vaultsim_agent::handler::HandlerDirs;
 use vaultsim_agent::keys::VmKeys;
@@ -253,8 +253,6 @@ impl Harness {
             LINUX_TYPE,
             LINUX_TYPE,
             dirs,
-            self.keys.clone(),
-            self.http.clone(),
             ExtensionConfig {
                 start_delay: (Duration::ZERO, Duration::ZERO),
                 unique_machine_id: "machine-1".into(),
@@ -263,10 +261,14 @@ impl Harness {
                     ..QuiesceSettings::default()
                 },
             },
-            HostClock::default(),
-            NoEligibleMounts,
-            Arc::default(),
-            statuses,
+            GuestContext {
+                keys: self.keys.clone(),
+                http: self.http.clone(),
+                clock: HostClock::default(),
+                freezer: NoEligibleMounts,
+                local_disks: Arc::default(),
+                statuses,
+            },
         );
         (Arc::new(extension), received)
     }

@@ -91,6 +91,18 @@ pub enum EnableError {
 /// The VM's local disk images, each mirrored to its page blob, by `<container>/<blob>`.
 pub type LocalDisks = Arc<Vec<(String, tokio::sync::Mutex<LocalDisk>)>>;
 
+/// What the VM gives the extensions it hosts.
+#[derive(Clone)]
+pub struct GuestContext<F: Freezer + Clone> {
+    pub keys: VmKeys,
+    pub http: reqwest::Client,
+    pub clock: HostClock,
+    pub freezer: F,
+    pub local_disks: LocalDisks,
+    /// Where the status files the extension writes go, for the guest agent to report.
+    pub statuses: mpsc::UnboundedSender<StatusFileWritten>,
+}
+
 /// One VM's snapshot extension.
 pub struct SnapshotExtension<F: Freezer + Clone> {
     /// `<Publisher>.<Type>`, the handler name statuses carry.
@@ -98,9 +110,9 @@ pub struct SnapshotExtension<F: Freezer + Clone> {
     /// The extension's name in the goal state, under which status is reported.
     extension_name: String,
     dirs: HandlerDirs,
+    config: ExtensionConfig,
     keys: VmKeys,
     http: reqwest::Client,
-    config: ExtensionConfig,
     clock: HostClock,
     freezer: F,
     local_disks: LocalDisks,
@@ -108,30 +120,24 @@ pub struct SnapshotExtension<F: Freezer + Clone> {
 }
 
 impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         extension_name: &str,
         extension_type: &str,
         dirs: HandlerDirs,
-        keys: VmKeys,
-        http: reqwest::Client,
         config: ExtensionConfig,
-        clock: HostClock,
-        freezer: F,
-        local_disks: LocalDisks,
-        statuses: mpsc::UnboundedSender<StatusFileWritten>,
+        guest: GuestContext<F>,
     ) -> Self {
         SnapshotExtension {
             handler_name: format!("{PUBLISHER}.{extension_type}"),
             extension_name: extension_name.to_owned(),
-            freezer,
             dirs,
-            keys,
-            http,
             config,
-            clock,
-            local_disks,
-            statuses,
+            keys: guest.keys,
+            http: guest.http,
+            clock: guest.clock,
+            freezer: guest.freezer,
+            local_disks: guest.local_disks,
+            statuses: guest.statuses,
         }
     }
 
