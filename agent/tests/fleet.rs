@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
-use common::{Process, Service, GROUP};
+use common::{agent_command, Process, Service, GROUP};
 
 const VMS: usize = 12;
 
@@ -16,33 +15,11 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
     service.pin_clock("2026-03-01T00:00:00Z").await;
     service.vault_with_daily_policy().await;
     let state = tempfile::tempdir().unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"));
+    let mut command = agent_command(&service, "fleet", state.path());
     command
-        .args([
-            "fleet",
-            "--count",
-            &VMS.to_string(),
-            "--name-prefix",
-            "fleetvm",
-        ])
+        .args(["--count", &VMS.to_string(), "--name-prefix", "fleetvm"])
         .args(["--resource-group", GROUP, "--ensure-resource-group"])
-        .args(["--service", &format!("http://{}", service.guest)])
-        .args([
-            "--management-url",
-            &format!("http://{}", service.management),
-        ])
-        .arg("--credentials")
-        .arg(service.credentials_file())
-        .arg("--state-dir")
-        .arg(state.path())
-        .args([
-            "--start-delay-ms",
-            "0",
-            "--write-bytes",
-            "4096",
-            "--write-interval-ms",
-            "100",
-        ])
+        .args(["--write-bytes", "4096", "--write-interval-ms", "100"])
         .args([
             "--blob-endpoint",
             &format!("http://{}/devstoreaccount1", service.blob),

@@ -502,11 +502,12 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
         .unwrap()
 }
 
-/// `vaultsim-agent run` for one VM of the service.
-pub fn start_agent(service: &Service, vm: &str, state_dir: &Path, extra: &[&str]) -> Process {
+/// `vaultsim-agent <subcommand>` pointed at the service, signing in with its bootstrap
+/// credentials, keeping its state in `state_dir`, without the extension's start delay.
+pub fn agent_command(service: &Service, subcommand: &str, state_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"));
     command
-        .arg("run")
+        .arg(subcommand)
         .args(["--service", &format!("http://{}", service.guest)])
         .args([
             "--management-url",
@@ -514,12 +515,19 @@ pub fn start_agent(service: &Service, vm: &str, state_dir: &Path, extra: &[&str]
         ])
         .arg("--credentials")
         .arg(service.credentials_file())
-        .args(["--vm", &service.vm_path(vm), "--data-disk-gib", "1"])
         .args(["--start-delay-ms", "0"])
         .arg("--state-dir")
         .arg(state_dir)
-        .args(extra)
         .env("RUST_LOG", "info,vaultsim_agent=debug");
+    command
+}
+
+/// `vaultsim-agent run` for one VM of the service, with a 1 GiB data disk.
+pub fn start_agent(service: &Service, vm: &str, state_dir: &Path, extra: &[&str]) -> Process {
+    let mut command = agent_command(service, "run", state_dir);
+    command
+        .args(["--vm", &service.vm_path(vm), "--data-disk-gib", "1"])
+        .args(extra);
     Process::spawn(command)
 }
 
