@@ -487,3 +487,28 @@ async fn a_loop_mounted_ext4_image_snapshots_consistently() {
     assert!(debugfs_cat(&copy, "/dir/big.bin") == big, "big.bin differs");
     assert!(debugfs_cat(&copy, "/after.txt").is_empty());
 }
+
+#[tokio::test]
+async fn writing_back_the_guests_changes_lets_a_sync_see_them() {
+    if !can_run_root_tests() {
+        return;
+    }
+    let service = Service::spawn_with_disk(GIB).await;
+    let mounted = LoopExt4::new(64);
+    let state = mounted.dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    common::root::run("sync", &[]);
+    let mut disk = LocalDisk::open(&mounted.image, service.target(), &state).unwrap();
+    disk.sync().await.unwrap();
+
+    // Written, not synced: the data sits in the guest's page cache, not in the image.
+    let mut data = vec![0u8; 2 * MIB as usize];
+    rand::rngs::StdRng::seed_from_u64(9).fill_bytes(&mut data);
+    std::fs::write(mounted.mount.join("dirty.bin"), &data).unwrap();
+    assert!(
+        disk.write_back_guest_changes().unwrap(),
+        "the image is loop-mounted"
+    );
+    let synced = disk.sync().await.unwrap();
+    assert!(synced.uploaded_bytes >= 2 * MIB, "{synced:?}");
+}

@@ -43,6 +43,9 @@ impl RunReport {
     }
 }
 
+/// When a local disk is synced the first time in a run.
+const BEFORE_FREEZE: &str = "before the freeze";
+
 const STALE_MESSAGE: &str = "CRP timeout limit has reached, will not take snapshot.";
 
 /// One task's state while it runs.
@@ -218,7 +221,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         self.upload_logs(&mut task, &protected).await;
 
         // The bulk of a local disk's changes moves now, before the guest is quiesced.
-        self.sync_local_disks(log, &disks.blob_sas_uri, "before the freeze")
+        self.sync_local_disks(log, &disks.blob_sas_uri, BEFORE_FREEZE)
             .await;
         log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
         let ticks = task.public.command_start_time_utc_ticks.clone();
@@ -328,7 +331,13 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             else {
                 continue;
             };
-            match disk.lock().await.sync().await {
+            let mut disk = disk.lock().await;
+            if when == BEFORE_FREEZE {
+                if let Err(error) = disk.write_back_guest_changes() {
+                    log.warning(format!("local disk {blob}: the guest's writes could not be written back first: {error}"));
+                }
+            }
+            match disk.sync().await {
                 Ok(stats) => log.info(format!(
                     "local disk {blob} synced {when}: {} bytes read, {} uploaded, {} cleared in {} ms",
                     stats.scanned_bytes,

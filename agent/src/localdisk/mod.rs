@@ -51,6 +51,12 @@ pub enum LocalDiskError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot write back the filesystem mounted at {path}")]
+    WriteBack {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(
         "the disk image {path} is {size_bytes} bytes, not a multiple of 512 (a page blob's page)"
     )]
@@ -184,6 +190,28 @@ impl LocalDisk {
             shadow,
             trusted_etag,
         })
+    }
+
+    /// Writes back what the guest still holds dirty for the image's filesystem
+    /// (`syncfs` on its loop mount), so that a sync that follows sees it. Before the freeze
+    /// this moves the bulk of the changes while the guest still runs; otherwise the freeze
+    /// itself would flush them and they would all move while frozen. `false` when the image
+    /// is not loop-mounted.
+    pub fn write_back_guest_changes(&self) -> Result<bool, LocalDiskError> {
+        let Some(mount_point) =
+            loopdev::loop_mount_of(&self.image_path)?.and_then(|m| m.mount_point)
+        else {
+            return Ok(false);
+        };
+        let directory = File::open(&mount_point).map_err(|source| LocalDiskError::WriteBack {
+            path: mount_point.clone(),
+            source,
+        })?;
+        rustix::fs::syncfs(&directory).map_err(|errno| LocalDiskError::WriteBack {
+            path: mount_point,
+            source: errno.into(),
+        })?;
+        Ok(true)
     }
 
     pub fn size_bytes(&self) -> u64 {
