@@ -16,7 +16,8 @@
 //!   recovery point per VM checked, and the CPU each process used in the window.
 //!
 //! ```sh
-//! cargo build --release -p vaultsim -p vaultsim-agent
+//! # the vaultsim binary with the bench's features (tokio test-util), so nothing rebuilds:
+//! cargo build --release -p vaultsim-agent -p vaultsim --bin vaultsim --bench agent_backup
 //! sudo cargo bench -p vaultsim-agent --bench agent_backup            # all four
 //! BENCH_AGENT=e2e BENCH_RUNS=9 cargo bench -p vaultsim-agent --bench agent_backup
 //! BENCH_AGENT=fleet BENCH_FLEET_COUNT=200,500,1000 cargo bench -p vaultsim-agent --bench agent_backup
@@ -53,7 +54,8 @@ fn main() {
 }
 
 async fn run() {
-    let which = std::env::var("BENCH_AGENT").unwrap_or_else(|_| "disks16,localdisk,e2e,fleet".into());
+    let which =
+        std::env::var("BENCH_AGENT").unwrap_or_else(|_| "disks16,localdisk,e2e,fleet".into());
     let runs: usize = env_number("BENCH_RUNS", 5);
     let database = Database::from_env();
     println!(
@@ -279,8 +281,14 @@ async fn disks16(database: &Database, runs: usize) {
     }
     let snapshots = extension_log_line(state.path(), "snapshotting");
     println!("last run: {snapshots}");
-    println!("frozen_ms (freeze -> thaw, 16 snapshots inside): {}", spread(&frozen));
-    println!("freeze request -> frozen (helper start + FIFREEZE), ms: {}", spread(&freezing));
+    println!(
+        "frozen_ms (freeze -> thaw, 16 snapshots inside): {}",
+        spread(&frozen)
+    );
+    println!(
+        "freeze request -> frozen (helper start + FIFREEZE), ms: {}",
+        spread(&freezing)
+    );
     println!("dispatch -> status collected, ms: {}", spread(&collected));
     println!("dispatch -> job completed, ms: {}", spread(&completed));
     println!("target: frozen < 50 ms");
@@ -348,8 +356,14 @@ async fn localdisk(database: &Database) {
 
     let cases: [(&str, Option<bool>); 3] = [
         ("first backup (1 GiB of files)", None),
-        ("100 MiB changed, written back before the backup", Some(true)),
-        ("100 MiB changed, still dirty in the page cache", Some(false)),
+        (
+            "100 MiB changed, written back before the backup",
+            Some(true),
+        ),
+        (
+            "100 MiB changed, still dirty in the page cache",
+            Some(false),
+        ),
     ];
     for (day, (what, written_back)) in cases.into_iter().enumerate() {
         let day = day + 1;
@@ -373,7 +387,10 @@ async fn localdisk(database: &Database) {
             "  {}",
             extension_log_line(state.path(), "synced before the freeze")
         );
-        println!("  {}", extension_log_line(state.path(), "synced while frozen"));
+        println!(
+            "  {}",
+            extension_log_line(state.path(), "synced while frozen")
+        );
     }
     println!("target: frozen < 1 s (100 MiB changed)");
 }
@@ -561,10 +578,7 @@ async fn fleet(database: &Database, count: usize) {
         let (service, permits) = (Arc::clone(&service), Arc::clone(&permits));
         counting.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            service
-                .recovery_points(&format!("fleetvm-{i}"))
-                .await
-                .len()
+            service.recovery_points(&format!("fleetvm-{i}")).await.len()
         });
     }
     let mut points = 0;
