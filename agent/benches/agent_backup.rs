@@ -260,8 +260,7 @@ async fn disks16(database: &Database, runs: usize) {
     let frozen_fs = LoopExt4::new(64);
     let state = tempfile::tempdir().unwrap();
     // start_agent gives one 1 GiB data disk; 14 more, and the OS disk, make 16.
-    let mut extra: Vec<&str> = std::iter::repeat(["--data-disk-gib", "1"])
-        .take(14)
+    let mut extra: Vec<&str> = std::iter::repeat_n(["--data-disk-gib", "1"], 14)
         .flatten()
         .collect();
     let mount = frozen_fs.mount.to_str().unwrap();
