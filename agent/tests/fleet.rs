@@ -15,7 +15,7 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
     service.pin_clock("2026-03-01T00:00:00Z").await;
     service.vault_with_daily_policy().await;
     let state = tempfile::tempdir().unwrap();
-    let mut command = agent_command(&service, "fleet", state.path());
+    let mut command = agent_command(&service, "fleet", state.path(), "0");
     command
         .args(["--count", &VMS.to_string(), "--name-prefix", "fleetvm"])
         .args(["--resource-group", GROUP, "--ensure-resource-group"])

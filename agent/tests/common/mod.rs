@@ -132,6 +132,12 @@ fn listening(process: &Process, what: &str) -> SocketAddr {
 
 impl Service {
     pub async fn start() -> Service {
+        Service::start_on(None).await
+    }
+
+    /// The service on a database of its own (`--database-url`); `None` is SQLite in the
+    /// data directory.
+    pub async fn start_on(database_url: Option<&str>) -> Service {
         let data = tempfile::tempdir().unwrap();
         let mut command = Command::new(sibling_binary("vaultsim"));
         command
@@ -145,6 +151,9 @@ impl Service {
             .args(["--guest-addr", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
             .env("RUST_LOG", "info");
+        if let Some(url) = database_url {
+            command.args(["--database-url", url]);
+        }
         let process = Process::spawn(command);
         let (management, blob, guest) = (
             listening(&process, "management API"),
@@ -195,7 +204,7 @@ impl Service {
         format!("/subscriptions/{}", self.subscription)
     }
 
-    fn vault_path(&self) -> String {
+    pub fn vault_path(&self) -> String {
         format!(
             "{}/resourceGroups/{GROUP}/providers/Microsoft.RecoveryServices/vaults/{VAULT}",
             self.subscription_path()
@@ -209,7 +218,7 @@ impl Service {
         )
     }
 
-    fn item_path(&self, vm: &str) -> String {
+    pub fn item_path(&self, vm: &str) -> String {
         format!(
             "{}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;{GROUP};{vm}/protectedItems/VM;iaasvmcontainerv2;{GROUP};{vm}",
             self.vault_path()
@@ -342,6 +351,25 @@ impl Service {
             .get(&format!("{}/backupJobs?{filter}", self.vault_path()))
             .await;
         listed["value"].as_array().unwrap().clone()
+    }
+
+    /// Every entry of a paged list, following `nextLink`.
+    pub async fn list_all(&self, path: &str) -> Vec<Value> {
+        let mut listed = self.get(path).await;
+        let mut all = listed["value"].as_array().cloned().unwrap_or_default();
+        while let Some(next) = listed["nextLink"].as_str().map(str::to_owned) {
+            let response = self
+                .http
+                .get(&next)
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "GET {next}");
+            listed = response.json().await.unwrap();
+            all.extend(listed["value"].as_array().cloned().unwrap_or_default());
+        }
+        all
     }
 
     pub async fn recovery_points(&self, vm: &str) -> Vec<Value> {
@@ -503,8 +531,14 @@ pub fn base64_decode(text: &str) -> Vec<u8> {
 }
 
 /// `vaultsim-agent <subcommand>` pointed at the service, signing in with its bootstrap
-/// credentials, keeping its state in `state_dir`, without the extension's start delay.
-pub fn agent_command(service: &Service, subcommand: &str, state_dir: &Path) -> Command {
+/// credentials, keeping its state in `state_dir`, with the extension's start delay
+/// `--start-delay-ms` (`MIN-MAX` or one value; the real extension's is 500-5000).
+pub fn agent_command(
+    service: &Service,
+    subcommand: &str,
+    state_dir: &Path,
+    start_delay_ms: &str,
+) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"));
     command
         .arg(subcommand)
@@ -515,7 +549,7 @@ pub fn agent_command(service: &Service, subcommand: &str, state_dir: &Path) -> C
         ])
         .arg("--credentials")
         .arg(service.credentials_file())
-        .args(["--start-delay-ms", "0"])
+        .args(["--start-delay-ms", start_delay_ms])
         .arg("--state-dir")
         .arg(state_dir)
         .env("RUST_LOG", "info,vaultsim_agent=debug");
@@ -524,7 +558,18 @@ pub fn agent_command(service: &Service, subcommand: &str, state_dir: &Path) -> C
 
 /// `vaultsim-agent run` for one VM of the service, with a 1 GiB data disk.
 pub fn start_agent(service: &Service, vm: &str, state_dir: &Path, extra: &[&str]) -> Process {
-    let mut command = agent_command(service, "run", state_dir);
+    start_agent_with_delay(service, vm, state_dir, "0", extra)
+}
+
+/// `vaultsim-agent run` with the extension's start delay.
+pub fn start_agent_with_delay(
+    service: &Service,
+    vm: &str,
+    state_dir: &Path,
+    start_delay_ms: &str,
+    extra: &[&str],
+) -> Process {
+    let mut command = agent_command(service, "run", state_dir, start_delay_ms);
     command
         .args(["--vm", &service.vm_path(vm), "--data-disk-gib", "1"])
         .args(extra);
