@@ -167,13 +167,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             return Ok(Enabled::RepeatedTask);
         }
         self.dirs.set_last_task_id(&public.task_id)?;
-        let transitioning = self.status(StatusFacts {
-            code: codes::TRANSITIONING,
-            health_status_code: codes::TRANSITIONING,
-            message: "Transitioning state in extension".to_owned(),
-            snapshots: None,
-            ..self.facts(&public.task_id, &public.command_start_time_utc_ticks)
-        });
+        let transitioning =
+            self.transitioning_status(&public.task_id, &public.command_start_time_utc_ticks);
         self.write_status_file(sequence_number, &transitioning)?;
         let extension = Arc::clone(self);
         Ok(Enabled::Started(tokio::spawn(async move {
@@ -181,7 +176,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         })))
     }
 
-    /// The fixed parts of every status of a task.
+    /// The fixed parts of every status of a task, as a transitioning status (code 4, no
+    /// snapshots yet).
     fn facts(&self, task_id: &str, ticks: &str) -> StatusFacts {
         StatusFacts {
             handler_name: self.handler_name.clone(),
@@ -197,8 +193,12 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         }
     }
 
-    fn status(&self, facts: StatusFacts) -> StatusEntry {
-        StatusEntry::new(facts)
+    /// The status written before the snapshot, by enable and again by the run.
+    fn transitioning_status(&self, task_id: &str, ticks: &str) -> StatusEntry {
+        StatusEntry::new(StatusFacts {
+            message: "Transitioning state in extension".to_owned(),
+            ..self.facts(task_id, ticks)
+        })
     }
 
     /// Writes `status/<seq>.status` and hands it to the guest agent.

@@ -43,8 +43,23 @@ impl RunReport {
     }
 }
 
-/// When a local disk is synced the first time in a run.
-const BEFORE_FREEZE: &str = "before the freeze";
+/// The two syncs of a local disk in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncMoment {
+    /// Moves the bulk while the guest runs; the guest's dirty data is written back first.
+    BeforeFreeze,
+    /// Moves only what changed since.
+    WhileFrozen,
+}
+
+impl std::fmt::Display for SyncMoment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SyncMoment::BeforeFreeze => "before the freeze",
+            SyncMoment::WhileFrozen => "while frozen",
+        })
+    }
+}
 
 const STALE_MESSAGE: &str = "CRP timeout limit has reached, will not take snapshot.";
 
@@ -65,11 +80,9 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             "daemon started for sequence number {sequence_number}"
         ));
         let report = self.run_task(sequence_number, &log).await;
-        let mut text = log.text();
-        if let Err(error) = append(&self.dirs.log_file(), &text) {
+        if let Err(error) = append(&self.dirs.log_file(), &log.text()) {
             tracing::warn!(%error, "the extension log file cannot be written");
         }
-        text.clear();
         report
     }
 
@@ -112,8 +125,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             log,
             telemetry: Vec::new(),
         };
-        match protected {
-            Ok(protected) => task.protected = Some(protected),
+        let protected = match protected {
+            Ok(protected) => protected,
             Err(error) => {
                 log.error(format!("protected settings: {error}"));
                 return self
@@ -127,7 +140,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                     )
                     .await;
             }
-        }
+        };
+        task.protected = Some(protected.clone());
         if self.is_stale(&task.public.command_start_time_utc_ticks) {
             log.error("the command is older than 140 minutes");
             return self
@@ -175,10 +189,6 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                     .await;
             }
         };
-        let protected = task
-            .protected
-            .clone()
-            .unwrap_or_else(|| unreachable!("checked above"));
         let disks: ObjectStrProtected = match decode_object_str(&protected.object_str) {
             Ok(disks) => disks,
             Err(error) => {
@@ -197,13 +207,10 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         };
 
         // Transitioning to the file and the blob, and the logs so far.
-        let transitioning = self.status(StatusFacts {
-            message: "Transitioning state in extension".to_owned(),
-            ..self.facts(
-                &task.public.task_id,
-                &task.public.command_start_time_utc_ticks,
-            )
-        });
+        let transitioning = self.transitioning_status(
+            &task.public.task_id,
+            &task.public.command_start_time_utc_ticks,
+        );
         if let Err(error) = self.write_status_file(sequence_number, &transitioning) {
             log.warning(format!("the status file cannot be written: {error}"));
         }
@@ -221,7 +228,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         self.upload_logs(&mut task, &protected).await;
 
         // The bulk of a local disk's changes moves now, before the guest is quiesced.
-        self.sync_local_disks(log, &disks.blob_sas_uri, BEFORE_FREEZE)
+        self.sync_local_disks(log, &disks.blob_sas_uri, SyncMoment::BeforeFreeze)
             .await;
         log.info(format!("snapshotting {} disks", disks.blob_sas_uri.len()));
         let ticks = task.public.command_start_time_utc_ticks.clone();
@@ -267,7 +274,9 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         }
         // Only the last delta of a local disk moves while frozen; a disk whose blob could
         // not be brought up to date is not snapshotted (its snapshot would be stale).
-        let unsynced = self.sync_local_disks(log, sas_uris, "while frozen").await;
+        let unsynced = self
+            .sync_local_disks(log, sas_uris, SyncMoment::WhileFrozen)
+            .await;
         let synced: Vec<String> = sas_uris
             .iter()
             .filter(|uri| !unsynced.contains(&storage::blob_uri(uri)))
@@ -319,7 +328,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         &self,
         log: &ExtensionLog,
         sas_uris: &[String],
-        when: &str,
+        when: SyncMoment,
     ) -> Vec<String> {
         let mut unsynced = Vec::new();
         for uri in sas_uris {
@@ -332,7 +341,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 continue;
             };
             let mut disk = disk.lock().await;
-            if when == BEFORE_FREEZE {
+            if when == SyncMoment::BeforeFreeze {
                 if let Err(error) = disk.write_back_guest_changes() {
                     log.warning(format!("local disk {blob}: the guest's writes could not be written back first: {error}"));
                 }
@@ -409,7 +418,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 &task.public.command_start_time_utc_ticks,
             )
         };
-        let mut status = self.with_telemetry(self.status(facts.clone()), &task.telemetry);
+        let mut status = self.with_telemetry(StatusEntry::new(facts.clone()), &task.telemetry);
         let mut uploaded = false;
         if let Some(protected) = task.protected.clone() {
             match task
@@ -426,7 +435,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                     task.log
                         .error(format!("status blob upload failed: {error}"));
                     status = self.with_telemetry(
-                        self.status(StatusFacts {
+                        StatusEntry::new(StatusFacts {
                             message: format!("{message} statusBlobUploadError=true, "),
                             ..facts
                         }),
