@@ -10,7 +10,8 @@ use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
 
 /// The storage service version the workload speaks.
 const STORAGE_VERSION: &str = "2025-11-05";
-/// Credentials are re-minted this often, well inside their validity.
+/// How long the workload's SAS is valid: it is minted once per disk, when the workload
+/// starts, and must outlast any run (the service clock may be moved ahead).
 const SAS_VALIDITY: TimeDelta = TimeDelta::days(3650);
 
 /// The storage account the VM's disks live in.
@@ -55,58 +56,80 @@ pub async fn run_workload(
     disks: Vec<RegisteredDisk>,
     config: WorkloadConfig,
 ) {
+    let targets: Vec<DiskTarget> = disks
+        .into_iter()
+        .map(|disk| DiskTarget::new(&account, disk))
+        .collect();
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        for disk in &disks {
-            if let Err(error) = write_random_page(&http, &account, disk, config.write_bytes).await {
-                tracing::warn!(%error, blob = %disk.blob, "workload write");
+        for target in &targets {
+            if let Err(error) = target.write_random_page(&http, config.write_bytes).await {
+                tracing::warn!(%error, blob = %target.disk.blob, "workload write");
             }
         }
     }
 }
 
-/// One write of `length` random bytes at a random aligned offset of `disk`.
-pub async fn write_random_page(
-    http: &reqwest::Client,
-    account: &StorageAccount,
-    disk: &RegisteredDisk,
-    length: u64,
-) -> Result<(), WorkloadError> {
-    let (offset, data) = {
-        let mut rng = rand::thread_rng();
-        let slots = (disk.size_bytes / length).max(1);
-        let offset = rng.gen_range(0..slots) * length;
-        let mut data = vec![0u8; length as usize];
-        rng.fill(&mut data[..]);
-        (offset, data)
-    };
-    let permissions = Permissions::NONE.with(Permission::Write);
-    let sas =
-        ServiceSasBuilder::for_container(&disk.container, permissions, Utc::now() + SAS_VALIDITY)
-            .version(STORAGE_VERSION)
-            .query_string(&account.name, &account.key);
-    let response = http
-        .put(format!(
-            "{}/{}/{}?comp=page&{sas}",
-            account.endpoint, disk.container, disk.blob
-        ))
-        .header("x-ms-version", STORAGE_VERSION)
-        .header("x-ms-page-write", "update")
-        .header(
-            "x-ms-range",
-            format!("bytes={offset}-{}", offset + length - 1),
+/// One disk and the write SAS for its container, minted once.
+struct DiskTarget {
+    disk: RegisteredDisk,
+    /// `<endpoint>/<container>/<blob>`.
+    url: String,
+    /// The SAS query; never logged.
+    sas: String,
+}
+
+impl DiskTarget {
+    fn new(account: &StorageAccount, disk: RegisteredDisk) -> DiskTarget {
+        let permissions = Permissions::NONE.with(Permission::Write);
+        let sas = ServiceSasBuilder::for_container(
+            &disk.container,
+            permissions,
+            Utc::now() + SAS_VALIDITY,
         )
-        .body(data)
-        .send()
-        .await
-        .map_err(|e| WorkloadError::Write(e.without_url().to_string()))?;
-    if response.status() != reqwest::StatusCode::CREATED {
-        return Err(WorkloadError::Write(format!(
-            "Put Page answered {}",
-            response.status()
-        )));
+        .version(STORAGE_VERSION)
+        .query_string(&account.name, &account.key);
+        DiskTarget {
+            url: format!("{}/{}/{}", account.endpoint, disk.container, disk.blob),
+            disk,
+            sas,
+        }
     }
-    Ok(())
+
+    /// One write of `length` random bytes at a random aligned offset of the disk.
+    async fn write_random_page(
+        &self,
+        http: &reqwest::Client,
+        length: u64,
+    ) -> Result<(), WorkloadError> {
+        let (offset, data) = {
+            let mut rng = rand::thread_rng();
+            let slots = (self.disk.size_bytes / length).max(1);
+            let offset = rng.gen_range(0..slots) * length;
+            let mut data = vec![0u8; length as usize];
+            rng.fill(&mut data[..]);
+            (offset, data)
+        };
+        let response = http
+            .put(format!("{}?comp=page&{}", self.url, self.sas))
+            .header("x-ms-version", STORAGE_VERSION)
+            .header("x-ms-page-write", "update")
+            .header(
+                "x-ms-range",
+                format!("bytes={offset}-{}", offset + length - 1),
+            )
+            .body(data)
+            .send()
+            .await
+            .map_err(|e| WorkloadError::Write(e.without_url().to_string()))?;
+        if response.status() != reqwest::StatusCode::CREATED {
+            return Err(WorkloadError::Write(format!(
+                "Put Page answered {}",
+                response.status()
+            )));
+        }
+        Ok(())
+    }
 }
