@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The real extension keeps the last taskId in this file (spec §3.1).
 const TASK_IDENTITY_FILE: &str = "task_identity_FD76C85E-406F-4CFA-8EB0-CF18B123365C";
@@ -196,29 +196,6 @@ impl HandlerDirs {
     }
 }
 
-/// The local status file wraps the status blob (spec §1): ISO timestamp, the blob's whole
-/// JSON as the one substatus' name, and for an ARM VM `status` forced to "success" once
-/// terminal; telemetry, snapshot and health details are left out.
-pub fn status_file(
-    blob_entry: &Value,
-    blob_text: &str,
-    timestamp: chrono::DateTime<chrono::Utc>,
-) -> Value {
-    let mut file = blob_entry.clone();
-    file["timestampUTC"] = json!(timestamp.format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let inner = &mut file["status"];
-    if inner["status"] != "transitioning" {
-        inner["status"] = json!("success");
-    }
-    inner["substatus"] = json!([{
-        "code": "0", "name": blob_text, "status": "success", "formattedMessage": null
-    }]);
-    for detail in ["telemetryData", "snapshotInfo", "vmHealthInfo"] {
-        inner[detail] = Value::Null;
-    }
-    json!([file])
-}
-
 fn read_trimmed(path: &Path) -> Option<String> {
     let text = fs::read_to_string(path).ok()?;
     let text = text.trim();
@@ -234,6 +211,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]
@@ -294,18 +273,5 @@ mod tests {
         let handler = &stripped["runtimeSettings"][0]["handlerSettings"];
         assert!(handler.get("protectedSettings").is_none());
         assert_eq!(handler["publicSettings"]["taskId"], "t");
-    }
-
-    #[test]
-    fn the_status_file_nests_the_blob_and_forces_success_once_terminal() {
-        let entry = json!({"version": "1.0", "timestampUTC": "/Date(1)/", "status": {
-            "status": "error", "code": "121", "substatus": [], "snapshotInfo": [],
-            "telemetryData": [], "vmHealthInfo": {}}});
-        let file = status_file(&entry, "[blob]", chrono::Utc::now());
-        assert_eq!(file[0]["status"]["status"], "success");
-        assert_eq!(file[0]["status"]["code"], "121");
-        assert_eq!(file[0]["status"]["substatus"][0]["name"], "[blob]");
-        assert!(file[0]["status"]["snapshotInfo"].is_null());
-        assert!(file[0]["timestampUTC"].as_str().unwrap().ends_with('Z'));
     }
 }

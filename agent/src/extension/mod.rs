@@ -15,7 +15,7 @@ use vaultsim_protocol::extension::codes;
 use vaultsim_protocol::extension::settings::HandlerSettings;
 use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
 
-use crate::handler::{status_file, HandlerDirs};
+use crate::handler::HandlerDirs;
 use crate::keys::VmKeys;
 use crate::localdisk::LocalDisk;
 use crate::vss::freeze::Freezer;
@@ -203,9 +203,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
 
     /// Writes `status/<seq>.status` and hands it to the guest agent.
     fn write_status_file(&self, sequence_number: i64, status: &StatusEntry) -> std::io::Result<()> {
-        let blob_text = String::from_utf8_lossy(&status.to_blob_bytes()).into_owned();
-        let entry = serde_json::to_value(status).map_err(std::io::Error::other)?;
-        let file = status_file(&entry, &blob_text, self.clock.now());
+        let file = status.to_status_file(self.clock.now());
         self.dirs.write_status(sequence_number, &file)?;
         // The guest agent may be gone when the VM stops; the file is written regardless.
         let _ = self.statuses.send(StatusFileWritten {

@@ -237,6 +237,27 @@ impl StatusEntry {
             .replace(")/\"", ")\\/\"")
             .into_bytes()
     }
+
+    /// The local status file `status/<seq>.status` for this status (spec §1): an ISO
+    /// timestamp, the status blob's whole JSON as the one substatus' name, and for an ARM
+    /// VM `status` forced to "success" once terminal; telemetry, snapshot and health
+    /// details are left out.
+    pub fn to_status_file(&self, timestamp: DateTime<Utc>) -> serde_json::Value {
+        let blob_text = String::from_utf8_lossy(&self.to_blob_bytes()).into_owned();
+        let mut file = serde_json::to_value(self).expect("the status entry serializes");
+        file["timestampUTC"] = timestamp.format("%Y-%m-%dT%H:%M:%SZ").to_string().into();
+        let inner = &mut file["status"];
+        if inner["status"] != "transitioning" {
+            inner["status"] = "success".into();
+        }
+        inner["substatus"] = serde_json::json!([{
+            "code": "0", "name": blob_text, "status": "success", "formattedMessage": null
+        }]);
+        for detail in ["telemetryData", "snapshotInfo", "vmHealthInfo"] {
+            inner[detail] = serde_json::Value::Null;
+        }
+        serde_json::json!([file])
+    }
 }
 
 /// A disk's snapshot, as reported.

@@ -214,7 +214,7 @@ impl VmStandIn {
                 self.guest_base, task.extension_name
             ))
             .bearer_auth(&self.credential)
-            .json(&status_file(status))
+            .json(&status.to_status_file(Utc::now()))
             .send()
             .await
             .expect("the guest API answers");
@@ -234,26 +234,6 @@ fn snapshot_extension(goal_state: &Value) -> Option<&Value> {
                     .any(|t| extension["type"] == *t)
                 && extension["state"] == "enabled"
         })
-}
-
-/// The local status file for a status (spec §1): ISO timestamp, the status blob as the one
-/// substatus, status forced to "success" once terminal (ARM VMs), and no telemetry,
-/// snapshot or health details.
-fn status_file(status: &StatusEntry) -> Value {
-    let blob = String::from_utf8(status.to_blob_bytes()).unwrap();
-    let mut file = serde_json::to_value(status).unwrap();
-    file["timestampUTC"] = json!(Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
-    let inner = &mut file["status"];
-    if inner["status"] != "transitioning" {
-        inner["status"] = json!("success");
-    }
-    inner["substatus"] = json!([{
-        "code": "0", "name": blob, "status": "success", "formattedMessage": null
-    }]);
-    for detail in ["telemetryData", "snapshotInfo", "vmHealthInfo"] {
-        inner[detail] = Value::Null;
-    }
-    json!([file])
 }
 
 /// A snapshot task as the VM received it, decrypted and decoded.
@@ -721,7 +701,9 @@ mod tests {
         assert_eq!(failed.code, 121);
         assert_eq!(failed.message(), "freeze failed");
 
-        let file = status_file(&task.app_consistent_status(&[real]));
+        let file = task
+            .app_consistent_status(&[real])
+            .to_status_file(Utc::now());
         assert_eq!(file[0]["status"]["status"], "success");
         let nested = file[0]["status"]["substatus"][0]["name"].as_str().unwrap();
         assert_eq!(parse_status_blob(nested.as_bytes()).unwrap().code, 0);

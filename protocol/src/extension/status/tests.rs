@@ -241,3 +241,23 @@ fn built_statuses_pick_the_status_word_and_health() {
     let freeze = StatusEntry::new(facts(121, false, Some(vec![])));
     assert_eq!(freeze.status.vm_health_info.vm_health_state, 128);
 }
+
+#[test]
+fn the_status_file_nests_the_blob_and_forces_success_once_terminal() {
+    let status = StatusEntry::new(StatusFacts {
+        message: "freeze failed".into(),
+        ..facts(121, false, Some(vec![]))
+    });
+    assert_eq!(status.status.status, "error");
+    let file = status.to_status_file(Utc.timestamp_millis_opt(1_700_000_000_000).unwrap());
+    let inner = &file[0]["status"];
+    assert_eq!(inner["status"], "success");
+    assert_eq!(inner["code"], "121");
+    assert_eq!(file[0]["timestampUTC"], "2023-11-14T22:13:20Z");
+    let nested = inner["substatus"][0]["name"].as_str().unwrap();
+    assert_eq!(nested.as_bytes(), status.to_blob_bytes());
+    assert_eq!(parse_status_blob(nested.as_bytes()).unwrap().code, 121);
+    for detail in ["telemetryData", "snapshotInfo", "vmHealthInfo"] {
+        assert!(inner[detail].is_null(), "{detail}");
+    }
+}
