@@ -74,14 +74,8 @@ struct RunArgs {
     /// The VM: a resource id (`/subscriptions/…/resourceGroups/…/providers/Microsoft.Compute/virtualMachines/…`) or a name.
     #[arg(long)]
     vm: String,
-    /// The resource group of a VM given by name.
-    #[arg(long, default_value = "vaultsim")]
-    resource_group: String,
-    /// The subscription of a VM given by name; default the credentials file's.
-    #[arg(long)]
-    subscription: Option<String>,
-    #[arg(long, default_value = "eastus")]
-    location: String,
+    #[command(flatten)]
+    placement: PlacementArgs,
     #[arg(long, default_value = "Linux")]
     os_type: String,
     /// The OS disk's size in GiB, for a VM the registration creates.
@@ -112,6 +106,29 @@ struct RunArgs {
     extension: ExtensionArgs,
     #[command(flatten)]
     freeze: FreezeArgs,
+}
+
+/// Where VMs given by name live.
+#[derive(Debug, Args)]
+struct PlacementArgs {
+    /// The resource group of VMs given by name.
+    #[arg(long, default_value = "vaultsim")]
+    resource_group: String,
+    /// The subscription of VMs given by name; default the credentials file's.
+    #[arg(long)]
+    subscription: Option<String>,
+    #[arg(long, default_value = "eastus")]
+    location: String,
+}
+
+impl PlacementArgs {
+    /// `--subscription`, else the one the credentials file names.
+    fn subscription(&self, from_credentials: Option<String>) -> anyhow::Result<String> {
+        match self.subscription.clone().or(from_credentials) {
+            Some(subscription) => Ok(subscription),
+            None => bail!("VMs given by name need --subscription (or a credentials file)"),
+        }
+    }
 }
 
 /// How the snapshot extension behaves.
@@ -164,16 +181,11 @@ struct FleetArgs {
     /// VM `i` is named `<prefix>-<i>`.
     #[arg(long, default_value = "simvm")]
     name_prefix: String,
-    #[arg(long, default_value = "vaultsim")]
-    resource_group: String,
+    #[command(flatten)]
+    placement: PlacementArgs,
     /// Create the resource group first if it does not exist (the dev environment's fleet).
     #[arg(long)]
     ensure_resource_group: bool,
-    /// Default the credentials file's subscription.
-    #[arg(long)]
-    subscription: Option<String>,
-    #[arg(long, default_value = "eastus")]
-    location: String,
     #[arg(long, default_value_t = 1)]
     os_disk_gib: u64,
     /// Data disks per VM.
@@ -380,16 +392,14 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
     let (token, default_subscription) = token_source(&args.service)?;
-    let Some(subscription_id) = args.subscription.clone().or(default_subscription) else {
-        bail!("give --subscription (or a credentials file)");
-    };
+    let subscription_id = args.placement.subscription(default_subscription)?;
     let workload = args.workload.workload(&args.storage)?;
     let config = FleetConfig {
         count: args.count,
         name_prefix: args.name_prefix.clone(),
         subscription_id,
-        resource_group: args.resource_group.clone(),
-        location: args.location.clone(),
+        resource_group: args.placement.resource_group.clone(),
+        location: args.placement.location.clone(),
         guest_url: args.service.guest_url.clone(),
         token,
         state_dir: args.state_dir.clone(),
@@ -534,17 +544,18 @@ fn vm_identity(args: &RunArgs, default_subscription: Option<String>) -> anyhow::
                     args.vm
                 );
             }
-            let Some(subscription) = args.subscription.clone().or(default_subscription) else {
-                bail!("--vm names a VM by name: give --subscription (or a credentials file)");
-            };
-            (subscription, args.resource_group.clone(), args.vm.clone())
+            (
+                args.placement.subscription(default_subscription)?,
+                args.placement.resource_group.clone(),
+                args.vm.clone(),
+            )
         }
     };
     Ok(VmIdentity {
         subscription_id: subscription,
         resource_group: group,
         name,
-        location: args.location.clone(),
+        location: args.placement.location.clone(),
         os_type: args.os_type.clone(),
         vm_size: None,
     })
