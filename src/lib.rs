@@ -22,3 +22,5 @@ pub mod startup;
 pub mod store;
 /// Logging, with secrets redacted.
 pub mod telemetry;
+/// HTTPS: the certificate chain (given, or made by a local CA) and the acceptor.
+pub mod tls;
