@@ -7,6 +7,8 @@
 
 mod local_ca;
 mod pem_files;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
