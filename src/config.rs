@@ -50,17 +50,45 @@ pub struct ServeConfig {
     /// Address of the management API (ARM routes and the token issuer).
     #[arg(long, env = "VAULTSIM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
+    /// Address of the management API over HTTPS, which `az` and the Azure SDKs need
+    /// (`off` serves no HTTPS).
+    #[arg(long, env = "VAULTSIM_HTTPS_ADDR", default_value = "127.0.0.1:8443", value_parser = parse_listen_addr)]
+    pub https_addr: ListenAddr,
+    /// The management API's base URL as clients reach it (e.g. `https://vaultsim:8443`),
+    /// written into every URL it hands out. Default: from how each request reached it
+    /// (the listener's scheme and the `Host` header, or a proxy's `Forwarded` /
+    /// `X-Forwarded-Proto` / `X-Forwarded-Host`).
+    #[arg(long, env = "VAULTSIM_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Accept management requests without a token, as the bootstrap admin (local demos).
     #[arg(long, env = "VAULTSIM_NO_AUTH")]
     pub no_auth: bool,
     /// Address of the blob endpoint (port 0 picks a free port; the bound address is logged).
     #[arg(long, env = "VAULTSIM_BLOB_ADDR", default_value = "127.0.0.1:10000")]
     pub blob_addr: SocketAddr,
+    /// Address of the blob endpoint over HTTPS (`:443` for the real snapshot extension,
+    /// which speaks only HTTPS to port 443; `off` serves no HTTPS).
+    #[arg(long, env = "VAULTSIM_BLOB_HTTPS_ADDR", default_value = "127.0.0.1:10443", value_parser = parse_listen_addr)]
+    pub blob_https_addr: ListenAddr,
     /// The blob endpoint's base URL as VMs reach it, written into the SAS URIs of backup
-    /// tasks (e.g. `http://vaultsim:10000/devstoreaccount1` in a compose network).
-    /// Default: `http://<blob address>/<account>`, loopback when bound to all interfaces.
+    /// tasks (e.g. `https://vaultsim/devstoreaccount1` in a compose network). Default:
+    /// `https://<blob HTTPS address>/<account>` (`http://<blob address>/...` when HTTPS is
+    /// off), loopback when bound to all interfaces. An `https://` URL makes the task's SAS
+    /// `spr=https`.
     #[arg(long, env = "VAULTSIM_BLOB_PUBLIC_URL")]
     pub blob_public_url: Option<String>,
+    /// PEM certificate chain (leaf first) for the HTTPS listeners, with `--tls-key`.
+    /// Default: a chain generated into `<data dir>/tls/` on first start; clients trust
+    /// its `ca.pem`.
+    #[arg(long, env = "VAULTSIM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "VAULTSIM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// More names for the generated server certificate, besides `127.0.0.1`, `::1` and
+    /// `localhost` (a DNS name or an IP address; repeatable, or comma-separated).
+    #[arg(long, env = "VAULTSIM_TLS_SAN", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
     /// Address of the guest API, where agents register and fetch their VM's goal state
     /// (Azure's wire server, 168.63.129.16:32526).
     #[arg(long, env = "VAULTSIM_GUEST_ADDR", default_value = "127.0.0.1:32526")]
@@ -84,7 +112,29 @@ pub struct ServeConfig {
     pub account_key2: Option<String>,
 }
 
+/// An address to listen on, or none (`off`).
+pub type ListenAddr = Option<SocketAddr>;
+
+fn parse_listen_addr(value: &str) -> Result<ListenAddr, String> {
+    if value.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("{e}: expected an address such as 127.0.0.1:8443, or off"))
+}
+
 impl ServeConfig {
+    /// How the HTTPS listeners get their certificate.
+    pub fn tls_settings(&self) -> crate::tls::TlsSettings {
+        crate::tls::TlsSettings {
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            extra_sans: self.tls_san.clone(),
+        }
+    }
+
     /// The defaults on loopback with every port picked by the system, over the data in
     /// `data_dir` (and `database_url`, else SQLite there): one service of many on a machine,
     /// as tests and benchmarks run it.
@@ -96,9 +146,15 @@ impl ServeConfig {
                 database_url,
             },
             http_addr: any_port,
+            https_addr: Some(any_port),
+            public_url: None,
             no_auth: false,
             blob_addr: any_port,
+            blob_https_addr: Some(any_port),
             blob_public_url: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_san: Vec::new(),
             guest_addr: any_port,
             account_name: "devstoreaccount1".to_owned(),
             account_key: DEV_ACCOUNT_KEY.to_owned(),

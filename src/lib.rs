@@ -16,6 +16,8 @@ pub mod control;
 pub mod guest;
 /// The management domain.
 pub mod resources;
+/// Accepting HTTP connections, plain and over TLS.
+pub mod server;
 /// Building and running the service.
 pub mod startup;
 /// The metadata database.

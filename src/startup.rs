@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::api::guest::GuestState;
+use crate::api::origin::PublicUrl;
 use crate::api::{self, ApiState};
 use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
@@ -23,13 +25,19 @@ use crate::config::ServeConfig;
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::guest::{self, GoalStateNotifier};
+use crate::server::{self, Listener, Scheme};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
+use crate::tls::{self, ServerTls};
 
 pub struct Application {
     blob_listener: TcpListener,
+    blob_https_listener: Option<Listener>,
     blob_state: BlobState,
     http_listener: TcpListener,
+    https_listener: Option<Listener>,
+    /// The CA clients trust, when the service generated its chain.
+    tls_ca_file: Option<PathBuf>,
     api_state: ApiState,
     guest_listener: TcpListener,
     guest_state: GuestState,
@@ -80,6 +88,14 @@ impl Application {
         let guest_listener = TcpListener::bind(config.guest_addr)
             .await
             .with_context(|| format!("binding the guest API to {}", config.guest_addr))?;
+        let tls = if config.https_addr.is_some() || config.blob_https_addr.is_some() {
+            Some(tls::load_or_generate(data_dir, &config.tls_settings())?)
+        } else {
+            None
+        };
+        let https_listener = bind_https(config.https_addr, tls.as_ref(), "management API").await?;
+        let blob_https_listener =
+            bind_https(config.blob_https_addr, tls.as_ref(), "blob endpoint").await?;
         let store = Arc::new(store);
         let auth = Arc::new(auth);
         let notifier = GoalStateNotifier::default();
@@ -91,7 +107,16 @@ impl Application {
             EngineConfig {
                 blob_endpoint: match &config.blob_public_url {
                     Some(url) => url.trim_end_matches('/').to_owned(),
-                    None => blob_endpoint_url(blob_listener.local_addr()?, &account.name),
+                    None => match &blob_https_listener {
+                        Some(https) => {
+                            blob_endpoint_url(Scheme::Https, https.local_addr(), &account.name)
+                        }
+                        None => blob_endpoint_url(
+                            Scheme::Http,
+                            blob_listener.local_addr()?,
+                            &account.name,
+                        ),
+                    },
                 },
                 account_name: account.name.clone(),
                 account_key: account.keys[0].clone(),
@@ -100,6 +125,9 @@ impl Application {
         );
         Ok(Self {
             blob_listener,
+            blob_https_listener,
+            https_listener,
+            tls_ca_file: tls.and_then(|tls| tls.ca_file),
             blob_state: BlobState {
                 store: store.clone(),
                 account: Arc::new(account),
@@ -119,6 +147,11 @@ impl Application {
                 blobs: store,
                 clock,
                 auth,
+                public_url: config
+                    .public_url
+                    .as_deref()
+                    .map(|url| PublicUrl::parse(url))
+                    .transpose()?,
                 engine: engine.clone(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
             },
@@ -130,6 +163,21 @@ impl Application {
         self.http_listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The management API's HTTPS address, when it serves HTTPS.
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https_listener.as_ref().map(Listener::local_addr)
+    }
+
+    /// The blob endpoint's HTTPS address, when it serves HTTPS.
+    pub fn blob_https_addr(&self) -> Option<SocketAddr> {
+        self.blob_https_listener.as_ref().map(Listener::local_addr)
+    }
+
+    /// The CA certificate clients trust, when the service generated its chain.
+    pub fn tls_ca_file(&self) -> Option<&Path> {
+        self.tls_ca_file.as_deref()
     }
 
     pub fn blob_addr(&self) -> SocketAddr {
@@ -162,8 +210,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         let addr = self.blob_addr();
         tracing::info!(%addr, "blob endpoint listening");
+        if let Some(addr) = self.blob_https_addr() {
+            tracing::info!(%addr, "blob endpoint over HTTPS listening");
+        }
         let addr = self.http_addr();
         tracing::info!(%addr, "management API listening");
+        if let Some(addr) = self.https_addr() {
+            tracing::info!(%addr, "management API over HTTPS listening");
+        }
         let addr = self.guest_addr();
         tracing::info!(%addr, "guest API listening");
         let store = self.blob_state.store.clone();
@@ -189,11 +243,27 @@ impl Application {
         });
         let blob_app = with_request_logging(blob_http::router(self.blob_state));
         let api_app = with_request_logging(api::router(self.api_state));
-        let blob = blob_http::serve(self.blob_listener, blob_app, stopped());
-        let management = async {
-            axum::serve(self.http_listener, api_app)
-                .with_graceful_shutdown(stopped())
-                .await
+        let blob = blob_http::serve(
+            Listener::plain(self.blob_listener),
+            blob_app.clone(),
+            stopped(),
+        );
+        let blob_https = async {
+            match self.blob_https_listener {
+                Some(listener) => blob_http::serve(listener, blob_app, stopped()).await,
+                None => Ok(()),
+            }
+        };
+        let management = server::serve_router(
+            Listener::plain(self.http_listener),
+            api_app.clone(),
+            stopped(),
+        );
+        let management_https = async {
+            match self.https_listener {
+                Some(listener) => server::serve_router(listener, api_app, stopped()).await,
+                None => Ok(()),
+            }
         };
         let guest_app = with_request_logging(api::guest::router(self.guest_state));
         let guest = async {
@@ -201,26 +271,49 @@ impl Application {
                 .with_graceful_shutdown(stopped())
                 .await
         };
-        let (blob, management, guest) = tokio::join!(blob, management, guest);
+        let (blob, blob_https, management, management_https, guest) =
+            tokio::join!(blob, blob_https, management, management_https, guest);
         maintenance.abort();
         goal_state_watch.abort();
         engine.abort();
         blob.context("the blob endpoint failed")?;
+        blob_https.context("the blob endpoint's HTTPS listener failed")?;
         management.context("the management API failed")?;
+        management_https.context("the management API's HTTPS listener failed")?;
         guest.context("the guest API failed")
     }
 }
 
 /// The account's base URL as a VM reaches it: the bound address, with an unspecified IP
 /// (listening on all interfaces) replaced by loopback.
-fn blob_endpoint_url(addr: SocketAddr, account: &str) -> String {
+fn blob_endpoint_url(scheme: Scheme, addr: SocketAddr, account: &str) -> String {
     let ip = if addr.ip().is_unspecified() {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
         addr.ip()
     };
-    format!("http://{}/{account}", SocketAddr::new(ip, addr.port()))
+    let scheme = scheme.as_str();
+    format!("{scheme}://{}/{account}", SocketAddr::new(ip, addr.port()))
 }
+
+/// Binds an HTTPS listener when an address is configured.
+async fn bind_https(
+    addr: Option<SocketAddr>,
+    tls: Option<&ServerTls>,
+    what: &str,
+) -> anyhow::Result<Option<Listener>> {
+    let (Some(addr), Some(tls)) = (addr, tls) else {
+        return Ok(None);
+    };
+    let tcp = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the {what}'s HTTPS listener to {addr}"))?;
+    Ok(Some(Listener {
+        tcp,
+        tls: Some(tls.acceptor.clone()),
+    }))
+}
+
 
 fn with_request_logging(router: Router) -> Router {
     router.layer(

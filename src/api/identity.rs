@@ -5,12 +5,13 @@
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 
+use super::origin::RequestOrigin;
 use super::ApiState;
 use crate::auth::directory;
 use crate::auth::grant::{ClientCredentials, GrantError, IssuedToken};
@@ -64,14 +65,6 @@ pub fn router() -> Router<ApiState> {
         .route("/adfs/discovery/keys", get(jwks_adfs))
 }
 
-/// `scheme://host[:port]` as the client addressed us.
-pub(crate) fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
-}
 
 /// The client-credentials token request (`application/x-www-form-urlencoded`). Other fields
 /// (`claims`, `client_info`...) are accepted and ignored.
@@ -206,10 +199,10 @@ enum Endpoint {
 async fn token_v2(
     State(state): State<ApiState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, AadError> {
-    issue(&state, Some(&tenant), Endpoint::V2, &headers, form).await
+    issue(&state, Some(&tenant), Endpoint::V2, &origin, form).await
 }
 
 #[utoipa::path(
@@ -229,10 +222,10 @@ async fn token_v2(
 async fn token_v1(
     State(state): State<ApiState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, AadError> {
-    issue(&state, Some(&tenant), Endpoint::V1, &headers, form).await
+    issue(&state, Some(&tenant), Endpoint::V1, &origin, form).await
 }
 
 #[utoipa::path(
@@ -250,17 +243,17 @@ async fn token_v1(
 )]
 async fn token_adfs(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, AadError> {
-    issue(&state, None, Endpoint::Adfs, &headers, form).await
+    issue(&state, None, Endpoint::Adfs, &origin, form).await
 }
 
 async fn issue(
     state: &ApiState,
     tenant: Option<&str>,
     endpoint: Endpoint,
-    headers: &HeaderMap,
+    origin: &str,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> Result<Json<TokenResponse>, AadError> {
     // A body that is not a form carries none of the parameters.
@@ -268,7 +261,7 @@ async fn issue(
     let request = credentials_of_form(&form, tenant, endpoint);
     let issued = state
         .auth
-        .client_credentials(&state.db, &request, &base_url(headers))
+        .client_credentials(&state.db, &request, origin)
         .await?;
     Ok(Json(response_of(issued, endpoint)))
 }
@@ -382,11 +375,11 @@ async fn known_tenant(state: &ApiState, tenant: &str) -> Result<String, AadError
 async fn openid_configuration_v2(
     State(state): State<ApiState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
 ) -> Result<Json<OpenIdConfiguration>, AadError> {
     let tenant = known_tenant(&state, &tenant).await?;
     Ok(Json(openid_configuration(
-        &base_url(&headers),
+        &origin,
         &tenant,
         &tenant,
         "oauth2/v2.0",
@@ -409,11 +402,11 @@ async fn openid_configuration_v2(
 async fn openid_configuration_v1(
     State(state): State<ApiState>,
     Path(tenant): Path<String>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
 ) -> Result<Json<OpenIdConfiguration>, AadError> {
     let tenant = known_tenant(&state, &tenant).await?;
     Ok(Json(openid_configuration(
-        &base_url(&headers),
+        &origin,
         &tenant,
         &tenant,
         "oauth2",
@@ -433,11 +426,11 @@ async fn openid_configuration_v1(
 )]
 async fn openid_configuration_adfs(
     State(state): State<ApiState>,
-    headers: HeaderMap,
+    RequestOrigin(origin): RequestOrigin,
 ) -> Json<OpenIdConfiguration> {
     // Every principal lives in the bootstrap tenant, which therefore issues ADFS tokens.
     Json(openid_configuration(
-        &base_url(&headers),
+        &origin,
         &state.auth.admin().tenant_id,
         "adfs",
         "oauth2",
@@ -491,6 +484,8 @@ async fn jwks_adfs(State(state): State<ApiState>) -> Json<JwkSet> {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
     fn form(fields: &[(&str, &str)]) -> TokenForm {

@@ -5,6 +5,7 @@ pub mod arm;
 pub mod guest;
 mod identity;
 pub mod openapi;
+pub mod origin;
 mod sim;
 mod sim_clock;
 
@@ -27,6 +28,8 @@ pub struct ApiState {
     pub blobs: Arc<BlobStore>,
     pub clock: Clock,
     pub auth: Arc<Auth>,
+    /// `--public-url`: the base URL written into responses instead of the request's own.
+    pub public_url: Option<origin::PublicUrl>,
     pub engine: Engine,
     /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,

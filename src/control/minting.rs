@@ -15,7 +15,7 @@ use vaultsim_protocol::extension::settings::{
     ObjectStrPublic, ProtectedSettings, PublicSettings, COMMAND_SNAPSHOT, VM_TYPE_ARM,
 };
 use vaultsim_protocol::extension::ticks::ticks_string;
-use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
+use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
 
 use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
 
@@ -176,10 +176,16 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         .with(Permission::Read)
         .with(Permission::Write);
     let create = Permissions::NONE.with(Permission::Create);
+    // A task handed out over HTTPS must not work in clear text: Azure's are `spr=https`.
+    let https_only = input.blob_endpoint.starts_with("https://");
     let sas_uri = |container: &str, blob: &str, permissions| {
-        let query = ServiceSasBuilder::for_blob(container, blob, permissions, input.sas_expiry)
-            .start(input.sas_start)
-            .query_string(input.account_name, input.account_key);
+        let mut builder =
+            ServiceSasBuilder::for_blob(container, blob, permissions, input.sas_expiry)
+                .start(input.sas_start);
+        if https_only {
+            builder = builder.protocol(SasProtocol::Https);
+        }
+        let query = builder.query_string(input.account_name, input.account_key);
         format!("{}?{query}", blob_url(input.blob_endpoint, container, blob))
     };
 
@@ -370,9 +376,21 @@ mod tests {
         blob: &str,
         now: DateTime<Utc>,
     ) -> Result<vaultsim_protocol::sas::GrantedSas, vaultsim_protocol::sas::SasError> {
+        check_sas_from(ENDPOINT, url, container, blob, now, false)
+    }
+
+    /// Checks a SAS URL minted for `endpoint`, as a request arriving over HTTPS or not.
+    fn check_sas_from(
+        endpoint: &str,
+        url: &str,
+        container: &str,
+        blob: &str,
+        now: DateTime<Utc>,
+        https: bool,
+    ) -> Result<vaultsim_protocol::sas::GrantedSas, vaultsim_protocol::sas::SasError> {
         let (path, query) = url.split_once('?').unwrap();
         let expected_path = format!(
-            "{ENDPOINT}/{container}/{}",
+            "{endpoint}/{container}/{}",
             utf8_percent_encode(blob, BLOB_PATH)
         );
         assert_eq!(path, expected_path);
@@ -398,7 +416,7 @@ mod tests {
                 container,
                 blob: Some(blob),
                 snapshot: None,
-                https: false,
+                https,
                 client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 now,
             },
@@ -502,6 +520,39 @@ mod tests {
         .is_err());
         // A URI is bound to its blob: the status SAS does not open the log blob.
         assert!(check_sas_for_other_blob(url));
+    }
+
+    #[test]
+    fn a_task_for_an_https_endpoint_is_refused_over_plain_http() {
+        const HTTPS_ENDPOINT: &str = "https://127.0.0.1:10443/devstoreaccount1";
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, cert, key) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let task = mint_task(&TaskInput {
+            blob_endpoint: HTTPS_ENDPOINT,
+            ..input(&pem, &disks)
+        })
+        .unwrap();
+        let protected = decrypt(&task, dir.path(), &cert, &key);
+        let disk_uris: ObjectStrProtected = decode_object_str(&protected.object_str).unwrap();
+        let mut uris: Vec<(&str, &str, &str)> = vec![
+            (&protected.status_blob_uri, "vaultsim-status", "task/status"),
+            (&protected.logs_blob_uri, "vaultsim-status", "task/logs"),
+        ];
+        for (url, disk) in disk_uris.blob_sas_uri.iter().zip(&disks) {
+            uris.push((url, &disk.container, &disk.blob));
+        }
+        for (url, container, blob) in uris {
+            assert!(url.contains("spr=https"), "{url}");
+            let over_tls = check_sas_from(HTTPS_ENDPOINT, url, container, blob, start(), true);
+            assert!(over_tls.is_ok(), "{over_tls:?}");
+            let in_clear = check_sas_from(HTTPS_ENDPOINT, url, container, blob, start(), false);
+            assert_eq!(in_clear.unwrap_err().error_code(), "AuthorizationProtocolMismatch");
+        }
+        // An http endpoint's task works over either.
+        let plain = mint_task(&input(&pem, &disks)).unwrap();
+        let plain = decrypt(&plain, dir.path(), &cert, &key);
+        assert!(!plain.status_blob_uri.contains("spr="));
     }
 
     fn check_sas_for_other_blob(url: &str) -> bool {

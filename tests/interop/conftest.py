@@ -155,7 +155,8 @@ def _start_vaultsim(tmp: Path) -> ServerProcess:
     # The server gets VAULTSIM_* variables and nothing else.
     env = {k: v for k, v in os.environ.items() if k.startswith("VAULTSIM_")}
     argv = [str(binary), "serve", "--data-dir", str(data_dir), "--blob-addr", "127.0.0.1:0",
-            "--http-addr", "127.0.0.1:0", "--guest-addr", "127.0.0.1:0"]
+            "--http-addr", "127.0.0.1:0", "--guest-addr", "127.0.0.1:0",
+            "--https-addr", "127.0.0.1:0", "--blob-https-addr", "127.0.0.1:0"]
     srv = ServerProcess("vaultsim", argv, env, tmp / "vaultsim.log")
     srv.wait_for_port_in_log(START_TIMEOUT_S)
     return srv

@@ -16,6 +16,15 @@ use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
 pub const ACCOUNT: &str = "devstoreaccount1";
 pub const VERSION: &str = "2026-10-06";
 
+/// An HTTP client that also trusts the CA in `ca_file` (a service's generated `ca.pem`).
+pub fn client_trusting(ca_file: &Path) -> reqwest::Client {
+    let pem = std::fs::read(ca_file).expect("the service wrote its CA certificate");
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("a PEM certificate"))
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A signed-request client for one blob endpoint.
 #[derive(Clone)]
 pub struct BlobClient {
@@ -231,6 +240,10 @@ impl ServiceProcess {
                 "--http-addr",
                 "127.0.0.1:0",
                 "--guest-addr",
+                "127.0.0.1:0",
+                "--https-addr",
+                "127.0.0.1:0",
+                "--blob-https-addr",
                 "127.0.0.1:0",
                 "--data-dir",
             ])

@@ -147,6 +147,10 @@ impl Service {
                 "127.0.0.1:0",
                 "--blob-addr",
                 "127.0.0.1:0",
+                "--https-addr",
+                "127.0.0.1:0",
+                "--blob-https-addr",
+                "127.0.0.1:0",
             ])
             .args(["--guest-addr", "127.0.0.1:0", "--data-dir"])
             .arg(data.path())
@@ -194,6 +198,11 @@ impl Service {
             http,
             data,
         }
+    }
+
+    /// The CA of the service's generated certificate chain.
+    pub fn ca_file(&self) -> PathBuf {
+        self.data.path().join("tls").join("ca.pem")
     }
 
     pub fn credentials_file(&self) -> PathBuf {
@@ -552,6 +561,9 @@ pub fn agent_command(
         .args(["--start-delay-ms", start_delay_ms])
         .arg("--state-dir")
         .arg(state_dir)
+        // Backup tasks name the blob endpoint's HTTPS URL; the agent trusts what a VM's
+        // OpenSSL would (the system store, or this file).
+        .env("SSL_CERT_FILE", service.ca_file())
         .env("RUST_LOG", "info,vaultsim_agent=debug");
     command
 }

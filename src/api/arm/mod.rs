@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::origin::request_origin;
 use super::ApiState;
 use crate::auth::{AuthError, Principal};
 pub use error::ArmError;
@@ -108,14 +109,7 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         .map_err(|_| ArmError::ServerBusy)?;
     let (parts, body) = request.into_parts();
     let route = route::parse(&parts.method, parts.uri.path())?;
-    let base_url = format!(
-        "http://{}",
-        parts
-            .headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("localhost")
-    );
+    let base_url = request_origin(&parts, state.public_url.as_ref());
     // `az cloud register` reads the endpoints before anyone has a token.
     if route == Route::GetMetadataEndpoints {
         return basics::metadata_endpoints(&base_url);

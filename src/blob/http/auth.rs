@@ -37,6 +37,8 @@ impl std::fmt::Debug for Account {
 #[derive(Debug, Clone, Copy)]
 pub struct Client {
     pub ip: IpAddr,
+    /// The request came over TLS (what `spr=https` asks for).
+    pub https: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -114,7 +116,7 @@ pub fn authenticate(
         container,
         blob: target.blob.as_deref(),
         snapshot: query.get("snapshot"),
-        https: false,
+        https: client.https,
         client_ip: client.ip,
         now: client.now,
     };

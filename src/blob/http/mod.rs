@@ -30,6 +30,7 @@ pub use serve::serve;
 
 use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
 use crate::clock::Clock;
+use crate::server::{ListenerScheme, Scheme};
 use endpoint::{Operation, Query, Target};
 use error::BlobApiError;
 
@@ -208,7 +209,15 @@ async fn handle(
     let target = endpoint::parse_target(parts.uri.path())?;
     let query = Query::parse(parts.uri.query().unwrap_or_default());
     let op = endpoint::parse_operation(&parts.method, &target, &query)?;
-    let client = auth::Client { ip: peer.ip(), now };
+    let https = parts
+        .extensions
+        .get::<ListenerScheme>()
+        .is_some_and(|ListenerScheme(scheme)| *scheme == Scheme::Https);
+    let client = auth::Client {
+        ip: peer.ip(),
+        https,
+        now,
+    };
     let principal = auth::authenticate(
         &state.account,
         &parts,

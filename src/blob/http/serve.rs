@@ -1,11 +1,10 @@
 //! Serving the blob endpoint: one hyper HTTP/1 connection per client, each wrapped so that
 //! metadata header names keep their case (see `header_case`), with the client's address
-//! for SAS `sip` checks, and a graceful drain on shutdown.
+//! for SAS `sip` checks and the listener's scheme for `spr` checks.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -13,42 +12,24 @@ use axum::http::{Method, Request};
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use super::header_case::{CaseKeepingStream, ConnectionNames, ResponseMetadataNames, ResponsePlan};
-
-/// How long in-flight requests may take to finish after shutdown is asked.
-const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+use crate::server::{self, ClientStream, Listener, ListenerScheme};
 
 pub async fn serve(
-    listener: TcpListener,
+    listener: Listener,
     router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    // Out of descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accepting a connection failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let connect = move |stream: ClientStream, peer, scheme| {
         let names = Arc::new(ConnectionNames::default());
         let io = TokioIo::new(CaseKeepingStream::new(stream, names.clone()));
         let router = router.clone();
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
             request.extensions_mut().insert(names.next_request());
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(ListenerScheme(scheme));
             let head_request = request.method() == Method::HEAD;
             let names = names.clone();
             let response = router.clone().oneshot(request.map(Body::new));
@@ -65,20 +46,7 @@ pub async fn serve(
                 Ok::<_, Infallible>(response)
             }
         });
-        let connection = hyper::server::conn::http1::Builder::new().serve_connection(io, service);
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    if tokio::time::timeout(DRAIN_LIMIT, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("requests still in flight after the drain limit were cut off");
-    }
-    Ok(())
+        hyper::server::conn::http1::Builder::new().serve_connection(io, service)
+    };
+    server::serve(listener, connect, shutdown).await
 }

@@ -63,6 +63,7 @@ pub async fn protected_vm(app: &ManagementApp, start: &str) -> VmStandIn {
 pub async fn register(app: &ManagementApp, name: &str) -> VmStandIn {
     VmStandIn::register(
         &format!("http://{}", app.guest_addr),
+        app.http.clone(),
         &app.token,
         json!({
             "subscriptionId": app.credentials.subscription_id,
@@ -393,43 +394,48 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
 
 on_both_backends!(scheduled_backups_are_incremental_retained_and_restore_byte_for_byte);
 
-/// Tasks' SAS URIs name the blob endpoint as VMs reach it when that is configured.
+/// Tasks' SAS URIs name the blob endpoint as VMs reach it: the configured URL, else the
+/// HTTPS listener, else the plain one.
 #[tokio::test]
 async fn the_blob_public_url_is_what_tasks_name() {
-    use vaultsim::config::{DatabaseConfig, ServeConfig, DEV_ACCOUNT_KEY};
+    use vaultsim::config::ServeConfig;
     let dir = tempfile::tempdir().unwrap();
+    let every_interface = Some("0.0.0.0:0".parse().unwrap());
     let config = |public: Option<&str>| ServeConfig {
-        database: DatabaseConfig {
-            data_dir: dir.path().to_owned(),
-            database_url: None,
-        },
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        no_auth: false,
         blob_addr: "0.0.0.0:0".parse().unwrap(),
-        guest_addr: "127.0.0.1:0".parse().unwrap(),
-        account_name: "devstoreaccount1".into(),
-        account_key: DEV_ACCOUNT_KEY.into(),
-        account_key2: None,
-        blob_checkpoint_bytes: 64 << 20,
+        blob_https_addr: every_interface,
         blob_public_url: public.map(str::to_owned),
+        ..ServeConfig::ephemeral(dir.path(), None)
     };
     let app = vaultsim::startup::Application::build(&config(Some(
-        "http://vaultsim:10000/devstoreaccount1/",
+        "https://vaultsim/devstoreaccount1/",
     )))
     .await
     .unwrap();
     assert_eq!(
         app.engine().config().blob_endpoint,
-        "http://vaultsim:10000/devstoreaccount1"
+        "https://vaultsim/devstoreaccount1"
     );
     drop(app);
     let app = vaultsim::startup::Application::build(&config(None))
         .await
         .unwrap();
+    let port = app.blob_https_addr().unwrap().port();
+    assert_eq!(
+        app.engine().config().blob_endpoint,
+        format!("https://127.0.0.1:{port}/devstoreaccount1"),
+        "a service bound to every interface names loopback, over HTTPS when it serves it"
+    );
+    drop(app);
+    let app = vaultsim::startup::Application::build(&ServeConfig {
+        blob_https_addr: None,
+        ..config(None)
+    })
+    .await
+    .unwrap();
     let port = app.blob_addr().port();
     assert_eq!(
         app.engine().config().blob_endpoint,
         format!("http://127.0.0.1:{port}/devstoreaccount1"),
-        "a service bound to every interface names loopback"
     );
 }

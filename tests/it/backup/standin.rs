@@ -117,10 +117,15 @@ pub struct VmStandIn {
 impl VmStandIn {
     /// Registers a VM: `body` is the registration request without `certificate`, which the
     /// stand-in adds from a key pair it generates.
-    pub async fn register(guest_base: &str, arm_token: &str, mut body: Value) -> VmStandIn {
+    /// `http` is the VM's client, for the guest API and the task's SAS URIs.
+    pub async fn register(
+        guest_base: &str,
+        http: reqwest::Client,
+        arm_token: &str,
+        mut body: Value,
+    ) -> VmStandIn {
         let keys = VmKeys::generate().await;
         body["certificate"] = json!(keys.certificate_pem);
-        let http = reqwest::Client::new();
         let response = http
             .post(format!("{guest_base}/machine/register"))
             .bearer_auth(arm_token)
@@ -197,8 +202,14 @@ impl VmStandIn {
                 .as_str()
                 .expect("extension name")
                 .to_owned();
-            let task = ReceivedTask::open(&self.keys, name, sequence_number, handler_settings)
-                .await
+            let task = ReceivedTask::open(
+                &self.keys,
+                self.http.clone(),
+                name,
+                sequence_number,
+                handler_settings,
+            )
+            .await
                 .expect("the task decrypts with the VM's key");
             return Some(task);
         }
@@ -255,6 +266,7 @@ impl ReceivedTask {
     /// Decrypts and decodes the settings of one task.
     pub async fn open(
         keys: &VmKeys,
+        http: reqwest::Client,
         extension_name: String,
         sequence_number: u64,
         handler_settings: HandlerSettings,
@@ -271,7 +283,7 @@ impl ReceivedTask {
             public_object,
             protected,
             disk_sas_uris: disks.blob_sas_uri,
-            http: reqwest::Client::new(),
+            http,
             writable_blobs: HashSet::new(),
         })
     }
@@ -525,6 +537,7 @@ mod tests {
 
         let received = ReceivedTask::open(
             &keys,
+            reqwest::Client::new(),
             task.extension.name.clone(),
             1,
             task.handler_settings.clone(),
@@ -553,6 +566,7 @@ mod tests {
         let other_keys = VmKeys::generate().await;
         let opened = ReceivedTask::open(
             &other_keys,
+            reqwest::Client::new(),
             task.extension.name.clone(),
             1,
             task.handler_settings,
@@ -588,6 +602,7 @@ mod tests {
         let minted = mint(&keys, &endpoint, Utc::now());
         let mut task = ReceivedTask::open(
             &keys,
+            reqwest::Client::new(),
             minted.extension.name.clone(),
             1,
             minted.handler_settings.clone(),
@@ -650,6 +665,7 @@ mod tests {
         // A second run of the extension finds the blob written and refuses, as the real one does.
         let mut rerun = ReceivedTask::open(
             &keys,
+            reqwest::Client::new(),
             minted.extension.name.clone(),
             2,
             minted.handler_settings,
@@ -666,7 +682,13 @@ mod tests {
     async fn forged_statuses_say_what_they_forge() {
         let keys = VmKeys::generate().await;
         let minted = mint(&keys, "http://127.0.0.1:1/devstoreaccount1", Utc::now());
-        let task = ReceivedTask::open(&keys, minted.extension.name, 1, minted.handler_settings)
+        let task = ReceivedTask::open(
+            &keys,
+            reqwest::Client::new(),
+            minted.extension.name,
+            1,
+            minted.handler_settings,
+        )
             .await
             .unwrap();
         let real = SnapshotInfo {

@@ -12,6 +12,8 @@ use vaultsim::config::ServeConfig;
 use vaultsim::guest::GoalStateNotifier;
 use vaultsim::startup::Application;
 
+use crate::helpers::client_trusting;
+
 /// Which metadata database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -53,7 +55,11 @@ impl ArmResponse {
 
 pub struct ManagementApp {
     pub addr: SocketAddr,
+    /// The management API's HTTPS listener.
+    pub https_addr: SocketAddr,
     pub blob_addr: SocketAddr,
+    /// The blob endpoint's HTTPS listener, which backup tasks' SAS URIs name.
+    pub blob_https_addr: SocketAddr,
     pub guest_addr: SocketAddr,
     /// The service's goal-state notifier, for tests that publish as the engine does.
     pub notifier: GoalStateNotifier,
@@ -81,7 +87,9 @@ struct Server {
 struct Started {
     server: Server,
     addr: SocketAddr,
+    https_addr: SocketAddr,
     blob_addr: SocketAddr,
+    blob_https_addr: SocketAddr,
     guest_addr: SocketAddr,
     notifier: GoalStateNotifier,
     engine: vaultsim::control::Engine,
@@ -98,22 +106,24 @@ impl Server {
         runtime.spawn(async move {
             let app = Application::build(&config).await.unwrap();
             let _ = handles.send((
-                app.http_addr(),
-                app.blob_addr(),
+                (app.http_addr(), app.https_addr().expect("HTTPS is on")),
+                (app.blob_addr(), app.blob_https_addr().expect("HTTPS is on")),
                 app.guest_addr(),
                 app.goal_state_notifier().clone(),
                 app.engine().clone(),
             ));
             app.run_until_stopped(std::future::pending()).await.unwrap();
         });
-        let (addr, blob_addr, guest_addr, notifier, engine) =
+        let ((addr, https_addr), (blob_addr, blob_https_addr), guest_addr, notifier, engine) =
             started.await.expect("the service starts");
         Started {
             server: Server {
                 runtime: Some(runtime),
             },
             addr,
+            https_addr,
             blob_addr,
+            blob_https_addr,
             guest_addr,
             notifier,
             engine,
@@ -147,10 +157,12 @@ impl ManagementApp {
             &std::fs::read(data_dir.path().join("credentials.json")).unwrap(),
         )
         .unwrap();
-        let http = reqwest::Client::new();
+        let http = client_trusting(&data_dir.path().join("tls").join("ca.pem"));
         let mut app = Self {
             addr: started.addr,
+            https_addr: started.https_addr,
             blob_addr: started.blob_addr,
+            blob_https_addr: started.blob_https_addr,
             guest_addr: started.guest_addr,
             notifier: started.notifier,
             engine: started.engine,
@@ -177,7 +189,9 @@ impl ManagementApp {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut config = self.config.clone();
         config.http_addr = self.addr;
+        config.https_addr = Some(self.https_addr);
         config.blob_addr = self.blob_addr;
+        config.blob_https_addr = Some(self.blob_https_addr);
         config.guest_addr = self.guest_addr;
         let started = Server::start(config).await;
         self.server = started.server;
