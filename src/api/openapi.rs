@@ -47,7 +47,9 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::sim_clock::SimClockApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
+    document.merge(super::arm::providers::ProvidersApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());
+    document.merge(super::arm::vault_config::VaultConfigApi::openapi());
     document.merge(super::arm::policies::PoliciesApi::openapi());
     document.merge(super::arm::protection::ProtectionApi::openapi());
     document.merge(super::arm::jobs::JobsApi::openapi());
@@ -113,6 +115,7 @@ mod tests {
                 (Method::GET, &item.get),
                 (Method::PUT, &item.put),
                 (Method::POST, &item.post),
+                (Method::PATCH, &item.patch),
                 (Method::DELETE, &item.delete),
             ];
             for (method, operation) in operations {

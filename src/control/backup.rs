@@ -10,12 +10,13 @@ use sqlx::AnyConnection;
 use super::engine::Engine;
 use super::engine::EngineConfig;
 use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
+use super::progress::finish_job;
 use super::tasks::{self, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::blob::engine::{Conditions, ContentProperties, StoreError};
 use crate::guest::{self, ExtensionGoal};
 use crate::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask, NewJob,
+    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobStatus, JobTask, NewJob,
 };
 use crate::resources::protection::names::VmName;
 use crate::store::placeholders;
@@ -82,7 +83,7 @@ pub async fn start_backups(
     for (request, job_id) in requests.iter().zip(job_ids) {
         let target = &request.target;
         let Some(vm) = vms.get(&target.vm_id) else {
-            fail_job_at_start(tx, &job_id, &VM_AGENT_NOT_REGISTERED, now).await?;
+            fail_job_at_start(tx, &target.vault_id, &job_id, &VM_AGENT_NOT_REGISTERED, now).await?;
             started.push(StartedBackup {
                 job_id,
                 notify_vm: None,
@@ -287,25 +288,27 @@ pub fn job_task(
     }
 }
 
-/// Fails a job that never reached the VM, with the Azure error that says why.
+/// Fails a job that never reached the VM, with the Azure error that says why. Its tasks
+/// end with it (the snapshot Failed, the transfer never started: Cancelled, as the
+/// collector ends them), so none is left InProgress with a growing duration.
 async fn fail_job_at_start(
     tx: &mut AnyConnection,
+    vault_id: &str,
     job_id: &str,
     error: &AzureBackupError,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
-    jobs::finish(
+    finish_job(
         tx,
+        vault_id,
         job_id,
-        JobOutcome {
-            status: JobStatus::Failed,
-            end_time: now,
-            error_details: vec![error_detail(error, None)],
-            extended_info: None,
-        },
+        JobStatus::Failed,
+        &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
+        &[],
+        vec![error_detail(error, None)],
+        now,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Azure's `errorDetails` entry for an error, with the extension's own words when known.

@@ -4,6 +4,8 @@
 
 /// Starting a backup: job, minted task, published extension settings.
 pub mod backup;
+/// Cancelling a Backup job in its snapshot phase.
+pub mod cancel;
 /// CMS enveloped data: protected settings encrypted to a VM's certificate.
 pub mod cms;
 /// Reading and judging the status blobs the extension writes.

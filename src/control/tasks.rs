@@ -10,13 +10,15 @@ use sqlx::{AnyConnection, Row};
 use super::EngineError;
 use crate::store::{from_micros, placeholders, to_micros, Db};
 
-/// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`.
+/// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`; or
+/// `Cancelled` while awaiting its snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TaskState {
     AwaitingSnapshot,
     Transferring,
     Completed,
     Failed,
+    Cancelled,
 }
 
 impl TaskState {
@@ -26,6 +28,7 @@ impl TaskState {
             Self::Transferring => "Transferring",
             Self::Completed => "Completed",
             Self::Failed => "Failed",
+            Self::Cancelled => "Cancelled",
         }
     }
 
@@ -35,6 +38,7 @@ impl TaskState {
             Self::Transferring,
             Self::Completed,
             Self::Failed,
+            Self::Cancelled,
         ]
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -261,6 +265,26 @@ pub async fn transition(
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Cancels a job's task still waiting for its snapshot: the collector then ignores its
+/// status blob and the item may back up again. False when no task of the job was waiting
+/// (it moved on to the transfer first).
+pub async fn cancel_awaiting(
+    tx: &mut AnyConnection,
+    job_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, EngineError> {
+    let done = sqlx::query(
+        "update backup_task set state = $3, updated_at = $4 where job_id = $1 and state = $2",
+    )
+    .bind(job_id)
+    .bind(TaskState::AwaitingSnapshot.as_str())
+    .bind(TaskState::Cancelled.as_str())
+    .bind(to_micros(now))
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// What a transition records besides the state.

@@ -14,5 +14,8 @@ pub mod jobs;
 pub mod lookup;
 pub mod policy;
 pub mod protection;
+pub mod providers;
 pub mod recovery_points;
+pub mod storage_accounts;
+pub mod vault_config;
 pub mod vaults;

@@ -175,6 +175,28 @@ pub async fn get(
     })
 }
 
+/// Overlays settings on a vault (object by object, as a PUT's `properties` do) and answers
+/// the vault. 404 as [`get`] answers.
+pub async fn overlay_settings(
+    db: &Db,
+    now: DateTime<Utc>,
+    subscription: &str,
+    group: &str,
+    name: &str,
+    overlay: &Map<String, Value>,
+) -> Result<Vault, ResourceError> {
+    let mut vault = get(db, subscription, group, name).await?;
+    merge(&mut vault.settings, overlay);
+    vault.record.etag = etag(now);
+    sqlx::query("update vault set settings = $1, etag = $2 where vault_id = $3")
+        .bind(Value::Object(vault.settings.clone()).to_string())
+        .bind(&vault.record.etag)
+        .bind(&vault.record.vault_id)
+        .execute(db.pool())
+        .await?;
+    Ok(vault)
+}
+
 /// The vaults of a resource group, by name. 404 `ResourceGroupNotFound`.
 pub async fn list_in_group(
     db: &Db,
@@ -214,7 +236,7 @@ pub async fn list_in_subscription(
     .collect()
 }
 
-/// Deletes a vault with its policies, jobs, operations and recovery points; `false` when
+/// Deletes a vault with its policies, jobs, operations and recovery points; nothing when
 /// there was none (404 `ResourceGroupNotFound` when the group is missing too). Refused
 /// (400 `ServiceResourceNotEmptyWithContainerDetails`, as Azure answers) while the vault
 /// holds backup items, protected or stopped with their data retained.
@@ -223,7 +245,7 @@ pub async fn delete(
     subscription: &str,
     group: &str,
     name: &str,
-) -> Result<bool, ResourceError> {
+) -> Result<(), ResourceError> {
     let mut tx = db.pool().begin().await?;
     let vault_id: Option<String> = sqlx::query_scalar(
         "select vault_id from vault \
@@ -237,7 +259,7 @@ pub async fn delete(
     let Some(vault_id) = vault_id else {
         drop(tx);
         lookup::group(db, subscription, group).await?;
-        return Ok(false);
+        return Ok(());
     };
     let containers: Vec<String> = sqlx::query(
         "select vm_resource_group, vm_name from protected_item where vault_id = $1 \
@@ -279,7 +301,7 @@ pub async fn delete(
             .await?;
     }
     tx.commit().await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Vault names are 2 to 50 characters: letters, digits and hyphens, starting with a letter.

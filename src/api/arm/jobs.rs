@@ -10,14 +10,17 @@ use serde::Serialize;
 
 use super::error::ErrorResponse;
 use super::protection::{
-    check_filter_keys, filter_allows, item_of, vault_of, wire_time, MANAGEMENT_TYPE,
+    accepted, check_filter_keys, filter_allows, item_of, operation_body, result_response, url,
+    vault_of, wire_time, OperationStatusBody, MANAGEMENT_TYPE,
 };
 use super::query::Filter;
 use super::route::{ItemPath, VaultPath};
 use super::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
+use crate::control::cancel;
 use crate::resources::jobs::{self, Job, JobCursor, JobOperation, JobQuery, JobStatus};
 use crate::resources::protection::names;
+use crate::resources::protection::operations;
 use crate::resources::recovery_points::{self, RecoveryPoint, RecoveryPointQuery};
 
 /// Jobs per list page.
@@ -577,9 +580,128 @@ pub async fn get_recovery_point(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}/cancel",
+    operation_id = "JobCancellations_Trigger",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("jobName" = String, Path, description = "The job's id (a GUID, any case)."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    responses(
+        (status = 202, description = "The job is cancelled (it ends `Cancelled` with its tasks at once); poll the headers' URLs.", headers(
+            ("Azure-AsyncOperation" = String, description = "`.../backupJobs/operationsStatus/{operationId}`."),
+            ("Location" = String, description = "`.../backupJobs/{jobName}/operationResults/{operationId}`."),
+        )),
+        (status = 400, description = "`UserErrorJobNotCancellable`: the job has ended, is not a backup, or is transferring to the vault.", body = ErrorResponse),
+        (status = 404, description = "`BMSUserErrorJobNotFound` or an unknown vault.", body = ErrorResponse),
+    )
+)]
+pub async fn cancel_job(
+    state: &ApiState,
+    request: &ArmRequest,
+    vault: &VaultPath,
+    job: &str,
+) -> ArmResult {
+    let vault = vault_of(state, vault).await?;
+    let cancelled = cancel::cancel_job(&state.engine, &vault, job).await?;
+    let jobs = format!("{}/backupJobs", vault.arm_id());
+    let op = &cancelled.operation_id;
+    Ok(accepted(&[
+        (
+            "azure-asyncoperation",
+            url(request, &format!("{jobs}/operationsStatus/{op}")),
+        ),
+        (
+            "location",
+            url(
+                request,
+                &format!("{jobs}/{}/operationResults/{op}", cancelled.job_id),
+            ),
+        ),
+    ]))
+}
+
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}/operationResults/{operationId}",
+    operation_id = "JobOperationResults_Get",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("jobName" = String, Path, description = "The cancelled job's id."),
+        ("operationId" = String, Path, description = "The cancellation's id (the last segment of `Location`)."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    responses(
+        (status = 204, description = "The cancellation is done."),
+        (status = 404, description = "No such cancellation of this job.", body = ErrorResponse),
+    )
+)]
+pub async fn get_job_operation_result(
+    state: &ApiState,
+    request: &ArmRequest,
+    vault: &VaultPath,
+    job: &str,
+    operation: &str,
+) -> ArmResult {
+    let vault = vault_of(state, vault).await?;
+    let op =
+        operations::get_job_cancellation(&state.db, &vault.vault_id, Some(job), operation).await?;
+    Ok(result_response(request, &op, || {
+        format!(
+            "{}/backupJobs/{job}/operationResults/{}",
+            vault.arm_id(),
+            op.operation_id
+        )
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/operationsStatus/{operationId}",
+    operation_id = "JobOperationStatuses_Get",
+    tag = "Jobs",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
+        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        ("operationId" = String, Path, description = "The cancellation's id (the last segment of `Azure-AsyncOperation`)."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    responses(
+        (status = 200, description = "The cancellation's status, with the job's id.", body = OperationStatusBody),
+        (status = 404, description = "No such cancellation.", body = ErrorResponse),
+    )
+)]
+pub async fn get_job_operation_status(
+    state: &ApiState,
+    _request: &ArmRequest,
+    vault: &VaultPath,
+    operation: &str,
+) -> ArmResult {
+    let vault = vault_of(state, vault).await?;
+    let op = operations::get_job_cancellation(&state.db, &vault.vault_id, None, operation).await?;
+    Ok(json_response(StatusCode::OK, &operation_body(&op)))
+}
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(list_jobs, get_job, list_recovery_points, get_recovery_point),
+    paths(
+        list_jobs,
+        get_job,
+        cancel_job,
+        get_job_operation_result,
+        get_job_operation_status,
+        list_recovery_points,
+        get_recovery_point
+    ),
     components(schemas(
         JobResource,
         JobProperties,
@@ -702,7 +824,11 @@ mod tests {
                 "BackupProtectableItems_List",
                 "BackupProtectedItems_List",
                 "BackupProtectionContainers_List",
+                "BackupStatus_Get",
+                "JobCancellations_Trigger",
                 "JobDetails_Get",
+                "JobOperationResults_Get",
+                "JobOperationStatuses_Get",
                 "ProtectedItemOperationResults_Get",
                 "ProtectedItemOperationStatuses_Get",
                 "ProtectedItems_CreateOrUpdate",

@@ -10,8 +10,10 @@ pub mod groups;
 pub mod jobs;
 pub mod policies;
 pub mod protection;
+pub mod providers;
 pub mod query;
 pub mod route;
+pub mod vault_config;
 pub mod vaults;
 
 use axum::body::{Body, Bytes};
@@ -145,6 +147,19 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         }
         Route::PutResourceGroup(p) => groups::put_group(s, r, &p).await,
         Route::GetResourceGroup(p) => groups::get_group(s, r, &p).await,
+        Route::ListProviders { subscription } => {
+            providers::list_providers(s, r, &subscription).await
+        }
+        Route::GetProvider {
+            subscription,
+            namespace,
+        } => providers::get_provider(s, r, &subscription, &namespace).await,
+        Route::GetStorageAccount { group, account } => {
+            providers::get_storage_account(s, r, &group, &account).await
+        }
+        Route::GetClassicStorageAccount { group, account } => {
+            providers::get_classic_storage_account(s, r, &group, &account).await
+        }
         Route::ListVmsInSubscription { subscription } => {
             compute::list_vms_in_subscription(s, r, &subscription).await
         }
@@ -163,6 +178,14 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         Route::PutVault(p) => vaults::put_vault(s, r, &p).await,
         Route::GetVault(p) => vaults::get_vault(s, r, &p).await,
         Route::DeleteVault(p) => vaults::delete_vault(s, r, &p).await,
+        Route::ListResourceGuardProxies(p) => {
+            vault_config::list_resource_guard_proxies(s, r, &p).await
+        }
+        Route::GetVaultConfig(p) => vault_config::get_vault_config(s, r, &p).await,
+        Route::UpdateVaultConfig(p) => vault_config::update_vault_config(s, r, &p).await,
+        Route::PutVaultConfig(p) => vault_config::put_vault_config(s, r, &p).await,
+        Route::GetStorageConfig(p) => vault_config::get_storage_config(s, r, &p).await,
+        Route::GetEncryptionConfig(p) => vault_config::get_encryption_config(s, r, &p).await,
         Route::ListPolicies(p) => policies::list_policies(s, r, &p).await,
         Route::PutPolicy { vault, policy } => policies::put_policy(s, r, &vault, &policy).await,
         Route::GetPolicy { vault, policy } => policies::get_policy(s, r, &vault, &policy).await,
@@ -198,8 +221,20 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         Route::GetBackupOperationResult { vault, operation } => {
             protection::get_backup_operation_result(s, r, &vault, &operation).await
         }
+        Route::GetBackupStatus { subscription, .. } => {
+            protection::get_backup_status(s, r, &subscription).await
+        }
         Route::ListJobs(p) => jobs::list_jobs(s, r, &p).await,
         Route::GetJob { vault, job } => jobs::get_job(s, r, &vault, &job).await,
+        Route::CancelJob { vault, job } => jobs::cancel_job(s, r, &vault, &job).await,
+        Route::GetJobOperationResult {
+            vault,
+            job,
+            operation,
+        } => jobs::get_job_operation_result(s, r, &vault, &job, &operation).await,
+        Route::GetJobOperationStatus { vault, operation } => {
+            jobs::get_job_operation_status(s, r, &vault, &operation).await
+        }
         Route::ListRecoveryPoints(p) => jobs::list_recovery_points(s, r, &p).await,
         Route::GetRecoveryPoint {
             item,

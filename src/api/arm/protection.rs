@@ -18,6 +18,7 @@ use crate::api::ApiState;
 use crate::resources::ids;
 use crate::resources::lookup::{self, VaultRecord};
 use crate::resources::names::key;
+use crate::resources::protection::backup_status;
 use crate::resources::protection::containers::{self, Container, ProtectableVm};
 use crate::resources::protection::items::{
     self, DiskExclusion, ItemPageQuery, ProtectRequest, ProtectedItem, Submitted, VM_ITEM_TYPE,
@@ -336,7 +337,7 @@ fn filter_allows_any(filter: &Filter, key: &str, values: &[&str]) -> bool {
 const CONTAINER_TYPES: [&str; 3] = ["IaasVMContainer", "IaasVMServiceContainer", VM_ITEM_TYPE];
 
 /// 202 with an empty body and the given URL headers, plus `Retry-After`.
-fn accepted(headers: &[(&'static str, String)]) -> Response {
+pub(super) fn accepted(headers: &[(&'static str, String)]) -> Response {
     let mut response = (StatusCode::ACCEPTED, Body::empty()).into_response();
     let map = response.headers_mut();
     for (name, url) in headers {
@@ -351,7 +352,7 @@ fn accepted(headers: &[(&'static str, String)]) -> Response {
     response
 }
 
-fn url(request: &ArmRequest, path: &str) -> String {
+pub(super) fn url(request: &ArmRequest, path: &str) -> String {
     format!(
         "{}{path}?api-version={}",
         request.base_url,
@@ -459,7 +460,7 @@ fn item_body(vault_id: &str, item: &ProtectedItem) -> ProtectedItemResource {
     }
 }
 
-fn operation_body(op: &Operation) -> OperationStatusBody {
+pub(super) fn operation_body(op: &Operation) -> OperationStatusBody {
     OperationStatusBody {
         id: op.operation_id.clone(),
         name: op.operation_id.clone(),
@@ -1119,6 +1120,88 @@ pub async fn get_backup_operation_result(
     }))
 }
 
+/// The body of a `backupStatus` request.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatusRequest {
+    /// `VM`.
+    resource_type: String,
+    /// The VM's ARM id.
+    resource_id: String,
+}
+
+/// BackupStatusResponse: the protection fields only when a vault protects the VM.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupStatusBody {
+    /// `Protected` or `NotProtected`.
+    protection_status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vault_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fabric_name: Option<&'static str>,
+    /// `iaasvmcontainerv2;{rg};{vm}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_name: Option<String>,
+    /// `VM;iaasvmcontainerv2;{rg};{vm}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    protected_item_name: Option<String>,
+    /// Absent when protection is stopped with the data retained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_name: Option<String>,
+}
+
+#[utoipa::path(
+    post,
+    path = "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/locations/{azureRegion}/backupStatus",
+    operation_id = "BackupStatus_Get",
+    tag = "Protection",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("azureRegion" = String, Path, description = "The VM's region (not checked: a VM is found by its id)."),
+        ("api-version" = String, Query, description = "Any version is accepted."),
+    ),
+    request_body = BackupStatusRequest,
+    responses(
+        (status = 200, description = "Whether a vault protects the VM, and which.", body = BackupStatusBody),
+        (status = 400, description = "`BMSUserErrorInvalidInput`: not a VM of this subscription, or `InvalidRequestContent`.", body = ErrorResponse),
+        (status = 404, description = "`ResourceNotFound` or `ResourceGroupNotFound`: no such VM.", body = ErrorResponse),
+    )
+)]
+pub async fn get_backup_status(
+    state: &ApiState,
+    request: &ArmRequest,
+    subscription: &str,
+) -> ArmResult {
+    let body: BackupStatusRequest = request.json()?;
+    let protection = backup_status::of_vm(
+        &state.db,
+        subscription,
+        &body.resource_type,
+        &body.resource_id,
+    )
+    .await?;
+    let status = match protection {
+        None => BackupStatusBody {
+            protection_status: "NotProtected",
+            vault_id: None,
+            fabric_name: None,
+            container_name: None,
+            protected_item_name: None,
+            policy_name: None,
+        },
+        Some((vault, item)) => BackupStatusBody {
+            protection_status: "Protected",
+            vault_id: Some(vault.arm_id()),
+            fabric_name: Some(names::FABRIC),
+            container_name: Some(item.name.native_container_name()),
+            protected_item_name: Some(item.name.item_name()),
+            policy_name: item.policy.map(|p| p.name),
+        },
+    };
+    Ok(json_response(StatusCode::OK, &status))
+}
+
 /// The vault, item name and an operation on the item a path names (the item may be gone
 /// since).
 async fn item_operation(
@@ -1135,7 +1218,7 @@ async fn item_operation(
 }
 
 /// An operation result: 202 (poll `location` again) while running, else 204.
-fn result_response(
+pub(super) fn result_response(
     request: &ArmRequest,
     op: &Operation,
     location: impl FnOnce() -> String,
@@ -1163,8 +1246,11 @@ fn result_response(
         get_item_operation_result,
         get_backup_operation,
         get_backup_operation_result,
+        get_backup_status,
     ),
     components(schemas(
+        BackupStatusRequest,
+        BackupStatusBody,
         ProtectableItemResource,
         ProtectableItemProperties,
         ProtectableItemList,

@@ -58,6 +58,22 @@ pub enum Route {
     },
     PutResourceGroup(GroupPath),
     GetResourceGroup(GroupPath),
+    ListProviders {
+        subscription: String,
+    },
+    GetProvider {
+        subscription: String,
+        namespace: String,
+    },
+    // ---- Microsoft.Storage ----
+    GetStorageAccount {
+        group: GroupPath,
+        account: String,
+    },
+    GetClassicStorageAccount {
+        group: GroupPath,
+        account: String,
+    },
     // ---- Microsoft.Compute ----
     ListVmsInSubscription {
         subscription: String,
@@ -79,6 +95,13 @@ pub enum Route {
     PutVault(VaultPath),
     GetVault(VaultPath),
     DeleteVault(VaultPath),
+    // ---- vault backup configuration ----
+    ListResourceGuardProxies(VaultPath),
+    GetVaultConfig(VaultPath),
+    UpdateVaultConfig(VaultPath),
+    PutVaultConfig(VaultPath),
+    GetStorageConfig(VaultPath),
+    GetEncryptionConfig(VaultPath),
     ListPolicies(VaultPath),
     PutPolicy {
         vault: VaultPath,
@@ -125,11 +148,28 @@ pub enum Route {
         vault: VaultPath,
         operation: String,
     },
+    GetBackupStatus {
+        subscription: String,
+        location: String,
+    },
     // ---- jobs and recovery points ----
     ListJobs(VaultPath),
     GetJob {
         vault: VaultPath,
         job: String,
+    },
+    CancelJob {
+        vault: VaultPath,
+        job: String,
+    },
+    GetJobOperationResult {
+        vault: VaultPath,
+        job: String,
+        operation: String,
+    },
+    GetJobOperationStatus {
+        vault: VaultPath,
+        operation: String,
     },
     ListRecoveryPoints(ItemPath),
     GetRecoveryPoint {
@@ -155,6 +195,10 @@ impl Route {
             Self::ListResourceGroups { .. } => "ResourceGroups_List",
             Self::PutResourceGroup(_) => "ResourceGroups_CreateOrUpdate",
             Self::GetResourceGroup(_) => "ResourceGroups_Get",
+            Self::ListProviders { .. } => "Providers_List",
+            Self::GetProvider { .. } => "Providers_Get",
+            Self::GetStorageAccount { .. } => "StorageAccounts_GetProperties",
+            Self::GetClassicStorageAccount { .. } => "ClassicStorageAccounts_Get",
             Self::ListVmsInSubscription { .. } => "VirtualMachines_ListAll",
             Self::ListVmsInGroup(_) => "VirtualMachines_List",
             Self::PutVm(_) => "VirtualMachines_CreateOrUpdate",
@@ -167,6 +211,12 @@ impl Route {
             Self::PutVault(_) => "Vaults_CreateOrUpdate",
             Self::GetVault(_) => "Vaults_Get",
             Self::DeleteVault(_) => "Vaults_Delete",
+            Self::ListResourceGuardProxies(_) => "ResourceGuardProxies_Get",
+            Self::GetVaultConfig(_) => "BackupResourceVaultConfigs_Get",
+            Self::UpdateVaultConfig(_) => "BackupResourceVaultConfigs_Update",
+            Self::PutVaultConfig(_) => "BackupResourceVaultConfigs_Put",
+            Self::GetStorageConfig(_) => "BackupResourceStorageConfigsNonCRR_Get",
+            Self::GetEncryptionConfig(_) => "BackupResourceEncryptionConfigs_Get",
             Self::ListPolicies(_) => "BackupPolicies_List",
             Self::PutPolicy { .. } => "ProtectionPolicies_CreateOrUpdate",
             Self::GetPolicy { .. } => "ProtectionPolicies_Get",
@@ -186,8 +236,12 @@ impl Route {
             Self::GetItemOperationResult { .. } => "ProtectedItemOperationResults_Get",
             Self::GetBackupOperation { .. } => "BackupOperationStatuses_Get",
             Self::GetBackupOperationResult { .. } => "BackupOperationResults_Get",
+            Self::GetBackupStatus { .. } => "BackupStatus_Get",
             Self::ListJobs(_) => "BackupJobs_List",
             Self::GetJob { .. } => "JobDetails_Get",
+            Self::CancelJob { .. } => "JobCancellations_Trigger",
+            Self::GetJobOperationResult { .. } => "JobOperationResults_Get",
+            Self::GetJobOperationStatus { .. } => "JobOperationStatuses_Get",
             Self::ListRecoveryPoints(_) => "RecoveryPoints_List",
             Self::GetRecoveryPoint { .. } => "RecoveryPoints_Get",
             Self::TriggerBackup(_) => "Backups_Trigger",
@@ -196,7 +250,7 @@ impl Route {
     }
 
     /// Every ARM operation id a route can have; the OpenAPI document must describe each.
-    pub const OPERATION_IDS: [&'static str; 42] = [
+    pub const OPERATION_IDS: [&'static str; 56] = [
         "Metadata_GetEndpoints",
         "Tenants_List",
         "Subscriptions_List",
@@ -204,6 +258,10 @@ impl Route {
         "ResourceGroups_List",
         "ResourceGroups_CreateOrUpdate",
         "ResourceGroups_Get",
+        "Providers_List",
+        "Providers_Get",
+        "StorageAccounts_GetProperties",
+        "ClassicStorageAccounts_Get",
         "VirtualMachines_ListAll",
         "VirtualMachines_List",
         "VirtualMachines_CreateOrUpdate",
@@ -216,6 +274,12 @@ impl Route {
         "Vaults_CreateOrUpdate",
         "Vaults_Get",
         "Vaults_Delete",
+        "ResourceGuardProxies_Get",
+        "BackupResourceVaultConfigs_Get",
+        "BackupResourceVaultConfigs_Update",
+        "BackupResourceVaultConfigs_Put",
+        "BackupResourceStorageConfigsNonCRR_Get",
+        "BackupResourceEncryptionConfigs_Get",
         "BackupPolicies_List",
         "ProtectionPolicies_CreateOrUpdate",
         "ProtectionPolicies_Get",
@@ -233,8 +297,12 @@ impl Route {
         "ProtectedItemOperationResults_Get",
         "BackupOperationStatuses_Get",
         "BackupOperationResults_Get",
+        "BackupStatus_Get",
         "BackupJobs_List",
         "JobDetails_Get",
+        "JobCancellations_Trigger",
+        "JobOperationResults_Get",
+        "JobOperationStatuses_Get",
         "RecoveryPoints_List",
         "RecoveryPoints_Get",
         "Backups_Trigger",
@@ -247,10 +315,15 @@ impl Route {
             Self::GetSubscription { subscription }
             | Self::ListResourceGroups { subscription }
             | Self::ListVmsInSubscription { subscription }
-            | Self::ListVaultsInSubscription { subscription } => Some(subscription),
-            Self::PutResourceGroup(g) | Self::GetResourceGroup(g) | Self::ListVmsInGroup(g) => {
-                Some(&g.subscription)
-            }
+            | Self::ListVaultsInSubscription { subscription }
+            | Self::ListProviders { subscription }
+            | Self::GetProvider { subscription, .. }
+            | Self::GetBackupStatus { subscription, .. } => Some(subscription),
+            Self::PutResourceGroup(g)
+            | Self::GetResourceGroup(g)
+            | Self::ListVmsInGroup(g)
+            | Self::GetStorageAccount { group: g, .. }
+            | Self::GetClassicStorageAccount { group: g, .. } => Some(&g.subscription),
             Self::ListVaultsInGroup(g) => Some(&g.subscription),
             Self::PutVm(vm)
             | Self::GetVm(vm)
@@ -260,6 +333,12 @@ impl Route {
             Self::PutVault(v)
             | Self::GetVault(v)
             | Self::DeleteVault(v)
+            | Self::ListResourceGuardProxies(v)
+            | Self::GetVaultConfig(v)
+            | Self::UpdateVaultConfig(v)
+            | Self::PutVaultConfig(v)
+            | Self::GetStorageConfig(v)
+            | Self::GetEncryptionConfig(v)
             | Self::ListPolicies(v)
             | Self::PutPolicy { vault: v, .. }
             | Self::GetPolicy { vault: v, .. }
@@ -272,7 +351,10 @@ impl Route {
             | Self::GetBackupOperation { vault: v, .. }
             | Self::GetBackupOperationResult { vault: v, .. }
             | Self::ListJobs(v)
-            | Self::GetJob { vault: v, .. } => Some(&v.group.subscription),
+            | Self::GetJob { vault: v, .. }
+            | Self::CancelJob { vault: v, .. }
+            | Self::GetJobOperationResult { vault: v, .. }
+            | Self::GetJobOperationStatus { vault: v, .. } => Some(&v.group.subscription),
             Self::GetProtectionContainer(c) => Some(&c.vault.group.subscription),
             Self::PutProtectedItem(i)
             | Self::GetProtectedItem(i)
@@ -326,10 +408,13 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
     };
     let get = *method == Method::GET || *method == Method::HEAD;
     let put = *method == Method::PUT;
+    let post = *method == Method::POST;
     let delete = *method == Method::DELETE;
 
     const RS: &str = "microsoft.recoveryservices";
     const COMPUTE: &str = "microsoft.compute";
+    const STORAGE: &str = "microsoft.storage";
+    const CLASSIC_STORAGE: &str = "microsoft.classicstorage";
     let route = match lower.as_slice() {
         ["metadata", "endpoints"] if get => Route::GetMetadataEndpoints,
         ["tenants"] if get => Route::ListTenants,
@@ -342,6 +427,19 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
         },
         ["subscriptions", _, "resourcegroups", _] if put => Route::PutResourceGroup(group()),
         ["subscriptions", _, "resourcegroups", _] if get => Route::GetResourceGroup(group()),
+        ["subscriptions", _, "providers"] if get => Route::ListProviders {
+            subscription: subscription(),
+        },
+        ["subscriptions", _, "providers", _] if get => Route::GetProvider {
+            subscription: subscription(),
+            namespace: at(3),
+        },
+        ["subscriptions", _, "providers", RS, "locations", _, "backupstatus"] if post => {
+            Route::GetBackupStatus {
+                subscription: subscription(),
+                location: at(5),
+            }
+        }
         ["subscriptions", _, "providers", COMPUTE, "virtualmachines"] if get => {
             Route::ListVmsInSubscription {
                 subscription: subscription(),
@@ -359,6 +457,14 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
             (COMPUTE, ["virtualmachines", _, "extensions", _]) if get => Route::GetVmExtension {
                 vm: vm(),
                 extension: at(9),
+            },
+            (STORAGE, ["storageaccounts", _]) if get => Route::GetStorageAccount {
+                group: group(),
+                account: at(7),
+            },
+            (CLASSIC_STORAGE, ["storageaccounts", _]) if get => Route::GetClassicStorageAccount {
+                group: group(),
+                account: at(7),
             },
             (RS, ["vaults"]) if get => Route::ListVaultsInGroup(group()),
             (RS, ["vaults", _]) if put => Route::PutVault(vault()),
@@ -403,8 +509,19 @@ fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
     let get = *method == Method::GET || *method == Method::HEAD;
     let put = *method == Method::PUT;
     let post = *method == Method::POST;
+    let patch = *method == Method::PATCH;
     let delete = *method == Method::DELETE;
     let child = match rest {
+        ["backupresourceguardproxies"] if get => Direct(|v, _| Route::ListResourceGuardProxies(v)),
+        ["backupconfig", "vaultconfig"] if get => Direct(|v, _| Route::GetVaultConfig(v)),
+        ["backupconfig", "vaultconfig"] if patch => Direct(|v, _| Route::UpdateVaultConfig(v)),
+        ["backupconfig", "vaultconfig"] if put => Direct(|v, _| Route::PutVaultConfig(v)),
+        ["backupstorageconfig", "vaultstorageconfig"] if get => {
+            Direct(|v, _| Route::GetStorageConfig(v))
+        }
+        ["backupencryptionconfigs", "backupresourceencryptionconfig"] if get => {
+            Direct(|v, _| Route::GetEncryptionConfig(v))
+        }
         ["backuppolicies"] if get => Direct(|v, _| Route::ListPolicies(v)),
         ["backuppolicies", _] if put => Direct(|v, s| Route::PutPolicy {
             vault: v,
@@ -447,6 +564,23 @@ fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
             vault: v,
             job: s[9].clone(),
         }),
+        ["backupjobs", _, "cancel"] if post => Direct(|v, s| Route::CancelJob {
+            vault: v,
+            job: s[9].clone(),
+        }),
+        ["backupjobs", "operationsstatus", _] if get => {
+            Direct(|v, s| Route::GetJobOperationStatus {
+                vault: v,
+                operation: s[10].clone(),
+            })
+        }
+        ["backupjobs", _, "operationresults", _] if get => {
+            Direct(|v, s| Route::GetJobOperationResult {
+                vault: v,
+                job: s[9].clone(),
+                operation: s[11].clone(),
+            })
+        }
         ["backupfabrics", _, "protectioncontainers", _] if get => {
             Container(|c, _| Route::GetProtectionContainer(c))
         }
@@ -551,6 +685,58 @@ mod tests {
             Route::GetJob {
                 vault: vault(),
                 job: "j1".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_routes_az_backup_reads_beyond_the_core_parse() {
+        // `az backup restore restore-disks` sends the account after a double slash.
+        assert_eq!(
+            parse(
+                &Method::GET,
+                "/subscriptions/S/resourceGroups/G/providers/Microsoft.Storage/storageAccounts//acct"
+            )
+            .unwrap(),
+            Route::GetStorageAccount {
+                group: vault().group,
+                account: "acct".into()
+            }
+        );
+        assert_eq!(
+            parse(&Method::POST, &format!("{V}/backupJobs/J1/cancel")).unwrap(),
+            Route::CancelJob {
+                vault: vault(),
+                job: "J1".into()
+            }
+        );
+        assert_eq!(
+            parse(&Method::GET, &format!("{V}/backupJobs/operationsStatus/op")).unwrap(),
+            Route::GetJobOperationStatus {
+                vault: vault(),
+                operation: "op".into()
+            }
+        );
+        assert_eq!(
+            parse(&Method::PATCH, &format!("{V}/backupconfig/vaultconfig")).unwrap(),
+            Route::UpdateVaultConfig(vault())
+        );
+        assert_eq!(
+            parse(
+                &Method::POST,
+                "/subscriptions/S/providers/Microsoft.RecoveryServices/locations/eastus/backupStatus"
+            )
+            .unwrap(),
+            Route::GetBackupStatus {
+                subscription: "s".into(),
+                location: "eastus".into()
+            }
+        );
+        assert_eq!(
+            parse(&Method::GET, "/subscriptions/S/providers/microsoft.compute").unwrap(),
+            Route::GetProvider {
+                subscription: "s".into(),
+                namespace: "microsoft.compute".into()
             }
         );
     }

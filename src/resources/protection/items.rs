@@ -389,6 +389,29 @@ pub async fn get_with_vault(
     .transpose()
 }
 
+/// The protected item of a VM (by its internal id) in whichever vault protects it, with
+/// that vault: a VM is protected by one vault at most. `None` when no vault does.
+pub async fn get_by_vm(
+    db: &Db,
+    vm_id: &str,
+) -> Result<Option<(VaultRecord, ProtectedItem)>, ResourceError> {
+    let row = sqlx::query(&format!(
+        "select {ITEM_COLUMNS}, {VAULT_COLUMNS_PREFIXED} from protected_item p \
+         join vault v on v.vault_id = p.vault_id \
+         join resource_group g on g.subscription_id = v.subscription_id \
+         and g.name_key = v.resource_group_key {POLICY_JOIN} where p.vm_id = $1"
+    ))
+    .bind(vm_id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(|row| {
+        let vault = vault_from_prefixed_row(&row)?;
+        let item = item_from_row(&vault.vault_id, &row)?;
+        Ok((vault, item))
+    })
+    .transpose()
+}
+
 /// The key of the item a container and item name address; 404 when they are not IaaS VM
 /// names or name different VMs.
 pub fn resolve(container: &str, item: &str) -> Result<VmName, ResourceError> {

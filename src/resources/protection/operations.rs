@@ -24,6 +24,8 @@ pub enum OperationKind {
     Backup,
     /// A restore (`POST .../recoveryPoints/{rp}/restore`).
     Restore,
+    /// A job cancellation (`POST .../backupJobs/{job}/cancel`).
+    CancelJob,
 }
 
 impl OperationKind {
@@ -34,6 +36,7 @@ impl OperationKind {
             Self::DeleteProtection => "delete",
             Self::Backup => "backup",
             Self::Restore => "restore",
+            Self::CancelJob => "cancel-job",
         }
     }
 
@@ -44,6 +47,7 @@ impl OperationKind {
             Self::DeleteProtection,
             Self::Backup,
             Self::Restore,
+            Self::CancelJob,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -169,6 +173,27 @@ pub async fn get_refresh(
 ) -> Result<Operation, ResourceError> {
     let op = get(db, vault_id, operation_id).await?;
     if op.kind == OperationKind::Refresh {
+        Ok(op)
+    } else {
+        Err(not_found(operation_id))
+    }
+}
+
+/// A job cancellation of a vault; 404 when the id names no cancellation, or one of
+/// another job when `job_id` is given.
+pub async fn get_job_cancellation(
+    db: &Db,
+    vault_id: &str,
+    job_id: Option<&str>,
+    operation_id: &str,
+) -> Result<Operation, ResourceError> {
+    let op = get(db, vault_id, operation_id).await?;
+    let same_job = job_id.is_none_or(|job| {
+        op.job_id
+            .as_deref()
+            .is_some_and(|j| j.eq_ignore_ascii_case(job))
+    });
+    if op.kind == OperationKind::CancelJob && same_job {
         Ok(op)
     } else {
         Err(not_found(operation_id))

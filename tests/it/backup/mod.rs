@@ -3,7 +3,7 @@
 //! SAS, and the service collects, transfers, retains and restores.
 
 mod app;
-mod e2e;
+pub mod e2e;
 mod failures;
 mod replicas;
 mod restart;

@@ -176,7 +176,7 @@ async fn a_protected_vm_from_creation_to_vault_deletion(app: ManagementApp) {
 
     // Now the vault can go, and with it its policies and jobs.
     let deleted = app.delete_vault("prod", "vault1").await;
-    assert_eq!(deleted.status, StatusCode::OK, "{:?}", deleted.body);
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{:?}", deleted.body);
     let vault = app.get_vault("prod", "vault1").await;
     assert_eq!(vault.status, StatusCode::NOT_FOUND);
     assert_eq!(vault.error_code(), "ResourceNotFound");

@@ -2,6 +2,7 @@
 
 pub mod app;
 mod auth;
+mod az_surface;
 mod compute;
 mod jobs;
 mod lifecycle;

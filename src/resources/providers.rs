@@ -1,0 +1,150 @@
+//! The resource providers the simulator serves, as ARM's `providers` routes list them.
+//! `az resource show|list|create` without `--api-version` reads these to pick the first
+//! non-preview api-version of a type, so each type lists the versions newest first, and
+//! only versions this service accepts (it accepts any) and Azure clients send.
+
+use super::ResourceError;
+
+/// One served resource type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderResourceType {
+    pub resource_type: &'static str,
+    /// Newest first.
+    pub api_versions: &'static [&'static str],
+}
+
+/// One served provider namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Provider {
+    pub namespace: &'static str,
+    pub resource_types: &'static [ProviderResourceType],
+}
+
+/// The regions listed for every type. The service accepts any region name; clients that
+/// check a location against this list find the common ones.
+pub const LOCATIONS: [&str; 12] = [
+    "East US",
+    "East US 2",
+    "West US",
+    "West US 2",
+    "Central US",
+    "North Europe",
+    "West Europe",
+    "UK South",
+    "France Central",
+    "Southeast Asia",
+    "Japan East",
+    "Australia East",
+];
+
+const RESOURCES_VERSIONS: &[&str] = &["2024-11-01", "2024-03-01", "2022-12-01", "2021-04-01"];
+const COMPUTE_VERSIONS: &[&str] = &[
+    "2024-11-01",
+    "2024-07-01",
+    "2024-03-01",
+    "2023-09-01",
+    "2023-03-01",
+    "2022-03-01",
+];
+const RECOVERY_SERVICES_VERSIONS: &[&str] = &[
+    "2026-07-01",
+    "2025-08-01",
+    "2025-02-01",
+    "2024-04-01",
+    "2023-04-01",
+    "2021-03-01",
+    "2016-06-01",
+];
+const STORAGE_VERSIONS: &[&str] = &[
+    "2024-01-01",
+    "2023-05-01",
+    "2023-01-01",
+    "2022-09-01",
+    "2021-09-01",
+    "2016-01-01",
+];
+
+const fn served(
+    resource_type: &'static str,
+    api_versions: &'static [&'static str],
+) -> ProviderResourceType {
+    ProviderResourceType {
+        resource_type,
+        api_versions,
+    }
+}
+
+/// Every namespace the management API serves routes of, with the served types.
+pub const PROVIDERS: [Provider; 4] = [
+    Provider {
+        namespace: "Microsoft.Resources",
+        resource_types: &[
+            served("tenants", RESOURCES_VERSIONS),
+            served("subscriptions", RESOURCES_VERSIONS),
+            served("resourceGroups", RESOURCES_VERSIONS),
+            served("providers", RESOURCES_VERSIONS),
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Compute",
+        resource_types: &[
+            served("virtualMachines", COMPUTE_VERSIONS),
+            served("virtualMachines/extensions", COMPUTE_VERSIONS),
+            served("locations", COMPUTE_VERSIONS),
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.RecoveryServices",
+        resource_types: &[
+            served("vaults", RECOVERY_SERVICES_VERSIONS),
+            served("locations", RECOVERY_SERVICES_VERSIONS),
+            served("locations/backupStatus", RECOVERY_SERVICES_VERSIONS),
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Storage",
+        resource_types: &[served("storageAccounts", STORAGE_VERSIONS)],
+    },
+];
+
+/// A served namespace, matched in any case. 404 `InvalidResourceNamespace`, as ARM
+/// answers, for a namespace not served.
+pub fn get(namespace: &str) -> Result<&'static Provider, ResourceError> {
+    PROVIDERS
+        .iter()
+        .find(|p| p.namespace.eq_ignore_ascii_case(namespace))
+        .ok_or_else(|| {
+            ResourceError::not_found(
+                "InvalidResourceNamespace",
+                format!("The resource namespace '{namespace}' is invalid."),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_match_in_any_case() {
+        assert_eq!(
+            get("microsoft.COMPUTE").unwrap().namespace,
+            "Microsoft.Compute"
+        );
+        assert!(get("Microsoft.Network").is_err());
+    }
+
+    #[test]
+    fn api_versions_are_listed_newest_first() {
+        for provider in PROVIDERS {
+            for t in provider.resource_types {
+                assert!(
+                    t.api_versions.windows(2).all(|w| w[0] > w[1]),
+                    "{}/{}",
+                    provider.namespace,
+                    t.resource_type
+                );
+            }
+        }
+    }
+}
