@@ -177,8 +177,7 @@ pub async fn serve_router(
             request.extensions_mut().insert(ListenerScheme(scheme));
             router.clone().oneshot(request)
         });
-        hyper::server::conn::http1::Builder::new()
-            .serve_connection(TokioIo::new(stream), service)
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service)
     };
     serve(listener, connect, shutdown).await
 }

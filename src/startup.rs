@@ -314,7 +314,6 @@ async fn bind_https(
     }))
 }
 
-
 fn with_request_logging(router: Router) -> Router {
     router.layer(
         TraceLayer::new_for_http()

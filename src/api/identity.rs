@@ -65,7 +65,6 @@ pub fn router() -> Router<ApiState> {
         .route("/adfs/discovery/keys", get(jwks_adfs))
 }
 
-
 /// The client-credentials token request (`application/x-www-form-urlencoded`). Other fields
 /// (`claims`, `client_info`...) are accepted and ignored.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

@@ -21,7 +21,9 @@ impl PublicUrl {
         let rest = url
             .strip_prefix("https://")
             .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| anyhow::anyhow!("the public URL {url:?} must start with https:// or http://"))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("the public URL {url:?} must start with https:// or http://")
+            })?;
         let host = rest.split('/').next().unwrap_or_default();
         if !is_authority(host) {
             anyhow::bail!("the public URL {url:?} has no valid host");
@@ -118,9 +120,9 @@ fn parse_forwarded_element(element: &str) -> (Option<String>, Option<String>) {
 fn is_authority(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 255
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']'))
+        && value.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'[' | b']')
+        })
 }
 
 #[cfg(test)]
@@ -162,12 +164,18 @@ mod tests {
             Scheme::Http,
             &[
                 ("host", "10.0.0.5:8080"),
-                ("forwarded", r#"for=192.0.2.60;proto=HTTPS;host="front:8443", for=10.1.1.1"#),
+                (
+                    "forwarded",
+                    r#"for=192.0.2.60;proto=HTTPS;host="front:8443", for=10.1.1.1"#,
+                ),
                 ("x-forwarded-proto", "http"),
             ],
         );
         assert_eq!(request_origin(&forwarded, None), "https://front:8443");
-        let proto_only = parts(Scheme::Http, &[("host", "h:1"), ("x-forwarded-proto", "https")]);
+        let proto_only = parts(
+            Scheme::Http,
+            &[("host", "h:1"), ("x-forwarded-proto", "https")],
+        );
         assert_eq!(request_origin(&proto_only, None), "https://h:1");
     }
 
@@ -190,7 +198,10 @@ mod tests {
     fn a_configured_public_url_overrides_the_request() {
         let url = PublicUrl::parse("https://vaultsim.example/").unwrap();
         let request = parts(Scheme::Http, &[("host", "127.0.0.1:8080")]);
-        assert_eq!(request_origin(&request, Some(&url)), "https://vaultsim.example");
+        assert_eq!(
+            request_origin(&request, Some(&url)),
+            "https://vaultsim.example"
+        );
         assert!(PublicUrl::parse("vaultsim:8443").is_err());
         assert!(PublicUrl::parse("https://").is_err());
         assert!(PublicUrl::parse("https://a b/").is_err());

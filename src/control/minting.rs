@@ -547,7 +547,10 @@ mod tests {
             let over_tls = check_sas_from(HTTPS_ENDPOINT, url, container, blob, start(), true);
             assert!(over_tls.is_ok(), "{over_tls:?}");
             let in_clear = check_sas_from(HTTPS_ENDPOINT, url, container, blob, start(), false);
-            assert_eq!(in_clear.unwrap_err().error_code(), "AuthorizationProtocolMismatch");
+            assert_eq!(
+                in_clear.unwrap_err().error_code(),
+                "AuthorizationProtocolMismatch"
+            );
         }
         // An http endpoint's task works over either.
         let plain = mint_task(&input(&pem, &disks)).unwrap();

@@ -39,12 +39,18 @@ impl VaultConfig {
         let soft_delete = &vault.settings["securitySettings"]["softDeleteSettings"];
         let redundancy = &vault.settings["redundancySettings"];
         let text = |value: &Value, default: &str| value.as_str().unwrap_or(default).to_owned();
+        // The vault PUT keeps the client's spelling (az sends `AlwaysOn`); this view
+        // answers Azure's.
+        let state = |value: &Value| {
+            let given = value.as_str().unwrap_or("Enabled");
+            feature_state("", given).map_or_else(|_| given.to_owned(), str::to_owned)
+        };
         Self {
             vault_id: vault.record.arm_id(),
             storage_type: text(&redundancy["standardTierStorageRedundancy"], "GeoRedundant"),
             cross_region_restore: redundancy["crossRegionRestore"] == "Enabled",
-            soft_delete_state: text(&soft_delete["softDeleteState"], "Enabled"),
-            enhanced_security_state: text(&soft_delete["enhancedSecurityState"], "Enabled"),
+            soft_delete_state: state(&soft_delete["softDeleteState"]),
+            enhanced_security_state: state(&soft_delete["enhancedSecurityState"]),
             soft_delete_retention_days: soft_delete["softDeleteRetentionPeriodInDays"]
                 .as_i64()
                 .unwrap_or(14),

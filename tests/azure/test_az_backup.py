@@ -12,8 +12,12 @@ import signal
 import time
 
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from conftest import Az, unique
+
+ACCOUNT = "devstoreaccount1"
+DEV_ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 LOCATION = "eastus"
 GROUP = unique("rg")
@@ -22,6 +26,22 @@ VM = unique("vm")
 POLICY = "DailyAt2"
 
 state: dict = {}
+
+
+def blob_service(service) -> BlobServiceClient:
+    """The served storage account over HTTPS, with its key, as a storage user reaches it."""
+    return BlobServiceClient(
+        f"{service.blob_https}/{ACCOUNT}",
+        credential={"account_name": ACCOUNT, "account_key": DEV_ACCOUNT_KEY},
+        connection_verify=str(service.ca_file),
+    )
+
+
+def disk_contents(blob) -> dict[int, bytes]:
+    """A page blob's written ranges and their bytes."""
+    ranges, _ = blob.get_page_ranges()
+    return {r["start"]: blob.download_blob(offset=r["start"], length=r["end"] - r["start"] + 1).readall()
+            for r in ranges}
 
 
 def item_args(az) -> list[str]:
@@ -90,6 +110,16 @@ def test_the_vaults_policies_are_listed_shown_and_created(az, tmp_path):
 def test_a_vm_is_protected_with_the_default_policy(az, service):
     service.start_vm(GROUP, VM, LOCATION)
     vm_id = service.vm_id(GROUP, VM)
+    # The guest writes to its disks: a different pattern per disk, at different offsets.
+    machine = az.json("vm", "show", "-g", GROUP, "-n", VM)
+    disks = blob_service(service).get_container_client("vm-" + machine["vmId"].replace("-", ""))
+    written = {}
+    for n, name in enumerate(sorted(b.name for b in disks.list_blobs())):
+        disk = disks.get_blob_client(name)
+        disk.upload_page(os.urandom(64 << 10), offset=(n + 1) << 20, length=64 << 10)
+        written[name] = disk_contents(disk)
+    assert len(written) == 2, written.keys()
+    state["disks"] = written
     unprotected = az.run("backup", "protection", "check-vm", "--vm", vm_id).stdout
     assert unprotected.strip() == ""
     job = az.json("backup", "protection", "enable-for-vm", "-g", GROUP, "-v", VAULT, "--vm", VM,
@@ -137,7 +167,10 @@ def test_backup_now_completes_with_a_recovery_point(az):
 
 def test_tables_show_the_protected_vm_and_its_jobs(az):
     items = az.run("backup", "item", "list", "-g", GROUP, "-v", VAULT, "-o", "table").stdout
-    assert VM.lower() in items.lower() and "Completed" in items and "DefaultPolicy" in items
+    header, _, row = items.splitlines()[:3]
+    assert header.split()[:2] == ["Name", "Friendly"], items
+    # Name, friendly name, container, group, type, last backup status and time, health.
+    assert row.split()[1:6] == [VM, f"iaasvmcontainerv2;{GROUP};{VM}", GROUP, "VM", "Completed"], items
     jobs = az.run("backup", "job", "list", "-g", GROUP, "-v", VAULT, "-o", "table").stdout
     assert "Backup" in jobs and "ConfigureBackup" in jobs and "Completed" in jobs
 
@@ -151,12 +184,20 @@ def test_the_snapshot_extension_shows_after_the_first_backup(az):
 def test_restore_disks_writes_disks_equal_to_the_source(az, service):
     account = az.json("storage", "account", "show", "-g", GROUP, "-n", "devstoreaccount1")
     assert account["primaryEndpoints"]["blob"].startswith("https://")
-    job = az.json("backup", "restore", "restore-disks", *item_args(az), "-i", VM,
+    job = az.json("backup", "restore", "restore-disks", "-g", GROUP, "-v", VAULT, "-c", VM, "-i", VM,
                   "-r", state["recovery_point"], "--storage-account", "devstoreaccount1")
     assert job["properties"]["operation"] == "Restore"
     done = wait_for_job(az, job["name"])
     assert done["properties"]["status"] == "Completed", done
-    state["restore_job"] = done
+    bag = done["properties"]["extendedInfo"]["propertyBag"]
+    restored = blob_service(service).get_container_client(bag["Config Blob Container Name"])
+    restored_disks = bag["Restored Disks"].split(",")
+    assert len(restored_disks) == len(state["disks"])
+    source = sorted(state["disks"].values(), key=lambda d: sorted(d))
+    copies = sorted((disk_contents(restored.get_blob_client(name)) for name in restored_disks),
+                    key=lambda d: sorted(d))
+    assert copies == source
+    assert int(bag["Bytes Restored"]) == 2 * (64 << 10)
 
 
 def test_a_running_job_is_stopped(az, service):
@@ -187,12 +228,19 @@ def test_the_item_moves_to_another_policy(az):
 
 
 def test_vault_backup_properties_are_shown_and_set(az):
-    shown = az.json("backup", "vault", "backup-properties", "show", "-g", GROUP, "-n", VAULT)
-    assert shown["properties"]["softDeleteFeatureState"] == "Enabled"
+    def vault_config():
+        shown = az.json("backup", "vault", "backup-properties", "show", "-g", GROUP, "-n", VAULT)
+        return next(c["properties"] for c in shown if c["name"] == "vaultconfig")
+
+    # az creates vaults with soft delete always on, which can never be turned off.
+    shown = vault_config()
+    assert shown["softDeleteFeatureState"] == "AlwaysON"
+    assert shown["isSoftDeleteFeatureStateEditable"] is False
     az.run("backup", "vault", "backup-properties", "set", "-g", GROUP, "-n", VAULT,
-           "--soft-delete-feature-state", "Disable")
-    shown = az.json("backup", "vault", "backup-properties", "show", "-g", GROUP, "-n", VAULT)
-    assert shown["properties"]["softDeleteFeatureState"] == "Disabled"
+           "--soft-delete-duration", "30", "--soft-delete-feature-state", "Disable")
+    shown = vault_config()
+    assert shown["softDeleteRetentionPeriodInDays"] == 30
+    assert shown["softDeleteFeatureState"] == "AlwaysON"
 
 
 def test_mistakes_get_the_messages_azure_gives(az, service, tmp_path):

@@ -12,12 +12,14 @@ from azure.identity import ClientSecretCredential, EnvironmentCredential
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.recoveryservices import RecoveryServicesClient
 from azure.mgmt.recoveryservices.models import Sku, Vault, VaultProperties
-from azure.mgmt.recoveryservicesbackup.activestamp import RecoveryServicesBackupClient
-from azure.mgmt.recoveryservicesbackup.activestamp.models import (
-    IaasVMBackupRequest,
-    IaasVMProtectedItem,
-    ProtectedItemResource,
+from azure.mgmt.recoveryservicesbackup import RecoveryServicesBackupClient
+from azure.mgmt.recoveryservicesbackup.models import (
+    AzureIaaSComputeVMProtectedItem,
     BackupRequestResource,
+    IaasVMBackupRequest,
+    IaasVMRestoreRequest,
+    ProtectedItemResource,
+    RestoreRequestResource,
 )
 from azure.mgmt.resource import ResourceManagementClient
 
@@ -74,19 +76,13 @@ def test_the_sdks_protect_and_back_up_a_vm(service, credential):
     container = f"IaasVMContainer;iaasvmcontainerv2;{group};{vm}"
     item = f"VM;iaasvmcontainerv2;{group};{vm}"
     policy_id = f"{vault.id}/backupPolicies/DefaultPolicy"
-    backup.protected_items.create_or_update(
+    # An LRO: the SDK polls the operation the 202 names until the item exists.
+    protected = backup.protected_items.begin_create_or_update(
         vault_name, group, "Azure", container, item,
-        ProtectedItemResource(properties=IaasVMProtectedItem(source_resource_id=machine.id, policy_id=policy_id)),
-    )
-    # The PUT is asynchronous: the item appears once the operation has run.
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            protected = backup.protected_items.get(vault_name, group, "Azure", container, item)
-            break
-        except ResourceNotFoundError:
-            assert time.monotonic() < deadline, "the protected item never appeared"
-            time.sleep(0.5)
+        ProtectedItemResource(properties=AzureIaaSComputeVMProtectedItem(source_resource_id=machine.id, policy_id=policy_id)),
+    ).result()
+    assert protected.name.lower() == item.lower()
+    protected = backup.protected_items.get(vault_name, group, "Azure", container, item)
     assert protected.properties.policy_id.lower() == policy_id.lower()
 
     backup.backups.trigger(
@@ -104,3 +100,15 @@ def test_the_sdks_protect_and_back_up_a_vm(service, credential):
     points = list(backup.recovery_points.list(vault_name, group, "Azure", container, item))
     assert len(points) == 1
     assert points[0].properties.object_type == "IaasVMRecoveryPoint"
+
+    # Restore is an LRO too: polled to its end, then its job is there, completed.
+    account_id = f"/subscriptions/{service.subscription}/resourceGroups/{group}/providers/Microsoft.Storage/storageAccounts/devstoreaccount1"
+    backup.restores.begin_trigger(
+        vault_name, group, "Azure", container, item, points[0].name,
+        RestoreRequestResource(properties=IaasVMRestoreRequest(
+            recovery_point_id=points[0].name, recovery_type="RestoreDisks", source_resource_id=machine.id,
+            storage_account_id=account_id, region=LOCATION, create_new_cloud_service=False,
+            original_storage_account_option=False)),
+    ).result()
+    restores = [j for j in backup.backup_jobs.list(vault_name, group) if j.properties.operation == "Restore"]
+    assert len(restores) == 1

@@ -407,11 +407,10 @@ async fn the_blob_public_url_is_what_tasks_name() {
         blob_public_url: public.map(str::to_owned),
         ..ServeConfig::ephemeral(dir.path(), None)
     };
-    let app = vaultsim::startup::Application::build(&config(Some(
-        "https://vaultsim/devstoreaccount1/",
-    )))
-    .await
-    .unwrap();
+    let app =
+        vaultsim::startup::Application::build(&config(Some("https://vaultsim/devstoreaccount1/")))
+            .await
+            .unwrap();
     assert_eq!(
         app.engine().config().blob_endpoint,
         "https://vaultsim/devstoreaccount1"

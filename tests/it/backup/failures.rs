@@ -141,7 +141,8 @@ async fn a_status_blob_that_is_not_a_status_is_refused() {
     let job_id = app.backup_now(GROUP, VAULT, VM).await;
     let task = next_task(&mut vm).await;
     // Whoever holds the SAS can write anything; the service must not trust it.
-    let written = app.http
+    let written = app
+        .http
         .put(&task.protected.status_blob_uri)
         .header("x-ms-blob-type", "BlockBlob")
         .body(r#"[{"version":"1.0","status":{"code":"0"}}]"#)

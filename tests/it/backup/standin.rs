@@ -210,7 +210,7 @@ impl VmStandIn {
                 handler_settings,
             )
             .await
-                .expect("the task decrypts with the VM's key");
+            .expect("the task decrypts with the VM's key");
             return Some(task);
         }
     }
@@ -689,8 +689,8 @@ mod tests {
             1,
             minted.handler_settings,
         )
-            .await
-            .unwrap();
+        .await
+        .unwrap();
         let real = SnapshotInfo {
             is_successful: true,
             snapshot_uri: Some(

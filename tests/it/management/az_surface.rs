@@ -399,6 +399,32 @@ async fn vault_config_shows_and_sets_soft_delete(app: ManagementApp) {
         )
         .await;
     assert_eq!(leave.status, StatusCode::BAD_REQUEST);
+
+    // `az backup vault create` makes vaults with soft delete `AlwaysOn`, in that spelling.
+    let created = app
+        .put(
+            &app.vault_path("rg", "az-vault"),
+            json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {
+                "securitySettings": {"softDeleteSettings": {"softDeleteState": "AlwaysOn",
+                    "enhancedSecurityState": "AlwaysOn", "softDeleteRetentionPeriodInDays": 14}}}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{:?}", created.body);
+    let shown = app.get_vault_config("rg", "az-vault").await.body;
+    assert_eq!(shown["properties"]["softDeleteFeatureState"], "AlwaysON");
+    assert_eq!(shown["properties"]["enhancedSecurityState"], "AlwaysON");
+    assert_eq!(
+        shown["properties"]["isSoftDeleteFeatureStateEditable"],
+        false
+    );
+    let leave = app
+        .patch_vault_config(
+            "rg",
+            "az-vault",
+            json!({"properties": {"softDeleteFeatureState": "Disabled"}}),
+        )
+        .await;
+    assert_eq!(leave.status, StatusCode::BAD_REQUEST, "{:?}", leave.body);
 }
 
 async fn storage_and_encryption_config_are_served(app: ManagementApp) {
