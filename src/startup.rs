@@ -150,7 +150,7 @@ impl Application {
                 public_url: config
                     .public_url
                     .as_deref()
-                    .map(|url| PublicUrl::parse(url))
+                    .map(PublicUrl::parse)
                     .transpose()?,
                 engine: engine.clone(),
                 in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),

@@ -48,6 +48,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::providers::ProvidersApi::openapi());
+    document.merge(super::arm::inventory::InventoryApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());
     document.merge(super::arm::vault_config::VaultConfigApi::openapi());
     document.merge(super::arm::policies::PoliciesApi::openapi());

@@ -23,6 +23,17 @@ pub struct StorageAccount {
     pub location: String,
 }
 
+impl StorageAccount {
+    /// The account's ARM id in its group.
+    pub fn arm_id(&self) -> String {
+        format!(
+            "{}/providers/{STORAGE_ACCOUNT_TYPE}/{}",
+            super::ids::group_id(&self.subscription_id, &self.resource_group),
+            self.name
+        )
+    }
+}
+
 /// The account `name` in a resource group: the served account (`served`, the blob
 /// endpoint's account name, matched in any case), else 404 `ResourceNotFound`; 404
 /// `ResourceGroupNotFound` when the group is missing.

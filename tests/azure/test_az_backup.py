@@ -215,6 +215,8 @@ def test_a_running_job_is_stopped(az, service):
                 break
             time.sleep(1)
         assert shown["properties"]["status"] == "Cancelled", shown
+        tasks = shown["properties"]["extendedInfo"]["tasksList"]
+        assert tasks and all(t["status"] not in ("InProgress", "NotStarted") and t["endTime"] for t in tasks), tasks
     finally:
         os.killpg(agent.proc.pid, signal.SIGCONT)
 
@@ -249,6 +251,8 @@ def test_mistakes_get_the_messages_azure_gives(az, service, tmp_path):
     no_vm = az.fails("backup", "protection", "enable-for-vm", "-g", GROUP, "-v", VAULT, "--vm", "no-such-vm",
                      "--policy-name", "DefaultPolicy")
     assert "not found" in no_vm.lower(), no_vm
+    in_use = az.fails("backup", "policy", "delete", "-g", GROUP, "-v", VAULT, "-n", POLICY)
+    assert "(BMSUserErrorPolicyInUse)" in in_use and "cannot be deleted" in in_use, in_use
     creds = service.credentials
     # In a configuration of its own: a failed sign-in must not disturb the session's.
     stranger = Az(service, tmp_path)
@@ -274,4 +278,15 @@ def test_resources_are_found_without_an_api_version(az, service):
     shown = az.json("resource", "show", "--ids", vm_id)
     assert shown["type"] == "Microsoft.Compute/virtualMachines"
     listed = az.json("resource", "list", "-g", GROUP)
-    assert vm_id.lower() in [r["id"].lower() for r in listed]
+    assert sorted((r["type"], r["name"]) for r in listed) == [
+        ("Microsoft.Compute/virtualMachines", VM),
+        ("Microsoft.Storage/storageAccounts", ACCOUNT),
+    ]
+    assert listed[0]["resourceGroup"] == GROUP
+    vault = json.dumps({"location": LOCATION, "sku": {"name": "Standard"}, "properties": {}})
+    created = az.json("resource", "create", "-g", GROUP, "-n", "made-by-az-resource",
+                      "--resource-type", "Microsoft.RecoveryServices/vaults", "--is-full-object",
+                      "--properties", vault)
+    assert created["properties"]["provisioningState"] == "Succeeded"
+    vaults = az.json("resource", "list", "-g", GROUP, "--resource-type", "Microsoft.RecoveryServices/vaults")
+    assert [v["name"] for v in vaults] == ["made-by-az-resource"]

@@ -7,6 +7,7 @@ pub mod basics;
 pub mod compute;
 pub mod error;
 pub mod groups;
+pub mod inventory;
 pub mod jobs;
 pub mod policies;
 pub mod protection;
@@ -147,6 +148,10 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         }
         Route::PutResourceGroup(p) => groups::put_group(s, r, &p).await,
         Route::GetResourceGroup(p) => groups::get_group(s, r, &p).await,
+        Route::ListResources { subscription } => {
+            inventory::list_resources(s, r, &subscription).await
+        }
+        Route::ListResourcesInGroup(p) => inventory::list_resources_in_group(s, r, &p).await,
         Route::ListProviders { subscription } => {
             providers::list_providers(s, r, &subscription).await
         }

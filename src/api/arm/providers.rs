@@ -101,11 +101,7 @@ fn provider_body(subscription: &str, provider: &Provider) -> ProviderBody {
 
 fn storage_account_body(account: StorageAccount, blob_endpoint: &str) -> StorageAccountBody {
     StorageAccountBody {
-        id: format!(
-            "{}/providers/{STORAGE_ACCOUNT_TYPE}/{}",
-            ids::group_id(&account.subscription_id, &account.resource_group),
-            account.name
-        ),
+        id: account.arm_id(),
         name: account.name,
         resource_type: STORAGE_ACCOUNT_TYPE,
         location: account.location.clone(),

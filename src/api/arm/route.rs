@@ -58,6 +58,10 @@ pub enum Route {
     },
     PutResourceGroup(GroupPath),
     GetResourceGroup(GroupPath),
+    ListResources {
+        subscription: String,
+    },
+    ListResourcesInGroup(GroupPath),
     ListProviders {
         subscription: String,
     },
@@ -197,6 +201,8 @@ impl Route {
             Self::GetResourceGroup(_) => "ResourceGroups_Get",
             Self::ListProviders { .. } => "Providers_List",
             Self::GetProvider { .. } => "Providers_Get",
+            Self::ListResources { .. } => "Resources_List",
+            Self::ListResourcesInGroup(_) => "Resources_ListByResourceGroup",
             Self::GetStorageAccount { .. } => "StorageAccounts_GetProperties",
             Self::GetClassicStorageAccount { .. } => "ClassicStorageAccounts_Get",
             Self::ListVmsInSubscription { .. } => "VirtualMachines_ListAll",
@@ -250,7 +256,7 @@ impl Route {
     }
 
     /// Every ARM operation id a route can have; the OpenAPI document must describe each.
-    pub const OPERATION_IDS: [&'static str; 56] = [
+    pub const OPERATION_IDS: [&'static str; 58] = [
         "Metadata_GetEndpoints",
         "Tenants_List",
         "Subscriptions_List",
@@ -260,6 +266,8 @@ impl Route {
         "ResourceGroups_Get",
         "Providers_List",
         "Providers_Get",
+        "Resources_List",
+        "Resources_ListByResourceGroup",
         "StorageAccounts_GetProperties",
         "ClassicStorageAccounts_Get",
         "VirtualMachines_ListAll",
@@ -318,9 +326,11 @@ impl Route {
             | Self::ListVaultsInSubscription { subscription }
             | Self::ListProviders { subscription }
             | Self::GetProvider { subscription, .. }
+            | Self::ListResources { subscription }
             | Self::GetBackupStatus { subscription, .. } => Some(subscription),
             Self::PutResourceGroup(g)
             | Self::GetResourceGroup(g)
+            | Self::ListResourcesInGroup(g)
             | Self::ListVmsInGroup(g)
             | Self::GetStorageAccount { group: g, .. }
             | Self::GetClassicStorageAccount { group: g, .. } => Some(&g.subscription),
@@ -427,6 +437,12 @@ pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
         },
         ["subscriptions", _, "resourcegroups", _] if put => Route::PutResourceGroup(group()),
         ["subscriptions", _, "resourcegroups", _] if get => Route::GetResourceGroup(group()),
+        ["subscriptions", _, "resources"] if get => Route::ListResources {
+            subscription: subscription(),
+        },
+        ["subscriptions", _, "resourcegroups", _, "resources"] if get => {
+            Route::ListResourcesInGroup(group())
+        }
         ["subscriptions", _, "providers"] if get => Route::ListProviders {
             subscription: subscription(),
         },
@@ -731,6 +747,19 @@ mod tests {
                 subscription: "s".into(),
                 location: "eastus".into()
             }
+        );
+        assert_eq!(
+            parse(&Method::GET, "/subscriptions/S/resources").unwrap(),
+            Route::ListResources {
+                subscription: "s".into()
+            }
+        );
+        assert_eq!(
+            parse(&Method::GET, "/subscriptions/S/resourcegroups/G/resources").unwrap(),
+            Route::ListResourcesInGroup(GroupPath {
+                subscription: "s".into(),
+                group: "G".into()
+            })
         );
         assert_eq!(
             parse(&Method::GET, "/subscriptions/S/providers/microsoft.compute").unwrap(),

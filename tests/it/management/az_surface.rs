@@ -100,6 +100,19 @@ impl ManagementApp {
         .await
     }
 
+    /// `GET .../resources` of the subscription, or of `group`, with an optional `$filter`.
+    pub async fn list_resources(&self, group: Option<&str>, filter: Option<&str>) -> ArmResponse {
+        let scope = match group {
+            Some(group) => self.group_path(group),
+            None => self.subscription_path(),
+        };
+        let filter = filter
+            .map(|f| format!("&$filter={}", f.replace(' ', "%20")))
+            .unwrap_or_default();
+        self.get(&format!("{scope}/resources?api-version=2024-11-01{filter}"))
+            .await
+    }
+
     pub async fn get_provider(&self, namespace: &str) -> ArmResponse {
         self.get(&format!(
             "{}/providers/{namespace}?api-version=2024-11-01",
@@ -485,7 +498,7 @@ async fn the_served_storage_account_answers_in_every_group(app: ManagementApp) {
     assert_eq!(account.body["sku"]["name"], "Standard_LRS");
     assert_eq!(
         account.body["properties"]["primaryEndpoints"]["blob"],
-        format!("http://{}/devstoreaccount1/", app.blob_addr)
+        format!("https://{}/devstoreaccount1/", app.blob_https_addr)
     );
     assert_eq!(account.body["properties"]["primaryLocation"], "westeurope");
 
@@ -562,7 +575,83 @@ async fn providers_list_served_types_with_api_versions(app: ManagementApp) {
     );
 }
 
+async fn the_generic_resource_list_holds_vms_vaults_and_the_account(app: ManagementApp) {
+    app.put_group("rg", "eastus").await;
+    app.put_group("other", "westeurope").await;
+    assert!(app
+        .create_vm("rg", "vm1", "eastus")
+        .await
+        .status
+        .is_success());
+    assert!(app
+        .put_vault("rg", "vault1", "eastus")
+        .await
+        .status
+        .is_success());
+    assert!(app
+        .put_vault("other", "vault2", "westeurope")
+        .await
+        .status
+        .is_success());
+    let names = |response: &ArmResponse| -> Vec<(String, String, String)> {
+        response.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let text = |k: &str| r[k].as_str().unwrap().to_owned();
+                (text("type"), text("name"), text("location"))
+            })
+            .collect()
+    };
+    let in_group = app.list_resources(Some("rg"), None).await;
+    assert_eq!(in_group.status, StatusCode::OK, "{:?}", in_group.body);
+    let triple = |t: &str, n: &str, l: &str| (t.to_owned(), n.to_owned(), l.to_owned());
+    assert_eq!(
+        names(&in_group),
+        [
+            triple("Microsoft.Compute/virtualMachines", "vm1", "eastus"),
+            triple("Microsoft.RecoveryServices/vaults", "vault1", "eastus"),
+            triple(
+                "Microsoft.Storage/storageAccounts",
+                "devstoreaccount1",
+                "eastus"
+            ),
+        ]
+    );
+    assert_eq!(
+        in_group.body["value"][1]["id"],
+        app.vault_path("rg", "vault1")
+    );
+    let everywhere = app.list_resources(None, None).await;
+    assert_eq!(names(&everywhere).len(), 5);
+    let vaults = app
+        .list_resources(
+            None,
+            Some("resourceType eq 'microsoft.recoveryservices/vaults'"),
+        )
+        .await;
+    assert_eq!(
+        names(&vaults),
+        [
+            triple("Microsoft.RecoveryServices/vaults", "vault2", "westeurope"),
+            triple("Microsoft.RecoveryServices/vaults", "vault1", "eastus"),
+        ]
+    );
+    let by_group = app
+        .list_resources(None, Some("resourceGroup eq 'OTHER'"))
+        .await;
+    assert_eq!(names(&by_group).len(), 2);
+    let unsupported = app.list_resources(None, Some("tagName eq 'x'")).await;
+    assert_eq!(unsupported.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unsupported.error_code(), "InvalidQueryParameterValue");
+    let missing = app.list_resources(Some("nope"), None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.error_code(), "ResourceGroupNotFound");
+}
+
 crate::on_both_backends!(
+    the_generic_resource_list_holds_vms_vaults_and_the_account,
     resource_guard_proxies_are_an_empty_list,
     a_vault_delete_answers_204_never_200,
     backup_status_names_the_protecting_vault,
