@@ -159,6 +159,7 @@ def _start_vaultsim(tmp: Path) -> ServerProcess:
             "--https-addr", "127.0.0.1:0", "--blob-https-addr", "127.0.0.1:0"]
     srv = ServerProcess("vaultsim", argv, env, tmp / "vaultsim.log")
     srv.wait_for_port_in_log(START_TIMEOUT_S)
+    srv.data_dir = data_dir
     return srv
 
 
@@ -242,6 +243,22 @@ def port(server) -> int:
 def account_url(port) -> str:
     """Path-style account URL, as the SDK builds it from BlobEndpoint."""
     return f"http://127.0.0.1:{port}/{ACCOUNT}"
+
+
+@pytest.fixture(scope="session")
+def https_endpoint(server, target):
+    """vaultsim's HTTPS account URL and the CA file that verifies it (Azurite here runs
+    without TLS)."""
+    if target != "vaultsim":
+        pytest.skip("the HTTPS listener is vaultsim's")
+    pattern = re.compile(r"blob endpoint over HTTPS listening\b.*?\baddr=127\.0\.0\.1:(\d+)")
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        found = next((m for m in map(pattern.search, list(server.lines)) if m), None)
+        if found:
+            return f"https://127.0.0.1:{found[1]}/{ACCOUNT}", str(server.data_dir / "tls" / "ca.pem")
+        time.sleep(0.1)
+    pytest.fail(f"no HTTPS listening line in the log:\n{server.tail(40)}")
 
 
 @pytest.fixture(scope="session")
