@@ -46,6 +46,11 @@ pub struct TargetArgs {
     #[arg(long, global = true, default_value_t = 16)]
     pub concurrency: usize,
 
+    /// PEM CA certificate that verifies an `https://` endpoint (e.g. vaultsim's
+    /// `<data dir>/tls/ca.pem`).
+    #[arg(long, global = true)]
+    pub ca_file: Option<std::path::PathBuf>,
+
     /// Name of the server under test, copied into the JSON line.
     #[arg(long, global = true, default_value = "vaultsim")]
     pub label: String,

@@ -1,5 +1,6 @@
-//! A thin page-blob client over hyper's pooled HTTP/1.1 client: it builds the requests the
-//! workloads send and turns every reply into success or a [`Failure`].
+//! A thin page-blob client over hyper's pooled HTTP/1.1 client (plain, or TLS verified
+//! against `--ca-file`): it builds the requests the workloads send and turns every reply
+//! into success or a [`Failure`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -11,6 +12,7 @@ use chrono::Utc;
 use http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -22,6 +24,33 @@ use crate::cli::TargetArgs;
 const SAS_LIFETIME: chrono::Duration = chrono::Duration::hours(6);
 
 pub type Body = Full<Bytes>;
+
+/// The client's TLS settings: trust only the CA in `ca_file` (none: no https endpoint can
+/// be verified, which the first request reports).
+fn tls_config(ca_file: Option<&std::path::Path>) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(path) = ca_file {
+        for cert in rustls_pki_types::CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("reading the CA file {}", path.display()))?
+        {
+            let cert = cert.with_context(|| format!("a certificate in {}", path.display()))?;
+            roots.add(cert).context("adding the CA certificate")?;
+        }
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(ring_provider())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// The `ring` provider, as the service uses it (see `vaultsim::tls`: rustls deprecates it
+/// for lacking post-quantum key exchange, which only `aws-lc-rs` has, a long C build).
+#[allow(deprecated)]
+fn ring_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}
 
 /// Why one request did not succeed.
 #[derive(Debug)]
@@ -57,7 +86,7 @@ pub struct Reply {
 }
 
 pub struct BlobClient {
-    http: Client<HttpConnector, Body>,
+    http: Client<HttpsConnector<HttpConnector>, Body>,
     account_url: String,
     account: Account,
     container: String,
@@ -77,6 +106,13 @@ impl BlobClient {
         let mut connector = HttpConnector::new();
         // Small requests must not wait for Nagle's algorithm to coalesce them.
         connector.set_nodelay(true);
+        // An https endpoint needs its CA; http needs none (and takes none).
+        connector.enforce_http(false);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(target.ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
         let http = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(target.concurrency)
             .build(connector);
@@ -286,8 +322,8 @@ fn ensure_loopback(account_url: &str) -> anyhow::Result<()> {
     let uri: Uri = account_url
         .parse()
         .with_context(|| format!("--endpoint {account_url} is not a URL"))?;
-    if uri.scheme_str() != Some("http") {
-        bail!("--endpoint must be plain http:// (got {account_url})");
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        bail!("--endpoint must be http:// or https:// (got {account_url})");
     }
     let host = uri.host().unwrap_or_default();
     let host = host.trim_start_matches('[').trim_end_matches(']');
