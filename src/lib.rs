@@ -14,6 +14,8 @@ pub mod config;
 pub mod control;
 /// The guest API's domain: agent registration and goal states.
 pub mod guest;
+/// The service's `scheme://host` as each client reached it, for the URLs it writes.
+pub mod origin;
 /// The management domain.
 pub mod resources;
 /// Accepting HTTP connections, plain and over TLS.

@@ -15,7 +15,6 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::api::guest::GuestState;
-use crate::api::origin::PublicUrl;
 use crate::api::{self, ApiState};
 use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
@@ -25,6 +24,7 @@ use crate::config::ServeConfig;
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::guest::{self, GoalStateNotifier};
+use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;

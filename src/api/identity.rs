@@ -11,12 +11,12 @@ use axum::routing::{get, post};
 use axum::{Form, Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::origin::RequestOrigin;
 use super::ApiState;
 use crate::auth::directory;
 use crate::auth::grant::{ClientCredentials, GrantError, IssuedToken};
 use crate::auth::keys::Jwk;
 use crate::auth::token::{self, audience_of_scope, issuer};
+use crate::origin::RequestOrigin;
 
 /// The token issuer's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]

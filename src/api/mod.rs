@@ -5,7 +5,6 @@ pub mod arm;
 pub mod guest;
 mod identity;
 pub mod openapi;
-pub mod origin;
 mod sim;
 mod sim_clock;
 
@@ -29,7 +28,7 @@ pub struct ApiState {
     pub clock: Clock,
     pub auth: Arc<Auth>,
     /// `--public-url`: the base URL written into responses instead of the request's own.
-    pub public_url: Option<origin::PublicUrl>,
+    pub public_url: Option<crate::origin::PublicUrl>,
     pub engine: Engine,
     /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,

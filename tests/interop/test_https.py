@@ -5,10 +5,19 @@ clear text, as Azure Storage does."""
 from __future__ import annotations
 
 import datetime as dt
+import xml.etree.ElementTree as ET
 
 import pytest
+import requests
 from azure.core.exceptions import HttpResponseError
-from azure.storage.blob import BlobClient, BlobSasPermissions, BlobServiceClient, generate_blob_sas
+from azure.storage.blob import (
+    BlobClient,
+    BlobSasPermissions,
+    BlobServiceClient,
+    ContainerSasPermissions,
+    generate_blob_sas,
+    generate_container_sas,
+)
 
 from interop_util import ACCOUNT, ACCOUNT_KEY, CLIENT_KWARGS, unique
 
@@ -46,3 +55,21 @@ def test_an_https_only_sas_is_refused_over_http(https_endpoint, account_url):
         in_clear.download_blob().readall()
     assert refused.value.status_code == 403
     assert refused.value.error_code == "AuthorizationProtocolMismatch"
+
+
+def test_listings_over_https_name_an_https_service_endpoint(https_endpoint):
+    url, ca = https_endpoint
+    container = unique()
+    svc = BlobServiceClient(url, credential={"account_name": ACCOUNT, "account_key": ACCOUNT_KEY},
+                            connection_verify=ca, **CLIENT_KWARGS)
+    svc.create_container(container)
+    sas = generate_container_sas(ACCOUNT, container, account_key=ACCOUNT_KEY,
+                                 permission=ContainerSasPermissions(list=True),
+                                 expiry=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE in the environment would replace `verify`
+    listed = session.get(f"{url}/{container}?restype=container&comp=list&{sas}", verify=ca,
+                         headers={"x-ms-version": "2025-11-05"}, timeout=30)
+    assert listed.status_code == 200, listed.text
+    endpoint = ET.fromstring(listed.content).get("ServiceEndpoint")
+    assert endpoint == f"{url}/", endpoint

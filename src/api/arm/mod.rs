@@ -24,9 +24,9 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::origin::request_origin;
 use super::ApiState;
 use crate::auth::{AuthError, Principal};
+use crate::origin::request_origin;
 pub use error::ArmError;
 use query::ArmQuery;
 use route::Route;

@@ -8,6 +8,7 @@ use base64::Engine as _;
 use crate::blob::engine::{
     ContainerInfo, ListBlobsQuery, ListItem, ListMarker, PublicAccess, Timestamp,
 };
+use crate::origin::request_origin;
 
 use super::error::BlobApiError;
 use super::headers::{self, put};
@@ -173,12 +174,8 @@ fn max_results(request: &BlobRequest) -> Result<usize, BlobApiError> {
 }
 
 fn service_endpoint(request: &BlobRequest) -> String {
-    let host = request
-        .headers()
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    format!("http://{host}/{}/", request.target.account)
+    let origin = request_origin(&request.parts, None);
+    format!("{origin}/{}/", request.target.account)
 }
 
 pub fn list_containers(request: BlobRequest) -> Result<Response, BlobApiError> {

@@ -1,7 +1,8 @@
 //! The service's origin (`scheme://host[:port]`) as a client reached it, for every absolute
-//! URL the management API writes: `/metadata/endpoints`, the OpenID documents and token
-//! issuer, `Location`, `Azure-AsyncOperation` and `nextLink`. A client that came in over
-//! HTTPS, directly or through a proxy that says so, never gets an `http://` URL back.
+//! URL the service writes: the management API's `/metadata/endpoints`, OpenID documents and
+//! token issuer, `Location`, `Azure-AsyncOperation` and `nextLink`, and the blob endpoint's
+//! `ServiceEndpoint`. A client that came in over HTTPS, directly or through a proxy that
+//! says so, never gets an `http://` URL back.
 
 use std::convert::Infallible;
 
