@@ -163,3 +163,48 @@ impl ServeConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn serve(args: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let argv = ["vaultsim", "serve"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Serve(config) => Ok(*config),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn https_is_on_by_default_and_off_turns_a_listener_off() {
+        let defaults = serve(&[]).unwrap();
+        assert_eq!(defaults.https_addr, Some(([127, 0, 0, 1], 8443).into()));
+        assert_eq!(
+            defaults.blob_https_addr,
+            Some(([127, 0, 0, 1], 10443).into())
+        );
+        let off = serve(&["--https-addr", "off", "--blob-https-addr", "OFF"]).unwrap();
+        assert_eq!((off.https_addr, off.blob_https_addr), (None, None));
+        assert!(serve(&["--https-addr", "8443"]).is_err());
+    }
+
+    #[test]
+    fn a_certificate_needs_its_key_and_names_split_on_commas() {
+        assert!(serve(&["--tls-cert", "c.pem"]).is_err());
+        assert!(serve(&["--tls-key", "k.pem"]).is_err());
+        let given = serve(&[
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-san",
+            "a,10.0.0.1",
+        ])
+        .unwrap();
+        assert_eq!(given.tls_settings().extra_sans, ["a", "10.0.0.1"]);
+        assert_eq!(given.tls_settings().cert, Some(PathBuf::from("c.pem")));
+    }
+}
