@@ -9,7 +9,6 @@ use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
-use vaultsim_agent::localdisk::loop_mount_of;
 use vaultsim_agent::management::{ensure_resource_group, ClientCredentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
@@ -85,7 +84,8 @@ struct RunArgs {
     #[arg(long = "data-disk-gib")]
     data_disks_gib: Vec<u64>,
     /// A data disk that is this local image file (repeat for more; they take the first data
-    /// LUNs), mirrored to its page blob; its loop mount is frozen for backups.
+    /// LUNs), mirrored to its page blob; backups freeze the mount of its loop device as
+    /// found at each backup, and report crash consistency when it is not mounted.
     #[arg(long = "disk-image")]
     disk_images: Vec<PathBuf>,
     #[command(flatten)]
@@ -148,7 +148,7 @@ struct ExtensionArgs {
 /// Which filesystems the extension freezes, and the safefreeze helper's timers.
 #[derive(Debug, Args)]
 struct FreezeArgs {
-    /// A mount point to freeze (repeat for more). Without any, a VM freezes nothing.
+    /// A mount point to freeze (repeat for more). Without any, a VM freezes its disk images' mounts, if any.
     #[arg(long = "freeze-mount")]
     freeze_mounts: Vec<PathBuf>,
     /// Freeze what the real extension freezes: every ext3/ext4/xfs/btrfs mount of this machine not on a loop device, `/` last. Use only inside a real VM.
@@ -333,12 +333,6 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = (!disk_images.is_empty())
         .then(|| args.storage.account())
         .transpose()?;
-    let freeze_mounts =
-        match args.freeze.freeze_mounts.is_empty() && !args.freeze.freeze_eligible_mounts {
-            // A disk image's mount is the filesystem its backups must freeze.
-            true => image_mounts(&args.disk_images)?,
-            false => args.freeze.freeze_mounts.clone(),
-        };
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
@@ -359,7 +353,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,
-        freeze_mounts,
+        &args.disk_images,
         &config.extension.quiesce.config_dir,
     )?);
     let agent = VmAgent::register(config, reqwest::Client::new(), freezer, None).await?;
@@ -469,32 +463,21 @@ fn extension_config(
     })
 }
 
-/// The mount points of the disk images' loop devices.
-fn image_mounts(images: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    let mut mounts = Vec::new();
-    for image in images {
-        match loop_mount_of(image)?.and_then(|looped| looped.mount_point) {
-            Some(mount_point) => mounts.push(mount_point),
-            None => tracing::warn!(
-                image = %image.display(),
-                "the disk image is not loop-mounted: nothing of it is frozen"
-            ),
-        }
-    }
-    Ok(mounts)
-}
-
 fn freeze_config(
     args: &FreezeArgs,
-    explicit_mounts: Vec<PathBuf>,
+    disk_images: &[PathBuf],
     azure_config_dir: &std::path::Path,
 ) -> anyhow::Result<FreezeConfig> {
     let mounts = if args.freeze_eligible_mounts {
         MountSelection::Eligible {
             mounts_to_skip: args.mounts_to_skip.clone(),
         }
+    } else if args.freeze_mounts.is_empty() {
+        // A disk image's mount is the filesystem its backups must freeze, wherever it is
+        // mounted at the time of each backup.
+        MountSelection::DiskImages(disk_images.to_vec())
     } else {
-        MountSelection::Explicit(explicit_mounts)
+        MountSelection::Explicit(args.freeze_mounts.clone())
     };
     let helper = match &args.safefreeze {
         Some(path) => path.clone(),

@@ -7,14 +7,13 @@
 
 mod common;
 
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::root::{can_run_root_tests, debugfs_cat, e2fsck, ext4_features, LoopExt4};
+use common::root::{busy_writer, can_run_root_tests, debugfs_cat, e2fsck, ext4_features, LoopExt4};
 use common::{start_agent, Service};
 use sha2::{Digest, Sha256};
 
@@ -57,22 +56,6 @@ fn script_config(dir: &Path, mount: &Path, manifest: &Path, freeze: bool) {
     )
     .unwrap();
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-}
-
-/// Keeps writing small files into the mount until stopped; writes block while frozen.
-fn busy_writer(mount: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
-    let dir = mount.join("busy");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::thread::spawn(move || {
-        let mut written = 0;
-        while !stop.load(Ordering::Relaxed) {
-            let mut file = std::fs::File::create(dir.join(format!("f{}", written % 200))).unwrap();
-            file.write_all(&[written as u8; 8192]).unwrap();
-            written += 1;
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        written
-    })
 }
 
 struct Restored {
@@ -136,19 +119,9 @@ async fn back_up_and_restore(freeze: bool) -> Option<(Restored, LoopExt4, Vec<(S
     );
     assert!(config.join("post-ran").exists(), "the post-script ran");
     let point = service.recovery_points("vm1").await.remove(0);
-    let (target, restored) = service
-        .restore("vm1", point["name"].as_str().unwrap())
+    let image = service
+        .restore_data_disk_image("vm1", point["name"].as_str().unwrap(), disk.size_bytes())
         .await;
-    let pages = service.disk_pages(&target, &restored[1], None).await;
-    let image = tempfile::NamedTempFile::new().unwrap();
-    let file = image.as_file();
-    file.set_len(disk.size_bytes()).unwrap();
-    for (page, bytes) in &pages {
-        use std::os::unix::fs::FileExt;
-        if page * 512 < disk.size_bytes() {
-            file.write_all_at(bytes, page * 512).unwrap();
-        }
-    }
     let listed: Vec<(String, String)> = std::fs::read_to_string(&manifest)
         .unwrap()
         .lines()

@@ -16,7 +16,9 @@ use rand::{Rng, RngCore, SeedableRng};
 use reqwest::{Method, Response};
 use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
 use vaultsim::startup::Application;
-use vaultsim_agent::localdisk::{loop_mount_of, LocalDisk, LocalDiskError, PageBlobTarget};
+use vaultsim_agent::localdisk::{
+    loop_mount_of, own_mount_of, LocalDisk, LocalDiskError, NotMounted, PageBlobTarget,
+};
 use vaultsim_protocol::shared_key::{authorization_header, SignedRequest};
 
 const ACCOUNT: &str = "devstoreaccount1";
@@ -421,6 +423,28 @@ fn a_target_never_shows_its_account_key() {
     .unwrap();
     let shown = format!("{target:?}");
     assert!(!shown.contains(&DEV_ACCOUNT_KEY[..12]), "{shown}");
+}
+
+/// Another filesystem mounted over the image's mount point is what that path opens onto:
+/// the image's own mount is then not reachable, and not mistaken for it.
+#[test]
+fn a_mount_point_covered_by_another_filesystem_is_not_the_images_mount() {
+    if !can_run_root_tests() {
+        return;
+    }
+    let mounted = LoopExt4::new(16);
+    let mount = mounted.mount.to_str().unwrap();
+    assert_eq!(
+        own_mount_of(&mounted.image).unwrap(),
+        std::fs::canonicalize(&mounted.mount).unwrap()
+    );
+    common::root::run("mount", &["-t", "tmpfs", "cover", mount]);
+    let covered = own_mount_of(&mounted.image);
+    common::root::run("umount", &[mount]);
+    assert!(
+        matches!(covered, Err(NotMounted::MountPointCovered { .. })),
+        "{covered:?}"
+    );
 }
 
 #[tokio::test]

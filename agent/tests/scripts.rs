@@ -121,6 +121,8 @@ struct RecordingFreezer {
     thaws: Arc<AtomicUsize>,
     freeze_failure: Option<FreezeFailure>,
     thaw_failure: Option<ThawFailure>,
+    /// What a freeze says it covered nothing of.
+    left_out: Vec<String>,
 }
 
 impl RecordingFreezer {
@@ -131,6 +133,7 @@ impl RecordingFreezer {
             thaws: Arc::default(),
             freeze_failure: None,
             thaw_failure: None,
+            left_out: Vec::new(),
         }
     }
 
@@ -142,8 +145,8 @@ impl RecordingFreezer {
     }
 }
 
-/// Proof of a freeze, handed back at the thaw.
-struct Frozen;
+/// Proof of a freeze, handed back at the thaw, with the disks it left out.
+struct Frozen(Vec<String>);
 
 impl Freezer for RecordingFreezer {
     type Frozen = Frozen;
@@ -153,17 +156,21 @@ impl Freezer for RecordingFreezer {
         record(&self.events, "freeze");
         match &self.freeze_failure {
             Some(failure) => Err(failure.clone()),
-            None => Ok(Frozen),
+            None => Ok(Frozen(self.left_out.clone())),
         }
     }
 
-    async fn thaw(&self, Frozen: Frozen) -> Result<(), ThawFailure> {
+    async fn thaw(&self, _: Frozen) -> Result<(), ThawFailure> {
         self.thaws.fetch_add(1, Ordering::SeqCst);
         record(&self.events, "thaw");
         match &self.thaw_failure {
             Some(failure) => Err(failure.clone()),
             None => Ok(()),
         }
+    }
+
+    fn left_out<'a>(&self, frozen: &'a Frozen) -> &'a [String] {
+        &frozen.0
     }
 }
 
@@ -681,6 +688,31 @@ async fn a_failed_freeze_without_crash_consistency_takes_no_snapshot() {
     assert!(!outcome.crash_consistent);
     assert_eq!(freezer.calls(), (1, 0), "nothing to thaw");
     assert_eq!(guest.events(), events(&["pre", "freeze", "post"]));
+}
+
+#[tokio::test]
+async fn a_freeze_that_leaves_a_disk_out_is_crash_consistent_even_with_scripts() {
+    let Some(guest) = Guest::new() else { return };
+    guest.scripts(PRE_OK, POST_OK, json!({}));
+    let left_out = "nothing of the disk image /images/data.img is frozen: it is not mounted";
+    let freezer = RecordingFreezer {
+        left_out: vec![left_out.to_owned()],
+        ..RecordingFreezer::new(&guest)
+    };
+    let (outcome, log) = run(&guest, &freezer).await;
+    assert_eq!(codes(&outcome), (1, 121), "{outcome:?}");
+    assert!(outcome.crash_consistent);
+    assert_eq!(
+        outcome.message,
+        format!("Crash-consistent snapshot: {left_out}")
+    );
+    assert_eq!(outcome.snapshots, Some(vec![disk_snapshot()]));
+    assert_eq!(freezer.calls(), (1, 1), "what was frozen is thawed");
+    assert!(
+        log.text().contains(&format!("  Warning  {left_out} (121)")),
+        "{}",
+        log.text()
+    );
 }
 
 #[tokio::test]

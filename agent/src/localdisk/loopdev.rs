@@ -10,6 +10,8 @@ use super::LocalDiskError;
 pub struct LoopMount {
     /// `/dev/loopN`.
     pub device: PathBuf,
+    /// The device's `major:minor`.
+    pub device_number: String,
     /// Where the device is mounted (the first mount listed, if it is mounted at all).
     pub mount_point: Option<PathBuf>,
 }
@@ -39,15 +41,57 @@ pub fn loop_mount_of(image: &Path) -> Result<Option<LoopMount>, LocalDiskError> 
         if Path::new(backing.trim_end_matches('\n')) != image {
             continue;
         }
-        let device_number = read_system_file(&entry.path().join("dev"))?;
+        let device_number = read_system_file(&entry.path().join("dev"))?
+            .trim()
+            .to_owned();
         let mountinfo_path = Path::new("/proc/self/mountinfo");
         let mountinfo = read_system_file(mountinfo_path)?;
         return Ok(Some(LoopMount {
             device: Path::new("/dev").join(&name),
-            mount_point: mount_point_of(&mountinfo, device_number.trim()),
+            mount_point: mount_point_of(&mountinfo, &device_number),
+            device_number,
         }));
     }
     Ok(None)
+}
+
+/// Why nothing of a disk image's filesystem can be reached through a mount right now.
+#[derive(Debug, thiserror::Error)]
+pub enum NotMounted {
+    #[error("no loop device is attached to it")]
+    NoLoopDevice,
+    #[error("its loop device {0} is not mounted")]
+    LoopDeviceNotMounted(PathBuf),
+    #[error("{mount_point}, where its loop device {device} is mounted, holds another filesystem")]
+    MountPointCovered {
+        device: PathBuf,
+        mount_point: PathBuf,
+    },
+    #[error(transparent)]
+    Unreadable(#[from] LocalDiskError),
+}
+
+/// The mount point through which the filesystem of `image` is reached right now: where its
+/// loop device is mounted, checked to still open onto that device (`st_dev`), since another
+/// mount over it would otherwise be frozen or written back in its place. Looked up afresh
+/// each time: the image may be mounted, unmounted or moved while the agent runs.
+pub fn own_mount_of(image: &Path) -> Result<PathBuf, NotMounted> {
+    let looped = loop_mount_of(image)?.ok_or(NotMounted::NoLoopDevice)?;
+    let mount_point = looped
+        .mount_point
+        .ok_or_else(|| NotMounted::LoopDeviceNotMounted(looped.device.clone()))?;
+    let covered = || NotMounted::MountPointCovered {
+        device: looped.device.clone(),
+        mount_point: mount_point.clone(),
+    };
+    let found = rustix::fs::stat(&mount_point)
+        .map_err(|_| covered())?
+        .st_dev;
+    let found = format!("{}:{}", rustix::fs::major(found), rustix::fs::minor(found));
+    if found != looped.device_number {
+        return Err(covered());
+    }
+    Ok(mount_point)
 }
 
 fn read_system_file(path: &Path) -> Result<String, LocalDiskError> {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
 
-pub use loopdev::{loop_mount_of, LoopMount};
+pub use loopdev::{loop_mount_of, own_mount_of, LoopMount, NotMounted};
 pub use target::PageBlobTarget;
 
 use scan::{PageWrite, BLOCK_SIZE};
@@ -198,10 +198,10 @@ impl LocalDisk {
     /// itself would flush them and they would all move while frozen. `false` when the image
     /// is not loop-mounted.
     pub fn write_back_guest_changes(&self) -> Result<bool, LocalDiskError> {
-        let Some(mount_point) =
-            loopdev::loop_mount_of(&self.image_path)?.and_then(|m| m.mount_point)
-        else {
-            return Ok(false);
+        let mount_point = match own_mount_of(&self.image_path) {
+            Ok(mount_point) => mount_point,
+            Err(NotMounted::Unreadable(error)) => return Err(error),
+            Err(_) => return Ok(false),
         };
         let directory = File::open(&mount_point).map_err(|source| LocalDiskError::WriteBack {
             path: mount_point.clone(),

@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tracing::{debug, info, warn};
 
+use crate::localdisk::own_mount_of;
+
 /// Why a freeze failed, with the extension code each one reports (spec §3.4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FreezeFailure {
@@ -67,6 +69,10 @@ pub trait Freezer: Send + Sync {
     fn freeze(&self) -> impl Future<Output = Result<Self::Frozen, FreezeFailure>> + Send;
 
     fn thaw(&self, frozen: Self::Frozen) -> impl Future<Output = Result<(), ThawFailure>> + Send;
+
+    /// The disks a freeze in force covers nothing of, each saying why: their snapshots are
+    /// crash consistent at best.
+    fn left_out<'a>(&self, frozen: &'a Self::Frozen) -> &'a [String];
 }
 
 /// A guest with no eligible mounts (a simulated VM): freeze and thaw do nothing and count
@@ -83,6 +89,10 @@ impl Freezer for NoEligibleMounts {
 
     async fn thaw(&self, (): ()) -> Result<(), ThawFailure> {
         Ok(())
+    }
+
+    fn left_out<'a>(&self, (): &'a ()) -> &'a [String] {
+        &[]
     }
 }
 
@@ -135,25 +145,57 @@ pub enum MountSelection {
     Explicit(Vec<PathBuf>),
     /// The real extension's rule over `/proc/self/mountinfo`; see [`eligible_mounts`].
     Eligible { mounts_to_skip: Vec<PathBuf> },
+    /// The mounts of these disk images' loop devices, found at each freeze (see
+    /// [`own_mount_of`]): an image mounted after the agent started is frozen, and one
+    /// unmounted since leaves its mount point's new filesystem alone.
+    DiskImages(Vec<PathBuf>),
+}
+
+/// What one freeze covers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FreezeTargets {
+    /// Mount points, in freeze order.
+    pub mounts: Vec<PathBuf>,
+    /// One line per disk nothing of which can be frozen, saying why.
+    pub left_out: Vec<String>,
 }
 
 /// Where the kernel lists the VMBus devices, one of which is the Azure resource disk.
 const VMBUS_DEVICES: &str = "/sys/bus/vmbus/devices";
 
 impl MountSelection {
-    /// The mount points to freeze, in freeze order.
-    pub fn mounts(&self) -> io::Result<Vec<PathBuf>> {
+    /// What to freeze now.
+    pub fn targets(&self) -> io::Result<FreezeTargets> {
         match self {
-            MountSelection::Explicit(mounts) => Ok(mounts.clone()),
+            MountSelection::Explicit(mounts) => Ok(FreezeTargets {
+                mounts: mounts.clone(),
+                left_out: Vec::new(),
+            }),
             MountSelection::Eligible { mounts_to_skip } => {
                 let mountinfo = fs::read_to_string("/proc/self/mountinfo")?;
                 let resource_disk = resource_disk_device(Path::new(VMBUS_DEVICES));
-                Ok(eligible_mounts(
-                    &parse_mountinfo(&mountinfo),
-                    mounts_to_skip,
-                    resource_disk.as_deref(),
-                    is_on_loop_device,
-                ))
+                Ok(FreezeTargets {
+                    mounts: eligible_mounts(
+                        &parse_mountinfo(&mountinfo),
+                        mounts_to_skip,
+                        resource_disk.as_deref(),
+                        is_on_loop_device,
+                    ),
+                    left_out: Vec::new(),
+                })
+            }
+            MountSelection::DiskImages(images) => {
+                let mut targets = FreezeTargets::default();
+                for image in images {
+                    match own_mount_of(image) {
+                        Ok(mount_point) => targets.mounts.push(mount_point),
+                        Err(why) => targets.left_out.push(format!(
+                            "nothing of the disk image {} is frozen: {why}",
+                            image.display()
+                        )),
+                    }
+                }
+                Ok(targets)
             }
         }
     }
@@ -428,6 +470,8 @@ impl FsFreezer {
 #[derive(Debug)]
 pub struct FrozenMounts {
     mounts: Vec<PathBuf>,
+    /// See [`FreezeTargets::left_out`].
+    left_out: Vec<String>,
     frozen_at: std::time::Instant,
     /// None when there was nothing to freeze.
     helper: Option<FreezeHelper>,
@@ -468,14 +512,15 @@ impl Freezer for FsFreezer {
 
     async fn freeze(&self) -> Result<FrozenMounts, FreezeFailure> {
         let config = &self.config;
-        let mounts = config
+        let FreezeTargets { mounts, left_out } = config
             .mounts
-            .mounts()
+            .targets()
             .map_err(|error| FreezeFailure::Failed(format!("cannot list the mounts: {error}")))?;
         if mounts.is_empty() {
-            info!("no eligible mounts: nothing to freeze");
+            info!(?left_out, "no eligible mounts: nothing to freeze");
             return Ok(FrozenMounts {
                 mounts,
+                left_out,
                 frozen_at: std::time::Instant::now(),
                 helper: None,
             });
@@ -531,9 +576,10 @@ impl Freezer for FsFreezer {
 
         match timeout_at(deadline, read_report(stdout)).await {
             Ok(Ok(HelperReport::Frozen)) => {
-                info!(mounts = ?mounts, after_ms = requested_at.elapsed().as_millis(), "filesystems frozen");
+                info!(mounts = ?mounts, ?left_out, after_ms = requested_at.elapsed().as_millis(), "filesystems frozen");
                 Ok(FrozenMounts {
                     mounts,
+                    left_out,
                     frozen_at: std::time::Instant::now(),
                     helper: Some(helper),
                 })
@@ -609,6 +655,10 @@ impl Freezer for FsFreezer {
             "filesystems thawed"
         );
         result
+    }
+
+    fn left_out<'a>(&self, frozen: &'a FrozenMounts) -> &'a [String] {
+        &frozen.left_out
     }
 }
 

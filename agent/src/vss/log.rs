@@ -4,7 +4,9 @@
 //! The real logger writes to disk and the console except while the filesystems are frozen,
 //! when it may only keep lines in memory. This one only ever keeps them in memory, so a
 //! frozen guest is never written to; whoever uploads or persists the log does so outside
-//! the freeze.
+//! the freeze. Warnings and errors also go to the agent's own log (tracing, which writes
+//! to stderr, never to a frozen filesystem), so that why a backup failed is seen where the
+//! agent runs and not only in the status blob's code.
 //!
 //! Contract: nothing secret is ever logged (SAS URLs with their signatures, protected
 //! settings, tokens). Callers log blob URLs without their query. Script output is logged
@@ -57,6 +59,11 @@ impl ExtensionLog {
     /// Appends one line per line of `message` (script output spans several), each stamped
     /// with the current UTC time like Python's `str(datetime)`: `2024-05-01 12:00:00.123456`.
     pub fn append(&self, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Info => {}
+            LogLevel::Warning => tracing::warn!("extension: {message}"),
+            LogLevel::Error => tracing::error!("extension: {message}"),
+        }
         let stamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S%.6f");
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
         let mut message_lines = message.lines().peekable();

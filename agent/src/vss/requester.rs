@@ -13,7 +13,9 @@
 //! neither scripts nor writers, a good snapshot is file-system consistent (1), as in the
 //! real extension. Every failure on the way that still allows a snapshot leaves it file-system
 //! consistent (1) with the first failure's code as the health status code; a failed freeze
-//! with a crash-consistent snapshot allowed gives 1 and `crash_consistent`.
+//! with a crash-consistent snapshot allowed gives 1 and `crash_consistent`, and so does a
+//! freeze that covered nothing of some disk (121 as its health code), whatever the writers
+//! did: a disk that was not frozen is never claimed more than crash consistent.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -31,6 +33,8 @@ use super::writers::{WriterFailure, WriterSession, WriterSpec, VSS_FREEZE_WINDOW
 
 /// `code` when the thaw found the freeze broken (`ExtensionErrorCodeEnum.error`).
 const SNAPSHOT_INCONSISTENT: u32 = 2;
+/// The health code of a freeze that left a disk out (`FsFreezeFailed`).
+const FS_FREEZE_FAILED: u32 = 121;
 
 /// What the guest's quiesce is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,6 +198,14 @@ impl<F: Freezer> Requester<F> {
                 log.error(format!("{failure} ({})", failure.code()));
                 setbacks.push(Setback::from(failure));
             }
+            let left_out = frozen
+                .as_ref()
+                .map_or(&[][..], |frozen| self.freezer.left_out(frozen));
+            for disk in left_out {
+                log.warning(format!("{disk} ({FS_FREEZE_FAILED})"));
+                setbacks.push(Setback::new(FS_FREEZE_FAILED, disk.clone()));
+            }
+            let crash_consistent = freeze_failure.is_some() || !left_out.is_empty();
             match freeze_failure {
                 Some(failure) if !self.settings.crash_consistent_allowed => {
                     // The writers are released all the same; the run fails anyway.
@@ -233,7 +245,7 @@ impl<F: Freezer> Requester<F> {
                     setbacks.extend(writers.thaw(log).await.iter().map(Setback::from));
                     Course::Snapshotted {
                         snapshot,
-                        crash_consistent_fallback: freeze_failure.is_some(),
+                        crash_consistent,
                         thaw_failure,
                     }
                 }
@@ -313,8 +325,8 @@ enum Course {
     /// The snapshot step ran.
     Snapshotted {
         snapshot: SnapshotResult,
-        /// The freeze had failed: the snapshot is crash consistent at best.
-        crash_consistent_fallback: bool,
+        /// The freeze failed or left a disk out: the snapshot is crash consistent at best.
+        crash_consistent: bool,
         thaw_failure: Option<Setback>,
     },
 }
@@ -399,7 +411,7 @@ fn conclude(record: RunRecord) -> Verdict {
         Course::FreezeFailed { failure } => fail(post_abort.unwrap_or(failure), None),
         Course::Snapshotted {
             snapshot,
-            crash_consistent_fallback,
+            crash_consistent,
             thaw_failure,
         } => {
             let snapshots = snapshot.snapshots;
@@ -414,18 +426,12 @@ fn conclude(record: RunRecord) -> Verdict {
                     snapshots: Some(snapshots),
                 }
             } else if let Some(first) = first {
-                let message = if crash_consistent_fallback {
+                let message = if crash_consistent {
                     format!("Crash-consistent snapshot: {}", first.message)
                 } else {
                     format!("File-system-consistent snapshot: {}", first.message)
                 };
-                success(
-                    SUCCESS,
-                    first.code,
-                    message,
-                    crash_consistent_fallback,
-                    snapshots,
-                )
+                success(SUCCESS, first.code, message, crash_consistent, snapshots)
             } else if could_be_app_consistent {
                 let message = "Enable Succeeded with App Consistent Snapshot".to_owned();
                 success(
@@ -474,7 +480,7 @@ mod tests {
     fn snapshotted(code: u32, health: u32, crash: bool, thaw: Option<u32>) -> Course {
         Course::Snapshotted {
             snapshot: snapshot(code, health),
-            crash_consistent_fallback: crash,
+            crash_consistent: crash,
             thaw_failure: thaw.map(setback),
         }
     }

@@ -435,6 +435,28 @@ impl Service {
         panic!("the restore did not end");
     }
 
+    /// Restores a recovery point and writes its first data disk (a disk image's LUN 0)
+    /// into a file of `size_bytes`, the image's size.
+    pub async fn restore_data_disk_image(
+        &self,
+        vm: &str,
+        point: &str,
+        size_bytes: u64,
+    ) -> tempfile::NamedTempFile {
+        use std::os::unix::fs::FileExt;
+        let (container, restored) = self.restore(vm, point).await;
+        let pages = self.disk_pages(&container, &restored[1], None).await;
+        let image = tempfile::NamedTempFile::new().unwrap();
+        let file = image.as_file();
+        file.set_len(size_bytes).unwrap();
+        for (page, bytes) in &pages {
+            if page * 512 < size_bytes {
+                file.write_all_at(bytes, page * 512).unwrap();
+            }
+        }
+        image
+    }
+
     /// A read-and-write SAS query for a container, valid until 2099 (the service clock may
     /// be anywhere).
     pub fn container_sas(&self, container: &str) -> String {

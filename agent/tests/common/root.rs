@@ -2,8 +2,12 @@
 //! they cannot, unless `VAULTSIM_SKIP_ROOT_TESTS=1`), and an ext4 image loop-mounted in a
 //! temporary directory that is thawed, unmounted and detached on drop.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Whether the root-only tests can run here. When they cannot, this panics with the reason,
 /// unless `VAULTSIM_SKIP_ROOT_TESTS=1`, in which case it says so and returns false.
@@ -74,24 +78,45 @@ pub struct LoopExt4 {
 impl LoopExt4 {
     pub fn new(size_mib: u64) -> LoopExt4 {
         let dir = tempfile::tempdir().unwrap();
-        let image = dir.path().join("disk.img");
         let mount = dir.path().join("mnt");
         std::fs::create_dir(&mount).unwrap();
+        LoopExt4::in_dir(dir, size_mib, mount)
+    }
+
+    /// An image of its own mounted at `mount`, a directory that exists (e.g. inside
+    /// another loop-mounted filesystem).
+    pub fn mounted_at(size_mib: u64, mount: &Path) -> LoopExt4 {
+        LoopExt4::in_dir(tempfile::tempdir().unwrap(), size_mib, mount.to_owned())
+    }
+
+    fn in_dir(dir: tempfile::TempDir, size_mib: u64, mount: PathBuf) -> LoopExt4 {
+        let image = dir.path().join("disk.img");
         run(
             "truncate",
             &["-s", &format!("{size_mib}M"), image.to_str().unwrap()],
         );
         run("mkfs.ext4", &["-q", "-F", image.to_str().unwrap()]);
+        let disk = LoopExt4 { dir, image, mount };
+        disk.mount();
+        disk
+    }
+
+    /// Loop-mounts the image at its mount point.
+    pub fn mount(&self) {
         run(
             "mount",
             &[
                 "-o",
                 "loop",
-                image.to_str().unwrap(),
-                mount.to_str().unwrap(),
+                self.image.to_str().unwrap(),
+                self.mount.to_str().unwrap(),
             ],
         );
-        LoopExt4 { dir, image, mount }
+    }
+
+    /// Unmounts the image and detaches its loop device.
+    pub fn unmount(&self) {
+        run("umount", &["-d", self.mount.to_str().unwrap()]);
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -106,6 +131,22 @@ impl Drop for LoopExt4 {
         let _ = Command::new("fsfreeze").args(["-u", mount]).output();
         let _ = Command::new("umount").args(["-d", mount]).output();
     }
+}
+
+/// Keeps writing small files into the mount until stopped; writes block while frozen.
+pub fn busy_writer(mount: &Path, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<usize> {
+    let dir = mount.join("busy");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::thread::spawn(move || {
+        let mut written = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let mut file = std::fs::File::create(dir.join(format!("f{}", written % 200))).unwrap();
+            file.write_all(&[written as u8; 8192]).unwrap();
+            written += 1;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        written
+    })
 }
 
 /// The `Filesystem features` line of an ext4 image.
