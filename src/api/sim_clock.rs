@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -137,10 +138,10 @@ async fn get_clock(
 async fn set_clock(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
-    let request: SetClock = parse_json(&bytes)?;
+    let request: SetClock = parse_json(&bytes?)?;
     let requested = request.now.as_deref().map(parse_instant).transpose()?;
     let at = requested.unwrap_or_else(|| state.clock.now());
     let setting = match request.mode.as_str() {
@@ -181,10 +182,10 @@ async fn set_clock(
 async fn advance_clock(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
-    let request: AdvanceClock = parse_json(&bytes)?;
+    let request: AdvanceClock = parse_json(&bytes?)?;
     let now = state.clock.now();
     let to = match (
         &request.by,
