@@ -9,8 +9,19 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use parking_lot::RwLock;
+
+/// The latest instant simulated time may reach: a century before the end of year 9999, so
+/// that everything derived from it (recovery points kept up to 99 years, .NET ticks, the
+/// four-digit years of RFC 3339 and SAS times) stays representable.
+pub const LATEST: DateTime<Utc> = match NaiveDate::from_ymd_opt(9899, 12, 31) {
+    Some(day) => match day.and_hms_opt(23, 59, 59) {
+        Some(at) => at.and_utc(),
+        None => unreachable!(),
+    },
+    None => unreachable!(),
+};
 
 /// How the clock derives the time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{FromRef, Path, Query, State};
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -54,6 +54,7 @@ pub fn router(state: GuestState) -> Router {
         .route("/machine/goalstate", get(goal_state))
         .route("/machine/extensions/{name}/status", put(report_status))
         .fallback(no_route)
+        .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
         .with_state(state)
 }
 
@@ -92,10 +93,11 @@ impl TryFrom<RegisterRequest> for Registration {
 async fn register(
     State(state): State<GuestState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, GuestError> {
     let principal = state.auth.authenticate(&state.db, &headers).await?;
-    let registration = Registration::try_from(parse_json::<RegisterRequest>(&body)?)?;
+    let registration =
+        Registration::try_from(parse_json::<RegisterRequest>(&body.map_err(unreadable)?)?)?;
     let registered = guest::register(
         &state.db,
         &state.blobs,
@@ -188,10 +190,10 @@ async fn report_status(
     State(state): State<GuestState>,
     headers: HeaderMap,
     Path(name): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, GuestError> {
     let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
-    let report = StatusReport::parse(parse_json(&body)?)?;
+    let report = StatusReport::parse(parse_json(&body.map_err(unreadable)?)?)?;
     guest::report_status(&state.db, &vm_id, &name, &report, state.clock.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -215,6 +217,14 @@ fn credential(headers: &HeaderMap) -> Result<Credential, GuestError> {
         .ok_or(GuestError::Unauthenticated)
 }
 
+/// A body the `Bytes` extractor could not read: 413 when too large, else 400.
+fn unreadable(rejection: BytesRejection) -> GuestError {
+    match ArmError::from(rejection) {
+        ArmError::RequestContentTooLarge => GuestError::TooLarge,
+        other => GuestError::invalid("InvalidRequestContent", other.to_string()),
+    }
+}
+
 /// 400 `InvalidRequestContent` when the body is not JSON of type `T`.
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GuestError> {
     serde_json::from_slice(body).map_err(|e| {
@@ -234,6 +244,7 @@ impl IntoResponse for GuestError {
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             // The management API's mapping, logging of server errors included.
             Self::Auth(error) => return ArmError::from(error).into_response(),
+            Self::TooLarge => return ArmError::RequestContentTooLarge.into_response(),
             Self::Resource(error) => return ArmError::Resource(error).into_response(),
             Self::Database(error) => {
                 return ArmError::Resource(ResourceError::Database(error)).into_response()

@@ -10,7 +10,7 @@ mod sim_clock;
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
+use axum::extract::{DefaultBodyLimit, FromRef};
 use axum::routing::get;
 use axum::Router;
 
@@ -19,6 +19,10 @@ use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::control::Engine;
 use crate::store::Db;
+
+/// The largest request body any of the service's JSON APIs takes: ARM's 4 MB. A larger one
+/// is answered 413 `RequestContentTooLarge` in the API's own error shape.
+pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// What every management handler may use.
 #[derive(Clone, FromRef)]
@@ -41,5 +45,6 @@ pub fn router(state: ApiState) -> Router {
         .merge(sim::router())
         .merge(sim_clock::router())
         .fallback(arm::dispatch)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }

@@ -3,6 +3,7 @@
 //! admin principals only; errors in ARM's format.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -180,10 +181,10 @@ fn subscription_id(value: &str) -> Result<String, ArmError> {
 async fn create_subscription(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     let admin = admin(&state, &headers).await?;
-    let request: CreateSubscription = parse_json(&bytes)?;
+    let request: CreateSubscription = parse_json(&bytes?)?;
     let name = display_name(&request.display_name, 64)?;
     let subscription = directory::create_subscription(
         &state.db,
@@ -218,10 +219,10 @@ async fn create_subscription(
 async fn create_principal(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     let admin = admin(&state, &headers).await?;
-    let request: CreatePrincipal = parse_json(&bytes)?;
+    let request: CreatePrincipal = parse_json(&bytes?)?;
     let name = display_name(&request.display_name, 120)?;
     let ids = request
         .subscription_ids

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -17,7 +18,7 @@ use super::arm::error::ErrorResponse;
 use super::arm::{json_response, parse_json, ArmError};
 use super::sim::admin;
 use super::ApiState;
-use crate::clock::ClockSetting;
+use crate::clock::{ClockSetting, LATEST};
 use crate::control::EngineError;
 use crate::resources::ResourceError;
 
@@ -137,10 +138,10 @@ async fn get_clock(
 async fn set_clock(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
-    let request: SetClock = parse_json(&bytes)?;
+    let request: SetClock = parse_json(&bytes?)?;
     let requested = request.now.as_deref().map(parse_instant).transpose()?;
     let at = requested.unwrap_or_else(|| state.clock.now());
     let setting = match request.mode.as_str() {
@@ -181,20 +182,24 @@ async fn set_clock(
 async fn advance_clock(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    bytes: Bytes,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
-    let request: AdvanceClock = parse_json(&bytes)?;
+    let request: AdvanceClock = parse_json(&bytes?)?;
     let now = state.clock.now();
     let to = match (
         &request.by,
         request.to.as_deref().map(parse_instant).transpose()?,
     ) {
-        (Some(by), None) => add_iso_duration(now, by).ok_or_else(|| {
-            invalid(format!(
-                "'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H)."
-            ))
-        })?,
+        (Some(by), None) => match add_iso_duration(now, by) {
+            Ok(to) => simulable(to)?,
+            Err(BadDuration::TooLong) => return Err(past_latest()),
+            Err(BadDuration::Malformed) => {
+                return Err(invalid(format!(
+                    "'{by}' is not an ISO 8601 duration (e.g. P30D, PT2H)."
+                )))
+            }
+        },
         (None, Some(to)) => to,
         _ => return Err(invalid("Give exactly one of 'by' and 'to'.")),
     };
@@ -226,43 +231,79 @@ fn parse_instant(text: &str) -> Result<DateTime<Utc>, ArmError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| invalid(format!("'{text}' is not an RFC 3339 time.")))
+        .and_then(simulable)
+}
+
+/// `at`, if simulated time may reach it.
+fn simulable(at: DateTime<Utc>) -> Result<DateTime<Utc>, ArmError> {
+    if at > LATEST {
+        return Err(past_latest());
+    }
+    Ok(at)
+}
+
+fn past_latest() -> ArmError {
+    invalid(format!(
+        "Simulated time goes no further than {}.",
+        LATEST.to_rfc3339_opts(SecondsFormat::Secs, true)
+    ))
+}
+
+/// Why a duration cannot move the clock.
+#[derive(Debug, PartialEq)]
+enum BadDuration {
+    /// Not `PnYnMnWnDTnHnMnS`.
+    Malformed,
+    /// The sum is past the end of the calendar.
+    TooLong,
 }
 
 /// `from` plus an ISO 8601 duration (`PnYnMnWnDTnHnMnS`, fractional seconds allowed).
 /// Years and months are calendar ones (2026-01-31 plus P1M is 2026-02-28).
-fn add_iso_duration(from: DateTime<Utc>, text: &str) -> Option<DateTime<Utc>> {
-    let rest = text.strip_prefix('P')?;
-    if rest.is_empty() {
-        return None;
-    }
+fn add_iso_duration(from: DateTime<Utc>, text: &str) -> Result<DateTime<Utc>, BadDuration> {
+    use BadDuration::{Malformed, TooLong};
+    let rest = text
+        .strip_prefix('P')
+        .filter(|rest| !rest.is_empty())
+        .ok_or(Malformed)?;
     let (date, time) = match rest.split_once('T') {
-        Some((_, "")) => return None,
-        Some((date, time)) => (date, Some(time)),
-        None => (rest, None),
+        Some((_, "")) => return Err(Malformed),
+        Some((date, time)) => (date, time),
+        None => (rest, ""),
     };
-    let mut months = 0u32;
-    let mut fixed = TimeDelta::zero();
-    for (value, unit) in components(date)? {
-        let whole = value.fract() == 0.0 && value <= 1e6;
+    // Summed in floating point, which no size of input overflows (it saturates at
+    // infinity); a sum too large for the calendar is refused below, not added.
+    let mut months = 0.0;
+    let mut millis = 0.0;
+    for (value, unit) in components(date).ok_or(Malformed)? {
         match unit {
-            'Y' if whole => months = months.checked_add(value as u32 * 12)?,
-            'M' if whole => months = months.checked_add(value as u32)?,
-            'W' => fixed += TimeDelta::milliseconds((value * 604_800_000.0) as i64),
-            'D' => fixed += TimeDelta::milliseconds((value * 86_400_000.0) as i64),
-            _ => return None,
+            'Y' | 'M' if value.fract() != 0.0 => return Err(Malformed),
+            'Y' => months += value * 12.0,
+            'M' => months += value,
+            'W' => millis += value * 604_800_000.0,
+            'D' => millis += value * 86_400_000.0,
+            _ => return Err(Malformed),
         }
     }
-    for (value, unit) in time.map(components).unwrap_or(Some(Vec::new()))? {
-        let millis = match unit {
-            'H' => value * 3_600_000.0,
-            'M' => value * 60_000.0,
-            'S' => value * 1_000.0,
-            _ => return None,
-        };
-        fixed += TimeDelta::milliseconds(millis as i64);
+    for (value, unit) in components(time).ok_or(Malformed)? {
+        millis += value
+            * match unit {
+                'H' => 3_600_000.0,
+                'M' => 60_000.0,
+                'S' => 1_000.0,
+                _ => return Err(Malformed),
+            };
     }
-    from.checked_add_months(Months::new(months))?
-        .checked_add_signed(fixed)
+    let months = (months <= f64::from(u32::MAX))
+        .then(|| Months::new(months as u32))
+        .ok_or(TooLong)?;
+    let fixed = (millis < i64::MAX as f64)
+        .then(|| TimeDelta::try_milliseconds(millis as i64))
+        .flatten()
+        .ok_or(TooLong)?;
+    from.checked_add_months(months)
+        .and_then(|at| at.checked_add_signed(fixed))
+        .ok_or(TooLong)
 }
 
 /// `3D12H` → [(3, 'D'), (12, 'H')]; `None` when malformed.
@@ -297,27 +338,27 @@ mod tests {
         let from = at("2026-01-31T10:00:00Z");
         assert_eq!(
             add_iso_duration(from, "P1M"),
-            Some(at("2026-02-28T10:00:00Z"))
+            Ok(at("2026-02-28T10:00:00Z"))
         );
         assert_eq!(
             add_iso_duration(from, "P30D"),
-            Some(at("2026-03-02T10:00:00Z"))
+            Ok(at("2026-03-02T10:00:00Z"))
         );
         assert_eq!(
             add_iso_duration(from, "PT2H30M"),
-            Some(at("2026-01-31T12:30:00Z"))
+            Ok(at("2026-01-31T12:30:00Z"))
         );
         assert_eq!(
             add_iso_duration(from, "P1DT0.5S"),
-            Some(at("2026-02-01T10:00:00.5Z"))
+            Ok(at("2026-02-01T10:00:00.5Z"))
         );
         assert_eq!(
             add_iso_duration(from, "P2W"),
-            Some(at("2026-02-14T10:00:00Z"))
+            Ok(at("2026-02-14T10:00:00Z"))
         );
         assert_eq!(
             add_iso_duration(from, "P1Y"),
-            Some(at("2027-01-31T10:00:00Z"))
+            Ok(at("2027-01-31T10:00:00Z"))
         );
     }
 
@@ -327,7 +368,31 @@ mod tests {
         for bad in [
             "", "P", "PT", "30D", "P1H", "PT1D", "P1.5M", "P-1D", "P1D2", "PXD",
         ] {
-            assert_eq!(add_iso_duration(from, bad), None, "{bad}");
+            assert_eq!(
+                add_iso_duration(from, bad),
+                Err(BadDuration::Malformed),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_past_the_calendar_are_too_long_not_a_panic() {
+        let from = at("2026-01-31T10:00:00Z");
+        for huge in [
+            "P99999999999999999999D",
+            "P99999999999999999999DT99999999999999999999H",
+            "P9999999999W9999999999D",
+            &format!("P{}D", "9".repeat(300)),
+            "P1000000Y",
+            "P4294967296M",
+            "P99999999999999999999YT1H",
+        ] {
+            assert_eq!(
+                add_iso_duration(from, huge),
+                Err(BadDuration::TooLong),
+                "{huge}"
+            );
         }
     }
 }

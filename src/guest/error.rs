@@ -9,6 +9,10 @@ pub enum GuestError {
     /// 400: the request is not what the guest API accepts (body, certificate, disks).
     #[error("{message}")]
     Invalid { code: &'static str, message: String },
+    /// 413: the body is larger than the service's APIs take; answered as the management
+    /// API answers it.
+    #[error("the request body is too large")]
+    TooLarge,
     /// 401: no credential, or one no registered VM holds. Deliberately says nothing about
     /// which part was wrong.
     #[error("The request lacks a valid 'Authorization: Bearer <credential>' of a registered VM.")]

@@ -190,6 +190,8 @@ mod tests {
         }
         for bad in [
             "",
+            ".",
+            "..",
             "ends.",
             "has space",
             "slash/",

@@ -481,6 +481,7 @@ mod tests {
             "-vault",
             "vault_1",
             "vault.1",
+            "..",
             &"a".repeat(51),
             "väult",
         ] {

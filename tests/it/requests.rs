@@ -152,3 +152,51 @@ async fn a_sas_limited_to_other_addresses_is_refused_with_source_ip_mismatch() {
         }
     }
 }
+
+/// A disk's snapshot SAS (`sp=c`) may take snapshots and nothing else: Put Block, Lease and
+/// Incremental Copy on the disk are refused for the permission (403
+/// `AuthorizationPermissionMismatch`) before anything about the operation itself (the
+/// blob's type, a missing header, an unsupported feature) is looked at, as Azure does.
+#[tokio::test]
+async fn a_disk_snapshot_sas_is_refused_other_writes_for_its_permission_first() {
+    let app = TestApp::spawn_with_disk().await;
+    let http = reqwest::Client::new();
+    let url = app.client.url("/disks/d.vhd");
+    let sas = blob_sas("disks", "d.vhd", "c");
+    let source = format!("{url}?snapshot=2026-01-01T00:00:00.0000000Z");
+    // (query, a header); every request carries a few bytes, which Put Block needs.
+    let cases = [
+        ("comp=block&blockid=YWFhYQ%3D%3D", None),
+        ("comp=lease", Some(("x-ms-lease-action", "acquire"))),
+        ("comp=lease", None),
+        (
+            "comp=incrementalcopy",
+            Some(("x-ms-copy-source", source.as_str())),
+        ),
+        ("", Some(("x-ms-copy-source", source.as_str()))),
+    ];
+    for (query, header) in cases {
+        let mut request = http
+            .put(format!("{url}?{query}&{sas}"))
+            .header("x-ms-version", crate::helpers::VERSION)
+            .body(b"data".to_vec());
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 403, "{query} {header:?}");
+        assert_eq!(
+            response.headers()["x-ms-error-code"],
+            "AuthorizationPermissionMismatch",
+            "{query} {header:?}"
+        );
+    }
+    // What the token is for still works.
+    let snapshot = http
+        .put(format!("{url}?comp=snapshot&{sas}"))
+        .header("x-ms-version", crate::helpers::VERSION)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snapshot.status(), 201);
+}

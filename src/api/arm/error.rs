@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -28,6 +29,9 @@ pub enum ArmError {
     /// 400: the body is not the JSON the operation takes.
     #[error("The request content was invalid and could not be deserialized: {0}")]
     InvalidRequestContent(String),
+    /// 413: the body is larger than `MAX_BODY_BYTES`.
+    #[error("The request content size exceeds the maximum size of 4 MB.")]
+    RequestContentTooLarge,
     /// 400: a query parameter (`$filter`, `$skipToken`...) cannot be understood.
     #[error("{0}")]
     InvalidQueryParameter(String),
@@ -68,6 +72,10 @@ impl ArmError {
             Self::InvalidRequestContent(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidRequestContent".into())
             }
+            Self::RequestContentTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestContentTooLarge".into(),
+            ),
             Self::InvalidQueryParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidQueryParameterValue".into())
             }
@@ -86,6 +94,17 @@ impl ArmError {
                     "InternalServerError".into(),
                 ),
             },
+        }
+    }
+}
+
+/// A body the `Bytes` extractor could not read (the `/_sim` routes).
+impl From<BytesRejection> for ArmError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::RequestContentTooLarge
+        } else {
+            Self::InvalidRequestContent(rejection.body_text())
         }
     }
 }

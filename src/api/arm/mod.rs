@@ -21,10 +21,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use http_body_util::LengthLimitError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::ApiState;
+use super::{ApiState, MAX_BODY_BYTES};
 use crate::auth::{AuthError, Principal};
 use crate::origin::request_origin;
 pub use error::ArmError;
@@ -37,9 +38,6 @@ pub type ArmResult = Result<Response, ArmError>;
 /// answered at once with 503 `ServerBusy` and `Retry-After` (which the Azure SDKs honour)
 /// instead of queueing, so latency and memory stay bounded whatever the offered load.
 pub const MAX_IN_FLIGHT: usize = 256;
-
-/// The largest management request body accepted.
-const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// One authenticated management request, as the area handlers see it.
 pub struct ArmRequest {
@@ -126,7 +124,10 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
     }
     let body = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await
-        .map_err(|e| ArmError::InvalidRequestContent(e.to_string()))?;
+        .map_err(|e| match e.into_inner().downcast::<LengthLimitError>() {
+            Ok(_) => ArmError::RequestContentTooLarge,
+            Err(e) => ArmError::InvalidRequestContent(e.to_string()),
+        })?;
     let request = ArmRequest {
         principal,
         query: ArmQuery::parse(parts.uri.query()),

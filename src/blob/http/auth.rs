@@ -164,8 +164,11 @@ fn sas_need(op: Operation) -> Option<SasNeed> {
         | Op::GetBlobMetadata
         | Op::GetPageRanges
         | Op::GetBlockList => blob(&[Read]),
-        Op::PutBlob | Op::PutBlock | Op::PutBlockList | Op::SnapshotBlob => blob(&[Create, Write]),
-        Op::PutPage | Op::SetBlobProperties | Op::SetBlobMetadata => blob(&[Write]),
+        Op::PutBlob | Op::PutBlock | Op::PutBlockList | Op::SnapshotBlob | Op::IncrementalCopy => {
+            blob(&[Create, Write])
+        }
+        // Breaking a lease also takes `d`; vaultsim serves no lease action either way.
+        Op::PutPage | Op::SetBlobProperties | Op::SetBlobMetadata | Op::LeaseBlob => blob(&[Write]),
         Op::DeleteBlob => blob(&[Delete, PermanentDelete]),
         Op::ListBlobs => Some(SasNeed {
             any_of: &[List],
@@ -209,7 +212,14 @@ pub fn authorize(
             if !granted.permissions.allows_any(need.any_of) {
                 return Err(BlobApiError::permission_mismatch());
             }
-            let creates = matches!(op, Operation::PutBlob | Operation::PutBlockList);
+            // `c` creates a blob and never writes over one (a disk that exists, say).
+            let creates = matches!(
+                op,
+                Operation::PutBlob
+                    | Operation::PutBlock
+                    | Operation::PutBlockList
+                    | Operation::IncrementalCopy
+            );
             if creates && !granted.permissions.contains(Permission::Write) && blob_exists() {
                 return Err(BlobApiError::permission_mismatch());
             }

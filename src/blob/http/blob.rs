@@ -71,11 +71,7 @@ async fn receive_block_body(
 pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
     request.base_only()?;
     if request.headers().contains_key("x-ms-copy-source") {
-        return Err(BlobApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "Copy Blob is not supported by vaultsim.",
-        ));
+        return Err(BlobApiError::not_implemented("Copy Blob"));
     }
     let conditions = headers::conditions(request.headers())?;
     let metadata = request.metadata()?;
@@ -126,11 +122,7 @@ pub async fn put_blob(request: BlobRequest) -> Result<Response, BlobApiError> {
             )?;
             Ok(ack_response(StatusCode::CREATED, &ack))
         }
-        Some("AppendBlob") => Err(BlobApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "Append blobs are not supported by vaultsim.",
-        )),
+        Some("AppendBlob") => Err(BlobApiError::not_implemented("An append blob")),
         Some(other) => Err(BlobApiError::invalid_header(
             "x-ms-blob-type",
             other,

@@ -37,6 +37,11 @@ pub enum Operation {
     GetBlob,
     GetBlobProperties,
     DeleteBlob,
+    /// Recognized so that a token is checked for it like any write; vaultsim does not
+    /// implement it.
+    LeaseBlob,
+    /// As `LeaseBlob`.
+    IncrementalCopy,
 }
 
 /// Decoded query parameters, in order.
@@ -178,6 +183,8 @@ pub fn parse_operation(
             ("GET", None) => Ok(Op::GetBlob),
             ("HEAD", None) => Ok(Op::GetBlobProperties),
             ("DELETE", None) => Ok(Op::DeleteBlob),
+            ("PUT", Some("lease")) => Ok(Op::LeaseBlob),
+            ("PUT", Some("incrementalcopy")) => Ok(Op::IncrementalCopy),
             (_, Some(_)) => Err(bad_comp()),
             _ => Err(unsupported_verb()),
         },
@@ -226,6 +233,14 @@ mod tests {
         assert_eq!(
             op(Method::GET, "/acct", "comp=list"),
             Ok(Operation::ListContainers)
+        );
+        assert_eq!(
+            op(Method::PUT, "/acct/c/b", "comp=lease"),
+            Ok(Operation::LeaseBlob)
+        );
+        assert_eq!(
+            op(Method::PUT, "/acct/c/b", "comp=incrementalcopy"),
+            Ok(Operation::IncrementalCopy)
         );
     }
 

@@ -76,6 +76,15 @@ impl BlobApiError {
         )
     }
 
+    /// 501 for a feature vaultsim does not serve, named in the message.
+    pub fn not_implemented(feature: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "NotImplemented",
+            format!("{feature} is not supported by vaultsim."),
+        )
+    }
+
     pub fn permission_mismatch() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,

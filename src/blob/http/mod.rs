@@ -263,6 +263,8 @@ async fn handle(
         Op::GetBlob => blob::get(request, true).await,
         Op::GetBlobProperties => blob::get(request, false).await,
         Op::DeleteBlob => blob::delete(request),
+        Op::LeaseBlob => Err(BlobApiError::not_implemented("Lease Blob")),
+        Op::IncrementalCopy => Err(BlobApiError::not_implemented("Incremental Copy Blob")),
     }
 }
 

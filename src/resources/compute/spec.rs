@@ -351,7 +351,8 @@ pub fn validate(vm: &NewVm) -> Result<(), ResourceError> {
 }
 
 /// A VM name: 1-64 characters of ASCII letters, digits, `-`, `_` and `.`, not starting with
-/// `_`. 400 `InvalidParameter`.
+/// `_` nor ending with `.` or `-` (so `.` and `..`, which no URL can address, are never
+/// names). 400 `InvalidParameter`.
 pub fn validate_vm_name(name: &str) -> Result<(), ResourceError> {
     let reason = if name.is_empty() {
         Some("it is empty".to_owned())
@@ -367,6 +368,8 @@ pub fn validate_vm_name(name: &str) -> Result<(), ResourceError> {
         Some(format!("the character '{c}' is not allowed"))
     } else if name.starts_with('_') {
         Some("it starts with an underscore".to_owned())
+    } else if name.ends_with(['.', '-']) {
+        Some("it ends with a period or a hyphen".to_owned())
     } else {
         None
     };
@@ -374,7 +377,8 @@ pub fn validate_vm_name(name: &str) -> Result<(), ResourceError> {
         None => Ok(()),
         Some(reason) => Err(invalid(format!(
             "The virtual machine name '{name}' is invalid: {reason}. A name is 1 to 64 letters, \
-             digits, hyphens, underscores and periods, and does not start with an underscore."
+             digits, hyphens, underscores and periods, does not start with an underscore and \
+             does not end with a period or a hyphen."
         ))),
     }
 }
@@ -885,10 +889,31 @@ mod tests {
 
     #[test]
     fn vm_names_follow_the_rule() {
-        for good in ["vm1", "My-VM.2", "a", "x_y", &"v".repeat(64)] {
+        for good in [
+            "vm1",
+            "My-VM.2",
+            "a",
+            "x_y",
+            "vm_",
+            "a.b-c",
+            "1",
+            &"v".repeat(64),
+        ] {
             assert!(validate_vm_name(good).is_ok(), "{good}");
         }
-        for bad in ["", "_vm", "vm 1", "vm/1", "vé", &"v".repeat(65)] {
+        for bad in [
+            "",
+            "_vm",
+            "vm 1",
+            "vm/1",
+            "vé",
+            &"v".repeat(65),
+            ".",
+            "..",
+            "a.",
+            "a-",
+            "vm.-",
+        ] {
             assert!(
                 matches!(
                     validate_vm_name(bad),

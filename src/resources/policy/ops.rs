@@ -33,6 +33,7 @@ pub async fn put(
     policy: IaasVmPolicy,
     now: DateTime<Utc>,
 ) -> Result<StoredPolicy, ResourceError> {
+    validate_name(name)?;
     let mut tx = db.pool().begin().await?;
     let existing = sqlx::query(&format!(
         "select {COLUMNS} from backup_policy p where p.vault_id = $1 and p.name_key = $2"
@@ -112,6 +113,28 @@ pub async fn insert(
     Ok(())
 }
 
+/// A policy name: 1 to 150 ASCII letters, digits, hyphens and underscores, starting with a
+/// letter and not ending with a hyphen (Azure PowerShell's rule, with the underscore the
+/// portal allows). 400 `BMSUserErrorInvalidPolicyInput`.
+pub fn validate_name(name: &str) -> Result<(), ResourceError> {
+    let valid = (1..=150).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && !name.ends_with('-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    if valid {
+        return Ok(());
+    }
+    Err(ResourceError::invalid(
+        INVALID_POLICY_CODE,
+        format!(
+            "The policy name '{name}' is invalid: a policy name has 1 to 150 letters, digits, \
+             hyphens and underscores, starts with a letter and does not end with a hyphen."
+        ),
+    ))
+}
+
 /// A policy by name. 404 `BMSUserErrorPolicyNotFound`.
 pub async fn get(db: &Db, vault: &VaultRecord, name: &str) -> Result<StoredPolicy, ResourceError> {
     let record = lookup::policy(db, vault, name).await?;
@@ -184,4 +207,43 @@ fn from_row(row: &AnyRow) -> Result<StoredPolicy, ResourceError> {
         policy,
         protected_items: row.try_get("protected_items")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_names_follow_azure_rules() {
+        for good in [
+            "p",
+            "DefaultPolicy",
+            "Daily-Policy",
+            "v2_daily",
+            &"p".repeat(150),
+        ] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            ".",
+            "..",
+            "1policy",
+            "-policy",
+            "_policy",
+            "policy-",
+            "policy.1",
+            "policy 1",
+            "pólicy",
+            &"p".repeat(151),
+        ] {
+            assert!(
+                matches!(
+                    validate_name(bad),
+                    Err(ResourceError::Invalid { ref code, .. }) if code == INVALID_POLICY_CODE
+                ),
+                "{bad}"
+            );
+        }
+    }
 }

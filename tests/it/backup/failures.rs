@@ -260,3 +260,39 @@ async fn bad_backup_and_clock_requests_are_refused_and_change_nothing() {
     assert_eq!(clock.body["now"], "2026-03-01T10:00:00.000000Z");
     assert_eq!(clock.body["mode"], "pinned");
 }
+
+/// Durations and instants too large for the calendar are refused as bad input (400 in
+/// the ARM JSON shape), never a panic, and the clock does not move.
+#[tokio::test]
+async fn clock_moves_beyond_the_calendar_are_refused() {
+    let app = app().await;
+    app.pin_clock(START).await;
+    for body in [
+        json!({"by": "P99999999999999999999D"}),
+        json!({"by": "P99999999999999999999DT99999999999999999999H"}),
+        json!({"by": "P200000YT1H"}),
+        json!({"by": "PT99999999999999999999S"}),
+        json!({"by": "P9999999999999W"}),
+        json!({"by": "P1000000Y"}),
+        json!({"by": "P100000000D"}),
+        json!({"by": "P1E300D"}),
+        json!({"to": "9999-12-31T23:59:59Z"}),
+        json!({"to": "+262142-01-01T00:00:00Z"}),
+    ] {
+        let refused = app.advance_clock(body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
+        assert_eq!(refused.error_code(), "InvalidRequestContent", "{body}");
+        let clock = app.get_clock().await;
+        assert_eq!(clock.body["now"], "2026-03-01T10:00:00.000000Z", "{body}");
+    }
+    for body in [
+        json!({"mode": "pinned", "now": "9999-12-31T23:59:59Z"}),
+        json!({"mode": "running", "now": "9999-12-31T23:59:59Z"}),
+    ] {
+        let refused = app.set_clock(body.clone()).await;
+        assert_eq!(refused.status, 400, "{body}: {:?}", refused.body);
+        assert_eq!(refused.error_code(), "InvalidRequestContent", "{body}");
+    }
+    let clock = app.get_clock().await;
+    assert_eq!(clock.body["now"], "2026-03-01T10:00:00.000000Z");
+}

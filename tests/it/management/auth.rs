@@ -988,3 +988,67 @@ async fn management_addr(service: &ServiceProcess) -> SocketAddr {
         service.log()
     );
 }
+
+/// Every API answers a body it cannot take in its own JSON error shape: 413
+/// `RequestContentTooLarge` past ARM's 4 MB, 400 `InvalidRequestContent` for malformed
+/// JSON; never axum's plain text.
+#[tokio::test]
+async fn oversized_and_malformed_bodies_get_each_apis_json_error() {
+    let app = ManagementApp::spawn(crate::management::app::Backend::Sqlite).await;
+    let huge = vec![b' '; (4 << 20) + 1];
+    let targets = [
+        (Method::POST, app.url("/_sim/subscriptions"), true),
+        (Method::POST, app.url("/_sim/clock/advance"), true),
+        (Method::PUT, app.url("/_sim/clock"), true),
+        (
+            Method::PUT,
+            app.url(&format!("{}?api-version=2021-04-01", app.group_path("rg"))),
+            true,
+        ),
+        (Method::POST, app.guest_url("/machine/register"), true),
+        (
+            Method::PUT,
+            app.guest_url("/machine/extensions/VMSnapshotLinux/status"),
+            false,
+        ),
+    ];
+    for (method, url, admin) in targets {
+        for (body, status, code) in [
+            (huge.clone(), 413, "RequestContentTooLarge"),
+            (b"{\"by\": ".to_vec(), 400, "InvalidRequestContent"),
+        ] {
+            let mut request = app
+                .http
+                .request(method.clone(), &url)
+                .header("content-type", "application/json")
+                .body(body);
+            if admin {
+                request = request.bearer_auth(&app.token);
+            } else {
+                request = request.bearer_auth("not-a-registered-credential");
+            }
+            let response = request.send().await.unwrap();
+            let got = response.status().as_u16();
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let text = response.text().await.unwrap();
+            // The status route checks the VM's credential before the body: 401, as JSON.
+            let (status, code) = if admin {
+                (status, code)
+            } else {
+                (401, "InvalidCredential")
+            };
+            assert_eq!(got, status, "{method} {url}: {text}");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{method} {url}: {content_type}"
+            );
+            let body: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{method} {url}: not JSON: {text}"));
+            assert_eq!(body["error"]["code"], code, "{method} {url}");
+        }
+    }
+}

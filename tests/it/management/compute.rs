@@ -617,6 +617,18 @@ async fn invalid_vms_are_refused_and_leave_nothing_behind(app: ManagementApp) {
             "'_vm'",
         ),
         (
+            "a.",
+            ManagementApp::vm_body("Linux", "westeurope", &[]),
+            "InvalidParameter",
+            "'a.'",
+        ),
+        (
+            "vm-",
+            ManagementApp::vm_body("Linux", "westeurope", &[]),
+            "InvalidParameter",
+            "'vm-'",
+        ),
+        (
             "vm",
             json!({ "location": "westeurope", "properties": { "storageProfile": {
                 "osDisk": { "osType": "Linux", "diskSizeGB": "big" } } } }),

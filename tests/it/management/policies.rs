@@ -450,6 +450,30 @@ async fn every_schedule_kind_round_trips(app: ManagementApp) {
     );
 }
 
+async fn policy_names_follow_azure_rules(app: ManagementApp) {
+    create_vault(&app, "rg", "vault").await;
+    for bad in ["policy-", "1policy", "p.1", "_p"] {
+        let refused = app.put_policy("rg", "vault", bad, v1_daily()).await;
+        assert_eq!(
+            refused.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {refused:?}"
+        );
+        assert_eq!(
+            refused.error_code(),
+            "BMSUserErrorInvalidPolicyInput",
+            "{bad}"
+        );
+        assert_eq!(
+            app.get_policy("rg", "vault", bad).await.status,
+            StatusCode::NOT_FOUND,
+            "{bad}"
+        );
+    }
+    let accepted = app.put_policy("rg", "vault", "p_1-A", v1_daily()).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{accepted:?}");
+}
+
 async fn invalid_policies_are_refused_and_change_nothing(app: ManagementApp) {
     create_vault(&app, "rg", "vault").await;
     let original = app.put_policy("rg", "vault", "policy", v1_daily()).await;
@@ -829,6 +853,7 @@ crate::on_both_backends!(
     v1_daily_policy_lifecycle,
     every_schedule_kind_round_trips,
     invalid_policies_are_refused_and_change_nothing,
+    policy_names_follow_azure_rules,
     protected_items_are_counted_and_hold_their_policy,
     default_policy_can_be_edited_and_deleted,
     policy_lists_filter_as_clients_ask,
