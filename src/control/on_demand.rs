@@ -88,7 +88,7 @@ pub async fn request_backup(
             ),
         ));
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let started = start_backup(
         engine,
         &mut tx,

@@ -165,7 +165,7 @@ pub async fn put(
     match intent {
         Intent::StopRetain => {
             let item = existing.ok_or_else(|| item_not_found(&request.item))?;
-            let mut tx = db.pool().begin().await?;
+            let mut tx = db.begin_write().await?;
             sqlx::query(
                 "update protected_item set policy_key = null, protection_state = $3, \
                  next_backup_at = null where vault_id = $1 and item_key = $2",
@@ -200,7 +200,7 @@ pub async fn put(
                         ProtectionState::ProtectionStopped => ProtectionState::IRPending,
                         state => state,
                     };
-                    let mut tx = db.pool().begin().await?;
+                    let mut tx = db.begin_write().await?;
                     sqlx::query(
                         "update protected_item set policy_key = $3, protection_state = $4, \
                          extended_properties = coalesce($5, extended_properties), \
@@ -237,7 +237,7 @@ pub async fn put(
                     let item = check_new_protection(db, vault, &source).await?;
                     let data_id: i64 =
                         rand::thread_rng().gen_range(10_000_000_000_000..100_000_000_000_000);
-                    let mut tx = db.pool().begin().await?;
+                    let mut tx = db.begin_write().await?;
                     let inserted = sqlx::query(
                         "insert into protected_item (vault_id, item_key, vm_id, vm_name, \
                          vm_resource_group, source_resource_id, policy_key, protection_state, \
@@ -298,7 +298,7 @@ pub async fn delete(
     let current = current(db, &vault.vault_id, &item_key)
         .await?
         .ok_or_else(|| item_not_found(item))?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("delete from recovery_point where vault_id = $1 and item_key = $2")
         .bind(&vault.vault_id)
         .bind(&item_key)
