@@ -375,6 +375,25 @@ pub async fn delete(
     Ok(submitted)
 }
 
+/// Locks the item's row until the write transaction ends, so that what it decides from
+/// the item's jobs (a backup running, today's count) still holds at its commit; `false`
+/// when the item is gone.
+pub async fn lock(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    item_key: &str,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query(
+        "update protected_item set item_key = item_key where vault_id = $1 and item_key = $2",
+    )
+    .bind(vault_id)
+    .bind(item_key)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(locked > 0)
+}
+
 /// A protected item by its path names. 404 `BMSUserErrorDataSourceObjectNotFound`.
 pub async fn get(
     db: &Db,
@@ -872,7 +891,7 @@ fn validate(
     ))
 }
 
-fn item_not_found(item: &str) -> ResourceError {
+pub fn item_not_found(item: &str) -> ResourceError {
     ResourceError::not_found(
         ITEM_NOT_FOUND,
         format!(
