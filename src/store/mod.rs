@@ -103,6 +103,10 @@ impl Db {
     pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("begin immediate").await,
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the one place a write transaction begins on PostgreSQL"
+            )]
             Backend::Postgres => self.pool.begin().await,
         }
     }
