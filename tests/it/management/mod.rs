@@ -9,4 +9,5 @@ mod jobs;
 mod lifecycle;
 pub mod policies;
 pub mod protection;
+mod soak;
 mod vaults;
