@@ -237,7 +237,7 @@ async fn seed(
             .iter()
             .map(|n| (uuid::Uuid::new_v4().to_string(), format!("vm{n}")))
             .collect();
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
         bulk_insert(
             &mut tx,
             "virtual_machine (vm_id, subscription_id, resource_group_key, name_key, name, \

@@ -111,7 +111,7 @@ pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<BootstrapCredentia
         client_secret: new_secret(),
     };
     let at = to_micros(now);
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("insert into tenant (tenant_id, display_name, created_at) values ($1, $2, $3)")
         .bind(&credentials.tenant_id)
         .bind(BOOTSTRAP_NAME)
@@ -233,7 +233,7 @@ pub async fn create_subscription(
         display_name: display_name.to_owned(),
         state: "Enabled".to_owned(),
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     insert_subscription(
         &mut tx,
         &subscription.subscription_id,
@@ -267,7 +267,7 @@ pub async fn create_principal(
         tenant_id: tenant_id.to_owned(),
         subscription_ids: ids,
     };
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     for id in &principal.subscription_ids {
         let tenant: Option<String> =
             sqlx::query_scalar("select tenant_id from subscription where subscription_id = $1")

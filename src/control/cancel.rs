@@ -35,7 +35,7 @@ pub async fn cancel_job(
     job_id: &str,
 ) -> Result<Cancelled, ResourceError> {
     let now = engine.clock().now();
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     let job = jobs::get_in(&mut tx, &vault.vault_id, job_id).await?;
     let refuse = |why: String| {
         Err(ResourceError::invalid(

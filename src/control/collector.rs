@@ -134,7 +134,7 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
         return Ok(());
     }
     let now = engine.clock().now();
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     let mut transfers = Vec::new();
     for (task, etag, verdict) in verdicts {
         match verdict {
@@ -216,7 +216,7 @@ async fn fail(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     fail_in(&mut tx, task, error, detail, None, now).await?;
     tx.commit().await?;
     Ok(())

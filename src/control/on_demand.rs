@@ -8,7 +8,7 @@ use super::engine::Engine;
 use super::retention::ON_DEMAND_BACKUPS_PER_DAY;
 use super::tasks::Trigger;
 use crate::resources::lookup::VaultRecord;
-use crate::resources::protection::items::{ProtectedItem, Submitted};
+use crate::resources::protection::items::{self, ProtectedItem, Submitted};
 use crate::resources::protection::operations::{
     self, NewOperation, OperationKind, OperationStatus,
 };
@@ -45,14 +45,19 @@ pub async fn request_backup(
              away.",
         ));
     }
-    let db = engine.db();
+    // Both limits are checked in the transaction that starts the backup, with the item
+    // locked: requests at once then see each other's backups, as they would one by one.
+    let mut tx = engine.db().begin_write().await?;
+    if !items::lock(&mut tx, &item.vault_id, &item.item_key).await? {
+        return Err(items::item_not_found(&item.name.vm));
+    }
     let running: i64 = sqlx::query_scalar(
         "select count(*) from backup_task where vault_id = $1 and item_key = $2 \
          and state in ('AwaitingSnapshot', 'Transferring')",
     )
     .bind(&item.vault_id)
     .bind(&item.item_key)
-    .fetch_one(db.pool())
+    .fetch_one(&mut *tx)
     .await?;
     if running > 0 {
         return Err(ResourceError::invalid(
@@ -75,7 +80,7 @@ pub async fn request_backup(
     .bind(&item.vault_id)
     .bind(&item.item_key)
     .bind(to_micros(day_start))
-    .fetch_one(db.pool())
+    .fetch_one(&mut *tx)
     .await?;
     if today >= i64::from(ON_DEMAND_BACKUPS_PER_DAY) {
         // The code is ours: Azure documents the limit, not the error it answers with.
@@ -88,7 +93,6 @@ pub async fn request_backup(
             ),
         ));
     }
-    let mut tx = db.pool().begin().await?;
     let started = start_backup(
         engine,
         &mut tx,

@@ -108,7 +108,7 @@ pub async fn request_restore(
             ));
         }
     }
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     let job_id = jobs::create_job(
         &mut tx,
         NewJob {
@@ -299,7 +299,7 @@ async fn end(
             .bind(job_id)
             .fetch_one(engine.db().pool())
             .await?;
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     let state = if outcome.is_ok() {
         "Completed"
     } else {

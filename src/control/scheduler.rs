@@ -51,7 +51,7 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
                     .map_or(NEVER, to_micros),
             );
         }
-        let mut tx = engine.db().pool().begin().await?;
+        let mut tx = engine.db().begin_write().await?;
         for (row, next) in rows.iter().zip(next_runs) {
             let vault_id: String = row.try_get("vault_id")?;
             sqlx::query(
@@ -124,7 +124,7 @@ pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, Engin
                 runs: policy.is_some(),
             });
         }
-        let mut tx = engine.db().pool().begin().await?;
+        let mut tx = engine.db().begin_write().await?;
         let claimed = claim(&mut tx, &planned).await?;
         let requests: Vec<BackupRequest> = planned
             .into_iter()

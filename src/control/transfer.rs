@@ -186,7 +186,7 @@ async fn record(
         Some(row) => (row.try_get("os_type")?, row.try_get("vm_size")?),
         None => ("Linux".to_owned(), String::new()),
     };
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     let moved = tasks::transition(
         &mut tx,
         &task.task_id,
@@ -309,7 +309,7 @@ async fn fail(engine: &Engine, task_id: &str, detail: &str) -> Result<(), Engine
         return Ok(());
     };
     let now = engine.clock().now();
-    let mut tx = engine.db().pool().begin().await?;
+    let mut tx = engine.db().begin_write().await?;
     if !tasks::transition(
         &mut tx,
         task_id,

@@ -374,7 +374,7 @@ mod tests {
     }
 
     async fn publish(db: &Db, vm_id: &str, task: &str) -> Result<i64, GuestError> {
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
         let published = publish_extension(&mut tx, vm_id, &goal(task), Utc::now()).await;
         tx.commit().await.unwrap();
         published

@@ -209,7 +209,7 @@ async fn store_registration(
     certificate: &GuestCertificate,
     now: DateTime<Utc>,
 ) -> Result<i64, GuestError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query(
         "insert into vm_guest (vm_id, credential_sha256, certificate_pem, \
          certificate_thumbprint, registered_at, last_seen_at) values ($1, $2, $3, $4, $5, $5) \

@@ -76,7 +76,7 @@ pub async fn put(
     let etag = etag(now);
     let tags = serde_json::to_string(&spec.tags).expect("tags serialize");
 
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let existing = sqlx::query(&format!(
         "select {VAULT_COLUMNS}, v.settings from vault v join resource_group g \
          on g.subscription_id = v.subscription_id and g.name_key = v.resource_group_key \
@@ -246,7 +246,7 @@ pub async fn delete(
     group: &str,
     name: &str,
 ) -> Result<(), ResourceError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let vault_id: Option<String> = sqlx::query_scalar(
         "select vault_id from vault \
          where subscription_id = $1 and resource_group_key = $2 and name_key = $3",

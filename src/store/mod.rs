@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor};
+use sqlx::{Any, AnyPool, Executor, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -92,6 +92,23 @@ impl Db {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begins a transaction that writes: every write transaction starts here. On SQLite it
+    /// takes the write lock up front (`begin immediate`), waiting for it up to the busy
+    /// timeout: a deferred transaction that has read cannot wait for the lock when it
+    /// comes to write, and fails at once with SQLITE_BUSY while another request writes.
+    /// PostgreSQL locks rows as they are written. A write transaction must not use the
+    /// pool meanwhile: the connections it would wait for may all be waiting for its lock.
+    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("begin immediate").await,
+            #[expect(
+                clippy::disallowed_methods,
+                reason = "the one place a write transaction begins on PostgreSQL"
+            )]
+            Backend::Postgres => self.pool.begin().await,
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -138,7 +138,7 @@ impl ManagementApp {
     /// notify). The sequence number.
     async fn publish(&self, vm_id: &str, task: &str, notify: bool) -> i64 {
         let db = self.db().await;
-        let mut tx = db.pool().begin().await.unwrap();
+        let mut tx = db.begin_write().await.unwrap();
         let sequence_number =
             publish_extension(&mut tx, vm_id, &snapshot_goal(task), chrono::Utc::now())
                 .await

@@ -143,7 +143,7 @@ pub async fn put_vm(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut tx = db.pool().begin().await?;
+        let mut tx = db.begin_write().await?;
         if store::lock_vm(&mut tx, subscription, &group.name, name).await? {
             let scope = Scope::Vm {
                 subscription,
@@ -190,7 +190,7 @@ pub async fn create_vm(
         group: group.name,
         ..vm
     };
-    let tx = db.pool().begin().await?;
+    let tx = db.begin_write().await?;
     create_in(tx, blobs, clock, &vm).await?;
     reload(db, &vm.vm_id).await
 }
@@ -211,7 +211,7 @@ pub async fn delete_vm(
     group: &str,
     name: &str,
 ) -> Result<Deleted, ResourceError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     if !store::lock_vm(&mut tx, subscription, group, name).await? {
         drop(tx);
         lookup::group(db, subscription, group).await?;

@@ -34,7 +34,7 @@ pub async fn put(
     now: DateTime<Utc>,
 ) -> Result<StoredPolicy, ResourceError> {
     validate_name(name)?;
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let existing = sqlx::query(&format!(
         "select {COLUMNS} from backup_policy p where p.vault_id = $1 and p.name_key = $2"
     ))
@@ -170,7 +170,7 @@ pub async fn list(db: &Db, vault: &VaultRecord) -> Result<Vec<StoredPolicy>, Res
 /// Deletes a policy; `false` when there was none. Refused (409
 /// `BMSUserErrorPolicyInUse`) while protected items use it.
 pub async fn delete(db: &Db, vault: &VaultRecord, name: &str) -> Result<bool, ResourceError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let in_use: i64 = sqlx::query_scalar(
         "select count(*) from protected_item where vault_id = $1 and policy_key = $2",
     )

@@ -22,7 +22,7 @@ pub async fn refresh(
     now: DateTime<Utc>,
     vault: &VaultRecord,
 ) -> Result<String, ResourceError> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("update vault set last_refresh_at = $1 where vault_id = $2")
         .bind(to_micros(now))
         .bind(&vault.vault_id)

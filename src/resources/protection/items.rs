@@ -149,6 +149,10 @@ pub struct Submitted {
     pub name: VmName,
 }
 
+/// How many times a PUT reads the item and writes it before it gives up on concurrent
+/// requests changing the item in between.
+const PUT_ATTEMPTS: usize = 3;
+
 /// Applies a protected item PUT.
 pub async fn put(
     db: &Db,
@@ -157,6 +161,37 @@ pub async fn put(
     request: ProtectRequest,
 ) -> Result<Submitted, ResourceError> {
     let (path_vm, intent) = validate(vault, &request)?;
+    // The item is read before the write transaction, which must not use the pool, and each
+    // write applies only to the item as read. When a concurrent request created, deleted or
+    // changed it in between, the PUT reads it again and applies to what it finds, as it
+    // would have sent after that request.
+    for _ in 1..PUT_ATTEMPTS {
+        if let Some(submitted) = try_put(db, now, vault, &request, &path_vm, &intent).await? {
+            return Ok(submitted);
+        }
+    }
+    try_put(db, now, vault, &request, &path_vm, &intent)
+        .await?
+        .ok_or_else(|| {
+            ResourceError::conflict(
+                "Conflict",
+                format!(
+                    "Item '{}' kept changing under concurrent requests: send the request again.",
+                    request.item
+                ),
+            )
+        })
+}
+
+/// One attempt at a PUT; `None` when the item changed between its read and its write.
+async fn try_put(
+    db: &Db,
+    now: DateTime<Utc>,
+    vault: &VaultRecord,
+    request: &ProtectRequest,
+    path_vm: &VmName,
+    intent: &Intent,
+) -> Result<Option<Submitted>, ResourceError> {
     let item_key = path_vm.item_key();
     let existing = current(db, &vault.vault_id, &item_key).await?;
     let extended = request.disk_exclusion.clone().map(|d| ExtendedProperties {
@@ -165,8 +200,8 @@ pub async fn put(
     match intent {
         Intent::StopRetain => {
             let item = existing.ok_or_else(|| item_not_found(&request.item))?;
-            let mut tx = db.pool().begin().await?;
-            sqlx::query(
+            let mut tx = db.begin_write().await?;
+            let stopped = sqlx::query(
                 "update protected_item set policy_key = null, protection_state = $3, \
                  next_backup_at = null where vault_id = $1 and item_key = $2",
             )
@@ -175,6 +210,9 @@ pub async fn put(
             .bind(ProtectionState::ProtectionStopped.as_str())
             .execute(&mut *tx)
             .await?;
+            if stopped.rows_affected() == 0 {
+                return Ok(None);
+            }
             let submitted = record_change(
                 &mut tx,
                 now,
@@ -186,10 +224,10 @@ pub async fn put(
             )
             .await?;
             tx.commit().await?;
-            Ok(submitted)
+            Ok(Some(submitted))
         }
         Intent::Protect { policy, source } => {
-            let policy = lookup::policy(db, vault, &policy).await?;
+            let policy = lookup::policy(db, vault, policy).await?;
             let policy_key = key(&policy.name);
             match existing {
                 Some(item) => {
@@ -200,19 +238,25 @@ pub async fn put(
                         ProtectionState::ProtectionStopped => ProtectionState::IRPending,
                         state => state,
                     };
-                    let mut tx = db.pool().begin().await?;
-                    sqlx::query(
+                    let mut tx = db.begin_write().await?;
+                    // The new state follows from the one read: the item must still be in it.
+                    let updated = sqlx::query(
                         "update protected_item set policy_key = $3, protection_state = $4, \
                          extended_properties = coalesce($5, extended_properties), \
-                         next_backup_at = null where vault_id = $1 and item_key = $2",
+                         next_backup_at = null \
+                         where vault_id = $1 and item_key = $2 and protection_state = $6",
                     )
                     .bind(&vault.vault_id)
                     .bind(&item_key)
                     .bind(&policy_key)
                     .bind(state.as_str())
                     .bind(extended.as_ref().map(to_json))
+                    .bind(item.protection_state.as_str())
                     .execute(&mut *tx)
                     .await?;
+                    if updated.rows_affected() == 0 {
+                        return Ok(None);
+                    }
                     let submitted = record_change(
                         &mut tx,
                         now,
@@ -224,20 +268,22 @@ pub async fn put(
                     )
                     .await?;
                     tx.commit().await?;
-                    Ok(submitted)
+                    Ok(Some(submitted))
                 }
                 None => {
-                    let source = source.ok_or_else(|| {
+                    let source = source.as_ref().ok_or_else(|| {
                         ResourceError::invalid(
                             INVALID_REQUEST,
                             "properties.sourceResourceId is required to protect a VM: give the \
                              VM's ARM id.",
                         )
                     })?;
-                    let item = check_new_protection(db, vault, &source).await?;
+                    let Some(item) = check_new_protection(db, vault, source).await? else {
+                        return Ok(None);
+                    };
                     let data_id: i64 =
                         rand::thread_rng().gen_range(10_000_000_000_000..100_000_000_000_000);
-                    let mut tx = db.pool().begin().await?;
+                    let mut tx = db.begin_write().await?;
                     let inserted = sqlx::query(
                         "insert into protected_item (vault_id, item_key, vm_id, vm_name, \
                          vm_resource_group, source_resource_id, policy_key, protection_state, \
@@ -262,8 +308,10 @@ pub async fn put(
                     .execute(&mut *tx)
                     .await;
                     match inserted {
+                        // Protected since the read, by this vault (the next attempt updates
+                        // the item) or by another (the next attempt refuses).
                         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                            return Err(already_protected(&item.name.vm));
+                            return Ok(None);
                         }
                         other => other?,
                     };
@@ -278,7 +326,7 @@ pub async fn put(
                     )
                     .await?;
                     tx.commit().await?;
-                    Ok(submitted)
+                    Ok(Some(submitted))
                 }
             }
         }
@@ -298,13 +346,17 @@ pub async fn delete(
     let current = current(db, &vault.vault_id, &item_key)
         .await?
         .ok_or_else(|| item_not_found(item))?;
-    let mut tx = db.pool().begin().await?;
-    sqlx::query("delete from recovery_point where vault_id = $1 and item_key = $2")
+    let mut tx = db.begin_write().await?;
+    let deleted = sqlx::query("delete from protected_item where vault_id = $1 and item_key = $2")
         .bind(&vault.vault_id)
         .bind(&item_key)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("delete from protected_item where vault_id = $1 and item_key = $2")
+    // A concurrent DELETE took it since the read: this one finds nothing, as it would after.
+    if deleted.rows_affected() == 0 {
+        return Err(item_not_found(item));
+    }
+    sqlx::query("delete from recovery_point where vault_id = $1 and item_key = $2")
         .bind(&vault.vault_id)
         .bind(&item_key)
         .execute(&mut *tx)
@@ -321,6 +373,25 @@ pub async fn delete(
     .await?;
     tx.commit().await?;
     Ok(submitted)
+}
+
+/// Locks the item's row until the write transaction ends, so that what it decides from
+/// the item's jobs (a backup running, today's count) still holds at its commit; `false`
+/// when the item is gone.
+pub async fn lock(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    item_key: &str,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query(
+        "update protected_item set item_key = item_key where vault_id = $1 and item_key = $2",
+    )
+    .bind(vault_id)
+    .bind(item_key)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(locked > 0)
 }
 
 /// A protected item by its path names. 404 `BMSUserErrorDataSourceObjectNotFound`.
@@ -608,12 +679,12 @@ async fn current(
 }
 
 /// Checks that the VM `source` names may be protected by `vault`: it exists, lives in the
-/// vault's location and no vault protects it yet.
+/// vault's location and no vault protects it yet; `None` when `vault` itself does.
 async fn check_new_protection(
     db: &Db,
     vault: &VaultRecord,
     source: &VmIdParts,
-) -> Result<ItemState, ResourceError> {
+) -> Result<Option<ItemState>, ResourceError> {
     let vm = lookup::vm(db, &source.subscription, &source.group, &source.vm)
         .await
         .map_err(|e| match e {
@@ -642,16 +713,19 @@ async fn check_new_protection(
             .bind(&vm.vm_id)
             .fetch_optional(db.pool())
             .await?;
-    if other_vault.is_some() {
-        return Err(already_protected(&vm.name));
+    match other_vault {
+        // Protected by this vault since the item was read: a concurrent PUT of it.
+        Some(other) if other == vault.vault_id => return Ok(None),
+        Some(_) => return Err(already_protected(&vm.name)),
+        None => {}
     }
-    Ok(ItemState {
+    Ok(Some(ItemState {
         name: VmName::new(vm.resource_group.clone(), vm.name.clone()),
         source_resource_id: ids::vm_id(&vm.subscription_id, &vm.resource_group, &vm.name),
         vm_id: vm.vm_id,
         protection_state: ProtectionState::IRPending,
         has_backups: false,
-    })
+    }))
 }
 
 /// Writes the (finished) job and the (succeeded) operation of a change.
@@ -817,7 +891,7 @@ fn validate(
     ))
 }
 
-fn item_not_found(item: &str) -> ResourceError {
+pub fn item_not_found(item: &str) -> ResourceError {
     ResourceError::not_found(
         ITEM_NOT_FOUND,
         format!(

@@ -100,7 +100,7 @@ fn new_job(
 /// Creates jobs through the domain, in one transaction; answers their ids in order.
 async fn create_jobs(app: &ManagementApp, jobs: Vec<NewJob>) -> Vec<String> {
     let db = app.db().await;
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
     let mut ids = Vec::new();
     for job in jobs {
         ids.push(jobs::create_job(&mut tx, job).await.unwrap());
@@ -364,7 +364,7 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
     );
     // It fails: an end, a fixed duration, error details.
     let db = app.db().await;
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
     jobs::finish(
         &mut tx,
         &id,

@@ -51,7 +51,7 @@ fn policy_path(app: &ManagementApp, group: &str, vault: &str, policy: &str) -> S
 }
 
 /// A standard daily policy as `az backup policy set` sends it.
-fn v1_daily() -> Value {
+pub fn v1_daily() -> Value {
     json!({"properties": {
         "protectedItemsCount": 0,
         "backupManagementType": "AzureIaasVM",

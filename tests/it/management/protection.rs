@@ -938,7 +938,7 @@ async fn protected_items_page_by_200_in_name_order(app: ManagementApp) {
             .fetch_one(db.pool())
             .await
             .unwrap();
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
     for n in 0..450 {
         let vm = format!("vm{n:03}");
         sqlx::query(
@@ -1534,7 +1534,7 @@ pub async fn record_recovery_point(
         .fetch_one(db.pool())
         .await
         .unwrap();
-    let mut tx = db.pool().begin().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
     let name = recovery_points::record(
         &mut tx,
         NewRecoveryPoint {
