@@ -20,7 +20,9 @@ use crate::resources::jobs::{
 };
 use crate::resources::protection::names::VmName;
 use crate::store::placeholders;
-use vaultsim_protocol::extension::codes::{AzureBackupError, VM_AGENT_NOT_REGISTERED};
+use vaultsim_protocol::extension::codes::{
+    AzureBackupError, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
+};
 
 pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
 pub const TRANSFER_TO_VAULT: &str = "Transfer data to vault";
@@ -53,7 +55,8 @@ pub struct StartedBackup {
 
 /// Creates the Backup job and dispatches its first attempt. A VM without a registered
 /// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
-/// does not answer.
+/// does not answer; so does a job whose task cannot be prepared (a certificate nothing can
+/// be encrypted to). Only a failing database fails the call.
 pub async fn start_backup(
     engine: &Engine,
     tx: &mut AnyConnection,
@@ -83,7 +86,15 @@ pub async fn start_backups(
     for (request, job_id) in requests.iter().zip(job_ids) {
         let target = &request.target;
         let Some(vm) = vms.get(&target.vm_id) else {
-            fail_job_at_start(tx, &target.vault_id, &job_id, &VM_AGENT_NOT_REGISTERED, now).await?;
+            fail_job_at_start(
+                tx,
+                &target.vault_id,
+                &job_id,
+                &VM_AGENT_NOT_REGISTERED,
+                None,
+                now,
+            )
+            .await?;
             started.push(StartedBackup {
                 job_id,
                 notify_vm: None,
@@ -91,20 +102,13 @@ pub async fn start_backups(
             continue;
         };
         let task_id = format!("{job_id}_{ATTEMPT}");
-        let status_container = status_container_name(&target.vault_id);
-        engine.ensure_container(&status_container)?;
-        let status_blob = format!("{task_id}.status");
-        let logs_blob = format!("{task_id}.log");
-        for blob in [&status_blob, &logs_blob] {
-            create_empty_block_blob(engine, &status_container, blob)?;
-        }
         prepared.push(PreparedTask {
             request: request.clone(),
             job_id,
+            status_container: status_container_name(&target.vault_id),
+            status_blob: format!("{task_id}.status"),
+            logs_blob: format!("{task_id}.log"),
             task_id,
-            status_container,
-            status_blob,
-            logs_blob,
             deadline_at: request.scheduled_at.max(now) + config.snapshot_timeout,
             vm: vm.clone(),
         });
@@ -121,9 +125,39 @@ pub async fn start_backups(
     let mut tasks_to_insert = Vec::with_capacity(prepared.len());
     let mut goals = Vec::with_capacity(prepared.len());
     for (task, minted) in prepared.into_iter().zip(minted) {
-        let minted = minted?;
-        let identity = extension_identity(&task.vm.os_type);
         let target = &task.request.target;
+        // What one VM brought (a certificate nothing can be encrypted to) or one task's
+        // blobs met fails that job alone: the batch holds other items, other tenants'.
+        let minted = match minted
+            .map_err(PreparationError::Mint)
+            .and_then(|minted| create_task_blobs(engine, &task).map(|()| minted))
+        {
+            Ok(minted) => minted,
+            Err(error) => {
+                tracing::warn!(
+                    job_id = %task.job_id,
+                    vm_id = %target.vm_id,
+                    %error,
+                    "preparing the backup failed; its job fails"
+                );
+                let detail = format!("The task could not be prepared: {error}.");
+                fail_job_at_start(
+                    tx,
+                    &target.vault_id,
+                    &task.job_id,
+                    error.azure_error(),
+                    Some(&detail),
+                    now,
+                )
+                .await?;
+                started.push(StartedBackup {
+                    job_id: task.job_id,
+                    notify_vm: None,
+                });
+                continue;
+            }
+        };
+        let identity = extension_identity(&task.vm.os_type);
         goals.push((
             target.vm_id.clone(),
             ExtensionGoal {
@@ -171,7 +205,36 @@ const ATTEMPT: u32 = 1;
 /// Below this many tasks, minting stays on one thread.
 const PARALLEL_MINT_FROM: usize = 16;
 
-/// A task whose blobs exist, ready to mint.
+/// Why one backup could not be prepared; its job fails with the Azure error for it.
+#[derive(Debug, thiserror::Error)]
+enum PreparationError {
+    #[error(transparent)]
+    Mint(MintError),
+    #[error("the task's status and log blobs could not be created: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl PreparationError {
+    fn azure_error(&self) -> &'static AzureBackupError {
+        match self {
+            // Azure's error for settings the VM cannot open with its certificates.
+            Self::Mint(MintError::Certificate(_)) => &CONFIG_PARSING,
+            Self::Mint(_) | Self::Storage(_) => &INTERNAL_ERROR,
+        }
+    }
+}
+
+/// Pre-creates the task's status and log blobs: the real extension writes only to blobs
+/// that exist.
+fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), PreparationError> {
+    engine.ensure_container(&task.status_container)?;
+    for blob in [&task.status_blob, &task.logs_blob] {
+        create_empty_block_blob(engine, &task.status_container, blob)?;
+    }
+    Ok(())
+}
+
+/// A task ready to mint; its blobs are created once it is minted.
 struct PreparedTask {
     request: BackupRequest,
     job_id: String,
@@ -296,6 +359,7 @@ async fn fail_job_at_start(
     vault_id: &str,
     job_id: &str,
     error: &AzureBackupError,
+    detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     finish_job(
@@ -305,7 +369,7 @@ async fn fail_job_at_start(
         JobStatus::Failed,
         &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
         &[],
-        vec![error_detail(error, None)],
+        vec![error_detail(error, detail)],
         now,
     )
     .await

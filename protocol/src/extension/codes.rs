@@ -223,7 +223,9 @@ const EXTENSION_FAILED: AzureBackupError = AzureBackupError {
     recommendations: &["Uninstall the VMSnapshot extension to force a reload, then retry."],
 };
 
-const CONFIG_PARSING: AzureBackupError = AzureBackupError {
+/// The extension could not read its settings; the service also answers it for settings it
+/// could not encrypt to the VM's certificate.
+pub const CONFIG_PARSING: AzureBackupError = AzureBackupError {
     code: "ExtensionConfigParsingFailure",
     message: "Failure in parsing the config for the backup extension",
     recommendations: &["Check the VM's certificates and the extension's settings, then retry."],

@@ -5,6 +5,7 @@
 mod app;
 pub mod e2e;
 mod failures;
+mod isolation;
 mod replicas;
 mod restart;
 pub mod standin;
