@@ -25,7 +25,7 @@ const OTHER_VM: &str = "healthy";
 
 /// An EC P-256 certificate: X.509 like any other, but nothing can be encrypted to it with
 /// RSA key transport.
-const EC_CERTIFICATE: &str = include_str!("../../../src/guest/testdata/certificate.pem");
+const EC_CERTIFICATE: &str = include_str!("../../../src/guest/testdata/ec-certificate.pem");
 
 /// Two tenants with the same daily 02:00 policy: `vm1` in `rg`/`vault`, to be poisoned, and
 /// a healthy VM in `rg2`/`vault2` whose stand-in runs every task it receives. Answers the
