@@ -21,7 +21,7 @@ use crate::resources::jobs::{
 use crate::resources::protection::names::VmName;
 use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
-    AzureBackupError, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
+    AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
 };
 
 pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
@@ -56,7 +56,8 @@ pub struct StartedBackup {
 /// Creates the Backup job and dispatches its first attempt. A VM without a registered
 /// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
 /// does not answer; so does a job whose task cannot be prepared (a certificate nothing can
-/// be encrypted to). Only a failing database fails the call.
+/// be encrypted to), and one of an item whose previous backup still runs. Only a failing
+/// database fails the call.
 pub async fn start_backup(
     engine: &Engine,
     tx: &mut AnyConnection,
@@ -80,26 +81,34 @@ pub async fn start_backups(
     }
     let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
     let vms = vms_for_tasks(tx, requests).await?;
+    // Read in the transaction that claimed the runs: a replica claiming the item's next
+    // run waits for it to commit, and then sees its task.
+    let items: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.target.vault_id.as_str(), r.target.item_key.as_str()))
+        .collect();
+    let backing_up = tasks::items_backing_up(tx, &items).await?;
     let config = engine.config();
     let mut started = Vec::with_capacity(requests.len());
     let mut prepared = Vec::with_capacity(requests.len());
     for (request, job_id) in requests.iter().zip(job_ids) {
         let target = &request.target;
-        let Some(vm) = vms.get(&target.vm_id) else {
-            fail_job_at_start(
-                tx,
-                &target.vault_id,
-                &job_id,
-                &VM_AGENT_NOT_REGISTERED,
-                None,
-                now,
-            )
-            .await?;
-            started.push(StartedBackup {
-                job_id,
-                notify_vm: None,
-            });
-            continue;
+        let running = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
+        let vm = match vms.get(&target.vm_id) {
+            Some(vm) if !running => vm,
+            _ => {
+                let error = if running {
+                    &BACKUP_IN_PROGRESS
+                } else {
+                    &VM_AGENT_NOT_REGISTERED
+                };
+                fail_job_at_start(tx, &target.vault_id, &job_id, error, None, now).await?;
+                started.push(StartedBackup {
+                    job_id,
+                    notify_vm: None,
+                });
+                continue;
+            }
         };
         let task_id = format!("{job_id}_{ATTEMPT}");
         prepared.push(PreparedTask {

@@ -182,6 +182,17 @@ pub const VM_AGENT_NOT_REGISTERED: AzureBackupError = AzureBackupError {
     recommendations: &["Install the VM Agent and ensure it reports Ready, then retry."],
 };
 
+/// The item's previous backup is still running: a scheduled run fails with this, and an
+/// on-demand backup is refused with it.
+pub const BACKUP_IN_PROGRESS: AzureBackupError = AzureBackupError {
+    code: "UserErrorBackupOperationInProgress",
+    message: "Another backup operation is in progress on this item",
+    recommendations: &[
+        "Wait for the running backup to finish, or cancel it.",
+        "Review the backup schedule so that backups do not overlap.",
+    ],
+};
+
 pub const INTERNAL_ERROR: AzureBackupError = AzureBackupError {
     code: "BackUpOperationFailedV2",
     message: "Backup failed with an internal error. Please retry the operation in a few minutes.",
