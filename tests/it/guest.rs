@@ -353,6 +353,11 @@ async fn registration_refuses_bad_callers_and_bad_bodies(app: ManagementApp) {
         StatusCode::BAD_REQUEST,
         "InvalidCertificate",
     ));
+    for location in ["mars".to_owned(), "x".repeat(100_000)] {
+        let mut bad_location = body.clone();
+        bad_location["location"] = json!(location);
+        cases.push((bad_location, StatusCode::BAD_REQUEST, "InvalidParameter"));
+    }
     let mut bad_os = body.clone();
     bad_os["osType"] = json!("BeOS");
     cases.push((bad_os, StatusCode::BAD_REQUEST, "InvalidParameter"));
@@ -376,6 +381,11 @@ async fn registration_refuses_bad_callers_and_bad_bodies(app: ManagementApp) {
         let refused = app.register_guest(Some(&app.token), &body).await;
         assert_eq!(refused.status, status, "{body}: {:?}", refused.body);
         assert_eq!(refused.error_code(), code, "{body}");
+        if body["location"].as_str().is_some_and(|l| l != "westeurope") {
+            let message = refused.body["error"]["message"].as_str().unwrap();
+            assert!(message.starts_with("location"), "{message}");
+            assert!(message.len() < 1000, "the message quotes the whole value");
+        }
         if body["certificate"] == EC_CERTIFICATE {
             let message = refused.body["error"]["message"].as_str().unwrap();
             assert!(message.contains("RSA"), "{message}");
