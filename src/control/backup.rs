@@ -2,7 +2,7 @@
 //! (status and log blobs pre-created, SAS URIs, encrypted protected settings) and the
 //! extension settings published in the VM's goal state, all in the caller's transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -22,6 +22,7 @@ use crate::resources::protection::names::VmName;
 use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
+    VM_NOT_FOUND,
 };
 
 pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
@@ -55,7 +56,7 @@ pub struct StartedBackup {
 
 /// Creates the Backup job and dispatches its first attempt. A VM without a registered
 /// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
-/// does not answer; so does a job whose task cannot be prepared (a certificate nothing can
+/// does not answer, and so does the job of a VM deleted meanwhile; so does a job whose task cannot be prepared (a certificate nothing can
 /// be encrypted to), and one of an item whose previous backup still runs. Only a failing
 /// database fails the call.
 pub async fn start_backup(
@@ -88,6 +89,12 @@ pub async fn start_backups(
         .map(|r| (r.target.vault_id.as_str(), r.target.item_key.as_str()))
         .collect();
     let backing_up = tasks::items_backing_up(tx, &items).await?;
+    let missing: Vec<&str> = requests
+        .iter()
+        .map(|r| r.target.vm_id.as_str())
+        .filter(|vm_id| !vms.contains_key(*vm_id))
+        .collect();
+    let agentless = existing_vms(tx, &missing).await?;
     let config = engine.config();
     let mut started = Vec::with_capacity(requests.len());
     let mut prepared = Vec::with_capacity(requests.len());
@@ -99,8 +106,10 @@ pub async fn start_backups(
             _ => {
                 let error = if running {
                     &BACKUP_IN_PROGRESS
-                } else {
+                } else if agentless.contains(&target.vm_id) {
                     &VM_AGENT_NOT_REGISTERED
+                } else {
+                    &VM_NOT_FOUND
                 };
                 fail_job_at_start(tx, &target.vault_id, &job_id, error, None, now).await?;
                 started.push(StartedBackup {
@@ -471,6 +480,26 @@ async fn vms_for_tasks(
         }
     }
     Ok(vms)
+}
+
+/// Which of `vm_ids` exist.
+async fn existing_vms(
+    tx: &mut AnyConnection,
+    vm_ids: &[&str],
+) -> Result<HashSet<String>, EngineError> {
+    let mut existing = HashSet::new();
+    for chunk in vm_ids.chunks(VMS_PER_STATEMENT) {
+        let sql = format!(
+            "select vm_id from virtual_machine where vm_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for vm_id in chunk {
+            query = query.bind(*vm_id);
+        }
+        existing.extend(query.fetch_all(&mut *tx).await?);
+    }
+    Ok(existing)
 }
 
 fn create_empty_block_blob(engine: &Engine, container: &str, blob: &str) -> Result<(), StoreError> {

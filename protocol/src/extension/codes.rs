@@ -182,6 +182,16 @@ pub const VM_AGENT_NOT_REGISTERED: AzureBackupError = AzureBackupError {
     recommendations: &["Install the VM Agent and ensure it reports Ready, then retry."],
 };
 
+/// The protected VM no longer exists (deleted behind the backup's back); Azure answers
+/// 400094 BCMV2VMNotFound.
+pub const VM_NOT_FOUND: AzureBackupError = AzureBackupError {
+    code: "BCMV2VMNotFound",
+    message: "The virtual machine does not exist",
+    recommendations: &[
+        "Stop protection of the deleted VM, or restore the VM from a recovery point.",
+    ],
+};
+
 /// The item's previous backup is still running: a scheduled run fails with this, and an
 /// on-demand backup is refused with it.
 pub const BACKUP_IN_PROGRESS: AzureBackupError = AzureBackupError {

@@ -138,7 +138,8 @@ async fn a_deleted_vm_fails_that_job_alone(app: ManagementApp) {
     let deleted = app.delete_vm(GROUP, VM).await;
     assert!(deleted.status.is_success(), "{deleted:?}");
     run_the_schedule(&app, &mut healthy).await;
-    the_poisoned_job_failed(&app, "AzureVmOffline").await;
+    let job = the_poisoned_job_failed(&app, "BCMV2VMNotFound").await;
+    assert_eq!(job["properties"]["errorDetails"][0]["errorCode"], 400094);
 }
 
 async fn a_vm_deleted_while_its_backup_runs_fails_that_job_alone(app: ManagementApp) {
@@ -159,7 +160,7 @@ async fn a_vm_deleted_while_its_backup_runs_fails_that_job_alone(app: Management
     run_the_schedule(&app, &mut healthy).await;
     let jobs = backup_jobs(&app).await;
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert_failed(&jobs[0], "AzureVmOffline");
+    assert_failed(&jobs[0], "BCMV2VMNotFound");
 }
 
 on_both_backends!(
