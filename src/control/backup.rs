@@ -54,11 +54,12 @@ pub struct StartedBackup {
     pub notify_vm: Option<String>,
 }
 
-/// Creates the Backup job and dispatches its first attempt. A VM without a registered
-/// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
-/// does not answer, and so does the job of a VM deleted meanwhile; so does a job whose task cannot be prepared (a certificate nothing can
-/// be encrypted to), and one of an item whose previous backup still runs. Only a failing
-/// database fails the call.
+/// Creates the Backup job and dispatches its first attempt. Some jobs fail at once instead,
+/// each with its Azure error, leaving the other requests of a batch to run: a VM without a
+/// registered agent (which no task can reach, as when Azure's VM agent does not answer), a
+/// VM deleted meanwhile, an item whose previous backup still runs, and a task that cannot
+/// be prepared (a certificate nothing can be encrypted to). Only a failing database fails
+/// the call.
 pub async fn start_backup(
     engine: &Engine,
     tx: &mut AnyConnection,
