@@ -223,36 +223,6 @@ async fn on_demand_backups_wait_for_the_running_one_and_obey_the_daily_limit() {
     assert_eq!(jobs.len(), 11);
 }
 
-/// A scheduled run while the item's previous backup still waits for its snapshot fails at
-/// once, as Azure's does, and leaves the running backup alone.
-#[tokio::test]
-async fn a_scheduled_run_while_a_backup_runs_fails_with_backup_in_progress() {
-    let app = app().await;
-    let mut vm = protected_vm(&app, "2026-03-01T01:00:00Z").await;
-    let running = app.backup_now(GROUP, VAULT, VM).await;
-    let mut task = next_task(&mut vm).await;
-    // Past the policy's 02:00 run, before the running task's deadline (03:30).
-    app.advance_by("PT1H30M", 0.0).await;
-    let jobs = backup_jobs(&app).await;
-    assert_eq!(jobs.len(), 2, "{jobs:?}");
-    let scheduled = &jobs[0];
-    assert_eq!(scheduled["properties"]["isUserTriggered"], false);
-    assert_eq!(scheduled["properties"]["status"], "Failed", "{scheduled}");
-    assert_eq!(
-        first_error(scheduled)["errorTitle"],
-        "UserErrorBackupOperationInProgress"
-    );
-    assert!(
-        vm.next_task(Duration::from_millis(500)).await.is_none(),
-        "the scheduled run reached the VM"
-    );
-    let snapshots = task.snapshot_disks().await;
-    let done = task.app_consistent_status(&snapshots);
-    task.write_status(&done).await.unwrap();
-    let job = wait_for_job(&app, &running).await;
-    assert_eq!(job["properties"]["status"], "Completed", "{job}");
-}
-
 #[tokio::test]
 async fn bad_backup_and_clock_requests_are_refused_and_change_nothing() {
     let app = app().await;

@@ -1,7 +1,8 @@
 //! One item's broken backup stays that item's: a VM whose certificate the service cannot
 //! encrypt to, whose disks were deleted behind the service's back, or which was deleted
 //! itself, gets a Failed job, while another tenant's VM due at the same instant still gets
-//! its backup and the clock advance succeeds.
+//! its backup and the clock advance succeeds. And one backup per item at a time: a
+//! scheduled run does not start beside a running backup.
 
 use std::time::Duration;
 
@@ -163,7 +164,35 @@ async fn a_vm_deleted_while_its_backup_runs_fails_that_job_alone(app: Management
     assert_failed(&jobs[0], "BCMV2VMNotFound");
 }
 
+/// A scheduled run while the item's previous backup still waits for its snapshot fails at
+/// once, as Azure's does, and leaves the running backup alone.
+async fn a_scheduled_run_while_a_backup_runs_fails_with_backup_in_progress(app: ManagementApp) {
+    let mut vm = protected_vm(&app, "2026-03-01T01:00:00Z").await;
+    let running = app.backup_now(GROUP, VAULT, VM).await;
+    let mut task = vm
+        .next_task(Duration::from_secs(20))
+        .await
+        .expect("the VM received the task");
+    // Past the policy's 02:00 run, before the running task's deadline (03:30).
+    app.advance_by("PT1H30M", 0.0).await;
+    let jobs = backup_jobs(&app).await;
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    let scheduled = &jobs[0];
+    assert_eq!(scheduled["properties"]["isUserTriggered"], false);
+    assert_failed(scheduled, "UserErrorBackupOperationInProgress");
+    assert!(
+        vm.next_task(Duration::from_millis(500)).await.is_none(),
+        "the scheduled run reached the VM"
+    );
+    let snapshots = task.snapshot_disks().await;
+    let done = task.app_consistent_status(&snapshots);
+    task.write_status(&done).await.unwrap();
+    let job = wait_for_job(&app, &running).await;
+    assert_eq!(job["properties"]["status"], "Completed", "{job}");
+}
+
 on_both_backends!(
+    a_scheduled_run_while_a_backup_runs_fails_with_backup_in_progress,
     a_vm_deleted_while_its_backup_runs_fails_that_job_alone,
     a_certificate_the_service_cannot_encrypt_to_fails_that_job_alone,
     an_on_demand_backup_to_a_bad_certificate_is_accepted_and_fails,
