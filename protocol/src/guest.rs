@@ -14,6 +14,7 @@ pub struct RegisterRequest {
     pub subscription_id: String,
     pub resource_group: String,
     pub name: String,
+    /// One of the regions the service lists (`westeurope` or `West Europe`).
     pub location: String,
     /// `Linux` or `Windows`.
     pub os_type: String,
@@ -21,7 +22,7 @@ pub struct RegisterRequest {
     pub vm_size: Option<String>,
     /// The OS disk (LUN -1) first, then the data disks.
     pub disks: Vec<RegisterDisk>,
-    /// PEM X.509: protected settings are encrypted to it.
+    /// PEM X.509 of an RSA key: protected settings are encrypted to it (RSA key transport).
     pub certificate: String,
 }
 

@@ -33,6 +33,7 @@ use crate::guest::{
     DEFAULT_WAIT,
 };
 use crate::resources::lookup::OsType;
+use crate::resources::providers::{region, LOCATIONS};
 use crate::resources::ResourceError;
 use crate::store::Db;
 
@@ -68,12 +69,22 @@ impl TryFrom<RegisterRequest> for Registration {
                 format!("osType is '{}'; it must be Linux or Windows.", body.os_type),
             )
         })?;
+        let location = region(&body.location).ok_or_else(|| {
+            // The value is not quoted: it may be any length.
+            GuestError::invalid(
+                "InvalidParameter",
+                format!(
+                    "location is not one of the service's regions: {}.",
+                    LOCATIONS.join(", ")
+                ),
+            )
+        })?;
         Ok(Self {
             vm_id: body.vm_id,
             subscription: body.subscription_id,
             group: body.resource_group,
             name: body.name,
-            location: body.location,
+            location,
             os_type,
             vm_size: body.vm_size,
             disks: body

@@ -2,7 +2,7 @@
 //! (status and log blobs pre-created, SAS URIs, encrypted protected settings) and the
 //! extension settings published in the VM's goal state, all in the caller's transaction.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
@@ -20,7 +20,10 @@ use crate::resources::jobs::{
 };
 use crate::resources::protection::names::VmName;
 use crate::store::placeholders;
-use vaultsim_protocol::extension::codes::{AzureBackupError, VM_AGENT_NOT_REGISTERED};
+use vaultsim_protocol::extension::codes::{
+    AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
+    VM_NOT_FOUND,
+};
 
 pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
 pub const TRANSFER_TO_VAULT: &str = "Transfer data to vault";
@@ -51,9 +54,12 @@ pub struct StartedBackup {
     pub notify_vm: Option<String>,
 }
 
-/// Creates the Backup job and dispatches its first attempt. A VM without a registered
-/// agent cannot receive the task: its job fails at once, as Azure's does when the VM agent
-/// does not answer.
+/// Creates the Backup job and dispatches its first attempt. Some jobs fail at once instead,
+/// each with its Azure error, leaving the other requests of a batch to run: a VM without a
+/// registered agent (which no task can reach, as when Azure's VM agent does not answer), a
+/// VM deleted meanwhile, an item whose previous backup still runs, and a task that cannot
+/// be prepared (a certificate nothing can be encrypted to). Only a failing database fails
+/// the call.
 pub async fn start_backup(
     engine: &Engine,
     tx: &mut AnyConnection,
@@ -77,34 +83,51 @@ pub async fn start_backups(
     }
     let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
     let vms = vms_for_tasks(tx, requests).await?;
+    // Read in the transaction that claimed the runs: a replica claiming the item's next
+    // run waits for it to commit, and then sees its task.
+    let items: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.target.vault_id.as_str(), r.target.item_key.as_str()))
+        .collect();
+    let backing_up = tasks::items_backing_up(tx, &items).await?;
+    let missing: Vec<&str> = requests
+        .iter()
+        .map(|r| r.target.vm_id.as_str())
+        .filter(|vm_id| !vms.contains_key(*vm_id))
+        .collect();
+    let agentless = existing_vms(tx, &missing).await?;
     let config = engine.config();
     let mut started = Vec::with_capacity(requests.len());
     let mut prepared = Vec::with_capacity(requests.len());
     for (request, job_id) in requests.iter().zip(job_ids) {
         let target = &request.target;
-        let Some(vm) = vms.get(&target.vm_id) else {
-            fail_job_at_start(tx, &target.vault_id, &job_id, &VM_AGENT_NOT_REGISTERED, now).await?;
-            started.push(StartedBackup {
-                job_id,
-                notify_vm: None,
-            });
-            continue;
+        let running = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
+        let vm = match vms.get(&target.vm_id) {
+            Some(vm) if !running => vm,
+            _ => {
+                let error = if running {
+                    &BACKUP_IN_PROGRESS
+                } else if agentless.contains(&target.vm_id) {
+                    &VM_AGENT_NOT_REGISTERED
+                } else {
+                    &VM_NOT_FOUND
+                };
+                fail_job_at_start(tx, &target.vault_id, &job_id, error, None, now).await?;
+                started.push(StartedBackup {
+                    job_id,
+                    notify_vm: None,
+                });
+                continue;
+            }
         };
         let task_id = format!("{job_id}_{ATTEMPT}");
-        let status_container = status_container_name(&target.vault_id);
-        engine.ensure_container(&status_container)?;
-        let status_blob = format!("{task_id}.status");
-        let logs_blob = format!("{task_id}.log");
-        for blob in [&status_blob, &logs_blob] {
-            create_empty_block_blob(engine, &status_container, blob)?;
-        }
         prepared.push(PreparedTask {
             request: request.clone(),
             job_id,
+            status_container: status_container_name(&target.vault_id),
+            status_blob: format!("{task_id}.status"),
+            logs_blob: format!("{task_id}.log"),
             task_id,
-            status_container,
-            status_blob,
-            logs_blob,
             deadline_at: request.scheduled_at.max(now) + config.snapshot_timeout,
             vm: vm.clone(),
         });
@@ -121,9 +144,39 @@ pub async fn start_backups(
     let mut tasks_to_insert = Vec::with_capacity(prepared.len());
     let mut goals = Vec::with_capacity(prepared.len());
     for (task, minted) in prepared.into_iter().zip(minted) {
-        let minted = minted?;
-        let identity = extension_identity(&task.vm.os_type);
         let target = &task.request.target;
+        // What one VM brought (a certificate nothing can be encrypted to) or one task's
+        // blobs met fails that job alone: the batch holds other items, other tenants'.
+        let minted = match minted
+            .map_err(PreparationError::Mint)
+            .and_then(|minted| create_task_blobs(engine, &task).map(|()| minted))
+        {
+            Ok(minted) => minted,
+            Err(error) => {
+                tracing::warn!(
+                    job_id = %task.job_id,
+                    vm_id = %target.vm_id,
+                    %error,
+                    "preparing the backup failed; its job fails"
+                );
+                let detail = format!("The task could not be prepared: {error}.");
+                fail_job_at_start(
+                    tx,
+                    &target.vault_id,
+                    &task.job_id,
+                    error.azure_error(),
+                    Some(&detail),
+                    now,
+                )
+                .await?;
+                started.push(StartedBackup {
+                    job_id: task.job_id,
+                    notify_vm: None,
+                });
+                continue;
+            }
+        };
+        let identity = extension_identity(&task.vm.os_type);
         goals.push((
             target.vm_id.clone(),
             ExtensionGoal {
@@ -171,7 +224,36 @@ const ATTEMPT: u32 = 1;
 /// Below this many tasks, minting stays on one thread.
 const PARALLEL_MINT_FROM: usize = 16;
 
-/// A task whose blobs exist, ready to mint.
+/// Why one backup could not be prepared; its job fails with the Azure error for it.
+#[derive(Debug, thiserror::Error)]
+enum PreparationError {
+    #[error(transparent)]
+    Mint(MintError),
+    #[error("the task's status and log blobs could not be created: {0}")]
+    Storage(#[from] StoreError),
+}
+
+impl PreparationError {
+    fn azure_error(&self) -> &'static AzureBackupError {
+        match self {
+            // Azure's error for settings the VM cannot open with its certificates.
+            Self::Mint(MintError::Certificate(_)) => &CONFIG_PARSING,
+            Self::Mint(_) | Self::Storage(_) => &INTERNAL_ERROR,
+        }
+    }
+}
+
+/// Pre-creates the task's status and log blobs: the real extension writes only to blobs
+/// that exist.
+fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), PreparationError> {
+    engine.ensure_container(&task.status_container)?;
+    for blob in [&task.status_blob, &task.logs_blob] {
+        create_empty_block_blob(engine, &task.status_container, blob)?;
+    }
+    Ok(())
+}
+
+/// A task ready to mint; its blobs are created once it is minted.
 struct PreparedTask {
     request: BackupRequest,
     job_id: String,
@@ -296,6 +378,7 @@ async fn fail_job_at_start(
     vault_id: &str,
     job_id: &str,
     error: &AzureBackupError,
+    detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     finish_job(
@@ -305,7 +388,7 @@ async fn fail_job_at_start(
         JobStatus::Failed,
         &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
         &[],
-        vec![error_detail(error, None)],
+        vec![error_detail(error, detail)],
         now,
     )
     .await
@@ -398,6 +481,26 @@ async fn vms_for_tasks(
         }
     }
     Ok(vms)
+}
+
+/// Which of `vm_ids` exist.
+async fn existing_vms(
+    tx: &mut AnyConnection,
+    vm_ids: &[&str],
+) -> Result<HashSet<String>, EngineError> {
+    let mut existing = HashSet::new();
+    for chunk in vm_ids.chunks(VMS_PER_STATEMENT) {
+        let sql = format!(
+            "select vm_id from virtual_machine where vm_id in ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for vm_id in chunk {
+            query = query.bind(*vm_id);
+        }
+        existing.extend(query.fetch_all(&mut *tx).await?);
+    }
+    Ok(existing)
 }
 
 fn create_empty_block_blob(engine: &Engine, container: &str, blob: &str) -> Result<(), StoreError> {

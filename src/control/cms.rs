@@ -38,11 +38,7 @@ pub fn encrypt_to_certificate(
 ) -> Result<Vec<u8>, CmsError> {
     let certificate = parse_certificate(certificate_pem)?.certificate;
     let tbs = &certificate.tbs_certificate;
-    let spki_der = tbs
-        .subject_public_key_info
-        .to_der()
-        .map_err(|e| CmsError::InvalidCertificate(e.to_string()))?;
-    let public_key = RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| CmsError::NotRsa)?;
+    let public_key = recipient_key(&certificate)?;
     let recipient = RecipientIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
         issuer: tbs.issuer.clone(),
         serial_number: tbs.serial_number.clone(),
@@ -69,6 +65,17 @@ pub fn encrypt_to_certificate(
         content: Any::encode_from(&enveloped).map_err(|e| encryption(&e))?,
     };
     content_info.to_der().map_err(|e| encryption(&e))
+}
+
+/// The RSA key protected settings are encrypted to; `NotRsa` for a certificate of any other
+/// key (an EC one, say), to which nothing can be encrypted with RSA key transport.
+pub fn recipient_key(certificate: &Certificate) -> Result<RsaPublicKey, CmsError> {
+    let spki_der = certificate
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .map_err(|e| CmsError::InvalidCertificate(e.to_string()))?;
+    RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| CmsError::NotRsa)
 }
 
 /// The certificate's thumbprint as Azure writes it: SHA-1 of its DER, upper-case hex. The

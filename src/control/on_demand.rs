@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::backup::{start_backup, BackupRequest, BackupTarget};
 use super::engine::Engine;
 use super::retention::ON_DEMAND_BACKUPS_PER_DAY;
-use super::tasks::Trigger;
+use super::tasks::{self, Trigger};
 use crate::resources::lookup::VaultRecord;
 use crate::resources::protection::items::{self, ProtectedItem, Submitted};
 use crate::resources::protection::operations::{
@@ -14,6 +14,7 @@ use crate::resources::protection::operations::{
 };
 use crate::resources::ResourceError;
 use crate::store::to_micros;
+use vaultsim_protocol::extension::codes::BACKUP_IN_PROGRESS;
 
 /// How long an on-demand point is kept when the request names no expiry (the CLI's
 /// default for `--retain-until`).
@@ -51,17 +52,10 @@ pub async fn request_backup(
     if !items::lock(&mut tx, &item.vault_id, &item.item_key).await? {
         return Err(items::item_not_found(&item.name.vm));
     }
-    let running: i64 = sqlx::query_scalar(
-        "select count(*) from backup_task where vault_id = $1 and item_key = $2 \
-         and state in ('AwaitingSnapshot', 'Transferring')",
-    )
-    .bind(&item.vault_id)
-    .bind(&item.item_key)
-    .fetch_one(&mut *tx)
-    .await?;
-    if running > 0 {
+    let running = tasks::items_backing_up(&mut tx, &[(&item.vault_id, &item.item_key)]).await?;
+    if !running.is_empty() {
         return Err(ResourceError::invalid(
-            "UserErrorBackupOperationInProgress",
+            BACKUP_IN_PROGRESS.code,
             format!(
                 "Another backup of '{}' is in progress: wait for it to finish.",
                 item.name.vm

@@ -2,6 +2,8 @@
 //! state change is written before the engine acts on it, so a restarted service picks up
 //! each task where it was.
 
+use std::collections::{BTreeMap, HashSet};
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
@@ -228,6 +230,42 @@ pub async fn overdue(
     .iter()
     .map(task_of)
     .collect()
+}
+
+/// Items asked about per statement.
+const ITEMS_PER_STATEMENT: usize = 200;
+
+/// Which of `items` (vault id, item key) have a backup running: a task awaiting its
+/// snapshot or transferring. Azure runs one backup of an item at a time.
+pub async fn items_backing_up(
+    conn: &mut AnyConnection,
+    items: &[(&str, &str)],
+) -> Result<HashSet<(String, String)>, EngineError> {
+    let mut by_vault: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (vault_id, item_key) in items {
+        by_vault.entry(vault_id).or_default().push(item_key);
+    }
+    let mut running = HashSet::new();
+    for (vault_id, item_keys) in by_vault {
+        for chunk in item_keys.chunks(ITEMS_PER_STATEMENT) {
+            let sql = format!(
+                "select distinct item_key from backup_task where vault_id = $1 \
+                 and state in ($2, $3) and item_key in ({})",
+                placeholders(4, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql)
+                .bind(vault_id)
+                .bind(TaskState::AwaitingSnapshot.as_str())
+                .bind(TaskState::Transferring.as_str());
+            for item_key in chunk {
+                query = query.bind(*item_key);
+            }
+            for item_key in query.fetch_all(&mut *conn).await? {
+                running.insert((vault_id.to_owned(), item_key));
+            }
+        }
+    }
+    Ok(running)
 }
 
 /// How many tasks are in `state`.

@@ -6,6 +6,7 @@ use sqlx::Row;
 use x509_cert::der::Decode;
 
 use super::GuestError;
+use crate::control::cms::recipient_key;
 use crate::store::Db;
 
 /// A VM's X.509 certificate as registered: one `CERTIFICATE` PEM block, re-encoded from
@@ -18,8 +19,8 @@ pub struct GuestCertificate {
 }
 
 impl GuestCertificate {
-    /// The first `CERTIFICATE` block of `pem`, which must be a DER X.509 certificate. 400
-    /// `InvalidCertificate` otherwise.
+    /// The first `CERTIFICATE` block of `pem`, which must be a DER X.509 certificate of an
+    /// RSA key. 400 `InvalidCertificate` otherwise.
     pub fn parse(pem: &str) -> Result<Self, GuestError> {
         let blocks = pem::parse_many(pem).map_err(|e| {
             GuestError::invalid("InvalidCertificate", format!("certificate: not PEM ({e})."))
@@ -34,10 +35,20 @@ impl GuestCertificate {
                 )
             })?;
         let der = block.contents();
-        x509_cert::Certificate::from_der(der).map_err(|e| {
+        let certificate = x509_cert::Certificate::from_der(der).map_err(|e| {
             GuestError::invalid(
                 "InvalidCertificate",
                 format!("certificate: not an X.509 certificate ({e})."),
+            )
+        })?;
+        // Refused here, not when the first backup's task is encrypted to it.
+        recipient_key(&certificate).map_err(|e| {
+            GuestError::invalid(
+                "InvalidCertificate",
+                format!(
+                    "certificate: {e}; protected settings are encrypted to it with RSA key \
+                     transport (CMS), so its key must be RSA."
+                ),
             )
         })?;
         let thumbprint = Sha1::digest(der)
@@ -76,11 +87,14 @@ pub async fn guest_certificate(
 mod tests {
     use super::*;
 
-    /// A self-signed certificate made with `openssl req -x509 -newkey ec -pkeyopt
-    /// ec_paramgen_curve:prime256v1 -subj /CN=vaultsim-test`; its thumbprint as
-    /// `openssl x509 -noout -fingerprint -sha1` prints it.
+    /// A self-signed certificate made with `openssl req -x509 -newkey rsa:2048 -subj
+    /// /CN=vaultsim-test`; its thumbprint as `openssl x509 -noout -fingerprint -sha1` prints
+    /// it.
     const CERTIFICATE: &str = include_str!("testdata/certificate.pem");
     const THUMBPRINT: &str = include_str!("testdata/certificate.sha1");
+    /// `openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1`: X.509, but
+    /// nothing can be encrypted to it with RSA key transport.
+    const EC_CERTIFICATE: &str = include_str!("testdata/ec-certificate.pem");
 
     #[test]
     fn the_thumbprint_is_openssls_sha1_fingerprint() {
@@ -100,7 +114,7 @@ mod tests {
     #[test]
     fn what_is_not_a_certificate_is_refused() {
         let not_der = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        for pem in ["", "hello", not_der] {
+        for pem in ["", "hello", not_der, EC_CERTIFICATE] {
             assert!(
                 matches!(
                     GuestCertificate::parse(pem),

@@ -14,7 +14,6 @@ use crate::auth::{Auth, Principal};
 use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::resources::compute::{self, Disk, NewVm, Origin, DEFAULT_VM_SIZE, OS_DISK_LUN};
-use crate::resources::groups::require_location;
 use crate::resources::lookup::{self, DiskRecord, OsType, VmRecord};
 use crate::resources::ResourceError;
 use crate::store::{to_micros, Db};
@@ -27,6 +26,7 @@ pub struct Registration {
     pub subscription: String,
     pub group: String,
     pub name: String,
+    /// One of the service's regions, normalized (`westeurope`).
     pub location: String,
     pub os_type: OsType,
     pub vm_size: Option<String>,
@@ -186,7 +186,7 @@ fn new_vm(registration: &Registration) -> Result<NewVm, GuestError> {
         subscription: registration.subscription.clone(),
         group: registration.group.clone(),
         name: registration.name.clone(),
-        location: require_location(Some(&registration.location))?,
+        location: registration.location.clone(),
         os_type: registration.os_type,
         vm_size: registration
             .vm_size
@@ -245,7 +245,7 @@ mod tests {
             subscription: "s".to_owned(),
             group: "rg".to_owned(),
             name: "vm".to_owned(),
-            location: "West Europe".to_owned(),
+            location: "westeurope".to_owned(),
             os_type: OsType::Linux,
             vm_size: None,
             disks: disks

@@ -20,8 +20,9 @@ pub struct Provider {
     pub resource_types: &'static [ProviderResourceType],
 }
 
-/// The regions listed for every type. The service accepts any region name; clients that
-/// check a location against this list find the common ones.
+/// The regions listed for every type. ARM requests may name any region; clients that
+/// check a location against this list find the common ones, and guest registrations must
+/// name one of them ([`region`]).
 pub const LOCATIONS: [&str; 12] = [
     "East US",
     "East US 2",
@@ -36,6 +37,17 @@ pub const LOCATIONS: [&str; 12] = [
     "Japan East",
     "Australia East",
 ];
+
+/// The region `location` names, in ARM's normalized form (`West Europe` and `westeurope`
+/// are `westeurope`); `None` when it is not one of [`LOCATIONS`].
+pub fn region(location: &str) -> Option<String> {
+    let normalized = |name: &str| name.replace(' ', "").to_ascii_lowercase();
+    let wanted = normalized(location.trim());
+    LOCATIONS
+        .iter()
+        .map(|name| normalized(name))
+        .find(|name| *name == wanted)
+}
 
 const RESOURCES_VERSIONS: &[&str] = &["2024-11-01", "2024-03-01", "2022-12-01", "2021-04-01"];
 const COMPUTE_VERSIONS: &[&str] = &[
@@ -124,6 +136,15 @@ pub fn get(namespace: &str) -> Result<&'static Provider, ResourceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_region_is_one_of_the_locations_in_any_spelling() {
+        assert_eq!(region("West Europe").as_deref(), Some("westeurope"));
+        assert_eq!(region(" EASTUS2 ").as_deref(), Some("eastus2"));
+        for unknown in ["mars", "", "west-europe", &"x".repeat(100_000)] {
+            assert_eq!(region(unknown), None, "{unknown:.20}");
+        }
+    }
 
     #[test]
     fn namespaces_match_in_any_case() {

@@ -13,6 +13,8 @@ use crate::on_both_backends;
 
 const CERTIFICATE: &str = include_str!("../../src/guest/testdata/certificate.pem");
 const THUMBPRINT: &str = include_str!("../../src/guest/testdata/certificate.sha1");
+/// X.509, but of an EC key: nothing can be encrypted to it with RSA key transport.
+const EC_CERTIFICATE: &str = include_str!("../../src/guest/testdata/ec-certificate.pem");
 const GIB: u64 = 1 << 30;
 const EXTENSION: &str = "VMSnapshotLinux";
 
@@ -344,6 +346,18 @@ async fn registration_refuses_bad_callers_and_bad_bodies(app: ManagementApp) {
         StatusCode::BAD_REQUEST,
         "InvalidCertificate",
     ));
+    let mut ec_certificate = body.clone();
+    ec_certificate["certificate"] = json!(EC_CERTIFICATE);
+    cases.push((
+        ec_certificate,
+        StatusCode::BAD_REQUEST,
+        "InvalidCertificate",
+    ));
+    for location in ["mars".to_owned(), "x".repeat(100_000)] {
+        let mut bad_location = body.clone();
+        bad_location["location"] = json!(location);
+        cases.push((bad_location, StatusCode::BAD_REQUEST, "InvalidParameter"));
+    }
     let mut bad_os = body.clone();
     bad_os["osType"] = json!("BeOS");
     cases.push((bad_os, StatusCode::BAD_REQUEST, "InvalidParameter"));
@@ -367,6 +381,15 @@ async fn registration_refuses_bad_callers_and_bad_bodies(app: ManagementApp) {
         let refused = app.register_guest(Some(&app.token), &body).await;
         assert_eq!(refused.status, status, "{body}: {:?}", refused.body);
         assert_eq!(refused.error_code(), code, "{body}");
+        if body["location"].as_str().is_some_and(|l| l != "westeurope") {
+            let message = refused.body["error"]["message"].as_str().unwrap();
+            assert!(message.starts_with("location"), "{message}");
+            assert!(message.len() < 1000, "the message quotes the whole value");
+        }
+        if body["certificate"] == EC_CERTIFICATE {
+            let message = refused.body["error"]["message"].as_str().unwrap();
+            assert!(message.contains("RSA"), "{message}");
+        }
     }
     assert_eq!(app.get_vm("rg", "vm").await.status, StatusCode::NOT_FOUND);
 

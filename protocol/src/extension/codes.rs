@@ -182,6 +182,27 @@ pub const VM_AGENT_NOT_REGISTERED: AzureBackupError = AzureBackupError {
     recommendations: &["Install the VM Agent and ensure it reports Ready, then retry."],
 };
 
+/// The protected VM no longer exists (deleted behind the backup's back); Azure answers
+/// 400094 BCMV2VMNotFound.
+pub const VM_NOT_FOUND: AzureBackupError = AzureBackupError {
+    code: "BCMV2VMNotFound",
+    message: "The virtual machine does not exist",
+    recommendations: &[
+        "Stop protection of the deleted VM, or restore the VM from a recovery point.",
+    ],
+};
+
+/// The item's previous backup is still running: a scheduled run fails with this, and an
+/// on-demand backup is refused with it.
+pub const BACKUP_IN_PROGRESS: AzureBackupError = AzureBackupError {
+    code: "UserErrorBackupOperationInProgress",
+    message: "Another backup operation is in progress on this item",
+    recommendations: &[
+        "Wait for the running backup to finish, or cancel it.",
+        "Review the backup schedule so that backups do not overlap.",
+    ],
+};
+
 pub const INTERNAL_ERROR: AzureBackupError = AzureBackupError {
     code: "BackUpOperationFailedV2",
     message: "Backup failed with an internal error. Please retry the operation in a few minutes.",
@@ -223,7 +244,9 @@ const EXTENSION_FAILED: AzureBackupError = AzureBackupError {
     recommendations: &["Uninstall the VMSnapshot extension to force a reload, then retry."],
 };
 
-const CONFIG_PARSING: AzureBackupError = AzureBackupError {
+/// The extension could not read its settings; the service also answers it for settings it
+/// could not encrypt to the VM's certificate.
+pub const CONFIG_PARSING: AzureBackupError = AzureBackupError {
     code: "ExtensionConfigParsingFailure",
     message: "Failure in parsing the config for the backup extension",
     recommendations: &["Check the VM's certificates and the extension's settings, then retry."],

@@ -61,13 +61,18 @@ pub async fn protected_vm(app: &ManagementApp, start: &str) -> VmStandIn {
 
 /// Registers a new VM through the guest API, as its agent does.
 pub async fn register(app: &ManagementApp, name: &str) -> VmStandIn {
+    register_in(app, GROUP, name).await
+}
+
+/// [`register`] in `group`.
+pub async fn register_in(app: &ManagementApp, group: &str, name: &str) -> VmStandIn {
     VmStandIn::register(
         &format!("http://{}", app.guest_addr),
         app.http.clone(),
         &app.token,
         json!({
             "subscriptionId": app.credentials.subscription_id,
-            "resourceGroup": GROUP,
+            "resourceGroup": group,
             "name": name,
             "location": "eastus",
             "osType": "Linux",

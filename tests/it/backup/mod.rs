@@ -6,6 +6,7 @@ mod app;
 mod concurrency;
 pub mod e2e;
 mod failures;
+mod isolation;
 mod replicas;
 mod restart;
 pub mod standin;
