@@ -176,7 +176,7 @@ mod tests {
         use crate::generated_input::{near_filter, or_any};
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
             #[test]
             fn any_filter_parses_or_is_an_invalid_query_parameter(text in or_any(near_filter())) {

@@ -830,7 +830,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
             #[test]
             fn any_path_routes_or_is_no_route(method in method(), path in or_any(near_arm_path())) {

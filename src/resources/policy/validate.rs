@@ -1716,7 +1716,7 @@ mod tests {
         use crate::generated_input::{near_iso_instant, or_any};
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
             #[test]
             fn any_run_time_is_on_the_hour_or_half_hour_or_refused(text in or_any(near_iso_instant())) {
