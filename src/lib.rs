@@ -12,6 +12,9 @@ pub mod clock;
 pub mod config;
 /// The backup engine: scheduler, task minting, collection, transfer, retention, restore.
 pub mod control;
+/// Generators of outside input for the parsers' property tests.
+#[cfg(test)]
+mod generated_input;
 /// The guest API's domain: agent registration and goal states.
 pub mod guest;
 /// The service's `scheme://host` as each client reached it, for the URLs it writes.

@@ -565,4 +565,6 @@ impl<'a> QueryFields<'a> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 pub(crate) mod tests;

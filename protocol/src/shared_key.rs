@@ -578,4 +578,103 @@ mod tests {
             Err(SharedKeyError::UnsupportedScheme("Bearer".to_owned()))
         );
     }
+
+    mod generated {
+        //! Generated requests and `Authorization` values: never a panic, a signed request
+        //! verifies, and any one-character change to its signature is refused.
+
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn header_name() -> impl Strategy<Value = String> {
+            prop_oneof![
+                prop::sample::select(vec![
+                    "x-ms-date",
+                    "x-ms-version",
+                    "X-MS-Meta-A",
+                    "Content-Length",
+                    "Content-Type",
+                    "Range",
+                    "If-Match",
+                    "x-ms-range",
+                    "Content-MD5",
+                ])
+                .prop_map(str::to_owned),
+                "[ -~]{0,12}",
+            ]
+        }
+
+        fn request_parts() -> impl Strategy<Value = (String, Vec<(String, String)>, String, String)>
+        {
+            (
+                prop::sample::select(vec!["GET", "PUT", "HEAD", "DELETE", "post"])
+                    .prop_map(str::to_owned),
+                prop::collection::vec((header_name(), any::<String>()), 0..6),
+                prop_oneof!["(/[-a-zA-Z0-9%._ ]{0,10}){0,4}", any::<String>()],
+                prop_oneof!["([a-z]{1,6}=[-a-zA-Z0-9%,:]{0,8}&?){0,4}", any::<String>()],
+            )
+        }
+
+        fn authorization() -> impl Strategy<Value = String> {
+            prop_oneof![
+                any::<String>(),
+                (
+                    "(SharedKey|SharedKeyLite|Bearer| )?",
+                    "[ ]{0,2}",
+                    "[a-z0-9]{0,16}",
+                    ":?",
+                    "[A-Za-z0-9+/=]{0,48}"
+                )
+                    .prop_map(|(s, sp, a, c, sig)| format!("{s}{sp}{a}{c}{sig}")),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 600, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_authorization_is_checked_or_refused_without_panicking(
+                authorization in authorization(),
+                (method, headers, path, query) in request_parts(),
+            ) {
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let request = SignedRequest { method: &method, headers: &headers, path: &path, query: &query };
+                let dev_key = key(DEV_KEY);
+                if let Err(error) = check(&authorization, DEV_ACCOUNT, &request, &[&dev_key]) {
+                    prop_assert!(!error.error_code().is_empty());
+                    prop_assert!(!error.authentication_error_detail().is_empty());
+                }
+            }
+
+            #[test]
+            fn signed_requests_verify_and_any_changed_signature_character_fails(
+                (method, headers, path, query) in request_parts(),
+                position in any::<prop::sample::Index>(),
+                replacement in prop::sample::select(
+                    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=".chars().collect::<Vec<_>>()
+                ),
+            ) {
+                let headers: Vec<(&str, &str)> =
+                    headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                let request = SignedRequest { method: &method, headers: &headers, path: &path, query: &query };
+                let dev_key = key(DEV_KEY);
+                let header = authorization_header(DEV_ACCOUNT, &dev_key, &request);
+                prop_assert_eq!(check(&header, DEV_ACCOUNT, &request, &[&dev_key]), Ok(()));
+
+                let signature_start = header.find(':').expect("account:signature") + 1;
+                let i = signature_start + position.index(header.len() - signature_start);
+                prop_assume!(header.as_bytes()[i] != replacement as u8);
+                let mut forged = header.clone();
+                forged.replace_range(i..=i, &replacement.to_string());
+                let refused = check(&forged, DEV_ACCOUNT, &request, &[&dev_key]);
+                prop_assert!(
+                    matches!(refused, Err(SharedKeyError::SignatureMismatch { .. })),
+                    "{:?}",
+                    refused
+                );
+            }
+        }
+    }
 }

@@ -395,4 +395,37 @@ mod tests {
             );
         }
     }
+
+    mod generated {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::generated_input::{near_iso_duration, near_iso_instant, or_any};
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_duration_moves_forward_or_is_refused(text in or_any(near_iso_duration())) {
+                let from = at("2026-01-31T10:00:00Z");
+                if let Ok(to) = add_iso_duration(from, &text) {
+                    prop_assert!(to >= from);
+                }
+            }
+
+            #[test]
+            fn any_instant_is_simulable_or_invalid_request_content(text in or_any(near_iso_instant())) {
+                match parse_instant(&text) {
+                    Ok(at) => prop_assert!(at <= LATEST),
+                    Err(error) => {
+                        let refused_as_content = matches!(
+                            &error,
+                            ArmError::Resource(ResourceError::Invalid { code, .. }) if code == "InvalidRequestContent"
+                        );
+                        prop_assert!(refused_as_content, "{:?}", error);
+                    }
+                }
+            }
+        }
+    }
 }

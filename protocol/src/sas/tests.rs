@@ -42,7 +42,7 @@ fn parse_err(pairs: &[(&str, &str)]) -> SasError {
 }
 
 /// Parses a query string the way a server would: split, then percent-decode.
-fn decode_query(query: &str) -> Vec<(String, String)> {
+pub(crate) fn decode_query(query: &str) -> Vec<(String, String)> {
     let decode = |s: &str| percent_decode_str(s).decode_utf8().unwrap().into_owned();
     query
         .split('&')

@@ -842,4 +842,20 @@ mod tests {
             ]
         );
     }
+
+    mod generated {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::generated_input::{near_iso_instant, or_any};
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_filter_time_parses_or_is_refused(text in or_any(near_iso_instant())) {
+                let _ = parse_filter_time(&text);
+            }
+        }
+    }
 }

@@ -168,4 +168,35 @@ mod tests {
             "api%2Dversion=2026%2D07%2D01&%24skipToken=n%2F1"
         );
     }
+
+    mod generated {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::generated_input::{near_filter, or_any};
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_filter_parses_or_is_an_invalid_query_parameter(text in or_any(near_filter())) {
+                match Filter::parse(&text) {
+                    Ok(filter) => prop_assert!(filter.keys().all(|k| !k.is_empty())),
+                    Err(error) => prop_assert!(matches!(error, ArmError::InvalidQueryParameter(_))),
+                }
+            }
+
+            #[test]
+            fn any_query_string_reads_and_reencodes(
+                raw in or_any("([$%a-zA-Z0-9+'=]{0,10}&?){0,5}"),
+                token in any::<String>(),
+            ) {
+                let query = ArmQuery::parse(Some(&raw));
+                let _ = query.filter();
+                // A nextLink's query reads back with the new token in place of any old one.
+                let next = ArmQuery::parse(Some(&query.with_skip_token(&token)));
+                prop_assert_eq!(next.skip_token(), Some(token.as_str()));
+            }
+        }
+    }
 }

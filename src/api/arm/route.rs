@@ -790,4 +790,77 @@ mod tests {
             );
         }
     }
+
+    mod generated {
+        //! Generated paths route or are `NoRoute`; every name a validator accepts is
+        //! addressable: it comes back from the path unchanged.
+
+        use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::generated_input::{near_arm_path, or_any};
+        use crate::resources::{compute, groups, policy, vaults};
+
+        fn method() -> impl Strategy<Value = Method> {
+            prop::sample::select(vec![
+                Method::GET,
+                Method::HEAD,
+                Method::PUT,
+                Method::POST,
+                Method::DELETE,
+                Method::PATCH,
+                Method::OPTIONS,
+            ])
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            or_any("[-a-zA-Z0-9._()é ]{0,70}")
+        }
+
+        fn encoded(name: &str) -> String {
+            utf8_percent_encode(name, NON_ALPHANUMERIC).to_string()
+        }
+
+        fn group(name: &str) -> GroupPath {
+            GroupPath {
+                subscription: "s".into(),
+                group: name.into(),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_path_routes_or_is_no_route(method in method(), path in or_any(near_arm_path())) {
+                if let Err(error) = parse(&method, &path) {
+                    prop_assert!(matches!(error, ArmError::NoRoute { .. }), "{:?}", error);
+                }
+            }
+
+            #[test]
+            fn accepted_names_come_back_from_their_paths(name in name()) {
+                let e = encoded(&name);
+                if groups::validate_group_name(&name).is_ok() {
+                    let route = parse(&Method::GET, &format!("/subscriptions/S/resourceGroups/{e}"));
+                    prop_assert_eq!(route.unwrap(), Route::GetResourceGroup(group(&name)));
+                }
+                if vaults::validate_name(&name).is_ok() {
+                    let path = format!("/subscriptions/S/resourceGroups/G/providers/Microsoft.RecoveryServices/vaults/{e}");
+                    let expected = VaultPath { group: group("G"), vault: name.clone() };
+                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVault(expected));
+                }
+                if compute::validate_vm_name(&name).is_ok() {
+                    let path = format!("/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/virtualMachines/{e}");
+                    let expected = VmPath { group: group("G"), vm: name.clone() };
+                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVm(expected));
+                }
+                if policy::validate_name(&name).is_ok() {
+                    let route = parse(&Method::GET, &format!("{V}/backupPolicies/{e}"));
+                    prop_assert_eq!(route.unwrap(), Route::GetPolicy { vault: vault(), policy: name.clone() });
+                }
+            }
+        }
+    }
 }

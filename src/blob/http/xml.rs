@@ -201,4 +201,80 @@ mod tests {
         assert_eq!(ids[0].permission.as_deref(), Some("rl"));
         assert_eq!(ids[0].expiry.as_deref(), Some("2030-01-01T00:00:00Z"));
     }
+
+    mod generated {
+        //! Generated bodies: a parse, or 400 `InvalidXmlDocument`, never a panic.
+
+        use axum::http::StatusCode;
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// XML-ish text from the two documents' element names, tags open, closed, unclosed
+        /// and misnested, with text, entities and declarations between.
+        fn near_xml() -> impl Strategy<Value = Vec<u8>> {
+            let name = prop::sample::select(vec![
+                "BlockList",
+                "Latest",
+                "Committed",
+                "Uncommitted",
+                "SignedIdentifiers",
+                "SignedIdentifier",
+                "Id",
+                "AccessPolicy",
+                "Start",
+                "Expiry",
+                "Permission",
+                "x",
+            ]);
+            let piece = prop_oneof![
+                name.clone().prop_map(|n| format!("<{n}>")),
+                name.clone().prop_map(|n| format!("</{n}>")),
+                name.prop_map(|n| format!("<{n}/>")),
+                "[A-Za-z0-9+/=]{0,12}".prop_map(|t| t),
+                prop::sample::select(vec![
+                    "&amp;",
+                    "&bogus;",
+                    "&#0;",
+                    "&#xFFFFFF;",
+                    "<![CDATA[x]]>",
+                    "<!-- c -->",
+                    "<?xml version=\"1.0\" encoding=\"utf-8\"?>",
+                    "<",
+                    ">",
+                    "\"",
+                    "\u{0}",
+                ])
+                .prop_map(str::to_owned),
+            ];
+            prop_oneof![
+                3 => prop::collection::vec(piece, 0..24).prop_map(|p| p.concat().into_bytes()),
+                1 => prop::collection::vec(any::<u8>(), 0..128),
+            ]
+        }
+
+        fn assert_refusal_shape(error: &BlobApiError) -> Result<(), TestCaseError> {
+            prop_assert_eq!(error.status, StatusCode::BAD_REQUEST);
+            prop_assert_eq!(error.code, "InvalidXmlDocument");
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_block_list_parses_or_is_invalid_xml(body in near_xml()) {
+                if let Err(error) = parse_block_list(&body) {
+                    assert_refusal_shape(&error)?;
+                }
+            }
+
+            #[test]
+            fn any_signed_identifiers_parse_or_are_invalid_xml(body in near_xml()) {
+                if let Err(error) = parse_signed_identifiers(&body) {
+                    assert_refusal_shape(&error)?;
+                }
+            }
+        }
+    }
 }

@@ -1708,4 +1708,29 @@ mod tests {
             "object",
         );
     }
+
+    mod generated {
+        use proptest::prelude::*;
+
+        use super::*;
+        use crate::generated_input::{near_iso_instant, or_any};
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn any_run_time_is_on_the_hour_or_half_hour_or_refused(text in or_any(near_iso_instant())) {
+                if let Ok((_, time)) = run_time(&text, "scheduleRunTimes[0]") {
+                    prop_assert!(time.minute() % 30 == 0 && time.second() == 0);
+                }
+            }
+
+            #[test]
+            fn a_valid_policy_with_any_run_time_is_accepted_or_refused(text in or_any(near_iso_instant())) {
+                let document = with(v1_daily(), "/schedulePolicy/scheduleRunTimes", json!([text.clone()]));
+                let document = with(document, "/retentionPolicy/dailySchedule/retentionTimes", json!([text]));
+                let _ = parse(document);
+            }
+        }
+    }
 }

@@ -261,3 +261,82 @@ fn the_status_file_nests_the_blob_and_forces_success_once_terminal() {
         assert!(inner[detail].is_null(), "{detail}");
     }
 }
+
+mod generated {
+    //! Generated status blobs: arbitrary bytes, arbitrary JSON, and the real blob with one
+    //! value replaced. Each parses or is refused with a `StatusBlobError`, never a panic.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            any::<String>().prop_map(Value::from),
+            "(/Date\\(-?[0-9]{0,22}\\)/|[0-9]{0,25}|-[0-9]{1,5}|transitioning|success|error|warning)"
+                .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-zA-Z]{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every JSON pointer into the real blob, so a mutation can land anywhere.
+    fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+        match value {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    pointers(item, format!("{at}/{i}"), out);
+                }
+            }
+            Value::Object(fields) => {
+                for (key, item) in fields {
+                    pointers(item, format!("{at}/{key}"), out);
+                }
+            }
+            _ => {}
+        }
+        out.push(at);
+    }
+
+    fn mutated_real_blob() -> impl Strategy<Value = Value> {
+        let mut all = Vec::new();
+        pointers(&real_blob(), String::new(), &mut all);
+        (prop::sample::select(all), json_value()).prop_map(|(pointer, replacement)| {
+            let mut blob = real_blob();
+            if let Some(slot) = blob.pointer_mut(&pointer) {
+                *slot = replacement;
+            }
+            blob
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_parse_or_are_refused(bytes in prop::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_status_blob(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_json_parses_or_is_refused(value in json_value()) {
+            let _ = parse(&value);
+        }
+
+        #[test]
+        fn a_real_blob_with_one_value_replaced_parses_or_is_refused(blob in mutated_real_blob()) {
+            if let Ok(report) = parse(&blob) {
+                prop_assert!(STATUS_WORDS.contains(&report.status.as_str()));
+            }
+        }
+    }
+}
