@@ -2,6 +2,7 @@
 
 mod backup;
 mod durability;
+mod fuzz;
 mod guest;
 mod helpers;
 mod logging;
