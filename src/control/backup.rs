@@ -83,8 +83,10 @@ pub async fn start_backups(
     }
     let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
     let vms = vms_for_tasks(tx, requests).await?;
-    // Read in the transaction that claimed the runs: a replica claiming the item's next
-    // run waits for it to commit, and then sees its task.
+    // Read in the transaction that claimed the runs: the claim's update locked each item's
+    // row, so a replica claiming the item's next run, or an on-demand request (which locks
+    // the row with `items::lock` before it looks), waits for it to commit and then sees its
+    // task; and a claim behind an on-demand request sees that one's.
     let items: Vec<(&str, &str)> = requests
         .iter()
         .map(|r| (r.target.vault_id.as_str(), r.target.item_key.as_str()))

@@ -47,7 +47,12 @@ pub fn scheduled_expiry(
     let day = schedule::run_day(policy, scheduled_at);
     let last_of_day = schedule::next_run_after(policy, scheduled_at)
         .is_none_or(|next| schedule::run_day(policy, next) != day);
-    let rules = rules(policy, rp_time, day, last_of_day);
+    // A rule whose expiry is past the last representable instant keeps its points
+    // forever: it outlasts every other, and the point gets no expiry.
+    let rules: Vec<(DateTime<Utc>, bool)> = rules(policy, rp_time, day, last_of_day)
+        .into_iter()
+        .map(|(at, keeps)| (at.unwrap_or(DateTime::<Utc>::MAX_UTC), keeps))
+        .collect();
     let longest_applying = rules
         .iter()
         .filter(|(_, keeps)| *keeps)
@@ -55,7 +60,9 @@ pub fn scheduled_expiry(
         .max();
     let shortest = || rules.iter().map(|(at, _)| *at).min();
     RecoveryPointExpiry {
-        expires_at: longest_applying.or_else(shortest),
+        expires_at: longest_applying
+            .or_else(shortest)
+            .filter(|at| *at != DateTime::<Utc>::MAX_UTC),
         instant_expires_at: instant_expiry(policy, rp_time),
     }
 }
@@ -71,35 +78,40 @@ pub fn on_demand_expiry(
     requested: Option<DateTime<Utc>>,
 ) -> RecoveryPointExpiry {
     RecoveryPointExpiry {
-        expires_at: Some(requested.unwrap_or(rp_time + Days::new(ON_DEMAND_DEFAULT_DAYS))),
+        // Never, should the default run past the last representable instant.
+        expires_at: requested
+            .or_else(|| rp_time.checked_add_days(Days::new(ON_DEMAND_DEFAULT_DAYS))),
         instant_expires_at: instant_expiry(policy, rp_time),
     }
 }
 
+/// The snapshot's expiry, or the last representable instant should it fall after it.
 fn instant_expiry(policy: &IaasVmPolicy, rp_time: DateTime<Utc>) -> DateTime<Utc> {
-    rp_time + Days::new(policy.instant_rp_retention_days().into())
+    rp_time
+        .checked_add_days(Days::new(policy.instant_rp_retention_days().into()))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// Each rule of the policy: the expiry it gives a point taken at `rp_time`, and whether it
-/// keeps a point scheduled for local `day` (the daily rule keeps every point; the others
-/// only `tagged` points on their days).
+/// Each rule of the policy: the expiry it gives a point taken at `rp_time` (`None`: past the
+/// last representable instant), and whether it keeps a point scheduled for local `day` (the
+/// daily rule keeps every point; the others only `tagged` points on their days).
 fn rules(
     policy: &IaasVmPolicy,
     rp_time: DateTime<Utc>,
     day: NaiveDate,
     tagged: bool,
-) -> Vec<(DateTime<Utc>, bool)> {
+) -> Vec<(Option<DateTime<Utc>>, bool)> {
     let retention = policy.retention();
     let daily = retention
         .daily_days()
-        .map(|days| (rp_time + Days::new(days.into()), true));
+        .map(|days| (rp_time.checked_add_days(Days::new(days.into())), true));
     let weekly = retention.weekly().map(|w| {
-        let expiry = rp_time + Days::new(7 * u64::from(w.weeks()));
+        let expiry = rp_time.checked_add_days(Days::new(7 * u64::from(w.weeks())));
         (expiry, tagged && w.days().contains(&day.weekday()))
     });
     let monthly = retention.monthly().map(|m| {
         (
-            rp_time + Months::new(m.months()),
+            rp_time.checked_add_months(Months::new(m.months())),
             tagged && falls_on(m.on(), day),
         )
     });
@@ -108,7 +120,10 @@ fn rules(
             .months_of_year()
             .iter()
             .any(|month| month.number_from_month() == day.month());
-        let expiry = rp_time + Months::new(12 * y.years());
+        let expiry = y
+            .years()
+            .checked_mul(12)
+            .and_then(|months| rp_time.checked_add_months(Months::new(months)));
         (expiry, tagged && in_month && falls_on(y.on(), day))
     });
     [daily, weekly, monthly, yearly]
@@ -508,6 +523,51 @@ mod tests {
             .instant_expires_at,
             utc("2026-03-16T02:30:00Z"),
             "weekly standard policies keep snapshots 5 days"
+        );
+    }
+
+    #[test]
+    fn points_at_the_end_of_simulated_time_keep_99_years() {
+        let policy = daily(
+            "UTC",
+            "23:00",
+            json!({"yearlySchedule": yearly_rule(days_of_month(&[], true), &["December"], 99)}),
+        );
+        let at = crate::clock::LATEST - chrono::TimeDelta::seconds(59 * 60 + 59);
+        assert_eq!(at, utc("9899-12-31T23:00:00Z"));
+        let expiry = scheduled_expiry(&policy, at, at);
+        assert_eq!(expiry.expires_at, Some(utc("9998-12-31T23:00:00Z")));
+        assert_eq!(expiry.instant_expires_at, utc("9900-01-02T23:00:00Z"));
+    }
+
+    /// Durations that run past the last instant chrono represents (year 262142) would panic
+    /// with `+`: those rules keep the point forever, and its snapshot until that last instant.
+    #[test]
+    fn rules_running_past_the_last_representable_instant_never_expire() {
+        let policy = daily(
+            "UTC",
+            "23:00",
+            json!({
+                "weeklySchedule": weekly_rule(&["Monday", "Tuesday", "Wednesday", "Thursday",
+                    "Friday", "Saturday", "Sunday"], 9999),
+                "monthlySchedule": monthly_rule(days_of_month(&[], true), 9999),
+                "yearlySchedule": yearly_rule(days_of_month(&[], true), &["December"], 9999),
+            }),
+        );
+        let last_day = DateTime::<Utc>::MAX_UTC.date_naive();
+        let at = (last_day - Days::new(1))
+            .and_hms_opt(23, 0, 0)
+            .unwrap()
+            .and_utc();
+        let expiry = scheduled_expiry(&policy, at, at);
+        assert_eq!(expiry.expires_at, None);
+        assert_eq!(expiry.instant_expires_at, DateTime::<Utc>::MAX_UTC);
+        assert_eq!(on_demand_expiry(&policy, at, None).expires_at, None);
+        // Far from the limit, the longest rule still wins.
+        let at = utc("2026-12-31T23:00:00Z");
+        assert_eq!(
+            scheduled_expiry(&policy, at, at).expires_at,
+            at.checked_add_months(Months::new(12 * 9999))
         );
     }
 

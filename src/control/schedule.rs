@@ -10,9 +10,12 @@
 //!
 //! Hourly windows may cross midnight; a run belongs to the day its window opened, which is
 //! the day weekly and calendar rules look at ([`run_day`]).
+//!
+//! Date arithmetic is checked: runs that would fall outside the instants chrono represents
+//! are skipped, and look-backs stop at its first date.
 
 use chrono::{
-    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeDelta,
     TimeZone, Utc,
 };
 use chrono_tz::Tz;
@@ -31,7 +34,7 @@ const LOOKAHEAD_DAYS: u64 = 7 + LOOKBACK_DAYS + 1;
 /// The first run of the policy strictly after `after` (UTC), or None if the policy never runs.
 pub fn next_run_after(policy: &IaasVmPolicy, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let tz = policy.time_zone();
-    let first_day = local_date(tz, after) - Days::new(LOOKBACK_DAYS);
+    let first_day = look_back_from(local_date(tz, after));
     first_day
         .iter_days()
         .take(LOOKAHEAD_DAYS as usize + 1)
@@ -46,7 +49,7 @@ pub fn runs_between(
     to: DateTime<Utc>,
 ) -> Vec<DateTime<Utc>> {
     let tz = policy.time_zone();
-    let first_day = local_date(tz, from) - Days::new(LOOKBACK_DAYS);
+    let first_day = look_back_from(local_date(tz, from));
     let last_day = local_date(tz, to);
     first_day
         .iter_days()
@@ -59,14 +62,20 @@ pub fn runs_between(
 /// The local day the run at `run` belongs to: its local date, or the day before for an
 /// hourly run past midnight in a window opened the evening before.
 pub fn run_day(policy: &IaasVmPolicy, run: DateTime<Utc>) -> NaiveDate {
-    let local = run.with_timezone(&policy.time_zone()).naive_local();
+    let local = wall_clock(policy.time_zone(), run);
     // Runs of a day are at or after its first run time, except those of a window that
     // wrapped past midnight, which are all earlier than its start.
     if local.time() < first_run_time(policy.schedule()) {
-        local.date() - Days::new(1)
+        local.date().pred_opt().unwrap_or(local.date())
     } else {
         local.date()
     }
+}
+
+/// The first local day whose runs may fall after an instant of local day `day`.
+fn look_back_from(day: NaiveDate) -> NaiveDate {
+    day.checked_sub_days(Days::new(LOOKBACK_DAYS))
+        .unwrap_or(NaiveDate::MIN)
 }
 
 /// The runs of local day `day` (for hourly schedules, of the window opening that day), ascending.
@@ -80,8 +89,8 @@ fn runs_on(schedule: &Schedule, tz: Tz, day: NaiveDate) -> impl Iterator<Item = 
         ),
     };
     let first = day.and_time(first_run_time(schedule));
-    (0..count).map(move |k| {
-        let local = first + TimeDelta::hours(i64::from(k * every_hours));
+    (0..count).filter_map(move |k| {
+        let local = first.checked_add_signed(TimeDelta::hours(i64::from(k * every_hours)))?;
         resolve(tz, local)
     })
 }
@@ -94,14 +103,28 @@ fn first_run_time(schedule: &Schedule) -> NaiveTime {
 }
 
 fn local_date(tz: Tz, instant: DateTime<Utc>) -> NaiveDate {
-    instant.with_timezone(&tz).date_naive()
+    wall_clock(tz, instant).date()
 }
 
-/// The instant a backup scheduled for the wall-clock time `local` runs.
-fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
+/// What the wall clock in `tz` reads at `instant`, clamped to the times chrono represents
+/// (within a day of its ends, a local time can fall outside them).
+fn wall_clock(tz: Tz, instant: DateTime<Utc>) -> NaiveDateTime {
+    let utc = instant.naive_utc();
+    let offset = tz.offset_from_utc_datetime(&utc).fix();
+    utc.checked_add_offset(offset)
+        .unwrap_or(if offset.local_minus_utc() > 0 {
+            NaiveDateTime::MAX
+        } else {
+            NaiveDateTime::MIN
+        })
+}
+
+/// The instant a backup scheduled for the wall-clock time `local` runs; `None` when it is
+/// not a representable instant.
+fn resolve(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
     match tz.from_local_datetime(&local) {
-        LocalResult::Single(instant) => instant.with_timezone(&Utc),
-        LocalResult::Ambiguous(first, _) => first.with_timezone(&Utc),
+        LocalResult::Single(instant) => Some(instant.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
         LocalResult::None => end_of_gap(tz, local),
     }
 }
@@ -109,12 +132,13 @@ fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
 /// The first instant whose wall clock reads later than `local`, a time the clocks jumped
 /// over: the moment of the jump. Found by bisection over whole seconds, since the jump can
 /// be at any offset from `local` and zones' jumps are of any length.
-fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    let wall_clock = |seconds: i64| {
-        DateTime::from_timestamp(seconds, 0)
-            .expect("instants near a scheduled time are representable")
-            .with_timezone(&tz)
-            .naive_local()
+fn end_of_gap(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    // Past the ends of chrono's range (only within a day of them), the wall clock reads
+    // as at the end it passed.
+    let wall_clock = |seconds: i64| match DateTime::from_timestamp(seconds, 0) {
+        Some(instant) => wall_clock(tz, instant),
+        None if seconds > 0 => NaiveDateTime::MAX,
+        None => NaiveDateTime::MIN,
     };
     // UTC offsets lie within -12 h..+14 h, so the wall clock reads earlier than `local`
     // 15 hours before `local` read as UTC, and later 13 hours after it.
@@ -128,7 +152,7 @@ fn end_of_gap(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
             before = middle;
         }
     }
-    DateTime::from_timestamp(after, 0).expect("instants near a scheduled time are representable")
+    DateTime::from_timestamp(after, 0)
 }
 
 #[cfg(test)]
@@ -201,6 +225,41 @@ mod tests {
         }))
     }
 
+    /// Near the last instant chrono represents (year 262142), runs that would fall past it
+    /// are skipped rather than computed with a panicking `+`.
+    #[test]
+    fn runs_past_the_last_representable_instant_are_skipped() {
+        let last = DateTime::<Utc>::MAX_UTC;
+        let near = last - TimeDelta::days(3);
+        for policy in [
+            daily("UTC", "23:30"),
+            daily("Tokyo Standard Time", "23:30"),
+            daily("Pacific Standard Time", "23:30"),
+            hourly("UTC", 4, "20:00", 12),
+            hourly("Tokyo Standard Time", 4, "20:00", 12),
+            hourly("Pacific Standard Time", 4, "20:00", 12),
+        ] {
+            let runs = runs_between(&policy, near, last);
+            assert!(!runs.is_empty());
+            assert!(runs.iter().all(|run| *run > near && *run <= last));
+            let mut after = near;
+            while let Some(next) = next_run_after(&policy, after) {
+                assert!(next > after);
+                after = next;
+            }
+            // chrono's day iterator stops before its last date: runs end a day earlier.
+            assert!(last - after < TimeDelta::days(2), "{after}");
+            for run in runs {
+                run_day(&policy, run);
+            }
+        }
+        // The first day: the look-back stops at the first representable date.
+        let first = DateTime::<Utc>::MIN_UTC;
+        let policy = hourly("UTC", 4, "20:00", 12);
+        assert_eq!(run_day(&policy, first), first.date_naive());
+        assert!(next_run_after(&policy, first).is_some());
+    }
+
     fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
@@ -214,7 +273,7 @@ mod tests {
     /// The instant local midnight starts `date` in `policy`'s zone.
     fn local_midnight(policy: &IaasVmPolicy, date: &str) -> DateTime<Utc> {
         let date: NaiveDate = date.parse().unwrap();
-        resolve(policy.time_zone(), date.and_time(NaiveTime::MIN))
+        resolve(policy.time_zone(), date.and_time(NaiveTime::MIN)).unwrap()
     }
 
     /// The runs of `days` local days from `date`: from its local midnight (included) to the

@@ -13,6 +13,38 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// How long a SQLite connection waits for the write lock (`busy_timeout`) before it fails
+/// with SQLITE_BUSY.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request waits for a pool connection. At least the busy timeout, and more: the
+/// connections it waits for may each be waiting up to the busy timeout for the write lock,
+/// then write. Shorter, and a request behind them fails while they would all succeed.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(BUSY_TIMEOUT.as_secs() + 5);
+const _: () = assert!(ACQUIRE_TIMEOUT.as_secs() > BUSY_TIMEOUT.as_secs());
+
+/// Whether `error` says the database is too busy now rather than broken: no connection
+/// came free within the acquire timeout, SQLite's write lock stayed taken past the busy
+/// timeout (SQLITE_BUSY, SQLITE_LOCKED and their extended codes), or PostgreSQL gave up on a
+/// lock (`55P03` lock_not_available, `40P01` deadlock_detected). Sending the request again
+/// later may succeed: the API answers 503 `ServerBusy` with `Retry-After`.
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(e) => {
+            let Some(code) = e.code() else {
+                return false;
+            };
+            match code.parse::<i32>() {
+                // SQLite's extended result codes keep the primary code in the low byte.
+                Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6),
+                Err(_) => matches!(&*code, "55P03" | "40P01"),
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Which database a pool talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -51,7 +83,7 @@ impl Db {
             anyhow::bail!("the database URL must start with sqlite: or postgres:");
         };
         let options = AnyPoolOptions::new()
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -59,11 +91,12 @@ impl Db {
                         // write lock beats failing with SQLITE_BUSY; 16 MiB of page cache
                         // per connection (the default is 2 MiB) keeps a store of 100,000
                         // protected items' indexes in memory.
-                        conn.execute(
+                        conn.execute(&*format!(
                             "pragma journal_mode = wal; pragma synchronous = normal; \
-                             pragma foreign_keys = on; pragma busy_timeout = 10000; \
+                             pragma foreign_keys = on; pragma busy_timeout = {}; \
                              pragma cache_size = -16384;",
-                        )
+                            BUSY_TIMEOUT.as_millis()
+                        ))
                         .await?;
                     }
                     Ok(())
@@ -204,5 +237,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+        let busy: i64 = sqlx::query_scalar("pragma busy_timeout")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(busy, BUSY_TIMEOUT.as_millis() as i64);
     }
 }

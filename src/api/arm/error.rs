@@ -79,8 +79,8 @@ impl ArmError {
             Self::InvalidQueryParameter(_) => {
                 (StatusCode::BAD_REQUEST, "InvalidQueryParameterValue".into())
             }
-            Self::ServerBusy
-            | Self::Resource(ResourceError::Database(sqlx::Error::PoolTimedOut)) => {
+            Self::ServerBusy => (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy".into()),
+            Self::Resource(ResourceError::Database(e)) if crate::store::is_busy(e) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "ServerBusy".into())
             }
             Self::Resource(error) => match error {
@@ -163,6 +163,46 @@ mod tests {
             assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(response.headers()["retry-after"], "1");
         }
+    }
+
+    fn assert_server_busy(error: sqlx::Error) {
+        let response = ArmError::Resource(ResourceError::Database(error)).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+
+    /// A pool of one connection, held: the next acquire times out.
+    #[tokio::test]
+    async fn waiting_too_long_for_a_connection_answers_503_server_busy() {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_millis(50))
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let _held = pool.acquire().await.unwrap();
+        let error = pool.acquire().await.unwrap_err();
+        assert!(matches!(error, sqlx::Error::PoolTimedOut), "{error:?}");
+        assert_server_busy(error);
+    }
+
+    /// Two connections to one SQLite file, the first holding the write lock, the second not
+    /// waiting for it: SQLITE_BUSY, as after the busy timeout.
+    #[tokio::test]
+    async fn sqlite_busy_past_the_busy_timeout_answers_503_server_busy() {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("busy.db").display());
+        let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+        let mut waiter = sqlx::AnyConnection::connect(&url).await.unwrap();
+        waiter.execute("pragma busy_timeout = 0").await.unwrap();
+        holder.execute("begin immediate").await.unwrap();
+        let error = waiter.execute("begin immediate").await.unwrap_err();
+        assert!(crate::store::is_busy(&error), "{error:?}");
+        assert_server_busy(error);
+        holder.execute("rollback").await.unwrap();
     }
 
     #[test]

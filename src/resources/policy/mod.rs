@@ -25,7 +25,7 @@ pub use document::{
     PolicyDocument, RetentionDocument, ScheduleDocument, WeekdaysOfMonthDocument,
     WeeklyRetentionDocument, WeeklyScheduleDocument,
 };
-pub use ops::{delete, get, insert, list, put, validate_name, StoredPolicy};
+pub use ops::{delete, get, insert, list, lock, put, validate_name, StoredPolicy};
 pub use validate::{InvalidPolicy, INVALID_POLICY_CODE};
 
 /// The `backupManagementType` of every policy this service keeps.

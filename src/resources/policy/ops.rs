@@ -171,6 +171,9 @@ pub async fn list(db: &Db, vault: &VaultRecord) -> Result<Vec<StoredPolicy>, Res
 /// `BMSUserErrorPolicyInUse`) while protected items use it.
 pub async fn delete(db: &Db, vault: &VaultRecord, name: &str) -> Result<bool, ResourceError> {
     let mut tx = db.begin_write().await?;
+    // Counted with the policy locked: a protect PUT that locked it first has committed its
+    // item by now, and one that locks it next finds it gone.
+    lock(&mut tx, &vault.vault_id, &key(name)).await?;
     let in_use: i64 = sqlx::query_scalar(
         "select count(*) from protected_item where vault_id = $1 and policy_key = $2",
     )
@@ -196,6 +199,26 @@ pub async fn delete(db: &Db, vault: &VaultRecord, name: &str) -> Result<bool, Re
         .rows_affected();
     tx.commit().await?;
     Ok(deleted > 0)
+}
+
+/// Locks the policy's row until the write transaction ends, so that it still exists when
+/// the transaction commits an item that uses it (a delete locks it before counting its
+/// items); `false` when the policy is gone. SQLite's `begin immediate` already serialises
+/// writers; PostgreSQL needs the row lock.
+pub async fn lock(
+    conn: &mut AnyConnection,
+    vault_id: &str,
+    name_key: &str,
+) -> Result<bool, sqlx::Error> {
+    let locked = sqlx::query(
+        "update backup_policy set name_key = name_key where vault_id = $1 and name_key = $2",
+    )
+    .bind(vault_id)
+    .bind(name_key)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(locked > 0)
 }
 
 fn from_row(row: &AnyRow) -> Result<StoredPolicy, ResourceError> {

@@ -239,6 +239,7 @@ async fn try_put(
                         state => state,
                     };
                     let mut tx = db.begin_write().await?;
+                    lock_policy(&mut tx, vault, &policy.name).await?;
                     // The new state follows from the one read: the item must still be in it.
                     let updated = sqlx::query(
                         "update protected_item set policy_key = $3, protection_state = $4, \
@@ -284,6 +285,7 @@ async fn try_put(
                     let data_id: i64 =
                         rand::thread_rng().gen_range(10_000_000_000_000..100_000_000_000_000);
                     let mut tx = db.begin_write().await?;
+                    lock_policy(&mut tx, vault, &policy.name).await?;
                     let inserted = sqlx::query(
                         "insert into protected_item (vault_id, item_key, vm_id, vm_name, \
                          vm_resource_group, source_resource_id, policy_key, protection_state, \
@@ -331,6 +333,23 @@ async fn try_put(
             }
         }
     }
+}
+
+/// Locks the policy a PUT protects with, inside its write transaction: a policy deleted
+/// since it was read is not found (404 `BMSUserErrorPolicyNotFound`), and one that is not
+/// cannot be deleted until the item using it is committed (the delete then finds it in use).
+async fn lock_policy(
+    tx: &mut AnyConnection,
+    vault: &VaultRecord,
+    name: &str,
+) -> Result<(), ResourceError> {
+    if crate::resources::policy::lock(tx, &vault.vault_id, &key(name)).await? {
+        return Ok(());
+    }
+    Err(ResourceError::not_found(
+        "BMSUserErrorPolicyNotFound",
+        format!("Policy '{name}' was not found in vault '{}'.", vault.name),
+    ))
 }
 
 /// Stops protection and deletes the item's recovery points (a protected item DELETE).

@@ -135,8 +135,64 @@ async fn concurrent_deletes_of_one_item_delete_it_once(app: ManagementApp) {
     );
 }
 
+/// How many (protect with P, delete P) pairs race in the policy test.
+const RACES: usize = 12;
+
+async fn deleting_a_policy_while_an_item_is_protected_with_it_leaves_no_dangling_item(
+    app: ManagementApp,
+) {
+    let vms: Vec<String> = (0..RACES).map(|n| format!("vm{n}")).collect();
+    let vm_names: Vec<&str> = vms.iter().map(String::as_str).collect();
+    app.protection_setup("rg-race", "vault1", &vm_names).await;
+    for n in 0..RACES {
+        let put = app
+            .put_policy("rg-race", "vault1", &format!("p{n}"), v1_daily())
+            .await;
+        assert_eq!(put.status, StatusCode::OK, "{put:?}");
+    }
+    let races = join_all((0..RACES).map(|n| {
+        let (vm, policy) = (format!("vm{n}"), format!("p{n}"));
+        let body = app.protect_body("rg-race", &vm, &app.policy_id("rg-race", "vault1", &policy));
+        let (container, item) = (container_name("rg-race", &vm), item_name("rg-race", &vm));
+        let app = &app;
+        async move {
+            tokio::join!(
+                app.put_protected_item("rg-race", "vault1", &container, &item, body),
+                app.delete_policy("rg-race", "vault1", &policy),
+            )
+        }
+    }))
+    .await;
+    for (put, delete) in &races {
+        // Either order, as if sent one after the other: protected and the delete refused,
+        // or deleted and the protection refused.
+        match put.status {
+            StatusCode::ACCEPTED => {
+                assert_eq!(delete.status, StatusCode::CONFLICT, "{delete:?}");
+                assert_eq!(delete.error_code(), "BMSUserErrorPolicyInUse");
+            }
+            StatusCode::NOT_FOUND => {
+                assert_eq!(put.error_code(), "BMSUserErrorPolicyNotFound", "{put:?}");
+                assert!(delete.status.is_success(), "{delete:?}");
+            }
+            _ => panic!("protect: {put:?}"),
+        }
+    }
+    let db = app.db().await;
+    let dangling: i64 = sqlx::query_scalar(
+        "select count(*) from protected_item i where i.policy_key is not null and not exists \
+         (select 1 from backup_policy p \
+          where p.vault_id = i.vault_id and p.name_key = i.policy_key)",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(dangling, 0, "{races:?}");
+}
+
 crate::on_both_backends!(
     concurrent_vault_and_policy_writes_all_succeed,
     identical_protect_puts_at_once_all_succeed,
     concurrent_deletes_of_one_item_delete_it_once,
+    deleting_a_policy_while_an_item_is_protected_with_it_leaves_no_dangling_item,
 );
