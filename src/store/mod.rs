@@ -11,6 +11,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub mod migrations;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// How long a SQLite connection waits for the write lock (`busy_timeout`) before it fails
@@ -117,6 +119,9 @@ impl Db {
 
     /// Applies the migrations not yet applied.
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        migrations::repair_edited(self)
+            .await
+            .context("bringing migrations applied from an earlier text up to date")?;
         MIGRATOR
             .run(&self.pool)
             .await

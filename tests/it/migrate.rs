@@ -77,3 +77,112 @@ async fn migrate_applies_every_migration_to_a_new_postgres_database() {
     assert_eq!(versions, migration_files());
     assert!(!dir.path().join("vaultsim.db").exists());
 }
+
+/// A database migrated by the texts 0005 and 0007 first landed with (both were edited after
+/// landing, tests/fixtures/migrations-first-landed): `vaultsim migrate` brings it to the
+/// current schema instead of refusing it for a changed checksum.
+async fn migrate_accepts_a_database_migrated_by_the_first_landed_texts(
+    url: &str,
+    data_dir: &std::path::Path,
+) {
+    let history = tempfile::tempdir().unwrap();
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let first = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/migrations-first-landed"
+    );
+    for entry in std::fs::read_dir(migrations).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if !name.to_string_lossy().ends_with(".sql") {
+            continue;
+        }
+        let earlier = std::path::Path::new(first).join(&name);
+        let source = if earlier.exists() {
+            earlier
+        } else {
+            entry.path()
+        };
+        std::fs::copy(source, history.path().join(&name)).unwrap();
+    }
+    let db = vaultsim::store::Db::connect(Some(url), data_dir)
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(history.path())
+        .await
+        .unwrap()
+        .run(db.pool())
+        .await
+        .unwrap();
+    migrate(data_dir, Some(url));
+    migrate(data_dir, Some(url));
+    let checksums: Vec<(i64, String)> =
+        sqlx::query("select version, checksum from _sqlx_migrations order by version")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    vaultsim::store::migrations::hex(&r.get::<Vec<u8>, _>(1)),
+                )
+            })
+            .collect();
+    let landed: Vec<(i64, String)> = vaultsim::store::migrations::LANDED
+        .iter()
+        .map(|(v, c)| (*v, (*c).to_owned()))
+        .collect();
+    assert_eq!(checksums, landed);
+    let index_columns = |index: &'static str| {
+        let sql = match db.backend() {
+            vaultsim::store::Backend::Sqlite => {
+                format!("select count(*) from pragma_index_info('{index}')")
+            }
+            vaultsim::store::Backend::Postgres => format!(
+                "select count(*) from pg_index i join pg_class c on c.oid = i.indexrelid, \
+                 unnest(i.indkey) where c.relname = '{index}'"
+            ),
+        };
+        let pool = db.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(index_columns("protected_item_by_next_backup").await, 3);
+    assert_eq!(index_columns("backup_job_by_operation").await, 4);
+    assert_eq!(index_columns("backup_job_by_status").await, 4);
+}
+
+#[tokio::test]
+async fn migrate_brings_a_sqlite_file_migrated_by_edited_texts_up_to_date() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("vaultsim.db").display()
+    );
+    migrate_accepts_a_database_migrated_by_the_first_landed_texts(&url, dir.path()).await;
+}
+
+#[tokio::test]
+async fn migrate_brings_a_postgres_database_migrated_by_edited_texts_up_to_date() {
+    use sqlx::Connection;
+    let admin_url = std::env::var("VAULTSIM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("vaultsim_migrate_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("create database {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    migrate_accepts_a_database_migrated_by_the_first_landed_texts(&url, dir.path()).await;
+    sqlx::query(&format!("drop database {name} with (force)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+}

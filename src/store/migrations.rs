@@ -1,0 +1,147 @@
+//! The schema's history as it landed, and the repair of databases migrated by texts that
+//! were edited after they landed.
+//!
+//! sqlx records each applied migration's SHA-384 and refuses to start when a file's text no
+//! longer matches it. Two migrations were edited after landing (0005 gained the job-list
+//! indexes, 0007 widened the due-run index), so a database migrated before those edits
+//! would be refused. [`repair_edited`] brings such a database to what the current text
+//! creates and records the current checksum; [`LANDED`] pins every migration's checksum
+//! so that a test fails the moment a landed file changes again.
+
+use sqlx::Row;
+
+use super::{Backend, Db};
+
+/// Each migration's version and the SHA-384 (hex) of its text as it stands: a new
+/// migration is added here when it lands, and a landed one never changes.
+pub const LANDED: &[(i64, &str)] = &[
+    (1, "cfa4b8a8e8dfdc470fcb27940f346db35224cf280b69af96b1c742c491873dbf6fcdf0f13713c9bcb4b8f0e61786fc27"),
+    (3, "8377f3b3d16aa9b64120f926ea241fcd0d968b46d5a7e3c8e4f8df0c5a83ae4428fdb4a59856cabf203d80e27a7365b0"),
+    (4, "f56f47a755a6391838daabbb54c89f7b7985d9bd54a6daac26e2403ee2239c9a7d6764f22e96e48371114a10c569ccb7"),
+    (5, "e6e9c61503e944aba3074ac87000225cf7ffc4b5703f3d528a3807941acde2d58117d6588f7455c82ad93d719eb39fe9"),
+    (6, "8fa5a8d4368052c98735fca15570ef42ffef42ed8245a234dc44f60af65af471735a6cd6424716a8b8691ce5fdf61cb8"),
+    (7, "79f39dc008c05c17bf3861ef5ec1ffc1d25ab4a2bd1a38ce1119c4f69c90c41da73245418869577c20e415804f914e6e"),
+];
+
+/// A migration whose text changed after it landed: the checksum it first landed with, and
+/// the statements that take a database migrated by that text to what the current text
+/// creates (each may run twice, should two replicas start at once).
+pub struct EditedMigration {
+    pub version: i64,
+    pub first_checksum: &'static str,
+    pub catch_up: &'static [&'static str],
+}
+
+pub const EDITED: &[EditedMigration] = &[
+    EditedMigration {
+        version: 5,
+        first_checksum: "833574301f873f97ed704ab235f47a0233480e63da2728091617b07134bbc00bdc2289c34d3e6fa19d7dd7f7ebf9dd2a",
+        catch_up: &[
+            "create index if not exists backup_job_by_operation on backup_job \
+             (vault_id, operation, start_time, job_id)",
+            "create index if not exists backup_job_by_status on backup_job \
+             (vault_id, status, start_time, job_id)",
+        ],
+    },
+    EditedMigration {
+        version: 7,
+        first_checksum: "ff736572bb211d3c45fe72bea5c6bdf487e601550f1b4eb106e50cd4bc913f275b719cc87418c696fb8f90399743f1d4",
+        catch_up: &[
+            "drop index if exists protected_item_by_next_backup",
+            "create index if not exists protected_item_by_next_backup on protected_item \
+             (next_backup_at, vault_id, item_key)",
+        ],
+    },
+];
+
+/// Brings each migration applied from its first text up to its current one, in one
+/// transaction per migration, and records the current checksum, so that sqlx then finds
+/// nothing changed. A database that never saw those texts is left as it is.
+pub async fn repair_edited(db: &Db) -> Result<(), sqlx::Error> {
+    let pool = db.pool();
+    let history_exists = match db.backend() {
+        Backend::Sqlite => {
+            "select count(*) from sqlite_master where type = 'table' \
+             and name = '_sqlx_migrations'"
+        }
+        Backend::Postgres => {
+            "select count(*) from information_schema.tables \
+             where table_schema = current_schema() and table_name = '_sqlx_migrations'"
+        }
+    };
+    let count: i64 = sqlx::query_scalar(history_exists).fetch_one(pool).await?;
+    if count == 0 {
+        return Ok(());
+    }
+    for edited in EDITED {
+        let applied = sqlx::query("select checksum from _sqlx_migrations where version = $1")
+            .bind(edited.version)
+            .fetch_optional(pool)
+            .await?;
+        let Some(applied) = applied else { continue };
+        let checksum: Vec<u8> = applied.try_get(0)?;
+        if hex(&checksum) != edited.first_checksum {
+            continue;
+        }
+        let current = landed_checksum(edited.version);
+        let mut tx = db.begin_write().await?;
+        for statement in edited.catch_up {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("update _sqlx_migrations set checksum = $1 where version = $2")
+            .bind(unhex(current))
+            .bind(edited.version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(
+            version = edited.version,
+            "migration applied from its first text brought up to its current one"
+        );
+    }
+    Ok(())
+}
+
+fn landed_checksum(version: i64) -> &'static str {
+    LANDED
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, checksum)| *checksum)
+        .expect("every edited migration has landed")
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("a hex checksum"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fails when a landed migration's text changes (write a new migration instead), or
+    /// when a new one has not been recorded in `LANDED`.
+    #[test]
+    fn every_migration_is_as_it_landed() {
+        let files: Vec<(i64, String)> = super::super::MIGRATOR
+            .iter()
+            .map(|m| (m.version, hex(&m.checksum)))
+            .collect();
+        let landed: Vec<(i64, String)> =
+            LANDED.iter().map(|(v, c)| (*v, (*c).to_owned())).collect();
+        assert_eq!(files, landed);
+    }
+
+    #[test]
+    fn checksums_round_trip_through_hex() {
+        for (_, checksum) in LANDED {
+            assert_eq!(hex(&unhex(checksum)), *checksum);
+        }
+    }
+}
