@@ -26,7 +26,9 @@
 //!
 //! `disks16` and `localdisk` need root (loop devices, FIFREEZE).
 
-#[path = "../tests/common/mod.rs"]
+// The tests' helpers, of which the benchmark uses a part.
+#[path = "../tests/it/common/mod.rs"]
+#[allow(dead_code)]
 mod common;
 
 use std::io::Write as _;

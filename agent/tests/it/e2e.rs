@@ -3,11 +3,9 @@
 //! the task through the guest API, decrypts it, snapshots both disks through their SAS and
 //! reports; the service collects, makes a recovery point, and restores it byte for byte.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{disk_container, registered_vm_id, start_agent, Service};
+use crate::common::{disk_container, registered_vm_id, start_agent, Service};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_backup_by_the_agent_restores_byte_for_byte() {

@@ -1,11 +1,9 @@
 //! `vaultsim-agent fleet`: many simulated VMs in one process, each registered with its own
 //! key pair, backed up in one scheduled window, with their workload's writes in the points.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{agent_command, Process, Service, GROUP};
+use crate::common::{agent_command, Process, Service, GROUP};
 
 const VMS: usize = 12;
 

@@ -5,15 +5,13 @@
 //! Only the tests' own loop mounts and tmpfs mounts are ever frozen, and each mount's guard
 //! thaws it before unmounting (a frozen mount makes `umount` hang).
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::root::{can_run_root_tests, run};
+use crate::common::root::{can_run_root_tests, run};
 use tempfile::TempDir;
 use vaultsim_agent::vss::freeze::{
     FreezeConfig, FreezeFailure, Freezer, FsFreezer, MountSelection,
@@ -288,7 +286,7 @@ fn a_sigkilled_parent_leaves_nothing_frozen() {
     let disk = TestMount::ext4_image();
     let mut parent = Command::new(std::env::current_exe().expect("the test binary"))
         .args([
-            "sigkilled_parent_role",
+            "freeze::sigkilled_parent_role",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -5,16 +5,16 @@
 //! no `needs_recovery`) holding every file the pre-script reported as flushed. Without the
 //! freeze the same backup restores to a filesystem that needs journal recovery.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::root::{busy_writer, can_run_root_tests, debugfs_cat, e2fsck, ext4_features, LoopExt4};
-use common::{start_agent, Service};
+use crate::common::root::{
+    busy_writer, can_run_root_tests, debugfs_cat, e2fsck, ext4_features, LoopExt4,
+};
+use crate::common::{start_agent, Service};
 use sha2::{Digest, Sha256};
 
 /// The scripts' configuration: a pre-script that writes and flushes files into the mount
@@ -99,7 +99,7 @@ async fn back_up_and_restore(freeze: bool) -> Option<(Restored, LoopExt4, Vec<(S
             &format!("http://{}/devstoreaccount1", service.blob),
         ],
     );
-    common::registered_vm_id(&agent);
+    crate::common::registered_vm_id(&agent);
     service.protect("vm1").await;
     let stop = Arc::new(AtomicBool::new(false));
     let writer = busy_writer(&disk.mount, Arc::clone(&stop));

@@ -5,15 +5,13 @@
 //! freezes nothing and its point says crash consistent. And why a backup failed reaches the
 //! agent's own log, not only the status blob.
 
-mod common;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::root::{busy_writer, can_run_root_tests, e2fsck, ext4_features, LoopExt4};
-use common::{start_agent, Process, Service};
+use crate::common::root::{busy_writer, can_run_root_tests, e2fsck, ext4_features, LoopExt4};
+use crate::common::{start_agent, Process, Service};
 use serde_json::Value;
 
 /// The service with a vault and a daily policy, its clock pinned before the first run.
@@ -40,7 +38,7 @@ fn start_vm(service: &Service, image: &Path, state: &Path, blob_endpoint: &str) 
             blob_endpoint,
         ],
     );
-    common::registered_vm_id(&agent);
+    crate::common::registered_vm_id(&agent);
     agent
 }
 

@@ -1,8 +1,6 @@
 //! Local disks over the wire: an image file mirrored to a page blob of the real service
 //! (started in-process on port 0), its bytes read back and compared.
 
-mod common;
-
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -10,8 +8,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::root::{can_run_root_tests, debugfs_cat, LoopExt4};
 use base64::Engine as _;
-use common::root::{can_run_root_tests, debugfs_cat, LoopExt4};
 use rand::{Rng, RngCore, SeedableRng};
 use reqwest::{Method, Response};
 use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
@@ -438,9 +436,9 @@ fn a_mount_point_covered_by_another_filesystem_is_not_the_images_mount() {
         own_mount_of(&mounted.image).unwrap(),
         std::fs::canonicalize(&mounted.mount).unwrap()
     );
-    common::root::run("mount", &["-t", "tmpfs", "cover", mount]);
+    crate::common::root::run("mount", &["-t", "tmpfs", "cover", mount]);
     let covered = own_mount_of(&mounted.image);
-    common::root::run("umount", &[mount]);
+    crate::common::root::run("umount", &[mount]);
     assert!(
         matches!(covered, Err(NotMounted::MountPointCovered { .. })),
         "{covered:?}"
@@ -484,10 +482,10 @@ async fn a_loop_mounted_ext4_image_snapshots_consistently() {
     let mut late = File::create(mounted.mount.join("late.txt")).unwrap();
     late.write_all(b"written just before the freeze\n").unwrap();
     drop(late);
-    common::root::run("fsfreeze", &["-f", mounted.mount.to_str().unwrap()]);
+    crate::common::root::run("fsfreeze", &["-f", mounted.mount.to_str().unwrap()]);
     let frozen = disk.sync().await;
     let snapshot = service.snapshot().await;
-    common::root::run("fsfreeze", &["-u", mounted.mount.to_str().unwrap()]);
+    crate::common::root::run("fsfreeze", &["-u", mounted.mount.to_str().unwrap()]);
     let frozen = frozen.unwrap();
     assert!(frozen.uploaded_bytes > 0, "{frozen:?}");
     assert!(
@@ -521,7 +519,7 @@ async fn writing_back_the_guests_changes_lets_a_sync_see_them() {
     let mounted = LoopExt4::new(64);
     let state = mounted.dir.path().join("state");
     std::fs::create_dir(&state).unwrap();
-    common::root::run("sync", &[]);
+    crate::common::root::run("sync", &[]);
     let mut disk = LocalDisk::open(&mounted.image, service.target(), &state).unwrap();
     disk.sync().await.unwrap();
 
