@@ -9,7 +9,7 @@ use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
-use vaultsim_agent::management::{ensure_resource_group, ClientCredentials, TokenSource};
+use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -506,7 +506,7 @@ fn token_source(service: &ServiceArgs) -> anyhow::Result<(TokenSource, Option<St
     if let Some(token) = &service.token {
         return Ok((TokenSource::Bearer(token.clone()), None));
     }
-    let credentials = ClientCredentials::from_file(&service.credentials)?;
+    let credentials = read_credentials(&service.credentials)?;
     let subscription = credentials.subscription_id.clone();
     Ok((
         TokenSource::ClientCredentials {

@@ -2,6 +2,7 @@
 //! service SAS and Shared Key signing and checking, the extension's settings and status, and
 //! the guest API's wire types. Pure functions, no I/O.
 
+pub mod credentials;
 pub mod extension;
 pub mod guest;
 pub mod sas;
