@@ -15,6 +15,8 @@ use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::vss::writers::WriterSpec;
 use vaultsim_agent::workload::{run_workload, StorageAccount, WorkloadConfig};
+use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::page_blob::PAGE_SIZE;
 
 const GIB: u64 = 1 << 30;
 
@@ -226,7 +228,7 @@ impl WorkloadArgs {
         if self.write_bytes == 0 {
             return Ok(None);
         }
-        if self.write_bytes % 512 != 0 {
+        if self.write_bytes % PAGE_SIZE != 0 {
             bail!("--write-bytes must be a multiple of 512");
         }
         Ok(Some((
@@ -302,7 +304,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("the state directory {}", args.state_dir.display()))?;
     let mut disks = vec![DiskSpec {
-        lun: -1,
+        lun: OS_DISK_LUN,
         name: format!("{}-os", identity.name),
         size_bytes: args.os_disk_gib * GIB,
     }];

@@ -3,8 +3,10 @@
 //! the guest API's wire types. Pure functions, no I/O.
 
 pub mod credentials;
+pub mod disk;
 pub mod extension;
 pub mod guest;
+pub mod page_blob;
 pub mod sas;
 pub mod shared_key;
 pub mod signing;

@@ -12,3 +12,10 @@ pub mod status;
 pub mod ticks;
 
 mod json_error;
+
+/// The publisher of the snapshot extension; `<publisher>.<type>` is its handler name.
+pub const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
+/// The snapshot extension's type on Linux (VMSnapshotLinux 1.0).
+pub const LINUX_TYPE: &str = "VMSnapshotLinux";
+/// The snapshot extension's type on Windows (VMSnapshot 1.9).
+pub const WINDOWS_TYPE: &str = "VMSnapshot";
