@@ -6,6 +6,8 @@
 pub mod codes;
 /// Public and protected handler settings, `objectStr`, the `N.settings` file.
 pub mod settings;
+/// A disk snapshot's URL in the status: its container, blob and snapshot id.
+pub mod snapshot_uri;
 /// The status blob the extension uploads, typed for writing and strictly parsed for reading.
 pub mod status;
 /// .NET ticks, the unit of `commandStartTimeUTCTicks`.
