@@ -12,6 +12,10 @@ use std::time::Duration;
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
+use vaultsim_protocol::extension::codes::{
+    SNAPSHOT_FAILED_NO_NETWORK, SNAPSHOT_FAILED_RESTRICTED_NETWORK, SNAPSHOT_LIMIT_REACHED,
+    SNAPSHOT_RATE_EXCEEDED, SUCCESS,
+};
 use vaultsim_protocol::extension::settings::KeyValue;
 use vaultsim_protocol::extension::status::SnapshotInfo;
 use vaultsim_protocol::page_blob::{MAX_PUT_PAGE_BYTES, PAGE_SIZE};
@@ -35,15 +39,18 @@ pub fn snapshot_code(snapshots: &[SnapshotInfo]) -> (u32, u32) {
             .any(|s| s.error_message.as_deref().is_some_and(|m| m.contains(text)))
     };
     if failed.is_empty() && !snapshots.is_empty() {
-        (1, 1)
+        (SUCCESS, SUCCESS)
     } else if says(RATE_EXCEEDED) {
-        (173, 173)
+        (SNAPSHOT_RATE_EXCEEDED, SNAPSHOT_RATE_EXCEEDED)
     } else if says(SNAPSHOT_COUNT_EXCEEDED) {
-        (85, 85)
+        (SNAPSHOT_LIMIT_REACHED, SNAPSHOT_LIMIT_REACHED)
     } else if failed.len() == snapshots.len() {
-        (76, 76)
+        (SNAPSHOT_FAILED_NO_NETWORK, SNAPSHOT_FAILED_NO_NETWORK)
     } else {
-        (76, 761)
+        (
+            SNAPSHOT_FAILED_NO_NETWORK,
+            SNAPSHOT_FAILED_RESTRICTED_NETWORK,
+        )
     }
 }
 

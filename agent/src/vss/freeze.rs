@@ -27,6 +27,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, sleep_until, timeout, timeout_at, Instant};
 use tracing::{debug, info, warn};
+use vaultsim_protocol::extension::codes;
 
 use crate::localdisk::own_mount_of;
 
@@ -48,9 +49,9 @@ impl FreezeFailure {
     /// The extension code of this failure.
     pub fn code(&self) -> u32 {
         match self {
-            FreezeFailure::Failed(_) => 121,
-            FreezeFailure::TimedOut => 122,
-            FreezeFailure::UnableToOpenMount(_) => 123,
+            FreezeFailure::Failed(_) => codes::FS_FREEZE_FAILED,
+            FreezeFailure::TimedOut => codes::FS_FREEZE_TIMEOUT,
+            FreezeFailure::UnableToOpenMount(_) => codes::UNABLE_TO_OPEN_MOUNT,
         }
     }
 }
