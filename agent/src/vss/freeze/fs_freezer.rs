@@ -16,7 +16,7 @@ use tracing::{debug, info, warn};
 
 use super::lock::FreezeLock;
 use super::mounts::{FreezeTargets, MountSelection};
-use super::{FreezeFailure, Freezer, ThawFailure};
+use super::{pipe, FreezeFailure, Freezer, ThawFailure};
 
 /// How [`FsFreezer`] freezes: which mounts, with which helper, under which timers (spec §3.4,
 /// §6).
@@ -241,7 +241,8 @@ impl Freezer for FsFreezer {
             ))),
             Ok(None) | Err(_) => {
                 // A failed write means the helper just died; its exit status says why.
-                if let Err(error) = helper.lifeline.write_all(b"thaw\n").await {
+                let request = format!("{}\n", pipe::THAW);
+                if let Err(error) = helper.lifeline.write_all(request.as_bytes()).await {
                     debug!(%error, "cannot send the thaw request");
                 }
                 let (status, diagnostics) = helper.end().await;
@@ -322,10 +323,10 @@ async fn diagnostics_of(diagnostics: JoinHandle<String>) -> String {
 async fn read_report(stdout: ChildStdout) -> io::Result<HelperReport> {
     let mut lines = BufReader::new(stdout).lines();
     while let Some(line) = lines.next_line().await? {
-        if line == "frozen" {
+        if line == pipe::FROZEN {
             return Ok(HelperReport::Frozen);
         }
-        if let Some(mount) = line.strip_prefix("Failed to open: ") {
+        if let Some(mount) = line.strip_prefix(pipe::FAILED_TO_OPEN) {
             return Ok(HelperReport::FailedToOpen(mount.to_owned()));
         }
         debug!(%line, "unexpected line from the freeze helper");
@@ -339,10 +340,16 @@ fn describe(status: Option<ExitStatus>) -> String {
         return "did not exit".to_owned();
     };
     match (status.code(), status.signal()) {
-        (Some(0), _) => "thawed on request".to_owned(),
-        (Some(1), _) => "exited 1 (the freeze failed, or the timeout auto-thawed)".to_owned(),
-        (Some(2), _) => "exited 2 (woke early without a thaw request)".to_owned(),
-        (Some(code), _) => format!("exited {code}"),
+        (Some(code), _) => match u8::try_from(code) {
+            Ok(pipe::EXIT_THAW_REQUESTED) => "thawed on request".to_owned(),
+            Ok(pipe::EXIT_FAILED_OR_AUTO_THAWED) => {
+                format!("exited {code} (the freeze failed, or the timeout auto-thawed)")
+            }
+            Ok(pipe::EXIT_WOKE_EARLY) => {
+                format!("exited {code} (woke early without a thaw request)")
+            }
+            _ => format!("exited {code}"),
+        },
         (None, Some(signal)) => format!("was killed by signal {signal}"),
         (None, None) => format!("ended ({status})"),
     }

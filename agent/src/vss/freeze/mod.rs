@@ -8,7 +8,7 @@
 //! The helper talks over pipes rather than the real helper's SIGUSR1 (see its own docs): it
 //! writes `frozen` (or `Failed to open: <mount>`) on stdout, and its stdin is the lifeline:
 //! the agent writes `thaw` to end the freeze, and the pipe closing, which the kernel does
-//! when the agent dies in any way, thaws at once.
+//! when the agent dies in any way, thaws at once. [`pipe`] holds those words.
 
 use std::future::Future;
 
@@ -20,6 +20,8 @@ mod fs_freezer;
 mod lock;
 /// Which mounts a freeze covers: the real extension's rule over mountinfo, or given ones.
 mod mounts;
+/// The words the agent and the `vaultsim-safefreeze` helper exchange, and its exit codes.
+pub mod pipe;
 
 pub use fs_freezer::{FreezeConfig, FrozenMounts, FsFreezer};
 pub use mounts::{
