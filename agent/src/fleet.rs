@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
+use vaultsim_protocol::disk::OS_DISK_LUN;
 
 use crate::extension::{ExtensionConfig, RunReport};
 use crate::management::TokenSource;
@@ -65,7 +66,7 @@ impl FleetConfig {
         let name = format!("{}-{index}", self.name_prefix);
         let state_dir = self.state_dir.join(&name);
         let mut disks = vec![DiskSpec {
-            lun: -1,
+            lun: OS_DISK_LUN,
             name: format!("{name}-os"),
             size_bytes: self.os_disk_bytes,
         }];

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use sha1::{Digest, Sha1};
+use vaultsim_protocol::certificate;
 
 const CERTIFICATE_FILE: &str = "TransportCert.pem";
 const PRIVATE_KEY_FILE: &str = "TransportPrivate.pem";
@@ -135,15 +135,9 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.write_all(text.as_bytes())
 }
 
-/// SHA-1 of the first certificate's DER in `pem`, upper-case hex.
+/// The thumbprint of the first certificate in `pem`.
 pub fn thumbprint(pem: &str) -> Option<String> {
-    let der = certificate_der(pem)?;
-    Some(
-        Sha1::digest(der)
-            .iter()
-            .map(|byte| format!("{byte:02X}"))
-            .collect(),
-    )
+    certificate_der(pem).map(|der| certificate::thumbprint(&der))
 }
 
 fn certificate_der(pem: &str) -> Option<Vec<u8>> {

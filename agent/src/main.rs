@@ -9,12 +9,14 @@ use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
-use vaultsim_agent::management::{ensure_resource_group, ClientCredentials, TokenSource};
+use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::vss::writers::WriterSpec;
 use vaultsim_agent::workload::{run_workload, StorageAccount, WorkloadConfig};
+use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::page_blob::PAGE_SIZE;
 
 const GIB: u64 = 1 << 30;
 
@@ -226,7 +228,7 @@ impl WorkloadArgs {
         if self.write_bytes == 0 {
             return Ok(None);
         }
-        if self.write_bytes % 512 != 0 {
+        if self.write_bytes % PAGE_SIZE != 0 {
             bail!("--write-bytes must be a multiple of 512");
         }
         Ok(Some((
@@ -302,7 +304,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("the state directory {}", args.state_dir.display()))?;
     let mut disks = vec![DiskSpec {
-        lun: -1,
+        lun: OS_DISK_LUN,
         name: format!("{}-os", identity.name),
         size_bytes: args.os_disk_gib * GIB,
     }];
@@ -506,7 +508,7 @@ fn token_source(service: &ServiceArgs) -> anyhow::Result<(TokenSource, Option<St
     if let Some(token) = &service.token {
         return Ok((TokenSource::Bearer(token.clone()), None));
     }
-    let credentials = ClientCredentials::from_file(&service.credentials)?;
+    let credentials = read_credentials(&service.credentials)?;
     let subscription = credentials.subscription_id.clone();
     Ok((
         TokenSource::ClientCredentials {

@@ -6,27 +6,7 @@ use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
-
-/// `credentials.json` as the service writes it on first start.
-#[derive(Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientCredentials {
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub client_id: String,
-    pub client_secret: String,
-}
-
-impl fmt::Debug for ClientCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentials")
-            .field("tenant_id", &self.tenant_id)
-            .field("subscription_id", &self.subscription_id)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"<redacted>")
-            .finish()
-    }
-}
+use vaultsim_protocol::credentials::ClientCredentials;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -38,15 +18,14 @@ pub enum TokenError {
     Refused(String),
 }
 
-impl ClientCredentials {
-    pub fn from_file(path: &Path) -> Result<ClientCredentials, TokenError> {
-        let error = |reason: String| TokenError::CredentialsFile {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-        serde_json::from_str(&text).map_err(|e| error(e.to_string()))
-    }
+/// The credentials file at `path` (the service's `credentials.json`).
+pub fn read_credentials(path: &Path) -> Result<ClientCredentials, TokenError> {
+    let error = |reason: String| TokenError::CredentialsFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| error(e.to_string()))
 }
 
 /// Where the registration token comes from.

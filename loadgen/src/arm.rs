@@ -16,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde_json::{json, Value};
+use vaultsim_protocol::credentials::ClientCredentials;
 
 use crate::cli::{ArmArgs, ArmRead};
 use crate::report::{percentile, round3};
@@ -29,16 +30,6 @@ pub struct ArmClient {
     authorization: String,
 }
 
-/// What the service wrote to `credentials.json` on first start.
-#[derive(serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Credentials {
-    tenant_id: String,
-    subscription_id: String,
-    client_id: String,
-    client_secret: String,
-}
-
 impl ArmClient {
     /// Signs in with the client-credentials grant; returns the client and the subscription.
     pub async fn sign_in(args: &ArmArgs) -> anyhow::Result<(Self, String)> {
@@ -46,7 +37,7 @@ impl ArmClient {
         if !(base.starts_with("http://127.") || base.starts_with("http://localhost")) {
             bail!("--management-url must be a loopback http URL");
         }
-        let credentials: Credentials = serde_json::from_slice(
+        let credentials: ClientCredentials = serde_json::from_slice(
             &std::fs::read(&args.credentials)
                 .with_context(|| format!("reading {}", args.credentials.display()))?,
         )

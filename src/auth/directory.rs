@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use vaultsim_protocol::credentials::ClientCredentials;
 
 use crate::resources::ResourceError;
 use crate::store::{to_micros, Db};
@@ -37,16 +38,6 @@ pub struct StoredPrincipal {
     pub tenant_id: String,
     pub is_admin: bool,
     pub secret_sha256: String,
-}
-
-/// What the bootstrap created; the secret exists nowhere else (only its digest is stored).
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BootstrapCredentials {
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub client_id: String,
-    pub client_secret: String,
 }
 
 /// A new principal and its one-time secret.
@@ -102,9 +93,11 @@ pub async fn bootstrap_admin(db: &Db) -> Result<Option<StoredPrincipal>, sqlx::E
     .transpose()
 }
 
-/// Creates the bootstrap tenant, subscription, admin principal and grant, in one transaction.
-pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<BootstrapCredentials, sqlx::Error> {
-    let credentials = BootstrapCredentials {
+/// Creates the bootstrap tenant, subscription, admin principal and grant, in one transaction;
+/// returns what `credentials.json` holds, the only copy of the secret (only its digest is
+/// stored).
+pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<ClientCredentials, sqlx::Error> {
+    let credentials = ClientCredentials {
         tenant_id: new_guid(),
         subscription_id: new_guid(),
         client_id: new_guid(),

@@ -16,14 +16,12 @@ use anyhow::Context;
 use axum::http::{header, HeaderMap};
 use jsonwebtoken::Validation;
 use parking_lot::Mutex;
+use vaultsim_protocol::credentials;
 
 use crate::clock::Clock;
 use crate::store::Db;
 use directory::StoredPrincipal;
 use keys::{Jwk, SigningKey};
-
-/// The file, in the data directory, with the bootstrap admin's credentials.
-pub const CREDENTIALS_FILE: &str = "credentials.json";
 
 /// The caller of a management request, from its verified token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +92,7 @@ impl Auth {
         let key = tokio::task::spawn_blocking(move || SigningKey::load_or_create(&dir))
             .await
             .context("the signing key task failed")??;
-        let credentials_path = data_dir.join(CREDENTIALS_FILE);
+        let credentials_path = data_dir.join(credentials::FILE_NAME);
         let admin = match directory::bootstrap_admin(db)
             .await
             .context("reading the bootstrap admin")?

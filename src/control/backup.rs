@@ -399,7 +399,7 @@ async fn fail_job_at_start(
 /// Azure's `errorDetails` entry for an error, with the extension's own words when known.
 pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorDetail {
     JobErrorDetail {
-        error_code: numeric_code(error.code),
+        error_code: error.numeric_code(),
         error_string: match detail {
             Some(detail) => format!("{} {detail}", error.message),
             None => error.message.to_owned(),
@@ -410,17 +410,6 @@ pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorD
             .iter()
             .map(|r| (*r).to_owned())
             .collect(),
-    }
-}
-
-/// The numeric `errorCode` Azure pairs with an error code, where a source gives one
-/// (spec/domain.md §2.9); 0 elsewhere.
-fn numeric_code(code: &str) -> i64 {
-    match code {
-        "AzureVmOffline" => 380_008,
-        "ResourceNotFound" => 320_001,
-        "BCMV2VMNotFound" => 400_094,
-        _ => 0,
     }
 }
 

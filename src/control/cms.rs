@@ -13,7 +13,7 @@ use cms::enveloped_data::RecipientIdentifier;
 use rand::rngs::OsRng;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::RsaPublicKey;
-use sha1::{Digest, Sha1};
+use vaultsim_protocol::certificate::thumbprint;
 use x509_cert::der::{Any, Decode, Encode};
 use x509_cert::Certificate;
 
@@ -78,14 +78,10 @@ pub fn recipient_key(certificate: &Certificate) -> Result<RsaPublicKey, CmsError
     RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| CmsError::NotRsa)
 }
 
-/// The certificate's thumbprint as Azure writes it: SHA-1 of its DER, upper-case hex. The
-/// guest agent stores the key pair as `<thumbprint>.crt` and `.prv`.
+/// The thumbprint of a PEM certificate, as Azure writes it; the guest agent stores the key
+/// pair as `<thumbprint>.crt` and `.prv`.
 pub fn certificate_thumbprint(certificate_pem: &str) -> Result<String, CmsError> {
-    let der = parse_certificate(certificate_pem)?.der;
-    Ok(Sha1::digest(der)
-        .iter()
-        .map(|byte| format!("{byte:02X}"))
-        .collect())
+    Ok(thumbprint(&parse_certificate(certificate_pem)?.der))
 }
 
 struct ParsedCertificate {

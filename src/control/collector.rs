@@ -10,7 +10,6 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use percent_encoding::percent_decode_str;
 use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
@@ -29,6 +28,7 @@ use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
     SNAPSHOT_TASK_STATUS_ERROR,
 };
+use vaultsim_protocol::extension::snapshot_uri::SnapshotUri;
 use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistency, StatusReport};
 
 /// A status blob larger than this is not a status (the guest agent truncates at 128 KiB).
@@ -483,27 +483,12 @@ fn strip_query(uri: &str) -> &str {
     uri.split('?').next().unwrap_or(uri)
 }
 
-/// `<scheme>://<host>/<account>/<container>/<blob>?snapshot=<id>` → container, blob, id.
+/// The container, blob and snapshot a `snapshotUri` names; `None` unless the snapshot id is
+/// one the blob store could have given.
 fn parse_snapshot_uri(uri: &str) -> Option<(String, String, Timestamp)> {
-    let (base, query) = uri.split_once('?')?;
-    let snapshot = query
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("snapshot="))
-        .map(|id| percent_decode_str(id).decode_utf8_lossy().into_owned())
-        .and_then(|id| Timestamp::parse_snapshot_id(&id))?;
-    let path = base.split_once("://")?.1.split_once('/')?.1;
-    let mut segments = path.splitn(3, '/');
-    let _account = segments.next()?;
-    let container = segments.next()?;
-    let blob = segments.next()?;
-    Some((
-        percent_decode_str(container)
-            .decode_utf8()
-            .ok()?
-            .into_owned(),
-        percent_decode_str(blob).decode_utf8().ok()?.into_owned(),
-        snapshot,
-    ))
+    let parsed = SnapshotUri::parse(uri)?;
+    let snapshot = Timestamp::parse_snapshot_id(&parsed.snapshot)?;
+    Some((parsed.container, parsed.blob, snapshot))
 }
 
 #[cfg(test)]
@@ -523,5 +508,6 @@ mod tests {
         assert!(
             parse_snapshot_uri("https://h/acct/c?snapshot=2026-11-26T01:02:03.1234567Z").is_none()
         );
+        assert!(parse_snapshot_uri("https://h/acct/c/b?snapshot=yesterday").is_none());
     }
 }

@@ -10,17 +10,16 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use vaultsim_protocol::disk::OS_DISK_LUN;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, IncludedDisks, KeyValue, ObjectStrProtected,
     ObjectStrPublic, ProtectedSettings, PublicSettings, COMMAND_SNAPSHOT, VM_TYPE_ARM,
 };
 use vaultsim_protocol::extension::ticks::ticks_string;
+use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
 
 use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
-
-/// LUN of the OS disk in `includedDisks` and the task's disk list.
-pub const OS_DISK_LUN: i64 = -1;
 
 /// Tells the real extension to snapshot through the disk SAS URIs itself instead of asking
 /// the host (168.63.129.16), which does not exist here.
@@ -112,15 +111,13 @@ impl ExtensionIdentity {
     }
 }
 
-const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
-
 /// The snapshot extension for an OS type: VMSnapshot 1.9 on Windows (vmsnapshot-windows.md),
 /// VMSnapshotLinux 1.0 on anything else (vmsnapshot-linux.md).
 pub fn extension_identity(os_type: &str) -> ExtensionIdentity {
     let (extension_type, type_handler_version) = if os_type.eq_ignore_ascii_case("windows") {
-        ("VMSnapshot", "1.9")
+        (WINDOWS_TYPE, "1.9")
     } else {
-        ("VMSnapshotLinux", "1.0")
+        (LINUX_TYPE, "1.0")
     };
     ExtensionIdentity {
         publisher: PUBLISHER,

@@ -1,8 +1,8 @@
 //! The VM's certificate: protected settings are encrypted to it and named by its
 //! thumbprint, as Azure names the `<THUMBPRINT>.crt` a Linux agent keeps.
 
-use sha1::{Digest, Sha1};
 use sqlx::Row;
+use vaultsim_protocol::certificate::thumbprint;
 use x509_cert::der::Decode;
 
 use super::GuestError;
@@ -51,10 +51,7 @@ impl GuestCertificate {
                 ),
             )
         })?;
-        let thumbprint = Sha1::digest(der)
-            .iter()
-            .map(|b| format!("{b:02X}"))
-            .collect();
+        let thumbprint = thumbprint(der);
         let pem = pem::encode_config(
             &pem::Pem::new("CERTIFICATE", der.to_vec()),
             pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),

@@ -34,6 +34,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use vaultsim_agent::vss::freeze::pipe;
+
 /// `_IOWR('X', 119, int)` from `<linux/fs.h>`.
 const FIFREEZE: u32 = 0xC004_5877;
 /// `_IOWR('X', 120, int)` from `<linux/fs.h>`.
@@ -69,9 +71,9 @@ enum Outcome {
 impl Outcome {
     fn exit_code(self) -> u8 {
         match self {
-            Outcome::ThawRequested => 0,
-            Outcome::FreezeFailed | Outcome::AutoThawed => 1,
-            Outcome::WokeEarly => 2,
+            Outcome::ThawRequested => pipe::EXIT_THAW_REQUESTED,
+            Outcome::FreezeFailed | Outcome::AutoThawed => pipe::EXIT_FAILED_OR_AUTO_THAWED,
+            Outcome::WokeEarly => pipe::EXIT_WOKE_EARLY,
         }
     }
 }
@@ -128,7 +130,7 @@ fn freeze_until_thaw(timeout: Duration, mounts: &[PathBuf]) -> Outcome {
         match open_mount(mount) {
             Ok(directory) => directories.push((mount.clone(), directory)),
             Err(error) => {
-                report(format_args!("Failed to open: {}", mount.display()));
+                report(format_args!("{}{}", pipe::FAILED_TO_OPEN, mount.display()));
                 diagnose(format_args!("cannot open {}: {error}", mount.display()));
                 return Outcome::FreezeFailed;
             }
@@ -145,7 +147,7 @@ fn freeze_until_thaw(timeout: Duration, mounts: &[PathBuf]) -> Outcome {
         frozen.0.push((mount, directory));
     }
 
-    let outcome = if report(format_args!("frozen")) {
+    let outcome = if report(format_args!("{}", pipe::FROZEN)) {
         wait_for_thaw_request(timeout, lifeline, &signals, parent)
     } else {
         diagnose(format_args!(
@@ -244,7 +246,7 @@ fn wait_for_thaw_request(
 fn asks_for_thaw(request: &[u8]) -> bool {
     request
         .split(|byte| *byte == b'\n')
-        .any(|line| line == b"thaw")
+        .any(|line| line == pipe::THAW.as_bytes())
 }
 
 fn open_mount(mount: &Path) -> io::Result<File> {

@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use vaultsim_protocol::extension::codes;
 use vaultsim_protocol::extension::settings::HandlerSettings;
 use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
+use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 
 use crate::handler::HandlerDirs;
 use crate::keys::VmKeys;
@@ -32,9 +33,6 @@ pub mod storage;
 pub use clock::HostClock;
 pub use run::RunReport;
 
-pub const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
-pub const LINUX_TYPE: &str = "VMSnapshotLinux";
-pub const WINDOWS_TYPE: &str = "VMSnapshot";
 /// The published version of the Linux extension (`manifest.xml`).
 pub const EXTENSION_VERSION: &str = "1.0.9184.0";
 /// A command older than this by `commandStartTimeUTCTicks` is refused with 402.

@@ -132,8 +132,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 return self
                     .finish(
                         &mut task,
-                        16,
-                        16,
+                        codes::GUEST_AGENT_CERTIFICATE_NOT_FOUND,
+                        codes::GUEST_AGENT_CERTIFICATE_NOT_FOUND,
                         "Unable to load certificate or decrypt the protected settings",
                         None,
                         false,
@@ -172,8 +172,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             return self
                 .finish(
                     &mut task,
-                    11,
-                    11,
+                    codes::ERROR_PARAMETER,
+                    codes::ERROR_PARAMETER,
                     "the command to execute is not known",
                     None,
                     false,
@@ -185,7 +185,14 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             Err(error) => {
                 log.error(format!("public objectStr: {error}"));
                 return self
-                    .finish(&mut task, 11, 11, "backupMetadata is missing", None, false)
+                    .finish(
+                        &mut task,
+                        codes::ERROR_PARAMETER,
+                        codes::ERROR_PARAMETER,
+                        "backupMetadata is missing",
+                        None,
+                        false,
+                    )
                     .await;
             }
         };
@@ -196,8 +203,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 return self
                     .finish(
                         &mut task,
-                        11,
-                        11,
+                        codes::ERROR_PARAMETER,
+                        codes::ERROR_PARAMETER,
                         "the disk SAS URIs are missing",
                         None,
                         false,

@@ -12,8 +12,13 @@ use std::time::Duration;
 use reqwest::header::CONTENT_LENGTH;
 use reqwest::StatusCode;
 use tokio::task::JoinSet;
+use vaultsim_protocol::extension::codes::{
+    SNAPSHOT_FAILED_NO_NETWORK, SNAPSHOT_FAILED_RESTRICTED_NETWORK, SNAPSHOT_LIMIT_REACHED,
+    SNAPSHOT_RATE_EXCEEDED, SUCCESS,
+};
 use vaultsim_protocol::extension::settings::KeyValue;
 use vaultsim_protocol::extension::status::SnapshotInfo;
+use vaultsim_protocol::page_blob::{MAX_PUT_PAGE_BYTES, PAGE_SIZE};
 
 /// The extension's timeout for a storage call.
 pub const STORAGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,8 +26,6 @@ pub const STORAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const UPLOAD_TRIES: usize = 3;
 /// A page blob keeps only the last 10 MiB of the text.
 const PAGE_BLOB_TEXT_LIMIT: usize = 10 << 20;
-/// Put Page writes at most 4 MiB.
-const PAGE_WRITE_LIMIT: usize = 4 << 20;
 
 const RATE_EXCEEDED: &str = "The rate of snapshot blob calls is exceeded";
 const SNAPSHOT_COUNT_EXCEEDED: &str = "The snapshot count against this blob has been exceeded";
@@ -36,15 +39,18 @@ pub fn snapshot_code(snapshots: &[SnapshotInfo]) -> (u32, u32) {
             .any(|s| s.error_message.as_deref().is_some_and(|m| m.contains(text)))
     };
     if failed.is_empty() && !snapshots.is_empty() {
-        (1, 1)
+        (SUCCESS, SUCCESS)
     } else if says(RATE_EXCEEDED) {
-        (173, 173)
+        (SNAPSHOT_RATE_EXCEEDED, SNAPSHOT_RATE_EXCEEDED)
     } else if says(SNAPSHOT_COUNT_EXCEEDED) {
-        (85, 85)
+        (SNAPSHOT_LIMIT_REACHED, SNAPSHOT_LIMIT_REACHED)
     } else if failed.len() == snapshots.len() {
-        (76, 76)
+        (SNAPSHOT_FAILED_NO_NETWORK, SNAPSHOT_FAILED_NO_NETWORK)
     } else {
-        (76, 761)
+        (
+            SNAPSHOT_FAILED_NO_NETWORK,
+            SNAPSHOT_FAILED_RESTRICTED_NETWORK,
+        )
     }
 }
 
@@ -263,7 +269,8 @@ async fn write_page_blob(
 ) -> Result<(), String> {
     let text = &text[text.len().saturating_sub(PAGE_BLOB_TEXT_LIMIT)..];
     let mut padded = text.to_vec();
-    padded.resize(text.len().div_ceil(512).max(1) * 512, b' ');
+    let page = PAGE_SIZE as usize;
+    padded.resize(text.len().div_ceil(page).max(1) * page, b' ');
     let page_request = |range_end: u64, write: &'static str| {
         http.put(format!("{sas_uri}&comp=page"))
             .header("x-ms-page-write", write)
@@ -293,8 +300,9 @@ async fn write_page_blob(
             return Err(format!("resize answered {}", response.status()));
         }
     }
-    for (index, chunk) in padded.chunks(PAGE_WRITE_LIMIT).enumerate() {
-        let start = (index * PAGE_WRITE_LIMIT) as u64;
+    let write_limit = MAX_PUT_PAGE_BYTES as usize;
+    for (index, chunk) in padded.chunks(write_limit).enumerate() {
+        let start = (index * write_limit) as u64;
         let end = start + chunk.len() as u64 - 1;
         expect_created(
             http.put(format!("{sas_uri}&comp=page"))

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinSet;
+use vaultsim_protocol::page_blob::PAGE_SIZE;
 
 pub use loopdev::{loop_mount_of, own_mount_of, LoopMount, NotMounted};
 pub use target::PageBlobTarget;
@@ -29,9 +30,6 @@ use shadow::{BlockState, ShadowFile};
 /// Put Page requests in flight at once: enough to keep a local service and the network
 /// busy while the scan goes on, few enough to bound memory (each holds up to 4 MiB).
 const MAX_REQUESTS_IN_FLIGHT: usize = 8;
-
-/// Page blobs are made of 512-byte pages.
-const PAGE_SIZE: u64 = 512;
 
 /// Why a local disk could not be opened or synced. Account keys never appear in these.
 #[derive(Debug, thiserror::Error)]

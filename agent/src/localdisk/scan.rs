@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use tokio::sync::mpsc::Sender;
+use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 use xxhash_rust::xxh3::xxh3_128;
 
 use super::shadow::BlockState;
@@ -20,7 +21,7 @@ pub(crate) const BLOCK_SIZE: u64 = 64 * 1024;
 
 /// One read, and the largest Put Page the service accepts: reads are aligned to it, so a
 /// run of changed blocks within one read is always one request.
-pub(crate) const READ_SIZE: u64 = 4 << 20;
+pub(crate) const READ_SIZE: u64 = MAX_PUT_PAGE_BYTES;
 
 const BLOCKS_PER_READ: u64 = READ_SIZE / BLOCK_SIZE;
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use vaultsim_protocol::extension::codes;
 
 /// The real extension's configuration directory.
 pub const DEFAULT_CONFIG_DIR: &str = "/etc/azure";
@@ -109,8 +110,8 @@ pub enum HostConfError {
 impl HostConfError {
     pub fn code(&self) -> u32 {
         match self {
-            HostConfError::Permission { .. } => 314,
-            HostConfError::Parse { .. } => 304,
+            HostConfError::Permission { .. } => codes::PLUGIN_HOST_CONFIG_PERMISSION,
+            HostConfError::Parse { .. } => codes::PLUGIN_HOST_CONFIG_PARSING,
         }
     }
 }
@@ -296,9 +297,9 @@ pub enum PluginConfigError {
 impl PluginConfigError {
     pub fn code(&self) -> u32 {
         match self {
-            PluginConfigError::NotFound(_) => 316,
-            PluginConfigError::Permission { .. } => 317,
-            PluginConfigError::Parse { .. } => 305,
+            PluginConfigError::NotFound(_) => codes::PLUGIN_CONFIG_NOT_FOUND,
+            PluginConfigError::Permission { .. } => codes::PLUGIN_CONFIG_PERMISSION,
+            PluginConfigError::Parse { .. } => codes::PLUGIN_CONFIG_PARSING,
         }
     }
 }

@@ -22,7 +22,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use vaultsim_protocol::extension::codes::{SUCCESS, SUCCESS_APP_CONSISTENT};
+use vaultsim_protocol::extension::codes::{
+    ERROR, FS_FREEZE_FAILED, SUCCESS, SUCCESS_APP_CONSISTENT,
+};
 use vaultsim_protocol::extension::status::SnapshotInfo;
 
 use super::freeze::{FreezeFailure, Freezer, ThawFailure};
@@ -30,11 +32,6 @@ use super::log::ExtensionLog;
 use super::plugin_config::DEFAULT_CONFIG_DIR;
 use super::scripts::{check_script_setup, run_scripts, ScriptPhase, ScriptSetup};
 use super::writers::{WriterFailure, WriterSession, WriterSpec, VSS_FREEZE_WINDOW};
-
-/// `code` when the thaw found the freeze broken (`ExtensionErrorCodeEnum.error`).
-const SNAPSHOT_INCONSISTENT: u32 = 2;
-/// The health code of a freeze that left a disk out (`FsFreezeFailed`).
-const FS_FREEZE_FAILED: u32 = 121;
 
 /// What the guest's quiesce is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -236,7 +233,7 @@ impl<F: Freezer> Requester<F> {
                         telemetry.push(("ThawTime".to_owned(), timedelta_text(started.elapsed())));
                         frozen_for = Some(frozen_at.elapsed());
                         if let Err(failure) = thawed {
-                            log.error(format!("{failure} ({SNAPSHOT_INCONSISTENT})"));
+                            log.error(format!("{failure} ({ERROR})"));
                             let setback = Setback::from(&failure);
                             setbacks.push(setback.clone());
                             thaw_failure = Some(setback);
@@ -311,7 +308,7 @@ impl From<&FreezeFailure> for Setback {
 
 impl From<&ThawFailure> for Setback {
     fn from(failure: &ThawFailure) -> Self {
-        Self::new(SNAPSHOT_INCONSISTENT, failure.to_string())
+        Self::new(ERROR, failure.to_string())
     }
 }
 

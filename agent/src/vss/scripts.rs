@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::Command;
 use tokio::task::JoinHandle;
+use vaultsim_protocol::extension::codes;
 
 use super::log::ExtensionLog;
 use super::plugin_config::{
@@ -82,8 +83,12 @@ pub enum ScriptCheckError {
 impl ScriptCheckError {
     pub fn code(&self) -> u32 {
         match self {
-            ScriptCheckError::NotFound { phase, .. } => phase.pick(302, 303),
-            ScriptCheckError::Permission { phase, .. } => phase.pick(306, 307),
+            ScriptCheckError::NotFound { phase, .. } => {
+                phase.pick(codes::PRE_SCRIPT_NOT_FOUND, codes::POST_SCRIPT_NOT_FOUND)
+            }
+            ScriptCheckError::Permission { phase, .. } => {
+                phase.pick(codes::PRE_SCRIPT_PERMISSION, codes::POST_SCRIPT_PERMISSION)
+            }
         }
     }
 }
@@ -256,9 +261,16 @@ pub enum ScriptFailure {
 impl ScriptFailure {
     pub fn code(&self) -> u32 {
         match self {
-            ScriptFailure::Failed { phase, .. } => phase.pick(300, 301),
-            ScriptFailure::TimedOut { phase, .. } => phase.pick(308, 309),
-            ScriptFailure::HostTimedOut { phase, .. } => phase.pick(310, 311),
+            ScriptFailure::Failed { phase, .. } => {
+                phase.pick(codes::PRE_SCRIPT_FAILED, codes::POST_SCRIPT_FAILED)
+            }
+            ScriptFailure::TimedOut { phase, .. } => {
+                phase.pick(codes::PRE_SCRIPT_TIMEOUT, codes::POST_SCRIPT_TIMEOUT)
+            }
+            ScriptFailure::HostTimedOut { phase, .. } => phase.pick(
+                codes::PLUGIN_HOST_PRE_TIMEOUT,
+                codes::PLUGIN_HOST_POST_TIMEOUT,
+            ),
         }
     }
 }

@@ -12,20 +12,22 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use vaultsim::config::{ServeConfig, DEV_ACCOUNT_KEY};
-use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput, OS_DISK_LUN};
+use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput};
 use vaultsim::startup::Application;
 use vaultsim_agent::extension::{
     Enabled, ExtensionConfig, GuestContext, HostClock, RunReport, SnapshotExtension,
-    StatusFileWritten, LINUX_TYPE, PUBLISHER,
+    StatusFileWritten,
 };
 use vaultsim_agent::handler::HandlerDirs;
 use vaultsim_agent::keys::VmKeys;
 use vaultsim_agent::vss::freeze::NoEligibleMounts;
 use vaultsim_agent::vss::requester::QuiesceSettings;
+use vaultsim_protocol::disk::OS_DISK_LUN;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, ObjectStrProtected, ProtectedSettings, SettingsFile,
 };
 use vaultsim_protocol::extension::status::parse_status_blob;
+use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER};
 use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
 
 const ACCOUNT: &str = "devstoreaccount1";

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::ensure;
+use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 
 use super::{payload, unique_blob_name, MIB};
 use crate::cli::TargetArgs;
@@ -12,7 +13,7 @@ use crate::driver::{self, Bounds, Samples};
 use crate::report::Report;
 
 /// The largest a Put Page may carry, and the chunk SDK downloads read.
-pub const CHUNK: u64 = 4 * MIB;
+pub const CHUNK: u64 = MAX_PUT_PAGE_BYTES;
 
 pub async fn run(
     client: &Arc<BlobClient>,

@@ -5,10 +5,62 @@
 pub const SUCCESS_APP_CONSISTENT: u32 = 0;
 /// `code` of a file-system-consistent success (also crash-consistent, see the status module).
 pub const SUCCESS: u32 = 1;
+/// `code` of a generic failure (`error`); the thaw reports it when it found the freeze
+/// broken, so the snapshot may not be consistent.
+pub const ERROR: u32 = 2;
 /// `code` of the transitioning status written before the snapshot (ExtensionTempTerminalState).
 pub const TRANSITIONING: u32 = 4;
+/// `code` for settings the extension cannot use: an unknown command, a missing `objectStr`.
+pub const ERROR_PARAMETER: u32 = 11;
+/// `code` when the protected settings cannot be decrypted with the VM's certificate.
+pub const GUEST_AGENT_CERTIFICATE_NOT_FOUND: u32 = 16;
+/// `code` when every disk snapshot failed (no network to storage, as the extension sees it).
+pub const SNAPSHOT_FAILED_NO_NETWORK: u32 = 76;
+/// `code` when a disk blob has too many snapshots.
+pub const SNAPSHOT_LIMIT_REACHED: u32 = 85;
+/// `code` when a freeze failed, or left a disk out.
+pub const FS_FREEZE_FAILED: u32 = 121;
+/// `code` when a freeze did not finish in time.
+pub const FS_FREEZE_TIMEOUT: u32 = 122;
+/// `code` when a mount to freeze could not be opened.
+pub const UNABLE_TO_OPEN_MOUNT: u32 = 123;
+/// `code` when storage throttled the snapshot calls.
+pub const SNAPSHOT_RATE_EXCEEDED: u32 = 173;
+/// `code` of a pre-script that failed.
+pub const PRE_SCRIPT_FAILED: u32 = 300;
+/// `code` of a post-script that failed.
+pub const POST_SCRIPT_FAILED: u32 = 301;
+/// `code` of a pre-script that is not there.
+pub const PRE_SCRIPT_NOT_FOUND: u32 = 302;
+/// `code` of a post-script that is not there.
+pub const POST_SCRIPT_NOT_FOUND: u32 = 303;
+/// `code` of a plugin host configuration (`VMSnapshotPluginHost.conf`) that does not parse.
+pub const PLUGIN_HOST_CONFIG_PARSING: u32 = 304;
+/// `code` of a script plugin configuration (`VMSnapshotScriptPluginConfig.json`) that does
+/// not parse.
+pub const PLUGIN_CONFIG_PARSING: u32 = 305;
+/// `code` of a pre-script with the wrong owner or mode.
+pub const PRE_SCRIPT_PERMISSION: u32 = 306;
+/// `code` of a post-script with the wrong owner or mode.
+pub const POST_SCRIPT_PERMISSION: u32 = 307;
+/// `code` of a pre-script that ran past its timeout.
+pub const PRE_SCRIPT_TIMEOUT: u32 = 308;
+/// `code` of a post-script that ran past its timeout.
+pub const POST_SCRIPT_TIMEOUT: u32 = 309;
+/// `code` when the plugin host's pre phase ran past its timeout.
+pub const PLUGIN_HOST_PRE_TIMEOUT: u32 = 310;
+/// `code` when the plugin host's post phase ran past its timeout.
+pub const PLUGIN_HOST_POST_TIMEOUT: u32 = 311;
+/// `code` of a plugin host configuration with the wrong owner or mode.
+pub const PLUGIN_HOST_CONFIG_PERMISSION: u32 = 314;
+/// `code` when the script plugin configuration is not there.
+pub const PLUGIN_CONFIG_NOT_FOUND: u32 = 316;
+/// `code` of a script plugin configuration with the wrong owner or mode.
+pub const PLUGIN_CONFIG_PERMISSION: u32 = 317;
 /// `code` when the command is older than 140 minutes when the daemon starts.
 pub const COMMAND_TOO_LATE: u32 = 402;
+/// `code` when some disk snapshots failed and others succeeded (restricted network).
+pub const SNAPSHOT_FAILED_RESTRICTED_NETWORK: u32 = 761;
 
 // vaultsim's own codes for its simulated VSS application writers. The Windows extension
 // reports VSS failures with codes Microsoft does not publish, and the Linux extension has
@@ -70,43 +122,87 @@ const R: Option<HealthState> = Some(HealthState::Red);
 /// The names of 124, 402 and 500–512 are as the spec gives them; the others are the
 /// source's enum names.
 const EXTENSION_CODES: &[ExtensionCode] = &[
-    entry(0, "success_appconsistent", G),
-    entry(1, "success", G),
-    entry(2, "error", G),
+    entry(SUCCESS_APP_CONSISTENT, "success_appconsistent", G),
+    entry(SUCCESS, "success", G),
+    entry(ERROR, "error", G),
     entry(3, "SuccessAlreadyProcessedInput", G),
-    entry(4, "ExtensionTempTerminalState", G),
-    entry(11, "error_parameter", Y),
+    entry(TRANSITIONING, "ExtensionTempTerminalState", G),
+    entry(ERROR_PARAMETER, "error_parameter", Y),
     entry(12, "error_12", G),
     entry(15, "error_http_failure", R),
-    entry(16, "FailedHandlerGuestAgentCertificateNotFound", Y),
+    entry(
+        GUEST_AGENT_CERTIFICATE_NOT_FOUND,
+        "FailedHandlerGuestAgentCertificateNotFound",
+        Y,
+    ),
     entry(17, "FailedInvalidDataDiskLunList", G),
-    entry(76, "FailedRetryableSnapshotFailedNoNetwork", R),
-    entry(85, "FailedSnapshotLimitReached", R),
-    entry(121, "FailedRetryableFsFreezeFailed", Y),
-    entry(122, "FailedRetryableFsFreezeTimeout", Y),
-    entry(123, "FailedRetryableUnableToOpenMount", Y),
+    entry(
+        SNAPSHOT_FAILED_NO_NETWORK,
+        "FailedRetryableSnapshotFailedNoNetwork",
+        R,
+    ),
+    entry(SNAPSHOT_LIMIT_REACHED, "FailedSnapshotLimitReached", R),
+    entry(FS_FREEZE_FAILED, "FailedRetryableFsFreezeFailed", Y),
+    entry(FS_FREEZE_TIMEOUT, "FailedRetryableFsFreezeTimeout", Y),
+    entry(UNABLE_TO_OPEN_MOUNT, "FailedRetryableUnableToOpenMount", Y),
     entry(124, "SafeFreezeBinaryNotFound", Y),
-    entry(173, "FailedRetryableSnapshotRateExceeded", G),
-    entry(300, "FailedPrepostPreScriptFailed", Y),
-    entry(301, "FailedPrepostPostScriptFailed", Y),
-    entry(302, "FailedPrepostPreScriptNotFound", Y),
-    entry(303, "FailedPrepostPostScriptNotFound", Y),
-    entry(304, "FailedPrepostPluginhostConfigParsing", Y),
-    entry(305, "FailedPrepostPluginConfigParsing", Y),
-    entry(306, "FailedPrepostPreScriptPermissionError", Y),
-    entry(307, "FailedPrepostPostScriptPermissionError", Y),
-    entry(308, "FailedPrepostPreScriptTimeout", Y),
-    entry(309, "FailedPrepostPostScriptTimeout", Y),
-    entry(310, "FailedPrepostPluginhostPreTimeout", Y),
-    entry(311, "FailedPrepostPluginhostPostTimeout", Y),
+    entry(
+        SNAPSHOT_RATE_EXCEEDED,
+        "FailedRetryableSnapshotRateExceeded",
+        G,
+    ),
+    entry(PRE_SCRIPT_FAILED, "FailedPrepostPreScriptFailed", Y),
+    entry(POST_SCRIPT_FAILED, "FailedPrepostPostScriptFailed", Y),
+    entry(PRE_SCRIPT_NOT_FOUND, "FailedPrepostPreScriptNotFound", Y),
+    entry(POST_SCRIPT_NOT_FOUND, "FailedPrepostPostScriptNotFound", Y),
+    entry(
+        PLUGIN_HOST_CONFIG_PARSING,
+        "FailedPrepostPluginhostConfigParsing",
+        Y,
+    ),
+    entry(PLUGIN_CONFIG_PARSING, "FailedPrepostPluginConfigParsing", Y),
+    entry(
+        PRE_SCRIPT_PERMISSION,
+        "FailedPrepostPreScriptPermissionError",
+        Y,
+    ),
+    entry(
+        POST_SCRIPT_PERMISSION,
+        "FailedPrepostPostScriptPermissionError",
+        Y,
+    ),
+    entry(PRE_SCRIPT_TIMEOUT, "FailedPrepostPreScriptTimeout", Y),
+    entry(POST_SCRIPT_TIMEOUT, "FailedPrepostPostScriptTimeout", Y),
+    entry(
+        PLUGIN_HOST_PRE_TIMEOUT,
+        "FailedPrepostPluginhostPreTimeout",
+        Y,
+    ),
+    entry(
+        PLUGIN_HOST_POST_TIMEOUT,
+        "FailedPrepostPluginhostPostTimeout",
+        Y,
+    ),
     entry(312, "FailedPrepostCheckSumMismatch", Y),
     entry(313, "FailedPrepostPluginhostConfigNotFound", Y),
-    entry(314, "FailedPrepostPluginhostConfigPermissionError", Y),
+    entry(
+        PLUGIN_HOST_CONFIG_PERMISSION,
+        "FailedPrepostPluginhostConfigPermissionError",
+        Y,
+    ),
     entry(315, "FailedPrepostPluginhostConfigOwnershipError", Y),
-    entry(316, "FailedPrepostPluginConfigNotFound", Y),
-    entry(317, "FailedPrepostPluginConfigPermissionError", Y),
+    entry(
+        PLUGIN_CONFIG_NOT_FOUND,
+        "FailedPrepostPluginConfigNotFound",
+        Y,
+    ),
+    entry(
+        PLUGIN_CONFIG_PERMISSION,
+        "FailedPrepostPluginConfigPermissionError",
+        Y,
+    ),
     entry(318, "FailedPrepostPluginConfigOwnershipError", Y),
-    entry(402, "FailedGuestAgentInvokedCommandTooLate", R),
+    entry(COMMAND_TOO_LATE, "FailedGuestAgentInvokedCommandTooLate", R),
     entry(500, "PreError", Y),
     entry(501, "ConfParsingError", Y),
     entry(502, "InvalidRole", Y),
@@ -132,7 +228,11 @@ const EXTENSION_CODES: &[ExtensionCode] = &[
     entry(VSS_WRITER_FREEZE_FAILED, "VaultsimVssWriterFreezeFailed", Y),
     entry(VSS_WRITER_TIMEOUT, "VaultsimVssWriterTimeout", Y),
     entry(VSS_WRITER_THAW_FAILED, "VaultsimVssWriterThawFailed", Y),
-    entry(761, "FailedRetryableSnapshotFailedRestrictedNetwork", R),
+    entry(
+        SNAPSHOT_FAILED_RESTRICTED_NETWORK,
+        "FailedRetryableSnapshotFailedRestrictedNetwork",
+        R,
+    ),
 ];
 
 /// The code's name and health colour; `None` for a code the extension never reports.
@@ -150,6 +250,19 @@ pub struct AzureBackupError {
     pub code: &'static str,
     pub message: &'static str,
     pub recommendations: &'static [&'static str],
+}
+
+impl AzureBackupError {
+    /// The numeric `errorCode` Azure pairs with the error's code, where a source gives one
+    /// (spec/domain.md §2.9); 0 elsewhere.
+    pub fn numeric_code(&self) -> i64 {
+        match self.code {
+            "AzureVmOffline" => 380_008,
+            "ResourceNotFound" => 320_001,
+            "BCMV2VMNotFound" => 400_094,
+            _ => 0,
+        }
+    }
 }
 
 /// No status reached the service by the task's deadline.
@@ -403,5 +516,13 @@ mod tests {
             let error = azure_error_for_extension_code(c);
             assert!(!error.message.is_empty() && !error.recommendations.is_empty());
         }
+    }
+
+    #[test]
+    fn errors_with_a_published_number_carry_it() {
+        assert_eq!(VM_AGENT_NOT_REGISTERED.numeric_code(), 380_008);
+        assert_eq!(VM_NOT_FOUND.numeric_code(), 400_094);
+        assert_eq!(INTERNAL_ERROR.numeric_code(), 0);
+        assert_eq!(azure_error_for_extension_code(76).numeric_code(), 0);
     }
 }

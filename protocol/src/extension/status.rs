@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::codes::{self, HealthState};
 use super::json_error::describe;
 use super::settings::KeyValue;
+use super::snapshot_uri::snapshot_parameter;
 
 /// One status, as the extension serializes it (keys in its order).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -383,13 +384,11 @@ fn parse_code(text: &str) -> Option<u32> {
 }
 
 fn disk_snapshot(info: SnapshotInfo) -> DiskSnapshot {
-    let snapshot_time = info.snapshot_uri.as_deref().and_then(|uri| {
-        let (_, query) = uri.split_once('?')?;
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("snapshot="))
-            .map(str::to_owned)
-    });
+    let snapshot_time = info
+        .snapshot_uri
+        .as_deref()
+        .and_then(snapshot_parameter)
+        .map(str::to_owned);
     DiskSnapshot {
         is_successful: info.is_successful,
         blob_uri: info.blob_uri,

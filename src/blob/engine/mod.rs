@@ -47,8 +47,6 @@ use watch::WriteWatchers;
 
 /// Largest page blob Azure allows: 8 TiB.
 pub const MAX_PAGE_BLOB_SIZE: u64 = MAX_PAGES * PAGE_SIZE;
-/// Most bytes one Put Page update may carry.
-pub const MAX_PAGE_WRITE: u64 = 4 << 20;
 /// Most uncommitted blocks a blob may have.
 const MAX_UNCOMMITTED_BLOCKS: usize = 100_000;
 /// Most blocks a committed block blob may have.

@@ -12,8 +12,8 @@
 
 use std::sync::Arc;
 
-/// Bytes in a page, the unit of every page blob operation.
-pub const PAGE_SIZE: u64 = 512;
+pub use vaultsim_protocol::page_blob::PAGE_SIZE;
+
 /// Pages under one leaf (4 MiB of blob address space): a 4 MiB Put Page fills at most two.
 const LEAF_PAGES_BITS: u32 = 13;
 const LEAF_PAGES: u64 = 1 << LEAF_PAGES_BITS;

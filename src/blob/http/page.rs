@@ -3,10 +3,9 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
+use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 
-use crate::blob::engine::{
-    ByteRange, DiffSpan, PageRangesReport, PageSpan, MAX_PAGE_WRITE, PAGE_SIZE,
-};
+use crate::blob::engine::{ByteRange, DiffSpan, PageRangesReport, PageSpan, PAGE_SIZE};
 
 use super::error::BlobApiError;
 use super::headers::{self, put};
@@ -55,8 +54,8 @@ pub async fn put_page(request: BlobRequest) -> Result<Response, BlobApiError> {
         }
         None
     } else {
-        if range.byte_count() > MAX_PAGE_WRITE || announced > MAX_PAGE_WRITE {
-            return Err(BlobApiError::body_too_large(MAX_PAGE_WRITE));
+        if range.byte_count() > MAX_PUT_PAGE_BYTES || announced > MAX_PUT_PAGE_BYTES {
+            return Err(BlobApiError::body_too_large(MAX_PUT_PAGE_BYTES));
         }
         if announced != range.byte_count() {
             return Err(BlobApiError::invalid_header(

@@ -4,15 +4,16 @@
 
 use futures_util::StreamExt;
 use tokio::runtime::Handle;
+use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 
 use super::VaultStorageError;
 use crate::blob::engine::{
     BlobAddress, BlobStore, ByteRange, Conditions, DiffSpan, PageRangesReport, PageSpan,
-    StoreError, Timestamp, MAX_PAGE_WRITE, PAGE_SIZE,
+    StoreError, Timestamp, PAGE_SIZE,
 };
 
 /// Pages per Put Page: Azure's 4 MiB limit, and the most data a copy holds at once.
-pub(super) const PIECE_PAGES: u64 = MAX_PAGE_WRITE / PAGE_SIZE;
+pub(super) const PIECE_PAGES: u64 = MAX_PUT_PAGE_BYTES / PAGE_SIZE;
 /// Pages per Get Page Ranges call (256 MiB of disk): at worst 256 Ki spans in memory.
 const WINDOW_PAGES: u64 = (256 << 20) / PAGE_SIZE;
 

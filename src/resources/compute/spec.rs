@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+pub use vaultsim_protocol::disk::OS_DISK_LUN;
 
 use crate::resources::groups::require_location;
 use crate::resources::lookup::{OsType, Tags};
@@ -17,8 +18,6 @@ pub const DEFAULT_VM_SIZE: &str = "Standard_D2s_v3";
 pub const MAX_DISK_GIB: u64 = 8192;
 pub const MAX_DATA_DISKS: usize = 32;
 pub const MAX_LUN: i64 = 63;
-/// The LUN the OS disk is stored under, as the snapshot extension numbers it.
-pub const OS_DISK_LUN: i64 = -1;
 pub const GIB: u64 = 1 << 30;
 
 /// The body of a VM PUT, as ARM models it.

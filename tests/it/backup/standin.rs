@@ -22,9 +22,9 @@ use vaultsim_protocol::extension::settings::{
     PublicSettings,
 };
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
+use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 
-const PUBLISHER: &str = "Microsoft.Azure.RecoveryServices";
-const SNAPSHOT_EXTENSION_TYPES: [&str; 2] = ["VMSnapshotLinux", "VMSnapshot"];
+const SNAPSHOT_EXTENSION_TYPES: [&str; 2] = [LINUX_TYPE, WINDOWS_TYPE];
 /// What the extension reads from `/etc/azure/machine_identity_…`.
 const UNIQUE_MACHINE_ID: &str = "7d3c8f0e-5a4b-4c2d-9e1f-000000000001";
 
@@ -480,7 +480,8 @@ mod tests {
     use chrono::{DateTime, Duration};
     use reqwest::Method;
     use vaultsim::config::DEV_ACCOUNT_KEY;
-    use vaultsim::control::minting::{mint_task, MintedTask, TaskDisk, TaskInput, OS_DISK_LUN};
+    use vaultsim::control::minting::{mint_task, MintedTask, TaskDisk, TaskInput};
+    use vaultsim_protocol::disk::OS_DISK_LUN;
     use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistency};
 
     use super::*;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use vaultsim::config::ServeConfig;
 use vaultsim::guest::GoalStateNotifier;
 use vaultsim::startup::Application;
+use vaultsim_protocol::credentials::{self, ClientCredentials};
 
 use crate::helpers::client_trusting;
 
@@ -19,16 +20,6 @@ use crate::helpers::client_trusting;
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// What the service writes to `credentials.json` in its data directory on first start.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Credentials {
-    pub tenant_id: String,
-    pub subscription_id: String,
-    pub client_id: String,
-    pub client_secret: String,
 }
 
 /// A management API response: status, headers and the JSON body (`Null` when empty).
@@ -65,7 +56,7 @@ pub struct ManagementApp {
     pub notifier: GoalStateNotifier,
     /// The service's backup engine, for tests that drive its ticks.
     pub engine: vaultsim::control::Engine,
-    pub credentials: Credentials,
+    pub credentials: ClientCredentials,
     /// The bootstrap client's bearer token.
     pub token: String,
     pub http: reqwest::Client,
@@ -153,8 +144,8 @@ impl ManagementApp {
         let config =
             ServeConfig::ephemeral(data_dir.path(), database.as_ref().map(|d| d.url.clone()));
         let started = Server::start(config.clone()).await;
-        let credentials: Credentials = serde_json::from_slice(
-            &std::fs::read(data_dir.path().join("credentials.json")).unwrap(),
+        let credentials: ClientCredentials = serde_json::from_slice(
+            &std::fs::read(data_dir.path().join(credentials::FILE_NAME)).unwrap(),
         )
         .unwrap();
         let http = client_trusting(&data_dir.path().join("tls").join("ca.pem"));

@@ -13,9 +13,10 @@ use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
 use vaultsim::config::ServeConfig;
 use vaultsim::startup::Application;
+use vaultsim_protocol::credentials::ClientCredentials;
 
 use crate::helpers::ServiceProcess;
-use crate::management::app::{ArmResponse, Credentials, ManagementApp};
+use crate::management::app::{ArmResponse, ManagementApp};
 
 const ARM_SCOPE: &str = "https://management.core.windows.net//.default";
 const ARM_AUDIENCE: &str = "https://management.core.windows.net/";
@@ -123,7 +124,7 @@ async fn reply(response: reqwest::Response) -> ArmResponse {
 }
 
 /// A client-credentials form for the bootstrap client (v2 style).
-fn admin_form(credentials: &Credentials) -> Vec<(&'static str, String)> {
+fn admin_form(credentials: &ClientCredentials) -> Vec<(&'static str, String)> {
     vec![
         ("grant_type", "client_credentials".into()),
         ("client_id", credentials.client_id.clone()),
@@ -912,7 +913,7 @@ async fn secrets_and_tokens_stay_out_of_the_log() {
     let data = tempfile::tempdir().unwrap();
     let service = ServiceProcess::start(data.path(), "debug");
     let addr = management_addr(&service).await;
-    let credentials: Credentials =
+    let credentials: ClientCredentials =
         serde_json::from_slice(&std::fs::read(data.path().join("credentials.json")).unwrap())
             .unwrap();
     let http = reqwest::Client::new();
