@@ -33,6 +33,7 @@ use vaultsim::resources::policy::{self, IaasVmPolicy};
 use vaultsim::resources::protection::names::VmName;
 use vaultsim::resources::vaults::{self, VaultSpec};
 use vaultsim::store::{to_micros, Db};
+use vaultsim_protocol::credentials::{self, ClientCredentials};
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
 
 const GROUP: &str = "bench";
@@ -177,9 +178,9 @@ async fn seed(
     due: DateTime<Utc>,
 ) -> String {
     Auth::open(dir, db, clock, true).await.unwrap();
-    let credentials: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("credentials.json")).unwrap()).unwrap();
-    let subscription = credentials["subscriptionId"].as_str().unwrap().to_owned();
+    let credentials: ClientCredentials =
+        serde_json::from_slice(&std::fs::read(dir.join(credentials::FILE_NAME)).unwrap()).unwrap();
+    let subscription = credentials.subscription_id;
     groups::put_group(
         db,
         clock,

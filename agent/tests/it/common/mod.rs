@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use vaultsim_protocol::credentials::{self, ClientCredentials};
 use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
 
 pub const ACCOUNT: &str = "devstoreaccount1";
@@ -164,22 +165,20 @@ impl Service {
             listening(&process, "blob endpoint"),
             listening(&process, "guest API"),
         );
-        let credentials: Value =
-            serde_json::from_slice(&std::fs::read(data.path().join("credentials.json")).unwrap())
-                .unwrap();
+        let credentials: ClientCredentials = serde_json::from_slice(
+            &std::fs::read(data.path().join(credentials::FILE_NAME)).unwrap(),
+        )
+        .unwrap();
         let http = reqwest::Client::new();
         let token: Value = http
             .post(format!(
                 "http://{management}/{}/oauth2/v2.0/token",
-                credentials["tenantId"].as_str().unwrap()
+                credentials.tenant_id
             ))
             .form(&[
                 ("grant_type", "client_credentials"),
-                ("client_id", credentials["clientId"].as_str().unwrap()),
-                (
-                    "client_secret",
-                    credentials["clientSecret"].as_str().unwrap(),
-                ),
+                ("client_id", credentials.client_id.as_str()),
+                ("client_secret", credentials.client_secret.as_str()),
                 ("scope", "https://management.core.windows.net//.default"),
             ])
             .send()
@@ -193,7 +192,7 @@ impl Service {
             management,
             blob,
             guest,
-            subscription: credentials["subscriptionId"].as_str().unwrap().to_owned(),
+            subscription: credentials.subscription_id,
             token: token["access_token"].as_str().unwrap().to_owned(),
             http,
             data,
@@ -206,7 +205,7 @@ impl Service {
     }
 
     pub fn credentials_file(&self) -> PathBuf {
-        self.data.path().join("credentials.json")
+        self.data.path().join(credentials::FILE_NAME)
     }
 
     pub fn subscription_path(&self) -> String {
