@@ -6,7 +6,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ErrorResponse;
-use super::protection::{item_accepted, item_of};
+use super::protection::item_of;
+use super::protection::items::item_accepted;
 use super::route::ItemPath;
 use super::{ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;

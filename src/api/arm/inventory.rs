@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
-use super::protection::{check_filter_keys, filter_allows};
+use super::query::{check_filter_keys, filter_allows};
 use super::route::GroupPath;
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;

@@ -9,11 +9,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
 use serde::Serialize;
 
 use super::error::ErrorResponse;
-use super::protection::{
-    accepted, check_filter_keys, filter_allows, item_of, operation_body, result_response, url,
-    vault_of, wire_time, OperationStatusBody, MANAGEMENT_TYPE,
-};
-use super::query::Filter;
+use super::protection::operations::{operation_body, result_response, OperationStatusBody};
+use super::protection::{accepted, item_of, url, vault_of, wire_time, MANAGEMENT_TYPE};
+use super::query::{check_filter_keys, filter_allows, Filter};
 use super::route::{ItemPath, VaultPath};
 use super::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;

@@ -123,6 +123,32 @@ fn bad_filter(text: &str) -> ArmError {
     ))
 }
 
+/// Refuses `$filter` keys an operation does not support (400, naming the supported ones).
+pub fn check_filter_keys(filter: &Filter, supported: &[&str]) -> Result<(), ArmError> {
+    match filter
+        .keys()
+        .find(|k| !supported.iter().any(|s| s.eq_ignore_ascii_case(k)))
+    {
+        Some(unsupported) => Err(ArmError::InvalidQueryParameter(format!(
+            "The $filter key '{unsupported}' is not supported here; supported keys: {}.",
+            supported.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether a filter term, when present, equals `value` (any case).
+pub fn filter_allows(filter: &Filter, key: &str, value: &str) -> bool {
+    filter_allows_any(filter, key, &[value])
+}
+
+/// Whether a filter term, when present, equals one of `values` (any case).
+pub fn filter_allows_any(filter: &Filter, key: &str, values: &[&str]) -> bool {
+    filter
+        .get(key)
+        .is_none_or(|v| values.iter().any(|value| v.eq_ignore_ascii_case(value)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,9 +7,10 @@ use axum::http::Method;
 use percent_encoding::percent_decode_str;
 
 use super::error::ArmError;
+use super::protection::{backup_status, containers, items, operations};
 use super::{
-    backups, basics, compute, groups, inventory, jobs, policies, protection, providers,
-    vault_config, vaults, ArmRequest, ArmResult,
+    backups, basics, compute, groups, inventory, jobs, policies, providers, vault_config, vaults,
+    ArmRequest, ArmResult,
 };
 use crate::api::ApiState;
 
@@ -243,39 +244,39 @@ arm_routes! {
             => policies::delete_policy(state, request, &vault, &policy).await,
         // ---- protection ----
         RefreshContainers { vault: VaultPath, fabric: String } = "ProtectionContainers_Refresh"
-            => protection::refresh_containers(state, request, &vault, &fabric).await,
+            => containers::refresh_containers(state, request, &vault, &fabric).await,
         GetFabricOperationResult { vault: VaultPath, fabric: String, operation: String }
             = "ProtectionContainerRefreshOperationResults_Get"
-            => protection::get_fabric_operation_result(state, request, &vault, &fabric, &operation)
+            => containers::get_fabric_operation_result(state, request, &vault, &fabric, &operation)
                 .await,
         ListProtectableItems { vault: VaultPath } = "BackupProtectableItems_List"
-            => protection::list_protectable_items(state, request, &vault).await,
+            => containers::list_protectable_items(state, request, &vault).await,
         ListProtectionContainers { vault: VaultPath } = "BackupProtectionContainers_List"
-            => protection::list_protection_containers(state, request, &vault).await,
+            => containers::list_protection_containers(state, request, &vault).await,
         GetProtectionContainer { container: ContainerPath } = "ProtectionContainers_Get"
-            => protection::get_protection_container(state, request, &container).await,
+            => containers::get_protection_container(state, request, &container).await,
         PutProtectedItem { item: ItemPath } = "ProtectedItems_CreateOrUpdate"
-            => protection::put_protected_item(state, request, &item).await,
+            => items::put_protected_item(state, request, &item).await,
         GetProtectedItem { item: ItemPath } = "ProtectedItems_Get"
-            => protection::get_protected_item(state, request, &item).await,
+            => items::get_protected_item(state, request, &item).await,
         DeleteProtectedItem { item: ItemPath } = "ProtectedItems_Delete"
-            => protection::delete_protected_item(state, request, &item).await,
+            => items::delete_protected_item(state, request, &item).await,
         ListProtectedItems { vault: VaultPath } = "BackupProtectedItems_List"
-            => protection::list_protected_items(state, request, &vault).await,
+            => items::list_protected_items(state, request, &vault).await,
         GetItemOperationStatus { item: ItemPath, operation: String }
             = "ProtectedItemOperationStatuses_Get"
-            => protection::get_item_operation_status(state, request, &item, &operation).await,
+            => operations::get_item_operation_status(state, request, &item, &operation).await,
         GetItemOperationResult { item: ItemPath, operation: String }
             = "ProtectedItemOperationResults_Get"
-            => protection::get_item_operation_result(state, request, &item, &operation).await,
+            => operations::get_item_operation_result(state, request, &item, &operation).await,
         GetBackupOperation { vault: VaultPath, operation: String } = "BackupOperationStatuses_Get"
-            => protection::get_backup_operation(state, request, &vault, &operation).await,
+            => operations::get_backup_operation(state, request, &vault, &operation).await,
         GetBackupOperationResult { vault: VaultPath, operation: String }
             = "BackupOperationResults_Get"
-            => protection::get_backup_operation_result(state, request, &vault, &operation).await,
+            => operations::get_backup_operation_result(state, request, &vault, &operation).await,
         /// The location is not checked: a VM is found by its id.
         GetBackupStatus { subscription: String, location: String } = "BackupStatus_Get"
-            => protection::get_backup_status(state, request, &subscription).await,
+            => backup_status::get_backup_status(state, request, &subscription).await,
         // ---- jobs and recovery points ----
         ListJobs { vault: VaultPath } = "BackupJobs_List"
             => jobs::list_jobs(state, request, &vault).await,
