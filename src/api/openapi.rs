@@ -54,6 +54,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::policies::PoliciesApi::openapi());
     document.merge(super::arm::protection::ProtectionApi::openapi());
     document.merge(super::arm::jobs::JobsApi::openapi());
+    document.merge(super::arm::recovery_points::RecoveryPointsApi::openapi());
     document.merge(super::arm::backups::BackupsApi::openapi());
     document
 }

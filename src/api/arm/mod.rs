@@ -14,6 +14,7 @@ pub mod policies;
 pub mod protection;
 pub mod providers;
 pub mod query;
+pub mod recovery_points;
 pub mod route;
 pub mod vault_config;
 pub mod vaults;

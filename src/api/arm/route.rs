@@ -9,8 +9,8 @@ use percent_encoding::percent_decode_str;
 use super::error::ArmError;
 use super::protection::{backup_status, containers, items, operations};
 use super::{
-    backups, basics, compute, groups, inventory, jobs, policies, providers, vault_config, vaults,
-    ArmRequest, ArmResult,
+    backups, basics, compute, groups, inventory, jobs, policies, providers, recovery_points,
+    vault_config, vaults, ArmRequest, ArmResult,
 };
 use crate::api::ApiState;
 
@@ -290,9 +290,9 @@ arm_routes! {
         GetJobOperationStatus { vault: VaultPath, operation: String } = "JobOperationStatuses_Get"
             => jobs::get_job_operation_status(state, request, &vault, &operation).await,
         ListRecoveryPoints { item: ItemPath } = "RecoveryPoints_List"
-            => jobs::list_recovery_points(state, request, &item).await,
+            => recovery_points::list_recovery_points(state, request, &item).await,
         GetRecoveryPoint { item: ItemPath, recovery_point: String } = "RecoveryPoints_Get"
-            => jobs::get_recovery_point(state, request, &item, &recovery_point).await,
+            => recovery_points::get_recovery_point(state, request, &item, &recovery_point).await,
         // ---- backup and restore ----
         TriggerBackup { item: ItemPath } = "Backups_Trigger"
             => backups::trigger_backup(state, request, &item).await,
