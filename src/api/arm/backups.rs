@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::error::ErrorResponse;
 use super::protection::item_of;
 use super::protection::items::item_accepted;
-use super::route::ItemPath;
+use super::route::{spec, ItemPath};
 use super::{ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::control::on_demand::request_backup;
@@ -70,8 +70,8 @@ fn check_object_type(object_type: Option<&str>, expected: &str) -> Result<(), Ar
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/backup",
-    operation_id = "Backups_Trigger",
+    path = spec::TriggerBackup.path,
+    operation_id = spec::TriggerBackup.operation_id,
     tag = "Backups",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -109,8 +109,8 @@ pub async fn trigger_backup(state: &ApiState, request: &ArmRequest, path: &ItemP
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints/{recoveryPointId}/restore",
-    operation_id = "Restores_Trigger",
+    path = spec::TriggerRestore.path,
+    operation_id = spec::TriggerRestore.operation_id,
     tag = "Backups",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ErrorResponse;
-use super::route::{GroupPath, VmPath};
+use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::compute::{
@@ -392,8 +392,8 @@ fn vm_list(vms: Vec<VmDetails>) -> ArmResult {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines",
-    operation_id = "VirtualMachines_ListAll",
+    path = spec::ListVmsInSubscription.path,
+    operation_id = spec::ListVmsInSubscription.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -415,8 +415,8 @@ pub async fn list_vms_in_subscription(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
-    operation_id = "VirtualMachines_List",
+    path = spec::ListVmsInGroup.path,
+    operation_id = spec::ListVmsInGroup.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -438,8 +438,8 @@ pub async fn list_vms_in_group(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_CreateOrUpdate",
+    path = spec::PutVm.path,
+    operation_id = spec::PutVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -477,8 +477,8 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_Get",
+    path = spec::GetVm.path,
+    operation_id = spec::GetVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -507,8 +507,8 @@ pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> A
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_Delete",
+    path = spec::DeleteVm.path,
+    operation_id = spec::DeleteVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -540,8 +540,8 @@ pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/extensions",
-    operation_id = "VirtualMachineExtensions_List",
+    path = spec::ListVmExtensions.path,
+    operation_id = spec::ListVmExtensions.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -577,8 +577,8 @@ pub async fn list_extensions(state: &ApiState, _request: &ArmRequest, path: &VmP
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/extensions/{vmExtensionName}",
-    operation_id = "VirtualMachineExtensions_Get",
+    path = spec::GetVmExtension.path,
+    operation_id = spec::GetVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
-use super::route::GroupPath;
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::groups::{self, PutGroup, Upserted};
@@ -63,8 +63,8 @@ impl From<GroupRecord> for ResourceGroup {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourcegroups",
-    operation_id = "ResourceGroups_List",
+    path = spec::ListResourceGroups.path,
+    operation_id = spec::ListResourceGroups.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -88,8 +88,8 @@ pub async fn list_groups(state: &ApiState, _request: &ArmRequest, subscription: 
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
-    operation_id = "ResourceGroups_CreateOrUpdate",
+    path = spec::PutResourceGroup.path,
+    operation_id = spec::PutResourceGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -127,8 +127,8 @@ pub async fn put_group(state: &ApiState, request: &ArmRequest, path: &GroupPath)
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
-    operation_id = "ResourceGroups_Get",
+    path = spec::GetResourceGroup.path,
+    operation_id = spec::GetResourceGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::error::ErrorResponse;
 use super::query::{check_filter_keys, filter_allows};
-use super::route::GroupPath;
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::inventory::{self, ResourceSummary};
@@ -32,8 +32,8 @@ pub struct GenericResourceList {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resources",
-    operation_id = "Resources_List",
+    path = spec::ListResources.path,
+    operation_id = spec::ListResources.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -55,8 +55,8 @@ pub async fn list_resources(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/resources",
-    operation_id = "Resources_ListByResourceGroup",
+    path = spec::ListResourcesInGroup.path,
+    operation_id = spec::ListResourcesInGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

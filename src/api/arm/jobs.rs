@@ -12,7 +12,7 @@ use super::error::ErrorResponse;
 use super::protection::operations::{operation_body, result_response, OperationStatusBody};
 use super::protection::{accepted, url, vault_of, wire_time, MANAGEMENT_TYPE};
 use super::query::{check_filter_keys, filter_allows, filter_time, Filter};
-use super::route::VaultPath;
+use super::route::{spec, VaultPath};
 use super::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::control::cancel;
@@ -262,8 +262,8 @@ fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs",
-    operation_id = "BackupJobs_List",
+    path = spec::ListJobs.path,
+    operation_id = spec::ListJobs.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -323,8 +323,8 @@ pub async fn list_jobs(state: &ApiState, request: &ArmRequest, path: &VaultPath)
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}",
-    operation_id = "JobDetails_Get",
+    path = spec::GetJob.path,
+    operation_id = spec::GetJob.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -354,8 +354,8 @@ pub async fn get_job(
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}/cancel",
-    operation_id = "JobCancellations_Trigger",
+    path = spec::CancelJob.path,
+    operation_id = spec::CancelJob.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -400,8 +400,8 @@ pub async fn cancel_job(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/{jobName}/operationResults/{operationId}",
-    operation_id = "JobOperationResults_Get",
+    path = spec::GetJobOperationResult.path,
+    operation_id = spec::GetJobOperationResult.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -437,8 +437,8 @@ pub async fn get_job_operation_result(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupJobs/operationsStatus/{operationId}",
-    operation_id = "JobOperationStatuses_Get",
+    path = spec::GetJobOperationStatus.path,
+    operation_id = spec::GetJobOperationStatus.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ArmError, ErrorResponse};
-use super::route::VaultPath;
+use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::lookup::{self, VaultRecord};
@@ -71,8 +71,8 @@ async fn vault(state: &ApiState, path: &VaultPath) -> Result<VaultRecord, Resour
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies",
-    operation_id = "BackupPolicies_List",
+    path = spec::ListPolicies.path,
+    operation_id = spec::ListPolicies.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -118,8 +118,8 @@ pub async fn list_policies(state: &ApiState, request: &ArmRequest, path: &VaultP
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_CreateOrUpdate",
+    path = spec::PutPolicy.path,
+    operation_id = spec::PutPolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -157,8 +157,8 @@ pub async fn put_policy(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_Get",
+    path = spec::GetPolicy.path,
+    operation_id = spec::GetPolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -185,8 +185,8 @@ pub async fn get_policy(
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_Delete",
+    path = spec::DeletePolicy.path,
+    operation_id = spec::DeletePolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
-use super::route::GroupPath;
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::ids;
@@ -123,8 +123,8 @@ fn storage_account_body(account: StorageAccount, blob_endpoint: &str) -> Storage
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers",
-    operation_id = "Providers_List",
+    path = spec::ListProviders.path,
+    operation_id = spec::ListProviders.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -152,8 +152,8 @@ pub async fn list_providers(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}",
-    operation_id = "Providers_Get",
+    path = spec::GetProvider.path,
+    operation_id = spec::GetProvider.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -180,8 +180,8 @@ pub async fn get_provider(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}",
-    operation_id = "StorageAccounts_GetProperties",
+    path = spec::GetStorageAccount.path,
+    operation_id = spec::GetStorageAccount.operation_id,
     tag = "Microsoft.Storage",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -217,8 +217,8 @@ pub async fn get_storage_account(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}",
-    operation_id = "ClassicStorageAccounts_Get",
+    path = spec::GetClassicStorageAccount.path,
+    operation_id = spec::GetClassicStorageAccount.operation_id,
     tag = "Microsoft.Storage",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::error::ErrorResponse;
 use super::protection::{item_of, wire_time};
 use super::query::{check_filter_keys, filter_time};
-use super::route::ItemPath;
+use super::route::{spec, ItemPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::protection::names;
@@ -114,8 +114,8 @@ fn recovery_point_body(item_id: &str, point: &RecoveryPoint) -> RecoveryPointRes
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints",
-    operation_id = "RecoveryPoints_List",
+    path = spec::ListRecoveryPoints.path,
+    operation_id = spec::ListRecoveryPoints.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -170,8 +170,8 @@ pub async fn list_recovery_points(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints/{recoveryPointId}",
-    operation_id = "RecoveryPoints_Get",
+    path = spec::GetRecoveryPoint.path,
+    operation_id = spec::GetRecoveryPoint.operation_id,
     tag = "Jobs",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

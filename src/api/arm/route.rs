@@ -1,7 +1,7 @@
 //! The ARM routes, each declared once in [`arm_routes!`]'s table, and parsing a management
 //! request line into the route it names. ARM matches paths case-insensitively and clients
 //! percent-encode `;` as `%3B`, so every segment is decoded and literal segments are compared
-//! lower-cased; names keep the spelling the client sent.
+//! in any case; names keep the spelling the client sent.
 
 use axum::http::Method;
 use percent_encoding::percent_decode_str;
@@ -94,6 +94,140 @@ impl Scope for ItemPath {
     }
 }
 
+/// The path segments a route's fields are read from: the template's `{parameter}` segments,
+/// in order. A subscription id is a GUID, stored lower-case; clients may send any case, so
+/// `{subscriptionId}` is read lower-cased. Every other name keeps the client's spelling.
+trait FromPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self;
+}
+
+impl FromPath for String {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        parameters
+            .next()
+            .expect("the route's template names a parameter for each field")
+    }
+}
+
+impl FromPath for GroupPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            subscription: String::from_path(parameters),
+            group: String::from_path(parameters),
+        }
+    }
+}
+
+impl FromPath for VmPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            group: GroupPath::from_path(parameters),
+            vm: String::from_path(parameters),
+        }
+    }
+}
+
+impl FromPath for VaultPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            group: GroupPath::from_path(parameters),
+            vault: String::from_path(parameters),
+        }
+    }
+}
+
+impl FromPath for ContainerPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            vault: VaultPath::from_path(parameters),
+            fabric: String::from_path(parameters),
+            container: String::from_path(parameters),
+        }
+    }
+}
+
+impl FromPath for ItemPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            container: ContainerPath::from_path(parameters),
+            item: String::from_path(parameters),
+        }
+    }
+}
+
+/// What the table says of one route besides its fields and handler: how a request names it
+/// and the operation id the OpenAPI document gives it.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// The OpenAPI path template, `{parameter}` for each name the path carries.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+}
+
+impl RouteSpec {
+    /// The parameter segments of `segments` (decoded, empty ones dropped) when the request
+    /// is this route: the method matches (HEAD is GET) and each literal segment matches in
+    /// any case.
+    fn parameters(&self, method: &Method, segments: &[String]) -> Option<Vec<String>> {
+        let method_matches =
+            *method == self.method || (self.method == Method::GET && *method == Method::HEAD);
+        let template = self.path.split('/').filter(|s| !s.is_empty());
+        if !method_matches || template.clone().count() != segments.len() {
+            return None;
+        }
+        let mut parameters = Vec::new();
+        for (literal, segment) in template.zip(segments) {
+            if literal == "{subscriptionId}" {
+                parameters.push(segment.to_ascii_lowercase());
+            } else if literal.starts_with('{') {
+                parameters.push(segment.clone());
+            } else if !literal.eq_ignore_ascii_case(segment) {
+                return None;
+            }
+        }
+        Some(parameters)
+    }
+}
+
+/// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}`
+macro_rules! group_path {
+    () => {
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
+    };
+}
+
+/// A virtual machine's path.
+macro_rules! vm_path {
+    () => {
+        concat!(
+            group_path!(),
+            "/providers/Microsoft.Compute/virtualMachines/{vmName}"
+        )
+    };
+}
+
+/// A Recovery Services vault's path.
+macro_rules! vault_path {
+    () => {
+        concat!(
+            group_path!(),
+            "/providers/Microsoft.RecoveryServices/vaults/{vaultName}"
+        )
+    };
+}
+
+/// A protected item's path.
+macro_rules! item_path {
+    () => {
+        concat!(
+            vault_path!(),
+            "/backupFabrics/{fabricName}/protectionContainers/{containerName}",
+            "/protectedItems/{protectedItemName}"
+        )
+    };
+}
+
 /// The subscription of a route's fields: its first field's, none when it has no fields.
 macro_rules! first_field_subscription {
     () => {
@@ -105,18 +239,20 @@ macro_rules! first_field_subscription {
 }
 
 /// Declares the ARM routes from one table. Each entry is a [`Route`] variant with the fields
-/// its path carries (the first is its scope, see [`Scope`]), its Azure operation id (as the
-/// OpenAPI document names it) and the call that serves it, written with the dispatcher's
-/// `state` and `request`. From the table come the `Route` enum, [`Route::operation_id`],
-/// [`Route::OPERATION_IDS`], [`Route::subscription`] and [`Route::dispatch`]; [`parse`]
-/// matches the paths and the handlers' `utoipa` annotations document them, and a test in
-/// `api::openapi` checks the three agree.
+/// its path carries (the first is its scope, see [`Scope`]; the fields are read from the
+/// path's parameters in order, see [`FromPath`]), its Azure operation id, its method and
+/// OpenAPI path template, and the call that serves it, written with the dispatcher's `state`
+/// and `request`. From the table come the `Route` enum, [`parse`], [`Route::operation_id`],
+/// [`Route::OPERATION_IDS`], [`Route::subscription`], [`Route::dispatch`] and the [`spec`]
+/// constants the handlers' `utoipa::path` annotations take their path and operation id from.
 macro_rules! arm_routes {
     (
         dispatch($state:ident, $request:ident) {
             $(
                 $(#[$doc:meta])*
-                $variant:ident { $($field:ident : $ty:ty),* $(,)? } = $operation_id:literal
+                $variant:ident { $($field:ident : $ty:ty),* $(,)? }
+                    = $operation_id:literal
+                    $method:ident $path:expr
                     => $call:expr
             ),* $(,)?
         }
@@ -130,7 +266,24 @@ macro_rules! arm_routes {
             )*
         }
 
+        /// Each route's method, path template and operation id, named after its variant.
+        #[allow(non_upper_case_globals)]
+        pub mod spec {
+            use super::{Method, RouteSpec};
+
+            $(
+                pub const $variant: RouteSpec = RouteSpec {
+                    method: Method::$method,
+                    path: $path,
+                    operation_id: $operation_id,
+                };
+            )*
+        }
+
         impl Route {
+            /// Every route's spec, in table order.
+            pub const SPECS: &'static [RouteSpec] = &[$(spec::$variant),*];
+
             /// Every ARM operation id a route can have; the OpenAPI document must describe each.
             pub const OPERATION_IDS: &'static [&'static str] = &[$($operation_id),*];
 
@@ -161,6 +314,34 @@ macro_rules! arm_routes {
                 }
             }
         }
+
+        /// Parses a request line. `path` is the raw (still percent-encoded) URI path.
+        pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
+            let segments: Vec<String> = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+                .collect();
+            $(
+                if let Some(parameters) = spec::$variant.parameters(method, &segments) {
+                    let mut parameters = parameters.into_iter();
+                    let route = Route::$variant {
+                        $($field: <$ty as FromPath>::from_path(&mut parameters)),*
+                    };
+                    debug_assert!(
+                        parameters.next().is_none(),
+                        "{} names a parameter no field of {} takes",
+                        spec::$variant.path,
+                        stringify!($variant)
+                    );
+                    return Ok(route);
+                }
+            )*
+            Err(ArmError::NoRoute {
+                method: method.to_string(),
+                path: path.to_owned(),
+            })
+        }
     };
 }
 
@@ -169,406 +350,257 @@ arm_routes! {
         // ---- ARM basics ----
         /// Answered before authentication: `az cloud register` reads the endpoints before
         /// anyone has a token.
-        GetMetadataEndpoints {} = "Metadata_GetEndpoints"
+        GetMetadataEndpoints {}
+            = "Metadata_GetEndpoints"
+            GET "/metadata/endpoints"
             => unreachable!("answered before authentication"),
-        ListTenants {} = "Tenants_List" => basics::list_tenants(state, request).await,
-        ListSubscriptions {} = "Subscriptions_List"
+        ListTenants {}
+            = "Tenants_List"
+            GET "/tenants"
+            => basics::list_tenants(state, request).await,
+        ListSubscriptions {}
+            = "Subscriptions_List"
+            GET "/subscriptions"
             => basics::list_subscriptions(state, request).await,
-        GetSubscription { subscription: String } = "Subscriptions_Get"
+        GetSubscription { subscription: String }
+            = "Subscriptions_Get"
+            GET "/subscriptions/{subscriptionId}"
             => basics::get_subscription(state, request, &subscription).await,
-        ListResourceGroups { subscription: String } = "ResourceGroups_List"
+        ListResourceGroups { subscription: String }
+            = "ResourceGroups_List"
+            GET "/subscriptions/{subscriptionId}/resourcegroups"
             => groups::list_groups(state, request, &subscription).await,
-        PutResourceGroup { group: GroupPath } = "ResourceGroups_CreateOrUpdate"
+        PutResourceGroup { group: GroupPath }
+            = "ResourceGroups_CreateOrUpdate"
+            PUT "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
             => groups::put_group(state, request, &group).await,
-        GetResourceGroup { group: GroupPath } = "ResourceGroups_Get"
+        GetResourceGroup { group: GroupPath }
+            = "ResourceGroups_Get"
+            GET "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
             => groups::get_group(state, request, &group).await,
-        ListResources { subscription: String } = "Resources_List"
+        ListResources { subscription: String }
+            = "Resources_List"
+            GET "/subscriptions/{subscriptionId}/resources"
             => inventory::list_resources(state, request, &subscription).await,
-        ListResourcesInGroup { group: GroupPath } = "Resources_ListByResourceGroup"
+        ListResourcesInGroup { group: GroupPath }
+            = "Resources_ListByResourceGroup"
+            GET concat!(group_path!(), "/resources")
             => inventory::list_resources_in_group(state, request, &group).await,
-        ListProviders { subscription: String } = "Providers_List"
+        ListProviders { subscription: String }
+            = "Providers_List"
+            GET "/subscriptions/{subscriptionId}/providers"
             => providers::list_providers(state, request, &subscription).await,
-        GetProvider { subscription: String, namespace: String } = "Providers_Get"
+        GetProvider { subscription: String, namespace: String }
+            = "Providers_Get"
+            GET "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}"
             => providers::get_provider(state, request, &subscription, &namespace).await,
         // ---- Microsoft.Storage ----
-        GetStorageAccount { group: GroupPath, account: String } = "StorageAccounts_GetProperties"
+        GetStorageAccount { group: GroupPath, account: String }
+            = "StorageAccounts_GetProperties"
+            GET concat!(group_path!(), "/providers/Microsoft.Storage/storageAccounts/{accountName}")
             => providers::get_storage_account(state, request, &group, &account).await,
         GetClassicStorageAccount { group: GroupPath, account: String }
             = "ClassicStorageAccounts_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}"
+            )
             => providers::get_classic_storage_account(state, request, &group, &account).await,
         // ---- Microsoft.Compute ----
-        ListVmsInSubscription { subscription: String } = "VirtualMachines_ListAll"
+        ListVmsInSubscription { subscription: String }
+            = "VirtualMachines_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines"
             => compute::list_vms_in_subscription(state, request, &subscription).await,
-        ListVmsInGroup { group: GroupPath } = "VirtualMachines_List"
+        ListVmsInGroup { group: GroupPath }
+            = "VirtualMachines_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Compute/virtualMachines")
             => compute::list_vms_in_group(state, request, &group).await,
-        PutVm { vm: VmPath } = "VirtualMachines_CreateOrUpdate"
+        PutVm { vm: VmPath }
+            = "VirtualMachines_CreateOrUpdate"
+            PUT vm_path!()
             => compute::put_vm(state, request, &vm).await,
-        GetVm { vm: VmPath } = "VirtualMachines_Get" => compute::get_vm(state, request, &vm).await,
-        DeleteVm { vm: VmPath } = "VirtualMachines_Delete"
+        GetVm { vm: VmPath }
+            = "VirtualMachines_Get"
+            GET vm_path!()
+            => compute::get_vm(state, request, &vm).await,
+        DeleteVm { vm: VmPath }
+            = "VirtualMachines_Delete"
+            DELETE vm_path!()
             => compute::delete_vm(state, request, &vm).await,
-        ListVmExtensions { vm: VmPath } = "VirtualMachineExtensions_List"
+        ListVmExtensions { vm: VmPath }
+            = "VirtualMachineExtensions_List"
+            GET concat!(vm_path!(), "/extensions")
             => compute::list_extensions(state, request, &vm).await,
-        GetVmExtension { vm: VmPath, extension: String } = "VirtualMachineExtensions_Get"
+        GetVmExtension { vm: VmPath, extension: String }
+            = "VirtualMachineExtensions_Get"
+            GET concat!(vm_path!(), "/extensions/{vmExtensionName}")
             => compute::get_extension(state, request, &vm, &extension).await,
         // ---- Microsoft.RecoveryServices vaults and policies ----
-        ListVaultsInSubscription { subscription: String } = "Vaults_ListBySubscriptionId"
+        ListVaultsInSubscription { subscription: String }
+            = "Vaults_ListBySubscriptionId"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults"
             => vaults::list_vaults_in_subscription(state, request, &subscription).await,
-        ListVaultsInGroup { group: GroupPath } = "Vaults_ListByResourceGroup"
+        ListVaultsInGroup { group: GroupPath }
+            = "Vaults_ListByResourceGroup"
+            GET concat!(group_path!(), "/providers/Microsoft.RecoveryServices/vaults")
             => vaults::list_vaults_in_group(state, request, &group).await,
-        PutVault { vault: VaultPath } = "Vaults_CreateOrUpdate"
+        PutVault { vault: VaultPath }
+            = "Vaults_CreateOrUpdate"
+            PUT vault_path!()
             => vaults::put_vault(state, request, &vault).await,
-        GetVault { vault: VaultPath } = "Vaults_Get"
+        GetVault { vault: VaultPath }
+            = "Vaults_Get"
+            GET vault_path!()
             => vaults::get_vault(state, request, &vault).await,
-        DeleteVault { vault: VaultPath } = "Vaults_Delete"
+        DeleteVault { vault: VaultPath }
+            = "Vaults_Delete"
+            DELETE vault_path!()
             => vaults::delete_vault(state, request, &vault).await,
         // ---- vault backup configuration ----
-        ListResourceGuardProxies { vault: VaultPath } = "ResourceGuardProxies_Get"
+        ListResourceGuardProxies { vault: VaultPath }
+            = "ResourceGuardProxies_Get"
+            GET concat!(vault_path!(), "/backupResourceGuardProxies")
             => vault_config::list_resource_guard_proxies(state, request, &vault).await,
-        GetVaultConfig { vault: VaultPath } = "BackupResourceVaultConfigs_Get"
+        GetVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Get"
+            GET concat!(vault_path!(), "/backupconfig/vaultconfig")
             => vault_config::get_vault_config(state, request, &vault).await,
-        UpdateVaultConfig { vault: VaultPath } = "BackupResourceVaultConfigs_Update"
+        UpdateVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Update"
+            PATCH concat!(vault_path!(), "/backupconfig/vaultconfig")
             => vault_config::update_vault_config(state, request, &vault).await,
-        PutVaultConfig { vault: VaultPath } = "BackupResourceVaultConfigs_Put"
+        PutVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Put"
+            PUT concat!(vault_path!(), "/backupconfig/vaultconfig")
             => vault_config::put_vault_config(state, request, &vault).await,
-        GetStorageConfig { vault: VaultPath } = "BackupResourceStorageConfigsNonCRR_Get"
+        GetStorageConfig { vault: VaultPath }
+            = "BackupResourceStorageConfigsNonCRR_Get"
+            GET concat!(vault_path!(), "/backupstorageconfig/vaultstorageconfig")
             => vault_config::get_storage_config(state, request, &vault).await,
-        GetEncryptionConfig { vault: VaultPath } = "BackupResourceEncryptionConfigs_Get"
+        GetEncryptionConfig { vault: VaultPath }
+            = "BackupResourceEncryptionConfigs_Get"
+            GET concat!(vault_path!(), "/backupEncryptionConfigs/backupResourceEncryptionConfig")
             => vault_config::get_encryption_config(state, request, &vault).await,
-        ListPolicies { vault: VaultPath } = "BackupPolicies_List"
+        ListPolicies { vault: VaultPath }
+            = "BackupPolicies_List"
+            GET concat!(vault_path!(), "/backupPolicies")
             => policies::list_policies(state, request, &vault).await,
-        PutPolicy { vault: VaultPath, policy: String } = "ProtectionPolicies_CreateOrUpdate"
+        PutPolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_CreateOrUpdate"
+            PUT concat!(vault_path!(), "/backupPolicies/{policyName}")
             => policies::put_policy(state, request, &vault, &policy).await,
-        GetPolicy { vault: VaultPath, policy: String } = "ProtectionPolicies_Get"
+        GetPolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_Get"
+            GET concat!(vault_path!(), "/backupPolicies/{policyName}")
             => policies::get_policy(state, request, &vault, &policy).await,
-        DeletePolicy { vault: VaultPath, policy: String } = "ProtectionPolicies_Delete"
+        DeletePolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_Delete"
+            DELETE concat!(vault_path!(), "/backupPolicies/{policyName}")
             => policies::delete_policy(state, request, &vault, &policy).await,
         // ---- protection ----
-        RefreshContainers { vault: VaultPath, fabric: String } = "ProtectionContainers_Refresh"
+        RefreshContainers { vault: VaultPath, fabric: String }
+            = "ProtectionContainers_Refresh"
+            POST concat!(vault_path!(), "/backupFabrics/{fabricName}/refreshContainers")
             => containers::refresh_containers(state, request, &vault, &fabric).await,
         GetFabricOperationResult { vault: VaultPath, fabric: String, operation: String }
             = "ProtectionContainerRefreshOperationResults_Get"
+            GET concat!(vault_path!(), "/backupFabrics/{fabricName}/operationResults/{operationId}")
             => containers::get_fabric_operation_result(state, request, &vault, &fabric, &operation)
                 .await,
-        ListProtectableItems { vault: VaultPath } = "BackupProtectableItems_List"
+        ListProtectableItems { vault: VaultPath }
+            = "BackupProtectableItems_List"
+            GET concat!(vault_path!(), "/backupProtectableItems")
             => containers::list_protectable_items(state, request, &vault).await,
-        ListProtectionContainers { vault: VaultPath } = "BackupProtectionContainers_List"
+        ListProtectionContainers { vault: VaultPath }
+            = "BackupProtectionContainers_List"
+            GET concat!(vault_path!(), "/backupProtectionContainers")
             => containers::list_protection_containers(state, request, &vault).await,
-        GetProtectionContainer { container: ContainerPath } = "ProtectionContainers_Get"
+        GetProtectionContainer { container: ContainerPath }
+            = "ProtectionContainers_Get"
+            GET concat!(
+                vault_path!(),
+                "/backupFabrics/{fabricName}/protectionContainers/{containerName}"
+            )
             => containers::get_protection_container(state, request, &container).await,
-        PutProtectedItem { item: ItemPath } = "ProtectedItems_CreateOrUpdate"
+        PutProtectedItem { item: ItemPath }
+            = "ProtectedItems_CreateOrUpdate"
+            PUT item_path!()
             => items::put_protected_item(state, request, &item).await,
-        GetProtectedItem { item: ItemPath } = "ProtectedItems_Get"
+        GetProtectedItem { item: ItemPath }
+            = "ProtectedItems_Get"
+            GET item_path!()
             => items::get_protected_item(state, request, &item).await,
-        DeleteProtectedItem { item: ItemPath } = "ProtectedItems_Delete"
+        DeleteProtectedItem { item: ItemPath }
+            = "ProtectedItems_Delete"
+            DELETE item_path!()
             => items::delete_protected_item(state, request, &item).await,
-        ListProtectedItems { vault: VaultPath } = "BackupProtectedItems_List"
+        ListProtectedItems { vault: VaultPath }
+            = "BackupProtectedItems_List"
+            GET concat!(vault_path!(), "/backupProtectedItems")
             => items::list_protected_items(state, request, &vault).await,
         GetItemOperationStatus { item: ItemPath, operation: String }
             = "ProtectedItemOperationStatuses_Get"
+            GET concat!(item_path!(), "/operationsStatus/{operationId}")
             => operations::get_item_operation_status(state, request, &item, &operation).await,
         GetItemOperationResult { item: ItemPath, operation: String }
             = "ProtectedItemOperationResults_Get"
+            GET concat!(item_path!(), "/operationResults/{operationId}")
             => operations::get_item_operation_result(state, request, &item, &operation).await,
-        GetBackupOperation { vault: VaultPath, operation: String } = "BackupOperationStatuses_Get"
+        GetBackupOperation { vault: VaultPath, operation: String }
+            = "BackupOperationStatuses_Get"
+            GET concat!(vault_path!(), "/backupOperations/{operationId}")
             => operations::get_backup_operation(state, request, &vault, &operation).await,
         GetBackupOperationResult { vault: VaultPath, operation: String }
             = "BackupOperationResults_Get"
+            GET concat!(vault_path!(), "/backupOperationResults/{operationId}")
             => operations::get_backup_operation_result(state, request, &vault, &operation).await,
         /// The location is not checked: a VM is found by its id.
-        GetBackupStatus { subscription: String, location: String } = "BackupStatus_Get"
+        GetBackupStatus { subscription: String, location: String }
+            = "BackupStatus_Get"
+            POST concat!(
+                "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices",
+                "/locations/{azureRegion}/backupStatus"
+            )
             => backup_status::get_backup_status(state, request, &subscription).await,
         // ---- jobs and recovery points ----
-        ListJobs { vault: VaultPath } = "BackupJobs_List"
+        ListJobs { vault: VaultPath }
+            = "BackupJobs_List"
+            GET concat!(vault_path!(), "/backupJobs")
             => jobs::list_jobs(state, request, &vault).await,
-        GetJob { vault: VaultPath, job: String } = "JobDetails_Get"
+        GetJob { vault: VaultPath, job: String }
+            = "JobDetails_Get"
+            GET concat!(vault_path!(), "/backupJobs/{jobName}")
             => jobs::get_job(state, request, &vault, &job).await,
-        CancelJob { vault: VaultPath, job: String } = "JobCancellations_Trigger"
+        CancelJob { vault: VaultPath, job: String }
+            = "JobCancellations_Trigger"
+            POST concat!(vault_path!(), "/backupJobs/{jobName}/cancel")
             => jobs::cancel_job(state, request, &vault, &job).await,
         GetJobOperationResult { vault: VaultPath, job: String, operation: String }
             = "JobOperationResults_Get"
+            GET concat!(vault_path!(), "/backupJobs/{jobName}/operationResults/{operationId}")
             => jobs::get_job_operation_result(state, request, &vault, &job, &operation).await,
-        GetJobOperationStatus { vault: VaultPath, operation: String } = "JobOperationStatuses_Get"
+        GetJobOperationStatus { vault: VaultPath, operation: String }
+            = "JobOperationStatuses_Get"
+            GET concat!(vault_path!(), "/backupJobs/operationsStatus/{operationId}")
             => jobs::get_job_operation_status(state, request, &vault, &operation).await,
-        ListRecoveryPoints { item: ItemPath } = "RecoveryPoints_List"
+        ListRecoveryPoints { item: ItemPath }
+            = "RecoveryPoints_List"
+            GET concat!(item_path!(), "/recoveryPoints")
             => recovery_points::list_recovery_points(state, request, &item).await,
-        GetRecoveryPoint { item: ItemPath, recovery_point: String } = "RecoveryPoints_Get"
+        GetRecoveryPoint { item: ItemPath, recovery_point: String }
+            = "RecoveryPoints_Get"
+            GET concat!(item_path!(), "/recoveryPoints/{recoveryPointId}")
             => recovery_points::get_recovery_point(state, request, &item, &recovery_point).await,
         // ---- backup and restore ----
-        TriggerBackup { item: ItemPath } = "Backups_Trigger"
+        TriggerBackup { item: ItemPath }
+            = "Backups_Trigger"
+            POST concat!(item_path!(), "/backup")
             => backups::trigger_backup(state, request, &item).await,
-        TriggerRestore { item: ItemPath, recovery_point: String } = "Restores_Trigger"
+        TriggerRestore { item: ItemPath, recovery_point: String }
+            = "Restores_Trigger"
+            POST concat!(item_path!(), "/recoveryPoints/{recoveryPointId}/restore")
             => backups::trigger_restore(state, request, &item, &recovery_point).await,
     }
-}
-
-/// Parses a request line. `path` is the raw (still percent-encoded) URI path.
-pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let at = |i: usize| segments[i].clone();
-    // Subscription ids are GUIDs, stored lower-case; clients may send any case.
-    let subscription = || segments[1].to_ascii_lowercase();
-    let group = || GroupPath {
-        subscription: subscription(),
-        group: at(3),
-    };
-    let vault = || VaultPath {
-        group: group(),
-        vault: at(7),
-    };
-    let vm = || VmPath {
-        group: group(),
-        vm: at(7),
-    };
-    let container = || ContainerPath {
-        vault: vault(),
-        fabric: at(9),
-        container: at(11),
-    };
-    let item = || ItemPath {
-        container: container(),
-        item: at(13),
-    };
-    let no_route = || ArmError::NoRoute {
-        method: method.to_string(),
-        path: path.to_owned(),
-    };
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let put = *method == Method::PUT;
-    let post = *method == Method::POST;
-    let delete = *method == Method::DELETE;
-
-    const RS: &str = "microsoft.recoveryservices";
-    const COMPUTE: &str = "microsoft.compute";
-    const STORAGE: &str = "microsoft.storage";
-    const CLASSIC_STORAGE: &str = "microsoft.classicstorage";
-    let route = match lower.as_slice() {
-        ["metadata", "endpoints"] if get => Route::GetMetadataEndpoints {},
-        ["tenants"] if get => Route::ListTenants {},
-        ["subscriptions"] if get => Route::ListSubscriptions {},
-        ["subscriptions", _] if get => Route::GetSubscription {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups"] if get => Route::ListResourceGroups {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _] if put => {
-            Route::PutResourceGroup { group: group() }
-        }
-        ["subscriptions", _, "resourcegroups", _] if get => {
-            Route::GetResourceGroup { group: group() }
-        }
-        ["subscriptions", _, "resources"] if get => Route::ListResources {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _, "resources"] if get => {
-            Route::ListResourcesInGroup { group: group() }
-        }
-        ["subscriptions", _, "providers"] if get => Route::ListProviders {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "providers", _] if get => Route::GetProvider {
-            subscription: subscription(),
-            namespace: at(3),
-        },
-        ["subscriptions", _, "providers", RS, "locations", _, "backupstatus"] if post => {
-            Route::GetBackupStatus {
-                subscription: subscription(),
-                location: at(5),
-            }
-        }
-        ["subscriptions", _, "providers", COMPUTE, "virtualmachines"] if get => {
-            Route::ListVmsInSubscription {
-                subscription: subscription(),
-            }
-        }
-        ["subscriptions", _, "providers", RS, "vaults"] if get => Route::ListVaultsInSubscription {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _, "providers", p, rest @ ..] => match (*p, rest) {
-            (COMPUTE, ["virtualmachines"]) if get => Route::ListVmsInGroup { group: group() },
-            (COMPUTE, ["virtualmachines", _]) if put => Route::PutVm { vm: vm() },
-            (COMPUTE, ["virtualmachines", _]) if get => Route::GetVm { vm: vm() },
-            (COMPUTE, ["virtualmachines", _]) if delete => Route::DeleteVm { vm: vm() },
-            (COMPUTE, ["virtualmachines", _, "extensions"]) if get => {
-                Route::ListVmExtensions { vm: vm() }
-            }
-            (COMPUTE, ["virtualmachines", _, "extensions", _]) if get => Route::GetVmExtension {
-                vm: vm(),
-                extension: at(9),
-            },
-            (STORAGE, ["storageaccounts", _]) if get => Route::GetStorageAccount {
-                group: group(),
-                account: at(7),
-            },
-            (CLASSIC_STORAGE, ["storageaccounts", _]) if get => Route::GetClassicStorageAccount {
-                group: group(),
-                account: at(7),
-            },
-            (RS, ["vaults"]) if get => Route::ListVaultsInGroup { group: group() },
-            (RS, ["vaults", _]) if put => Route::PutVault { vault: vault() },
-            (RS, ["vaults", _]) if get => Route::GetVault { vault: vault() },
-            (RS, ["vaults", _]) if delete => Route::DeleteVault { vault: vault() },
-            (RS, ["vaults", _, rest @ ..]) => vault_route(rest, method)
-                .ok_or_else(no_route)?
-                .build(vault(), container, item, &segments),
-            _ => return Err(no_route()),
-        },
-        _ => return Err(no_route()),
-    };
-    Ok(route)
-}
-
-/// A route below a vault, before the vault's path is attached.
-enum VaultChild {
-    Direct(fn(VaultPath, &[String]) -> Route),
-    Container(fn(ContainerPath, &[String]) -> Route),
-    Item(fn(ItemPath, &[String]) -> Route),
-}
-
-impl VaultChild {
-    fn build(
-        self,
-        vault: VaultPath,
-        container: impl Fn() -> ContainerPath,
-        item: impl Fn() -> ItemPath,
-        segments: &[String],
-    ) -> Route {
-        match self {
-            Self::Direct(f) => f(vault, segments),
-            Self::Container(f) => f(container(), segments),
-            Self::Item(f) => f(item(), segments),
-        }
-    }
-}
-
-/// `rest` is lower-cased and starts after `vaults/{vault}` (segment 8 of the path).
-fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
-    use VaultChild::{Container, Direct, Item};
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let put = *method == Method::PUT;
-    let post = *method == Method::POST;
-    let patch = *method == Method::PATCH;
-    let delete = *method == Method::DELETE;
-    let child = match rest {
-        ["backupresourceguardproxies"] if get => {
-            Direct(|vault, _| Route::ListResourceGuardProxies { vault })
-        }
-        ["backupconfig", "vaultconfig"] if get => {
-            Direct(|vault, _| Route::GetVaultConfig { vault })
-        }
-        ["backupconfig", "vaultconfig"] if patch => {
-            Direct(|vault, _| Route::UpdateVaultConfig { vault })
-        }
-        ["backupconfig", "vaultconfig"] if put => {
-            Direct(|vault, _| Route::PutVaultConfig { vault })
-        }
-        ["backupstorageconfig", "vaultstorageconfig"] if get => {
-            Direct(|vault, _| Route::GetStorageConfig { vault })
-        }
-        ["backupencryptionconfigs", "backupresourceencryptionconfig"] if get => {
-            Direct(|vault, _| Route::GetEncryptionConfig { vault })
-        }
-        ["backuppolicies"] if get => Direct(|vault, _| Route::ListPolicies { vault }),
-        ["backuppolicies", _] if put => Direct(|v, s| Route::PutPolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backuppolicies", _] if get => Direct(|v, s| Route::GetPolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backuppolicies", _] if delete => Direct(|v, s| Route::DeletePolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backupfabrics", _, "refreshcontainers"] if post => {
-            Direct(|v, s| Route::RefreshContainers {
-                vault: v,
-                fabric: s[9].clone(),
-            })
-        }
-        ["backupfabrics", _, "operationresults", _] if get => {
-            Direct(|v, s| Route::GetFabricOperationResult {
-                vault: v,
-                fabric: s[9].clone(),
-                operation: s[11].clone(),
-            })
-        }
-        ["backupprotectableitems"] if get => {
-            Direct(|vault, _| Route::ListProtectableItems { vault })
-        }
-        ["backupprotectioncontainers"] if get => {
-            Direct(|vault, _| Route::ListProtectionContainers { vault })
-        }
-        ["backupprotecteditems"] if get => Direct(|vault, _| Route::ListProtectedItems { vault }),
-        ["backupoperations", _] if get => Direct(|v, s| Route::GetBackupOperation {
-            vault: v,
-            operation: s[9].clone(),
-        }),
-        ["backupoperationresults", _] if get => Direct(|v, s| Route::GetBackupOperationResult {
-            vault: v,
-            operation: s[9].clone(),
-        }),
-        ["backupjobs"] if get => Direct(|vault, _| Route::ListJobs { vault }),
-        ["backupjobs", _] if get => Direct(|v, s| Route::GetJob {
-            vault: v,
-            job: s[9].clone(),
-        }),
-        ["backupjobs", _, "cancel"] if post => Direct(|v, s| Route::CancelJob {
-            vault: v,
-            job: s[9].clone(),
-        }),
-        ["backupjobs", "operationsstatus", _] if get => {
-            Direct(|v, s| Route::GetJobOperationStatus {
-                vault: v,
-                operation: s[10].clone(),
-            })
-        }
-        ["backupjobs", _, "operationresults", _] if get => {
-            Direct(|v, s| Route::GetJobOperationResult {
-                vault: v,
-                job: s[9].clone(),
-                operation: s[11].clone(),
-            })
-        }
-        ["backupfabrics", _, "protectioncontainers", _] if get => {
-            Container(|container, _| Route::GetProtectionContainer { container })
-        }
-        ["backupfabrics", _, "protectioncontainers", _, "protecteditems", _, tail @ ..] => {
-            match tail {
-                [] if put => Item(|item, _| Route::PutProtectedItem { item }),
-                [] if get => Item(|item, _| Route::GetProtectedItem { item }),
-                [] if delete => Item(|item, _| Route::DeleteProtectedItem { item }),
-                ["operationsstatus", _] if get => Item(|i, s| Route::GetItemOperationStatus {
-                    item: i,
-                    operation: s[15].clone(),
-                }),
-                ["operationresults", _] if get => Item(|i, s| Route::GetItemOperationResult {
-                    item: i,
-                    operation: s[15].clone(),
-                }),
-                ["recoverypoints"] if get => Item(|item, _| Route::ListRecoveryPoints { item }),
-                ["recoverypoints", _] if get => Item(|i, s| Route::GetRecoveryPoint {
-                    item: i,
-                    recovery_point: s[15].clone(),
-                }),
-                ["backup"] if post => Item(|item, _| Route::TriggerBackup { item }),
-                ["recoverypoints", _, "restore"] if post => Item(|i, s| Route::TriggerRestore {
-                    item: i,
-                    recovery_point: s[15].clone(),
-                }),
-                _ => return None,
-            }
-        }
-        _ => return None,
-    };
-    Some(child)
 }
 
 #[cfg(test)]
@@ -586,6 +618,28 @@ mod tests {
             },
             vault: "V".into(),
         }
+    }
+
+    #[test]
+    fn every_template_filled_in_parses_to_its_route() {
+        for spec in Route::SPECS {
+            let path = spec
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let route = parse(&spec.method, &path).unwrap();
+            assert_eq!(route.operation_id(), spec.operation_id, "{path}");
+        }
+    }
+
+    #[test]
+    fn head_is_get() {
+        assert_eq!(
+            parse(&Method::HEAD, V).unwrap(),
+            Route::GetVault { vault: vault() }
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
 use super::protection::vault_of;
-use super::route::VaultPath;
+use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::vault_config::{self, VaultConfig, VaultConfigChange};
@@ -121,8 +121,8 @@ fn vault_config_body(config: VaultConfig) -> VaultConfigBody {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupResourceGuardProxies",
-    operation_id = "ResourceGuardProxies_Get",
+    path = spec::ListResourceGuardProxies.path,
+    operation_id = spec::ListResourceGuardProxies.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -149,8 +149,8 @@ pub async fn list_resource_guard_proxies(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Get",
+    path = spec::GetVaultConfig.path,
+    operation_id = spec::GetVaultConfig.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -180,8 +180,8 @@ pub async fn get_vault_config(
 
 #[utoipa::path(
     patch,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Update",
+    path = spec::UpdateVaultConfig.path,
+    operation_id = spec::UpdateVaultConfig.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -206,8 +206,8 @@ pub async fn update_vault_config(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Put",
+    path = spec::PutVaultConfig.path,
+    operation_id = spec::PutVaultConfig.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -254,8 +254,8 @@ async fn write_vault_config(state: &ApiState, request: &ArmRequest, path: &Vault
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupstorageconfig/vaultstorageconfig",
-    operation_id = "BackupResourceStorageConfigsNonCRR_Get",
+    path = spec::GetStorageConfig.path,
+    operation_id = spec::GetStorageConfig.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -298,8 +298,8 @@ pub async fn get_storage_config(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupEncryptionConfigs/backupResourceEncryptionConfig",
-    operation_id = "BackupResourceEncryptionConfigs_Get",
+    path = spec::GetEncryptionConfig.path,
+    operation_id = spec::GetEncryptionConfig.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::ErrorResponse;
-use super::route::{GroupPath, VaultPath};
+use super::route::{spec, GroupPath, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::lookup::Tags;
@@ -103,8 +103,8 @@ impl From<Vault> for VaultBody {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults",
-    operation_id = "Vaults_ListBySubscriptionId",
+    path = spec::ListVaultsInSubscription.path,
+    operation_id = spec::ListVaultsInSubscription.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -125,8 +125,8 @@ pub async fn list_vaults_in_subscription(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults",
-    operation_id = "Vaults_ListByResourceGroup",
+    path = spec::ListVaultsInGroup.path,
+    operation_id = spec::ListVaultsInGroup.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -149,8 +149,8 @@ pub async fn list_vaults_in_group(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_CreateOrUpdate",
+    path = spec::PutVault.path,
+    operation_id = spec::PutVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -193,8 +193,8 @@ pub async fn put_vault(state: &ApiState, request: &ArmRequest, path: &VaultPath)
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_Get",
+    path = spec::GetVault.path,
+    operation_id = spec::GetVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
@@ -220,8 +220,8 @@ pub async fn get_vault(state: &ApiState, _request: &ArmRequest, path: &VaultPath
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_Delete",
+    path = spec::DeleteVault.path,
+    operation_id = spec::DeleteVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::api::arm::error::ErrorResponse;
+use crate::api::arm::route::spec;
 use crate::api::arm::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::protection::backup_status;
@@ -42,8 +43,8 @@ pub struct BackupStatusBody {
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/locations/{azureRegion}/backupStatus",
-    operation_id = "BackupStatus_Get",
+    path = spec::GetBackupStatus.path,
+    operation_id = spec::GetBackupStatus.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

@@ -8,7 +8,7 @@ use super::operations::result_response;
 use super::{accepted, check_fabric, url, vault_of, MANAGEMENT_TYPE, PAGE_SIZE};
 use crate::api::arm::error::ErrorResponse;
 use crate::api::arm::query::{check_filter_keys, filter_allows, filter_allows_any};
-use crate::api::arm::route::{ContainerPath, VaultPath};
+use crate::api::arm::route::{spec, ContainerPath, VaultPath};
 use crate::api::arm::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::ids;
@@ -128,8 +128,8 @@ fn container_body(vault_id: &str, container: &Container) -> ProtectionContainerR
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/refreshContainers",
-    operation_id = "ProtectionContainers_Refresh",
+    path = spec::RefreshContainers.path,
+    operation_id = spec::RefreshContainers.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -165,8 +165,8 @@ pub async fn refresh_containers(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/operationResults/{operationId}",
-    operation_id = "ProtectionContainerRefreshOperationResults_Get",
+    path = spec::GetFabricOperationResult.path,
+    operation_id = spec::GetFabricOperationResult.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -205,8 +205,8 @@ pub async fn get_fabric_operation_result(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupProtectableItems",
-    operation_id = "BackupProtectableItems_List",
+    path = spec::ListProtectableItems.path,
+    operation_id = spec::ListProtectableItems.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -263,8 +263,8 @@ pub async fn list_protectable_items(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupProtectionContainers",
-    operation_id = "BackupProtectionContainers_List",
+    path = spec::ListProtectionContainers.path,
+    operation_id = spec::ListProtectionContainers.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -337,8 +337,8 @@ pub async fn list_protection_containers(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}",
-    operation_id = "ProtectionContainers_Get",
+    path = spec::GetProtectionContainer.path,
+    operation_id = spec::GetProtectionContainer.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

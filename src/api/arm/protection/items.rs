@@ -9,7 +9,7 @@ use super::{
 };
 use crate::api::arm::error::ErrorResponse;
 use crate::api::arm::query::{check_filter_keys, filter_allows};
-use crate::api::arm::route::{ItemPath, VaultPath};
+use crate::api::arm::route::{spec, ItemPath, VaultPath};
 use crate::api::arm::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::ids;
@@ -198,8 +198,8 @@ pub(super) fn item_body(vault_id: &str, item: &ProtectedItem) -> ProtectedItemRe
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}",
-    operation_id = "ProtectedItems_CreateOrUpdate",
+    path = spec::PutProtectedItem.path,
+    operation_id = spec::PutProtectedItem.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -297,8 +297,8 @@ pub(in crate::api::arm) fn item_accepted(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}",
-    operation_id = "ProtectedItems_Get",
+    path = spec::GetProtectedItem.path,
+    operation_id = spec::GetProtectedItem.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -329,8 +329,8 @@ pub async fn get_protected_item(
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}",
-    operation_id = "ProtectedItems_Delete",
+    path = spec::DeleteProtectedItem.path,
+    operation_id = spec::DeleteProtectedItem.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -380,8 +380,8 @@ pub async fn delete_protected_item(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupProtectedItems",
-    operation_id = "BackupProtectedItems_List",
+    path = spec::ListProtectedItems.path,
+    operation_id = spec::ListProtectedItems.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),

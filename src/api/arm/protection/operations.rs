@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::items::{item_body, ProtectedItemResource};
 use super::{accepted, check_fabric, url, vault_of, wire_time};
 use crate::api::arm::error::ErrorResponse;
-use crate::api::arm::route::{ItemPath, VaultPath};
+use crate::api::arm::route::{spec, ItemPath, VaultPath};
 use crate::api::arm::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::lookup::VaultRecord;
@@ -69,8 +69,8 @@ pub(in crate::api::arm) fn operation_body(op: &Operation) -> OperationStatusBody
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/operationsStatus/{operationId}",
-    operation_id = "ProtectedItemOperationStatuses_Get",
+    path = spec::GetItemOperationStatus.path,
+    operation_id = spec::GetItemOperationStatus.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -99,8 +99,8 @@ pub async fn get_item_operation_status(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/operationResults/{operationId}",
-    operation_id = "ProtectedItemOperationResults_Get",
+    path = spec::GetItemOperationResult.path,
+    operation_id = spec::GetItemOperationResult.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -146,8 +146,8 @@ pub async fn get_item_operation_result(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupOperations/{operationId}",
-    operation_id = "BackupOperationStatuses_Get",
+    path = spec::GetBackupOperation.path,
+    operation_id = spec::GetBackupOperation.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
@@ -174,8 +174,8 @@ pub async fn get_backup_operation(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupOperationResults/{operationId}",
-    operation_id = "BackupOperationResults_Get",
+    path = spec::GetBackupOperationResult.path,
+    operation_id = spec::GetBackupOperationResult.operation_id,
     tag = "Protection",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
