@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ErrorResponse;
+use super::params::{ApiVersion, ItemParams, VaultParams};
 use super::protection::item_of;
 use super::protection::items::item_accepted;
 use super::route::{spec, ItemPath};
@@ -74,13 +75,9 @@ fn check_object_type(object_type: Option<&str>, expected: &str) -> Result<(), Ar
     operation_id = spec::TriggerBackup.operation_id,
     tag = "Backups",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ItemParams,
+        ApiVersion,
     ),
     request_body = BackupRequestResource,
     responses(
@@ -113,14 +110,10 @@ pub async fn trigger_backup(state: &ApiState, request: &ArmRequest, path: &ItemP
     operation_id = spec::TriggerRestore.operation_id,
     tag = "Backups",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
+        VaultParams,
+        ItemParams,
         ("recoveryPointId" = String, Path, description = "The recovery point's name."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = RestoreRequestResource,
     responses(

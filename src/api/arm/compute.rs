@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ErrorResponse;
+use super::params::ApiVersion;
 use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -397,7 +398,7 @@ fn vm_list(vms: Vec<VmDetails>) -> ArmResult {
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's VMs, by group and name.", body = VirtualMachineList),
@@ -421,7 +422,7 @@ pub async fn list_vms_in_subscription(
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group's VMs, by name.", body = VirtualMachineList),
@@ -445,7 +446,7 @@ pub async fn list_vms_in_group(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "1-64 letters, digits, `-_.`, not starting with `_`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = VirtualMachinePut,
     responses(
@@ -484,7 +485,7 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM, its disks and (in `resources`) its extensions.", body = VirtualMachine),
@@ -514,7 +515,7 @@ pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> A
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM, its extensions and its disk blobs were deleted. Its backups stay."),
@@ -547,7 +548,7 @@ pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM's extensions, by name.", body = VirtualMachineExtensionList),
@@ -585,7 +586,7 @@ pub async fn list_extensions(state: &ApiState, _request: &ArmRequest, path: &VmP
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
         ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The extension.", body = VirtualMachineExtension),

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
+use super::params::ApiVersion;
 use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -68,7 +69,7 @@ impl From<GroupRecord> for ResourceGroup {
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's resource groups.", body = ResourceGroupList),
@@ -94,7 +95,7 @@ pub async fn list_groups(state: &ApiState, _request: &ArmRequest, subscription: 
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "1-90 letters, digits, `_-.()`, not ending in `.`; matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = ResourceGroupPut,
     responses(
@@ -133,7 +134,7 @@ pub async fn put_group(state: &ApiState, request: &ArmRequest, path: &GroupPath)
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group.", body = ResourceGroup),

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
+use super::params::ApiVersion;
 use super::query::{check_filter_keys, filter_allows};
 use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
@@ -38,7 +39,7 @@ pub struct GenericResourceList {
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("$filter" = Option<String>, Query, description = "`resourceGroup eq 'g'`, `resourceType eq 't'`, `name eq 'n'`, joined by `and`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's VMs, vaults and the served storage account (in each group), by id.", body = GenericResourceList),
@@ -62,7 +63,7 @@ pub async fn list_resources(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("$filter" = Option<String>, Query, description = "`resourceType eq 't'`, `name eq 'n'`, joined by `and`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group's resources, by id.", body = GenericResourceList),

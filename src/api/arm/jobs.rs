@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use super::error::ErrorResponse;
+use super::params::{ApiVersion, VaultParams};
 use super::protection::operations::{operation_body, result_response, OperationStatusBody};
 use super::protection::{accepted, url, vault_of, wire_time, MANAGEMENT_TYPE};
 use super::query::{check_filter_keys, filter_allows, filter_time, Filter};
@@ -266,10 +267,8 @@ fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
     operation_id = spec::ListJobs.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`status`, `operation`, `startTime` and `endTime` (bounds on the job's start, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601), `backupManagementType`, `jobId`, as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),
@@ -327,11 +326,9 @@ pub async fn list_jobs(state: &ApiState, request: &ArmRequest, path: &VaultPath)
     operation_id = spec::GetJob.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("jobName" = String, Path, description = "The job's GUID."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The job.", body = JobResource),
@@ -358,11 +355,9 @@ pub async fn get_job(
     operation_id = spec::CancelJob.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("jobName" = String, Path, description = "The job's id (a GUID, any case)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 202, description = "The job is cancelled (it ends `Cancelled` with its tasks at once); poll the headers' URLs.", headers(
@@ -404,12 +399,10 @@ pub async fn cancel_job(
     operation_id = spec::GetJobOperationResult.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("jobName" = String, Path, description = "The cancelled job's id."),
         ("operationId" = String, Path, description = "The cancellation's id (the last segment of `Location`)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 204, description = "The cancellation is done."),
@@ -441,11 +434,9 @@ pub async fn get_job_operation_result(
     operation_id = spec::GetJobOperationStatus.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("operationId" = String, Path, description = "The cancellation's id (the last segment of `Azure-AsyncOperation`)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The cancellation's status, with the job's id.", body = OperationStatusBody),

@@ -10,6 +10,7 @@ pub mod error;
 pub mod groups;
 pub mod inventory;
 pub mod jobs;
+pub mod params;
 pub mod policies;
 pub mod protection;
 pub mod providers;

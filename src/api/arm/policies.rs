@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ArmError, ErrorResponse};
+use super::params::ApiVersion;
 use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -78,7 +79,7 @@ async fn vault(state: &ApiState, path: &VaultPath) -> Result<VaultRecord, Resour
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`backupManagementType eq 'AzureIaasVM'` and/or `workloadType eq 'VM'`; other values match no policy."),
     ),
     responses(
@@ -126,7 +127,7 @@ pub async fn list_policies(state: &ApiState, request: &ArmRequest, path: &VaultP
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = PolicyPutBody,
     responses(
@@ -165,7 +166,7 @@ pub async fn put_policy(
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The policy.", body = PolicyBody),
@@ -193,7 +194,7 @@ pub async fn get_policy(
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The policy was deleted."),

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
+use super::params::ApiVersion;
 use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -128,7 +129,7 @@ fn storage_account_body(account: StorageAccount, blob_endpoint: &str) -> Storage
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "Every served provider, registered.", body = ProviderList),
@@ -158,7 +159,7 @@ pub async fn list_providers(
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceProviderNamespace" = String, Path, description = "e.g. `Microsoft.Compute`, in any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The provider and its served resource types.", body = ProviderBody),
@@ -187,7 +188,7 @@ pub async fn get_provider(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Any resource group of the subscription: the one served account answers in each, in the group's location."),
         ("accountName" = String, Path, description = "The blob endpoint's account (`devstoreaccount1` by default)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The account, with its blob endpoint.", body = StorageAccountBody),
@@ -224,7 +225,7 @@ pub async fn get_storage_account(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("accountName" = String, Path, description = "The account."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 404, description = "`ResourceNotFound`: there are no classic accounts (`az` looks here first and expects this).", body = ErrorResponse),

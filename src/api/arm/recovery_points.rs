@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
+use super::params::{ApiVersion, ItemParams, VaultParams};
 use super::protection::{item_of, wire_time};
 use super::query::{check_filter_keys, filter_time};
 use super::route::{spec, ItemPath};
@@ -118,13 +119,9 @@ fn recovery_point_body(item_id: &str, point: &RecoveryPoint) -> RecoveryPointRes
     operation_id = spec::ListRecoveryPoints.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ItemParams,
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`startDate` and `endDate` (bounds on the recovery point time, `YYYY-MM-DD hh:mm:ss AM` or ISO 8601); `restorePointQueryType`, `extendedInfo`, `moveReadyRPOnly` and `includeSoftDeletedRP` are accepted and ignored."),
     ),
     responses(
@@ -174,14 +171,10 @@ pub async fn list_recovery_points(
     operation_id = spec::GetRecoveryPoint.operation_id,
     tag = "Jobs",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
+        VaultParams,
+        ItemParams,
         ("recoveryPointId" = String, Path, description = "The recovery point's name (a number)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The recovery point.", body = RecoveryPointResource),

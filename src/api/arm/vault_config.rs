@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
+use super::params::{ApiVersion, VaultParams};
 use super::protection::vault_of;
 use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
@@ -125,10 +126,8 @@ fn vault_config_body(config: VaultConfig) -> VaultConfigBody {
     operation_id = spec::ListResourceGuardProxies.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "No Resource Guard is linked: an empty list.", body = ResourceGuardProxyList),
@@ -153,10 +152,8 @@ pub async fn list_resource_guard_proxies(
     operation_id = spec::GetVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault's soft delete and security configuration.", body = VaultConfigBody),
@@ -184,10 +181,8 @@ pub async fn get_vault_config(
     operation_id = spec::UpdateVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     request_body = VaultConfigWrite,
     responses(
@@ -210,10 +205,8 @@ pub async fn update_vault_config(
     operation_id = spec::PutVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     request_body = VaultConfigWrite,
     responses(
@@ -258,10 +251,8 @@ async fn write_vault_config(state: &ApiState, request: &ArmRequest, path: &Vault
     operation_id = spec::GetStorageConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault's storage redundancy (set with the vault's `redundancySettings`).", body = StorageConfigBody),
@@ -302,10 +293,8 @@ pub async fn get_storage_config(
     operation_id = spec::GetEncryptionConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "Microsoft-managed keys, no infrastructure encryption.", body = EncryptionConfigBody),

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::ErrorResponse;
+use super::params::ApiVersion;
 use super::route::{spec, GroupPath, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -108,7 +109,7 @@ impl From<Vault> for VaultBody {
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's vaults.", body = VaultList),
@@ -131,7 +132,7 @@ pub async fn list_vaults_in_subscription(
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The resource group's vaults.", body = VaultList),
@@ -156,7 +157,7 @@ pub async fn list_vaults_in_group(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "2 to 50 letters, digits and hyphens, starting with a letter."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = VaultPutBody,
     responses(
@@ -200,7 +201,7 @@ pub async fn put_vault(state: &ApiState, request: &ArmRequest, path: &VaultPath)
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault.", body = VaultBody),
@@ -227,7 +228,7 @@ pub async fn get_vault(state: &ApiState, _request: &ArmRequest, path: &VaultPath
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 204, description = "The vault, its policies, jobs and recovery points were deleted, or there was no such vault. Never 200: the SDK behind `az` 2.91 accepts only 202 or 204 here."),

@@ -4,6 +4,7 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::api::arm::error::ErrorResponse;
+use crate::api::arm::params::ApiVersion;
 use crate::api::arm::route::spec;
 use crate::api::arm::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -49,7 +50,7 @@ pub struct BackupStatusBody {
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("azureRegion" = String, Path, description = "The VM's region (not checked: a VM is found by its id)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = BackupStatusRequest,
     responses(

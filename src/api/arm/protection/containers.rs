@@ -7,6 +7,7 @@ use serde::Serialize;
 use super::operations::result_response;
 use super::{accepted, check_fabric, url, vault_of, MANAGEMENT_TYPE, PAGE_SIZE};
 use crate::api::arm::error::ErrorResponse;
+use crate::api::arm::params::{ApiVersion, VaultParams};
 use crate::api::arm::query::{check_filter_keys, filter_allows, filter_allows_any};
 use crate::api::arm::route::{spec, ContainerPath, VaultPath};
 use crate::api::arm::{json_response, ArmRequest, ArmResult};
@@ -132,11 +133,9 @@ fn container_body(vault_id: &str, container: &Container) -> ProtectionContainerR
     operation_id = spec::RefreshContainers.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "Accepted and ignored: every VM of the subscription is discovered."),
     ),
     responses(
@@ -169,12 +168,10 @@ pub async fn refresh_containers(
     operation_id = spec::GetFabricOperationResult.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
         ("operationId" = String, Path, description = "The refresh operation's id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 204, description = "The refresh is done."),
@@ -209,10 +206,8 @@ pub async fn get_fabric_operation_result(
     operation_id = spec::ListProtectableItems.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`backupManagementType` (`AzureIaasVM`), `workloadType` (`VM`), `friendlyName`, `containerName`, `status` (`NotProtected`), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
     ),
     responses(
@@ -267,10 +262,8 @@ pub async fn list_protectable_items(
     operation_id = spec::ListProtectionContainers.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`backupManagementType`, `friendlyName`, `status` (`Registered`), `fabricName`, `containerType`, `backupEngineName` (matches no VM container), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),
@@ -341,12 +334,10 @@ pub async fn list_protection_containers(
     operation_id = spec::GetProtectionContainer.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
         ("containerName" = String, Path, description = "`IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>` (or without the prefix), any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The container.", body = ProtectionContainerResource),

@@ -8,6 +8,7 @@ use super::{
     accepted, check_fabric, item_of, url, vault_of, wire_time, MANAGEMENT_TYPE, PAGE_SIZE,
 };
 use crate::api::arm::error::ErrorResponse;
+use crate::api::arm::params::{ApiVersion, VaultParams};
 use crate::api::arm::query::{check_filter_keys, filter_allows};
 use crate::api::arm::route::{spec, ItemPath, VaultPath};
 use crate::api::arm::{json_response, ArmError, ArmRequest, ArmResult};
@@ -202,13 +203,11 @@ pub(super) fn item_body(vault_id: &str, item: &ProtectedItem) -> ProtectedItemRe
     operation_id = spec::PutProtectedItem.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
         ("containerName" = String, Path, description = "`IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>` (or without the prefix), any case."),
         ("protectedItemName" = String, Path, description = "`VM;iaasvmcontainerv2;<rg>;<vm>`, any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = ProtectedItemPut,
     responses(
@@ -301,13 +300,11 @@ pub(in crate::api::arm) fn item_accepted(
     operation_id = spec::GetProtectedItem.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
         ("containerName" = String, Path, description = "`IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>` (or without the prefix), any case."),
         ("protectedItemName" = String, Path, description = "`VM;iaasvmcontainerv2;<rg>;<vm>`, any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "Accepted and ignored (`expand eq 'extendedinfo'`): extended info is always included."),
     ),
     responses(
@@ -333,13 +330,11 @@ pub async fn get_protected_item(
     operation_id = spec::DeleteProtectedItem.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("fabricName" = String, Path, description = "Always `Azure`."),
         ("containerName" = String, Path, description = "`IaasVMContainer;iaasvmcontainerv2;<rg>;<vm>` (or without the prefix), any case."),
         ("protectedItemName" = String, Path, description = "`VM;iaasvmcontainerv2;<rg>;<vm>`, any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 202, description = "Protection stopped and the backup data deleted; the operation has already succeeded.",
@@ -384,10 +379,8 @@ pub async fn delete_protected_item(
     operation_id = spec::ListProtectedItems.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`backupManagementType`, `itemType`, `policyName`, `friendlyName`, `containerName`, `healthState`, `fabricName`, `backupEngineName` and `backupSetName` (these two match no VM item), as `key eq 'value'` joined by `and`; other keys are refused (400)."),
         ("$skipToken" = Option<String>, Query, description = "Continues a list from its `nextLink`."),
     ),

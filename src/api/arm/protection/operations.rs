@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::items::{item_body, ProtectedItemResource};
 use super::{accepted, check_fabric, url, vault_of, wire_time};
 use crate::api::arm::error::ErrorResponse;
+use crate::api::arm::params::{ApiVersion, ItemParams, VaultParams};
 use crate::api::arm::route::{spec, ItemPath, VaultPath};
 use crate::api::arm::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -73,14 +74,10 @@ pub(in crate::api::arm) fn operation_body(op: &Operation) -> OperationStatusBody
     operation_id = spec::GetItemOperationStatus.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
+        VaultParams,
+        ItemParams,
         ("operationId" = String, Path, description = "The operation's id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The operation's status, with the job's id once it has one.", body = OperationStatusBody),
@@ -103,14 +100,10 @@ pub async fn get_item_operation_status(
     operation_id = spec::GetItemOperationResult.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
+        VaultParams,
+        ItemParams,
         ("operationId" = String, Path, description = "The operation's id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "A finished PUT: the item as it is now.", body = ProtectedItemResource),
@@ -150,11 +143,9 @@ pub async fn get_item_operation_result(
     operation_id = spec::GetBackupOperation.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("operationId" = String, Path, description = "The operation's id (the last segment of `Azure-AsyncOperation`)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The operation's status, with the job's id once it has one.", body = OperationStatusBody),
@@ -178,11 +169,9 @@ pub async fn get_backup_operation(
     operation_id = spec::GetBackupOperationResult.operation_id,
     tag = "Protection",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
+        VaultParams,
         ("operationId" = String, Path, description = "The operation's id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 204, description = "The operation is done."),
