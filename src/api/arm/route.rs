@@ -242,8 +242,8 @@ macro_rules! first_field_subscription {
 /// its path carries (the first is its scope, see [`Scope`]; the fields are read from the
 /// path's parameters in order, see [`FromPath`]), its Azure operation id, its method and
 /// OpenAPI path template, and the call that serves it, written with the dispatcher's `state`
-/// and `request`. From the table come the `Route` enum, [`parse`], [`Route::operation_id`],
-/// [`Route::OPERATION_IDS`], [`Route::subscription`], [`Route::dispatch`] and the [`spec`]
+/// and `request`. From the table come the `Route` enum, [`parse`], [`Route::SPECS`],
+/// [`Route::operation_id`], [`Route::subscription`], [`Route::dispatch`] and the [`spec`]
 /// constants the handlers' `utoipa::path` annotations take their path and operation id from.
 macro_rules! arm_routes {
     (
@@ -281,11 +281,8 @@ macro_rules! arm_routes {
         }
 
         impl Route {
-            /// Every route's spec, in table order.
+            /// Every route's spec, in table order; the OpenAPI document must describe each.
             pub const SPECS: &'static [RouteSpec] = &[$(spec::$variant),*];
-
-            /// Every ARM operation id a route can have; the OpenAPI document must describe each.
-            pub const OPERATION_IDS: &'static [&'static str] = &[$($operation_id),*];
 
             /// The Azure operation id of the route, as the OpenAPI document names it.
             pub fn operation_id(&self) -> &'static str {
