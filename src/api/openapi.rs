@@ -54,6 +54,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::policies::PoliciesApi::openapi());
     document.merge(super::arm::protection::ProtectionApi::openapi());
     document.merge(super::arm::jobs::JobsApi::openapi());
+    document.merge(super::arm::recovery_points::RecoveryPointsApi::openapi());
     document.merge(super::arm::backups::BackupsApi::openapi());
     document
 }
@@ -135,7 +136,10 @@ mod tests {
                 }
             }
         }
-        let all: BTreeSet<String> = Route::OPERATION_IDS.iter().map(|s| s.to_string()).collect();
+        let all: BTreeSet<String> = Route::SPECS
+            .iter()
+            .map(|spec| spec.operation_id.to_owned())
+            .collect();
         let missing: Vec<_> = all.difference(&documented).collect();
         assert!(
             missing.is_empty(),

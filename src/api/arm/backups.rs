@@ -6,8 +6,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ErrorResponse;
-use super::protection::{item_accepted, item_of};
-use super::route::ItemPath;
+use super::params::{ApiVersion, ItemParams, VaultParams};
+use super::protection::item_of;
+use super::protection::items::item_accepted;
+use super::route::{spec, ItemPath};
 use super::{ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::control::on_demand::request_backup;
@@ -69,17 +71,13 @@ fn check_object_type(object_type: Option<&str>, expected: &str) -> Result<(), Ar
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/backup",
-    operation_id = "Backups_Trigger",
+    path = spec::TriggerBackup.path,
+    operation_id = spec::TriggerBackup.operation_id,
     tag = "Backups",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ItemParams,
+        ApiVersion,
     ),
     request_body = BackupRequestResource,
     responses(
@@ -108,18 +106,14 @@ pub async fn trigger_backup(state: &ApiState, request: &ArmRequest, path: &ItemP
 
 #[utoipa::path(
     post,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupFabrics/{fabricName}/protectionContainers/{containerName}/protectedItems/{protectedItemName}/recoveryPoints/{recoveryPointId}/restore",
-    operation_id = "Restores_Trigger",
+    path = spec::TriggerRestore.path,
+    operation_id = spec::TriggerRestore.operation_id,
     tag = "Backups",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("fabricName" = String, Path, description = "Always `Azure`."),
-        ("containerName" = String, Path, description = "The item's container."),
-        ("protectedItemName" = String, Path, description = "The protected item."),
+        VaultParams,
+        ItemParams,
         ("recoveryPointId" = String, Path, description = "The recovery point's name."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = RestoreRequestResource,
     responses(

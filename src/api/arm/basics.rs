@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
+use super::route::spec;
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::sim::SubscriptionBody;
 use crate::api::ApiState;
@@ -108,8 +109,8 @@ fn endpoints(base_url: &str) -> MetadataEndpoints {
 
 #[utoipa::path(
     get,
-    path = "/metadata/endpoints",
-    operation_id = "Metadata_GetEndpoints",
+    path = spec::GetMetadataEndpoints.path,
+    operation_id = spec::GetMetadataEndpoints.operation_id,
     tag = "basics",
     security(()),
     params(("api-version" = Option<String>, Query, description = "Any version")),
@@ -121,8 +122,8 @@ pub fn metadata_endpoints(base_url: &str) -> ArmResult {
 
 #[utoipa::path(
     get,
-    path = "/tenants",
-    operation_id = "Tenants_List",
+    path = spec::ListTenants.path,
+    operation_id = spec::ListTenants.operation_id,
     tag = "basics",
     params(("api-version" = String, Query, description = "Any version")),
     responses(
@@ -148,8 +149,8 @@ pub async fn list_tenants(state: &ApiState, request: &ArmRequest) -> ArmResult {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions",
-    operation_id = "Subscriptions_List",
+    path = spec::ListSubscriptions.path,
+    operation_id = spec::ListSubscriptions.operation_id,
     tag = "basics",
     params(("api-version" = String, Query, description = "Any version")),
     responses(
@@ -169,8 +170,8 @@ pub async fn list_subscriptions(state: &ApiState, request: &ArmRequest) -> ArmRe
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}",
-    operation_id = "Subscriptions_Get",
+    path = spec::GetSubscription.path,
+    operation_id = spec::GetSubscription.operation_id,
     tag = "basics",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id (a GUID)"),

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ErrorResponse;
-use super::route::{GroupPath, VmPath};
+use super::params::ApiVersion;
+use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::compute::{
@@ -392,12 +393,12 @@ fn vm_list(vms: Vec<VmDetails>) -> ArmResult {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines",
-    operation_id = "VirtualMachines_ListAll",
+    path = spec::ListVmsInSubscription.path,
+    operation_id = spec::ListVmsInSubscription.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's VMs, by group and name.", body = VirtualMachineList),
@@ -415,13 +416,13 @@ pub async fn list_vms_in_subscription(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines",
-    operation_id = "VirtualMachines_List",
+    path = spec::ListVmsInGroup.path,
+    operation_id = spec::ListVmsInGroup.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group's VMs, by name.", body = VirtualMachineList),
@@ -438,14 +439,14 @@ pub async fn list_vms_in_group(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_CreateOrUpdate",
+    path = spec::PutVm.path,
+    operation_id = spec::PutVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "1-64 letters, digits, `-_.`, not starting with `_`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = VirtualMachinePut,
     responses(
@@ -477,14 +478,14 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_Get",
+    path = spec::GetVm.path,
+    operation_id = spec::GetVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM, its disks and (in `resources`) its extensions.", body = VirtualMachine),
@@ -507,14 +508,14 @@ pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> A
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}",
-    operation_id = "VirtualMachines_Delete",
+    path = spec::DeleteVm.path,
+    operation_id = spec::DeleteVm.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM, its extensions and its disk blobs were deleted. Its backups stay."),
@@ -540,14 +541,14 @@ pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/extensions",
-    operation_id = "VirtualMachineExtensions_List",
+    path = spec::ListVmExtensions.path,
+    operation_id = spec::ListVmExtensions.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The VM's extensions, by name.", body = VirtualMachineExtensionList),
@@ -577,15 +578,15 @@ pub async fn list_extensions(state: &ApiState, _request: &ArmRequest, path: &VmP
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Compute/virtualMachines/{vmName}/extensions/{vmExtensionName}",
-    operation_id = "VirtualMachineExtensions_Get",
+    path = spec::GetVmExtension.path,
+    operation_id = spec::GetVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
         ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The extension.", body = VirtualMachineExtension),

@@ -4,7 +4,8 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
-use super::route::GroupPath;
+use super::params::ApiVersion;
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::groups::{self, PutGroup, Upserted};
@@ -63,12 +64,12 @@ impl From<GroupRecord> for ResourceGroup {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourcegroups",
-    operation_id = "ResourceGroups_List",
+    path = spec::ListResourceGroups.path,
+    operation_id = spec::ListResourceGroups.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's resource groups.", body = ResourceGroupList),
@@ -88,13 +89,13 @@ pub async fn list_groups(state: &ApiState, _request: &ArmRequest, subscription: 
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
-    operation_id = "ResourceGroups_CreateOrUpdate",
+    path = spec::PutResourceGroup.path,
+    operation_id = spec::PutResourceGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "1-90 letters, digits, `_-.()`, not ending in `.`; matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = ResourceGroupPut,
     responses(
@@ -127,13 +128,13 @@ pub async fn put_group(state: &ApiState, request: &ArmRequest, path: &GroupPath)
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}",
-    operation_id = "ResourceGroups_Get",
+    path = spec::GetResourceGroup.path,
+    operation_id = spec::GetResourceGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group.", body = ResourceGroup),

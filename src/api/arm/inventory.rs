@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
-use super::protection::{check_filter_keys, filter_allows};
-use super::route::GroupPath;
+use super::params::ApiVersion;
+use super::query::{check_filter_keys, filter_allows};
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::inventory::{self, ResourceSummary};
@@ -32,13 +33,13 @@ pub struct GenericResourceList {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resources",
-    operation_id = "Resources_List",
+    path = spec::ListResources.path,
+    operation_id = spec::ListResources.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("$filter" = Option<String>, Query, description = "`resourceGroup eq 'g'`, `resourceType eq 't'`, `name eq 'n'`, joined by `and`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's VMs, vaults and the served storage account (in each group), by id.", body = GenericResourceList),
@@ -55,14 +56,14 @@ pub async fn list_resources(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/resources",
-    operation_id = "Resources_ListByResourceGroup",
+    path = spec::ListResourcesInGroup.path,
+    operation_id = spec::ListResourcesInGroup.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("$filter" = Option<String>, Query, description = "`resourceType eq 't'`, `name eq 'n'`, joined by `and`."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The group's resources, by id.", body = GenericResourceList),

@@ -1,6 +1,7 @@
 //! The ARM routes. One fallback handler parses the request line into a [`Route`]
 //! (case-insensitive, `%3B`-decoding), authenticates the bearer token, checks the
-//! subscription grant and hands a typed call to the area's handler.
+//! subscription grant and dispatches the route to its area's handler (one table in
+//! [`route`] declares every route).
 
 pub mod backups;
 pub mod basics;
@@ -9,10 +10,12 @@ pub mod error;
 pub mod groups;
 pub mod inventory;
 pub mod jobs;
+pub mod params;
 pub mod policies;
 pub mod protection;
 pub mod providers;
 pub mod query;
+pub mod recovery_points;
 pub mod route;
 pub mod vault_config;
 pub mod vaults;
@@ -112,7 +115,7 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
     let route = route::parse(&parts.method, parts.uri.path())?;
     let base_url = request_origin(&parts, state.public_url.as_ref());
     // `az cloud register` reads the endpoints before anyone has a token.
-    if route == Route::GetMetadataEndpoints {
+    if matches!(route, Route::GetMetadataEndpoints {}) {
         return basics::metadata_endpoints(&base_url);
     }
     let principal = state.auth.authenticate(&state.db, &parts.headers).await?;
@@ -135,123 +138,7 @@ async fn handle(state: &ApiState, request: Request) -> ArmResult {
         path: parts.uri.path().to_owned(),
         body,
     };
-    let s = state;
-    let r = &request;
-    match route {
-        Route::GetMetadataEndpoints => unreachable!("answered before authentication"),
-        Route::ListTenants => basics::list_tenants(s, r).await,
-        Route::ListSubscriptions => basics::list_subscriptions(s, r).await,
-        Route::GetSubscription { subscription } => {
-            basics::get_subscription(s, r, &subscription).await
-        }
-        Route::ListResourceGroups { subscription } => {
-            groups::list_groups(s, r, &subscription).await
-        }
-        Route::PutResourceGroup(p) => groups::put_group(s, r, &p).await,
-        Route::GetResourceGroup(p) => groups::get_group(s, r, &p).await,
-        Route::ListResources { subscription } => {
-            inventory::list_resources(s, r, &subscription).await
-        }
-        Route::ListResourcesInGroup(p) => inventory::list_resources_in_group(s, r, &p).await,
-        Route::ListProviders { subscription } => {
-            providers::list_providers(s, r, &subscription).await
-        }
-        Route::GetProvider {
-            subscription,
-            namespace,
-        } => providers::get_provider(s, r, &subscription, &namespace).await,
-        Route::GetStorageAccount { group, account } => {
-            providers::get_storage_account(s, r, &group, &account).await
-        }
-        Route::GetClassicStorageAccount { group, account } => {
-            providers::get_classic_storage_account(s, r, &group, &account).await
-        }
-        Route::ListVmsInSubscription { subscription } => {
-            compute::list_vms_in_subscription(s, r, &subscription).await
-        }
-        Route::ListVmsInGroup(p) => compute::list_vms_in_group(s, r, &p).await,
-        Route::PutVm(p) => compute::put_vm(s, r, &p).await,
-        Route::GetVm(p) => compute::get_vm(s, r, &p).await,
-        Route::DeleteVm(p) => compute::delete_vm(s, r, &p).await,
-        Route::ListVmExtensions(p) => compute::list_extensions(s, r, &p).await,
-        Route::GetVmExtension { vm, extension } => {
-            compute::get_extension(s, r, &vm, &extension).await
-        }
-        Route::ListVaultsInSubscription { subscription } => {
-            vaults::list_vaults_in_subscription(s, r, &subscription).await
-        }
-        Route::ListVaultsInGroup(p) => vaults::list_vaults_in_group(s, r, &p).await,
-        Route::PutVault(p) => vaults::put_vault(s, r, &p).await,
-        Route::GetVault(p) => vaults::get_vault(s, r, &p).await,
-        Route::DeleteVault(p) => vaults::delete_vault(s, r, &p).await,
-        Route::ListResourceGuardProxies(p) => {
-            vault_config::list_resource_guard_proxies(s, r, &p).await
-        }
-        Route::GetVaultConfig(p) => vault_config::get_vault_config(s, r, &p).await,
-        Route::UpdateVaultConfig(p) => vault_config::update_vault_config(s, r, &p).await,
-        Route::PutVaultConfig(p) => vault_config::put_vault_config(s, r, &p).await,
-        Route::GetStorageConfig(p) => vault_config::get_storage_config(s, r, &p).await,
-        Route::GetEncryptionConfig(p) => vault_config::get_encryption_config(s, r, &p).await,
-        Route::ListPolicies(p) => policies::list_policies(s, r, &p).await,
-        Route::PutPolicy { vault, policy } => policies::put_policy(s, r, &vault, &policy).await,
-        Route::GetPolicy { vault, policy } => policies::get_policy(s, r, &vault, &policy).await,
-        Route::DeletePolicy { vault, policy } => {
-            policies::delete_policy(s, r, &vault, &policy).await
-        }
-        Route::RefreshContainers { vault, fabric } => {
-            protection::refresh_containers(s, r, &vault, &fabric).await
-        }
-        Route::GetFabricOperationResult {
-            vault,
-            fabric,
-            operation,
-        } => protection::get_fabric_operation_result(s, r, &vault, &fabric, &operation).await,
-        Route::ListProtectableItems(p) => protection::list_protectable_items(s, r, &p).await,
-        Route::ListProtectionContainers(p) => {
-            protection::list_protection_containers(s, r, &p).await
-        }
-        Route::GetProtectionContainer(p) => protection::get_protection_container(s, r, &p).await,
-        Route::PutProtectedItem(p) => protection::put_protected_item(s, r, &p).await,
-        Route::GetProtectedItem(p) => protection::get_protected_item(s, r, &p).await,
-        Route::DeleteProtectedItem(p) => protection::delete_protected_item(s, r, &p).await,
-        Route::ListProtectedItems(p) => protection::list_protected_items(s, r, &p).await,
-        Route::GetItemOperationStatus { item, operation } => {
-            protection::get_item_operation_status(s, r, &item, &operation).await
-        }
-        Route::GetItemOperationResult { item, operation } => {
-            protection::get_item_operation_result(s, r, &item, &operation).await
-        }
-        Route::GetBackupOperation { vault, operation } => {
-            protection::get_backup_operation(s, r, &vault, &operation).await
-        }
-        Route::GetBackupOperationResult { vault, operation } => {
-            protection::get_backup_operation_result(s, r, &vault, &operation).await
-        }
-        Route::GetBackupStatus { subscription, .. } => {
-            protection::get_backup_status(s, r, &subscription).await
-        }
-        Route::ListJobs(p) => jobs::list_jobs(s, r, &p).await,
-        Route::GetJob { vault, job } => jobs::get_job(s, r, &vault, &job).await,
-        Route::CancelJob { vault, job } => jobs::cancel_job(s, r, &vault, &job).await,
-        Route::GetJobOperationResult {
-            vault,
-            job,
-            operation,
-        } => jobs::get_job_operation_result(s, r, &vault, &job, &operation).await,
-        Route::GetJobOperationStatus { vault, operation } => {
-            jobs::get_job_operation_status(s, r, &vault, &operation).await
-        }
-        Route::ListRecoveryPoints(p) => jobs::list_recovery_points(s, r, &p).await,
-        Route::GetRecoveryPoint {
-            item,
-            recovery_point,
-        } => jobs::get_recovery_point(s, r, &item, &recovery_point).await,
-        Route::TriggerBackup(p) => backups::trigger_backup(s, r, &p).await,
-        Route::TriggerRestore {
-            item,
-            recovery_point,
-        } => backups::trigger_restore(s, r, &item, &recovery_point).await,
-    }
+    route.dispatch(state, &request).await
 }
 
 impl From<AuthError> for ArmError {

@@ -7,7 +7,8 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ArmError, ErrorResponse};
-use super::route::VaultPath;
+use super::params::ApiVersion;
+use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::lookup::{self, VaultRecord};
@@ -71,14 +72,14 @@ async fn vault(state: &ApiState, path: &VaultPath) -> Result<VaultRecord, Resour
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies",
-    operation_id = "BackupPolicies_List",
+    path = spec::ListPolicies.path,
+    operation_id = spec::ListPolicies.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
         ("$filter" = Option<String>, Query, description = "`backupManagementType eq 'AzureIaasVM'` and/or `workloadType eq 'VM'`; other values match no policy."),
     ),
     responses(
@@ -118,15 +119,15 @@ pub async fn list_policies(state: &ApiState, request: &ArmRequest, path: &VaultP
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_CreateOrUpdate",
+    path = spec::PutPolicy.path,
+    operation_id = spec::PutPolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = PolicyPutBody,
     responses(
@@ -157,15 +158,15 @@ pub async fn put_policy(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_Get",
+    path = spec::GetPolicy.path,
+    operation_id = spec::GetPolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The policy.", body = PolicyBody),
@@ -185,15 +186,15 @@ pub async fn get_policy(
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupPolicies/{policyName}",
-    operation_id = "ProtectionPolicies_Delete",
+    path = spec::DeletePolicy.path,
+    operation_id = spec::DeletePolicy.operation_id,
     tag = "Backup policies",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
         ("policyName" = String, Path, description = "The policy."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The policy was deleted."),

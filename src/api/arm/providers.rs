@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use serde::Serialize;
 
 use super::error::ErrorResponse;
-use super::route::GroupPath;
+use super::params::ApiVersion;
+use super::route::{spec, GroupPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::ids;
@@ -123,12 +124,12 @@ fn storage_account_body(account: StorageAccount, blob_endpoint: &str) -> Storage
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers",
-    operation_id = "Providers_List",
+    path = spec::ListProviders.path,
+    operation_id = spec::ListProviders.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "Every served provider, registered.", body = ProviderList),
@@ -152,13 +153,13 @@ pub async fn list_providers(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}",
-    operation_id = "Providers_Get",
+    path = spec::GetProvider.path,
+    operation_id = spec::GetProvider.operation_id,
     tag = "Microsoft.Resources",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceProviderNamespace" = String, Path, description = "e.g. `Microsoft.Compute`, in any case."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The provider and its served resource types.", body = ProviderBody),
@@ -180,14 +181,14 @@ pub async fn get_provider(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Storage/storageAccounts/{accountName}",
-    operation_id = "StorageAccounts_GetProperties",
+    path = spec::GetStorageAccount.path,
+    operation_id = spec::GetStorageAccount.operation_id,
     tag = "Microsoft.Storage",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "Any resource group of the subscription: the one served account answers in each, in the group's location."),
         ("accountName" = String, Path, description = "The blob endpoint's account (`devstoreaccount1` by default)."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The account, with its blob endpoint.", body = StorageAccountBody),
@@ -217,14 +218,14 @@ pub async fn get_storage_account(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}",
-    operation_id = "ClassicStorageAccounts_Get",
+    path = spec::GetClassicStorageAccount.path,
+    operation_id = spec::GetClassicStorageAccount.operation_id,
     tag = "Microsoft.Storage",
     params(
         ("subscriptionId" = String, Path, description = "The subscription id."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("accountName" = String, Path, description = "The account."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 404, description = "`ResourceNotFound`: there are no classic accounts (`az` looks here first and expects this).", body = ErrorResponse),

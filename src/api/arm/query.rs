@@ -2,6 +2,7 @@
 //! the OData subset Azure Backup clients send (`key eq 'value' and ...`), and `$skipToken`
 //! paging with the `nextLink` that carries it.
 
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::error::ArmError;
@@ -123,6 +124,70 @@ fn bad_filter(text: &str) -> ArmError {
     ))
 }
 
+/// Refuses `$filter` keys an operation does not support (400, naming the supported ones).
+pub fn check_filter_keys(filter: &Filter, supported: &[&str]) -> Result<(), ArmError> {
+    match filter
+        .keys()
+        .find(|k| !supported.iter().any(|s| s.eq_ignore_ascii_case(k)))
+    {
+        Some(unsupported) => Err(ArmError::InvalidQueryParameter(format!(
+            "The $filter key '{unsupported}' is not supported here; supported keys: {}.",
+            supported.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether a filter term, when present, equals `value` (any case).
+pub fn filter_allows(filter: &Filter, key: &str, value: &str) -> bool {
+    filter_allows_any(filter, key, &[value])
+}
+
+/// Whether a filter term, when present, equals one of `values` (any case).
+pub fn filter_allows_any(filter: &Filter, key: &str, values: &[&str]) -> bool {
+    filter
+        .get(key)
+        .is_none_or(|v| values.iter().any(|value| v.eq_ignore_ascii_case(value)))
+}
+
+/// A time in a `$filter`: the CLI's `2022-05-01 12:00:00 AM` (UTC), or ISO 8601 with or
+/// without an offset (no offset means UTC), or a bare date (midnight UTC).
+pub fn parse_filter_time(text: &str) -> Option<DateTime<Utc>> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.with_timezone(&Utc));
+    }
+    for format in [
+        "%Y-%m-%d %I:%M:%S %p",
+        "%Y-%m-%d %I:%M %p",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(at) = NaiveDateTime::parse_from_str(text, format) {
+            return Some(at.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+}
+
+/// The time a `$filter` term gives, if present; 400 when it is not a time.
+pub fn filter_time(filter: &Filter, key: &str) -> Result<Option<DateTime<Utc>>, ArmError> {
+    filter
+        .get(key)
+        .map(|text| {
+            parse_filter_time(text).ok_or_else(|| {
+                ArmError::InvalidQueryParameter(format!(
+                    "The $filter value {key} eq '{text}' is not a time: use \
+                     'YYYY-MM-DD hh:mm:ss AM' or ISO 8601 (2022-05-01T00:00:00Z)."
+                ))
+            })
+        })
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +226,28 @@ mod tests {
     }
 
     #[test]
+    fn filter_times_in_the_cli_format_and_iso_8601() {
+        for (text, want) in [
+            ("2022-05-01 12:00:00 AM", "2022-05-01T00:00:00Z"),
+            ("2022-05-01 12:30:05 PM", "2022-05-01T12:30:05Z"),
+            ("2022-05-01 01:00:00 pm", "2022-05-01T13:00:00Z"),
+            ("2022-05-01T10:00:00Z", "2022-05-01T10:00:00Z"),
+            ("2022-05-01T10:00:00+02:00", "2022-05-01T08:00:00Z"),
+            ("2022-05-01T10:00:00.5", "2022-05-01T10:00:00.5Z"),
+            ("2022-05-01", "2022-05-01T00:00:00Z"),
+        ] {
+            assert_eq!(
+                parse_filter_time(text),
+                Some(want.parse::<DateTime<Utc>>().unwrap()),
+                "{text}"
+            );
+        }
+        for text in ["", "yesterday", "2022-13-01", "01-05-2022"] {
+            assert_eq!(parse_filter_time(text), None, "{text}");
+        }
+    }
+
+    #[test]
     fn next_link_queries_replace_the_skip_token() {
         let query = ArmQuery::parse(Some("api-version=2026-07-01&$skipToken=old"));
         assert_eq!(
@@ -173,7 +260,7 @@ mod tests {
         use proptest::prelude::*;
 
         use super::*;
-        use crate::generated_input::{near_filter, or_any};
+        use crate::generated_input::{near_filter, near_iso_instant, or_any};
 
         proptest! {
             #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
@@ -184,6 +271,11 @@ mod tests {
                     Ok(filter) => prop_assert!(filter.keys().all(|k| !k.is_empty())),
                     Err(error) => prop_assert!(matches!(error, ArmError::InvalidQueryParameter(_))),
                 }
+            }
+
+            #[test]
+            fn any_filter_time_parses_or_is_refused(text in or_any(near_iso_instant())) {
+                let _ = parse_filter_time(&text);
             }
 
             #[test]

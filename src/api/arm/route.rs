@@ -1,11 +1,18 @@
-//! Parsing a management request line into the operation it names. ARM matches paths
-//! case-insensitively and clients percent-encode `;` as `%3B`, so every segment is decoded
-//! and literal segments are compared lower-cased; names keep the spelling the client sent.
+//! The ARM routes, each declared once in [`arm_routes!`]'s table, and parsing a management
+//! request line into the route it names. ARM matches paths case-insensitively and clients
+//! percent-encode `;` as `%3B`, so every segment is decoded and literal segments are compared
+//! in any case; names keep the spelling the client sent.
 
 use axum::http::Method;
 use percent_encoding::percent_decode_str;
 
 use super::error::ArmError;
+use super::protection::{backup_status, containers, items, operations};
+use super::{
+    backups, basics, compute, groups, inventory, jobs, policies, providers, recovery_points,
+    vault_config, vaults, ArmRequest, ArmResult,
+};
+use crate::api::ApiState;
 
 /// `/subscriptions/{subscription}/resourceGroups/{group}`
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,592 +50,554 @@ pub struct ItemPath {
     pub item: String,
 }
 
-/// What one management request asks for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    // ---- ARM basics ----
-    GetMetadataEndpoints,
-    ListTenants,
-    ListSubscriptions,
-    GetSubscription {
-        subscription: String,
-    },
-    ListResourceGroups {
-        subscription: String,
-    },
-    PutResourceGroup(GroupPath),
-    GetResourceGroup(GroupPath),
-    ListResources {
-        subscription: String,
-    },
-    ListResourcesInGroup(GroupPath),
-    ListProviders {
-        subscription: String,
-    },
-    GetProvider {
-        subscription: String,
-        namespace: String,
-    },
-    // ---- Microsoft.Storage ----
-    GetStorageAccount {
-        group: GroupPath,
-        account: String,
-    },
-    GetClassicStorageAccount {
-        group: GroupPath,
-        account: String,
-    },
-    // ---- Microsoft.Compute ----
-    ListVmsInSubscription {
-        subscription: String,
-    },
-    ListVmsInGroup(GroupPath),
-    PutVm(VmPath),
-    GetVm(VmPath),
-    DeleteVm(VmPath),
-    ListVmExtensions(VmPath),
-    GetVmExtension {
-        vm: VmPath,
-        extension: String,
-    },
-    // ---- Microsoft.RecoveryServices vaults and policies ----
-    ListVaultsInSubscription {
-        subscription: String,
-    },
-    ListVaultsInGroup(GroupPath),
-    PutVault(VaultPath),
-    GetVault(VaultPath),
-    DeleteVault(VaultPath),
-    // ---- vault backup configuration ----
-    ListResourceGuardProxies(VaultPath),
-    GetVaultConfig(VaultPath),
-    UpdateVaultConfig(VaultPath),
-    PutVaultConfig(VaultPath),
-    GetStorageConfig(VaultPath),
-    GetEncryptionConfig(VaultPath),
-    ListPolicies(VaultPath),
-    PutPolicy {
-        vault: VaultPath,
-        policy: String,
-    },
-    GetPolicy {
-        vault: VaultPath,
-        policy: String,
-    },
-    DeletePolicy {
-        vault: VaultPath,
-        policy: String,
-    },
-    // ---- protection ----
-    RefreshContainers {
-        vault: VaultPath,
-        fabric: String,
-    },
-    GetFabricOperationResult {
-        vault: VaultPath,
-        fabric: String,
-        operation: String,
-    },
-    ListProtectableItems(VaultPath),
-    ListProtectionContainers(VaultPath),
-    GetProtectionContainer(ContainerPath),
-    PutProtectedItem(ItemPath),
-    GetProtectedItem(ItemPath),
-    DeleteProtectedItem(ItemPath),
-    ListProtectedItems(VaultPath),
-    GetItemOperationStatus {
-        item: ItemPath,
-        operation: String,
-    },
-    GetItemOperationResult {
-        item: ItemPath,
-        operation: String,
-    },
-    GetBackupOperation {
-        vault: VaultPath,
-        operation: String,
-    },
-    GetBackupOperationResult {
-        vault: VaultPath,
-        operation: String,
-    },
-    GetBackupStatus {
-        subscription: String,
-        location: String,
-    },
-    // ---- jobs and recovery points ----
-    ListJobs(VaultPath),
-    GetJob {
-        vault: VaultPath,
-        job: String,
-    },
-    CancelJob {
-        vault: VaultPath,
-        job: String,
-    },
-    GetJobOperationResult {
-        vault: VaultPath,
-        job: String,
-        operation: String,
-    },
-    GetJobOperationStatus {
-        vault: VaultPath,
-        operation: String,
-    },
-    ListRecoveryPoints(ItemPath),
-    GetRecoveryPoint {
-        item: ItemPath,
-        recovery_point: String,
-    },
-    // ---- backup and restore ----
-    TriggerBackup(ItemPath),
-    TriggerRestore {
-        item: ItemPath,
-        recovery_point: String,
-    },
+/// The scope a route addresses: the first field of every [`Route`] variant that has fields.
+/// Its subscription is the one the caller must be granted.
+trait Scope {
+    fn subscription(&self) -> &str;
 }
 
-impl Route {
-    /// The Azure operation id of the route, as the OpenAPI document names it.
-    pub fn operation_id(&self) -> &'static str {
-        match self {
-            Self::GetMetadataEndpoints => "Metadata_GetEndpoints",
-            Self::ListTenants => "Tenants_List",
-            Self::ListSubscriptions => "Subscriptions_List",
-            Self::GetSubscription { .. } => "Subscriptions_Get",
-            Self::ListResourceGroups { .. } => "ResourceGroups_List",
-            Self::PutResourceGroup(_) => "ResourceGroups_CreateOrUpdate",
-            Self::GetResourceGroup(_) => "ResourceGroups_Get",
-            Self::ListProviders { .. } => "Providers_List",
-            Self::GetProvider { .. } => "Providers_Get",
-            Self::ListResources { .. } => "Resources_List",
-            Self::ListResourcesInGroup(_) => "Resources_ListByResourceGroup",
-            Self::GetStorageAccount { .. } => "StorageAccounts_GetProperties",
-            Self::GetClassicStorageAccount { .. } => "ClassicStorageAccounts_Get",
-            Self::ListVmsInSubscription { .. } => "VirtualMachines_ListAll",
-            Self::ListVmsInGroup(_) => "VirtualMachines_List",
-            Self::PutVm(_) => "VirtualMachines_CreateOrUpdate",
-            Self::GetVm(_) => "VirtualMachines_Get",
-            Self::DeleteVm(_) => "VirtualMachines_Delete",
-            Self::ListVmExtensions(_) => "VirtualMachineExtensions_List",
-            Self::GetVmExtension { .. } => "VirtualMachineExtensions_Get",
-            Self::ListVaultsInSubscription { .. } => "Vaults_ListBySubscriptionId",
-            Self::ListVaultsInGroup(_) => "Vaults_ListByResourceGroup",
-            Self::PutVault(_) => "Vaults_CreateOrUpdate",
-            Self::GetVault(_) => "Vaults_Get",
-            Self::DeleteVault(_) => "Vaults_Delete",
-            Self::ListResourceGuardProxies(_) => "ResourceGuardProxies_Get",
-            Self::GetVaultConfig(_) => "BackupResourceVaultConfigs_Get",
-            Self::UpdateVaultConfig(_) => "BackupResourceVaultConfigs_Update",
-            Self::PutVaultConfig(_) => "BackupResourceVaultConfigs_Put",
-            Self::GetStorageConfig(_) => "BackupResourceStorageConfigsNonCRR_Get",
-            Self::GetEncryptionConfig(_) => "BackupResourceEncryptionConfigs_Get",
-            Self::ListPolicies(_) => "BackupPolicies_List",
-            Self::PutPolicy { .. } => "ProtectionPolicies_CreateOrUpdate",
-            Self::GetPolicy { .. } => "ProtectionPolicies_Get",
-            Self::DeletePolicy { .. } => "ProtectionPolicies_Delete",
-            Self::RefreshContainers { .. } => "ProtectionContainers_Refresh",
-            Self::GetFabricOperationResult { .. } => {
-                "ProtectionContainerRefreshOperationResults_Get"
-            }
-            Self::ListProtectableItems(_) => "BackupProtectableItems_List",
-            Self::ListProtectionContainers(_) => "BackupProtectionContainers_List",
-            Self::GetProtectionContainer(_) => "ProtectionContainers_Get",
-            Self::PutProtectedItem(_) => "ProtectedItems_CreateOrUpdate",
-            Self::GetProtectedItem(_) => "ProtectedItems_Get",
-            Self::DeleteProtectedItem(_) => "ProtectedItems_Delete",
-            Self::ListProtectedItems(_) => "BackupProtectedItems_List",
-            Self::GetItemOperationStatus { .. } => "ProtectedItemOperationStatuses_Get",
-            Self::GetItemOperationResult { .. } => "ProtectedItemOperationResults_Get",
-            Self::GetBackupOperation { .. } => "BackupOperationStatuses_Get",
-            Self::GetBackupOperationResult { .. } => "BackupOperationResults_Get",
-            Self::GetBackupStatus { .. } => "BackupStatus_Get",
-            Self::ListJobs(_) => "BackupJobs_List",
-            Self::GetJob { .. } => "JobDetails_Get",
-            Self::CancelJob { .. } => "JobCancellations_Trigger",
-            Self::GetJobOperationResult { .. } => "JobOperationResults_Get",
-            Self::GetJobOperationStatus { .. } => "JobOperationStatuses_Get",
-            Self::ListRecoveryPoints(_) => "RecoveryPoints_List",
-            Self::GetRecoveryPoint { .. } => "RecoveryPoints_Get",
-            Self::TriggerBackup(_) => "Backups_Trigger",
-            Self::TriggerRestore { .. } => "Restores_Trigger",
-        }
+/// A bare subscription id (`subscription: String`, always a route's first field when the
+/// route is scoped to the subscription itself).
+impl Scope for String {
+    fn subscription(&self) -> &str {
+        self
     }
+}
 
-    /// Every ARM operation id a route can have; the OpenAPI document must describe each.
-    pub const OPERATION_IDS: [&'static str; 58] = [
-        "Metadata_GetEndpoints",
-        "Tenants_List",
-        "Subscriptions_List",
-        "Subscriptions_Get",
-        "ResourceGroups_List",
-        "ResourceGroups_CreateOrUpdate",
-        "ResourceGroups_Get",
-        "Providers_List",
-        "Providers_Get",
-        "Resources_List",
-        "Resources_ListByResourceGroup",
-        "StorageAccounts_GetProperties",
-        "ClassicStorageAccounts_Get",
-        "VirtualMachines_ListAll",
-        "VirtualMachines_List",
-        "VirtualMachines_CreateOrUpdate",
-        "VirtualMachines_Get",
-        "VirtualMachines_Delete",
-        "VirtualMachineExtensions_List",
-        "VirtualMachineExtensions_Get",
-        "Vaults_ListBySubscriptionId",
-        "Vaults_ListByResourceGroup",
-        "Vaults_CreateOrUpdate",
-        "Vaults_Get",
-        "Vaults_Delete",
-        "ResourceGuardProxies_Get",
-        "BackupResourceVaultConfigs_Get",
-        "BackupResourceVaultConfigs_Update",
-        "BackupResourceVaultConfigs_Put",
-        "BackupResourceStorageConfigsNonCRR_Get",
-        "BackupResourceEncryptionConfigs_Get",
-        "BackupPolicies_List",
-        "ProtectionPolicies_CreateOrUpdate",
-        "ProtectionPolicies_Get",
-        "ProtectionPolicies_Delete",
-        "ProtectionContainers_Refresh",
-        "ProtectionContainerRefreshOperationResults_Get",
-        "BackupProtectableItems_List",
-        "BackupProtectionContainers_List",
-        "ProtectionContainers_Get",
-        "ProtectedItems_CreateOrUpdate",
-        "ProtectedItems_Get",
-        "ProtectedItems_Delete",
-        "BackupProtectedItems_List",
-        "ProtectedItemOperationStatuses_Get",
-        "ProtectedItemOperationResults_Get",
-        "BackupOperationStatuses_Get",
-        "BackupOperationResults_Get",
-        "BackupStatus_Get",
-        "BackupJobs_List",
-        "JobDetails_Get",
-        "JobCancellations_Trigger",
-        "JobOperationResults_Get",
-        "JobOperationStatuses_Get",
-        "RecoveryPoints_List",
-        "RecoveryPoints_Get",
-        "Backups_Trigger",
-        "Restores_Trigger",
-    ];
-    /// The subscription the route addresses, which the caller must be granted.
-    pub fn subscription(&self) -> Option<&str> {
-        match self {
-            Self::GetMetadataEndpoints | Self::ListTenants | Self::ListSubscriptions => None,
-            Self::GetSubscription { subscription }
-            | Self::ListResourceGroups { subscription }
-            | Self::ListVmsInSubscription { subscription }
-            | Self::ListVaultsInSubscription { subscription }
-            | Self::ListProviders { subscription }
-            | Self::GetProvider { subscription, .. }
-            | Self::ListResources { subscription }
-            | Self::GetBackupStatus { subscription, .. } => Some(subscription),
-            Self::PutResourceGroup(g)
-            | Self::GetResourceGroup(g)
-            | Self::ListResourcesInGroup(g)
-            | Self::ListVmsInGroup(g)
-            | Self::GetStorageAccount { group: g, .. }
-            | Self::GetClassicStorageAccount { group: g, .. } => Some(&g.subscription),
-            Self::ListVaultsInGroup(g) => Some(&g.subscription),
-            Self::PutVm(vm)
-            | Self::GetVm(vm)
-            | Self::DeleteVm(vm)
-            | Self::ListVmExtensions(vm)
-            | Self::GetVmExtension { vm, .. } => Some(&vm.group.subscription),
-            Self::PutVault(v)
-            | Self::GetVault(v)
-            | Self::DeleteVault(v)
-            | Self::ListResourceGuardProxies(v)
-            | Self::GetVaultConfig(v)
-            | Self::UpdateVaultConfig(v)
-            | Self::PutVaultConfig(v)
-            | Self::GetStorageConfig(v)
-            | Self::GetEncryptionConfig(v)
-            | Self::ListPolicies(v)
-            | Self::PutPolicy { vault: v, .. }
-            | Self::GetPolicy { vault: v, .. }
-            | Self::DeletePolicy { vault: v, .. }
-            | Self::RefreshContainers { vault: v, .. }
-            | Self::GetFabricOperationResult { vault: v, .. }
-            | Self::ListProtectableItems(v)
-            | Self::ListProtectionContainers(v)
-            | Self::ListProtectedItems(v)
-            | Self::GetBackupOperation { vault: v, .. }
-            | Self::GetBackupOperationResult { vault: v, .. }
-            | Self::ListJobs(v)
-            | Self::GetJob { vault: v, .. }
-            | Self::CancelJob { vault: v, .. }
-            | Self::GetJobOperationResult { vault: v, .. }
-            | Self::GetJobOperationStatus { vault: v, .. } => Some(&v.group.subscription),
-            Self::GetProtectionContainer(c) => Some(&c.vault.group.subscription),
-            Self::PutProtectedItem(i)
-            | Self::GetProtectedItem(i)
-            | Self::DeleteProtectedItem(i)
-            | Self::GetItemOperationStatus { item: i, .. }
-            | Self::GetItemOperationResult { item: i, .. }
-            | Self::ListRecoveryPoints(i)
-            | Self::GetRecoveryPoint { item: i, .. }
-            | Self::TriggerBackup(i)
-            | Self::TriggerRestore { item: i, .. } => Some(&i.container.vault.group.subscription),
+impl Scope for GroupPath {
+    fn subscription(&self) -> &str {
+        &self.subscription
+    }
+}
+
+impl Scope for VmPath {
+    fn subscription(&self) -> &str {
+        &self.group.subscription
+    }
+}
+
+impl Scope for VaultPath {
+    fn subscription(&self) -> &str {
+        &self.group.subscription
+    }
+}
+
+impl Scope for ContainerPath {
+    fn subscription(&self) -> &str {
+        self.vault.subscription()
+    }
+}
+
+impl Scope for ItemPath {
+    fn subscription(&self) -> &str {
+        self.container.subscription()
+    }
+}
+
+/// The path segments a route's fields are read from: the template's `{parameter}` segments,
+/// in order. A subscription id is a GUID, stored lower-case; clients may send any case, so
+/// `{subscriptionId}` is read lower-cased. Every other name keeps the client's spelling.
+trait FromPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self;
+}
+
+impl FromPath for String {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        parameters
+            .next()
+            .expect("the route's template names a parameter for each field")
+    }
+}
+
+impl FromPath for GroupPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            subscription: String::from_path(parameters),
+            group: String::from_path(parameters),
         }
     }
 }
 
-/// Parses a request line. `path` is the raw (still percent-encoded) URI path.
-pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
-    let segments: Vec<String> = path
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
-        .collect();
-    let lower: Vec<String> = segments.iter().map(|s| s.to_ascii_lowercase()).collect();
-    let lower: Vec<&str> = lower.iter().map(String::as_str).collect();
-    let at = |i: usize| segments[i].clone();
-    // Subscription ids are GUIDs, stored lower-case; clients may send any case.
-    let subscription = || segments[1].to_ascii_lowercase();
-    let group = || GroupPath {
-        subscription: subscription(),
-        group: at(3),
-    };
-    let vault = || VaultPath {
-        group: group(),
-        vault: at(7),
-    };
-    let vm = || VmPath {
-        group: group(),
-        vm: at(7),
-    };
-    let container = || ContainerPath {
-        vault: vault(),
-        fabric: at(9),
-        container: at(11),
-    };
-    let item = || ItemPath {
-        container: container(),
-        item: at(13),
-    };
-    let no_route = || ArmError::NoRoute {
-        method: method.to_string(),
-        path: path.to_owned(),
-    };
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let put = *method == Method::PUT;
-    let post = *method == Method::POST;
-    let delete = *method == Method::DELETE;
-
-    const RS: &str = "microsoft.recoveryservices";
-    const COMPUTE: &str = "microsoft.compute";
-    const STORAGE: &str = "microsoft.storage";
-    const CLASSIC_STORAGE: &str = "microsoft.classicstorage";
-    let route = match lower.as_slice() {
-        ["metadata", "endpoints"] if get => Route::GetMetadataEndpoints,
-        ["tenants"] if get => Route::ListTenants,
-        ["subscriptions"] if get => Route::ListSubscriptions,
-        ["subscriptions", _] if get => Route::GetSubscription {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups"] if get => Route::ListResourceGroups {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _] if put => Route::PutResourceGroup(group()),
-        ["subscriptions", _, "resourcegroups", _] if get => Route::GetResourceGroup(group()),
-        ["subscriptions", _, "resources"] if get => Route::ListResources {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _, "resources"] if get => {
-            Route::ListResourcesInGroup(group())
-        }
-        ["subscriptions", _, "providers"] if get => Route::ListProviders {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "providers", _] if get => Route::GetProvider {
-            subscription: subscription(),
-            namespace: at(3),
-        },
-        ["subscriptions", _, "providers", RS, "locations", _, "backupstatus"] if post => {
-            Route::GetBackupStatus {
-                subscription: subscription(),
-                location: at(5),
-            }
-        }
-        ["subscriptions", _, "providers", COMPUTE, "virtualmachines"] if get => {
-            Route::ListVmsInSubscription {
-                subscription: subscription(),
-            }
-        }
-        ["subscriptions", _, "providers", RS, "vaults"] if get => Route::ListVaultsInSubscription {
-            subscription: subscription(),
-        },
-        ["subscriptions", _, "resourcegroups", _, "providers", p, rest @ ..] => match (*p, rest) {
-            (COMPUTE, ["virtualmachines"]) if get => Route::ListVmsInGroup(group()),
-            (COMPUTE, ["virtualmachines", _]) if put => Route::PutVm(vm()),
-            (COMPUTE, ["virtualmachines", _]) if get => Route::GetVm(vm()),
-            (COMPUTE, ["virtualmachines", _]) if delete => Route::DeleteVm(vm()),
-            (COMPUTE, ["virtualmachines", _, "extensions"]) if get => Route::ListVmExtensions(vm()),
-            (COMPUTE, ["virtualmachines", _, "extensions", _]) if get => Route::GetVmExtension {
-                vm: vm(),
-                extension: at(9),
-            },
-            (STORAGE, ["storageaccounts", _]) if get => Route::GetStorageAccount {
-                group: group(),
-                account: at(7),
-            },
-            (CLASSIC_STORAGE, ["storageaccounts", _]) if get => Route::GetClassicStorageAccount {
-                group: group(),
-                account: at(7),
-            },
-            (RS, ["vaults"]) if get => Route::ListVaultsInGroup(group()),
-            (RS, ["vaults", _]) if put => Route::PutVault(vault()),
-            (RS, ["vaults", _]) if get => Route::GetVault(vault()),
-            (RS, ["vaults", _]) if delete => Route::DeleteVault(vault()),
-            (RS, ["vaults", _, rest @ ..]) => vault_route(rest, method)
-                .ok_or_else(no_route)?
-                .build(vault(), container, item, &segments),
-            _ => return Err(no_route()),
-        },
-        _ => return Err(no_route()),
-    };
-    Ok(route)
-}
-
-/// A route below a vault, before the vault's path is attached.
-enum VaultChild {
-    Direct(fn(VaultPath, &[String]) -> Route),
-    Container(fn(ContainerPath, &[String]) -> Route),
-    Item(fn(ItemPath, &[String]) -> Route),
-}
-
-impl VaultChild {
-    fn build(
-        self,
-        vault: VaultPath,
-        container: impl Fn() -> ContainerPath,
-        item: impl Fn() -> ItemPath,
-        segments: &[String],
-    ) -> Route {
-        match self {
-            Self::Direct(f) => f(vault, segments),
-            Self::Container(f) => f(container(), segments),
-            Self::Item(f) => f(item(), segments),
+impl FromPath for VmPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            group: GroupPath::from_path(parameters),
+            vm: String::from_path(parameters),
         }
     }
 }
 
-/// `rest` is lower-cased and starts after `vaults/{vault}` (segment 8 of the path).
-fn vault_route(rest: &[&str], method: &Method) -> Option<VaultChild> {
-    use VaultChild::{Container, Direct, Item};
-    let get = *method == Method::GET || *method == Method::HEAD;
-    let put = *method == Method::PUT;
-    let post = *method == Method::POST;
-    let patch = *method == Method::PATCH;
-    let delete = *method == Method::DELETE;
-    let child = match rest {
-        ["backupresourceguardproxies"] if get => Direct(|v, _| Route::ListResourceGuardProxies(v)),
-        ["backupconfig", "vaultconfig"] if get => Direct(|v, _| Route::GetVaultConfig(v)),
-        ["backupconfig", "vaultconfig"] if patch => Direct(|v, _| Route::UpdateVaultConfig(v)),
-        ["backupconfig", "vaultconfig"] if put => Direct(|v, _| Route::PutVaultConfig(v)),
-        ["backupstorageconfig", "vaultstorageconfig"] if get => {
-            Direct(|v, _| Route::GetStorageConfig(v))
+impl FromPath for VaultPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            group: GroupPath::from_path(parameters),
+            vault: String::from_path(parameters),
         }
-        ["backupencryptionconfigs", "backupresourceencryptionconfig"] if get => {
-            Direct(|v, _| Route::GetEncryptionConfig(v))
+    }
+}
+
+impl FromPath for ContainerPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            vault: VaultPath::from_path(parameters),
+            fabric: String::from_path(parameters),
+            container: String::from_path(parameters),
         }
-        ["backuppolicies"] if get => Direct(|v, _| Route::ListPolicies(v)),
-        ["backuppolicies", _] if put => Direct(|v, s| Route::PutPolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backuppolicies", _] if get => Direct(|v, s| Route::GetPolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backuppolicies", _] if delete => Direct(|v, s| Route::DeletePolicy {
-            vault: v,
-            policy: s[9].clone(),
-        }),
-        ["backupfabrics", _, "refreshcontainers"] if post => {
-            Direct(|v, s| Route::RefreshContainers {
-                vault: v,
-                fabric: s[9].clone(),
-            })
+    }
+}
+
+impl FromPath for ItemPath {
+    fn from_path(parameters: &mut impl Iterator<Item = String>) -> Self {
+        Self {
+            container: ContainerPath::from_path(parameters),
+            item: String::from_path(parameters),
         }
-        ["backupfabrics", _, "operationresults", _] if get => {
-            Direct(|v, s| Route::GetFabricOperationResult {
-                vault: v,
-                fabric: s[9].clone(),
-                operation: s[11].clone(),
-            })
+    }
+}
+
+/// What the table says of one route besides its fields and handler: how a request names it
+/// and the operation id the OpenAPI document gives it.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub method: Method,
+    /// The OpenAPI path template, `{parameter}` for each name the path carries.
+    pub path: &'static str,
+    pub operation_id: &'static str,
+}
+
+impl RouteSpec {
+    /// The parameter segments of `segments` (decoded, empty ones dropped) when the request
+    /// is this route: the method matches (HEAD is GET) and each literal segment matches in
+    /// any case.
+    fn parameters(&self, method: &Method, segments: &[String]) -> Option<Vec<String>> {
+        let method_matches =
+            *method == self.method || (self.method == Method::GET && *method == Method::HEAD);
+        let template = self.path.split('/').filter(|s| !s.is_empty());
+        if !method_matches || template.clone().count() != segments.len() {
+            return None;
         }
-        ["backupprotectableitems"] if get => Direct(|v, _| Route::ListProtectableItems(v)),
-        ["backupprotectioncontainers"] if get => Direct(|v, _| Route::ListProtectionContainers(v)),
-        ["backupprotecteditems"] if get => Direct(|v, _| Route::ListProtectedItems(v)),
-        ["backupoperations", _] if get => Direct(|v, s| Route::GetBackupOperation {
-            vault: v,
-            operation: s[9].clone(),
-        }),
-        ["backupoperationresults", _] if get => Direct(|v, s| Route::GetBackupOperationResult {
-            vault: v,
-            operation: s[9].clone(),
-        }),
-        ["backupjobs"] if get => Direct(|v, _| Route::ListJobs(v)),
-        ["backupjobs", _] if get => Direct(|v, s| Route::GetJob {
-            vault: v,
-            job: s[9].clone(),
-        }),
-        ["backupjobs", _, "cancel"] if post => Direct(|v, s| Route::CancelJob {
-            vault: v,
-            job: s[9].clone(),
-        }),
-        ["backupjobs", "operationsstatus", _] if get => {
-            Direct(|v, s| Route::GetJobOperationStatus {
-                vault: v,
-                operation: s[10].clone(),
-            })
-        }
-        ["backupjobs", _, "operationresults", _] if get => {
-            Direct(|v, s| Route::GetJobOperationResult {
-                vault: v,
-                job: s[9].clone(),
-                operation: s[11].clone(),
-            })
-        }
-        ["backupfabrics", _, "protectioncontainers", _] if get => {
-            Container(|c, _| Route::GetProtectionContainer(c))
-        }
-        ["backupfabrics", _, "protectioncontainers", _, "protecteditems", _, tail @ ..] => {
-            match tail {
-                [] if put => Item(|i, _| Route::PutProtectedItem(i)),
-                [] if get => Item(|i, _| Route::GetProtectedItem(i)),
-                [] if delete => Item(|i, _| Route::DeleteProtectedItem(i)),
-                ["operationsstatus", _] if get => Item(|i, s| Route::GetItemOperationStatus {
-                    item: i,
-                    operation: s[15].clone(),
-                }),
-                ["operationresults", _] if get => Item(|i, s| Route::GetItemOperationResult {
-                    item: i,
-                    operation: s[15].clone(),
-                }),
-                ["recoverypoints"] if get => Item(|i, _| Route::ListRecoveryPoints(i)),
-                ["recoverypoints", _] if get => Item(|i, s| Route::GetRecoveryPoint {
-                    item: i,
-                    recovery_point: s[15].clone(),
-                }),
-                ["backup"] if post => Item(|i, _| Route::TriggerBackup(i)),
-                ["recoverypoints", _, "restore"] if post => Item(|i, s| Route::TriggerRestore {
-                    item: i,
-                    recovery_point: s[15].clone(),
-                }),
-                _ => return None,
+        let mut parameters = Vec::new();
+        for (literal, segment) in template.zip(segments) {
+            if literal == "{subscriptionId}" {
+                parameters.push(segment.to_ascii_lowercase());
+            } else if literal.starts_with('{') {
+                parameters.push(segment.clone());
+            } else if !literal.eq_ignore_ascii_case(segment) {
+                return None;
             }
         }
-        _ => return None,
+        Some(parameters)
+    }
+}
+
+/// `/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}`
+macro_rules! group_path {
+    () => {
+        "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}"
     };
-    Some(child)
+}
+
+/// A virtual machine's path.
+macro_rules! vm_path {
+    () => {
+        concat!(
+            group_path!(),
+            "/providers/Microsoft.Compute/virtualMachines/{vmName}"
+        )
+    };
+}
+
+/// A Recovery Services vault's path.
+macro_rules! vault_path {
+    () => {
+        concat!(
+            group_path!(),
+            "/providers/Microsoft.RecoveryServices/vaults/{vaultName}"
+        )
+    };
+}
+
+/// A protected item's path.
+macro_rules! item_path {
+    () => {
+        concat!(
+            vault_path!(),
+            "/backupFabrics/{fabricName}/protectionContainers/{containerName}",
+            "/protectedItems/{protectedItemName}"
+        )
+    };
+}
+
+/// The subscription of a route's fields: its first field's, none when it has no fields.
+macro_rules! first_field_subscription {
+    () => {
+        None
+    };
+    ($first:ident $(, $rest:ident)*) => {
+        Some(Scope::subscription($first))
+    };
+}
+
+/// Declares the ARM routes from one table. Each entry is a [`Route`] variant with the fields
+/// its path carries (the first is its scope, see [`Scope`]; the fields are read from the
+/// path's parameters in order, see [`FromPath`]), its Azure operation id, its method and
+/// OpenAPI path template, and the call that serves it, written with the dispatcher's `state`
+/// and `request`. From the table come the `Route` enum, [`parse`], [`Route::SPECS`],
+/// [`Route::operation_id`], [`Route::subscription`], [`Route::dispatch`] and the [`spec`]
+/// constants the handlers' `utoipa::path` annotations take their path and operation id from.
+macro_rules! arm_routes {
+    (
+        dispatch($state:ident, $request:ident) {
+            $(
+                $(#[$doc:meta])*
+                $variant:ident { $($field:ident : $ty:ty),* $(,)? }
+                    = $operation_id:literal
+                    $method:ident $path:expr
+                    => $call:expr
+            ),* $(,)?
+        }
+    ) => {
+        /// What one management request asks for.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum Route {
+            $(
+                $(#[$doc])*
+                $variant { $($field: $ty),* },
+            )*
+        }
+
+        /// Each route's method, path template and operation id, named after its variant.
+        #[allow(non_upper_case_globals)]
+        pub mod spec {
+            use super::{Method, RouteSpec};
+
+            $(
+                pub const $variant: RouteSpec = RouteSpec {
+                    method: Method::$method,
+                    path: $path,
+                    operation_id: $operation_id,
+                };
+            )*
+        }
+
+        impl Route {
+            /// Every route's spec, in table order; the OpenAPI document must describe each.
+            pub const SPECS: &'static [RouteSpec] = &[$(spec::$variant),*];
+
+            /// The Azure operation id of the route, as the OpenAPI document names it.
+            pub fn operation_id(&self) -> &'static str {
+                match self {
+                    $(Self::$variant { .. } => $operation_id,)*
+                }
+            }
+
+            /// The subscription the route addresses, which the caller must be granted.
+            pub fn subscription(&self) -> Option<&str> {
+                match self {
+                    $(
+                        #[allow(unused_variables)]
+                        Self::$variant { $($field),* } => first_field_subscription!($($field),*),
+                    )*
+                }
+            }
+
+            /// Serves the route.
+            pub async fn dispatch(self, $state: &ApiState, $request: &ArmRequest) -> ArmResult {
+                match self {
+                    $(
+                        #[allow(unused_variables)]
+                        Self::$variant { $($field),* } => $call,
+                    )*
+                }
+            }
+        }
+
+        /// Parses a request line. `path` is the raw (still percent-encoded) URI path.
+        pub fn parse(method: &Method, path: &str) -> Result<Route, ArmError> {
+            let segments: Vec<String> = path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(|s| percent_decode_str(s).decode_utf8_lossy().into_owned())
+                .collect();
+            $(
+                if let Some(parameters) = spec::$variant.parameters(method, &segments) {
+                    let mut parameters = parameters.into_iter();
+                    let route = Route::$variant {
+                        $($field: <$ty as FromPath>::from_path(&mut parameters)),*
+                    };
+                    debug_assert!(
+                        parameters.next().is_none(),
+                        "{} names a parameter no field of {} takes",
+                        spec::$variant.path,
+                        stringify!($variant)
+                    );
+                    return Ok(route);
+                }
+            )*
+            Err(ArmError::NoRoute {
+                method: method.to_string(),
+                path: path.to_owned(),
+            })
+        }
+    };
+}
+
+arm_routes! {
+    dispatch(state, request) {
+        // ---- ARM basics ----
+        /// Answered before authentication: `az cloud register` reads the endpoints before
+        /// anyone has a token.
+        GetMetadataEndpoints {}
+            = "Metadata_GetEndpoints"
+            GET "/metadata/endpoints"
+            => unreachable!("answered before authentication"),
+        ListTenants {}
+            = "Tenants_List"
+            GET "/tenants"
+            => basics::list_tenants(state, request).await,
+        ListSubscriptions {}
+            = "Subscriptions_List"
+            GET "/subscriptions"
+            => basics::list_subscriptions(state, request).await,
+        GetSubscription { subscription: String }
+            = "Subscriptions_Get"
+            GET "/subscriptions/{subscriptionId}"
+            => basics::get_subscription(state, request, &subscription).await,
+        ListResourceGroups { subscription: String }
+            = "ResourceGroups_List"
+            GET "/subscriptions/{subscriptionId}/resourcegroups"
+            => groups::list_groups(state, request, &subscription).await,
+        PutResourceGroup { group: GroupPath }
+            = "ResourceGroups_CreateOrUpdate"
+            PUT "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
+            => groups::put_group(state, request, &group).await,
+        GetResourceGroup { group: GroupPath }
+            = "ResourceGroups_Get"
+            GET "/subscriptions/{subscriptionId}/resourcegroups/{resourceGroupName}"
+            => groups::get_group(state, request, &group).await,
+        ListResources { subscription: String }
+            = "Resources_List"
+            GET "/subscriptions/{subscriptionId}/resources"
+            => inventory::list_resources(state, request, &subscription).await,
+        ListResourcesInGroup { group: GroupPath }
+            = "Resources_ListByResourceGroup"
+            GET concat!(group_path!(), "/resources")
+            => inventory::list_resources_in_group(state, request, &group).await,
+        ListProviders { subscription: String }
+            = "Providers_List"
+            GET "/subscriptions/{subscriptionId}/providers"
+            => providers::list_providers(state, request, &subscription).await,
+        GetProvider { subscription: String, namespace: String }
+            = "Providers_Get"
+            GET "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}"
+            => providers::get_provider(state, request, &subscription, &namespace).await,
+        // ---- Microsoft.Storage ----
+        GetStorageAccount { group: GroupPath, account: String }
+            = "StorageAccounts_GetProperties"
+            GET concat!(group_path!(), "/providers/Microsoft.Storage/storageAccounts/{accountName}")
+            => providers::get_storage_account(state, request, &group, &account).await,
+        GetClassicStorageAccount { group: GroupPath, account: String }
+            = "ClassicStorageAccounts_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}"
+            )
+            => providers::get_classic_storage_account(state, request, &group, &account).await,
+        // ---- Microsoft.Compute ----
+        ListVmsInSubscription { subscription: String }
+            = "VirtualMachines_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/virtualMachines"
+            => compute::list_vms_in_subscription(state, request, &subscription).await,
+        ListVmsInGroup { group: GroupPath }
+            = "VirtualMachines_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Compute/virtualMachines")
+            => compute::list_vms_in_group(state, request, &group).await,
+        PutVm { vm: VmPath }
+            = "VirtualMachines_CreateOrUpdate"
+            PUT vm_path!()
+            => compute::put_vm(state, request, &vm).await,
+        GetVm { vm: VmPath }
+            = "VirtualMachines_Get"
+            GET vm_path!()
+            => compute::get_vm(state, request, &vm).await,
+        DeleteVm { vm: VmPath }
+            = "VirtualMachines_Delete"
+            DELETE vm_path!()
+            => compute::delete_vm(state, request, &vm).await,
+        ListVmExtensions { vm: VmPath }
+            = "VirtualMachineExtensions_List"
+            GET concat!(vm_path!(), "/extensions")
+            => compute::list_extensions(state, request, &vm).await,
+        GetVmExtension { vm: VmPath, extension: String }
+            = "VirtualMachineExtensions_Get"
+            GET concat!(vm_path!(), "/extensions/{vmExtensionName}")
+            => compute::get_extension(state, request, &vm, &extension).await,
+        // ---- Microsoft.RecoveryServices vaults and policies ----
+        ListVaultsInSubscription { subscription: String }
+            = "Vaults_ListBySubscriptionId"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults"
+            => vaults::list_vaults_in_subscription(state, request, &subscription).await,
+        ListVaultsInGroup { group: GroupPath }
+            = "Vaults_ListByResourceGroup"
+            GET concat!(group_path!(), "/providers/Microsoft.RecoveryServices/vaults")
+            => vaults::list_vaults_in_group(state, request, &group).await,
+        PutVault { vault: VaultPath }
+            = "Vaults_CreateOrUpdate"
+            PUT vault_path!()
+            => vaults::put_vault(state, request, &vault).await,
+        GetVault { vault: VaultPath }
+            = "Vaults_Get"
+            GET vault_path!()
+            => vaults::get_vault(state, request, &vault).await,
+        DeleteVault { vault: VaultPath }
+            = "Vaults_Delete"
+            DELETE vault_path!()
+            => vaults::delete_vault(state, request, &vault).await,
+        // ---- vault backup configuration ----
+        ListResourceGuardProxies { vault: VaultPath }
+            = "ResourceGuardProxies_Get"
+            GET concat!(vault_path!(), "/backupResourceGuardProxies")
+            => vault_config::list_resource_guard_proxies(state, request, &vault).await,
+        GetVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Get"
+            GET concat!(vault_path!(), "/backupconfig/vaultconfig")
+            => vault_config::get_vault_config(state, request, &vault).await,
+        UpdateVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Update"
+            PATCH concat!(vault_path!(), "/backupconfig/vaultconfig")
+            => vault_config::update_vault_config(state, request, &vault).await,
+        PutVaultConfig { vault: VaultPath }
+            = "BackupResourceVaultConfigs_Put"
+            PUT concat!(vault_path!(), "/backupconfig/vaultconfig")
+            => vault_config::put_vault_config(state, request, &vault).await,
+        GetStorageConfig { vault: VaultPath }
+            = "BackupResourceStorageConfigsNonCRR_Get"
+            GET concat!(vault_path!(), "/backupstorageconfig/vaultstorageconfig")
+            => vault_config::get_storage_config(state, request, &vault).await,
+        GetEncryptionConfig { vault: VaultPath }
+            = "BackupResourceEncryptionConfigs_Get"
+            GET concat!(vault_path!(), "/backupEncryptionConfigs/backupResourceEncryptionConfig")
+            => vault_config::get_encryption_config(state, request, &vault).await,
+        ListPolicies { vault: VaultPath }
+            = "BackupPolicies_List"
+            GET concat!(vault_path!(), "/backupPolicies")
+            => policies::list_policies(state, request, &vault).await,
+        PutPolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_CreateOrUpdate"
+            PUT concat!(vault_path!(), "/backupPolicies/{policyName}")
+            => policies::put_policy(state, request, &vault, &policy).await,
+        GetPolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_Get"
+            GET concat!(vault_path!(), "/backupPolicies/{policyName}")
+            => policies::get_policy(state, request, &vault, &policy).await,
+        DeletePolicy { vault: VaultPath, policy: String }
+            = "ProtectionPolicies_Delete"
+            DELETE concat!(vault_path!(), "/backupPolicies/{policyName}")
+            => policies::delete_policy(state, request, &vault, &policy).await,
+        // ---- protection ----
+        RefreshContainers { vault: VaultPath, fabric: String }
+            = "ProtectionContainers_Refresh"
+            POST concat!(vault_path!(), "/backupFabrics/{fabricName}/refreshContainers")
+            => containers::refresh_containers(state, request, &vault, &fabric).await,
+        GetFabricOperationResult { vault: VaultPath, fabric: String, operation: String }
+            = "ProtectionContainerRefreshOperationResults_Get"
+            GET concat!(vault_path!(), "/backupFabrics/{fabricName}/operationResults/{operationId}")
+            => containers::get_fabric_operation_result(state, request, &vault, &fabric, &operation)
+                .await,
+        ListProtectableItems { vault: VaultPath }
+            = "BackupProtectableItems_List"
+            GET concat!(vault_path!(), "/backupProtectableItems")
+            => containers::list_protectable_items(state, request, &vault).await,
+        ListProtectionContainers { vault: VaultPath }
+            = "BackupProtectionContainers_List"
+            GET concat!(vault_path!(), "/backupProtectionContainers")
+            => containers::list_protection_containers(state, request, &vault).await,
+        GetProtectionContainer { container: ContainerPath }
+            = "ProtectionContainers_Get"
+            GET concat!(
+                vault_path!(),
+                "/backupFabrics/{fabricName}/protectionContainers/{containerName}"
+            )
+            => containers::get_protection_container(state, request, &container).await,
+        PutProtectedItem { item: ItemPath }
+            = "ProtectedItems_CreateOrUpdate"
+            PUT item_path!()
+            => items::put_protected_item(state, request, &item).await,
+        GetProtectedItem { item: ItemPath }
+            = "ProtectedItems_Get"
+            GET item_path!()
+            => items::get_protected_item(state, request, &item).await,
+        DeleteProtectedItem { item: ItemPath }
+            = "ProtectedItems_Delete"
+            DELETE item_path!()
+            => items::delete_protected_item(state, request, &item).await,
+        ListProtectedItems { vault: VaultPath }
+            = "BackupProtectedItems_List"
+            GET concat!(vault_path!(), "/backupProtectedItems")
+            => items::list_protected_items(state, request, &vault).await,
+        GetItemOperationStatus { item: ItemPath, operation: String }
+            = "ProtectedItemOperationStatuses_Get"
+            GET concat!(item_path!(), "/operationsStatus/{operationId}")
+            => operations::get_item_operation_status(state, request, &item, &operation).await,
+        GetItemOperationResult { item: ItemPath, operation: String }
+            = "ProtectedItemOperationResults_Get"
+            GET concat!(item_path!(), "/operationResults/{operationId}")
+            => operations::get_item_operation_result(state, request, &item, &operation).await,
+        GetBackupOperation { vault: VaultPath, operation: String }
+            = "BackupOperationStatuses_Get"
+            GET concat!(vault_path!(), "/backupOperations/{operationId}")
+            => operations::get_backup_operation(state, request, &vault, &operation).await,
+        GetBackupOperationResult { vault: VaultPath, operation: String }
+            = "BackupOperationResults_Get"
+            GET concat!(vault_path!(), "/backupOperationResults/{operationId}")
+            => operations::get_backup_operation_result(state, request, &vault, &operation).await,
+        /// The location is not checked: a VM is found by its id.
+        GetBackupStatus { subscription: String, location: String }
+            = "BackupStatus_Get"
+            POST concat!(
+                "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices",
+                "/locations/{azureRegion}/backupStatus"
+            )
+            => backup_status::get_backup_status(state, request, &subscription).await,
+        // ---- jobs and recovery points ----
+        ListJobs { vault: VaultPath }
+            = "BackupJobs_List"
+            GET concat!(vault_path!(), "/backupJobs")
+            => jobs::list_jobs(state, request, &vault).await,
+        GetJob { vault: VaultPath, job: String }
+            = "JobDetails_Get"
+            GET concat!(vault_path!(), "/backupJobs/{jobName}")
+            => jobs::get_job(state, request, &vault, &job).await,
+        CancelJob { vault: VaultPath, job: String }
+            = "JobCancellations_Trigger"
+            POST concat!(vault_path!(), "/backupJobs/{jobName}/cancel")
+            => jobs::cancel_job(state, request, &vault, &job).await,
+        GetJobOperationResult { vault: VaultPath, job: String, operation: String }
+            = "JobOperationResults_Get"
+            GET concat!(vault_path!(), "/backupJobs/{jobName}/operationResults/{operationId}")
+            => jobs::get_job_operation_result(state, request, &vault, &job, &operation).await,
+        GetJobOperationStatus { vault: VaultPath, operation: String }
+            = "JobOperationStatuses_Get"
+            GET concat!(vault_path!(), "/backupJobs/operationsStatus/{operationId}")
+            => jobs::get_job_operation_status(state, request, &vault, &operation).await,
+        ListRecoveryPoints { item: ItemPath }
+            = "RecoveryPoints_List"
+            GET concat!(item_path!(), "/recoveryPoints")
+            => recovery_points::list_recovery_points(state, request, &item).await,
+        GetRecoveryPoint { item: ItemPath, recovery_point: String }
+            = "RecoveryPoints_Get"
+            GET concat!(item_path!(), "/recoveryPoints/{recoveryPointId}")
+            => recovery_points::get_recovery_point(state, request, &item, &recovery_point).await,
+        // ---- backup and restore ----
+        TriggerBackup { item: ItemPath }
+            = "Backups_Trigger"
+            POST concat!(item_path!(), "/backup")
+            => backups::trigger_backup(state, request, &item).await,
+        TriggerRestore { item: ItemPath, recovery_point: String }
+            = "Restores_Trigger"
+            POST concat!(item_path!(), "/recoveryPoints/{recoveryPointId}/restore")
+            => backups::trigger_restore(state, request, &item, &recovery_point).await,
+    }
 }
 
 #[cfg(test)]
@@ -649,13 +618,35 @@ mod tests {
     }
 
     #[test]
+    fn every_template_filled_in_parses_to_its_route() {
+        for spec in Route::SPECS {
+            let path = spec
+                .path
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            let route = parse(&spec.method, &path).unwrap();
+            assert_eq!(route.operation_id(), spec.operation_id, "{path}");
+        }
+    }
+
+    #[test]
+    fn head_is_get() {
+        assert_eq!(
+            parse(&Method::HEAD, V).unwrap(),
+            Route::GetVault { vault: vault() }
+        );
+    }
+
+    #[test]
     fn literal_segments_match_in_any_case_and_names_keep_their_spelling() {
         let route = parse(
             &Method::GET,
             "/Subscriptions/S/RESOURCEGROUPS/G/providers/microsoft.recoveryservices/Vaults/V",
         )
         .unwrap();
-        assert_eq!(route, Route::GetVault(vault()));
+        assert_eq!(route, Route::GetVault { vault: vault() });
     }
 
     #[test]
@@ -663,7 +654,7 @@ mod tests {
         let path = format!(
             "{V}/backupFabrics/Azure/protectionContainers/IaasVMContainer%3Biaasvmcontainerv2%3Bg%3Bvm/protectedItems/vm%3Biaasvmcontainerv2%3Bg%3Bvm"
         );
-        let Route::PutProtectedItem(item) = parse(&Method::PUT, &path).unwrap() else {
+        let Route::PutProtectedItem { item } = parse(&Method::PUT, &path).unwrap() else {
             panic!("not a protected item PUT");
         };
         assert_eq!(
@@ -678,7 +669,7 @@ mod tests {
     fn a_double_leading_slash_is_the_same_path() {
         assert_eq!(
             parse(&Method::GET, "//metadata/endpoints").unwrap(),
-            Route::GetMetadataEndpoints
+            Route::GetMetadataEndpoints {}
         );
     }
 
@@ -735,7 +726,7 @@ mod tests {
         );
         assert_eq!(
             parse(&Method::PATCH, &format!("{V}/backupconfig/vaultconfig")).unwrap(),
-            Route::UpdateVaultConfig(vault())
+            Route::UpdateVaultConfig { vault: vault() }
         );
         assert_eq!(
             parse(
@@ -756,10 +747,12 @@ mod tests {
         );
         assert_eq!(
             parse(&Method::GET, "/subscriptions/S/resourcegroups/G/resources").unwrap(),
-            Route::ListResourcesInGroup(GroupPath {
-                subscription: "s".into(),
-                group: "G".into()
-            })
+            Route::ListResourcesInGroup {
+                group: GroupPath {
+                    subscription: "s".into(),
+                    group: "G".into()
+                }
+            }
         );
         assert_eq!(
             parse(&Method::GET, "/subscriptions/S/providers/microsoft.compute").unwrap(),
@@ -844,17 +837,17 @@ mod tests {
                 let e = encoded(&name);
                 if groups::validate_group_name(&name).is_ok() {
                     let route = parse(&Method::GET, &format!("/subscriptions/S/resourceGroups/{e}"));
-                    prop_assert_eq!(route.unwrap(), Route::GetResourceGroup(group(&name)));
+                    prop_assert_eq!(route.unwrap(), Route::GetResourceGroup { group: group(&name) });
                 }
                 if vaults::validate_name(&name).is_ok() {
                     let path = format!("/subscriptions/S/resourceGroups/G/providers/Microsoft.RecoveryServices/vaults/{e}");
                     let expected = VaultPath { group: group("G"), vault: name.clone() };
-                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVault(expected));
+                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVault { vault: expected });
                 }
                 if compute::validate_vm_name(&name).is_ok() {
                     let path = format!("/subscriptions/S/resourceGroups/G/providers/Microsoft.Compute/virtualMachines/{e}");
                     let expected = VmPath { group: group("G"), vm: name.clone() };
-                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVm(expected));
+                    prop_assert_eq!(parse(&Method::GET, &path).unwrap(), Route::GetVm { vm: expected });
                 }
                 if policy::validate_name(&name).is_ok() {
                     let route = parse(&Method::GET, &format!("{V}/backupPolicies/{e}"));

@@ -8,8 +8,9 @@ use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorResponse;
+use super::params::{ApiVersion, VaultParams};
 use super::protection::vault_of;
-use super::route::VaultPath;
+use super::route::{spec, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::vault_config::{self, VaultConfig, VaultConfigChange};
@@ -121,14 +122,12 @@ fn vault_config_body(config: VaultConfig) -> VaultConfigBody {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupResourceGuardProxies",
-    operation_id = "ResourceGuardProxies_Get",
+    path = spec::ListResourceGuardProxies.path,
+    operation_id = spec::ListResourceGuardProxies.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "No Resource Guard is linked: an empty list.", body = ResourceGuardProxyList),
@@ -149,14 +148,12 @@ pub async fn list_resource_guard_proxies(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Get",
+    path = spec::GetVaultConfig.path,
+    operation_id = spec::GetVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault's soft delete and security configuration.", body = VaultConfigBody),
@@ -180,14 +177,12 @@ pub async fn get_vault_config(
 
 #[utoipa::path(
     patch,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Update",
+    path = spec::UpdateVaultConfig.path,
+    operation_id = spec::UpdateVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     request_body = VaultConfigWrite,
     responses(
@@ -206,14 +201,12 @@ pub async fn update_vault_config(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupconfig/vaultconfig",
-    operation_id = "BackupResourceVaultConfigs_Put",
+    path = spec::PutVaultConfig.path,
+    operation_id = spec::PutVaultConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     request_body = VaultConfigWrite,
     responses(
@@ -254,14 +247,12 @@ async fn write_vault_config(state: &ApiState, request: &ArmRequest, path: &Vault
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupstorageconfig/vaultstorageconfig",
-    operation_id = "BackupResourceStorageConfigsNonCRR_Get",
+    path = spec::GetStorageConfig.path,
+    operation_id = spec::GetStorageConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault's storage redundancy (set with the vault's `redundancySettings`).", body = StorageConfigBody),
@@ -298,14 +289,12 @@ pub async fn get_storage_config(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}/backupEncryptionConfigs/backupResourceEncryptionConfig",
-    operation_id = "BackupResourceEncryptionConfigs_Get",
+    path = spec::GetEncryptionConfig.path,
+    operation_id = spec::GetEncryptionConfig.operation_id,
     tag = "Vaults",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "The vault's resource group."),
-        ("vaultName" = String, Path, description = "The Recovery Services vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        VaultParams,
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "Microsoft-managed keys, no infrastructure encryption.", body = EncryptionConfigBody),

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::error::ErrorResponse;
-use super::route::{GroupPath, VaultPath};
+use super::params::ApiVersion;
+use super::route::{spec, GroupPath, VaultPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::lookup::Tags;
@@ -103,12 +104,12 @@ impl From<Vault> for VaultBody {
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/providers/Microsoft.RecoveryServices/vaults",
-    operation_id = "Vaults_ListBySubscriptionId",
+    path = spec::ListVaultsInSubscription.path,
+    operation_id = spec::ListVaultsInSubscription.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The subscription's vaults.", body = VaultList),
@@ -125,13 +126,13 @@ pub async fn list_vaults_in_subscription(
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults",
-    operation_id = "Vaults_ListByResourceGroup",
+    path = spec::ListVaultsInGroup.path,
+    operation_id = spec::ListVaultsInGroup.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The resource group's vaults.", body = VaultList),
@@ -149,14 +150,14 @@ pub async fn list_vaults_in_group(
 
 #[utoipa::path(
     put,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_CreateOrUpdate",
+    path = spec::PutVault.path,
+    operation_id = spec::PutVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "2 to 50 letters, digits and hyphens, starting with a letter."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     request_body = VaultPutBody,
     responses(
@@ -193,14 +194,14 @@ pub async fn put_vault(state: &ApiState, request: &ArmRequest, path: &VaultPath)
 
 #[utoipa::path(
     get,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_Get",
+    path = spec::GetVault.path,
+    operation_id = spec::GetVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 200, description = "The vault.", body = VaultBody),
@@ -220,14 +221,14 @@ pub async fn get_vault(state: &ApiState, _request: &ArmRequest, path: &VaultPath
 
 #[utoipa::path(
     delete,
-    path = "/subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.RecoveryServices/vaults/{vaultName}",
-    operation_id = "Vaults_Delete",
+    path = spec::DeleteVault.path,
+    operation_id = spec::DeleteVault.operation_id,
     tag = "Vaults",
     params(
         ("subscriptionId" = String, Path, description = "The subscription."),
         ("resourceGroupName" = String, Path, description = "The resource group."),
         ("vaultName" = String, Path, description = "The vault."),
-        ("api-version" = String, Query, description = "Any version is accepted."),
+        ApiVersion,
     ),
     responses(
         (status = 204, description = "The vault, its policies, jobs and recovery points were deleted, or there was no such vault. Never 200: the SDK behind `az` 2.91 accepts only 202 or 204 here."),

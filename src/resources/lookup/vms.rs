@@ -1,0 +1,125 @@
+//! Virtual machines, with their disks, by ARM name or by `vmId`.
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{group, OsType, Tags};
+use crate::resources::names::key;
+use crate::resources::ResourceError;
+use crate::store::{from_micros, json_column, Db};
+
+/// A disk: one page blob in the blob store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskRecord {
+    /// -1 for the OS disk, as the snapshot extension numbers it.
+    pub lun: i64,
+    pub name: String,
+    pub size_bytes: i64,
+    pub blob_container: String,
+    pub blob_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmRecord {
+    pub vm_id: String,
+    pub subscription_id: String,
+    /// The resource group's name as created.
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub os_type: OsType,
+    pub vm_size: String,
+    pub tags: Tags,
+    /// `arm` (created with PUT) or `guest` (registered by an agent).
+    pub origin: String,
+    pub created_at: DateTime<Utc>,
+    /// OS disk first, then data disks by LUN.
+    pub disks: Vec<DiskRecord>,
+}
+
+const VM_COLUMNS: &str = "vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, \
+     vm.location, vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at";
+
+/// A VM by subscription, group and name. 404 `ResourceGroupNotFound` or `ResourceNotFound`.
+pub async fn vm(
+    db: &Db,
+    subscription: &str,
+    group_name: &str,
+    name: &str,
+) -> Result<VmRecord, ResourceError> {
+    let row = sqlx::query(&format!(
+        "select {VM_COLUMNS} from virtual_machine vm join resource_group g \
+         on g.subscription_id = vm.subscription_id and g.name_key = vm.resource_group_key \
+         where vm.subscription_id = $1 and vm.resource_group_key = $2 and vm.name_key = $3"
+    ))
+    .bind(subscription)
+    .bind(key(group_name))
+    .bind(key(name))
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some(row) => vm_with_disks(db, &row).await,
+        None => {
+            group(db, subscription, group_name).await?;
+            Err(ResourceError::resource_not_found(
+                "Microsoft.Compute/virtualMachines",
+                name,
+                group_name,
+            ))
+        }
+    }
+}
+
+/// A VM by its `vmId`.
+pub async fn vm_by_vm_id(db: &Db, vm_id: &str) -> Result<Option<VmRecord>, ResourceError> {
+    let row = sqlx::query(&format!(
+        "select {VM_COLUMNS} from virtual_machine vm join resource_group g \
+         on g.subscription_id = vm.subscription_id and g.name_key = vm.resource_group_key \
+         where vm.vm_id = $1"
+    ))
+    .bind(vm_id)
+    .fetch_optional(db.pool())
+    .await?;
+    match row {
+        Some(row) => Ok(Some(vm_with_disks(db, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+/// Builds a VM from a row selected with `VM_COLUMNS`, reading its disks.
+async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError> {
+    let vm_id: String = row.try_get("vm_id")?;
+    let disks = sqlx::query(
+        "select lun, name, size_bytes, blob_container, blob_name from vm_disk \
+         where vm_id = $1 order by lun",
+    )
+    .bind(&vm_id)
+    .fetch_all(db.pool())
+    .await?
+    .iter()
+    .map(|d| {
+        Ok(DiskRecord {
+            lun: d.try_get("lun")?,
+            name: d.try_get("name")?,
+            size_bytes: d.try_get("size_bytes")?,
+            blob_container: d.try_get("blob_container")?,
+            blob_name: d.try_get("blob_name")?,
+        })
+    })
+    .collect::<Result<_, sqlx::Error>>()?;
+    let os_type: String = row.try_get("os_type")?;
+    Ok(VmRecord {
+        vm_id,
+        subscription_id: row.try_get("subscription_id")?,
+        resource_group: row.try_get("group_name")?,
+        name: row.try_get("name")?,
+        location: row.try_get("location")?,
+        os_type: OsType::parse(&os_type).unwrap_or(OsType::Linux),
+        vm_size: row.try_get("vm_size")?,
+        tags: json_column(row, "tags")?,
+        origin: row.try_get("origin")?,
+        created_at: from_micros(row.try_get("created_at")?),
+        disks,
+    })
+}
