@@ -5,11 +5,11 @@
 mod auth;
 mod blob;
 mod container;
-mod endpoint;
 mod error;
 mod header_case;
 mod headers;
 mod page;
+mod router;
 mod serve;
 mod upload;
 mod xml;
@@ -31,8 +31,8 @@ pub use serve::serve;
 use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
 use crate::clock::Clock;
 use crate::server::{ListenerScheme, Scheme};
-use endpoint::{Operation, Query, Target};
 use error::BlobApiError;
+use router::{Operation, Query, Target};
 
 /// The storage API version vaultsim answers with when a request names none.
 pub const SERVICE_VERSION: &str = "2026-10-06";
@@ -206,9 +206,9 @@ async fn handle(
         ));
     }
     let (parts, body) = request.into_parts();
-    let target = endpoint::parse_target(parts.uri.path())?;
+    let target = router::parse_target(parts.uri.path())?;
     let query = Query::parse(parts.uri.query().unwrap_or_default());
-    let op = endpoint::parse_operation(&parts.method, &target, &query)?;
+    let op = router::parse_operation(&parts.method, &target, &query)?;
     let https = parts
         .extensions
         .get::<ListenerScheme>()
