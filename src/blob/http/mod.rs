@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use vaultsim_protocol::blob_xml;
 
 pub use auth::Account;
 pub use serve::serve;
@@ -275,11 +276,16 @@ pub fn empty(status: StatusCode) -> Response {
     response
 }
 
-/// An XML response.
-pub fn xml_response(body: String) -> Response {
+/// An XML response: `document` serialized with its declaration.
+pub fn xml_response(document: &impl serde::Serialize) -> Result<Response, BlobApiError> {
+    let body = blob_xml::to_xml(document).map_err(|error| {
+        // Element names are fixed or checked metadata names, so this is a bug.
+        tracing::error!(%error, "blob response not serializable as XML");
+        BlobApiError::internal()
+    })?;
     let mut response = Response::new(Body::from(body));
     headers::put(response.headers_mut(), "content-type", "application/xml");
-    response
+    Ok(response)
 }
 
 /// Reads a whole (small) request body, refusing more than `limit` bytes.
