@@ -1,6 +1,7 @@
 //! Integration tests: the service over the wire, started on port 0.
 
 mod backup;
+mod blob_xml;
 mod durability;
 mod fuzz;
 mod guest;

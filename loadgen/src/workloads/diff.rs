@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{ensure, Context};
+use vaultsim_protocol::blob_xml::{self, PageList};
 
 use super::sparse_blob::SparseBlob;
 use crate::cli::{SparseBlobArgs, TargetArgs};
@@ -36,7 +37,7 @@ pub async fn run(
         .send(client.get_request(&uri))
         .await
         .context("Get Page Ranges diff")?;
-    let returned = count_ranges(&reply.body);
+    let returned = count_ranges(&reply.body)?;
 
     let sender = Arc::clone(client);
     let measured = driver::run(client, 1, Bounds::count(samples), move |_| {
@@ -54,14 +55,10 @@ pub async fn run(
 }
 
 /// Number of `PageRange` and `ClearRange` elements in a PageList document.
-fn count_ranges(page_list: &[u8]) -> u64 {
-    let occurrences = |tag: &[u8]| {
-        page_list
-            .windows(tag.len())
-            .filter(|window| *window == tag)
-            .count() as u64
-    };
-    occurrences(b"<PageRange>") + occurrences(b"<ClearRange>")
+fn count_ranges(page_list: &[u8]) -> anyhow::Result<u64> {
+    let text = std::str::from_utf8(page_list).context("a PageList document in UTF-8")?;
+    let list: PageList = blob_xml::from_xml(text).context("a PageList document")?;
+    Ok(list.ranges.len() as u64)
 }
 
 #[cfg(test)]
@@ -74,7 +71,7 @@ mod tests {
             <PageRange><Start>0</Start><End>511</End></PageRange>\
             <ClearRange><Start>512</Start><End>1023</End></ClearRange>\
             <PageRange><Start>4096</Start><End>8191</End></PageRange></PageList>";
-        assert_eq!(count_ranges(xml), 3);
-        assert_eq!(count_ranges(b"<PageList></PageList>"), 0);
+        assert_eq!(count_ranges(xml).unwrap(), 3);
+        assert_eq!(count_ranges(b"<PageList></PageList>").unwrap(), 0);
     }
 }

@@ -12,8 +12,8 @@ use vaultsim_protocol::shared_key::{self, SignedRequest};
 
 use crate::blob::engine::{BlobStore, PublicAccess};
 
-use super::endpoint::{Operation, Query, Target};
 use super::error::BlobApiError;
+use super::router::{Operation, Query, Target};
 
 /// The storage account the endpoint serves, with its keys (base64-decoded; key2 optional,
 /// for rotation).

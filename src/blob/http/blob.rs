@@ -6,6 +6,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use md5::{Digest, Md5};
+use vaultsim_protocol::blob_xml::{Block, BlockList, Blocks};
 
 use crate::blob::engine::{
     BlockListType, ByteRange, ContentProperties, NewPageBlob, SequenceNumberAction, Upload,
@@ -15,7 +16,7 @@ use crate::blob::engine::{
 use super::error::BlobApiError;
 use super::headers::{self, put};
 use super::upload::{self, Md5Check};
-use super::xml::{element, parse_block_list, XML_DECLARATION};
+use super::xml::parse_block_list;
 use super::{empty, small_body, xml_response, BlobRequest};
 
 /// Largest single Put Blob of a block blob (version 2019-12-12 and later).
@@ -217,33 +218,20 @@ pub fn get_block_list(request: BlobRequest) -> Result<Response, BlobApiError> {
         }
     };
     let (version, list) = request.store.block_list(request.address()?, which)?;
-    let mut body = format!("{XML_DECLARATION}<BlockList>");
-    for (tag, blocks, wanted) in [
-        (
-            "CommittedBlocks",
-            &list.committed,
-            which != BlockListType::Uncommitted,
-        ),
-        (
-            "UncommittedBlocks",
-            &list.uncommitted,
-            which != BlockListType::Committed,
-        ),
-    ] {
-        if !wanted {
-            continue;
-        }
-        body.push_str(&format!("<{tag}>"));
-        for (id, size) in blocks {
-            body.push_str("<Block>");
-            element(&mut body, "Name", id);
-            element(&mut body, "Size", &size.to_string());
-            body.push_str("</Block>");
-        }
-        body.push_str(&format!("</{tag}>"));
-    }
-    body.push_str("</BlockList>");
-    let mut response = xml_response(body);
+    let blocks = |list: &[(String, u64)]| Blocks {
+        items: list
+            .iter()
+            .map(|(id, size)| Block {
+                name: id.clone(),
+                size: *size,
+            })
+            .collect(),
+    };
+    let document = BlockList {
+        committed_blocks: (which != BlockListType::Uncommitted).then(|| blocks(&list.committed)),
+        uncommitted_blocks: (which != BlockListType::Committed).then(|| blocks(&list.uncommitted)),
+    };
+    let mut response = xml_response(&document)?;
     if let Some(v) = version {
         let h = response.headers_mut();
         put(h, "etag", v.etag.to_string());

@@ -4,15 +4,16 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
+use vaultsim_protocol::blob_xml::{self, BlobListItem};
 
 use crate::blob::engine::{
-    ContainerInfo, ListBlobsQuery, ListItem, ListMarker, PublicAccess, Timestamp,
+    BlobProperties, ContainerInfo, ListBlobsQuery, ListItem, ListMarker, PublicAccess, Timestamp,
 };
 use crate::origin::request_origin;
 
 use super::error::BlobApiError;
 use super::headers::{self, put};
-use super::xml::{element, escape, parse_signed_identifiers, XML_DECLARATION};
+use super::xml::parse_signed_identifiers;
 use super::{empty, small_body, xml_response, BlobRequest};
 
 const DEFAULT_MAX_RESULTS: usize = 5000;
@@ -122,24 +123,21 @@ pub fn set_metadata(request: BlobRequest) -> Result<Response, BlobApiError> {
 
 pub fn get_acl(request: BlobRequest) -> Result<Response, BlobApiError> {
     let info = request.store.container(request.container())?;
-    let mut body = format!("{XML_DECLARATION}<SignedIdentifiers>");
-    for si in &info.identifiers {
-        body.push_str("<SignedIdentifier>");
-        element(&mut body, "Id", &si.id);
-        body.push_str("<AccessPolicy>");
-        for (name, value) in [
-            ("Start", &si.start),
-            ("Expiry", &si.expiry),
-            ("Permission", &si.permission),
-        ] {
-            if let Some(value) = value {
-                element(&mut body, name, value);
-            }
-        }
-        body.push_str("</AccessPolicy></SignedIdentifier>");
-    }
-    body.push_str("</SignedIdentifiers>");
-    let mut response = xml_response(body);
+    let document = blob_xml::SignedIdentifiers {
+        items: info
+            .identifiers
+            .iter()
+            .map(|si| blob_xml::SignedIdentifier {
+                id: si.id.clone(),
+                access_policy: blob_xml::AccessPolicy {
+                    start: si.start.clone(),
+                    expiry: si.expiry.clone(),
+                    permission: si.permission.clone(),
+                },
+            })
+            .collect(),
+    };
+    let mut response = xml_response(&document)?;
     let h = response.headers_mut();
     put(h, "etag", info.etag.to_string());
     put(h, "last-modified", info.modified.to_http_date());
@@ -187,45 +185,30 @@ pub fn list_containers(request: BlobRequest) -> Result<Response, BlobApiError> {
         .get("include")
         .is_some_and(|i| i.split(',').any(|x| x == "metadata"));
     let (containers, next) = request.store.list_containers(prefix, marker, max);
-    let mut body = format!(
-        "{XML_DECLARATION}<EnumerationResults ServiceEndpoint=\"{}\">",
-        escape(&service_endpoint(&request))
-    );
-    element(&mut body, "Prefix", prefix);
-    element(&mut body, "Marker", marker.unwrap_or_default());
-    element(&mut body, "MaxResults", &max.to_string());
-    body.push_str("<Containers>");
-    for c in &containers {
-        body.push_str("<Container>");
-        element(&mut body, "Name", &c.name);
-        body.push_str("<Properties>");
-        element(&mut body, "Last-Modified", &c.modified.to_http_date());
-        element(&mut body, "Etag", &c.etag.to_string());
-        element(&mut body, "LeaseStatus", "unlocked");
-        element(&mut body, "LeaseState", "available");
-        if let Some(access) = c.public_access {
-            element(&mut body, "PublicAccess", access_name(access));
-        }
-        element(&mut body, "HasImmutabilityPolicy", "false");
-        element(&mut body, "HasLegalHold", "false");
-        body.push_str("</Properties>");
-        if include_metadata {
-            write_metadata_xml(&mut body, &c.metadata);
-        }
-        body.push_str("</Container>");
-    }
-    body.push_str("</Containers>");
-    element(&mut body, "NextMarker", next.as_deref().unwrap_or_default());
-    body.push_str("</EnumerationResults>");
-    Ok(xml_response(body))
-}
-
-fn write_metadata_xml(body: &mut String, metadata: &[(String, String)]) {
-    body.push_str("<Metadata>");
-    for (k, v) in metadata {
-        element(body, k, v);
-    }
-    body.push_str("</Metadata>");
+    let items = containers
+        .into_iter()
+        .map(|c| blob_xml::ContainerItem {
+            properties: blob_xml::ContainerProperties {
+                last_modified: c.modified.to_http_date(),
+                etag: c.etag.to_string(),
+                lease_status: "unlocked".into(),
+                lease_state: "available".into(),
+                public_access: c.public_access.map(|a| access_name(a).into()),
+                has_immutability_policy: false,
+                has_legal_hold: false,
+            },
+            metadata: include_metadata.then_some(blob_xml::Metadata(c.metadata)),
+            name: c.name,
+        })
+        .collect();
+    xml_response(&blob_xml::ContainerList {
+        service_endpoint: service_endpoint(&request),
+        prefix: prefix.to_owned(),
+        marker: marker.unwrap_or_default().to_owned(),
+        max_results: max,
+        containers: blob_xml::Containers { items },
+        next_marker: next.unwrap_or_default(),
+    })
 }
 
 /// List markers are opaque to clients: base64 of the blob name and snapshot time.
@@ -279,117 +262,65 @@ pub fn list_blobs(request: BlobRequest) -> Result<Response, BlobApiError> {
         include_snapshots: include.contains(&"snapshots"),
     };
     let page = request.store.list_blobs(request.container(), &query)?;
-    let mut body = format!(
-        "{XML_DECLARATION}<EnumerationResults ServiceEndpoint=\"{}\" ContainerName=\"{}\">",
-        escape(&service_endpoint(&request)),
-        escape(request.container())
-    );
-    element(&mut body, "Prefix", &prefix);
-    element(&mut body, "Marker", raw_marker.unwrap_or_default());
-    element(&mut body, "MaxResults", &max.to_string());
-    if let Some(d) = &delimiter {
-        element(&mut body, "Delimiter", d);
-    }
-    body.push_str("<Blobs>");
-    for item in &page.items {
-        match item {
-            ListItem::Prefix(p) => {
-                body.push_str("<BlobPrefix>");
-                element(&mut body, "Name", p);
-                body.push_str("</BlobPrefix>");
-            }
+    let include_metadata = include.contains(&"metadata");
+    let items = page
+        .items
+        .into_iter()
+        .map(|item| match item {
+            ListItem::Prefix(name) => BlobListItem::BlobPrefix(blob_xml::BlobPrefix { name }),
             ListItem::Blob {
                 name,
                 snapshot,
                 properties,
-            } => {
-                body.push_str("<Blob>");
-                element(&mut body, "Name", name);
-                if let Some(s) = snapshot {
-                    element(&mut body, "Snapshot", &s.to_snapshot_id());
-                }
-                body.push_str("<Properties>");
-                element(
-                    &mut body,
-                    "Creation-Time",
-                    &properties.created.to_http_date(),
-                );
-                element(
-                    &mut body,
-                    "Last-Modified",
-                    &properties.modified.to_http_date(),
-                );
-                element(&mut body, "Etag", &properties.etag.to_string());
-                element(
-                    &mut body,
-                    "Content-Length",
-                    &properties.content_length.to_string(),
-                );
-                let c = &properties.content;
-                element(
-                    &mut body,
-                    "Content-Type",
-                    c.content_type
-                        .as_deref()
-                        .unwrap_or("application/octet-stream"),
-                );
-                element(
-                    &mut body,
-                    "Content-Encoding",
-                    c.content_encoding.as_deref().unwrap_or_default(),
-                );
-                element(
-                    &mut body,
-                    "Content-Language",
-                    c.content_language.as_deref().unwrap_or_default(),
-                );
-                let md5 = c
-                    .content_md5
-                    .as_ref()
-                    .map(|m| base64::engine::general_purpose::STANDARD.encode(m))
-                    .unwrap_or_default();
-                element(&mut body, "Content-MD5", &md5);
-                element(
-                    &mut body,
-                    "Content-Disposition",
-                    c.content_disposition.as_deref().unwrap_or_default(),
-                );
-                element(
-                    &mut body,
-                    "Cache-Control",
-                    c.cache_control.as_deref().unwrap_or_default(),
-                );
-                if let Some(sequence_number) = properties.sequence_number {
-                    element(
-                        &mut body,
-                        "x-ms-blob-sequence-number",
-                        &sequence_number.to_string(),
-                    );
-                }
-                element(&mut body, "BlobType", properties.blob_type);
-                element(&mut body, "LeaseStatus", "unlocked");
-                element(&mut body, "LeaseState", "available");
-                element(&mut body, "ServerEncrypted", "true");
-                body.push_str("</Properties>");
-                if include.contains(&"metadata") {
-                    write_metadata_xml(&mut body, &properties.metadata);
-                }
-                body.push_str("</Blob>");
-            }
-        }
-    }
-    body.push_str("</Blobs>");
-    element(
-        &mut body,
-        "NextMarker",
-        &page
+            } => BlobListItem::Blob(Box::new(blob_xml::BlobItem {
+                name,
+                snapshot: snapshot.map(|s| s.to_snapshot_id()),
+                metadata: include_metadata.then(|| blob_xml::Metadata(properties.metadata.clone())),
+                properties: listed_properties(*properties),
+            })),
+        })
+        .collect();
+    xml_response(&blob_xml::BlobList {
+        service_endpoint: service_endpoint(&request),
+        container_name: request.container().to_owned(),
+        prefix,
+        marker: raw_marker.unwrap_or_default().to_owned(),
+        max_results: max,
+        delimiter,
+        blobs: blob_xml::Blobs { items },
+        next_marker: page
             .next_marker
             .as_ref()
             .map(encode_marker)
             .unwrap_or_default(),
-    );
-    body.push_str("</EnumerationResults>");
-    Ok(xml_response(body))
+    })
+}
+
+/// A blob's `<Properties>` in a listing: every content property, empty when unset.
+fn listed_properties(properties: BlobProperties) -> blob_xml::BlobProperties {
+    let c = properties.content;
+    blob_xml::BlobProperties {
+        creation_time: properties.created.to_http_date(),
+        last_modified: properties.modified.to_http_date(),
+        etag: properties.etag.to_string(),
+        content_length: properties.content_length,
+        content_type: c
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".into()),
+        content_encoding: c.content_encoding.unwrap_or_default(),
+        content_language: c.content_language.unwrap_or_default(),
+        content_md5: c
+            .content_md5
+            .map(|m| base64::engine::general_purpose::STANDARD.encode(m))
+            .unwrap_or_default(),
+        content_disposition: c.content_disposition.unwrap_or_default(),
+        cache_control: c.cache_control.unwrap_or_default(),
+        sequence_number: properties.sequence_number,
+        blob_type: properties.blob_type.into(),
+        lease_status: "unlocked".into(),
+        lease_state: "available".into(),
+        server_encrypted: true,
+    }
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::blob::engine::StoreError;
+use vaultsim_protocol::blob_xml::{self, ErrorBody};
 
-use super::xml::escape;
+use crate::blob::engine::StoreError;
 
 #[derive(Debug)]
 pub struct BlobApiError {
@@ -110,19 +110,24 @@ impl BlobApiError {
         )
     }
 
+    /// 500 with Azure's opaque message (the cause is logged where it happened).
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "The server encountered an internal error. Please retry the request.",
+        )
+    }
+
     /// The response, with `RequestId` and `Time` in the message as Azure writes them.
     pub fn into_response_for(self, request_id: &str, time: &str) -> Response {
-        let mut body = format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>{}</Code><Message>{}\nRequestId:{}\nTime:{}</Message>",
-            self.code,
-            escape(&self.message),
-            request_id,
-            time
-        );
-        for (name, value) in &self.details {
-            body.push_str(&format!("<{name}>{}</{name}>", escape(value)));
-        }
-        body.push_str("</Error>");
+        let message = format!("{}\nRequestId:{request_id}\nTime:{time}", self.message);
+        let body = blob_xml::to_xml(&ErrorBody {
+            code: self.code,
+            message: &message,
+            details: &self.details,
+        })
+        .expect("an Error document serializes: its element names are all fixed");
         let mut response = (self.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
@@ -173,11 +178,7 @@ impl From<StoreError> for BlobApiError {
             StoreError::Io(_) | StoreError::Journal(_) => {
                 // The cause is logged; the client gets Azure's opaque message.
                 tracing::error!(%error, "blob store failure");
-                return BlobApiError::new(
-                    S::INTERNAL_SERVER_ERROR,
-                    "InternalError",
-                    "The server encountered an internal error. Please retry the request.",
-                );
+                return BlobApiError::internal();
             }
         };
         BlobApiError::new(status, code, message)

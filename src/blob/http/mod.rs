@@ -5,11 +5,11 @@
 mod auth;
 mod blob;
 mod container;
-mod endpoint;
 mod error;
 mod header_case;
 mod headers;
 mod page;
+mod router;
 mod serve;
 mod upload;
 mod xml;
@@ -24,6 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Router;
 use chrono::{DateTime, Utc};
+use vaultsim_protocol::blob_xml;
 
 pub use auth::Account;
 pub use serve::serve;
@@ -31,8 +32,8 @@ pub use serve::serve;
 use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
 use crate::clock::Clock;
 use crate::server::{ListenerScheme, Scheme};
-use endpoint::{Operation, Query, Target};
 use error::BlobApiError;
+use router::{Operation, Query, Target};
 
 /// The storage API version vaultsim answers with when a request names none.
 pub const SERVICE_VERSION: &str = "2026-10-06";
@@ -206,9 +207,9 @@ async fn handle(
         ));
     }
     let (parts, body) = request.into_parts();
-    let target = endpoint::parse_target(parts.uri.path())?;
+    let target = router::parse_target(parts.uri.path())?;
     let query = Query::parse(parts.uri.query().unwrap_or_default());
-    let op = endpoint::parse_operation(&parts.method, &target, &query)?;
+    let op = router::parse_operation(&parts.method, &target, &query)?;
     let https = parts
         .extensions
         .get::<ListenerScheme>()
@@ -275,11 +276,16 @@ pub fn empty(status: StatusCode) -> Response {
     response
 }
 
-/// An XML response.
-pub fn xml_response(body: String) -> Response {
+/// An XML response: `document` serialized with its declaration.
+pub fn xml_response(document: &impl serde::Serialize) -> Result<Response, BlobApiError> {
+    let body = blob_xml::to_xml(document).map_err(|error| {
+        // Element names are fixed or checked metadata names, so this is a bug.
+        tracing::error!(%error, "blob response not serializable as XML");
+        BlobApiError::internal()
+    })?;
     let mut response = Response::new(Body::from(body));
     headers::put(response.headers_mut(), "content-type", "application/xml");
-    response
+    Ok(response)
 }
 
 /// Reads a whole (small) request body, refusing more than `limit` bytes.

@@ -3,6 +3,7 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
+use vaultsim_protocol::blob_xml::{ByteSpan, PageList, PageListRange};
 use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 
 use crate::blob::engine::{ByteRange, DiffSpan, PageRangesReport, PageSpan, PAGE_SIZE};
@@ -10,7 +11,6 @@ use crate::blob::engine::{ByteRange, DiffSpan, PageRangesReport, PageSpan, PAGE_
 use super::error::BlobApiError;
 use super::headers::{self, put};
 use super::upload::{self, Md5Check};
-use super::xml::{element, XML_DECLARATION};
 use super::{empty, timestamp_param, xml_response, BlobRequest};
 
 pub async fn put_page(request: BlobRequest) -> Result<Response, BlobApiError> {
@@ -175,23 +175,23 @@ pub fn get_page_ranges(request: BlobRequest) -> Result<Response, BlobApiError> {
     };
     let start = marker.map_or(0, |m| listed.partition_point(|r| r.span().first < m));
     let end = max.map_or(listed.len(), |m| (start + m).min(listed.len()));
-    let mut body = format!("{XML_DECLARATION}<PageList>");
-    for range in &listed[start..end] {
-        let (tag, span) = match range {
-            ListedRange::Page(s) => ("PageRange", s),
-            ListedRange::Clear(s) => ("ClearRange", s),
-        };
-        body.push_str(&format!("<{tag}>"));
-        element(&mut body, "Start", &(span.first * PAGE_SIZE).to_string());
-        element(&mut body, "End", &(span.end() * PAGE_SIZE - 1).to_string());
-        body.push_str(&format!("</{tag}>"));
-    }
-    if max.is_some() {
-        let next = listed.get(end).map(|r| r.span().first.to_string());
-        element(&mut body, "NextMarker", next.as_deref().unwrap_or_default());
-    }
-    body.push_str("</PageList>");
-    let mut response = xml_response(body);
+    let page = &listed[start..end];
+    let document = PageList {
+        ranges: page
+            .iter()
+            .map(|range| match range {
+                ListedRange::Page(s) => PageListRange::PageRange(byte_span(s)),
+                ListedRange::Clear(s) => PageListRange::ClearRange(byte_span(s)),
+            })
+            .collect(),
+        next_marker: max.map(|_| {
+            listed
+                .get(end)
+                .map(|r| r.span().first.to_string())
+                .unwrap_or_default()
+        }),
+    };
+    let mut response = xml_response(&document)?;
     let h = response.headers_mut();
     put(h, "etag", ranges.properties.etag.to_string());
     put(
@@ -205,4 +205,12 @@ pub fn get_page_ranges(request: BlobRequest) -> Result<Response, BlobApiError> {
         ranges.properties.content_length.to_string(),
     );
     Ok(response)
+}
+
+/// A run of pages as byte offsets, `End` inclusive.
+fn byte_span(span: &PageSpan) -> ByteSpan {
+    ByteSpan {
+        start: span.first * PAGE_SIZE,
+        end: span.end() * PAGE_SIZE - 1,
+    }
 }

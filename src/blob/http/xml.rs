@@ -1,5 +1,6 @@
-//! The XML bodies of the blob API: rendering responses, parsing the two request bodies
-//! (Put Block List and Set Container ACL).
+//! The blob API's two XML request bodies, Put Block List and Set Container ACL, parsed event
+//! by event so that each refusal says what was wrong (the response documents are typed in
+//! `vaultsim_protocol::blob_xml`).
 
 use quick_xml::events::Event;
 use quick_xml::Reader;
@@ -7,23 +8,6 @@ use quick_xml::Reader;
 use crate::blob::engine::{BlockRef, SignedIdentifier};
 
 use super::error::BlobApiError;
-
-pub const XML_DECLARATION: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>";
-
-pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
-}
-
-/// Appends `<name>text</name>`.
-pub fn element(out: &mut String, name: &str, text: &str) {
-    out.push('<');
-    out.push_str(name);
-    out.push('>');
-    out.push_str(&escape(text));
-    out.push_str("</");
-    out.push_str(name);
-    out.push('>');
-}
 
 /// Parses a `<BlockList>` of `<Committed>`, `<Uncommitted>` and `<Latest>` ids.
 pub fn parse_block_list(body: &[u8]) -> Result<Vec<BlockRef>, BlobApiError> {
