@@ -228,7 +228,7 @@ impl WorkloadArgs {
         if self.write_bytes == 0 {
             return Ok(None);
         }
-        if self.write_bytes % PAGE_SIZE != 0 {
+        if !self.write_bytes.is_multiple_of(PAGE_SIZE) {
             bail!("--write-bytes must be a multiple of 512");
         }
         Ok(Some((

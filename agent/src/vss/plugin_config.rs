@@ -78,7 +78,7 @@ impl FileMode {
     /// (e.g. 600).
     pub fn allowed_for_plugin_config(self) -> bool {
         self.owned_by_root()
-            && self.owner_digit() % 2 == 0
+            && self.owner_digit().is_multiple_of(2)
             && self.group_digit() == 0
             && self.other_digit() == 0
     }

@@ -42,7 +42,7 @@ pub async fn fill(
     size_mib: u64,
 ) -> anyhow::Result<(String, u64, Samples)> {
     ensure!(
-        size_mib > 0 && size_mib % 4 == 0,
+        size_mib > 0 && size_mib.is_multiple_of(4),
         "--size-mib must be a positive multiple of 4"
     );
     let size = size_mib * MIB;

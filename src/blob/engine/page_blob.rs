@@ -61,7 +61,7 @@ impl BlobStore {
         new: NewPageBlob,
         conditions: &Conditions,
     ) -> Result<WriteAck, StoreError> {
-        if new.size % PAGE_SIZE != 0 || new.size > MAX_PAGE_BLOB_SIZE {
+        if !new.size.is_multiple_of(PAGE_SIZE) || new.size > MAX_PAGE_BLOB_SIZE {
             return Err(StoreError::InvalidBlobSize(new.size));
         }
         let mut state = self.state.lock();
@@ -145,7 +145,7 @@ impl BlobStore {
         size: u64,
         conditions: &Conditions,
     ) -> Result<WriteAck, StoreError> {
-        if size % PAGE_SIZE != 0 || size > MAX_PAGE_BLOB_SIZE {
+        if !size.is_multiple_of(PAGE_SIZE) || size > MAX_PAGE_BLOB_SIZE {
             return Err(StoreError::InvalidBlobSize(size));
         }
         let ack = self.update_blob(
@@ -240,7 +240,10 @@ fn check_page_write(
 /// The pages of a Put Page range: 512-aligned start, inclusive end one before a page
 /// boundary, at most 4 MiB.
 fn page_span(range: ByteRange) -> Result<PageSpan, StoreError> {
-    if range.start % PAGE_SIZE != 0 || (range.end + 1) % PAGE_SIZE != 0 || range.end < range.start {
+    if !range.start.is_multiple_of(PAGE_SIZE)
+        || !(range.end + 1).is_multiple_of(PAGE_SIZE)
+        || range.end < range.start
+    {
         return Err(StoreError::InvalidPageRange);
     }
     Ok(PageSpan {
