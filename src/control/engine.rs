@@ -213,12 +213,12 @@ impl Engine {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let writes = collector::subscribe(&self);
         if let Err(error) = self.resume().await {
-            tracing::error!(%error, "resuming backup tasks failed");
+            tracing::error!(error = %error.report(), "resuming backup tasks failed");
         }
         let collector = tokio::spawn(collector::run(self.clone(), writes, shutdown.clone()));
         loop {
             if let Err(error) = self.tick().await {
-                tracing::error!(%error, "backup engine tick failed");
+                tracing::error!(error = %error.report(), "backup engine tick failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
