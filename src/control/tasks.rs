@@ -90,6 +90,11 @@ pub struct BackupTask {
     pub created_at: DateTime<Utc>,
 }
 
+/// A task's columns, in the order [`insert_many`] binds them and [`task_of`] reads them.
+const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
+     scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
+     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
+
 /// Tasks inserted per statement: 18 parameters each.
 const TASKS_PER_STATEMENT: usize = 20;
 
@@ -101,10 +106,7 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
             .map(|r| format!("({}, ${})", placeholders(r * 18 + 1, 18), r * 18 + 18))
             .collect();
         let sql = format!(
-            "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
-             trigger_kind, scheduled_at, rp_expires_at, state, deadline_at, status_container, \
-             status_blob, logs_blob, status_etag, snapshot, bytes_transferred, created_at, \
-             updated_at) values {}",
+            "insert into backup_task ({TASK_COLUMNS}, updated_at) values {}",
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -133,10 +135,6 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
     }
     Ok(())
 }
-
-const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
-     scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
-     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
 
 pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineError> {
     sqlx::query(&format!(

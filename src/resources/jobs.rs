@@ -150,6 +150,11 @@ pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, R
 /// linearly, so very long statements cost more per row than short ones.
 const JOBS_PER_STATEMENT: usize = 25;
 
+/// A job's columns, in the order [`create_jobs`] binds them and [`job_from_row`] reads them.
+const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, container_name, \
+     operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
+     extended_info";
+
 /// Records jobs in bulk (a few statements for many jobs), answering their ids in order.
 pub async fn create_jobs(
     tx: &mut AnyConnection,
@@ -158,9 +163,7 @@ pub async fn create_jobs(
     let mut ids = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
         let sql = format!(
-            "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
-             container_name, operation, status, start_time, end_time, is_user_triggered, \
-             activity_id, error_details, extended_info) values {}",
+            "insert into backup_job ({JOB_COLUMNS}) values {}",
             value_rows(chunk.len(), 13)
         );
         let mut query = sqlx::query(&sql);
@@ -251,10 +254,6 @@ pub async fn finish(
     .await?;
     found(done.rows_affected(), job_id)
 }
-
-const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, container_name, \
-     operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
-     extended_info";
 
 /// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
 pub async fn get(db: &Db, vault_id: &str, job_id: &str) -> Result<Job, ResourceError> {
