@@ -5,9 +5,9 @@
 //! Each message names only its own step: the cause is the error's `source()`, and
 //! [`EngineError::report`] writes both on one line.
 
-use crate::blob::engine::StoreError;
 use std::error::Error as _;
 
+use crate::blob::engine::StoreError;
 use crate::control::cms::CmsError;
 use crate::control::minting::MintError;
 use crate::control::vault_storage::VaultStorageError;
