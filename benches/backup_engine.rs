@@ -85,7 +85,7 @@ async fn run(items: usize) {
         EngineConfig {
             blob_endpoint: "http://127.0.0.1:10000/devstoreaccount1".to_owned(),
             account_name: "devstoreaccount1".to_owned(),
-            account_key: vec![7; 64],
+            account_key: vec![7; 64].into(),
             snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
         },
     );

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use secrecy::SecretString;
 
 /// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
 /// work unchanged.
@@ -102,14 +103,14 @@ pub struct ServeConfig {
     pub account_name: String,
     /// Base64 account key (default: Azurite's well-known key).
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", default_value = DEV_ACCOUNT_KEY, hide_default_value = true, hide_env_values = true)]
-    pub account_key: String,
+    pub account_key: SecretString,
     /// Journal growth, in bytes, after which the blob store writes a checkpoint (restart
     /// time follows the journal written since the last one).
     #[arg(long, env = "VAULTSIM_BLOB_CHECKPOINT_BYTES", default_value_t = 64 << 20)]
     pub blob_checkpoint_bytes: u64,
     /// A second base64 account key, accepted as well (key rotation).
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY2", hide_env_values = true)]
-    pub account_key2: Option<String>,
+    pub account_key2: Option<SecretString>,
 }
 
 /// An address to listen on, or none (`off`).
@@ -157,7 +158,7 @@ impl ServeConfig {
             tls_san: Vec::new(),
             guest_addr: any_port,
             account_name: "devstoreaccount1".to_owned(),
-            account_key: DEV_ACCOUNT_KEY.to_owned(),
+            account_key: DEV_ACCOUNT_KEY.into(),
             blob_checkpoint_bytes: 64 << 20,
             account_key2: None,
         }
@@ -206,5 +207,22 @@ mod tests {
         .unwrap();
         assert_eq!(given.tls_settings().extra_sans, ["a", "10.0.0.1"]);
         assert_eq!(given.tls_settings().cert, Some(PathBuf::from("c.pem")));
+    }
+
+    #[test]
+    fn debug_output_shows_no_account_key() {
+        let config = serve(&[
+            "--account-key",
+            "S2V5T25lS2V5T25l",
+            "--account-key2",
+            "S2V5VHdvS2V5VHdv",
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        assert!(shown.contains("devstoreaccount1"), "{shown}");
+        for key in ["S2V5T25lS2V5T25l", "S2V5VHdvS2V5VHdv"] {
+            assert!(!shown.contains(key), "{shown}");
+        }
+        assert!(!format!("{:?}", serve(&[]).unwrap()).contains(DEV_ACCOUNT_KEY));
     }
 }

@@ -28,18 +28,17 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 
 /// How the connections of a listener arrive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Scheme {
     Http,
     Https,
 }
 
 impl Scheme {
+    /// The URL scheme (`http`, `https`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Scheme::Http => "http",
-            Scheme::Https => "https",
-        }
+        self.into()
     }
 }
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
 use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretSlice};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -54,9 +55,10 @@ impl Application {
                 .flatten()
                 .map(|k| {
                     base64::engine::general_purpose::STANDARD
-                        .decode(k.trim())
+                        .decode(k.expose_secret().trim())
                         .context("an account key is not valid base64")
                 })
+                .map(|key| key.map(SecretSlice::from))
                 .collect::<anyhow::Result<_>>()?,
         };
         let data_dir = &config.database.data_dir;

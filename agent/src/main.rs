@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
@@ -249,18 +250,18 @@ struct StorageArgs {
     #[arg(long, default_value = "devstoreaccount1")]
     account_name: String,
     #[arg(long, env = "VAULTSIM_ACCOUNT_KEY", hide_env_values = true, default_value = DEV_ACCOUNT_KEY)]
-    account_key: String,
+    account_key: SecretString,
 }
 
 impl StorageArgs {
     fn account(&self) -> anyhow::Result<StorageAccount> {
         let key = base64::engine::general_purpose::STANDARD
-            .decode(&self.account_key)
+            .decode(self.account_key.expose_secret())
             .context("--account-key is not base64")?;
         Ok(StorageAccount {
             endpoint: self.blob_endpoint.trim_end_matches('/').to_owned(),
             name: self.account_name.clone(),
-            key,
+            key: key.into(),
         })
     }
 }
@@ -506,7 +507,7 @@ fn default_safefreeze() -> anyhow::Result<PathBuf> {
 /// The token source, and the subscription the credentials file names.
 fn token_source(service: &ServiceArgs) -> anyhow::Result<(TokenSource, Option<String>)> {
     if let Some(token) = &service.token {
-        return Ok((TokenSource::Bearer(token.clone()), None));
+        return Ok((TokenSource::Bearer(token.clone().into()), None));
     }
     let credentials = read_credentials(&service.credentials)?;
     let subscription = credentials.subscription_id.clone();

@@ -2,9 +2,9 @@
 //! the OAuth 2.0 client-credentials grant from the service's token issuer, e.g. with the
 //! bootstrap client the service writes to `<data>/credentials.json`.
 
-use std::fmt;
 use std::path::Path;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use vaultsim_protocol::credentials::ClientCredentials;
 
@@ -29,30 +29,14 @@ pub fn read_credentials(path: &Path) -> Result<ClientCredentials, TokenError> {
 }
 
 /// Where the registration token comes from.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub enum TokenSource {
-    Bearer(String),
+    Bearer(SecretString),
     ClientCredentials {
         /// The management API's base URL, e.g. `http://127.0.0.1:8080`.
         management_url: String,
         credentials: ClientCredentials,
     },
-}
-
-impl fmt::Debug for TokenSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TokenSource::Bearer(_) => f.write_str("Bearer(<redacted>)"),
-            TokenSource::ClientCredentials {
-                management_url,
-                credentials,
-            } => f
-                .debug_struct("ClientCredentials")
-                .field("management_url", management_url)
-                .field("credentials", credentials)
-                .finish(),
-        }
-    }
 }
 
 #[derive(Deserialize)]
@@ -64,7 +48,7 @@ impl TokenSource {
     /// A bearer token for the management API.
     pub async fn token(&self, http: &reqwest::Client) -> Result<String, TokenError> {
         let (management_url, credentials) = match self {
-            TokenSource::Bearer(token) => return Ok(token.clone()),
+            TokenSource::Bearer(token) => return Ok(token.expose_secret().to_owned()),
             TokenSource::ClientCredentials {
                 management_url,
                 credentials,
@@ -79,7 +63,7 @@ impl TokenSource {
             .form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", &credentials.client_id),
-                ("client_secret", &credentials.client_secret),
+                ("client_secret", credentials.client_secret.as_str()),
                 ("scope", "https://management.core.windows.net//.default"),
             ])
             .send()

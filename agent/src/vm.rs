@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registered};
@@ -334,7 +335,7 @@ fn open_disk_images(
         let target = PageBlobTarget::new(
             &format!("{}/{path}", storage.endpoint),
             &storage.name,
-            &base64::engine::general_purpose::STANDARD.encode(&storage.key),
+            &base64::engine::general_purpose::STANDARD.encode(storage.key.expose_secret()),
         )?;
         let disk = LocalDisk::open(image, target, &config.state_dir)?;
         disks.push((path, tokio::sync::Mutex::new(disk)));

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use rand::Rng;
+use secrecy::{ExposeSecret, SecretSlice};
 use vaultsim_protocol::guest::RegisteredDisk;
 use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
 
@@ -15,23 +16,13 @@ const STORAGE_VERSION: &str = "2025-11-05";
 const SAS_VALIDITY: TimeDelta = TimeDelta::days(3650);
 
 /// The storage account the VM's disks live in.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct StorageAccount {
     /// e.g. `http://127.0.0.1:10000/devstoreaccount1`.
     pub endpoint: String,
     pub name: String,
-    /// The decoded account key; never logged.
-    pub key: Vec<u8>,
-}
-
-impl std::fmt::Debug for StorageAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageAccount")
-            .field("endpoint", &self.endpoint)
-            .field("name", &self.name)
-            .field("key", &"<redacted>")
-            .finish()
-    }
+    /// The decoded account key.
+    pub key: SecretSlice<u8>,
 }
 
 /// How hard a VM writes.
@@ -90,7 +81,7 @@ impl DiskTarget {
             Utc::now() + SAS_VALIDITY,
         )
         .version(STORAGE_VERSION)
-        .query_string(&account.name, &account.key);
+        .query_string(&account.name, account.key.expose_secret());
         DiskTarget {
             url: format!("{}/{}/{}", account.endpoint, disk.container, disk.blob),
             disk,

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use sqlx::AnyConnection;
 
 use super::engine::Engine;
@@ -286,7 +287,7 @@ fn mint_all(
             logs_blob: &task.logs_blob,
             blob_endpoint: &config.blob_endpoint,
             account_name: &config.account_name,
-            account_key: &config.account_key,
+            account_key: config.account_key.expose_secret(),
             // A little slack before now for clocks that run behind the service's.
             sas_start: now - chrono::TimeDelta::minutes(5),
             sas_expiry: task.deadline_at,

@@ -68,7 +68,7 @@ pub async fn run(
                 tokio::spawn(async move {
                     let task_ids: Vec<String> = task_ids.into_iter().collect();
                     if let Err(error) = collect_many(&engine, &task_ids).await {
-                        tracing::error!(%error, tasks = task_ids.len(), "collecting status blobs failed");
+                        tracing::error!(error = %error.report(), tasks = task_ids.len(), "collecting status blobs failed");
                     }
                     drop(permit);
                 });

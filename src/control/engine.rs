@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
+use secrecy::SecretSlice;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
@@ -18,26 +19,16 @@ use crate::guest::GoalStateNotifier;
 use crate::store::Db;
 
 /// What the engine needs to know of the blob endpoint and its account.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// The account's base URL as the extension reaches it, e.g.
     /// `http://127.0.0.1:10000/devstoreaccount1`.
     pub blob_endpoint: String,
     pub account_name: String,
     /// The decoded account key that signs the task's SAS URIs.
-    pub account_key: Vec<u8>,
+    pub account_key: SecretSlice<u8>,
     /// How long after its start a task may take to report its snapshot.
     pub snapshot_timeout: TimeDelta,
-}
-
-impl std::fmt::Debug for EngineConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EngineConfig")
-            .field("blob_endpoint", &self.blob_endpoint)
-            .field("account_name", &self.account_name)
-            .field("snapshot_timeout", &self.snapshot_timeout)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Snapshot tasks get this long by default: past the extension's own 140-minute staleness
@@ -213,12 +204,12 @@ impl Engine {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let writes = collector::subscribe(&self);
         if let Err(error) = self.resume().await {
-            tracing::error!(%error, "resuming backup tasks failed");
+            tracing::error!(error = %error.report(), "resuming backup tasks failed");
         }
         let collector = tokio::spawn(collector::run(self.clone(), writes, shutdown.clone()));
         loop {
             if let Err(error) = self.tick().await {
-                tracing::error!(%error, "backup engine tick failed");
+                tracing::error!(error = %error.report(), "backup engine tick failed");
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -247,10 +247,10 @@ fn spawn(engine: &Engine, job_id: String) {
     let engine = engine.clone();
     tokio::spawn(async move {
         if let Err(error) = run(&engine, &job_id).await {
-            tracing::error!(%error, job_id, "restore failed");
+            tracing::error!(error = %error.report(), job_id, "restore failed");
             let now = engine.clock().now();
-            if let Err(error) = end(&engine, &job_id, Err(error.to_string()), now).await {
-                tracing::error!(%error, job_id, "recording the failed restore failed");
+            if let Err(error) = end(&engine, &job_id, Err(error.report()), now).await {
+                tracing::error!(error = %error.report(), job_id, "recording the failed restore failed");
             }
         }
     });

@@ -14,7 +14,7 @@ use crate::store::{from_micros, placeholders, to_micros, Db};
 
 /// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`; or
 /// `Cancelled` while awaiting its snapshot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum TaskState {
     AwaitingSnapshot,
     Transferring,
@@ -24,31 +24,14 @@ pub enum TaskState {
 }
 
 impl TaskState {
+    /// The stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AwaitingSnapshot => "AwaitingSnapshot",
-            Self::Transferring => "Transferring",
-            Self::Completed => "Completed",
-            Self::Failed => "Failed",
-            Self::Cancelled => "Cancelled",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::AwaitingSnapshot,
-            Self::Transferring,
-            Self::Completed,
-            Self::Failed,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        self.into()
     }
 }
 
 /// Why a backup runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum Trigger {
     /// A policy's scheduled run.
     Scheduled,
@@ -57,17 +40,9 @@ pub enum Trigger {
 }
 
 impl Trigger {
+    /// The stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Scheduled => "Scheduled",
-            Self::OnDemand => "OnDemand",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [Self::Scheduled, Self::OnDemand]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        self.into()
     }
 }
 
@@ -115,6 +90,11 @@ pub struct BackupTask {
     pub created_at: DateTime<Utc>,
 }
 
+/// A task's columns, in the order [`insert_many`] binds them and [`task_of`] reads them.
+const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
+     scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
+     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
+
 /// Tasks inserted per statement: 18 parameters each.
 const TASKS_PER_STATEMENT: usize = 20;
 
@@ -126,10 +106,7 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
             .map(|r| format!("({}, ${})", placeholders(r * 18 + 1, 18), r * 18 + 18))
             .collect();
         let sql = format!(
-            "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
-             trigger_kind, scheduled_at, rp_expires_at, state, deadline_at, status_container, \
-             status_blob, logs_blob, status_etag, snapshot, bytes_transferred, created_at, \
-             updated_at) values {}",
+            "insert into backup_task ({TASK_COLUMNS}, updated_at) values {}",
             rows.join(", ")
         );
         let mut query = sqlx::query(&sql);
@@ -158,10 +135,6 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
     }
     Ok(())
 }
-
-const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
-     scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
-     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
 
 pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineError> {
     sqlx::query(&format!(
@@ -348,14 +321,16 @@ fn task_of(row: &AnyRow) -> Result<BackupTask, EngineError> {
         vault_id: row.try_get("vault_id")?,
         item_key: row.try_get("item_key")?,
         vm_id: row.try_get("vm_id")?,
-        trigger: Trigger::parse(&trigger)
-            .ok_or_else(|| EngineError::corrupt("task trigger", &trigger))?,
+        trigger: trigger
+            .parse()
+            .map_err(|_| EngineError::corrupt("task trigger", &trigger))?,
         scheduled_at: from_micros(row.try_get("scheduled_at")?),
         rp_expires_at: row
             .try_get::<Option<i64>, _>("rp_expires_at")?
             .map(from_micros),
-        state: TaskState::parse(&state)
-            .ok_or_else(|| EngineError::corrupt("task state", &state))?,
+        state: state
+            .parse()
+            .map_err(|_| EngineError::corrupt("task state", &state))?,
         deadline_at: from_micros(row.try_get("deadline_at")?),
         status_container: row.try_get("status_container")?,
         status_blob: row.try_get("status_blob")?,

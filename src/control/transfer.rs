@@ -63,9 +63,9 @@ pub fn spawn(engine: &Engine, task_id: &str) {
         let result = run(&engine, &task_id).await;
         drop(permit);
         if let Err(error) = result {
-            tracing::error!(%error, task_id, "transfer to vault failed");
-            if let Err(error) = fail(&engine, &task_id, &error.to_string()).await {
-                tracing::error!(%error, task_id, "recording the failed transfer failed");
+            tracing::error!(error = %error.report(), task_id, "transfer to vault failed");
+            if let Err(error) = fail(&engine, &task_id, &error.report()).await {
+                tracing::error!(error = %error.report(), task_id, "recording the failed transfer failed");
             }
         }
         engine.release_transfer(&task_id);

@@ -3,43 +3,42 @@
 //! SHA-256 is stored, so the database alone cannot be used to act as a VM.
 
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::GuestError;
 use crate::auth::directory::{new_secret, secret_digest};
 use crate::store::{to_micros, Db};
 
-/// A credential as issued, or as presented by an agent.
-pub struct Credential(String);
+/// A credential as issued, or as presented by an agent; its `Debug` output (logs, panics)
+/// leaves no trace of it.
+#[derive(Debug)]
+pub struct Credential(SecretString);
 
 impl Credential {
     /// A fresh credential for `vm_id`.
     pub fn issue(vm_id: &str) -> Self {
-        Self(format!("{vm_id}.{}", new_secret()))
+        Self(format!("{vm_id}.{}", new_secret()).into())
     }
 
     pub fn presented(text: &str) -> Self {
-        Self(text.to_owned())
+        Self(text.into())
     }
 
     /// What is handed to the agent, once.
     pub fn reveal(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
     }
 
     /// What `vm_guest.credential_sha256` stores.
     pub fn digest(&self) -> String {
-        secret_digest(&self.0)
+        secret_digest(self.0.expose_secret())
     }
 
     fn vm_id(&self) -> Option<&str> {
-        self.0.split_once('.').map(|(vm_id, _)| vm_id)
-    }
-}
-
-/// Credentials leave no trace in `Debug` output (logs, panics).
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Credential(..)")
+        self.0
+            .expose_secret()
+            .split_once('.')
+            .map(|(vm_id, _)| vm_id)
     }
 }
 
@@ -80,7 +79,7 @@ mod tests {
         assert_ne!(a.reveal(), b.reveal());
         let secret = a.reveal().split_once('.').unwrap().1;
         assert_eq!(secret.len(), 43, "256 bits, base64url without padding");
-        assert_eq!(format!("{a:?}"), "Credential(..)");
+        assert!(!format!("{a:?}").contains(secret), "{a:?}");
         assert_eq!(Credential::presented("no-dot").vm_id(), None);
     }
 }

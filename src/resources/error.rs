@@ -24,8 +24,8 @@ pub enum ResourceError {
     #[error("the blob store failed")]
     Storage(#[from] crate::blob::engine::StoreError),
     /// 500, message withheld: the backup engine failed (the cause is logged).
-    #[error("the backup engine failed: {0}")]
-    Engine(String),
+    #[error("the backup engine failed")]
+    Engine(#[source] Box<crate::control::EngineError>),
 }
 
 impl ResourceError {

@@ -13,8 +13,11 @@ use sqlx::{AnyConnection, Row};
 use super::ResourceError;
 use crate::store::{from_micros, json_column, to_micros, value_rows, Db};
 
-/// What a job does (`properties.operation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a job does (`properties.operation`); parsed in any case.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(ascii_case_insensitive)]
 pub enum JobOperation {
     ConfigureBackup,
     Backup,
@@ -25,36 +28,17 @@ pub enum JobOperation {
 }
 
 impl JobOperation {
-    pub const ALL: [Self; 6] = [
-        Self::ConfigureBackup,
-        Self::Backup,
-        Self::Restore,
-        Self::DisableBackup,
-        Self::DeleteBackupData,
-        Self::Undelete,
-    ];
-
+    /// The wire and stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ConfigureBackup => "ConfigureBackup",
-            Self::Backup => "Backup",
-            Self::Restore => "Restore",
-            Self::DisableBackup => "DisableBackup",
-            Self::DeleteBackupData => "DeleteBackupData",
-            Self::Undelete => "Undelete",
-        }
-    }
-
-    /// Parses an operation in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|o| o.as_str().eq_ignore_ascii_case(text))
+        self.into()
     }
 }
 
-/// A job's state (`properties.status`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A job's state (`properties.status`); parsed in any case.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString, strum::VariantArray,
+)]
+#[strum(ascii_case_insensitive)]
 pub enum JobStatus {
     InProgress,
     Completed,
@@ -65,31 +49,9 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const ALL: [Self; 6] = [
-        Self::InProgress,
-        Self::Completed,
-        Self::Failed,
-        Self::CompletedWithWarnings,
-        Self::Cancelled,
-        Self::Cancelling,
-    ];
-
+    /// The wire and stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "InProgress",
-            Self::Completed => "Completed",
-            Self::Failed => "Failed",
-            Self::CompletedWithWarnings => "CompletedWithWarnings",
-            Self::Cancelled => "Cancelled",
-            Self::Cancelling => "Cancelling",
-        }
-    }
-
-    /// Parses a status in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(text))
+        self.into()
     }
 
     /// Whether the job has ended (its `endTime` is set and its duration stops growing).
@@ -188,6 +150,11 @@ pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, R
 /// linearly, so very long statements cost more per row than short ones.
 const JOBS_PER_STATEMENT: usize = 25;
 
+/// A job's columns, in the order [`create_jobs`] binds them and [`job_from_row`] reads them.
+const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, container_name, \
+     operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
+     extended_info";
+
 /// Records jobs in bulk (a few statements for many jobs), answering their ids in order.
 pub async fn create_jobs(
     tx: &mut AnyConnection,
@@ -196,9 +163,7 @@ pub async fn create_jobs(
     let mut ids = Vec::with_capacity(jobs.len());
     for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
         let sql = format!(
-            "insert into backup_job (job_id, vault_id, item_key, entity_friendly_name, \
-             container_name, operation, status, start_time, end_time, is_user_triggered, \
-             activity_id, error_details, extended_info) values {}",
+            "insert into backup_job ({JOB_COLUMNS}) values {}",
             value_rows(chunk.len(), 13)
         );
         let mut query = sqlx::query(&sql);
@@ -289,10 +254,6 @@ pub async fn finish(
     .await?;
     found(done.rows_affected(), job_id)
 }
-
-const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, container_name, \
-     operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
-     extended_info";
 
 /// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
 pub async fn get(db: &Db, vault_id: &str, job_id: &str) -> Result<Job, ResourceError> {
@@ -442,8 +403,8 @@ fn job_from_row(row: &AnyRow) -> Result<Job, ResourceError> {
         item_key: row.try_get("item_key")?,
         entity_friendly_name: row.try_get("entity_friendly_name")?,
         container_name: row.try_get("container_name")?,
-        operation: JobOperation::parse(&operation).ok_or_else(|| corrupt("operation"))?,
-        status: JobStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        operation: operation.parse().map_err(|_| corrupt("operation"))?,
+        status: status.parse().map_err(|_| corrupt("status"))?,
         start_time: from_micros(row.try_get("start_time")?),
         end_time: row.try_get::<Option<i64>, _>("end_time")?.map(from_micros),
         is_user_triggered: row.try_get::<i64, _>("is_user_triggered")? != 0,
@@ -500,20 +461,16 @@ mod optional_micros {
 
 #[cfg(test)]
 mod tests {
+    use strum::VariantArray;
+
     use super::*;
 
     #[test]
     fn operations_and_statuses_parse_in_any_case() {
-        assert_eq!(
-            JobOperation::parse("configurebackup"),
-            Some(JobOperation::ConfigureBackup)
-        );
-        assert_eq!(JobOperation::parse("Nope"), None);
-        for status in JobStatus::ALL {
-            assert_eq!(
-                JobStatus::parse(&status.as_str().to_uppercase()),
-                Some(status)
-            );
+        assert_eq!("configurebackup".parse(), Ok(JobOperation::ConfigureBackup));
+        assert!("Nope".parse::<JobOperation>().is_err());
+        for &status in JobStatus::VARIANTS {
+            assert_eq!(status.as_str().to_uppercase().parse(), Ok(status));
         }
         assert!(!JobStatus::InProgress.is_terminal());
         assert!(JobStatus::CompletedWithWarnings.is_terminal());

@@ -13,7 +13,7 @@ use super::ResourceError;
 use crate::store::{from_micros, json_column, to_micros, Db};
 
 /// Where a recovery point's data lives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum TierType {
     InstantRP,
     HardenedRP,
@@ -21,16 +21,13 @@ pub enum TierType {
 }
 
 impl TierType {
+    /// The wire name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InstantRP => "InstantRP",
-            Self::HardenedRP => "HardenedRP",
-            Self::ArchivedRP => "ArchivedRP",
-        }
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 pub enum TierStatus {
     Valid,
     Disabled,
@@ -39,13 +36,9 @@ pub enum TierStatus {
 }
 
 impl TierStatus {
+    /// The wire name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Valid => "Valid",
-            Self::Disabled => "Disabled",
-            Self::Deleted => "Deleted",
-            Self::Rehydrated => "Rehydrated",
-        }
+        self.into()
     }
 }
 

@@ -5,6 +5,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
 use reqwest::{Method, Url};
+use secrecy::{ExposeSecret, SecretSlice};
 use vaultsim_protocol::blob_xml::{self, PageList, PageListRange};
 use vaultsim_protocol::shared_key::{self, SignedRequest};
 
@@ -14,22 +15,12 @@ use super::LocalDiskError;
 const API_VERSION: &str = "2025-11-05";
 
 /// A page blob and the account credentials that may write it.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct PageBlobTarget {
     blob_url: Url,
     account_name: String,
-    account_key: Vec<u8>,
+    account_key: SecretSlice<u8>,
     http: reqwest::Client,
-}
-
-/// Deliberately leaves the key out: secrets never reach a log.
-impl std::fmt::Debug for PageBlobTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageBlobTarget")
-            .field("blob_url", &self.blob_url.as_str())
-            .field("account_name", &self.account_name)
-            .finish_non_exhaustive()
-    }
 }
 
 /// What Get Blob Properties says about the blob.
@@ -67,7 +58,7 @@ impl PageBlobTarget {
         Ok(Self {
             blob_url: parsed,
             account_name: account_name.to_owned(),
-            account_key,
+            account_key: account_key.into(),
             http,
         })
     }
@@ -176,7 +167,7 @@ impl PageBlobTarget {
         headers.extend_from_slice(extra_headers);
         let authorization = shared_key::authorization_header(
             &self.account_name,
-            &self.account_key,
+            self.account_key.expose_secret(),
             &SignedRequest {
                 method: method.as_str(),
                 headers: &headers,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
+use strum::VariantArray;
 
 use super::error::ErrorResponse;
 use super::params::{ApiVersion, VaultParams};
@@ -164,8 +165,8 @@ fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
     let status = filter
         .get("status")
         .map(|s| {
-            JobStatus::parse(s).ok_or_else(|| {
-                let known: Vec<_> = JobStatus::ALL.iter().map(|s| s.as_str()).collect();
+            s.parse::<JobStatus>().map_err(|_| {
+                let known: Vec<_> = JobStatus::VARIANTS.iter().map(|s| s.as_str()).collect();
                 ArmError::InvalidQueryParameter(format!(
                     "The $filter status '{s}' is not a job status; one of: {}.",
                     known.join(", ")
@@ -176,8 +177,8 @@ fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
     let operation = filter
         .get("operation")
         .map(|o| {
-            JobOperation::parse(o).ok_or_else(|| {
-                let known: Vec<_> = JobOperation::ALL.iter().map(|o| o.as_str()).collect();
+            o.parse::<JobOperation>().map_err(|_| {
+                let known: Vec<_> = JobOperation::VARIANTS.iter().map(|o| o.as_str()).collect();
                 ArmError::InvalidQueryParameter(format!(
                     "The $filter operation '{o}' is not a job operation; one of: {}.",
                     known.join(", ")

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use axum::http::{request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
+use secrecy::{ExposeSecret, SecretSlice};
 use vaultsim_protocol::sas::{
     GrantedSas, Permission, SasRequest, ServiceSas, SignedResource, StoredPolicy,
 };
@@ -17,20 +18,10 @@ use super::router::{Operation, Query, Target};
 
 /// The storage account the endpoint serves, with its keys (base64-decoded; key2 optional,
 /// for rotation).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Account {
     pub name: String,
-    pub keys: Vec<Vec<u8>>,
-}
-
-impl std::fmt::Debug for Account {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Keys never reach a log.
-        f.debug_struct("Account")
-            .field("name", &self.name)
-            .field("keys", &format_args!("[{} redacted]", self.keys.len()))
-            .finish()
-    }
+    pub keys: Vec<SecretSlice<u8>>,
 }
 
 /// Where and when a request comes from.
@@ -68,7 +59,7 @@ pub fn authenticate(
             ),
         ));
     }
-    let keys: Vec<&[u8]> = account.keys.iter().map(Vec::as_slice).collect();
+    let keys: Vec<&[u8]> = account.keys.iter().map(|k| k.expose_secret()).collect();
     if let Some(authorization) = parts.headers.get("authorization") {
         let authorization = authorization.to_str().unwrap_or_default();
         if parts.headers.get("x-ms-date").is_none() && parts.headers.get("date").is_none() {
@@ -276,4 +267,22 @@ fn is_read(op: Operation) -> bool {
             | Op::ListContainers
             | Op::GetAccountInfo
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_no_account_key() {
+        let account = Account {
+            name: "devstoreaccount1".to_owned(),
+            keys: vec![b"key-one".to_vec().into(), b"key-two".to_vec().into()],
+        };
+        let shown = format!("{account:?}");
+        assert!(shown.contains("devstoreaccount1"), "{shown}");
+        for byte_list in ["107, 101, 121", "key-"] {
+            assert!(!shown.contains(byte_list), "{shown}");
+        }
+    }
 }

@@ -59,7 +59,8 @@ pub struct OsProfileSpec {
 }
 
 /// Who created a VM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "lowercase")]
 pub enum Origin {
     /// Created with an ARM PUT.
     Arm,
@@ -68,11 +69,9 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Arm => "arm",
-            Self::Guest => "guest",
-        }
+        self.into()
     }
 }
 

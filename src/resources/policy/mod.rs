@@ -35,18 +35,16 @@ pub const POLICY_RESOURCE_TYPE: &str = "Microsoft.RecoveryServices/vaults/backup
 
 /// `V1` is the standard policy (`SimpleSchedulePolicy`, daily or weekly), `V2` the
 /// enhanced policy (`SimpleSchedulePolicyV2`, which adds hourly schedules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
 pub enum PolicyType {
     V1,
     V2,
 }
 
 impl PolicyType {
+    /// The wire name (`policyType`, the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::V1 => "V1",
-            Self::V2 => "V2",
-        }
+        self.into()
     }
 
     /// The `schedulePolicyType` a policy of this type has.
@@ -444,7 +442,9 @@ pub enum DayOfMonth {
     Last,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A week of a month (`weeksOfTheMonth`); parsed in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(ascii_case_insensitive)]
 pub enum WeekOfMonth {
     First,
     Second,
@@ -454,22 +454,9 @@ pub enum WeekOfMonth {
 }
 
 impl WeekOfMonth {
-    pub const ALL: [Self; 5] = [
-        Self::First,
-        Self::Second,
-        Self::Third,
-        Self::Fourth,
-        Self::Last,
-    ];
-
+    /// The wire name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::First => "First",
-            Self::Second => "Second",
-            Self::Third => "Third",
-            Self::Fourth => "Fourth",
-            Self::Last => "Last",
-        }
+        self.into()
     }
 }
 

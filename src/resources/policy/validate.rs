@@ -664,14 +664,11 @@ fn weeks_of_month(names: Option<&[String]>, field: &str) -> Result<Vec<WeekOfMon
     }
     let mut weeks = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
-        let week = WeekOfMonth::ALL
-            .into_iter()
-            .find(|w| w.as_str().eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                InvalidPolicy::new(format!(
-                    "{field}[{i}] '{name}' is not valid: use First, Second, Third, Fourth or Last."
-                ))
-            })?;
+        let week = name.parse::<WeekOfMonth>().map_err(|_| {
+            InvalidPolicy::new(format!(
+                "{field}[{i}] '{name}' is not valid: use First, Second, Third, Fourth or Last."
+            ))
+        })?;
         if weeks.contains(&week) {
             return fail(format!("{field}[{i}] repeats {}.", week.as_str()));
         }

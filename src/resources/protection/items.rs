@@ -30,7 +30,9 @@ pub const VM_ITEM_TYPE: &str = "Microsoft.Compute/virtualMachines";
 const INVALID_REQUEST: &str = "BMSUserErrorInvalidConfigureProtectionRequest";
 const ITEM_NOT_FOUND: &str = "BMSUserErrorDataSourceObjectNotFound";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// An item's `protectionState`; parsed in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(ascii_case_insensitive)]
 pub enum ProtectionState {
     Invalid,
     IRPending,
@@ -41,31 +43,9 @@ pub enum ProtectionState {
 }
 
 impl ProtectionState {
-    const ALL: [Self; 6] = [
-        Self::Invalid,
-        Self::IRPending,
-        Self::Protected,
-        Self::ProtectionError,
-        Self::ProtectionStopped,
-        Self::ProtectionPaused,
-    ];
-
+    /// The wire and stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Invalid => "Invalid",
-            Self::IRPending => "IRPending",
-            Self::Protected => "Protected",
-            Self::ProtectionError => "ProtectionError",
-            Self::ProtectionStopped => "ProtectionStopped",
-            Self::ProtectionPaused => "ProtectionPaused",
-        }
-    }
-
-    /// Parses a state in any case.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str().eq_ignore_ascii_case(text))
+        self.into()
     }
 }
 
@@ -638,7 +618,7 @@ fn item_from_row(vault_id: &str, row: &AnyRow) -> Result<ProtectedItem, Resource
         vm_id: row.try_get("vm_id")?,
         source_resource_id: row.try_get("source_resource_id")?,
         policy,
-        protection_state: ProtectionState::parse(&state).unwrap_or(ProtectionState::Invalid),
+        protection_state: state.parse().unwrap_or(ProtectionState::Invalid),
         health_status: row.try_get("health_status")?,
         last_backup_status: row.try_get("last_backup_status")?,
         last_backup_time: row
@@ -690,7 +670,7 @@ async fn current(
             ),
             vm_id: row.try_get("vm_id")?,
             source_resource_id: row.try_get("source_resource_id")?,
-            protection_state: ProtectionState::parse(&state).unwrap_or(ProtectionState::Invalid),
+            protection_state: state.parse().unwrap_or(ProtectionState::Invalid),
             has_backups: row.try_get::<Option<i64>, _>("last_backup_time")?.is_some(),
         })
     })
@@ -856,7 +836,7 @@ fn validate(
     };
     let state = match request.protection_state.as_deref() {
         None | Some("") => None,
-        Some(text) => Some(ProtectionState::parse(text).ok_or_else(|| {
+        Some(text) => Some(text.parse::<ProtectionState>().map_err(|_| {
             invalid(format!(
                 "properties.protectionState '{text}' is not a protection state."
             ))

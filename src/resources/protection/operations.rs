@@ -12,49 +12,36 @@ use crate::resources::ResourceError;
 use crate::store::{from_micros, to_micros, Db};
 
 /// What an operation does; decides what its result endpoint answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum OperationKind {
     /// `refreshContainers`: discovery of the subscription's VMs.
+    #[strum(serialize = "refresh")]
     Refresh,
     /// A protected item PUT: enable, change policy, stop and retain data.
+    #[strum(serialize = "configure")]
     ConfigureProtection,
     /// A protected item DELETE: stop and delete data.
+    #[strum(serialize = "delete")]
     DeleteProtection,
     /// An on-demand backup (`POST .../backup`).
+    #[strum(serialize = "backup")]
     Backup,
     /// A restore (`POST .../recoveryPoints/{rp}/restore`).
+    #[strum(serialize = "restore")]
     Restore,
     /// A job cancellation (`POST .../backupJobs/{job}/cancel`).
+    #[strum(serialize = "cancel-job")]
     CancelJob,
 }
 
 impl OperationKind {
+    /// The stored name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Refresh => "refresh",
-            Self::ConfigureProtection => "configure",
-            Self::DeleteProtection => "delete",
-            Self::Backup => "backup",
-            Self::Restore => "restore",
-            Self::CancelJob => "cancel-job",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Refresh,
-            Self::ConfigureProtection,
-            Self::DeleteProtection,
-            Self::Backup,
-            Self::Restore,
-            Self::CancelJob,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == text)
+        self.into()
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum OperationStatus {
     InProgress,
     Succeeded,
@@ -63,24 +50,9 @@ pub enum OperationStatus {
 }
 
 impl OperationStatus {
+    /// The wire and stored name (the variant's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::InProgress => "InProgress",
-            Self::Succeeded => "Succeeded",
-            Self::Failed => "Failed",
-            Self::Canceled => "Canceled",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::InProgress,
-            Self::Succeeded,
-            Self::Failed,
-            Self::Canceled,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == text)
+        self.into()
     }
 }
 
@@ -214,8 +186,8 @@ fn from_row(row: &AnyRow) -> Result<Operation, ResourceError> {
         operation_id: row.try_get("operation_id")?,
         vault_id: row.try_get("vault_id")?,
         item_key: row.try_get("item_key")?,
-        kind: OperationKind::parse(&kind).ok_or_else(|| corrupt("kind"))?,
-        status: OperationStatus::parse(&status).ok_or_else(|| corrupt("status"))?,
+        kind: kind.parse().map_err(|_| corrupt("kind"))?,
+        status: status.parse().map_err(|_| corrupt("status"))?,
         job_id: row.try_get("job_id")?,
         error: error
             .map(|text| serde_json::from_str(&text))
@@ -231,4 +203,28 @@ fn not_found(operation_id: &str) -> ResourceError {
         "BMSUserErrorOperationNotFound",
         format!("Operation '{operation_id}' was not found in this vault."),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_kinds_and_statuses_keep_their_names_and_read_back() {
+        let kinds = [
+            (OperationKind::Refresh, "refresh"),
+            (OperationKind::ConfigureProtection, "configure"),
+            (OperationKind::DeleteProtection, "delete"),
+            (OperationKind::Backup, "backup"),
+            (OperationKind::Restore, "restore"),
+            (OperationKind::CancelJob, "cancel-job"),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!(kind.as_str(), name);
+            assert_eq!(name.parse(), Ok(kind));
+        }
+        assert_eq!(OperationStatus::Canceled.as_str(), "Canceled");
+        assert_eq!("Canceled".parse(), Ok(OperationStatus::Canceled));
+        assert!("canceled".parse::<OperationStatus>().is_err());
+    }
 }
