@@ -63,7 +63,7 @@ impl TryFrom<RegisterRequest> for Registration {
     type Error = GuestError;
 
     fn try_from(body: RegisterRequest) -> Result<Self, GuestError> {
-        let os_type = OsType::parse(&body.os_type).ok_or_else(|| {
+        let os_type = body.os_type.parse::<OsType>().map_err(|_| {
             GuestError::invalid(
                 "InvalidParameter",
                 format!("osType is '{}'; it must be Linux or Windows.", body.os_type),

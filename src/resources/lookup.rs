@@ -16,32 +16,6 @@ pub use vaults::{
     vault, vault_from_prefixed_row, vault_from_row, VaultRecord, VAULT_COLUMNS,
     VAULT_COLUMNS_PREFIXED,
 };
-pub use vms::{vm, vm_by_vm_id, DiskRecord, VmRecord};
+pub use vms::{vm, vm_by_vm_id, DiskRecord, OsType, VmRecord};
 
 pub type Tags = BTreeMap<String, String>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OsType {
-    Windows,
-    Linux,
-}
-
-impl OsType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Windows => "Windows",
-            Self::Linux => "Linux",
-        }
-    }
-
-    /// Parses an OS type as ARM accepts it (any case).
-    pub fn parse(text: &str) -> Option<Self> {
-        if text.eq_ignore_ascii_case("windows") {
-            Some(Self::Windows)
-        } else if text.eq_ignore_ascii_case("linux") {
-            Some(Self::Linux)
-        } else {
-            None
-        }
-    }
-}

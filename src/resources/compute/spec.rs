@@ -401,7 +401,7 @@ fn resolve_os_type(spec: &VmSpec) -> Result<Option<OsType>, ResourceError> {
         .os_type
         .as_deref()
         .map(|text| {
-            OsType::parse(text).ok_or_else(|| {
+            text.parse::<OsType>().map_err(|_| {
                 invalid(format!(
                     "properties.storageProfile.osDisk.osType: '{text}' is not an OS type; use \
                      'Linux' or 'Windows'."

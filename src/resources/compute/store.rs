@@ -144,7 +144,7 @@ pub async fn load(
                     resource_group: row.try_get("group_name")?,
                     name: row.try_get("name")?,
                     location: row.try_get("location")?,
-                    os_type: OsType::parse(&os_type).unwrap_or(OsType::Linux),
+                    os_type: os_type.parse().unwrap_or(OsType::Linux),
                     vm_size: row.try_get("vm_size")?,
                     tags: json_column(row, "tags")?,
                     origin: row.try_get("origin")?,

@@ -4,10 +4,25 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{group, OsType, Tags};
+use super::{group, Tags};
 use crate::resources::names::key;
 use crate::resources::ResourceError;
 use crate::store::{from_micros, json_column, Db};
+
+/// A VM's operating system (`storageProfile.osDisk.osType`); ARM accepts it in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(ascii_case_insensitive)]
+pub enum OsType {
+    Windows,
+    Linux,
+}
+
+impl OsType {
+    /// The name ARM shows (the variant's).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
 
 /// A disk: one page blob in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,7 +130,7 @@ async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError>
         resource_group: row.try_get("group_name")?,
         name: row.try_get("name")?,
         location: row.try_get("location")?,
-        os_type: OsType::parse(&os_type).unwrap_or(OsType::Linux),
+        os_type: os_type.parse().unwrap_or(OsType::Linux),
         vm_size: row.try_get("vm_size")?,
         tags: json_column(row, "tags")?,
         origin: row.try_get("origin")?,
