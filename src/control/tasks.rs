@@ -6,11 +6,10 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::EngineError;
-use crate::store::{from_micros, placeholders, to_micros, Db};
+use crate::store::{columns, placeholders, to_micros, Db};
 
 /// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`; or
 /// `Cancelled` while awaiting its snapshot.
@@ -30,6 +29,14 @@ impl TaskState {
     }
 }
 
+/// Reading the stored name (`FromRow`).
+impl TryFrom<String> for TaskState {
+    type Error = strum::ParseError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
+
 /// Why a backup runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
 pub enum Trigger {
@@ -43,6 +50,14 @@ impl Trigger {
     /// The stored name (the variant's).
     pub fn as_str(self) -> &'static str {
         self.into()
+    }
+}
+
+/// Reading the stored name (`FromRow`).
+impl TryFrom<String> for Trigger {
+    type Error = strum::ParseError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
     }
 }
 
@@ -66,7 +81,8 @@ pub struct CollectedSnapshot {
     pub taken_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone)]
+/// A `backup_task` row, read by column name (the names of [`TASK_COLUMNS`]).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BackupTask {
     pub task_id: String,
     pub job_id: String,
@@ -74,23 +90,30 @@ pub struct BackupTask {
     pub vault_id: String,
     pub item_key: String,
     pub vm_id: String,
+    #[sqlx(rename = "trigger_kind", try_from = "String")]
     pub trigger: Trigger,
+    #[sqlx(try_from = "columns::Instant")]
     pub scheduled_at: DateTime<Utc>,
     /// The expiry an on-demand backup asked for.
+    #[sqlx(try_from = "columns::OptionalInstant")]
     pub rp_expires_at: Option<DateTime<Utc>>,
+    #[sqlx(try_from = "String")]
     pub state: TaskState,
+    #[sqlx(try_from = "columns::Instant")]
     pub deadline_at: DateTime<Utc>,
     pub status_container: String,
     pub status_blob: String,
     pub logs_blob: String,
     /// The ETag of the status blob content last read, so a write is read once.
     pub status_etag: Option<String>,
+    #[sqlx(try_from = "columns::OptionalJson<CollectedSnapshot>")]
     pub snapshot: Option<CollectedSnapshot>,
     pub bytes_transferred: i64,
+    #[sqlx(try_from = "columns::Instant")]
     pub created_at: DateTime<Utc>,
 }
 
-/// A task's columns, in the order [`insert_many`] binds them and [`task_of`] reads them.
+/// A task's columns, in the order [`insert_many`] binds them; [`BackupTask`] reads them by name.
 const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
      scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
      logs_blob, status_etag, snapshot, bytes_transferred, created_at";
@@ -137,14 +160,13 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
 }
 
 pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineError> {
-    sqlx::query(&format!(
+    let task = sqlx::query_as(&format!(
         "select {TASK_COLUMNS} from backup_task where task_id = $1"
     ))
     .bind(task_id)
     .fetch_optional(db.pool())
-    .await?
-    .map(|row| task_of(&row))
-    .transpose()
+    .await?;
+    Ok(task)
 }
 
 /// The tasks with these ids (unknown ids are skipped).
@@ -155,13 +177,11 @@ pub async fn get_many(db: &Db, task_ids: &[String]) -> Result<Vec<BackupTask>, E
             "select {TASK_COLUMNS} from backup_task where task_id in ({})",
             placeholders(1, chunk.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query_as(&sql);
         for id in chunk {
             query = query.bind(id.clone());
         }
-        for row in query.fetch_all(db.pool()).await? {
-            found.push(task_of(&row)?);
-        }
+        found.extend(query.fetch_all(db.pool()).await?);
     }
     Ok(found)
 }
@@ -172,17 +192,15 @@ pub async fn in_state(
     state: TaskState,
     limit: i64,
 ) -> Result<Vec<BackupTask>, EngineError> {
-    sqlx::query(&format!(
+    let tasks = sqlx::query_as(&format!(
         "select {TASK_COLUMNS} from backup_task where state = $1 \
          order by deadline_at, task_id limit $2"
     ))
     .bind(state.as_str())
     .bind(limit)
     .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(task_of)
-    .collect()
+    .await?;
+    Ok(tasks)
 }
 
 /// Tasks still waiting for their snapshot whose deadline has passed.
@@ -191,7 +209,7 @@ pub async fn overdue(
     now: DateTime<Utc>,
     limit: i64,
 ) -> Result<Vec<BackupTask>, EngineError> {
-    sqlx::query(&format!(
+    let tasks = sqlx::query_as(&format!(
         "select {TASK_COLUMNS} from backup_task where state = $1 and deadline_at <= $2 \
          order by deadline_at, task_id limit $3"
     ))
@@ -199,10 +217,8 @@ pub async fn overdue(
     .bind(to_micros(now))
     .bind(limit)
     .fetch_all(db.pool())
-    .await?
-    .iter()
-    .map(task_of)
-    .collect()
+    .await?;
+    Ok(tasks)
 }
 
 /// Items asked about per statement.
@@ -308,38 +324,4 @@ pub struct TaskChange<'a> {
 
 fn snapshot_json(snapshot: &CollectedSnapshot) -> String {
     serde_json::to_string(snapshot).expect("a collected snapshot serializes")
-}
-
-fn task_of(row: &AnyRow) -> Result<BackupTask, EngineError> {
-    let trigger: String = row.try_get("trigger_kind")?;
-    let state: String = row.try_get("state")?;
-    let snapshot: Option<String> = row.try_get("snapshot")?;
-    Ok(BackupTask {
-        task_id: row.try_get("task_id")?,
-        job_id: row.try_get("job_id")?,
-        attempt: row.try_get("attempt")?,
-        vault_id: row.try_get("vault_id")?,
-        item_key: row.try_get("item_key")?,
-        vm_id: row.try_get("vm_id")?,
-        trigger: trigger
-            .parse()
-            .map_err(|_| EngineError::corrupt("task trigger", &trigger))?,
-        scheduled_at: from_micros(row.try_get("scheduled_at")?),
-        rp_expires_at: row
-            .try_get::<Option<i64>, _>("rp_expires_at")?
-            .map(from_micros),
-        state: state
-            .parse()
-            .map_err(|_| EngineError::corrupt("task state", &state))?,
-        deadline_at: from_micros(row.try_get("deadline_at")?),
-        status_container: row.try_get("status_container")?,
-        status_blob: row.try_get("status_blob")?,
-        logs_blob: row.try_get("logs_blob")?,
-        status_etag: row.try_get("status_etag")?,
-        snapshot: snapshot
-            .map(|s| serde_json::from_str(&s).map_err(|e| EngineError::corrupt("task snapshot", e)))
-            .transpose()?,
-        bytes_transferred: row.try_get("bytes_transferred")?,
-        created_at: from_micros(row.try_get("created_at")?),
-    })
 }

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 
+pub mod columns;
 pub mod migrations;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
