@@ -5,6 +5,8 @@ use std::process::Command;
 
 use sqlx::Row;
 
+use crate::management::app::PostgresDatabase;
+
 fn migrate(data_dir: &std::path::Path, database_url: Option<&str>) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim"));
     command.arg("migrate").arg("--data-dir").arg(data_dir);
@@ -54,26 +56,11 @@ async fn migrate_applies_every_migration_to_a_new_sqlite_file() {
 
 #[tokio::test]
 async fn migrate_applies_every_migration_to_a_new_postgres_database() {
-    use sqlx::Connection;
-    let admin_url = std::env::var("VAULTSIM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vaultsim_migrate_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("PostgreSQL reachable at VAULTSIM_TEST_POSTGRES_URL");
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let database = PostgresDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    migrate(dir.path(), Some(&url));
-    migrate(dir.path(), Some(&url));
-    let versions = applied(dir.path(), Some(&url)).await;
-    sqlx::query(&format!("drop database {name} with (force)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    migrate(dir.path(), Some(database.url()));
+    migrate(dir.path(), Some(database.url()));
+    let versions = applied(dir.path(), Some(database.url())).await;
     assert_eq!(versions, migration_files());
     assert!(!dir.path().join("vaultsim.db").exists());
 }
@@ -169,20 +156,7 @@ async fn migrate_brings_a_sqlite_file_migrated_by_edited_texts_up_to_date() {
 
 #[tokio::test]
 async fn migrate_brings_a_postgres_database_migrated_by_edited_texts_up_to_date() {
-    use sqlx::Connection;
-    let admin_url = std::env::var("VAULTSIM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("vaultsim_migrate_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("create database {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0);
+    let database = PostgresDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    migrate_accepts_a_database_migrated_by_the_first_landed_texts(&url, dir.path()).await;
-    sqlx::query(&format!("drop database {name} with (force)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    migrate_accepts_a_database_migrated_by_the_first_landed_texts(database.url(), dir.path()).await;
 }

@@ -304,14 +304,14 @@ impl ManagementApp {
 
 /// A PostgreSQL database made for one test and dropped after it. The server is the one
 /// `VAULTSIM_TEST_POSTGRES_URL` names (default: the local one, trust auth).
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
     url: String,
 }
 
 impl PostgresDatabase {
-    async fn create() -> Self {
+    pub async fn create() -> Self {
         let admin_url = std::env::var("VAULTSIM_TEST_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("vaultsim_test_{}", uuid::Uuid::new_v4().simple());
@@ -329,6 +329,10 @@ impl PostgresDatabase {
             name,
             url,
         }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
     }
 }
 
