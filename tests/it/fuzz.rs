@@ -14,11 +14,11 @@ use serde_json::{json, Value};
 
 use crate::management::app::{Backend, ManagementApp};
 
-const CERTIFICATE: &str = include_str!("../../src/guest/testdata/certificate.pem");
-const GIB: u64 = 1 << 30;
 const GROUP: &str = "fuzz";
 const VAULT: &str = "vault";
 const VM: &str = "vm1";
+/// Where the group, the vault and the VMs are (the one `ManagementApp::registration` names).
+const LOCATION: &str = "westeurope";
 
 fn cases() -> usize {
     std::env::var("VAULTSIM_FUZZ_CASES")
@@ -200,9 +200,9 @@ async fn fuzz(http: &reqwest::Client, route: &Route) {
 /// backup taken, so that mutated bodies meet real resources.
 async fn populated() -> (ManagementApp, String) {
     let app = ManagementApp::spawn(Backend::Sqlite).await;
-    app.put_group(GROUP, "eastus").await;
+    app.put_group(GROUP, LOCATION).await;
     let registered = app
-        .register_guest(Some(&app.token), &registration(&app, VM))
+        .register_guest(Some(&app.token), &app.registration(GROUP, VM))
         .await;
     assert_eq!(registered.status, 201, "{:?}", registered.body);
     let credential = registered.body["credential"]
@@ -210,24 +210,12 @@ async fn populated() -> (ManagementApp, String) {
         .expect("a credential")
         .to_owned();
     assert!(app
-        .put_vault(GROUP, VAULT, "eastus")
+        .put_vault(GROUP, VAULT, LOCATION)
         .await
         .status
         .is_success());
     app.protect(GROUP, VAULT, VM, "DefaultPolicy").await;
     (app, credential)
-}
-
-fn registration(app: &ManagementApp, name: &str) -> Value {
-    json!({
-        "subscriptionId": app.credentials.subscription_id,
-        "resourceGroup": GROUP,
-        "name": name,
-        "location": "eastus",
-        "osType": "Linux",
-        "disks": [{"lun": -1, "name": format!("{name}-os"), "sizeBytes": GIB}],
-        "certificate": CERTIFICATE,
-    })
 }
 
 #[tokio::test]
@@ -320,7 +308,7 @@ async fn generated_management_and_guest_bodies_never_get_a_5xx() {
             method: Method::POST,
             url: app.guest_url("/machine/register"),
             bearer: app.token.clone(),
-            valid: registration(&app, "vm3"),
+            valid: app.registration(GROUP, "vm3"),
         },
         Route {
             method: Method::PUT,

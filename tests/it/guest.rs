@@ -120,7 +120,7 @@ impl ManagementApp {
     }
 
     /// A registration body for `name` in `group`: a 2 GiB OS disk and a 1 GiB data disk.
-    fn registration(&self, group: &str, name: &str) -> Value {
+    pub fn registration(&self, group: &str, name: &str) -> Value {
         json!({
             "subscriptionId": self.credentials.subscription_id,
             "resourceGroup": group,
