@@ -16,6 +16,8 @@ pub use vaults::{
     vault, vault_from_prefixed_row, vault_from_row, VaultRecord, VAULT_COLUMNS,
     VAULT_COLUMNS_PREFIXED,
 };
-pub use vms::{vm, vm_by_vm_id, DiskRecord, OsType, VmRecord};
+pub use vms::{
+    disk_from_row, vm, vm_by_vm_id, vm_from_row, DiskRecord, OsType, VmRecord, VM_COLUMNS,
+};
 
 pub type Tags = BTreeMap<String, String>;

@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use super::extensions::Extension;
 use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
 use super::VmDetails;
-use crate::resources::lookup::{DiskRecord, OsType, VmRecord};
+use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
 use crate::resources::names::key;
 use crate::store::{from_micros, json_column, to_micros};
 
@@ -74,8 +74,7 @@ pub async fn load(
     let vms = fetch(
         conn,
         &format!(
-            "select vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, vm.location, \
-             vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at, vm.os_profile \
+            "select {VM_COLUMNS}, vm.os_profile \
              from virtual_machine vm join resource_group g \
              on g.subscription_id = vm.subscription_id and g.name_key = vm.resource_group_key \
              where {condition} order by vm.resource_group_key, vm.name_key"
@@ -127,7 +126,6 @@ pub async fn load(
             let vm_id: String = row.try_get("vm_id")?;
             let (records, options): (Vec<_>, Vec<_>) =
                 disks.remove(&vm_id).unwrap_or_default().into_iter().unzip();
-            let os_type: String = row.try_get("os_type")?;
             let os_profile: Option<String> = row.try_get("os_profile")?;
             Ok(VmDetails {
                 disk_options: records.iter().map(|d| d.lun).zip(options).collect(),
@@ -139,19 +137,7 @@ pub async fn load(
                         source: Box::new(e),
                     })?,
                 extensions: extensions.remove(&vm_id).unwrap_or_default(),
-                vm: VmRecord {
-                    subscription_id: row.try_get("subscription_id")?,
-                    resource_group: row.try_get("group_name")?,
-                    name: row.try_get("name")?,
-                    location: row.try_get("location")?,
-                    os_type: os_type.parse().unwrap_or(OsType::Linux),
-                    vm_size: row.try_get("vm_size")?,
-                    tags: json_column(row, "tags")?,
-                    origin: row.try_get("origin")?,
-                    created_at: from_micros(row.try_get("created_at")?),
-                    disks: records,
-                    vm_id,
-                },
+                vm: vm_from_row(row, records)?,
             })
         })
         .collect()
@@ -159,13 +145,7 @@ pub async fn load(
 
 fn disk_from_row(row: &AnyRow) -> Result<(DiskRecord, DiskOptions), sqlx::Error> {
     Ok((
-        DiskRecord {
-            lun: row.try_get("lun")?,
-            name: row.try_get("name")?,
-            size_bytes: row.try_get("size_bytes")?,
-            blob_container: row.try_get("blob_container")?,
-            blob_name: row.try_get("blob_name")?,
-        },
+        lookup::disk_from_row(row)?,
         DiskOptions {
             create_option: row.try_get("create_option")?,
             caching: row.try_get("caching")?,

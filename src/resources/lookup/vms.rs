@@ -53,7 +53,8 @@ pub struct VmRecord {
     pub disks: Vec<DiskRecord>,
 }
 
-const VM_COLUMNS: &str = "vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, \
+/// A VM's columns, as [`vm_from_row`] reads them (`vm` the VM, `g` its resource group).
+pub const VM_COLUMNS: &str = "vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, \
      vm.location, vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at";
 
 /// A VM by subscription, group and name. 404 `ResourceGroupNotFound` or `ResourceNotFound`.
@@ -113,19 +114,16 @@ async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError>
     .fetch_all(db.pool())
     .await?
     .iter()
-    .map(|d| {
-        Ok(DiskRecord {
-            lun: d.try_get("lun")?,
-            name: d.try_get("name")?,
-            size_bytes: d.try_get("size_bytes")?,
-            blob_container: d.try_get("blob_container")?,
-            blob_name: d.try_get("blob_name")?,
-        })
-    })
+    .map(disk_from_row)
     .collect::<Result<_, sqlx::Error>>()?;
+    Ok(vm_from_row(row, disks)?)
+}
+
+/// A VM from a row selected with [`VM_COLUMNS`], with its disks.
+pub fn vm_from_row(row: &AnyRow, disks: Vec<DiskRecord>) -> Result<VmRecord, sqlx::Error> {
     let os_type: String = row.try_get("os_type")?;
     Ok(VmRecord {
-        vm_id,
+        vm_id: row.try_get("vm_id")?,
         subscription_id: row.try_get("subscription_id")?,
         resource_group: row.try_get("group_name")?,
         name: row.try_get("name")?,
@@ -136,5 +134,16 @@ async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError>
         origin: row.try_get("origin")?,
         created_at: from_micros(row.try_get("created_at")?),
         disks,
+    })
+}
+
+/// A disk from a `vm_disk` row (`lun`, `name`, `size_bytes`, `blob_container`, `blob_name`).
+pub fn disk_from_row(row: &AnyRow) -> Result<DiskRecord, sqlx::Error> {
+    Ok(DiskRecord {
+        lun: row.try_get("lun")?,
+        name: row.try_get("name")?,
+        size_bytes: row.try_get("size_bytes")?,
+        blob_container: row.try_get("blob_container")?,
+        blob_name: row.try_get("blob_name")?,
     })
 }
