@@ -25,6 +25,8 @@ pub mod resources;
 pub mod server;
 /// Building and running the service.
 pub mod startup;
+/// The storage seam: blob storage as the control plane sees it (embedded or remote).
+pub mod storage;
 /// The metadata database.
 pub mod store;
 /// Logging, with secrets redacted.
