@@ -32,6 +32,7 @@ use vaultsim::resources::groups::{self, PutGroup};
 use vaultsim::resources::policy::{self, IaasVmPolicy};
 use vaultsim::resources::protection::names::VmName;
 use vaultsim::resources::vaults::{self, VaultSpec};
+use vaultsim::storage::{AccountAccess, EmbeddedStorage};
 use vaultsim::store::{to_micros, Db};
 use vaultsim_protocol::credentials::{self, ClientCredentials};
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
@@ -77,15 +78,18 @@ async fn run(items: usize) {
     )
     .unwrap();
     let store = Arc::new(store);
+    let account = AccountAccess {
+        name: "devstoreaccount1".to_owned(),
+        endpoint: "http://127.0.0.1:10000/devstoreaccount1".to_owned(),
+        key: vec![7; 64].into(),
+    };
+    let storage = EmbeddedStorage::new(store.clone(), clock.clone(), account);
     let engine = Engine::new(
         db.clone(),
-        store.clone(),
+        Arc::new(storage),
         clock.clone(),
         GoalStateNotifier::default(),
         EngineConfig {
-            blob_endpoint: "http://127.0.0.1:10000/devstoreaccount1".to_owned(),
-            account_name: "devstoreaccount1".to_owned(),
-            account_key: vec![7; 64].into(),
             snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
         },
     );

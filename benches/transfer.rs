@@ -20,6 +20,7 @@ use vaultsim::clock::Clock;
 use vaultsim::control::vault_storage::{
     delete_snapshot, transfer_disk, vault_disk, DiskSnapshotRef, TransferMode, VaultDisk,
 };
+use vaultsim::storage::{AccountAccess, EmbeddedStorage};
 
 const DISK_SIZE: u64 = 1 << 30;
 const BLOCK: u64 = 64 << 10;
@@ -30,6 +31,8 @@ struct Bench {
     _dir: tempfile::TempDir,
     runtime: tokio::runtime::Runtime,
     store: Arc<BlobStore>,
+    /// The same store as the engine reaches it: through the storage seam.
+    storage: EmbeddedStorage,
     vault: VaultDisk,
     previous: DiskSnapshotRef,
     previous_vault: Timestamp,
@@ -56,8 +59,14 @@ impl Bench {
         store
             .create_page_blob("disks", "os", new, &Conditions::default())
             .unwrap();
+        let account = AccountAccess {
+            name: "devstoreaccount1".to_owned(),
+            endpoint: "http://127.0.0.1:10000/devstoreaccount1".to_owned(),
+            key: vec![7; 64].into(),
+        };
         let mut bench = Bench {
             _dir: dir,
+            storage: EmbeddedStorage::new(store.clone(), Clock::default(), account),
             store,
             vault: vault_disk("bench-vault", "VM;iaasvmcontainerv2;rg;vm", -1),
             previous: DiskSnapshotRef {
@@ -75,7 +84,15 @@ impl Bench {
         }
         bench.previous = bench.snapshot();
         let started = Instant::now();
-        let report = transfer_disk(&bench.store, &bench.previous, None, &bench.vault).unwrap();
+        let report = bench
+            .runtime
+            .block_on(transfer_disk(
+                &bench.storage,
+                &bench.previous,
+                None,
+                &bench.vault,
+            ))
+            .unwrap();
         let elapsed = started.elapsed();
         assert_eq!(report.bytes_transferred, DISK_SIZE);
         eprintln!(
@@ -140,24 +157,38 @@ impl Bench {
         let previous = match mode {
             TransferMode::Incremental => Some(&self.previous),
             _ => {
-                delete_snapshot(&self.store, "disks", "os", self.previous.snapshot).unwrap();
+                self.runtime
+                    .block_on(delete_snapshot(
+                        &self.storage,
+                        "disks",
+                        "os",
+                        self.previous.snapshot,
+                    ))
+                    .unwrap();
                 None
             }
         };
         let started = Instant::now();
-        let report = transfer_disk(&self.store, &disk, previous, &self.vault).unwrap();
+        let report = self
+            .runtime
+            .block_on(transfer_disk(&self.storage, &disk, previous, &self.vault))
+            .unwrap();
         let elapsed = started.elapsed();
         assert_eq!(report.mode, mode);
         let ratio = report.bytes_transferred as f64 / (blocks as u64 * BLOCK) as f64;
-        delete_snapshot(&self.store, "disks", "os", self.previous.snapshot).unwrap();
         let vault = &self.vault;
-        delete_snapshot(
-            &self.store,
-            &vault.container,
-            &vault.blob,
-            self.previous_vault,
-        )
-        .unwrap();
+        self.runtime
+            .block_on(async {
+                delete_snapshot(&self.storage, "disks", "os", self.previous.snapshot).await?;
+                delete_snapshot(
+                    &self.storage,
+                    &vault.container,
+                    &vault.blob,
+                    self.previous_vault,
+                )
+                .await
+            })
+            .unwrap();
         self.runtime.block_on(self.store.collect_garbage()).unwrap();
         self.previous = disk;
         self.previous_vault = report.vault_snapshot;

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 /// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
@@ -44,10 +44,51 @@ pub struct DatabaseConfig {
     pub database_url: Option<String>,
 }
 
+/// A part of the service a process can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ValueEnum, strum::Display)]
+#[strum(serialize_all = "lowercase")]
+pub enum Component {
+    /// The management API (ARM routes, token issuer, `/_sim`).
+    Api,
+    /// The guest API agents register with and take their goal states from.
+    Guest,
+    /// The backup engine: scheduling, status collection, transfers, retention, restores.
+    Engine,
+    /// The Azure-Blob-compatible endpoint over the embedded blob store.
+    Blob,
+}
+
+/// Every component: what one `vaultsim serve` runs by default.
+pub const ALL_COMPONENTS: [Component; 4] = [
+    Component::Api,
+    Component::Guest,
+    Component::Engine,
+    Component::Blob,
+];
+
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
     #[command(flatten)]
     pub database: DatabaseConfig,
+    /// What this process runs (comma-separated): `api`, `guest`, `engine`, `blob`. Blob
+    /// nodes (`blob`) and control replicas (`api,guest,engine` with
+    /// `--storage-connection-string`) on one PostgreSQL make a service of many processes.
+    #[arg(
+        long,
+        env = "VAULTSIM_COMPONENTS",
+        value_delimiter = ',',
+        default_value = "api,guest,engine,blob"
+    )]
+    pub components: Vec<Component>,
+    /// Keep every blob (VM disks, status and log blobs, vault copies) in this Azure Storage
+    /// account instead of the embedded store: a vaultsim blob node, Azurite or Azure
+    /// Storage (`DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;BlobEndpoint=...`).
+    #[arg(
+        long,
+        env = "VAULTSIM_STORAGE_CONNECTION_STRING",
+        hide_env_values = true
+    )]
+    pub storage_connection_string: Option<SecretString>,
     /// Address of the management API (ARM routes and the token issuer).
     #[arg(long, env = "VAULTSIM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -127,6 +168,11 @@ fn parse_listen_addr(value: &str) -> Result<ListenAddr, String> {
 }
 
 impl ServeConfig {
+    /// Whether this process runs `component`.
+    pub fn runs(&self, component: Component) -> bool {
+        self.components.contains(&component)
+    }
+
     /// How the HTTPS listeners get their certificate.
     pub fn tls_settings(&self) -> crate::tls::TlsSettings {
         crate::tls::TlsSettings {
@@ -146,6 +192,8 @@ impl ServeConfig {
                 data_dir: data_dir.to_owned(),
                 database_url,
             },
+            components: ALL_COMPONENTS.to_vec(),
+            storage_connection_string: None,
             http_addr: any_port,
             https_addr: Some(any_port),
             public_url: None,

@@ -11,7 +11,7 @@ use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
 use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -21,32 +21,76 @@ use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
 use crate::blob::http::{self as blob_http, Account, BlobState};
 use crate::clock::Clock;
-use crate::config::ServeConfig;
+use crate::config::{Component, ServeConfig};
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
+use crate::storage::{AccountAccess, EmbeddedStorage, Storage};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
 use crate::tls::{self, ServerTls};
 
-pub struct Application {
-    blob_listener: TcpListener,
-    blob_https_listener: Option<Listener>,
-    blob_state: BlobState,
-    http_listener: TcpListener,
+/// The blob endpoint of a process that runs the `blob` component.
+struct BlobNode {
+    listener: TcpListener,
     https_listener: Option<Listener>,
+    state: BlobState,
+}
+
+/// The management API of a process that runs the `api` component.
+struct Management {
+    listener: TcpListener,
+    https_listener: Option<Listener>,
+    state: ApiState,
+}
+
+/// The guest API of a process that runs the `guest` component.
+struct GuestNode {
+    listener: TcpListener,
+    state: GuestState,
+}
+
+/// One process of the service: every component by default, or the ones
+/// `--components` names.
+pub struct Application {
+    blob: Option<BlobNode>,
+    management: Option<Management>,
+    guest: Option<GuestNode>,
+    /// The engine's handle, when any control component runs here.
+    engine: Option<Engine>,
+    /// Whether this process runs the engine's loop (the `engine` component).
+    runs_engine: bool,
+    /// A blob node given the database follows the simulated clock kept there.
+    clock_source: Option<(Db, Clock)>,
     /// The CA clients trust, when the service generated its chain.
     tls_ca_file: Option<PathBuf>,
-    api_state: ApiState,
-    guest_listener: TcpListener,
-    guest_state: GuestState,
-    engine: Engine,
 }
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        let runs_control = [Component::Api, Component::Guest, Component::Engine]
+            .into_iter()
+            .any(|c| config.runs(c));
+        if config.components.is_empty() {
+            anyhow::bail!("--components names nothing to run");
+        }
+        if runs_control
+            && !config.runs(Component::Blob)
+            && config.storage_connection_string.is_none()
+        {
+            anyhow::bail!(
+                "the control components ({}) keep their blobs somewhere: run the blob component \
+                 in this process too, or give --storage-connection-string",
+                config
+                    .components
+                    .iter()
+                    .map(Component::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+        }
         let clock = Clock::default();
         let account = Account {
             name: config.account_name.clone(),
@@ -62,119 +106,162 @@ impl Application {
                 .collect::<anyhow::Result<_>>()?,
         };
         let data_dir = &config.database.data_dir;
-        let blob_dir = data_dir.join("blob");
-        let options = StoreOptions {
-            checkpoint_after: config.blob_checkpoint_bytes,
+        let store = if config.runs(Component::Blob) {
+            Some(Arc::new(open_blob_store(config, &clock)?))
+        } else {
+            None
         };
-        let (store, report) = BlobStore::open(&blob_dir, clock.clone(), options)
-            .with_context(|| format!("opening the blob store in {}", blob_dir.display()))?;
-        tracing::info!(
-            dir = %blob_dir.display(),
-            checkpoint = ?report.checkpoint_generation,
-            records = report.records,
-            containers = report.containers,
-            discarded_bytes = report.discarded_bytes,
-            "blob store opened"
-        );
-        let db = Db::connect(config.database.database_url.as_deref(), data_dir).await?;
-        db.migrate().await?;
-        // Simulated time set before a restart (or by another replica) holds.
-        clock.set(sim_clock::load(&db).await?);
-        let auth = Auth::open(data_dir, &db, &clock, !config.no_auth).await?;
-        let blob_listener = TcpListener::bind(config.blob_addr)
-            .await
-            .with_context(|| format!("binding the blob endpoint to {}", config.blob_addr))?;
-        let http_listener = TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("binding the management API to {}", config.http_addr))?;
-        let guest_listener = TcpListener::bind(config.guest_addr)
-            .await
-            .with_context(|| format!("binding the guest API to {}", config.guest_addr))?;
+        // A blob node alone needs no database; given one, it follows the simulated clock.
+        let db = if runs_control || config.database.database_url.is_some() {
+            let db = Db::connect(config.database.database_url.as_deref(), data_dir).await?;
+            db.migrate().await?;
+            // Simulated time set before a restart (or by another replica) holds.
+            clock.set(sim_clock::load(&db).await?);
+            Some(db)
+        } else {
+            None
+        };
         let tls = if config.https_addr.is_some() || config.blob_https_addr.is_some() {
             Some(tls::load_or_generate(data_dir, &config.tls_settings())?)
         } else {
             None
         };
-        let https_listener = bind_https(config.https_addr, tls.as_ref(), "management API").await?;
-        let blob_https_listener =
-            bind_https(config.blob_https_addr, tls.as_ref(), "blob endpoint").await?;
-        let store = Arc::new(store);
-        let auth = Arc::new(auth);
+        let blob = match &store {
+            Some(store) => Some(BlobNode {
+                listener: TcpListener::bind(config.blob_addr).await.with_context(|| {
+                    format!("binding the blob endpoint to {}", config.blob_addr)
+                })?,
+                https_listener: bind_https(config.blob_https_addr, tls.as_ref(), "blob endpoint")
+                    .await?,
+                state: BlobState {
+                    store: store.clone(),
+                    account: Arc::new(account.clone()),
+                    clock: clock.clone(),
+                },
+            }),
+            None => None,
+        };
+        let tls_ca_file = tls.as_ref().and_then(|tls| tls.ca_file.clone());
+        let mut app = Self {
+            blob,
+            management: None,
+            guest: None,
+            engine: None,
+            runs_engine: config.runs(Component::Engine),
+            clock_source: None,
+            tls_ca_file,
+        };
+        let Some(db) = db else {
+            return Ok(app);
+        };
+        if !runs_control {
+            app.clock_source = Some((db, clock));
+            return Ok(app);
+        }
+        let storage: Storage = match (&config.storage_connection_string, &store) {
+            (Some(connection), _) => connect_remote_storage(connection, config)?,
+            (None, Some(store)) => {
+                let endpoint = match &config.blob_public_url {
+                    Some(url) => url.trim_end_matches('/').to_owned(),
+                    None => app.embedded_blob_url(&account.name)?,
+                };
+                Arc::new(EmbeddedStorage::new(
+                    store.clone(),
+                    clock.clone(),
+                    AccountAccess {
+                        name: account.name.clone(),
+                        endpoint,
+                        key: account.keys[0].clone(),
+                    },
+                ))
+            }
+            (None, None) => unreachable!("checked above: control components have storage"),
+        };
+        let auth = Arc::new(Auth::open(data_dir, &db, &clock, !config.no_auth).await?);
         let notifier = GoalStateNotifier::default();
         let engine = Engine::new(
             db.clone(),
-            store.clone(),
+            storage.clone(),
             clock.clone(),
             notifier.clone(),
             EngineConfig {
-                blob_endpoint: match &config.blob_public_url {
-                    Some(url) => url.trim_end_matches('/').to_owned(),
-                    None => match &blob_https_listener {
-                        Some(https) => {
-                            blob_endpoint_url(Scheme::Https, https.local_addr(), &account.name)
-                        }
-                        None => blob_endpoint_url(
-                            Scheme::Http,
-                            blob_listener.local_addr()?,
-                            &account.name,
-                        ),
-                    },
-                },
-                account_name: account.name.clone(),
-                account_key: account.keys[0].clone(),
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
             },
         );
-        Ok(Self {
-            blob_listener,
-            blob_https_listener,
-            https_listener,
-            tls_ca_file: tls.and_then(|tls| tls.ca_file),
-            blob_state: BlobState {
-                store: store.clone(),
-                account: Arc::new(account),
-                clock: clock.clone(),
-            },
-            http_listener,
-            guest_listener,
-            guest_state: GuestState {
-                db: db.clone(),
-                blobs: store.clone(),
-                clock: clock.clone(),
-                auth: auth.clone(),
-                notifier,
-            },
-            api_state: ApiState {
-                db,
-                blobs: store,
-                clock,
-                auth,
-                public_url: config
-                    .public_url
-                    .as_deref()
-                    .map(PublicUrl::parse)
-                    .transpose()?,
-                engine: engine.clone(),
-                in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
-            },
-            engine,
+        if config.runs(Component::Guest) {
+            app.guest = Some(GuestNode {
+                listener: TcpListener::bind(config.guest_addr)
+                    .await
+                    .with_context(|| format!("binding the guest API to {}", config.guest_addr))?,
+                state: GuestState {
+                    db: db.clone(),
+                    storage: storage.clone(),
+                    clock: clock.clone(),
+                    auth: auth.clone(),
+                    notifier: notifier.clone(),
+                },
+            });
+        }
+        if config.runs(Component::Api) {
+            app.management = Some(Management {
+                listener: TcpListener::bind(config.http_addr).await.with_context(|| {
+                    format!("binding the management API to {}", config.http_addr)
+                })?,
+                https_listener: bind_https(config.https_addr, tls.as_ref(), "management API")
+                    .await?,
+                state: ApiState {
+                    db,
+                    storage,
+                    clock,
+                    auth,
+                    public_url: config
+                        .public_url
+                        .as_deref()
+                        .map(PublicUrl::parse)
+                        .transpose()?,
+                    engine: engine.clone(),
+                    in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
+                },
+            });
+        }
+        app.engine = Some(engine);
+        Ok(app)
+    }
+
+    /// The embedded blob endpoint's account URL as VMs reach it: HTTPS when it serves it.
+    fn embedded_blob_url(&self, account: &str) -> anyhow::Result<String> {
+        let blob = self.blob.as_ref().expect("the blob component runs here");
+        Ok(match &blob.https_listener {
+            Some(https) => blob_endpoint_url(Scheme::Https, https.local_addr(), account),
+            None => blob_endpoint_url(Scheme::Http, blob.listener.local_addr()?, account),
         })
     }
 
     pub fn http_addr(&self) -> SocketAddr {
-        self.http_listener
+        self.management
+            .as_ref()
+            .expect("the api component runs in this process")
+            .listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
     /// The management API's HTTPS address, when it serves HTTPS.
     pub fn https_addr(&self) -> Option<SocketAddr> {
-        self.https_listener.as_ref().map(Listener::local_addr)
+        self.management
+            .as_ref()?
+            .https_listener
+            .as_ref()
+            .map(Listener::local_addr)
     }
 
     /// The blob endpoint's HTTPS address, when it serves HTTPS.
     pub fn blob_https_addr(&self) -> Option<SocketAddr> {
-        self.blob_https_listener.as_ref().map(Listener::local_addr)
+        self.blob
+            .as_ref()?
+            .https_listener
+            .as_ref()
+            .map(Listener::local_addr)
     }
 
     /// The CA certificate clients trust, when the service generated its chain.
@@ -183,13 +270,19 @@ impl Application {
     }
 
     pub fn blob_addr(&self) -> SocketAddr {
-        self.blob_listener
+        self.blob
+            .as_ref()
+            .expect("the blob component runs in this process")
+            .listener
             .local_addr()
             .expect("a bound listener has an address")
     }
 
     pub fn guest_addr(&self) -> SocketAddr {
-        self.guest_listener
+        self.guest
+            .as_ref()
+            .expect("the guest component runs in this process")
+            .listener
             .local_addr()
             .expect("a bound listener has an address")
     }
@@ -197,12 +290,14 @@ impl Application {
     /// The notifier goal-state polls wait on: whoever publishes goal states in this
     /// process (the backup engine) must notify through this one.
     pub fn goal_state_notifier(&self) -> &GoalStateNotifier {
-        &self.guest_state.notifier
+        self.engine().notifier()
     }
 
     /// The backup engine (tests drive its ticks directly).
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        self.engine
+            .as_ref()
+            .expect("a control component runs in this process")
     }
 
     /// Serves until `shutdown` completes, then drains in-flight requests.
@@ -210,80 +305,133 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let addr = self.blob_addr();
-        tracing::info!(%addr, "blob endpoint listening");
-        if let Some(addr) = self.blob_https_addr() {
-            tracing::info!(%addr, "blob endpoint over HTTPS listening");
-        }
-        let addr = self.http_addr();
-        tracing::info!(%addr, "management API listening");
-        if let Some(addr) = self.https_addr() {
-            tracing::info!(%addr, "management API over HTTPS listening");
-        }
-        let addr = self.guest_addr();
-        tracing::info!(%addr, "guest API listening");
-        let store = self.blob_state.store.clone();
-        let maintenance = tokio::spawn(store.run_maintenance());
-        let goal_state_watch = tokio::spawn(guest::watch_database(
-            self.guest_state.db.clone(),
-            self.guest_state.notifier.clone(),
-        ));
+        let mut background = Vec::new();
         // All servers drain when the one shutdown signal fires.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let engine = tokio::spawn(self.engine.clone().run(stop_rx.clone()));
+        let engine_stop = stop_rx.clone();
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
                 let _ = rx.wait_for(|stop| *stop).await;
             }
         };
-        let notifier = self.guest_state.notifier.clone();
+        let notifier = self.engine.as_ref().map(|e| e.notifier().clone());
         tokio::spawn(async move {
             shutdown.await;
             let _ = stop_tx.send(true);
-            notifier.stop();
+            if let Some(notifier) = notifier {
+                notifier.stop();
+            }
         });
-        let blob_app = with_request_logging(blob_http::router(self.blob_state));
-        let api_app = with_request_logging(api::router(self.api_state));
-        let blob = blob_http::serve(
-            Listener::plain(self.blob_listener),
-            blob_app.clone(),
-            stopped(),
-        );
-        let blob_https = async {
-            match self.blob_https_listener {
-                Some(listener) => blob_http::serve(listener, blob_app, stopped()).await,
-                None => Ok(()),
+        if let Some(engine) = &self.engine {
+            background.push(tokio::spawn(guest::watch_database(
+                engine.db().clone(),
+                engine.notifier().clone(),
+            )));
+            if self.runs_engine {
+                background.push(tokio::spawn(engine.clone().run(engine_stop)));
             }
+        }
+        if let Some((db, clock)) = self.clock_source {
+            background.push(tokio::spawn(sim_clock::follow(db, clock)));
+        }
+        if let Some(node) = &self.blob {
+            background.push(tokio::spawn(node.state.store.clone().run_maintenance()));
+        }
+        let blob = async {
+            let Some(node) = self.blob else {
+                return Ok(());
+            };
+            tracing::info!(addr = %node.listener.local_addr()?, "blob endpoint listening");
+            let app = with_request_logging(blob_http::router(node.state));
+            let https = async {
+                match node.https_listener {
+                    Some(listener) => {
+                        tracing::info!(addr = %listener.local_addr(), "blob endpoint over HTTPS listening");
+                        blob_http::serve(listener, app.clone(), stopped())
+                            .await
+                            .context("the blob endpoint's HTTPS listener failed")
+                    }
+                    None => Ok(()),
+                }
+            };
+            let plain = async {
+                blob_http::serve(Listener::plain(node.listener), app.clone(), stopped())
+                    .await
+                    .context("the blob endpoint failed")
+            };
+            let (plain, https) = tokio::join!(plain, https);
+            plain.and(https)
         };
-        let management = server::serve_router(
-            Listener::plain(self.http_listener),
-            api_app.clone(),
-            stopped(),
-        );
-        let management_https = async {
-            match self.https_listener {
-                Some(listener) => server::serve_router(listener, api_app, stopped()).await,
-                None => Ok(()),
-            }
+        let management = async {
+            let Some(node) = self.management else {
+                return Ok(());
+            };
+            tracing::info!(addr = %node.listener.local_addr()?, "management API listening");
+            let app = with_request_logging(api::router(node.state));
+            let https = async {
+                match node.https_listener {
+                    Some(listener) => {
+                        tracing::info!(addr = %listener.local_addr(), "management API over HTTPS listening");
+                        server::serve_router(listener, app.clone(), stopped())
+                            .await
+                            .context("the management API's HTTPS listener failed")
+                    }
+                    None => Ok(()),
+                }
+            };
+            let plain = async {
+                server::serve_router(Listener::plain(node.listener), app.clone(), stopped())
+                    .await
+                    .context("the management API failed")
+            };
+            let (plain, https) = tokio::join!(plain, https);
+            plain.and(https)
         };
-        let guest_app = with_request_logging(api::guest::router(self.guest_state));
         let guest = async {
-            axum::serve(self.guest_listener, guest_app)
+            let Some(node) = self.guest else {
+                return Ok(());
+            };
+            tracing::info!(addr = %node.listener.local_addr()?, "guest API listening");
+            let app = with_request_logging(api::guest::router(node.state));
+            axum::serve(node.listener, app)
                 .with_graceful_shutdown(stopped())
                 .await
+                .context("the guest API failed")
         };
-        let (blob, blob_https, management, management_https, guest) =
-            tokio::join!(blob, blob_https, management, management_https, guest);
-        maintenance.abort();
-        goal_state_watch.abort();
-        engine.abort();
-        blob.context("the blob endpoint failed")?;
-        blob_https.context("the blob endpoint's HTTPS listener failed")?;
-        management.context("the management API failed")?;
-        management_https.context("the management API's HTTPS listener failed")?;
-        guest.context("the guest API failed")
+        let (blob, management, guest) = tokio::join!(blob, management, guest);
+        for task in background {
+            task.abort();
+        }
+        blob.and(management).and(guest)
     }
+}
+
+/// Opens the embedded blob store in `<data dir>/blob`.
+fn open_blob_store(config: &ServeConfig, clock: &Clock) -> anyhow::Result<BlobStore> {
+    let blob_dir = config.database.data_dir.join("blob");
+    let options = StoreOptions {
+        checkpoint_after: config.blob_checkpoint_bytes,
+    };
+    let (store, report) = BlobStore::open(&blob_dir, clock.clone(), options)
+        .with_context(|| format!("opening the blob store in {}", blob_dir.display()))?;
+    tracing::info!(
+        dir = %blob_dir.display(),
+        checkpoint = ?report.checkpoint_generation,
+        records = report.records,
+        containers = report.containers,
+        discarded_bytes = report.discarded_bytes,
+        "blob store opened"
+    );
+    Ok(store)
+}
+
+/// The external account `--storage-connection-string` names.
+fn connect_remote_storage(
+    _connection: &SecretString,
+    _config: &ServeConfig,
+) -> anyhow::Result<Storage> {
+    anyhow::bail!("REMOTE-STORAGE-PENDING")
 }
 
 /// The account's base URL as a VM reaches it: the bound address, with an unspecified IP

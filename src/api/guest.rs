@@ -26,7 +26,6 @@ use vaultsim_protocol::guest::{
 use super::arm::error::{ErrorDetail, ErrorResponse};
 use super::arm::ArmError;
 use crate::auth::{token, Auth};
-use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::guest::{
     self, Credential, GoalStateNotifier, GuestError, Registration, RegistrationDisk, StatusReport,
@@ -35,13 +34,14 @@ use crate::guest::{
 use crate::resources::lookup::OsType;
 use crate::resources::providers::{region, LOCATIONS};
 use crate::resources::ResourceError;
+use crate::storage::Storage;
 use crate::store::Db;
 
 /// What the guest API's handlers use.
 #[derive(Clone, FromRef)]
 pub struct GuestState {
     pub db: Db,
-    pub blobs: Arc<BlobStore>,
+    pub storage: Storage,
     pub clock: Clock,
     /// Checks the management token of a registration.
     pub auth: Arc<Auth>,
@@ -111,7 +111,7 @@ async fn register(
         Registration::try_from(parse_json::<RegisterRequest>(&body.map_err(unreadable)?)?)?;
     let registered = guest::register(
         &state.db,
-        &state.blobs,
+        state.storage.as_ref(),
         &state.clock,
         &state.auth,
         &principal,

@@ -15,9 +15,9 @@ use axum::routing::get;
 use axum::Router;
 
 use crate::auth::Auth;
-use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::control::Engine;
+use crate::storage::Storage;
 use crate::store::Db;
 
 /// The largest request body any of the service's JSON APIs takes: ARM's 4 MB. A larger one
@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 #[derive(Clone, FromRef)]
 pub struct ApiState {
     pub db: Db,
-    pub blobs: Arc<BlobStore>,
+    pub storage: Storage,
     pub clock: Clock,
     pub auth: Arc<Auth>,
     /// `--public-url`: the base URL written into responses instead of the request's own.

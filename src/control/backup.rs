@@ -4,22 +4,22 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use sqlx::AnyConnection;
 
 use super::engine::Engine;
-use super::engine::EngineConfig;
 use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
 use super::progress::finish_job;
 use super::tasks::{self, BackupTask, TaskState, Trigger};
 use super::EngineError;
-use crate::blob::engine::{Conditions, ContentProperties, StoreError};
 use crate::guest::{self, ExtensionGoal};
 use crate::resources::jobs::{
     self, JobErrorDetail, JobExtendedInfo, JobOperation, JobStatus, JobTask, NewJob,
 };
 use crate::resources::protection::names::VmName;
+use crate::storage::{AccountAccess, StorageError};
 use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
@@ -135,24 +135,39 @@ pub async fn start_backups(
             vm: vm.clone(),
         });
     }
+    // SAS windows are checked by the account's own clock, which runs apart from the
+    // simulated one when the account is Azurite or Azure Storage.
+    let account_skew = if prepared.is_empty() {
+        TimeDelta::zero()
+    } else {
+        engine.account_skew().await?
+    };
     // Encrypting to each VM's certificate is the costly part: on every core, off the
     // async workers.
-    let minting = (config.clone(), prepared);
+    let minting = (engine.account().clone(), prepared);
     let (prepared, minted) = tokio::task::spawn_blocking(move || {
-        let (config, prepared) = minting;
-        let minted = mint_all(&config, &prepared, now);
+        let (account, prepared) = minting;
+        let minted = mint_all(&account, &prepared, now, account_skew);
         (prepared, minted)
     })
     .await?;
+    let created: Vec<_> = prepared
+        .iter()
+        .map(|task| create_task_blobs(engine, task))
+        .collect();
+    let created: Vec<Result<(), StorageError>> = futures_util::stream::iter(created)
+        .buffered(CONCURRENT_BLOB_CREATES)
+        .collect()
+        .await;
     let mut tasks_to_insert = Vec::with_capacity(prepared.len());
     let mut goals = Vec::with_capacity(prepared.len());
-    for (task, minted) in prepared.into_iter().zip(minted) {
+    for ((task, minted), created) in prepared.into_iter().zip(minted).zip(created) {
         let target = &task.request.target;
         // What one VM brought (a certificate nothing can be encrypted to) or one task's
         // blobs met fails that job alone: the batch holds other items, other tenants'.
         let minted = match minted
             .map_err(PreparationError::Mint)
-            .and_then(|minted| create_task_blobs(engine, &task).map(|()| minted))
+            .and_then(|minted| created.map(|()| minted).map_err(PreparationError::from))
         {
             Ok(minted) => minted,
             Err(error) => {
@@ -224,6 +239,8 @@ pub async fn start_backups(
 
 /// Every task is a job's first attempt (no retries yet).
 const ATTEMPT: u32 = 1;
+/// Status and log blobs created at once: a remote account answers each in a round trip.
+const CONCURRENT_BLOB_CREATES: usize = 32;
 /// Below this many tasks, minting stays on one thread.
 const PARALLEL_MINT_FROM: usize = 16;
 
@@ -233,7 +250,7 @@ enum PreparationError {
     #[error(transparent)]
     Mint(MintError),
     #[error("the task's status and log blobs could not be created: {0}")]
-    Storage(#[from] StoreError),
+    Storage(#[from] StorageError),
 }
 
 impl PreparationError {
@@ -248,10 +265,13 @@ impl PreparationError {
 
 /// Pre-creates the task's status and log blobs: the real extension writes only to blobs
 /// that exist.
-fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), PreparationError> {
-    engine.ensure_container(&task.status_container)?;
+async fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), StorageError> {
+    engine.ensure_container(&task.status_container).await?;
     for blob in [&task.status_blob, &task.logs_blob] {
-        create_empty_block_blob(engine, &task.status_container, blob)?;
+        engine
+            .storage()
+            .put_block_blob(&task.status_container, blob, bytes::Bytes::new())
+            .await?;
     }
     Ok(())
 }
@@ -268,11 +288,13 @@ struct PreparedTask {
     vm: TaskVm,
 }
 
-/// Mints every task, in order, on two threads when there are enough of them.
+/// Mints every task, in order, on two threads when there are enough of them. The SAS
+/// windows are moved by `account_skew` (the account's time less the service clock's).
 fn mint_all(
-    config: &EngineConfig,
+    account: &AccountAccess,
     prepared: &[PreparedTask],
     now: DateTime<Utc>,
+    account_skew: TimeDelta,
 ) -> Vec<Result<MintedTask, MintError>> {
     let mint = |task: &PreparedTask| {
         let target = &task.request.target;
@@ -285,12 +307,12 @@ fn mint_all(
             status_container: &task.status_container,
             status_blob: &task.status_blob,
             logs_blob: &task.logs_blob,
-            blob_endpoint: &config.blob_endpoint,
-            account_name: &config.account_name,
-            account_key: config.account_key.expose_secret(),
+            blob_endpoint: &account.endpoint,
+            account_name: &account.name,
+            account_key: account.key.expose_secret(),
             // A little slack before now for clocks that run behind the service's.
-            sas_start: now - chrono::TimeDelta::minutes(5),
-            sas_expiry: task.deadline_at,
+            sas_start: now + account_skew - TimeDelta::minutes(5),
+            sas_expiry: task.deadline_at + account_skew,
             certificate_pem: &task.vm.certificate_pem,
             backup_metadata: vec![
                 ("TaskId".to_owned(), task.task_id.clone()),
@@ -493,17 +515,4 @@ async fn existing_vms(
         existing.extend(query.fetch_all(&mut *tx).await?);
     }
     Ok(existing)
-}
-
-fn create_empty_block_blob(engine: &Engine, container: &str, blob: &str) -> Result<(), StoreError> {
-    let blobs = engine.blobs();
-    blobs.put_block_blob(
-        container,
-        blob,
-        blobs.begin_upload(0),
-        ContentProperties::default(),
-        Vec::new(),
-        &Conditions::default(),
-    )?;
-    Ok(())
 }

@@ -1,5 +1,7 @@
 //! Collecting what the snapshot extension reports. The embedded blob store announces every
-//! write to a status container; the collector reads the status blob, validates it against
+//! write to a status container; a remote account announces nothing, so the collector
+//! polls instead: a conditional GET (`If-None-Match` with the ETag last judged) of each
+//! outstanding task's status blob, every second, batched. Either way it reads the status blob, validates it against
 //! the extension's schema and against the store (every reported snapshot must exist, be of
 //! the task's disks and be newer than the task), and moves the task on: transitioning
 //! statuses are noted, a success starts the transfer, an error fails the job with the
@@ -8,7 +10,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -19,10 +23,8 @@ use super::engine::Engine;
 use super::progress::{finish_job, set_task_status};
 use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
 use super::{transfer, EngineError};
-use crate::blob::engine::{
-    BlobAddress, BlobWritten, ByteRange, Conditions, ETag, StoreError, Timestamp,
-};
 use crate::resources::jobs::JobStatus;
+use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};
 use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
@@ -35,17 +37,48 @@ use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistenc
 const MAX_STATUS_BYTES: u64 = 128 * 1024;
 const STATUS_SUFFIX: &str = ".status";
 
-/// Subscribes to writes of status blobs. Subscribe before sweeping existing blobs, so
-/// that no write falls between the sweep and the subscription.
-pub fn subscribe(engine: &Engine) -> UnboundedReceiver<BlobWritten> {
-    engine.blobs().watch_writes(STATUS_CONTAINER_PREFIX)
+/// Subscribes to writes of status blobs, when the storage announces them (`None`: it
+/// does not, and the collector polls). Subscribe before sweeping existing blobs, so that
+/// no write falls between the sweep and the subscription.
+pub fn subscribe(engine: &Engine) -> Option<UnboundedReceiver<BlobWrite>> {
+    engine.storage().watch_writes(STATUS_CONTAINER_PREFIX)
+}
+
+/// Collects status blobs until shutdown: as `writes` announces them, or by polling every
+/// outstanding task's status blob when there are no announcements.
+pub async fn run(
+    engine: Engine,
+    writes: Option<UnboundedReceiver<BlobWrite>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    match writes {
+        Some(writes) => follow_announcements(engine, writes, shutdown).await,
+        None => poll(engine, shutdown).await,
+    }
+}
+
+/// How often outstanding status blobs are polled when the storage announces no writes.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Polls every task waiting for its snapshot: a conditional GET per status blob, so an
+/// unchanged one costs a 304 and no judging.
+async fn poll(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = sweep(&engine).await {
+            tracing::error!(error = %error.report(), "polling status blobs failed");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
 }
 
 /// Collects the status blobs announced on `writes` until shutdown, in batches of what has
 /// arrived: one query and one transaction serve many statuses.
-pub async fn run(
+async fn follow_announcements(
     engine: Engine,
-    mut writes: UnboundedReceiver<BlobWritten>,
+    mut writes: UnboundedReceiver<BlobWrite>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -82,20 +115,33 @@ pub async fn run(
 const COLLECTION_BATCH: usize = 256;
 
 /// The task a written blob reports on, when it is a status blob.
-fn status_task_id(written: &BlobWritten) -> Option<String> {
+fn status_task_id(written: &BlobWrite) -> Option<String> {
     written.blob.strip_suffix(STATUS_SUFFIX).map(str::to_owned)
 }
 
 /// Reads the status blob of every task still waiting for its snapshot (after a restart,
-/// writes made while the service was down were announced to no one).
+/// writes made while the service was down were announced to no one; without
+/// announcements, this is the poll).
 pub async fn sweep(engine: &Engine) -> Result<(), EngineError> {
     let waiting = tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await?;
     let ids: Vec<String> = waiting.into_iter().map(|t| t.task_id).collect();
-    for chunk in ids.chunks(COLLECTION_BATCH) {
-        collect_many(engine, chunk).await?;
-    }
-    Ok(())
+    // The futures are made first: a stream mapping borrowed items through a closure
+    // trips the compiler's Send inference inside spawned tasks.
+    let batches: Vec<_> = ids
+        .chunks(COLLECTION_BATCH)
+        .map(|chunk| collect_many(engine, chunk))
+        .collect();
+    let results: Vec<Result<(), EngineError>> = futures_util::stream::iter(batches)
+        .buffer_unordered(SWEEP_BATCHES_AT_ONCE)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
+
+/// Batches of a sweep collected at once.
+const SWEEP_BATCHES_AT_ONCE: usize = 4;
+/// Status blobs read at once within a batch (each a round trip to a remote account).
+const CONCURRENT_READS: usize = 32;
 
 /// Reads a task's status blob and acts on it, once per version of the blob.
 pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
@@ -114,20 +160,28 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
         return Ok(());
     }
     let disks = disks_of_vms(engine, &waiting).await?;
+    let account_skew = engine.account_skew().await?;
+    let reads: Vec<_> = waiting
+        .iter()
+        .map(|task| read_status(engine, task))
+        .collect();
+    let reads: Vec<Result<Option<BlobContent>, EngineError>> = futures_util::stream::iter(reads)
+        .buffered(CONCURRENT_READS)
+        .collect()
+        .await;
     let mut verdicts = Vec::with_capacity(waiting.len());
-    for task in waiting {
-        let Some((etag, content)) = read_status(engine, &task).await? else {
+    for (task, read) in waiting.into_iter().zip(reads) {
+        let Some(BlobContent { etag, content }) = read? else {
             continue;
         };
-        let etag = etag.0.to_string();
-        if task.status_etag.as_deref() == Some(etag.as_str()) || content.is_empty() {
+        if content.is_empty() {
             continue;
         }
         let vm_disks = disks
             .get(&task.vm_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let verdict = judge(engine, &task, &content, vm_disks);
+        let verdict = judge(engine, &task, &content, vm_disks, account_skew).await;
         verdicts.push((task, etag, verdict));
     }
     if verdicts.is_empty() {
@@ -275,38 +329,22 @@ async fn fail_in(
     Ok(())
 }
 
-/// The status blob's ETag and content; `None` when it is gone.
+/// The status blob's ETag and content when it changed since the version last judged;
+/// `None` when it did not, or is gone.
 async fn read_status(
     engine: &Engine,
     task: &BackupTask,
-) -> Result<Option<(ETag, Vec<u8>)>, EngineError> {
-    let read = match engine.blobs().read_blob(
-        BlobAddress {
-            container: &task.status_container,
-            blob: &task.status_blob,
-            snapshot: None,
-        },
-        &Conditions::default(),
-    ) {
-        Ok(read) => read,
-        Err(StoreError::BlobNotFound | StoreError::ContainerNotFound) => return Ok(None),
-        Err(error) => return Err(error.into()),
-    };
-    let etag = read.version.etag;
-    let size = read.version.body.content_length();
-    if size == 0 {
-        return Ok(Some((etag, Vec::new())));
+) -> Result<Option<BlobContent>, EngineError> {
+    let at = BlobPath::base(&task.status_container, &task.status_blob);
+    match engine
+        .storage()
+        .read_if_changed(at, task.status_etag.as_deref(), MAX_STATUS_BYTES)
+        .await
+    {
+        Ok(read) => Ok(read),
+        Err(error) if error.is_not_found() => Ok(None),
+        Err(error) => Err(error.into()),
     }
-    let size = size.min(MAX_STATUS_BYTES + 1);
-    let mut content = Vec::with_capacity(size as usize);
-    let mut stream = Box::pin(read.into_stream(ByteRange {
-        start: 0,
-        end: size - 1,
-    }));
-    while let Some(chunk) = stream.next().await {
-        content.extend_from_slice(&chunk.map_err(StoreError::from)?);
-    }
-    Ok(Some((etag, content)))
 }
 
 enum Verdict {
@@ -325,8 +363,15 @@ fn invalid(detail: impl Into<String>) -> Verdict {
     }
 }
 
-/// What a status blob's content means for its task.
-fn judge(engine: &Engine, task: &BackupTask, content: &[u8], disks: &[SnapshotDisk]) -> Verdict {
+/// What a status blob's content means for its task. Snapshot stamps are the account's
+/// time; `account_skew` (the account's time less the service clock's) brings them back.
+async fn judge(
+    engine: &Engine,
+    task: &BackupTask,
+    content: &[u8],
+    disks: &[SnapshotDisk],
+    account_skew: TimeDelta,
+) -> Verdict {
     if content.len() as u64 > MAX_STATUS_BYTES {
         return invalid("The status blob is larger than 128 KiB.");
     }
@@ -351,11 +396,11 @@ fn judge(engine: &Engine, task: &BackupTask, content: &[u8], disks: &[SnapshotDi
             detail: format!("Extension code {code}: {}", report.message()),
         };
     };
-    match verify_snapshots(engine, task, &report, disks) {
+    match verify_snapshots(engine, task, &report, disks, account_skew).await {
         Ok(disks) => {
             let taken_at = disks
                 .iter()
-                .map(|d| Timestamp(d.snapshot).to_datetime())
+                .map(|d| Timestamp(d.snapshot).to_datetime() - account_skew)
                 .max()
                 .unwrap_or(task.created_at);
             Verdict::Snapshot(CollectedSnapshot {
@@ -370,11 +415,12 @@ fn judge(engine: &Engine, task: &BackupTask, content: &[u8], disks: &[SnapshotDi
 
 /// Checks that the report names one successful snapshot per disk of the task, each one
 /// existing in the store and taken after the task started.
-fn verify_snapshots(
+async fn verify_snapshots(
     engine: &Engine,
     task: &BackupTask,
     report: &StatusReport,
     expected: &[SnapshotDisk],
+    account_skew: TimeDelta,
 ) -> Result<Vec<SnapshotDisk>, String> {
     let mut found = Vec::with_capacity(expected.len());
     for info in &report.snapshots {
@@ -398,15 +444,13 @@ fn verify_snapshots(
                 format!("The snapshot of '{container}/{blob}' is not of this VM's disks.")
             })?;
         let exists = engine
-            .blobs()
-            .read_blob(
-                BlobAddress {
-                    container: &container,
-                    blob: &blob,
-                    snapshot: Some(snapshot),
-                },
-                &Conditions::default(),
-            )
+            .storage()
+            .properties(BlobPath {
+                container: &container,
+                blob: &blob,
+                snapshot: Some(snapshot),
+            })
+            .await
             .is_ok();
         if !exists {
             return Err(format!(
@@ -414,7 +458,7 @@ fn verify_snapshots(
                 snapshot.to_snapshot_id()
             ));
         }
-        if snapshot.to_datetime() < task.created_at {
+        if snapshot.to_datetime() - account_skew < task.created_at - skew_tolerance(account_skew) {
             return Err(format!(
                 "The snapshot '{}' of '{container}/{blob}' is older than the task: it is stale.",
                 snapshot.to_snapshot_id()
@@ -468,6 +512,16 @@ async fn disks_of_vms(
         }
     }
     Ok(disks)
+}
+
+/// How far a snapshot may seem to predate its task when the account keeps its own time:
+/// the skew is known to the `Date` header's whole second. None when there is no skew.
+fn skew_tolerance(account_skew: TimeDelta) -> TimeDelta {
+    if account_skew.is_zero() {
+        TimeDelta::zero()
+    } else {
+        TimeDelta::seconds(1)
+    }
 }
 
 /// The recovery point type Azure shows for a consistency.

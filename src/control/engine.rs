@@ -9,24 +9,17 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
-use secrecy::SecretSlice;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
-use crate::blob::engine::{BlobStore, StoreError};
 use crate::clock::{Clock, ClockSetting};
 use crate::guest::GoalStateNotifier;
+use crate::storage::{AccountAccess, Storage, StorageError};
 use crate::store::Db;
 
-/// What the engine needs to know of the blob endpoint and its account.
+/// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
-    /// The account's base URL as the extension reaches it, e.g.
-    /// `http://127.0.0.1:10000/devstoreaccount1`.
-    pub blob_endpoint: String,
-    pub account_name: String,
-    /// The decoded account key that signs the task's SAS URIs.
-    pub account_key: SecretSlice<u8>,
     /// How long after its start a task may take to report its snapshot.
     pub snapshot_timeout: TimeDelta,
 }
@@ -43,7 +36,7 @@ pub struct Engine {
 
 struct Inner {
     db: Db,
-    blobs: Arc<BlobStore>,
+    storage: Storage,
     clock: Clock,
     notifier: GoalStateNotifier,
     config: EngineConfig,
@@ -98,7 +91,7 @@ const MAX_ADVANCE_STEPS: u64 = 100_000;
 impl Engine {
     pub fn new(
         db: Db,
-        blobs: Arc<BlobStore>,
+        storage: Storage,
         clock: Clock,
         notifier: GoalStateNotifier,
         config: EngineConfig,
@@ -106,7 +99,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 db,
-                blobs,
+                storage,
                 clock,
                 notifier,
                 config,
@@ -123,8 +116,14 @@ impl Engine {
         &self.inner.db
     }
 
-    pub fn blobs(&self) -> &Arc<BlobStore> {
-        &self.inner.blobs
+    /// Where VM disks, status and log blobs and vault copies live.
+    pub fn storage(&self) -> &Storage {
+        &self.inner.storage
+    }
+
+    /// The storage account SAS URIs are minted for.
+    pub fn account(&self) -> &AccountAccess {
+        self.inner.storage.account()
     }
 
     pub fn clock(&self) -> &Clock {
@@ -139,18 +138,24 @@ impl Engine {
         &self.inner.notifier
     }
 
-    /// Creates `name` in the blob store unless it is known to exist.
-    pub fn ensure_container(&self, name: &str) -> Result<(), StoreError> {
+    /// The account's time less the service clock's, in whole seconds (what the account's
+    /// `Date` header can tell): zero for the embedded store and for a blob node that
+    /// follows the shared clock; large when the simulated clock runs ahead of an account
+    /// that keeps real time. SAS windows and snapshot stamps are moved by it.
+    pub async fn account_skew(&self) -> Result<TimeDelta, StorageError> {
+        let account_now = self.inner.storage.account_time().await?;
+        let skew = account_now - self.clock().now();
+        Ok(TimeDelta::seconds(skew.num_seconds()))
+    }
+
+    /// Creates `name` in the blob storage unless it is known to exist.
+    pub async fn ensure_container(&self, name: &str) -> Result<(), StorageError> {
         if self.inner.containers.lock().contains(name) {
             return Ok(());
         }
-        match self.inner.blobs.create_container(name, Vec::new(), None) {
-            Ok(_) | Err(StoreError::ContainerAlreadyExists) => {
-                self.inner.containers.lock().insert(name.to_owned());
-                Ok(())
-            }
-            Err(error) => Err(error),
-        }
+        self.inner.storage.create_container(name).await?;
+        self.inner.containers.lock().insert(name.to_owned());
+        Ok(())
     }
 
     /// Marks a task's transfer as running here; false when it already is.

@@ -7,19 +7,19 @@
 
 use std::error::Error as _;
 
-use crate::blob::engine::StoreError;
 use crate::control::cms::CmsError;
 use crate::control::minting::MintError;
 use crate::control::vault_storage::VaultStorageError;
 use crate::guest::GuestError;
 use crate::resources::ResourceError;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("database")]
     Database(#[from] sqlx::Error),
-    #[error("blob store")]
-    Storage(#[from] StoreError),
+    #[error("blob storage")]
+    Storage(#[from] StorageError),
     #[error(transparent)]
     Resource(#[from] ResourceError),
     #[error("minting the task")]

@@ -11,8 +11,8 @@ use super::engine::Engine;
 use super::transfer::RecoveryPointDisk;
 use super::vault_storage::delete_snapshot;
 use super::EngineError;
-use crate::blob::engine::Timestamp;
 use crate::resources::recovery_points::{Tier, TierStatus, TierType};
+use crate::storage::Timestamp;
 use crate::store::to_micros;
 
 const BATCH: i64 = 200;
@@ -66,13 +66,13 @@ async fn delete_expired_points(engine: &Engine, now: DateTime<Utc>) -> Result<()
             let mut disks = disks_of(row)?;
             delete_disk_snapshots(engine, &mut disks).await?;
             for disk in &disks {
-                let store = engine.blobs().clone();
-                let (container, blob) = (disk.vault_container.clone(), disk.vault_blob.clone());
-                let snapshot = Timestamp(disk.vault_snapshot);
-                tokio::task::spawn_blocking(move || {
-                    delete_snapshot(&store, &container, &blob, snapshot)
-                })
-                .await??;
+                delete_snapshot(
+                    engine.storage().as_ref(),
+                    &disk.vault_container,
+                    &disk.vault_blob,
+                    Timestamp(disk.vault_snapshot),
+                )
+                .await?;
             }
             sqlx::query(
                 "delete from recovery_point where vault_id = $1 and item_key = $2 \
@@ -110,12 +110,13 @@ async fn delete_disk_snapshots(
 ) -> Result<(), EngineError> {
     for disk in disks.iter_mut() {
         if let Some(snapshot) = disk.snapshot.take() {
-            let store = engine.blobs().clone();
-            let (container, blob) = (disk.container.clone(), disk.blob.clone());
-            tokio::task::spawn_blocking(move || {
-                delete_snapshot(&store, &container, &blob, Timestamp(snapshot))
-            })
-            .await??;
+            delete_snapshot(
+                engine.storage().as_ref(),
+                &disk.container,
+                &disk.blob,
+                Timestamp(snapshot),
+            )
+            .await?;
         }
     }
     Ok(())

@@ -16,7 +16,6 @@ use super::progress::finish_job;
 use super::transfer::RecoveryPointDisk;
 use super::vault_storage::{restore_disk, VaultDisk};
 use super::EngineError;
-use crate::blob::engine::Timestamp;
 use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::lookup::VaultRecord;
 use crate::resources::protection::items::{ProtectedItem, Submitted};
@@ -24,6 +23,7 @@ use crate::resources::protection::operations::{
     self, NewOperation, OperationKind, OperationStatus,
 };
 use crate::resources::ResourceError;
+use crate::storage::Timestamp;
 use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
 
@@ -67,14 +67,14 @@ pub async fn request_restore(
     let now = engine.clock().now();
     if !request
         .storage_account
-        .eq_ignore_ascii_case(&engine.config().account_name)
+        .eq_ignore_ascii_case(&engine.account().name)
     {
         return Err(ResourceError::invalid(
             "UserErrorStorageAccountNotFound",
             format!(
                 "Storage account '{}' is not served here; restore to '{}'.",
                 request.storage_account,
-                engine.config().account_name
+                engine.account().name
             ),
         ));
     }
@@ -147,7 +147,7 @@ pub async fn request_restore(
         ),
         (
             "Target Storage Account Name".to_owned(),
-            engine.config().account_name.clone(),
+            engine.account().name.clone(),
         ),
         (
             "Config Blob Container Name".to_owned(),
@@ -268,20 +268,21 @@ async fn run(engine: &Engine, job_id: &str) -> Result<(), EngineError> {
     };
     let plan: RestorePlan =
         serde_json::from_str(&plan).map_err(|e| EngineError::corrupt("restore plan", e))?;
-    engine.ensure_container(&plan.target_container)?;
+    engine.ensure_container(&plan.target_container).await?;
     let mut bytes = 0u64;
     for disk in &plan.disks {
-        let store = engine.blobs().clone();
         let vault = VaultDisk {
             container: disk.vault_container.clone(),
             blob: disk.vault_blob.clone(),
         };
-        let (container, blob) = (plan.target_container.clone(), disk.target_blob.clone());
-        let snapshot = Timestamp(disk.vault_snapshot);
-        bytes += tokio::task::spawn_blocking(move || {
-            restore_disk(&store, &vault, snapshot, &container, &blob)
-        })
-        .await??;
+        bytes += restore_disk(
+            engine.storage().as_ref(),
+            &vault,
+            Timestamp(disk.vault_snapshot),
+            &plan.target_container,
+            &disk.target_blob,
+        )
+        .await?;
     }
     let now = engine.clock().now();
     end(engine, job_id, Ok(bytes), now).await

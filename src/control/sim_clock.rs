@@ -53,3 +53,23 @@ pub async fn save(db: &Db, clock: &Clock) -> Result<(), sqlx::Error> {
     }
     Ok(())
 }
+
+/// How often a process that only serves blobs reads the stored setting.
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Keeps `clock` on the stored setting, for a process with no engine of its own (a blob
+/// node): SAS windows, snapshot stamps and `Date` follow a clock pinned through any
+/// replica within a fifth of a second. Runs until the task is dropped.
+pub async fn follow(db: Db, clock: Clock) {
+    loop {
+        match load(&db).await {
+            Ok(stored) if stored != clock.setting() => {
+                tracing::info!(setting = ?stored, "following the stored simulated clock");
+                clock.set(stored);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "reading the stored simulated clock failed"),
+        }
+        tokio::time::sleep(FOLLOW_INTERVAL).await;
+    }
+}

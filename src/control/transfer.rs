@@ -15,11 +15,11 @@ use super::scheduler::stored_policy;
 use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
 use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
 use super::EngineError;
-use crate::blob::engine::Timestamp;
 use crate::resources::jobs::JobStatus;
 use crate::resources::recovery_points::{
     self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
 };
+use crate::storage::Timestamp;
 use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
 
@@ -114,14 +114,8 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
                 })
             });
         let vault = vault_disk(&task.vault_id, &task.item_key, disk.lun);
-        let store = engine.blobs().clone();
-        let (report, vault) = {
-            let source = source.clone();
-            tokio::task::spawn_blocking(move || {
-                transfer_disk(&store, &source, earlier.as_ref(), &vault).map(|r| (r, vault))
-            })
-            .await??
-        };
+        let report =
+            transfer_disk(engine.storage().as_ref(), &source, earlier.as_ref(), &vault).await?;
         total += report.bytes_transferred;
         let VaultDisk {
             container: vault_container,

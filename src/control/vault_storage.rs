@@ -3,8 +3,8 @@
 //! recovery point is a snapshot of that blob (the HardenedRP tier), so unchanged pages are
 //! shared between recovery points by the store's copy-on-write snapshots.
 //!
-//! Everything here is blocking: the engine calls it inside `spawn_blocking`. Reading blob
-//! data goes through the store's async stream, so a Tokio runtime context is needed.
+//! It reaches blobs only through the storage seam, so the vault can live in the embedded
+//! store or in any account over Blob REST.
 
 mod compare;
 mod naming;
@@ -15,7 +15,7 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
-use crate::blob::engine::{StoreError, Timestamp};
+use crate::storage::{StorageError, Timestamp};
 
 pub use naming::vault_disk;
 pub use restore::{delete_snapshot, restore_disk};
@@ -74,11 +74,6 @@ pub enum VaultStorageError {
         blob: String,
         snapshot: Timestamp,
     },
-    /// Blob data is read through the store's async stream.
-    #[error("vault storage needs a Tokio runtime context (call it inside spawn_blocking)")]
-    NoRuntime,
-    #[error("blob data I/O failed: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("the blob store refused: {0}")]
-    Store(#[from] StoreError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }

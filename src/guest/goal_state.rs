@@ -316,7 +316,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::blob::engine::{BlobStore, StoreOptions};
     use crate::clock::Clock;
     use crate::resources::compute::{create_vm, Disk, NewVm, Origin, DEFAULT_VM_SIZE};
     use crate::resources::groups::{put_group, PutGroup};
@@ -342,8 +341,7 @@ mod tests {
             tags: Default::default(),
         };
         put_group(&db, &Clock::default(), group).await.unwrap();
-        let (blobs, _) =
-            BlobStore::open(&dir.join("blob"), Clock::default(), StoreOptions::default()).unwrap();
+        let (_, blobs) = crate::storage::open_for_tests(&dir.join("blob"), Clock::default());
         let vm = NewVm {
             vm_id: VM_ID.to_owned(),
             subscription: "s".to_owned(),

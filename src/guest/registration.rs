@@ -11,11 +11,11 @@ use super::certificate::GuestCertificate;
 use super::credential::Credential;
 use super::GuestError;
 use crate::auth::{Auth, Principal};
-use crate::blob::engine::BlobStore;
 use crate::clock::Clock;
 use crate::resources::compute::{self, Disk, NewVm, Origin, DEFAULT_VM_SIZE, OS_DISK_LUN};
 use crate::resources::lookup::{self, DiskRecord, OsType, VmRecord};
 use crate::resources::ResourceError;
+use crate::storage::BlobStorage;
 use crate::store::{to_micros, Db};
 
 /// What an agent says about its VM when it registers.
@@ -66,7 +66,7 @@ pub struct Registered {
 /// disk list.
 pub async fn register(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     clock: &Clock,
     auth: &Auth,
     principal: &Principal,
@@ -128,7 +128,7 @@ async fn vm_by_name(db: &Db, registration: &Registration) -> Result<Option<VmRec
 /// Returns the vmId and whether this call created it.
 async fn create(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     clock: &Clock,
     registration: &Registration,
 ) -> Result<(String, bool), GuestError> {

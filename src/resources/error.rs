@@ -22,7 +22,7 @@ pub enum ResourceError {
     Database(#[from] sqlx::Error),
     /// 500, message withheld: the blob store failed.
     #[error("the blob store failed")]
-    Storage(#[from] crate::blob::engine::StoreError),
+    Storage(#[from] crate::storage::StorageError),
     /// 500, message withheld: the backup engine failed (the cause is logged).
     #[error("the backup engine failed")]
     Engine(#[source] Box<crate::control::EngineError>),

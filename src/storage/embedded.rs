@@ -346,3 +346,27 @@ impl BlobStorage for EmbeddedStorage {
         Ok(self.clock.now())
     }
 }
+
+/// A fresh embedded store in `dir` for unit tests, on `clock`, named as the default
+/// account (`devstoreaccount1` at its usual local URL).
+#[cfg(test)]
+pub fn open_for_tests(dir: &std::path::Path, clock: Clock) -> (Arc<BlobStore>, EmbeddedStorage) {
+    use base64::Engine as _;
+
+    let (store, _) = BlobStore::open(
+        dir,
+        clock.clone(),
+        crate::blob::engine::StoreOptions::default(),
+    )
+    .expect("a fresh blob store opens");
+    let store = Arc::new(store);
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(crate::config::DEV_ACCOUNT_KEY)
+        .expect("the development key is base64");
+    let account = AccountAccess {
+        name: "devstoreaccount1".to_owned(),
+        endpoint: "http://127.0.0.1:10000/devstoreaccount1".to_owned(),
+        key: key.into(),
+    };
+    (store.clone(), EmbeddedStorage::new(store, clock, account))
+}

@@ -10,7 +10,6 @@
 mod embedded;
 mod error;
 
-
 use std::fmt;
 use std::sync::Arc;
 
@@ -21,9 +20,10 @@ use secrecy::SecretSlice;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use crate::blob::engine::{ByteRange, DiffSpan, PageSpan, Timestamp, PAGE_SIZE};
+#[cfg(test)]
+pub use embedded::open_for_tests;
 pub use embedded::EmbeddedStorage;
 pub use error::StorageError;
-
 
 /// Name/value pairs of blob metadata, in order.
 pub type Metadata = Vec<(String, String)>;

@@ -87,7 +87,7 @@ async fn respond(
 ) -> ArmResult {
     let filter = request.query.filter()?;
     check_filter_keys(&filter, &["resourceGroup", "resourceType", "name"])?;
-    let served_account = &state.engine.config().account_name;
+    let served_account = &state.engine.account().name;
     let resources = inventory::list(&state.db, subscription, group, served_account).await?;
     let wanted = |r: &ResourceSummary| {
         filter_allows(&filter, "resourceGroup", &r.resource_group)

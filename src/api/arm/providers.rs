@@ -201,18 +201,18 @@ pub async fn get_storage_account(
     group: &GroupPath,
     account: &str,
 ) -> ArmResult {
-    let config = state.engine.config();
+    let served = state.engine.account();
     let account = storage_accounts::get(
         &state.db,
         &group.subscription,
         &group.group,
         account,
-        &config.account_name,
+        &served.name,
     )
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &storage_account_body(account, &config.blob_endpoint),
+        &storage_account_body(account, &served.endpoint),
     ))
 }
 

@@ -1,46 +1,50 @@
 //! Compare mode, Azure's checksum-comparison fallback: when the previous disk snapshot is
-//! gone there is no diff to ask for, so both sides are read and only pages whose bytes
-//! differ are written. Both copies are local, so bytes are compared directly rather than
+//! gone, or the account answers no real page-range diffs (Azurite), both sides are read and
+//! only pages whose bytes differ are written. Bytes are compared directly rather than
 //! through checksums. Costs a read of every written page on both sides.
 
-use super::pages::{
-    clear_span, pieces, read_span, windows, write_bytes, written_ranges, Target, PIECE_PAGES,
-};
+use bytes::Bytes;
+
+use super::pages::{byte_range, clear_span, pieces, windows, Target, PIECE_PAGES};
 use super::transfer::Moved;
 use super::VaultStorageError;
-use crate::blob::engine::{BlobAddress, BlobStore, PageSpan, PAGE_SIZE};
+use crate::storage::{BlobPath, BlobStorage, PageSpan, PAGE_SIZE};
 
 /// Pages compared at a time: a piece of each side is held, so half a piece each keeps
 /// memory at one piece.
 const COMPARE_PAGES: u64 = PIECE_PAGES / 2;
 
 /// Makes `vault` (resized to `size` already) equal `source` page for page.
-pub(super) fn make_equal(
-    store: &BlobStore,
-    source: BlobAddress<'_>,
+pub(super) async fn make_equal(
+    store: &dyn BlobStorage,
+    source: BlobPath<'_>,
     vault: Target<'_>,
     size: u64,
 ) -> Result<Moved, VaultStorageError> {
-    let vault_at = BlobAddress {
-        container: vault.container,
-        blob: vault.blob,
-        snapshot: None,
-    };
+    let vault_at = vault.path();
     let mut moved = Moved::default();
-    let (mut theirs, mut ours) = (Vec::new(), Vec::new());
     for window in windows(size) {
-        let written = written_ranges(store, source, window)?;
-        for stale in subtract(&written_ranges(store, vault_at, window)?, &written) {
-            moved.cleared += clear_span(store, vault, stale)?;
+        let written = store.page_ranges(source, window).await?;
+        let stale = subtract(&store.page_ranges(vault_at, window).await?, &written);
+        for span in stale {
+            moved.cleared += clear_span(store, vault, span).await?;
         }
         for piece in written.iter().flat_map(|&span| pieces(span, COMPARE_PAGES)) {
-            read_span(store, source, piece, &mut theirs)?;
-            read_span(store, vault_at, piece, &mut ours)?;
+            let range = byte_range(piece);
+            let theirs = store.read_range(source, range).await?;
+            let ours = store.read_range(vault_at, range).await?;
             for run in differing_runs(&theirs, &ours) {
-                let bytes =
-                    &theirs[(run.first * PAGE_SIZE) as usize..(run.end() * PAGE_SIZE) as usize];
-                write_bytes(store, vault, piece.first + run.first, bytes)?;
+                let bytes: Bytes = theirs
+                    .slice((run.first * PAGE_SIZE) as usize..(run.end() * PAGE_SIZE) as usize);
                 moved.transferred += bytes.len() as u64;
+                store
+                    .write_pages(
+                        vault.container,
+                        vault.blob,
+                        (piece.first + run.first) * PAGE_SIZE,
+                        bytes,
+                    )
+                    .await?;
             }
         }
     }

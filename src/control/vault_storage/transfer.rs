@@ -6,11 +6,10 @@
 //! snapshot plus part of this same diff (a crashed run being repeated); in any other
 //! state the transfer compares instead of trusting the diff.
 
-use super::pages::{changed_ranges, clear_span, copy_span, copy_written, windows, Target};
+use super::pages::{clear_span, copy_span, copy_written, windows, Target};
 use super::{compare, DiskSnapshotRef, TransferMode, TransferReport, VaultDisk, VaultStorageError};
-use crate::blob::engine::{
-    BlobAddress, BlobBody, BlobStore, Conditions, ContentProperties, DiffSpan, ListBlobsQuery,
-    ListItem, Metadata, NewPageBlob, StoreError, Timestamp,
+use crate::storage::{
+    BlobKind, BlobPath, BlobStorage, DiffSpan, Metadata, PageDiff, StorageError, Timestamp,
 };
 
 /// The disk snapshot the vault blob's content equals.
@@ -37,83 +36,80 @@ pub(super) struct Moved {
 ///
 /// Re-running after a crash is safe and gives the same content; re-running after success
 /// copies nothing and returns the vault snapshot already taken.
-pub fn transfer_disk(
-    store: &BlobStore,
+pub async fn transfer_disk(
+    store: &dyn BlobStorage,
     source: &DiskSnapshotRef,
     previous: Option<&DiskSnapshotRef>,
     vault: &VaultDisk,
 ) -> Result<TransferReport, VaultStorageError> {
     let source_at = address(source);
-    let size = page_blob_size(store, source_at).map_err(|e| match e {
-        StoreError::BlobNotFound | StoreError::ContainerNotFound => {
+    let size = page_blob_size(store, source_at).await.map_err(|e| {
+        if e.is_not_found() {
             VaultStorageError::DiskSnapshotNotFound {
                 container: source.container.clone(),
                 blob: source.blob.clone(),
                 snapshot: source.snapshot,
             }
+        } else {
+            e.into()
         }
-        other => other.into(),
     })?;
     let target = Target {
         container: &vault.container,
         blob: &vault.blob,
     };
     let source_mark = mark(source);
-    ensure_container(store, &vault.container)?;
-    let existing = vault_metadata(store, vault)?;
+    ensure_container(store, &vault.container).await?;
+    let existing = vault_metadata(store, vault).await?;
     if let Some(metadata) = &existing {
         if value(metadata, SYNCED_KEY) == Some(&source_mark)
             && value(metadata, PENDING_KEY).is_none()
         {
-            return finished_report(store, vault, &source_mark, metadata);
+            return finished_report(store, vault, &source_mark, metadata).await;
         }
     }
     let mut mode = choose_mode(existing.as_ref(), source, previous);
     match &existing {
-        None => create_vault_blob(store, vault, size, &source_mark)?,
+        None => create_vault_blob(store, vault, size, &source_mark).await?,
         Some(metadata) => {
-            store.resize_page_blob(&vault.container, &vault.blob, size, &Conditions::default())?;
+            store
+                .resize_page_blob(&vault.container, &vault.blob, size, None)
+                .await?;
             let mut metadata = without(metadata, PENDING_KEY);
             metadata.push((PENDING_KEY.to_owned(), source_mark.clone()));
-            store.set_blob_metadata(
-                &vault.container,
-                &vault.blob,
-                metadata,
-                &Conditions::default(),
-            )?;
+            store
+                .set_metadata(&vault.container, &vault.blob, metadata)
+                .await?;
         }
     }
     let moved = match (mode, previous) {
         (TransferMode::Incremental, Some(previous)) => {
-            match apply_diff(store, source_at, previous.snapshot, target, size)? {
+            match apply_diff(store, source_at, previous.snapshot, target, size).await? {
                 Some(moved) => moved,
                 None => {
-                    // The previous snapshot went away meanwhile; comparing is right
-                    // whatever part of the diff was applied.
+                    // The previous snapshot went away meanwhile, or the account answers
+                    // no real diffs; comparing is right whatever part of the diff was
+                    // applied.
                     mode = TransferMode::Compare;
-                    compare::make_equal(store, source_at, target, size)?
+                    compare::make_equal(store, source_at, target, size).await?
                 }
             }
         }
         (TransferMode::Full, _) => Moved {
-            transferred: copy_written(store, source_at, target, size)?,
+            transferred: copy_written(store, source_at, target, size).await?,
             cleared: 0,
         },
-        _ => compare::make_equal(store, source_at, target, size)?,
+        _ => compare::make_equal(store, source_at, target, size).await?,
     };
     let metadata = vec![
         (SYNCED_KEY.to_owned(), source_mark),
         (MODE_KEY.to_owned(), mode_name(mode).to_owned()),
     ];
-    store.set_blob_metadata(
-        &vault.container,
-        &vault.blob,
-        metadata,
-        &Conditions::default(),
-    )?;
+    store
+        .set_metadata(&vault.container, &vault.blob, metadata)
+        .await?;
     // The snapshot inherits the metadata just set: a repeated call finds it by `synced`.
-    let (vault_snapshot, _) =
-        store.snapshot(&vault.container, &vault.blob, None, &Conditions::default())?;
+    let vault_snapshot = store.snapshot(&vault.container, &vault.blob).await?;
     Ok(TransferReport {
         bytes_transferred: moved.transferred,
         bytes_cleared: moved.cleared,
@@ -144,27 +140,29 @@ fn choose_mode(
 }
 
 /// Applies the diff from `previous` to `source` to the vault. `None` when `previous` no
-/// longer exists.
-fn apply_diff(
-    store: &BlobStore,
-    source: BlobAddress<'_>,
+/// longer exists or the account answers no real diffs.
+async fn apply_diff(
+    store: &dyn BlobStorage,
+    source: BlobPath<'_>,
     previous: Timestamp,
     vault: Target<'_>,
     size: u64,
 ) -> Result<Option<Moved>, VaultStorageError> {
     let mut moved = Moved::default();
     for window in windows(size) {
-        let spans = match changed_ranges(store, source, previous, window) {
-            Ok(spans) => spans,
-            Err(StoreError::PreviousSnapshotNotFound) => return Ok(None),
+        let spans = match store.page_ranges_since(source, previous, window).await {
+            Ok(PageDiff::Spans(spans)) => spans,
+            Ok(PageDiff::Unsupported) | Err(StorageError::PreviousSnapshotNotFound) => {
+                return Ok(None)
+            }
             Err(other) => return Err(other.into()),
         };
         for span in spans {
             match span {
                 DiffSpan::Written(span) => {
-                    moved.transferred += copy_span(store, source, vault, span)?
+                    moved.transferred += copy_span(store, source, vault, span).await?
                 }
-                DiffSpan::Cleared(span) => moved.cleared += clear_span(store, vault, span)?,
+                DiffSpan::Cleared(span) => moved.cleared += clear_span(store, vault, span).await?,
             }
         }
     }
@@ -173,19 +171,15 @@ fn apply_diff(
 
 /// The report of a transfer that already finished: its vault snapshot, or a new one if
 /// the crash came between recording the copy and snapshotting it.
-fn finished_report(
-    store: &BlobStore,
+async fn finished_report(
+    store: &dyn BlobStorage,
     vault: &VaultDisk,
     source_mark: &str,
     metadata: &Metadata,
 ) -> Result<TransferReport, VaultStorageError> {
-    let vault_snapshot = match snapshot_synced_to(store, vault, source_mark)? {
+    let vault_snapshot = match snapshot_synced_to(store, vault, source_mark).await? {
         Some(snapshot) => snapshot,
-        None => {
-            store
-                .snapshot(&vault.container, &vault.blob, None, &Conditions::default())?
-                .0
-        }
+        None => store.snapshot(&vault.container, &vault.blob).await?,
     };
     let mode = match value(metadata, MODE_KEY).map(String::as_str) {
         Some("full") => TransferMode::Full,
@@ -210,96 +204,70 @@ fn mode_name(mode: TransferMode) -> &'static str {
 
 /// The newest snapshot of the vault blob whose content is the disk snapshot `source_mark`
 /// names.
-fn snapshot_synced_to(
-    store: &BlobStore,
+async fn snapshot_synced_to(
+    store: &dyn BlobStorage,
     vault: &VaultDisk,
     source_mark: &str,
 ) -> Result<Option<Timestamp>, VaultStorageError> {
-    let mut query = ListBlobsQuery {
-        prefix: vault.blob.clone(),
-        include_snapshots: true,
-        max_results: 1000,
-        ..Default::default()
-    };
-    let mut found = None;
-    loop {
-        let page = store.list_blobs(&vault.container, &query)?;
-        for item in page.items {
-            if let ListItem::Blob {
-                name,
-                snapshot: Some(snapshot),
-                properties,
-            } = item
-            {
-                if name == vault.blob
-                    && value(&properties.metadata, SYNCED_KEY).map(String::as_str)
-                        == Some(source_mark)
-                {
-                    found = Some(snapshot);
-                }
-            }
-        }
-        match page.next_marker {
-            Some(marker) => query.marker = Some(marker),
-            None => return Ok(found),
-        }
-    }
+    let snapshots = store.list_snapshots(&vault.container, &vault.blob).await?;
+    Ok(snapshots
+        .into_iter()
+        .filter(|s| value(&s.metadata, SYNCED_KEY).map(String::as_str) == Some(source_mark))
+        .map(|s| s.snapshot)
+        .max())
 }
 
-fn create_vault_blob(
-    store: &BlobStore,
+async fn create_vault_blob(
+    store: &dyn BlobStorage,
     vault: &VaultDisk,
     size: u64,
     pending: &str,
 ) -> Result<(), VaultStorageError> {
-    let new = NewPageBlob {
-        size,
-        sequence_number: 0,
-        content: ContentProperties::default(),
-        metadata: vec![(PENDING_KEY.to_owned(), pending.to_owned())],
-    };
-    store.create_page_blob(&vault.container, &vault.blob, new, &Conditions::default())?;
+    let metadata = vec![(PENDING_KEY.to_owned(), pending.to_owned())];
+    store
+        .create_page_blob(&vault.container, &vault.blob, size, metadata, false)
+        .await?;
     Ok(())
 }
 
 /// Creates `container` unless it exists (another transfer may create it meanwhile).
-pub(super) fn ensure_container(
-    store: &BlobStore,
+pub(super) async fn ensure_container(
+    store: &dyn BlobStorage,
     container: &str,
 ) -> Result<(), VaultStorageError> {
-    match store.create_container(container, Vec::new(), None) {
-        Ok(_) | Err(StoreError::ContainerAlreadyExists) => Ok(()),
-        Err(other) => Err(other.into()),
-    }
+    store.create_container(container).await?;
+    Ok(())
 }
 
 /// The vault blob's metadata, `None` when the blob does not exist yet.
-fn vault_metadata(
-    store: &BlobStore,
+async fn vault_metadata(
+    store: &dyn BlobStorage,
     vault: &VaultDisk,
 ) -> Result<Option<Metadata>, VaultStorageError> {
-    let at = BlobAddress {
-        container: &vault.container,
-        blob: &vault.blob,
-        snapshot: None,
-    };
-    match store.read_blob(at, &Conditions::default()) {
-        Ok(read) => Ok(Some(read.version.metadata)),
-        Err(StoreError::BlobNotFound) => Ok(None),
+    match store
+        .properties(BlobPath::base(&vault.container, &vault.blob))
+        .await
+    {
+        Ok(properties) => Ok(Some(properties.metadata)),
+        Err(StorageError::BlobNotFound) => Ok(None),
         Err(other) => Err(other.into()),
     }
 }
 
 /// The size of a page blob version.
-pub(super) fn page_blob_size(store: &BlobStore, at: BlobAddress<'_>) -> Result<u64, StoreError> {
-    match store.read_blob(at, &Conditions::default())?.version.body {
-        BlobBody::Page { size, .. } => Ok(size),
-        BlobBody::Block { .. } => Err(StoreError::InvalidBlobType),
+pub(super) async fn page_blob_size(
+    store: &dyn BlobStorage,
+    at: BlobPath<'_>,
+) -> Result<u64, StorageError> {
+    let properties = store.properties(at).await?;
+    match properties.kind {
+        BlobKind::Page => Ok(properties.size),
+        BlobKind::Block => Err(StorageError::InvalidBlobType),
     }
 }
 
-pub(super) fn address(snapshot: &DiskSnapshotRef) -> BlobAddress<'_> {
-    BlobAddress {
+pub(super) fn address(snapshot: &DiskSnapshotRef) -> BlobPath<'_> {
+    BlobPath {
         container: &snapshot.container,
         blob: &snapshot.blob,
         snapshot: Some(snapshot.snapshot),

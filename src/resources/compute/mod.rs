@@ -1,5 +1,5 @@
 //! Virtual machines (Microsoft.Compute/virtualMachines) and their extensions. Every disk
-//! is a page blob in the embedded blob store: one container per VM (named from its vmId),
+//! is a page blob in the service's blob storage: one container per VM (named from its vmId),
 //! `osdisk.vhd` and `datadisk-<lun>.vhd`, sized exactly the disk's GiB.
 //!
 //! The blobs and the database move together. A write takes the VM's row lock, makes the
@@ -16,11 +16,11 @@ use std::collections::BTreeMap;
 
 use sqlx::AnyConnection;
 
-use crate::blob::engine::{BlobAddress, BlobStore, Conditions, NewPageBlob, StoreError};
 use crate::clock::Clock;
 use crate::resources::groups::Upserted;
 use crate::resources::lookup::{self, VmRecord};
 use crate::resources::ResourceError;
+use crate::storage::{BlobPath, BlobStorage, StorageError};
 use crate::store::Db;
 pub use extensions::{upsert_extension, Extension};
 pub use spec::{
@@ -131,7 +131,7 @@ pub async fn list_vms(
 /// profile settings.
 pub async fn put_vm(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     clock: &Clock,
     subscription: &str,
     group: &str,
@@ -180,7 +180,7 @@ pub async fn put_vm(
 /// name or vmId is taken.
 pub async fn create_vm(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     clock: &Clock,
     vm: NewVm,
 ) -> Result<VmDetails, ResourceError> {
@@ -206,7 +206,7 @@ pub enum Deleted {
 /// (its backups remain in the vault). 404 `ResourceGroupNotFound` when the group is missing.
 pub async fn delete_vm(
     db: &Db,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     subscription: &str,
     group: &str,
     name: &str,
@@ -236,8 +236,8 @@ pub async fn delete_vm(
         .collect();
     containers.dedup();
     for container in containers {
-        match blobs.delete_container(container, &Conditions::default()) {
-            Ok(()) | Err(StoreError::ContainerNotFound) => {}
+        match blobs.delete_container(container).await {
+            Ok(()) | Err(StorageError::ContainerNotFound) => {}
             Err(error) => return Err(error.into()),
         }
     }
@@ -325,7 +325,7 @@ async fn check_disk_names(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), Re
 /// stays: the transaction rolls back and the container is deleted.
 async fn create_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     clock: &Clock,
     vm: &NewVm,
 ) -> Result<(), CreateError> {
@@ -343,9 +343,9 @@ async fn create_in(
     }
     check_disk_names(&mut tx, vm).await?;
     let container = container_name(&vm.vm_id);
-    match blobs.create_container(&container, Vec::new(), None) {
-        Ok(_) => {}
-        Err(StoreError::ContainerAlreadyExists) => {
+    match blobs.create_container(&container).await {
+        Ok(true) => {}
+        Ok(false) => {
             return Err(CreateError::AlreadyExists(format!(
                 "The disks of a virtual machine with the vmId '{}' already exist.",
                 vm.vm_id
@@ -355,12 +355,15 @@ async fn create_in(
     }
     let result: Result<(), ResourceError> = async {
         for disk in std::iter::once(&vm.os_disk).chain(&vm.data_disks) {
-            blobs.create_page_blob(
-                &container,
-                &disk.blob_name(),
-                new_page_blob(disk),
-                &Conditions::default(),
-            )?;
+            blobs
+                .create_page_blob(
+                    &container,
+                    &disk.blob_name(),
+                    disk.size_bytes(),
+                    Vec::new(),
+                    false,
+                )
+                .await?;
             store::insert_disk(&mut tx, &vm.vm_id, &container, disk).await?;
         }
         tx.commit().await?;
@@ -368,21 +371,12 @@ async fn create_in(
     }
     .await;
     if let Err(error) = result {
-        if let Err(cleanup) = blobs.delete_container(&container, &Conditions::default()) {
+        if let Err(cleanup) = blobs.delete_container(&container).await {
             tracing::error!(%container, error = %cleanup, "could not delete the container of a VM that failed to be created");
         }
         return Err(error.into());
     }
     Ok(())
-}
-
-fn new_page_blob(disk: &Disk) -> NewPageBlob {
-    NewPageBlob {
-        size: disk.size_bytes(),
-        sequence_number: 0,
-        content: Default::default(),
-        metadata: Vec::new(),
-    }
 }
 
 /// A blob change made before the commit, and how to take it back.
@@ -402,7 +396,7 @@ enum Undo {
 /// detached disks.
 async fn update_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
-    blobs: &BlobStore,
+    blobs: &dyn BlobStorage,
     current: &VmDetails,
     target: &NewVm,
 ) -> Result<(), ResourceError> {
@@ -433,16 +427,18 @@ async fn update_in(
             match (before.get(&disk.lun), records.get(&disk.lun)) {
                 (Some(old), Some(record)) => {
                     if disk.size_gib > old.size_gib {
-                        let ack = blobs.resize_page_blob(
-                            &record.blob_container,
-                            &record.blob_name,
-                            disk.size_bytes(),
-                            &Conditions::default(),
-                        )?;
+                        let etag = blobs
+                            .resize_page_blob(
+                                &record.blob_container,
+                                &record.blob_name,
+                                disk.size_bytes(),
+                                None,
+                            )
+                            .await?;
                         undo.push(Undo::Grown {
                             blob: record.blob_name.clone(),
                             size: old.size_bytes(),
-                            etag: ack.etag.to_string(),
+                            etag,
                         });
                     }
                     if disk != old {
@@ -451,15 +447,9 @@ async fn update_in(
                 }
                 _ => {
                     let blob = disk.blob_name();
-                    blobs.create_page_blob(
-                        &container,
-                        &blob,
-                        new_page_blob(disk),
-                        &Conditions {
-                            if_none_match: Some("*".to_owned()),
-                            ..Conditions::default()
-                        },
-                    )?;
+                    blobs
+                        .create_page_blob(&container, &blob, disk.size_bytes(), Vec::new(), true)
+                        .await?;
                     undo.push(Undo::Created { blob });
                     store::insert_disk(&mut tx, &target.vm_id, &container, disk).await?;
                 }
@@ -475,26 +465,11 @@ async fn update_in(
     if let Err(error) = result {
         for step in undo.iter().rev() {
             let outcome = match step {
-                Undo::Created { blob } => blobs.delete_blob(
-                    BlobAddress {
-                        container: &container,
-                        blob,
-                        snapshot: None,
-                    },
-                    Some(true),
-                    &Conditions::default(),
-                ),
+                Undo::Created { blob } => blobs.delete_blob(BlobPath::base(&container, blob)).await,
                 // Only if nothing wrote to it since: a newer write wins over the undo.
                 Undo::Grown { blob, size, etag } => blobs
-                    .resize_page_blob(
-                        &container,
-                        blob,
-                        *size,
-                        &Conditions {
-                            if_match: Some(etag.clone()),
-                            ..Conditions::default()
-                        },
-                    )
+                    .resize_page_blob(&container, blob, *size, Some(etag))
+                    .await
                     .map(|_| ()),
             };
             if let Err(cleanup) = outcome {
@@ -504,16 +479,12 @@ async fn update_in(
         return Err(error);
     }
     for record in detached {
-        match blobs.delete_blob(
-            BlobAddress {
-                container: &record.blob_container,
-                blob: &record.blob_name,
-                snapshot: None,
-            },
-            Some(true),
-            &Conditions::default(),
-        ) {
-            Ok(()) | Err(StoreError::BlobNotFound | StoreError::ContainerNotFound) => {}
+        match blobs
+            .delete_blob(BlobPath::base(&record.blob_container, &record.blob_name))
+            .await
+        {
+            Ok(()) => {}
+            Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error.into()),
         }
     }
@@ -523,11 +494,13 @@ async fn update_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::blob::engine::StoreOptions;
+    use crate::blob::engine::BlobStore;
     use crate::resources::groups::{put_group, PutGroup};
+    use crate::storage::EmbeddedStorage;
+    use std::sync::Arc;
 
     /// A migrated SQLite database with subscription `s` and group `Rg`, and a blob store.
-    async fn setup(dir: &std::path::Path) -> (Db, BlobStore) {
+    async fn setup(dir: &std::path::Path) -> (Db, Arc<BlobStore>, EmbeddedStorage) {
         let db = Db::connect(None, dir).await.unwrap();
         db.migrate().await.unwrap();
         sqlx::query(
@@ -555,9 +528,8 @@ mod tests {
         )
         .await
         .unwrap();
-        let (blobs, _) =
-            BlobStore::open(&dir.join("blob"), Clock::default(), StoreOptions::default()).unwrap();
-        (db, blobs)
+        let (store, blobs) = crate::storage::open_for_tests(&dir.join("blob"), Clock::default());
+        (db, store, blobs)
     }
 
     fn guest_vm(vm_id: &str, name: &str) -> NewVm {
@@ -580,7 +552,7 @@ mod tests {
     #[tokio::test]
     async fn an_agent_registers_a_vm_the_arm_api_never_created() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, blobs) = setup(dir.path()).await;
+        let (db, store, blobs) = setup(dir.path()).await;
         let vm_id = "6b0e5c6e-43a4-4a5e-9d0c-7c1f3a1f2b10";
         let vm = create_vm(&db, &blobs, &Clock::default(), guest_vm(vm_id, "agent-vm"))
             .await
@@ -599,8 +571,10 @@ mod tests {
             [(-1, "osdisk.vhd", 2 << 30), (5, "datadisk-5.vhd", 1 << 30)]
         );
         assert!(vm.vm.disks.iter().all(|d| d.blob_container == container));
-        assert!(blobs.blob_exists(&container, "osdisk.vhd"));
-        assert!(blobs.blob_exists(&container, "datadisk-5.vhd"));
+        for (disk, size) in [("osdisk.vhd", 2 << 30), ("datadisk-5.vhd", 1 << 30)] {
+            let blob = blobs.properties(BlobPath::base(&container, disk)).await;
+            assert_eq!(blob.unwrap().size, size, "{disk}");
+        }
         assert_eq!(
             lookup::vm_by_vm_id(&db, vm_id).await.unwrap().unwrap(),
             vm.vm
@@ -625,7 +599,7 @@ mod tests {
                 "{refused:?}"
             );
         }
-        let (containers, _) = blobs.list_containers("", None, 10);
+        let (containers, _) = store.list_containers("", None, 10);
         assert_eq!(containers.len(), 1);
 
         let mut bad = guest_vm("not-a-uuid", "vm2");

@@ -417,7 +417,7 @@ async fn the_blob_public_url_is_what_tasks_name() {
             .await
             .unwrap();
     assert_eq!(
-        app.engine().config().blob_endpoint,
+        app.engine().account().endpoint,
         "https://vaultsim/devstoreaccount1"
     );
     drop(app);
@@ -426,7 +426,7 @@ async fn the_blob_public_url_is_what_tasks_name() {
         .unwrap();
     let port = app.blob_https_addr().unwrap().port();
     assert_eq!(
-        app.engine().config().blob_endpoint,
+        app.engine().account().endpoint,
         format!("https://127.0.0.1:{port}/devstoreaccount1"),
         "a service bound to every interface names loopback, over HTTPS when it serves it"
     );
@@ -439,7 +439,7 @@ async fn the_blob_public_url_is_what_tasks_name() {
     .unwrap();
     let port = app.blob_addr().port();
     assert_eq!(
-        app.engine().config().blob_endpoint,
+        app.engine().account().endpoint,
         format!("http://127.0.0.1:{port}/devstoreaccount1"),
     );
 }
