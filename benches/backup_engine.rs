@@ -90,6 +90,7 @@ async fn run(items: usize) {
         clock.clone(),
         GoalStateNotifier::default(),
         EngineConfig {
+            instance_id: "bench".to_owned(),
             snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
         },
     );

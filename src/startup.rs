@@ -185,6 +185,7 @@ impl Application {
             clock.clone(),
             notifier.clone(),
             EngineConfig {
+                instance_id: engine_instance_id(data_dir)?,
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
             },
         );
@@ -405,6 +406,24 @@ impl Application {
         }
         blob.and(management).and(guest)
     }
+}
+
+/// The engine's lease owner id, kept in `<data dir>/engine-id` so that a restarted
+/// engine resumes its own transfers at once instead of waiting for their leases to lapse.
+fn engine_instance_id(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join("engine-id");
+    match std::fs::read_to_string(&path) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_owned()),
+        Ok(_) => write_instance_id(&path),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => write_instance_id(&path),
+        Err(error) => Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_instance_id(path: &Path) -> anyhow::Result<String> {
+    let id = uuid::Uuid::new_v4().to_string();
+    std::fs::write(path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
 }
 
 /// Opens the embedded blob store in `<data dir>/blob`.

@@ -11,6 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
+use super::lease::Work;
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
 use crate::clock::{Clock, ClockSetting};
 use crate::guest::GoalStateNotifier;
@@ -20,6 +21,9 @@ use crate::store::Db;
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// This engine's name on the work leases it holds (stable across restarts of one
+    /// data directory, so a restarted engine resumes its own work at once).
+    pub instance_id: String,
     /// How long after its start a task may take to report its snapshot.
     pub snapshot_timeout: TimeDelta,
 }
@@ -42,8 +46,9 @@ struct Inner {
     config: EngineConfig,
     /// Containers known to exist, to skip the check per task.
     containers: Mutex<HashSet<String>>,
-    /// Tasks whose transfer runs in this process, so an event does not start it twice.
-    transferring: Mutex<HashSet<String>>,
+    /// Transfers and restores running in this process, so an event does not start one
+    /// twice.
+    running: Mutex<HashSet<(Work, String)>>,
     /// Bounds on work in flight, so that a burst of 100,000 status blobs queues here
     /// instead of timing out on the database pool.
     collecting: Arc<Semaphore>,
@@ -104,7 +109,7 @@ impl Engine {
                 notifier,
                 config,
                 containers: Mutex::default(),
-                transferring: Mutex::default(),
+                running: Mutex::default(),
                 collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
                 transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
                 item_transfers: Mutex::default(),
@@ -158,13 +163,13 @@ impl Engine {
         Ok(())
     }
 
-    /// Marks a task's transfer as running here; false when it already is.
-    pub(super) fn claim_transfer(&self, task_id: &str) -> bool {
-        self.inner.transferring.lock().insert(task_id.to_owned())
+    /// Marks a transfer or restore as running here; false when it already is.
+    pub(super) fn start_locally(&self, work: Work, key: &str) -> bool {
+        self.inner.running.lock().insert((work, key.to_owned()))
     }
 
-    pub(super) fn release_transfer(&self, task_id: &str) {
-        self.inner.transferring.lock().remove(task_id);
+    pub(super) fn end_locally(&self, work: Work, key: &str) {
+        self.inner.running.lock().remove(&(work, key.to_owned()));
     }
 
     /// Waits for room to collect one more status blob.
@@ -235,6 +240,7 @@ impl Engine {
         let started = scheduler::start_due(self, now).await?;
         collector::fail_overdue(self, now).await?;
         expiry::apply(self, now).await?;
+        self.adopt_unowned_work().await?;
         Ok(started)
     }
 
@@ -306,12 +312,19 @@ impl Engine {
         }
     }
 
-    /// After a restart: transfers that were running start again (they are idempotent),
-    /// status blobs written while the service was down are read, restores resume.
+    /// After a restart: status blobs written while the service was down are read, and
+    /// the work this engine left (and work no engine holds) resumes.
     async fn resume(&self) -> Result<(), EngineError> {
-        transfer::resume(self).await?;
         collector::sweep(self).await?;
-        restore::resume(self).await?;
+        self.adopt_unowned_work().await
+    }
+
+    /// Starts the transfers and restores whose lease no engine holds: left by this engine
+    /// before a restart, or by an engine that died (its leases lapsed). Both are
+    /// idempotent, so a crashed run is simply run again.
+    async fn adopt_unowned_work(&self) -> Result<(), EngineError> {
+        transfer::adopt_unowned(self).await?;
+        restore::adopt_unowned(self).await?;
         Ok(())
     }
 }

@@ -15,6 +15,8 @@ pub mod engine;
 mod error;
 /// Applying retention: instant snapshot and recovery point expiry.
 pub mod expiry;
+/// Work leases: which engine runs a transfer or restore, so a dead one's work moves on.
+mod lease;
 /// The task the extension receives: taskId, ticks, SAS URIs, objectStr, handler settings.
 pub mod minting;
 /// On-demand backup requests and their limits.

@@ -12,6 +12,7 @@ use sqlx::Row;
 
 use super::backup::{error_detail, job_task};
 use super::engine::Engine;
+use super::lease::{self, Work};
 use super::progress::finish_job;
 use super::transfer::RecoveryPointDisk;
 use super::vault_storage::{restore_disk, VaultDisk};
@@ -231,28 +232,47 @@ pub async fn count_in_progress(db: &crate::store::Db) -> Result<i64, EngineError
     )
 }
 
-/// Finishes restores a previous run left in progress.
-pub async fn resume(engine: &Engine) -> Result<(), EngineError> {
-    let jobs: Vec<String> =
-        sqlx::query_scalar("select job_id from restore_task where state = 'InProgress'")
-            .fetch_all(engine.db().pool())
-            .await?;
-    for job_id in jobs {
+/// Most restores adopted per tick.
+const ADOPT_BATCH: i64 = 100;
+
+/// Runs the restores no engine holds: this one's before a restart, a dead engine's.
+pub async fn adopt_unowned(engine: &Engine) -> Result<(), EngineError> {
+    let owner = &engine.config().instance_id;
+    for job_id in lease::unowned(engine.db(), Work::Restore, owner, ADOPT_BATCH).await? {
         spawn(engine, job_id);
     }
     Ok(())
 }
 
+/// Runs a restore here, unless it already runs here or another engine holds its lease.
 fn spawn(engine: &Engine, job_id: String) {
+    if !engine.start_locally(Work::Restore, &job_id) {
+        return;
+    }
     let engine = engine.clone();
     tokio::spawn(async move {
-        if let Err(error) = run(&engine, &job_id).await {
-            tracing::error!(error = %error.report(), job_id, "restore failed");
-            let now = engine.clock().now();
-            if let Err(error) = end(&engine, &job_id, Err(error.report()), now).await {
-                tracing::error!(error = %error.report(), job_id, "recording the failed restore failed");
+        let owner = &engine.config().instance_id;
+        match lease::claim(engine.db(), Work::Restore, &job_id, owner).await {
+            Ok(true) => {
+                tokio::select! {
+                    result = run(&engine, &job_id) => {
+                        if let Err(error) = result {
+                            tracing::error!(error = %error.report(), job_id, "restore failed");
+                            let now = engine.clock().now();
+                            if let Err(error) = end(&engine, &job_id, Err(error.report()), now).await {
+                                tracing::error!(error = %error.report(), job_id, "recording the failed restore failed");
+                            }
+                        }
+                    }
+                    () = lease::keep(engine.db(), Work::Restore, &job_id, owner) => {
+                        tracing::warn!(job_id, "another engine took the restore over");
+                    }
+                }
             }
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, job_id, "claiming the restore failed"),
         }
+        engine.end_locally(Work::Restore, &job_id);
     });
 }
 

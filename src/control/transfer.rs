@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::backup::{error_detail, TRANSFER_TO_VAULT};
 use super::engine::Engine;
+use super::lease::{self, Work};
 use super::progress::finish_job;
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
 use super::scheduler::stored_policy;
@@ -51,31 +52,49 @@ impl RecoveryPointDisk {
     }
 }
 
-/// Starts the transfer of a task whose snapshot was collected, unless it already runs here.
+/// Starts the transfer of a task whose snapshot was collected, unless it already runs here
+/// or another engine holds its lease.
 pub fn spawn(engine: &Engine, task_id: &str) {
-    if !engine.claim_transfer(task_id) {
+    if !engine.start_locally(Work::Transfer, task_id) {
         return;
     }
     let engine = engine.clone();
     let task_id = task_id.to_owned();
     tokio::spawn(async move {
         let permit = engine.transfer_permit().await;
-        let result = run(&engine, &task_id).await;
-        drop(permit);
-        if let Err(error) = result {
-            tracing::error!(error = %error.report(), task_id, "transfer to vault failed");
-            if let Err(error) = fail(&engine, &task_id, &error.report()).await {
-                tracing::error!(error = %error.report(), task_id, "recording the failed transfer failed");
+        let owner = &engine.config().instance_id;
+        match lease::claim(engine.db(), Work::Transfer, &task_id, owner).await {
+            Ok(true) => {
+                tokio::select! {
+                    result = run(&engine, &task_id) => {
+                        if let Err(error) = result {
+                            tracing::error!(error = %error.report(), task_id, "transfer to vault failed");
+                            if let Err(error) = fail(&engine, &task_id, &error.report()).await {
+                                tracing::error!(error = %error.report(), task_id, "recording the failed transfer failed");
+                            }
+                        }
+                    }
+                    () = lease::keep(engine.db(), Work::Transfer, &task_id, owner) => {
+                        tracing::warn!(task_id, "another engine took the transfer over");
+                    }
+                }
             }
+            Ok(false) => {}
+            Err(error) => tracing::error!(%error, task_id, "claiming the transfer failed"),
         }
-        engine.release_transfer(&task_id);
+        drop(permit);
+        engine.end_locally(Work::Transfer, &task_id);
     });
 }
 
-/// Restarts every transfer that was running when the service stopped.
-pub async fn resume(engine: &Engine) -> Result<(), EngineError> {
-    for task in tasks::in_state(engine.db(), TaskState::Transferring, i64::MAX).await? {
-        spawn(engine, &task.task_id);
+/// Most transfers adopted per tick.
+const ADOPT_BATCH: i64 = 500;
+
+/// Starts the transfers no engine holds (this one's before a restart, a dead one's).
+pub async fn adopt_unowned(engine: &Engine) -> Result<(), EngineError> {
+    let owner = &engine.config().instance_id;
+    for task_id in lease::unowned(engine.db(), Work::Transfer, owner, ADOPT_BATCH).await? {
+        spawn(engine, &task_id);
     }
     Ok(())
 }

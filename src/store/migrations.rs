@@ -19,6 +19,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (5, "e6e9c61503e944aba3074ac87000225cf7ffc4b5703f3d528a3807941acde2d58117d6588f7455c82ad93d719eb39fe9"),
     (6, "8fa5a8d4368052c98735fca15570ef42ffef42ed8245a234dc44f60af65af471735a6cd6424716a8b8691ce5fdf61cb8"),
     (7, "79f39dc008c05c17bf3861ef5ec1ffc1d25ab4a2bd1a38ce1119c4f69c90c41da73245418869577c20e415804f914e6e"),
+    (9, "8217ed7474a0134aa0e4353ce4b7c5bdfc3bc884887cbcd7fa0ba76f813211611ca0b3a88bd94e64a1d6f6064896f84a"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and
