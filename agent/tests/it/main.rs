@@ -12,4 +12,5 @@ mod freeze;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;
+mod scale_out;
 mod scripts;

@@ -2,6 +2,7 @@
 //! to the agent's in the target directory) and `vaultsim-agent run`, and a client with one
 //! method per management, clock and blob call the tests make.
 
+pub mod postgres;
 pub mod root;
 
 use std::collections::BTreeMap;
@@ -131,6 +132,63 @@ fn listening(process: &Process, what: &str) -> SocketAddr {
         .unwrap()
 }
 
+/// `vaultsim serve` on ports 0 over `data_dir` (and `database_url`, else SQLite there).
+fn serve_command(data_dir: &Path, database_url: Option<&str>) -> Command {
+    let mut command = Command::new(sibling_binary("vaultsim"));
+    command
+        .args(["serve", "--http-addr", "127.0.0.1:0", "--https-addr"])
+        .args([
+            "127.0.0.1:0",
+            "--blob-addr",
+            "127.0.0.1:0",
+            "--blob-https-addr",
+        ])
+        .args(["127.0.0.1:0", "--guest-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data_dir)
+        .env("RUST_LOG", "info");
+    if let Some(url) = database_url {
+        command.args(["--database-url", url]);
+    }
+    command
+}
+
+/// `vaultsim serve --components blob`: a blob node alone, following the simulated clock
+/// of `database_url` when given.
+pub struct BlobNode {
+    /// Killed when the node is dropped.
+    _process: Process,
+    _data: tempfile::TempDir,
+    pub addr: SocketAddr,
+}
+
+impl BlobNode {
+    pub fn start(database_url: Option<&str>) -> BlobNode {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = serve_command(data.path(), database_url);
+        command.args(["--components", "blob", "--blob-https-addr", "off"]);
+        let process = Process::spawn(command);
+        let addr = listening(&process, "blob endpoint");
+        BlobNode {
+            _process: process,
+            _data: data,
+            addr,
+        }
+    }
+
+    /// The account's URL (plain HTTP), as control replicas and VMs reach it.
+    pub fn account_url(&self) -> String {
+        format!("http://{}/{ACCOUNT}", self.addr)
+    }
+
+    /// The connection string control replicas keep their blobs with.
+    pub fn connection_string(&self) -> String {
+        format!(
+            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={};",
+            self.account_url()
+        )
+    }
+}
+
 impl Service {
     pub async fn start() -> Service {
         Service::start_on(None).await
@@ -140,29 +198,33 @@ impl Service {
     /// data directory.
     pub async fn start_on(database_url: Option<&str>) -> Service {
         let data = tempfile::tempdir().unwrap();
-        let mut command = Command::new(sibling_binary("vaultsim"));
+        let process = Process::spawn(serve_command(data.path(), database_url));
+        let blob = listening(&process, "blob endpoint");
+        Service::signed_in(process, data, blob).await
+    }
+
+    /// A control replica (`--components api,guest,engine`) on `database_url`, keeping
+    /// every blob in `storage`'s account (`account_url` as VMs reach it).
+    pub async fn start_replica(
+        database_url: &str,
+        storage: &str,
+        account_url: &str,
+        blob: SocketAddr,
+    ) -> Service {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = serve_command(data.path(), Some(database_url));
         command
-            .args([
-                "serve",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--blob-addr",
-                "127.0.0.1:0",
-                "--https-addr",
-                "127.0.0.1:0",
-                "--blob-https-addr",
-                "127.0.0.1:0",
-            ])
-            .args(["--guest-addr", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env("RUST_LOG", "info");
-        if let Some(url) = database_url {
-            command.args(["--database-url", url]);
-        }
+            .args(["--components", "api,guest,engine"])
+            .args(["--storage-connection-string", storage])
+            .args(["--blob-public-url", account_url]);
         let process = Process::spawn(command);
-        let (management, blob, guest) = (
+        Service::signed_in(process, data, blob).await
+    }
+
+    /// Waits for the management and guest APIs and signs in as the bootstrap admin.
+    async fn signed_in(process: Process, data: tempfile::TempDir, blob: SocketAddr) -> Service {
+        let (management, guest) = (
             listening(&process, "management API"),
-            listening(&process, "blob endpoint"),
             listening(&process, "guest API"),
         );
         let credentials: ClientCredentials = serde_json::from_slice(
