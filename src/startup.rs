@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::config::ServeConfig;
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
+use crate::data_dir::DataDirLock;
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
@@ -32,6 +33,8 @@ use crate::telemetry::redacted_uri;
 use crate::tls::{self, ServerTls};
 
 pub struct Application {
+    /// This process's hold on the data directory, for as long as the application lives.
+    data_dir_lock: DataDirLock,
     blob_listener: TcpListener,
     blob_https_listener: Option<Listener>,
     blob_state: BlobState,
@@ -47,6 +50,8 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: &ServeConfig) -> anyhow::Result<Self> {
+        // Before anything in the data directory is opened or written.
+        let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
         let clock = Clock::default();
         let account = Account {
             name: config.account_name.clone(),
@@ -126,6 +131,7 @@ impl Application {
             },
         );
         Ok(Self {
+            data_dir_lock,
             blob_listener,
             blob_https_listener,
             https_listener,
@@ -278,6 +284,9 @@ impl Application {
         maintenance.abort();
         goal_state_watch.abort();
         engine.abort();
+        // The directory is released once nothing of this process writes to it any more.
+        let _ = tokio::join!(maintenance, goal_state_watch, engine);
+        drop(self.data_dir_lock);
         blob.context("the blob endpoint failed")?;
         blob_https.context("the blob endpoint's HTTPS listener failed")?;
         management.context("the management API failed")?;

@@ -175,10 +175,17 @@ impl ManagementApp {
     /// Crashes the service (every task stops at once, nothing is flushed or drained) and
     /// starts it again on the same data directory, database and addresses.
     pub async fn crash_and_restart(&mut self) {
+        self.crash_and_restart_with(|_| {}).await;
+    }
+
+    /// Crashes the service and starts it again as `crash_and_restart` does, with `change`
+    /// made to its settings.
+    pub async fn crash_and_restart_with(&mut self, change: impl FnOnce(&mut ServeConfig)) {
         self.server.crash();
         // Let blocking work of the crashed runtime (file I/O) wind down.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut config = self.config.clone();
+        change(&mut config);
         config.http_addr = self.addr;
         config.https_addr = Some(self.https_addr);
         config.blob_addr = self.blob_addr;

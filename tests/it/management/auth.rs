@@ -11,8 +11,6 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
 use serde_json::{json, Value};
-use vaultsim::config::ServeConfig;
-use vaultsim::startup::Application;
 use vaultsim_protocol::credentials::ClientCredentials;
 
 use crate::helpers::ServiceProcess;
@@ -759,29 +757,12 @@ async fn the_sim_api_validates_its_input(app: ManagementApp) {
     assert_eq!(grant.error_code(), "SubscriptionNotFound");
 }
 
-fn serve_config(data_dir: &Path, database_url: Option<String>, no_auth: bool) -> ServeConfig {
-    ServeConfig {
-        no_auth,
-        ..ServeConfig::ephemeral(data_dir, database_url)
-    }
-}
-
-/// Builds and runs another instance on `config`; its management address.
-async fn start_instance(config: &ServeConfig) -> SocketAddr {
-    let app = Application::build(config).await.unwrap();
-    let addr = app.http_addr();
-    tokio::spawn(async move {
-        app.run_until_stopped(std::future::pending()).await.unwrap();
-    });
-    addr
-}
-
-async fn a_restart_keeps_the_key_and_the_credentials(app: ManagementApp) {
-    let dir = app.data_dir.path();
+async fn a_restart_keeps_the_key_and_the_credentials(mut app: ManagementApp) {
+    let dir = app.data_dir.path().to_owned();
     let key_before = std::fs::read(dir.join("jwt-signing-key.pem")).unwrap();
     let credentials_before = std::fs::read(dir.join("credentials.json")).unwrap();
     let kid_before = kid_of(&app).await;
-    let addr = start_instance(&serve_config(dir, app.database_url.clone(), false)).await;
+    app.crash_and_restart().await;
     assert_eq!(
         std::fs::read(dir.join("jwt-signing-key.pem")).unwrap(),
         key_before
@@ -790,33 +771,15 @@ async fn a_restart_keeps_the_key_and_the_credentials(app: ManagementApp) {
         std::fs::read(dir.join("credentials.json")).unwrap(),
         credentials_before
     );
-    let http = reqwest::Client::new();
-    let url = |path: &str| format!("http://{addr}{path}");
     // A token from before the restart still works, and the key is the same.
-    let listed = http
-        .get(url("/subscriptions?api-version=2022-12-01"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.status(), 200);
-    let jwks: Value = http
-        .get(url("/adfs/discovery/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jwks["keys"][0]["kid"], kid_before.as_str());
+    let listed = app.get("/subscriptions?api-version=2022-12-01").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(kid_of(&app).await, kid_before);
     // The same bootstrap: still one admin, and its secret still works.
-    let token = http
-        .post(url("/adfs/oauth2/token"))
-        .form(&borrowed(&admin_form(&app.credentials)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(token.status(), 200);
+    let token = app
+        .token_adfs(&borrowed(&admin_form(&app.credentials)))
+        .await;
+    assert_eq!(token.status, 200);
     let db = app.db().await;
     let admins: i64 = sqlx::query_scalar("select count(*) from principal where is_admin = 1")
         .fetch_one(db.pool())
@@ -825,33 +788,35 @@ async fn a_restart_keeps_the_key_and_the_credentials(app: ManagementApp) {
     assert_eq!(admins, 1);
 }
 
-async fn no_auth_mode_serves_management_calls_without_a_token(app: ManagementApp) {
-    let dir = app.data_dir.path();
-    let addr = start_instance(&serve_config(dir, app.database_url.clone(), true)).await;
-    let http = reqwest::Client::new();
-    let subscription = &app.credentials.subscription_id;
+async fn no_auth_mode_serves_management_calls_without_a_token(mut app: ManagementApp) {
+    app.crash_and_restart_with(|config| config.no_auth = true)
+        .await;
+    let subscription = app.credentials.subscription_id.clone();
     for token in [None, Some("garbage")] {
-        let mut request = http.get(format!(
-            "http://{addr}/subscriptions/{subscription}?api-version=2022-12-01"
-        ));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200, "{token:?}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["subscriptionId"], subscription.as_str());
+        let response = app
+            .send_as(
+                token,
+                Method::GET,
+                &format!("/subscriptions/{subscription}?api-version=2022-12-01"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 200, "{token:?}");
+        assert_eq!(response.body["subscriptionId"], subscription.as_str());
     }
     // Unknown subscriptions are still 404.
-    let unknown = http
-        .get(format!(
-            "http://{addr}/subscriptions/{}?api-version=2022-12-01",
-            uuid::Uuid::new_v4()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
+    let unknown = app
+        .send_as(
+            None,
+            Method::GET,
+            &format!(
+                "/subscriptions/{}?api-version=2022-12-01",
+                uuid::Uuid::new_v4()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
 }
 
 async fn credential_files_are_private(app: ManagementApp) {
