@@ -19,6 +19,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (5, "e6e9c61503e944aba3074ac87000225cf7ffc4b5703f3d528a3807941acde2d58117d6588f7455c82ad93d719eb39fe9"),
     (6, "8fa5a8d4368052c98735fca15570ef42ffef42ed8245a234dc44f60af65af471735a6cd6424716a8b8691ce5fdf61cb8"),
     (7, "79f39dc008c05c17bf3861ef5ec1ffc1d25ab4a2bd1a38ce1119c4f69c90c41da73245418869577c20e415804f914e6e"),
+    (8, "7b434c57855219eec9f4432a930af2053aa88828c3cd0e2a415d188b74dd5146518280cb55df24f1ac39b998b24b2f65"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

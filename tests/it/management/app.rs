@@ -136,13 +136,36 @@ impl Drop for Server {
 
 impl ManagementApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
         let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(PostgresDatabase::create().await),
         };
-        let config =
-            ServeConfig::ephemeral(data_dir.path(), database.as_ref().map(|d| d.url.clone()));
+        Self::spawn_in(tempfile::tempdir().unwrap(), database).await
+    }
+
+    /// Another replica of this service: a data directory (and blob store) of its own, on
+    /// the same PostgreSQL database, signed in with the credentials it wrote.
+    pub async fn replica(&self) -> Self {
+        let url = self
+            .database_url
+            .clone()
+            .expect("replicas share a PostgreSQL database");
+        Self::start(tempfile::tempdir().unwrap(), Some(url), None).await
+    }
+
+    /// The service on `data_dir` as it is, and on `database` (`None`: SQLite there), which
+    /// the app drops when it is done.
+    pub async fn spawn_in(data_dir: tempfile::TempDir, database: Option<PostgresDatabase>) -> Self {
+        let url = database.as_ref().map(|d| d.url.clone());
+        Self::start(data_dir, url, database).await
+    }
+
+    async fn start(
+        data_dir: tempfile::TempDir,
+        database_url: Option<String>,
+        database: Option<PostgresDatabase>,
+    ) -> Self {
+        let config = ServeConfig::ephemeral(data_dir.path(), database_url.clone());
         let started = Server::start(config.clone()).await;
         let credentials: ClientCredentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join(credentials::FILE_NAME)).unwrap(),
@@ -160,7 +183,7 @@ impl ManagementApp {
             credentials: credentials.clone(),
             token: String::new(),
             http,
-            database_url: database.as_ref().map(|d| d.url.clone()),
+            database_url,
             data_dir,
             _database: database,
             config,
