@@ -1,8 +1,12 @@
 //! Simulated time kept in the database, so that every replica and a restarted service see
 //! the clock the admin API set.
 
+use std::time::Duration;
+
 use chrono::TimeDelta;
 use sqlx::Row;
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 
 use crate::clock::{Clock, ClockSetting};
 use crate::store::{from_micros, to_micros, Db};
@@ -52,4 +56,44 @@ pub async fn save(db: &Db, clock: &Clock) -> Result<(), sqlx::Error> {
         .await?;
     }
     Ok(())
+}
+
+/// How often `follow` reads the stored setting.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Sets `clock` to the stored setting; answers whether that changed it.
+pub async fn apply_stored(db: &Db, clock: &Clock) -> Result<bool, sqlx::Error> {
+    let stored = load(db).await?;
+    let changed = stored != clock.setting();
+    if changed {
+        clock.set(stored);
+    }
+    Ok(changed)
+}
+
+/// Keeps `clock` on the stored setting, read every `FOLLOW_INTERVAL`, until `shutdown`
+/// turns true (or its sender is gone). For a process that runs the blob endpoint without
+/// the backup engine, whose ticks do the same: its SAS windows, snapshot stamps and `Date`
+/// then use the time every replica uses. A failed read is logged and tried again.
+pub async fn follow(db: Db, clock: Clock, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(FOLLOW_INTERVAL);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = interval.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                continue;
+            }
+        }
+        match apply_stored(&db, &clock).await {
+            Ok(true) => {
+                tracing::info!(setting = ?clock.setting(), "simulated clock set by another process");
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "reading the simulated clock failed"),
+        }
+    }
 }

@@ -11,3 +11,4 @@ mod logging;
 mod management;
 mod migrate;
 mod requests;
+mod sim_clock;
