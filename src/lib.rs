@@ -12,6 +12,8 @@ pub mod clock;
 pub mod config;
 /// The backup engine: scheduler, task minting, collection, transfer, retention, restore.
 pub mod control;
+/// The data directory's one owner: the lock a service holds on it.
+pub mod data_dir;
 /// Generators of outside input for the parsers' property tests.
 #[cfg(test)]
 mod generated_input;

@@ -24,6 +24,7 @@ use crate::clock::Clock;
 use crate::config::{Component, ServeConfig};
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
+use crate::data_dir::DataDirLock;
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
@@ -55,6 +56,8 @@ struct GuestNode {
 /// One process of the service: every component by default, or the ones
 /// `--components` names.
 pub struct Application {
+    /// This process's hold on the data directory, for as long as the application lives.
+    data_dir_lock: DataDirLock,
     blob: Option<BlobNode>,
     management: Option<Management>,
     guest: Option<GuestNode>,
@@ -76,6 +79,8 @@ impl Application {
         if config.components.is_empty() {
             anyhow::bail!("--components names nothing to run");
         }
+        // Before anything in the data directory is opened or written.
+        let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
         if runs_control
             && !config.runs(Component::Blob)
             && config.storage_connection_string.is_none()
@@ -143,6 +148,7 @@ impl Application {
         };
         let tls_ca_file = tls.as_ref().and_then(|tls| tls.ca_file.clone());
         let mut app = Self {
+            data_dir_lock,
             blob,
             management: None,
             guest: None,
@@ -309,7 +315,7 @@ impl Application {
         let mut background = Vec::new();
         // All servers drain when the one shutdown signal fires.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let engine_stop = stop_rx.clone();
+        let stopped_receiver = stop_rx.clone();
         let stopped = move || {
             let mut rx = stop_rx.clone();
             async move {
@@ -330,11 +336,15 @@ impl Application {
                 engine.notifier().clone(),
             )));
             if self.runs_engine {
-                background.push(tokio::spawn(engine.clone().run(engine_stop)));
+                background.push(tokio::spawn(engine.clone().run(stopped_receiver.clone())));
             }
         }
         if let Some((db, clock)) = self.clock_source {
-            background.push(tokio::spawn(sim_clock::follow(db, clock)));
+            background.push(tokio::spawn(sim_clock::follow(
+                db,
+                clock,
+                stopped_receiver.clone(),
+            )));
         }
         if let Some(node) = &self.blob {
             background.push(tokio::spawn(node.state.store.clone().run_maintenance()));
@@ -401,9 +411,14 @@ impl Application {
                 .context("the guest API failed")
         };
         let (blob, management, guest) = tokio::join!(blob, management, guest);
-        for task in background {
+        for task in &background {
             task.abort();
         }
+        // The directory is released once nothing of this process writes to it any more.
+        for task in background {
+            let _ = task.await;
+        }
+        drop(self.data_dir_lock);
         blob.and(management).and(guest)
     }
 }

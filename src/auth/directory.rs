@@ -6,11 +6,13 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use vaultsim_protocol::credentials::ClientCredentials;
 
+use super::secrets::{self, BOOTSTRAP_CREDENTIALS};
 use crate::resources::ResourceError;
 use crate::store::{to_micros, Db};
 
@@ -38,6 +40,13 @@ pub struct StoredPrincipal {
     pub tenant_id: String,
     pub is_admin: bool,
     pub secret_sha256: String,
+}
+
+/// The bootstrap credentials, and whether this call created them.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    pub credentials: ClientCredentials,
+    pub created_here: bool,
 }
 
 /// A new principal and its one-time secret.
@@ -93,18 +102,29 @@ pub async fn bootstrap_admin(db: &Db) -> Result<Option<StoredPrincipal>, sqlx::E
     .transpose()
 }
 
-/// Creates the bootstrap tenant, subscription, admin principal and grant, in one transaction;
-/// returns what `credentials.json` holds, the only copy of the secret (only its digest is
-/// stored).
-pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<ClientCredentials, sqlx::Error> {
-    let credentials = ClientCredentials {
+/// The bootstrap tenant, subscription, admin principal and grant, created by whichever
+/// replica gets here first. The credentials are stored under a well-known name in the
+/// transaction that creates what they name: a replica whose insert meets another's waits
+/// for it, then answers the stored credentials and creates nothing.
+pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<Bootstrapped, sqlx::Error> {
+    let candidate = ClientCredentials {
         tenant_id: new_guid(),
         subscription_id: new_guid(),
         client_id: new_guid(),
         client_secret: new_secret(),
     };
-    let at = to_micros(now);
+    let json = serde_json::to_string(&candidate).expect("credentials serialize");
     let mut tx = db.begin_write().await?;
+    let stored = secrets::store_once_in(&mut tx, BOOTSTRAP_CREDENTIALS, &json, now).await?;
+    if !stored.stored_here {
+        tx.commit().await?;
+        return Ok(Bootstrapped {
+            credentials: parse_credentials(&stored.value)?,
+            created_here: false,
+        });
+    }
+    let credentials = candidate;
+    let at = to_micros(now);
     sqlx::query("insert into tenant (tenant_id, display_name, created_at) values ($1, $2, $3)")
         .bind(&credentials.tenant_id)
         .bind(BOOTSTRAP_NAME)
@@ -136,7 +156,38 @@ pub async fn bootstrap(db: &Db, now: DateTime<Utc>) -> Result<ClientCredentials,
     )
     .await?;
     tx.commit().await?;
-    Ok(credentials)
+    Ok(Bootstrapped {
+        credentials,
+        created_here: true,
+    })
+}
+
+/// The bootstrap credentials the database holds, if any.
+pub async fn stored_bootstrap(db: &Db) -> Result<Option<ClientCredentials>, sqlx::Error> {
+    secrets::get(db.pool(), BOOTSTRAP_CREDENTIALS)
+        .await?
+        .map(|json| parse_credentials(&json))
+        .transpose()
+}
+
+/// Stores `credentials`, which must be the existing admin's (an older data directory's
+/// `credentials.json`), as the bootstrap credentials, unless some are stored already;
+/// answers what is stored.
+pub async fn store_bootstrap(
+    db: &Db,
+    credentials: &ClientCredentials,
+    now: DateTime<Utc>,
+) -> Result<ClientCredentials, sqlx::Error> {
+    let json = serde_json::to_string(credentials).expect("credentials serialize");
+    let stored = secrets::store_once(db, BOOTSTRAP_CREDENTIALS, &json, now).await?;
+    parse_credentials(&stored.value)
+}
+
+fn parse_credentials(json: &SecretString) -> Result<ClientCredentials, sqlx::Error> {
+    serde_json::from_str(json.expose_secret()).map_err(|e| sqlx::Error::ColumnDecode {
+        index: "value".to_owned(),
+        source: Box::new(e),
+    })
 }
 
 pub async fn principal(db: &Db, client_id: &str) -> Result<Option<StoredPrincipal>, sqlx::Error> {
@@ -448,7 +499,16 @@ mod tests {
         let db = Db::connect(None, dir.path()).await.unwrap();
         db.migrate().await.unwrap();
         assert!(bootstrap_admin(&db).await.unwrap().is_none());
-        let credentials = bootstrap(&db, Utc::now()).await.unwrap();
+        let bootstrapped = bootstrap(&db, Utc::now()).await.unwrap();
+        assert!(bootstrapped.created_here);
+        let credentials = bootstrapped.credentials;
+        let again = bootstrap(&db, Utc::now()).await.unwrap();
+        assert!(!again.created_here);
+        assert_eq!(again.credentials, credentials);
+        assert_eq!(
+            stored_bootstrap(&db).await.unwrap(),
+            Some(credentials.clone())
+        );
         let admin = bootstrap_admin(&db).await.unwrap().unwrap();
         assert_eq!(admin.client_id, credentials.client_id);
         assert!(admin.is_admin);

@@ -1,23 +1,28 @@
-//! The token signing key: RSA 2048, kept as PKCS#8 PEM in the data directory (mode 0600) so
-//! that tokens survive a restart, and published as a JWK under a stable key id.
+//! The token signing key: RSA 2048, kept as PKCS#8 PEM in the metadata database so that
+//! every replica signs and verifies with the one key and tokens survive a restart, and
+//! published as a JWK under a stable key id.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
 use std::path::Path;
 
 use anyhow::Context;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::RsaPrivateKey;
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-/// The file, in the data directory, that holds the signing key.
+use super::secrets::{self, TOKEN_SIGNING_KEY};
+use crate::store::Db;
+
+/// The file in the data directory where the key was kept before it moved to the database;
+/// imported from there when the database holds none.
 pub const KEY_FILE: &str = "jwt-signing-key.pem";
 
 const KEY_BITS: usize = 2048;
@@ -48,27 +53,55 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Reads `<data_dir>/jwt-signing-key.pem`, or generates the key and writes it there.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
+    /// The key every replica signs with: the one the database holds. When it holds none,
+    /// the one `data_dir` kept before keys moved to the database, or else a new one, is
+    /// stored, unless another replica stored its own first; then that one is used.
+    pub async fn shared(db: &Db, data_dir: &Path, now: DateTime<Utc>) -> anyhow::Result<Self> {
         let path = data_dir.join(KEY_FILE);
-        let key = match fs::read_to_string(&path) {
-            Ok(pem) => RsaPrivateKey::from_pkcs8_pem(&pem)
-                .with_context(|| format!("{} is not a PKCS#8 RSA private key", path.display()))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS)
-                    .context("generating the token signing key")?;
-                let pem = key
+        let from_file = read_key_file(&path)?;
+        let key = match secrets::get(db.pool(), TOKEN_SIGNING_KEY).await? {
+            Some(pem) => parse_stored(pem.expose_secret())?,
+            None => {
+                let candidate = match &from_file {
+                    Some(key) => key.clone(),
+                    // Generating an RSA key takes a while: off the async workers.
+                    None => tokio::task::spawn_blocking(generate)
+                        .await
+                        .context("the signing key task failed")??,
+                };
+                let pem = candidate
                     .to_pkcs8_pem(LineEnding::LF)
                     .context("encoding the token signing key")?;
-                write_private_file(&path, pem.as_bytes())?;
-                tracing::info!(path = %path.display(), "token signing key generated");
-                key
-            }
-            Err(e) => {
-                return Err(e).with_context(|| format!("reading {}", path.display()));
+                let stored = secrets::store_once(db, TOKEN_SIGNING_KEY, &pem, now)
+                    .await
+                    .context("storing the token signing key")?;
+                match (stored.stored_here, &from_file) {
+                    (true, Some(_)) => tracing::info!(
+                        path = %path.display(),
+                        "token signing key imported into the database from the data directory"
+                    ),
+                    (true, None) => {
+                        tracing::info!("token signing key generated and stored in the database");
+                    }
+                    (false, _) => {
+                        tracing::info!("another replica stored the token signing key first");
+                    }
+                }
+                parse_stored(stored.value.expose_secret())?
             }
         };
-        Self::from_key(&key)
+        let key = Self::from_key(&key)?;
+        if let Some(file_key) = from_file {
+            if Self::from_key(&file_key)?.kid != key.kid {
+                tracing::warn!(
+                    path = %path.display(),
+                    kid = %key.kid,
+                    "this data directory's key file is not the key the database holds, which \
+                     every replica signs with: the file is no longer used"
+                );
+            }
+        }
+        Ok(key)
     }
 
     pub fn from_key(key: &RsaPrivateKey) -> anyhow::Result<Self> {
@@ -104,26 +137,24 @@ pub fn key_id(public_key_der: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(public_key_der))
 }
 
-/// Writes a file only its owner may read (0600), atomically: a temporary file in the same
-/// directory, synced, then renamed over `path`.
-pub fn write_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .context("a private file needs a parent directory")?;
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tmp = path.with_extension("tmp");
-    let _ = fs::remove_file(&tmp);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    file.write_all(contents)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
-    Ok(())
+fn generate() -> anyhow::Result<RsaPrivateKey> {
+    RsaPrivateKey::new(&mut rand::rngs::OsRng, KEY_BITS).context("generating the token signing key")
+}
+
+fn parse_stored(pem: &str) -> anyhow::Result<RsaPrivateKey> {
+    RsaPrivateKey::from_pkcs8_pem(pem)
+        .context("the token signing key in the database is not a PKCS#8 RSA private key")
+}
+
+/// The key a data directory kept before keys moved to the database, if it has one.
+fn read_key_file(path: &Path) -> anyhow::Result<Option<RsaPrivateKey>> {
+    match fs::read_to_string(path) {
+        Ok(pem) => RsaPrivateKey::from_pkcs8_pem(&pem)
+            .map(Some)
+            .with_context(|| format!("{} is not a PKCS#8 RSA private key", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
 }
 
 #[cfg(test)]
@@ -136,19 +167,27 @@ mod tests {
         assert_eq!(key_id(b""), "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU");
     }
 
-    #[test]
-    fn the_key_is_written_0600_and_reused() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        let first = SigningKey::load_or_create(dir.path()).unwrap();
-        let mode = fs::metadata(dir.path().join(KEY_FILE))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-        let second = SigningKey::load_or_create(dir.path()).unwrap();
-        assert_eq!(first.kid, second.kid);
-        assert_eq!(first.jwk.n, second.jwk.n);
-        assert_eq!(first.jwk.e, "AQAB");
+    #[tokio::test]
+    async fn the_key_is_stored_once_and_a_key_file_is_imported() {
+        let old = tempfile::tempdir().unwrap();
+        let key = generate().unwrap();
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        fs::write(old.path().join(KEY_FILE), pem.as_bytes()).unwrap();
+        let db = Db::connect(None, old.path()).await.unwrap();
+        db.migrate().await.unwrap();
+        let imported = SigningKey::shared(&db, old.path(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(imported.kid, SigningKey::from_key(&key).unwrap().kid);
+        assert_eq!(imported.jwk.e, "AQAB");
+        let elsewhere = tempfile::tempdir().unwrap();
+        let shared = SigningKey::shared(&db, elsewhere.path(), Utc::now())
+            .await
+            .unwrap();
+        assert_eq!(shared.kid, imported.kid);
+        assert!(
+            !elsewhere.path().join(KEY_FILE).exists(),
+            "keys stay in the database"
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! Who may call the management API: the service is its own token issuer (OAuth 2.0 client
-//! credentials, OpenID discovery, JWKS; RS256 JWTs signed with a key kept in the data
-//! directory) and checks every management request's bearer token and subscription grant.
+//! credentials, OpenID discovery, JWKS; RS256 JWTs signed with a key kept in the database,
+//! which every replica shares) and checks every management request's bearer token and
+//! subscription grant.
 
+mod bootstrap;
 pub mod directory;
 pub mod grant;
 pub mod keys;
+pub mod secrets;
 pub mod token;
 
 use std::collections::HashMap;
@@ -12,7 +15,6 @@ use std::hash::Hash;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use axum::http::{header, HeaderMap};
 use jsonwebtoken::Validation;
 use parking_lot::Mutex;
@@ -78,8 +80,9 @@ pub struct Auth {
 }
 
 impl Auth {
-    /// Loads the signing key from `data_dir` (creating it on first start) and makes sure the
-    /// bootstrap tenant, subscription and admin client exist. `enabled = false` is the
+    /// Reads the signing key and the bootstrap admin from the database, creating them when
+    /// this is the first replica to start (`data_dir` holds what an older release kept
+    /// there, and `credentials.json` is written there). `enabled = false` is the
     /// `--no-auth` demo mode: every request acts as the bootstrap admin.
     pub async fn open(
         data_dir: &Path,
@@ -87,44 +90,12 @@ impl Auth {
         clock: &Clock,
         enabled: bool,
     ) -> anyhow::Result<Self> {
-        let dir = data_dir.to_owned();
-        // Generating an RSA key takes a while: off the async workers.
-        let key = tokio::task::spawn_blocking(move || SigningKey::load_or_create(&dir))
-            .await
-            .context("the signing key task failed")??;
+        let now = clock.now();
+        let (key, admin) = tokio::try_join!(
+            SigningKey::shared(db, data_dir, now),
+            bootstrap::shared_admin(db, data_dir, now),
+        )?;
         let credentials_path = data_dir.join(credentials::FILE_NAME);
-        let admin = match directory::bootstrap_admin(db)
-            .await
-            .context("reading the bootstrap admin")?
-        {
-            Some(admin) => {
-                if !credentials_path.exists() {
-                    tracing::warn!(
-                        path = %credentials_path.display(),
-                        client_id = %admin.client_id,
-                        "the directory is bootstrapped but this data directory has no \
-                         credentials file; use the one written on first start"
-                    );
-                }
-                admin
-            }
-            None => {
-                let credentials = directory::bootstrap(db, clock.now())
-                    .await
-                    .context("bootstrapping the tenant, subscription and admin client")?;
-                let json = serde_json::to_vec_pretty(&credentials).expect("credentials serialize");
-                keys::write_private_file(&credentials_path, &json)?;
-                tracing::info!(
-                    tenant_id = %credentials.tenant_id,
-                    subscription_id = %credentials.subscription_id,
-                    client_id = %credentials.client_id,
-                    "bootstrapped the tenant, subscription and admin client"
-                );
-                directory::bootstrap_admin(db)
-                    .await?
-                    .context("the bootstrap admin vanished")?
-            }
-        };
         let admin = principal_of(admin);
         let path = credentials_path.display();
         tracing::info!(

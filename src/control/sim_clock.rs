@@ -1,8 +1,12 @@
 //! Simulated time kept in the database, so that every replica and a restarted service see
 //! the clock the admin API set.
 
+use std::time::Duration;
+
 use chrono::TimeDelta;
 use sqlx::Row;
+use tokio::sync::watch;
+use tokio::time::MissedTickBehavior;
 
 use crate::clock::{Clock, ClockSetting};
 use crate::store::{from_micros, to_micros, Db};
@@ -54,22 +58,42 @@ pub async fn save(db: &Db, clock: &Clock) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// How often a process that only serves blobs reads the stored setting.
-const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+/// How often `follow` reads the stored setting.
+pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Keeps `clock` on the stored setting, for a process with no engine of its own (a blob
-/// node): SAS windows, snapshot stamps and `Date` follow a clock pinned through any
-/// replica within a fifth of a second. Runs until the task is dropped.
-pub async fn follow(db: Db, clock: Clock) {
-    loop {
-        match load(&db).await {
-            Ok(stored) if stored != clock.setting() => {
-                tracing::info!(setting = ?stored, "following the stored simulated clock");
-                clock.set(stored);
+/// Sets `clock` to the stored setting; answers whether that changed it.
+pub async fn apply_stored(db: &Db, clock: &Clock) -> Result<bool, sqlx::Error> {
+    let stored = load(db).await?;
+    let changed = stored != clock.setting();
+    if changed {
+        clock.set(stored);
+    }
+    Ok(changed)
+}
+
+/// Keeps `clock` on the stored setting, read every `FOLLOW_INTERVAL`, until `shutdown`
+/// turns true (or its sender is gone). For a process that runs the blob endpoint without
+/// the backup engine, whose ticks do the same: its SAS windows, snapshot stamps and `Date`
+/// then use the time every replica uses. A failed read is logged and tried again.
+pub async fn follow(db: Db, clock: Clock, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(FOLLOW_INTERVAL);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    while !*shutdown.borrow() {
+        tokio::select! {
+            _ = interval.tick() => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                continue;
             }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "reading the stored simulated clock failed"),
         }
-        tokio::time::sleep(FOLLOW_INTERVAL).await;
+        match apply_stored(&db, &clock).await {
+            Ok(true) => {
+                tracing::info!(setting = ?clock.setting(), "simulated clock set by another process");
+            }
+            Ok(false) => {}
+            Err(error) => tracing::warn!(%error, "reading the simulated clock failed"),
+        }
     }
 }

@@ -232,28 +232,8 @@ impl ServiceProcess {
 
     /// Starts the binary with extra environment (`VAULTSIM_*` settings).
     pub fn start_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vaultsim"))
-            .args([
-                "serve",
-                "--blob-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-                "--guest-addr",
-                "127.0.0.1:0",
-                "--https-addr",
-                "127.0.0.1:0",
-                "--blob-https-addr",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
+        let mut child = serve_command(data_dir, rust_log)
             .envs(env.iter().copied())
-            .env("RUST_LOG", rust_log)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
             .spawn()
             .expect("the vaultsim binary starts");
         let log = Arc::new(Mutex::new(String::new()));
@@ -284,6 +264,10 @@ impl ServiceProcess {
         BlobClient::new(self.addr)
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill_hard(mut self) {
         self.child.kill().unwrap();
@@ -293,6 +277,33 @@ impl ServiceProcess {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+}
+
+/// `vaultsim serve` on `data_dir` with every port picked by the system, its stderr piped.
+pub fn serve_command(data_dir: &Path, rust_log: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vaultsim"));
+    command
+        .args([
+            "serve",
+            "--blob-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--guest-addr",
+            "127.0.0.1:0",
+            "--https-addr",
+            "127.0.0.1:0",
+            "--blob-https-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .env("RUST_LOG", rust_log)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
 }
 
 impl Drop for ServiceProcess {

@@ -2,6 +2,7 @@
 
 mod backup;
 mod blob_xml;
+mod data_dir;
 mod durability;
 mod fuzz;
 mod guest;
@@ -10,3 +11,4 @@ mod logging;
 mod management;
 mod migrate;
 mod requests;
+mod sim_clock;

@@ -136,13 +136,36 @@ impl Drop for Server {
 
 impl ManagementApp {
     pub async fn spawn(backend: Backend) -> Self {
-        let data_dir = tempfile::tempdir().unwrap();
         let database = match backend {
             Backend::Sqlite => None,
             Backend::Postgres => Some(PostgresDatabase::create().await),
         };
-        let config =
-            ServeConfig::ephemeral(data_dir.path(), database.as_ref().map(|d| d.url.clone()));
+        Self::spawn_in(tempfile::tempdir().unwrap(), database).await
+    }
+
+    /// Another replica of this service: a data directory (and blob store) of its own, on
+    /// the same PostgreSQL database, signed in with the credentials it wrote.
+    pub async fn replica(&self) -> Self {
+        let url = self
+            .database_url
+            .clone()
+            .expect("replicas share a PostgreSQL database");
+        Self::start(tempfile::tempdir().unwrap(), Some(url), None).await
+    }
+
+    /// The service on `data_dir` as it is, and on `database` (`None`: SQLite there), which
+    /// the app drops when it is done.
+    pub async fn spawn_in(data_dir: tempfile::TempDir, database: Option<PostgresDatabase>) -> Self {
+        let url = database.as_ref().map(|d| d.url.clone());
+        Self::start(data_dir, url, database).await
+    }
+
+    async fn start(
+        data_dir: tempfile::TempDir,
+        database_url: Option<String>,
+        database: Option<PostgresDatabase>,
+    ) -> Self {
+        let config = ServeConfig::ephemeral(data_dir.path(), database_url.clone());
         let started = Server::start(config.clone()).await;
         let credentials: ClientCredentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join(credentials::FILE_NAME)).unwrap(),
@@ -160,7 +183,7 @@ impl ManagementApp {
             credentials: credentials.clone(),
             token: String::new(),
             http,
-            database_url: database.as_ref().map(|d| d.url.clone()),
+            database_url,
             data_dir,
             _database: database,
             config,
@@ -175,10 +198,17 @@ impl ManagementApp {
     /// Crashes the service (every task stops at once, nothing is flushed or drained) and
     /// starts it again on the same data directory, database and addresses.
     pub async fn crash_and_restart(&mut self) {
+        self.crash_and_restart_with(|_| {}).await;
+    }
+
+    /// Crashes the service and starts it again as `crash_and_restart` does, with `change`
+    /// made to its settings.
+    pub async fn crash_and_restart_with(&mut self, change: impl FnOnce(&mut ServeConfig)) {
         self.server.crash();
         // Let blocking work of the crashed runtime (file I/O) wind down.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         let mut config = self.config.clone();
+        change(&mut config);
         config.http_addr = self.addr;
         config.https_addr = Some(self.https_addr);
         config.blob_addr = self.blob_addr;

@@ -3,16 +3,15 @@
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::Method;
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::RsaPrivateKey;
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
-use vaultsim::config::ServeConfig;
-use vaultsim::startup::Application;
+use vaultsim::auth::secrets;
 use vaultsim_protocol::credentials::ClientCredentials;
 
 use crate::helpers::ServiceProcess;
@@ -178,10 +177,14 @@ fn sign(key: &RsaPrivateKey, kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_rsa_der(der.as_bytes())).unwrap()
 }
 
-/// The service's own signing key, from its data directory.
-fn service_key(data_dir: &Path) -> RsaPrivateKey {
-    let pem = std::fs::read_to_string(data_dir.join("jwt-signing-key.pem")).unwrap();
-    RsaPrivateKey::from_pkcs8_pem(&pem).unwrap()
+/// The service's own signing key, from its database.
+async fn service_key(app: &ManagementApp) -> RsaPrivateKey {
+    let db = app.db().await;
+    let pem = secrets::get(db.pool(), secrets::TOKEN_SIGNING_KEY)
+        .await
+        .unwrap()
+        .expect("the database holds the signing key");
+    RsaPrivateKey::from_pkcs8_pem(pem.expose_secret()).unwrap()
 }
 
 /// Claims like the service's, for `client_id`, valid from `iat` for an hour.
@@ -196,7 +199,8 @@ fn claims_for(app: &ManagementApp, iat: i64) -> Value {
     })
 }
 
-async fn kid_of(app: &ManagementApp) -> String {
+/// The id of the key the service signs with, from its JWKS.
+pub(super) async fn kid_of(app: &ManagementApp) -> String {
     let jwks = app
         .jwks(&format!("{}/discovery/v2.0", app.credentials.tenant_id))
         .await;
@@ -437,7 +441,7 @@ async fn management_calls_without_a_valid_token_get_401(app: ManagementApp) {
     let now = chrono::Utc::now().timestamp();
     let forged = sign(&other_key, &kid, &claims_for(&app, now));
     let unknown_kid = sign(
-        &service_key(app.data_dir.path()),
+        &service_key(&app).await,
         "another-kid",
         &claims_for(&app, now),
     );
@@ -470,11 +474,7 @@ async fn management_calls_without_a_valid_token_get_401(app: ManagementApp) {
         .unwrap();
     assert_eq!(basic.status(), 401);
     // The service's own key with a valid token is fine: the check is the signature.
-    let own = sign(
-        &service_key(app.data_dir.path()),
-        &kid,
-        &claims_for(&app, now),
-    );
+    let own = sign(&service_key(&app).await, &kid, &claims_for(&app, now));
     assert_eq!(
         app.send_as(Some(&own), Method::GET, &path, None)
             .await
@@ -487,7 +487,7 @@ async fn an_expired_token_gets_401_expired(app: ManagementApp) {
     let kid = kid_of(&app).await;
     let two_hours_ago = chrono::Utc::now().timestamp() - 7200;
     let expired = sign(
-        &service_key(app.data_dir.path()),
+        &service_key(&app).await,
         &kid,
         &claims_for(&app, two_hours_ago),
     );
@@ -759,64 +759,24 @@ async fn the_sim_api_validates_its_input(app: ManagementApp) {
     assert_eq!(grant.error_code(), "SubscriptionNotFound");
 }
 
-fn serve_config(data_dir: &Path, database_url: Option<String>, no_auth: bool) -> ServeConfig {
-    ServeConfig {
-        no_auth,
-        ..ServeConfig::ephemeral(data_dir, database_url)
-    }
-}
-
-/// Builds and runs another instance on `config`; its management address.
-async fn start_instance(config: &ServeConfig) -> SocketAddr {
-    let app = Application::build(config).await.unwrap();
-    let addr = app.http_addr();
-    tokio::spawn(async move {
-        app.run_until_stopped(std::future::pending()).await.unwrap();
-    });
-    addr
-}
-
-async fn a_restart_keeps_the_key_and_the_credentials(app: ManagementApp) {
-    let dir = app.data_dir.path();
-    let key_before = std::fs::read(dir.join("jwt-signing-key.pem")).unwrap();
+async fn a_restart_keeps_the_key_and_the_credentials(mut app: ManagementApp) {
+    let dir = app.data_dir.path().to_owned();
     let credentials_before = std::fs::read(dir.join("credentials.json")).unwrap();
     let kid_before = kid_of(&app).await;
-    let addr = start_instance(&serve_config(dir, app.database_url.clone(), false)).await;
-    assert_eq!(
-        std::fs::read(dir.join("jwt-signing-key.pem")).unwrap(),
-        key_before
-    );
+    app.crash_and_restart().await;
     assert_eq!(
         std::fs::read(dir.join("credentials.json")).unwrap(),
         credentials_before
     );
-    let http = reqwest::Client::new();
-    let url = |path: &str| format!("http://{addr}{path}");
     // A token from before the restart still works, and the key is the same.
-    let listed = http
-        .get(url("/subscriptions?api-version=2022-12-01"))
-        .bearer_auth(&app.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(listed.status(), 200);
-    let jwks: Value = http
-        .get(url("/adfs/discovery/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(jwks["keys"][0]["kid"], kid_before.as_str());
+    let listed = app.get("/subscriptions?api-version=2022-12-01").await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(kid_of(&app).await, kid_before);
     // The same bootstrap: still one admin, and its secret still works.
-    let token = http
-        .post(url("/adfs/oauth2/token"))
-        .form(&borrowed(&admin_form(&app.credentials)))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(token.status(), 200);
+    let token = app
+        .token_adfs(&borrowed(&admin_form(&app.credentials)))
+        .await;
+    assert_eq!(token.status, 200);
     let db = app.db().await;
     let admins: i64 = sqlx::query_scalar("select count(*) from principal where is_admin = 1")
         .fetch_one(db.pool())
@@ -825,43 +785,47 @@ async fn a_restart_keeps_the_key_and_the_credentials(app: ManagementApp) {
     assert_eq!(admins, 1);
 }
 
-async fn no_auth_mode_serves_management_calls_without_a_token(app: ManagementApp) {
-    let dir = app.data_dir.path();
-    let addr = start_instance(&serve_config(dir, app.database_url.clone(), true)).await;
-    let http = reqwest::Client::new();
-    let subscription = &app.credentials.subscription_id;
+async fn no_auth_mode_serves_management_calls_without_a_token(mut app: ManagementApp) {
+    app.crash_and_restart_with(|config| config.no_auth = true)
+        .await;
+    let subscription = app.credentials.subscription_id.clone();
     for token in [None, Some("garbage")] {
-        let mut request = http.get(format!(
-            "http://{addr}/subscriptions/{subscription}?api-version=2022-12-01"
-        ));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        assert_eq!(response.status(), 200, "{token:?}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["subscriptionId"], subscription.as_str());
+        let response = app
+            .send_as(
+                token,
+                Method::GET,
+                &format!("/subscriptions/{subscription}?api-version=2022-12-01"),
+                None,
+            )
+            .await;
+        assert_eq!(response.status, 200, "{token:?}");
+        assert_eq!(response.body["subscriptionId"], subscription.as_str());
     }
     // Unknown subscriptions are still 404.
-    let unknown = http
-        .get(format!(
-            "http://{addr}/subscriptions/{}?api-version=2022-12-01",
-            uuid::Uuid::new_v4()
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(unknown.status(), 404);
+    let unknown = app
+        .send_as(
+            None,
+            Method::GET,
+            &format!(
+                "/subscriptions/{}?api-version=2022-12-01",
+                uuid::Uuid::new_v4()
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
 }
 
 async fn credential_files_are_private(app: ManagementApp) {
-    for file in ["credentials.json", "jwt-signing-key.pem"] {
-        let mode = std::fs::metadata(app.data_dir.path().join(file))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600, "{file}");
-    }
+    let mode = std::fs::metadata(app.data_dir.path().join("credentials.json"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(
+        !app.data_dir.path().join("jwt-signing-key.pem").exists(),
+        "the signing key is in the database, not in a file"
+    );
     let credentials: Value = serde_json::from_slice(
         &std::fs::read(app.data_dir.path().join("credentials.json")).unwrap(),
     )
@@ -877,7 +841,7 @@ async fn credential_files_are_private(app: ManagementApp) {
         keys,
         ["clientId", "clientSecret", "subscriptionId", "tenantId"]
     );
-    // Only the digest of the secret is stored.
+    // The directory stores only the digest of the secret.
     let db = app.db().await;
     let stored: String = sqlx::query_scalar("select secret_sha256 from principal")
         .fetch_one(db.pool())

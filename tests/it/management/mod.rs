@@ -9,5 +9,6 @@ mod jobs;
 mod lifecycle;
 pub mod policies;
 pub mod protection;
+mod shared_secrets;
 mod soak;
 mod vaults;
