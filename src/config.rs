@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use crate::storage::Placement;
+
 /// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
 /// work unchanged.
 pub const DEV_ACCOUNT_KEY: &str =
@@ -83,12 +85,22 @@ pub struct ServeConfig {
     /// Keep every blob (VM disks, status and log blobs, vault copies) in this Azure Storage
     /// account instead of the embedded store: a vaultsim blob node, Azurite or Azure
     /// Storage (`DefaultEndpointsProtocol=...;AccountName=...;AccountKey=...;BlobEndpoint=...`).
+    /// Repeat it to spread VM disks over several accounts (`--storage-placement`); the
+    /// first holds vault copies and the tasks' status and log blobs.
     #[arg(
         long,
         env = "VAULTSIM_STORAGE_CONNECTION_STRING",
         hide_env_values = true
     )]
-    pub storage_connection_string: Option<SecretString>,
+    pub storage_connection_string: Vec<SecretString>,
+    /// How new VMs' disks are spread over several storage accounts: all of a resource
+    /// group's in one (`by-resource-group`), or each VM in the next (`round-robin`).
+    #[arg(
+        long,
+        env = "VAULTSIM_STORAGE_PLACEMENT",
+        default_value = "by-resource-group"
+    )]
+    pub storage_placement: Placement,
     /// Address of the management API (ARM routes and the token issuer).
     #[arg(long, env = "VAULTSIM_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
@@ -193,7 +205,8 @@ impl ServeConfig {
                 database_url,
             },
             components: ALL_COMPONENTS.to_vec(),
-            storage_connection_string: None,
+            storage_connection_string: Vec::new(),
+            storage_placement: Placement::default(),
             http_addr: any_port,
             https_addr: Some(any_port),
             public_url: None,

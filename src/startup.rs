@@ -28,7 +28,7 @@ use crate::data_dir::DataDirLock;
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
-use crate::storage::{AccountAccess, EmbeddedStorage, Storage};
+use crate::storage::{AccountAccess, EmbeddedStorage, Storage, StorageAccounts};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
 use crate::tls::{self, ServerTls};
@@ -83,7 +83,7 @@ impl Application {
         let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
         if runs_control
             && !config.runs(Component::Blob)
-            && config.storage_connection_string.is_none()
+            && config.storage_connection_string.is_empty()
         {
             anyhow::bail!(
                 "the control components ({}) keep their blobs somewhere: run the blob component \
@@ -164,14 +164,13 @@ impl Application {
             app.clock_source = Some((db, clock));
             return Ok(app);
         }
-        let storage: Storage = match (&config.storage_connection_string, &store) {
-            (Some(connection), _) => connect_remote_storage(connection, config)?,
-            (None, Some(store)) => {
+        let accounts = match (config.storage_connection_string.as_slice(), &store) {
+            ([], Some(store)) => {
                 let endpoint = match &config.blob_public_url {
                     Some(url) => url.trim_end_matches('/').to_owned(),
                     None => app.embedded_blob_url(&account.name)?,
                 };
-                Arc::new(EmbeddedStorage::new(
+                StorageAccounts::single(Arc::new(EmbeddedStorage::new(
                     store.clone(),
                     clock.clone(),
                     AccountAccess {
@@ -179,10 +178,19 @@ impl Application {
                         endpoint,
                         key: account.keys[0].clone(),
                     },
-                ))
+                )))
             }
-            (None, None) => unreachable!("checked above: control components have storage"),
+            ([], None) => unreachable!("checked above: control components have storage"),
+            (connections, _) => StorageAccounts::new(
+                connections
+                    .iter()
+                    .map(|connection| connect_remote_storage(connection, config))
+                    .collect::<anyhow::Result<_>>()?,
+                config.storage_placement,
+            )?,
         };
+        let accounts = Arc::new(accounts);
+        let storage = accounts.primary().clone();
         let auth = Arc::new(Auth::open(data_dir, &db, &clock, !config.no_auth).await?);
         let notifier = GoalStateNotifier::default();
         let engine = Engine::new(
@@ -202,7 +210,7 @@ impl Application {
                     .with_context(|| format!("binding the guest API to {}", config.guest_addr))?,
                 state: GuestState {
                     db: db.clone(),
-                    storage: storage.clone(),
+                    accounts: accounts.clone(),
                     clock: clock.clone(),
                     auth: auth.clone(),
                     notifier: notifier.clone(),
@@ -218,7 +226,7 @@ impl Application {
                     .await?,
                 state: ApiState {
                     db,
-                    storage,
+                    accounts,
                     clock,
                     auth,
                     public_url: config

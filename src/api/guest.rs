@@ -34,14 +34,14 @@ use crate::guest::{
 use crate::resources::lookup::OsType;
 use crate::resources::providers::{region, LOCATIONS};
 use crate::resources::ResourceError;
-use crate::storage::Storage;
+use crate::storage::StorageAccounts;
 use crate::store::Db;
 
 /// What the guest API's handlers use.
 #[derive(Clone, FromRef)]
 pub struct GuestState {
     pub db: Db,
-    pub storage: Storage,
+    pub accounts: Arc<StorageAccounts>,
     pub clock: Clock,
     /// Checks the management token of a registration.
     pub auth: Arc<Auth>,
@@ -111,7 +111,7 @@ async fn register(
         Registration::try_from(parse_json::<RegisterRequest>(&body.map_err(unreadable)?)?)?;
     let registered = guest::register(
         &state.db,
-        state.storage.as_ref(),
+        &state.accounts,
         &state.clock,
         &state.auth,
         &principal,

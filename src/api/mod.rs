@@ -17,7 +17,7 @@ use axum::Router;
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::control::Engine;
-use crate::storage::Storage;
+use crate::storage::StorageAccounts;
 use crate::store::Db;
 
 /// The largest request body any of the service's JSON APIs takes: ARM's 4 MB. A larger one
@@ -28,7 +28,7 @@ pub const MAX_BODY_BYTES: usize = 4 << 20;
 #[derive(Clone, FromRef)]
 pub struct ApiState {
     pub db: Db,
-    pub storage: Storage,
+    pub accounts: Arc<StorageAccounts>,
     pub clock: Clock,
     pub auth: Arc<Auth>,
     /// `--public-url`: the base URL written into responses instead of the request's own.

@@ -342,6 +342,7 @@ mod tests {
         };
         put_group(&db, &Clock::default(), group).await.unwrap();
         let (_, blobs) = crate::storage::open_for_tests(&dir.join("blob"), Clock::default());
+        let blobs = crate::storage::StorageAccounts::single(std::sync::Arc::new(blobs));
         let vm = NewVm {
             vm_id: VM_ID.to_owned(),
             subscription: "s".to_owned(),

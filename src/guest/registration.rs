@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::resources::compute::{self, Disk, NewVm, Origin, DEFAULT_VM_SIZE, OS_DISK_LUN};
 use crate::resources::lookup::{self, DiskRecord, OsType, VmRecord};
 use crate::resources::ResourceError;
-use crate::storage::BlobStorage;
+use crate::storage::StorageAccounts;
 use crate::store::{to_micros, Db};
 
 /// What an agent says about its VM when it registers.
@@ -66,7 +66,7 @@ pub struct Registered {
 /// disk list.
 pub async fn register(
     db: &Db,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     clock: &Clock,
     auth: &Auth,
     principal: &Principal,
@@ -87,7 +87,7 @@ pub async fn register(
                 .await?;
             match vm_by_name(db, &registration).await? {
                 Some(vm) => (vm.vm_id, false),
-                None => create(db, blobs, clock, &registration).await?,
+                None => create(db, accounts, clock, &registration).await?,
             }
         }
     };
@@ -128,12 +128,12 @@ async fn vm_by_name(db: &Db, registration: &Registration) -> Result<Option<VmRec
 /// Returns the vmId and whether this call created it.
 async fn create(
     db: &Db,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     clock: &Clock,
     registration: &Registration,
 ) -> Result<(String, bool), GuestError> {
     let vm = new_vm(registration)?;
-    match compute::create_vm(db, blobs, clock, vm).await {
+    match compute::create_vm(db, accounts, clock, vm).await {
         Ok(details) => Ok((details.vm.vm_id, true)),
         Err(error @ ResourceError::Conflict { .. }) => match vm_by_name(db, registration).await? {
             Some(vm) => Ok((vm.vm_id, false)),

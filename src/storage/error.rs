@@ -18,6 +18,9 @@ pub enum StorageError {
     PreviousSnapshotNotFound,
     #[error("the blob is not of the type this operation needs")]
     InvalidBlobType,
+    /// A blob recorded in an account this service is not configured with.
+    #[error("the storage account '{0}' is not configured here")]
+    AccountNotConfigured(String),
     /// Anything else the embedded store refused.
     #[error(transparent)]
     Embedded(StoreError),

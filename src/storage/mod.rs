@@ -7,6 +7,7 @@
 //! Nothing outside `blob/` and `startup` names the embedded engine: a control replica
 //! that keeps its blobs in another process works unchanged.
 
+mod accounts;
 mod embedded;
 mod error;
 
@@ -20,6 +21,7 @@ use secrecy::SecretSlice;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 pub use crate::blob::engine::{ByteRange, DiffSpan, PageSpan, Timestamp, PAGE_SIZE};
+pub use accounts::{Placement, StorageAccounts};
 #[cfg(test)]
 pub use embedded::open_for_tests;
 pub use embedded::EmbeddedStorage;

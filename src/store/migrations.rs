@@ -21,6 +21,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (7, "79f39dc008c05c17bf3861ef5ec1ffc1d25ab4a2bd1a38ce1119c4f69c90c41da73245418869577c20e415804f914e6e"),
     (8, "7b434c57855219eec9f4432a930af2053aa88828c3cd0e2a415d188b74dd5146518280cb55df24f1ac39b998b24b2f65"),
     (9, "8217ed7474a0134aa0e4353ce4b7c5bdfc3bc884887cbcd7fa0ba76f813211611ca0b3a88bd94e64a1d6f6064896f84a"),
+    (10, "72ccbb6523f4ea9154b8eac5a8bc2d4068d932e432a1382263398ed495a4b4979b280282850b8395ac0d737445979224"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

@@ -461,7 +461,7 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
     let body: VirtualMachinePut = request.json()?;
     let (vm, upserted) = compute::put_vm(
         &state.db,
-        state.storage.as_ref(),
+        &state.accounts,
         &state.clock,
         &path.group.subscription,
         &path.group.group,
@@ -526,7 +526,7 @@ pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> A
 pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> ArmResult {
     let deleted = compute::delete_vm(
         &state.db,
-        state.storage.as_ref(),
+        &state.accounts,
         &path.group.subscription,
         &path.group.group,
         &path.vm,

@@ -20,7 +20,7 @@ use crate::clock::Clock;
 use crate::resources::groups::Upserted;
 use crate::resources::lookup::{self, VmRecord};
 use crate::resources::ResourceError;
-use crate::storage::{BlobPath, BlobStorage, StorageError};
+use crate::storage::{BlobPath, StorageAccounts, StorageError};
 use crate::store::Db;
 pub use extensions::{upsert_extension, Extension};
 pub use spec::{
@@ -28,6 +28,7 @@ pub use spec::{
     DiskSpec, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE,
     OS_DISK_LUN,
 };
+use store::DiskPlace;
 use store::Scope;
 
 /// A VM as ARM clients read it.
@@ -131,7 +132,7 @@ pub async fn list_vms(
 /// profile settings.
 pub async fn put_vm(
     db: &Db,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     clock: &Clock,
     subscription: &str,
     group: &str,
@@ -155,7 +156,7 @@ pub async fn put_vm(
                 .pop()
                 .expect("the VM row is locked");
             let target = resolve(spec, Base::Existing(&current.definition()))?;
-            update_in(tx, blobs, &current, &target).await?;
+            update_in(tx, accounts, &current, &target).await?;
             return Ok((reload(db, &target.vm_id).await?, Upserted::Updated));
         }
         let identity = VmIdentity {
@@ -166,7 +167,7 @@ pub async fn put_vm(
             origin: Origin::Arm,
         };
         let target = resolve(spec, Base::New(&identity))?;
-        match create_in(tx, blobs, clock, &target).await {
+        match create_in(tx, accounts, clock, &target).await {
             Ok(()) => return Ok((reload(db, &target.vm_id).await?, Upserted::Created)),
             // A concurrent PUT created it first: this one becomes an update.
             Err(CreateError::AlreadyExists(_)) if attempt == 1 => continue,
@@ -180,7 +181,7 @@ pub async fn put_vm(
 /// name or vmId is taken.
 pub async fn create_vm(
     db: &Db,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     clock: &Clock,
     vm: NewVm,
 ) -> Result<VmDetails, ResourceError> {
@@ -191,7 +192,7 @@ pub async fn create_vm(
         ..vm
     };
     let tx = db.begin_write().await?;
-    create_in(tx, blobs, clock, &vm).await?;
+    create_in(tx, accounts, clock, &vm).await?;
     reload(db, &vm.vm_id).await
 }
 
@@ -206,7 +207,7 @@ pub enum Deleted {
 /// (its backups remain in the vault). 404 `ResourceGroupNotFound` when the group is missing.
 pub async fn delete_vm(
     db: &Db,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     subscription: &str,
     group: &str,
     name: &str,
@@ -228,15 +229,15 @@ pub async fn delete_vm(
         .expect("the VM row is locked");
     store::delete_vm(&mut tx, &vm.vm.vm_id).await?;
     tx.commit().await?;
-    let mut containers: Vec<&str> = vm
+    let mut containers: Vec<(Option<&str>, &str)> = vm
         .vm
         .disks
         .iter()
-        .map(|d| d.blob_container.as_str())
+        .map(|d| (d.storage_account.as_deref(), d.blob_container.as_str()))
         .collect();
     containers.dedup();
-    for container in containers {
-        match blobs.delete_container(container).await {
+    for (account, container) in containers {
+        match accounts.named(account)?.delete_container(container).await {
             Ok(()) | Err(StorageError::ContainerNotFound) => {}
             Err(error) => return Err(error.into()),
         }
@@ -325,7 +326,7 @@ async fn check_disk_names(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), Re
 /// stays: the transaction rolls back and the container is deleted.
 async fn create_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     clock: &Clock,
     vm: &NewVm,
 ) -> Result<(), CreateError> {
@@ -343,6 +344,11 @@ async fn create_in(
     }
     check_disk_names(&mut tx, vm).await?;
     let container = container_name(&vm.vm_id);
+    let blobs = accounts.for_new_vm(&vm.subscription, &vm.group);
+    let place = DiskPlace {
+        account: &blobs.account().name,
+        container: &container,
+    };
     match blobs.create_container(&container).await {
         Ok(true) => {}
         Ok(false) => {
@@ -364,7 +370,7 @@ async fn create_in(
                     false,
                 )
                 .await?;
-            store::insert_disk(&mut tx, &vm.vm_id, &container, disk).await?;
+            store::insert_disk(&mut tx, &vm.vm_id, &place, disk).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -396,7 +402,7 @@ enum Undo {
 /// detached disks.
 async fn update_in(
     mut tx: sqlx::Transaction<'static, sqlx::Any>,
-    blobs: &dyn BlobStorage,
+    accounts: &StorageAccounts,
     current: &VmDetails,
     target: &NewVm,
 ) -> Result<(), ResourceError> {
@@ -407,6 +413,15 @@ async fn update_in(
         .get(&OS_DISK_LUN)
         .map(|d| d.blob_container.clone())
         .unwrap_or_else(|| container_name(&target.vm_id));
+    // Every disk of a VM is in its OS disk's account.
+    let blobs = match records.get(&OS_DISK_LUN) {
+        Some(os_disk) => accounts.named(os_disk.storage_account.as_deref())?,
+        None => accounts.for_new_vm(&target.subscription, &target.group),
+    };
+    let place = DiskPlace {
+        account: &blobs.account().name,
+        container: &container,
+    };
     let before = current.definition();
     let before: BTreeMap<i64, &Disk> = std::iter::once(&before.os_disk)
         .chain(&before.data_disks)
@@ -451,7 +466,7 @@ async fn update_in(
                         .create_page_blob(&container, &blob, disk.size_bytes(), Vec::new(), true)
                         .await?;
                     undo.push(Undo::Created { blob });
-                    store::insert_disk(&mut tx, &target.vm_id, &container, disk).await?;
+                    store::insert_disk(&mut tx, &target.vm_id, &place, disk).await?;
                 }
             }
         }
@@ -496,11 +511,10 @@ mod tests {
     use super::*;
     use crate::blob::engine::BlobStore;
     use crate::resources::groups::{put_group, PutGroup};
-    use crate::storage::EmbeddedStorage;
     use std::sync::Arc;
 
     /// A migrated SQLite database with subscription `s` and group `Rg`, and a blob store.
-    async fn setup(dir: &std::path::Path) -> (Db, Arc<BlobStore>, EmbeddedStorage) {
+    async fn setup(dir: &std::path::Path) -> (Db, Arc<BlobStore>, StorageAccounts) {
         let db = Db::connect(None, dir).await.unwrap();
         db.migrate().await.unwrap();
         sqlx::query(
@@ -529,7 +543,7 @@ mod tests {
         .await
         .unwrap();
         let (store, blobs) = crate::storage::open_for_tests(&dir.join("blob"), Clock::default());
-        (db, store, blobs)
+        (db, store, StorageAccounts::single(Arc::new(blobs)))
     }
 
     fn guest_vm(vm_id: &str, name: &str) -> NewVm {
@@ -572,7 +586,10 @@ mod tests {
         );
         assert!(vm.vm.disks.iter().all(|d| d.blob_container == container));
         for (disk, size) in [("osdisk.vhd", 2 << 30), ("datadisk-5.vhd", 1 << 30)] {
-            let blob = blobs.properties(BlobPath::base(&container, disk)).await;
+            let blob = blobs
+                .primary()
+                .properties(BlobPath::base(&container, disk))
+                .await;
             assert_eq!(blob.unwrap().size, size, "{disk}");
         }
         assert_eq!(

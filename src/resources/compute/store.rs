@@ -90,7 +90,7 @@ pub async fn load(
         conn,
         &format!(
             "select d.vm_id, d.lun, d.name, d.size_bytes, d.blob_container, d.blob_name, \
-             d.create_option, d.caching, d.storage_account_type \
+             d.storage_account, d.create_option, d.caching, d.storage_account_type \
              from vm_disk d join virtual_machine vm on vm.vm_id = d.vm_id \
              where {condition} order by d.vm_id, d.lun"
         ),
@@ -235,26 +235,33 @@ fn os_profile_text(vm: &NewVm) -> Option<String> {
         .map(|p| serde_json::to_string(p).expect("an OS profile serializes"))
 }
 
+/// Where a disk's blob lives: its storage account and container.
+pub struct DiskPlace<'a> {
+    pub account: &'a str,
+    pub container: &'a str,
+}
+
 pub async fn insert_disk(
     conn: &mut AnyConnection,
     vm_id: &str,
-    container: &str,
+    place: &DiskPlace<'_>,
     disk: &Disk,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into vm_disk (vm_id, lun, name, size_bytes, blob_container, blob_name, \
-         create_option, caching, storage_account_type) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         create_option, caching, storage_account_type, storage_account) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(vm_id)
     .bind(disk.lun)
     .bind(&disk.name)
     .bind(disk_size_bytes(disk))
-    .bind(container)
+    .bind(place.container)
     .bind(disk.blob_name())
     .bind(&disk.options.create_option)
     .bind(&disk.options.caching)
     .bind(&disk.options.storage_account_type)
+    .bind(place.account)
     .execute(conn)
     .await?;
     Ok(())

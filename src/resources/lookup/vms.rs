@@ -33,6 +33,8 @@ pub struct DiskRecord {
     pub size_bytes: i64,
     pub blob_container: String,
     pub blob_name: String,
+    /// The storage account the blob is in; `None`: the primary.
+    pub storage_account: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +109,7 @@ pub async fn vm_by_vm_id(db: &Db, vm_id: &str) -> Result<Option<VmRecord>, Resou
 async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError> {
     let vm_id: String = row.try_get("vm_id")?;
     let disks = sqlx::query(
-        "select lun, name, size_bytes, blob_container, blob_name from vm_disk \
+        "select lun, name, size_bytes, blob_container, blob_name, storage_account from vm_disk \
          where vm_id = $1 order by lun",
     )
     .bind(&vm_id)
@@ -137,7 +139,8 @@ pub fn vm_from_row(row: &AnyRow, disks: Vec<DiskRecord>) -> Result<VmRecord, sql
     })
 }
 
-/// A disk from a `vm_disk` row (`lun`, `name`, `size_bytes`, `blob_container`, `blob_name`).
+/// A disk from a `vm_disk` row (`lun`, `name`, `size_bytes`, `blob_container`, `blob_name`,
+/// `storage_account`).
 pub fn disk_from_row(row: &AnyRow) -> Result<DiskRecord, sqlx::Error> {
     Ok(DiskRecord {
         lun: row.try_get("lun")?,
@@ -145,5 +148,6 @@ pub fn disk_from_row(row: &AnyRow) -> Result<DiskRecord, sqlx::Error> {
         size_bytes: row.try_get("size_bytes")?,
         blob_container: row.try_get("blob_container")?,
         blob_name: row.try_get("blob_name")?,
+        storage_account: row.try_get("storage_account")?,
     })
 }
