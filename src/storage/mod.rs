@@ -9,7 +9,7 @@
 
 mod embedded;
 mod error;
-
+mod remote;
 
 use std::fmt;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub use crate::blob::engine::{ByteRange, DiffSpan, PageSpan, Timestamp, PAGE_SIZE};
 pub use embedded::EmbeddedStorage;
 pub use error::StorageError;
-
+pub use remote::{ConnectError, ConnectionString, ConnectionStringError, RemoteStorage};
 
 /// Name/value pairs of blob metadata, in order.
 pub type Metadata = Vec<(String, String)>;
