@@ -2,13 +2,13 @@
 //! vaultsim blob node, Azurite, or Azure Storage. Shared Key on every call, one pooled
 //! HTTP/1.1 client, page data carried as `Bytes` end to end.
 
+mod client;
 mod connection_string;
 mod pages;
 mod request;
 mod wire;
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -17,6 +17,7 @@ use reqwest::{Method, StatusCode};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::OnceCell;
 
+pub use client::ConnectError;
 pub use connection_string::{ConnectionString, ConnectionStringError};
 use pages::DiffSupport;
 use request::{Call, Retry, Target};
@@ -25,23 +26,6 @@ use super::{
     AccountAccess, BlobContent, BlobKind, BlobPath, BlobProperties, BlobStorage, BlobWrite,
     ByteRange, Metadata, PageDiff, PageSpan, SnapshotListing, StorageError, Timestamp,
 };
-
-/// How long to wait for a connection to the account before calling it unreachable.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why a [`RemoteStorage`] could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    #[error("the CA file {} could not be read: {source}", path.display())]
-    CaFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("the CA file {} holds no usable PEM certificate: {reason}", path.display())]
-    CaCertificate { path: PathBuf, reason: String },
-    #[error("the HTTP client could not be built: {0}")]
-    Client(String),
-}
 
 /// Blob storage in an account reached over the Blob REST API.
 #[derive(Debug)]
@@ -65,35 +49,7 @@ impl RemoteStorage {
         vm_endpoint: Option<String>,
         tls_ca: Option<&Path>,
     ) -> Result<Self, ConnectError> {
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("vaultsim/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(CONNECT_TIMEOUT)
-            // A signed request is not replayed to another URL.
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = tls_ca {
-            let pem = std::fs::read(path).map_err(|source| ConnectError::CaFile {
-                path: path.to_owned(),
-                source,
-            })?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
-                ConnectError::CaCertificate {
-                    path: path.to_owned(),
-                    reason: error.to_string(),
-                }
-            })?;
-            if certificates.is_empty() {
-                return Err(ConnectError::CaCertificate {
-                    path: path.to_owned(),
-                    reason: "no CERTIFICATE block".into(),
-                });
-            }
-            for certificate in certificates {
-                builder = builder.add_root_certificate(certificate);
-            }
-        }
-        let http = builder
-            .build()
-            .map_err(|error| ConnectError::Client(error.to_string()))?;
+        let http = client::http_client(tls_ca)?;
         let endpoint = conn.blob_endpoint().to_owned();
         Ok(Self {
             http,

@@ -173,22 +173,23 @@ impl RemoteStorage {
         let length = call.body.len().to_string();
         let mut headers: Vec<(&str, &str)> =
             vec![("x-ms-date", &date), ("x-ms-version", API_VERSION)];
+        // Azure and Azurite require a length on every PUT, an empty one too, which the
+        // client library does not send for an empty body by itself.
+        let with_body = call.method == Method::PUT;
+        if with_body {
+            headers.push(("content-length", &length));
+        }
         headers.extend(call.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
-        let authorization = {
-            let mut signed = headers.clone();
-            // Sent by the client library from the body; an empty body signs as no length.
-            signed.push(("content-length", &length));
-            authorization_header(
-                &self.account.name,
-                self.account.key.expose_secret(),
-                &SignedRequest {
-                    method: call.method.as_str(),
-                    headers: &signed,
-                    path: url.path(),
-                    query: url.query().unwrap_or_default(),
-                },
-            )
-        };
+        let authorization = authorization_header(
+            &self.account.name,
+            self.account.key.expose_secret(),
+            &SignedRequest {
+                method: call.method.as_str(),
+                headers: &headers,
+                path: url.path(),
+                query: url.query().unwrap_or_default(),
+            },
+        );
         let mut request = self
             .http
             .request(call.method.clone(), url.clone())
@@ -196,7 +197,7 @@ impl RemoteStorage {
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        if call.method != Method::GET && call.method != Method::HEAD {
+        if with_body {
             request = request.body(call.body.clone());
         }
         request.build().map_err(|error| transport(&error))

@@ -137,8 +137,10 @@ pub(super) fn push_joined(spans: &mut Vec<DiffSpan>, span: DiffSpan) {
 }
 
 fn pages(bytes: ByteSpan) -> Result<PageSpan, StorageError> {
-    let aligned = bytes.start % PAGE_SIZE == 0 && (bytes.end + 1) % PAGE_SIZE == 0;
-    if !aligned || bytes.end < bytes.start {
+    let whole_pages = bytes.start.is_multiple_of(PAGE_SIZE)
+        && bytes.end % PAGE_SIZE == PAGE_SIZE - 1
+        && bytes.end > bytes.start;
+    if !whole_pages {
         return Err(unreadable(&format!(
             "a page range {}-{} that is not whole pages",
             bytes.start, bytes.end
@@ -146,7 +148,7 @@ fn pages(bytes: ByteSpan) -> Result<PageSpan, StorageError> {
     }
     Ok(PageSpan {
         first: bytes.start / PAGE_SIZE,
-        count: (bytes.end + 1 - bytes.start) / PAGE_SIZE,
+        count: (bytes.end - bytes.start) / PAGE_SIZE + 1,
     })
 }
 
