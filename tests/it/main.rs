@@ -9,4 +9,5 @@ mod helpers;
 mod logging;
 mod management;
 mod migrate;
+mod remote_storage;
 mod requests;
