@@ -12,8 +12,8 @@ use vaultsim::blob::engine::{BlobStore, StoreOptions};
 use vaultsim::clock::Clock;
 use vaultsim::config::DEV_ACCOUNT_KEY;
 use vaultsim::storage::{
-    AccountAccess, BlobPath, BlobStorage, ConnectionString, EmbeddedStorage, RemoteStorage,
-    StorageError,
+    AccountAccess, BlobPath, BlobStorage, ByteRange, ConnectionString, DiffSpan, EmbeddedStorage,
+    PageDiff, PageSpan, RemoteStorage, StorageError, Timestamp,
 };
 
 use crate::helpers::{TestApp, ACCOUNT};
@@ -90,6 +90,7 @@ macro_rules! on_each_server {
 
 on_each_server!(
     answers_as_the_embedded_store_does,
+    tells_a_real_diff_from_an_ignored_prevsnapshot,
     reads_a_blob_again_only_when_its_etag_changed,
     tells_the_time_of_the_account,
     keeps_the_status_and_code_of_refusals_it_does_not_name,
@@ -123,6 +124,55 @@ async fn answers_as_the_embedded_store_does(account: Account) {
         assert_eq!(answer, reference, "{step}");
     }
     assert_eq!(diffs, 3, "the scenario's real diffs: {expected:#?}");
+}
+
+/// A real diff that lists every written page looks like an ignored `prevsnapshot`; it is
+/// still reported as the diff it is. A failed first diff settles nothing about the account.
+async fn tells_a_real_diff_from_an_ignored_prevsnapshot(account: Account) {
+    let storage = &account.storage;
+    let whole = ByteRange {
+        start: 0,
+        end: 8191,
+    };
+    assert!(storage.create_container("disks").await.unwrap());
+    let gone = storage
+        .page_ranges_since(BlobPath::base("disks", "none.vhd"), Timestamp(1), whole)
+        .await;
+    assert!(matches!(gone, Err(StorageError::BlobNotFound)), "{gone:?}");
+
+    storage
+        .create_page_blob("disks", "d.vhd", 8192, Vec::new(), false)
+        .await
+        .unwrap();
+    let empty = storage.snapshot("disks", "d.vhd").await.unwrap();
+    storage
+        .write_pages("disks", "d.vhd", 1024, Bytes::from(vec![7u8; 2048]))
+        .await
+        .unwrap();
+    let written = storage.snapshot("disks", "d.vhd").await.unwrap();
+    let at = BlobPath {
+        container: "disks",
+        blob: "d.vhd",
+        snapshot: Some(written),
+    };
+    let diff = storage.page_ranges_since(at, empty, whole).await.unwrap();
+    let ranges = storage.page_ranges(at, whole).await.unwrap();
+    assert_eq!(ranges, [PageSpan { first: 2, count: 4 }]);
+    match account.server {
+        ServerKind::Vaultsim => assert_eq!(
+            diff,
+            PageDiff::Spans(vec![DiffSpan::Written(PageSpan { first: 2, count: 4 })])
+        ),
+        ServerKind::Azurite => assert_eq!(diff, PageDiff::Unsupported),
+    }
+    let since_written = storage
+        .page_ranges_since(BlobPath::base("disks", "d.vhd"), written, whole)
+        .await
+        .unwrap();
+    match account.server {
+        ServerKind::Vaultsim => assert_eq!(since_written, PageDiff::Spans(Vec::new())),
+        ServerKind::Azurite => assert_eq!(since_written, PageDiff::Unsupported),
+    }
 }
 
 async fn reads_a_blob_again_only_when_its_etag_changed(account: Account) {
