@@ -6,6 +6,9 @@
 //!
 //! Nothing outside `blob/` and `startup` names the embedded engine: a control replica
 //! that keeps its blobs in another process works unchanged.
+//!
+//! [`EmbeddedStorage`]: crate::storage::EmbeddedStorage
+//! [`RemoteStorage`]: crate::storage::RemoteStorage
 
 mod embedded;
 mod error;

@@ -1,6 +1,6 @@
 //! One signed Blob REST call: the URL (path-style when the endpoint has a path), Shared Key
 //! signing through `vaultsim_protocol::shared_key`, one retry of an idempotent call whose
-//! connection was reset, and error responses mapped to [`StorageError`].
+//! connection was reset; error responses become [`StorageError`]s (read by `wire`).
 
 use std::error::Error as _;
 
