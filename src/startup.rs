@@ -28,7 +28,9 @@ use crate::data_dir::DataDirLock;
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
-use crate::storage::{AccountAccess, EmbeddedStorage, Storage, StorageAccounts};
+use crate::storage::{
+    AccountAccess, ConnectionString, EmbeddedStorage, RemoteStorage, Storage, StorageAccounts,
+};
 use crate::store::Db;
 use crate::telemetry::redacted_uri;
 use crate::tls::{self, ServerTls};
@@ -184,7 +186,12 @@ impl Application {
             (connections, _) => StorageAccounts::new(
                 connections
                     .iter()
-                    .map(|connection| connect_remote_storage(connection, config))
+                    .enumerate()
+                    // `--blob-public-url` is how VMs reach the first (primary) account.
+                    .map(|(i, connection)| {
+                        let public = config.blob_public_url.as_deref().filter(|_| i == 0);
+                        connect_remote_storage(connection, public)
+                    })
                     .collect::<anyhow::Result<_>>()?,
                 config.storage_placement,
             )?,
@@ -468,12 +475,19 @@ fn open_blob_store(config: &ServeConfig, clock: &Clock) -> anyhow::Result<BlobSt
     Ok(store)
 }
 
-/// The external account `--storage-connection-string` names.
+/// An external account `--storage-connection-string` names, reached by VMs at
+/// `vm_endpoint` when given, else at the connection string's endpoint. The account's
+/// certificate is checked against the system store or `SSL_CERT_FILE`.
 fn connect_remote_storage(
-    _connection: &SecretString,
-    _config: &ServeConfig,
+    connection: &SecretString,
+    vm_endpoint: Option<&str>,
 ) -> anyhow::Result<Storage> {
-    anyhow::bail!("REMOTE-STORAGE-PENDING")
+    let parsed = ConnectionString::parse(connection.expose_secret())
+        .context("--storage-connection-string is not a storage connection string")?;
+    let vm_endpoint = vm_endpoint.map(|url| url.trim_end_matches('/').to_owned());
+    let storage = RemoteStorage::connect(&parsed, vm_endpoint, None)
+        .context("connecting to the storage account")?;
+    Ok(Arc::new(storage))
 }
 
 /// The account's base URL as a VM reaches it: the bound address, with an unspecified IP

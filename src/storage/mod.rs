@@ -6,10 +6,14 @@
 //!
 //! Nothing outside `blob/` and `startup` names the embedded engine: a control replica
 //! that keeps its blobs in another process works unchanged.
+//!
+//! [`EmbeddedStorage`]: crate::storage::EmbeddedStorage
+//! [`RemoteStorage`]: crate::storage::RemoteStorage
 
 mod accounts;
 mod embedded;
 mod error;
+mod remote;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ pub use accounts::{Placement, StorageAccounts};
 pub use embedded::open_for_tests;
 pub use embedded::EmbeddedStorage;
 pub use error::StorageError;
+pub use remote::{ConnectError, ConnectionString, ConnectionStringError, RemoteStorage};
 
 /// Name/value pairs of blob metadata, in order.
 pub type Metadata = Vec<(String, String)>;

@@ -186,6 +186,10 @@ impl BlobClient {
 /// The service in-process on port 0 with its own data directory.
 pub struct TestApp {
     pub client: BlobClient,
+    /// The blob endpoint's HTTPS address, served with the generated chain.
+    pub blob_https_addr: SocketAddr,
+    /// The generated CA that HTTPS clients trust (`<data>/tls/ca.pem`).
+    pub ca_file: std::path::PathBuf,
     _data: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -196,11 +200,18 @@ impl TestApp {
         let config = ServeConfig::ephemeral(data.path(), None);
         let app = Application::build(&config).await.unwrap();
         let addr = app.blob_addr();
+        let blob_https_addr = app.blob_https_addr().expect("HTTPS is on");
+        let ca_file = app
+            .tls_ca_file()
+            .expect("the chain is generated")
+            .to_owned();
         let server = tokio::spawn(async move {
             app.run_until_stopped(std::future::pending()).await.unwrap();
         });
         Self {
             client: BlobClient::new(addr),
+            blob_https_addr,
+            ca_file,
             _data: data,
             _server: server,
         }

@@ -10,5 +10,6 @@ mod helpers;
 mod logging;
 mod management;
 mod migrate;
+mod remote_storage;
 mod requests;
 mod sim_clock;
