@@ -11,13 +11,11 @@ use sqlx::AnyConnection;
 
 use super::engine::Engine;
 use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
-use super::progress::finish_job;
+use super::progress::{backup_job_tasks, fail_backup_before_transfer};
 use super::tasks::{self, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::guest::{self, ExtensionGoal};
-use crate::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobStatus, JobTask, NewJob,
-};
+use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
 use crate::store::placeholders;
@@ -25,9 +23,6 @@ use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
     VM_NOT_FOUND,
 };
-
-pub const TAKE_SNAPSHOT: &str = "Take Snapshot";
-pub const TRANSFER_TO_VAULT: &str = "Transfer data to vault";
 
 /// The protected item a backup is for.
 #[derive(Debug, Clone)]
@@ -115,7 +110,8 @@ pub async fn start_backups(
                 } else {
                     &VM_NOT_FOUND
                 };
-                fail_job_at_start(tx, &target.vault_id, &job_id, error, None, now).await?;
+                fail_backup_before_transfer(tx, &target.vault_id, &job_id, error, None, now)
+                    .await?;
                 started.push(StartedBackup {
                     job_id,
                     notify_vm: None,
@@ -178,7 +174,7 @@ pub async fn start_backups(
                     "preparing the backup failed; its job fails"
                 );
                 let detail = format!("The task could not be prepared: {error}.");
-                fail_job_at_start(
+                fail_backup_before_transfer(
                     tx,
                     &target.vault_id,
                     &task.job_id,
@@ -354,10 +350,7 @@ fn new_job(request: &BackupRequest, now: DateTime<Utc>) -> NewJob {
         end_time: None,
         is_user_triggered: request.trigger == Trigger::OnDemand,
         extended_info: JobExtendedInfo {
-            tasks_list: vec![
-                job_task(TAKE_SNAPSHOT, "InProgress", Some(now), None),
-                job_task(TRANSFER_TO_VAULT, "NotStarted", None, None),
-            ],
+            tasks_list: backup_job_tasks(now),
             property_bag,
             internal_property_bag: BTreeMap::from([(
                 "IsInstantRpJob".to_owned(),
@@ -376,65 +369,6 @@ pub fn status_container_name(vault_id: &str) -> String {
 
 /// What every vault's status container name starts with.
 pub const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
-
-/// A job task entry as Azure lists it in `extendedInfo.tasksList`.
-pub fn job_task(
-    name: &str,
-    status: &str,
-    start: Option<DateTime<Utc>>,
-    end: Option<DateTime<Utc>>,
-) -> JobTask {
-    JobTask {
-        task_id: name.to_owned(),
-        status: status.to_owned(),
-        start_time: start,
-        end_time: end,
-        instance_id: String::new(),
-        progress_percentage: if status == "Completed" { 100.0 } else { 0.0 },
-        task_execution_details: String::new(),
-    }
-}
-
-/// Fails a job that never reached the VM, with the Azure error that says why. Its tasks
-/// end with it (the snapshot Failed, the transfer never started: Cancelled, as the
-/// collector ends them), so none is left InProgress with a growing duration.
-async fn fail_job_at_start(
-    tx: &mut AnyConnection,
-    vault_id: &str,
-    job_id: &str,
-    error: &AzureBackupError,
-    detail: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), EngineError> {
-    finish_job(
-        tx,
-        vault_id,
-        job_id,
-        JobStatus::Failed,
-        &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
-        &[],
-        vec![error_detail(error, detail)],
-        now,
-    )
-    .await
-}
-
-/// Azure's `errorDetails` entry for an error, with the extension's own words when known.
-pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorDetail {
-    JobErrorDetail {
-        error_code: error.numeric_code(),
-        error_string: match detail {
-            Some(detail) => format!("{} {detail}", error.message),
-            None => error.message.to_owned(),
-        },
-        error_title: error.code.to_owned(),
-        recommendations: error
-            .recommendations
-            .iter()
-            .map(|r| (*r).to_owned())
-            .collect(),
-    }
-}
 
 /// What minting needs of the VM: its OS, its disks and its agent's certificate.
 #[derive(Clone)]

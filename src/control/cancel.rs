@@ -4,11 +4,10 @@
 //! its backup task stops counting as running, so the collector ignores a status the
 //! extension still writes and the item may back up again.
 
-use super::backup::{TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
 use super::engine::Engine;
 use super::progress::finish_job;
 use super::tasks;
-use crate::resources::jobs::{self, JobOperation, JobStatus};
+use crate::resources::jobs::{self, JobOperation, JobStatus, JobTaskName, JobTaskStatus};
 use crate::resources::lookup::VaultRecord;
 use crate::resources::protection::operations::{
     self, NewOperation, OperationKind, OperationStatus,
@@ -68,8 +67,8 @@ pub async fn cancel_job(
         &job.job_id,
         JobStatus::Cancelled,
         &[
-            (TAKE_SNAPSHOT, "Cancelled"),
-            (TRANSFER_TO_VAULT, "Cancelled"),
+            (JobTaskName::TakeSnapshot, JobTaskStatus::Cancelled),
+            (JobTaskName::TransferToVault, JobTaskStatus::Cancelled),
         ],
         &[],
         Vec::new(),

@@ -18,12 +18,12 @@ use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
-use super::backup::{error_detail, STATUS_CONTAINER_PREFIX, TAKE_SNAPSHOT, TRANSFER_TO_VAULT};
+use super::backup::STATUS_CONTAINER_PREFIX;
 use super::engine::Engine;
-use super::progress::{finish_job, set_task_status};
+use super::progress::{fail_backup_before_transfer, set_task_status};
 use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
 use super::{transfer, EngineError};
-use crate::resources::jobs::JobStatus;
+use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};
 use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
@@ -219,8 +219,8 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
                         &task.vault_id,
                         &task.job_id,
                         &[
-                            (TAKE_SNAPSHOT, "Completed"),
-                            (TRANSFER_TO_VAULT, "InProgress"),
+                            (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
+                            (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
                         ],
                         &[],
                         now,
@@ -301,17 +301,7 @@ async fn fail_in(
     if !moved {
         return Ok(());
     }
-    finish_job(
-        tx,
-        &task.vault_id,
-        &task.job_id,
-        JobStatus::Failed,
-        &[(TAKE_SNAPSHOT, "Failed"), (TRANSFER_TO_VAULT, "Cancelled")],
-        &[],
-        vec![error_detail(error, detail)],
-        now,
-    )
-    .await?;
+    fail_backup_before_transfer(tx, &task.vault_id, &task.job_id, error, detail, now).await?;
     sqlx::query(
         "update protected_item set last_backup_status = 'Failed', last_backup_time = $3, \
          health_status = 'ActionRequired' where vault_id = $1 and item_key = $2",

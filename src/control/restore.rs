@@ -10,14 +10,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::backup::{error_detail, job_task};
 use super::engine::Engine;
 use super::lease::{self, Work};
-use super::progress::finish_job;
+use super::progress::{error_detail, finish_job};
 use super::transfer::RecoveryPointDisk;
 use super::vault_storage::{restore_disk, VaultDisk};
 use super::EngineError;
-use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
+use crate::resources::jobs::{
+    self, JobExtendedInfo, JobOperation, JobStatus, JobTask, JobTaskName, JobTaskStatus, NewJob,
+};
 use crate::resources::lookup::VaultRecord;
 use crate::resources::protection::items::{ProtectedItem, Submitted};
 use crate::resources::protection::operations::{
@@ -27,8 +28,6 @@ use crate::resources::ResourceError;
 use crate::storage::Timestamp;
 use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
-
-pub const TRANSFER_FROM_VAULT: &str = "Transfer data from vault";
 
 /// A validated `RestoreDisks` request.
 #[derive(Debug, Clone)]
@@ -169,7 +168,11 @@ pub async fn request_restore(
         jobs::JobUpdate {
             status: None,
             extended_info: Some(JobExtendedInfo {
-                tasks_list: vec![job_task(TRANSFER_FROM_VAULT, "InProgress", Some(now), None)],
+                tasks_list: vec![JobTask::new(
+                    JobTaskName::TransferFromVault,
+                    JobTaskStatus::InProgress,
+                    now,
+                )],
                 property_bag,
                 ..JobExtendedInfo::default()
             }),
@@ -345,7 +348,7 @@ async fn end(
                 &vault_id,
                 job_id,
                 JobStatus::Completed,
-                &[(TRANSFER_FROM_VAULT, "Completed")],
+                &[(JobTaskName::TransferFromVault, JobTaskStatus::Completed)],
                 &[("Bytes Restored", bytes.to_string())],
                 Vec::new(),
                 now,
@@ -358,7 +361,7 @@ async fn end(
                 &vault_id,
                 job_id,
                 JobStatus::Failed,
-                &[(TRANSFER_FROM_VAULT, "Failed")],
+                &[(JobTaskName::TransferFromVault, JobTaskStatus::Failed)],
                 &[],
                 vec![error_detail(&INTERNAL_ERROR, Some(&detail))],
                 now,

@@ -7,16 +7,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::backup::{error_detail, TRANSFER_TO_VAULT};
 use super::engine::Engine;
 use super::lease::{self, Work};
-use super::progress::finish_job;
+use super::progress::{error_detail, finish_job};
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
 use super::scheduler::stored_policy;
 use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
 use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
 use super::EngineError;
-use crate::resources::jobs::JobStatus;
+use crate::resources::jobs::{JobStatus, JobTaskName, JobTaskStatus};
 use crate::resources::recovery_points::{
     self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
 };
@@ -265,7 +264,7 @@ async fn record(
         &task.vault_id,
         &task.job_id,
         JobStatus::Completed,
-        &[(TRANSFER_TO_VAULT, "Completed")],
+        &[(JobTaskName::TransferToVault, JobTaskStatus::Completed)],
         &[
             (
                 "Backup Size",
@@ -340,7 +339,7 @@ async fn fail(engine: &Engine, task_id: &str, detail: &str) -> Result<(), Engine
         &task.vault_id,
         &task.job_id,
         JobStatus::Failed,
-        &[(TRANSFER_TO_VAULT, "Failed")],
+        &[(JobTaskName::TransferToVault, JobTaskStatus::Failed)],
         &[],
         vec![error_detail(&INTERNAL_ERROR, Some(detail))],
         now,

@@ -60,12 +60,90 @@ impl JobStatus {
     }
 }
 
+/// A step of a job, by the name Azure lists it under (`taskId`), stored and shown as that
+/// name.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum JobTaskName {
+    /// A Backup job's snapshot phase, until the extension reports its snapshot.
+    #[strum(serialize = "Take Snapshot")]
+    TakeSnapshot,
+    /// A Backup job's copy of the snapshot into the vault.
+    #[strum(serialize = "Transfer data to vault")]
+    TransferToVault,
+    /// A Restore job's copy of the disks out of the vault.
+    #[strum(serialize = "Transfer data from vault")]
+    TransferFromVault,
+}
+
+impl JobTaskName {
+    /// The wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Reading the stored name.
+impl TryFrom<String> for JobTaskName {
+    type Error = strum::ParseError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
+
+/// Where a step of a job is (`status`), stored and shown as the variant's name.
+/// `NotStarted` → `InProgress` → `Completed`, `Failed` or `Cancelled`; a step may also
+/// end without having started (a job failed or cancelled before it).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[serde(into = "&'static str", try_from = "String")]
+pub enum JobTaskStatus {
+    NotStarted,
+    InProgress,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl JobTaskStatus {
+    /// The wire and stored name (the variant's).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Reading the stored name.
+impl TryFrom<String> for JobTaskStatus {
+    type Error = strum::ParseError;
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
+
 /// One step of a job ("Take Snapshot", "Transfer data to vault").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobTask {
-    pub task_id: String,
-    /// `NotStarted`, `InProgress`, `Completed`, `Failed`...
-    pub status: String,
+    pub task_id: JobTaskName,
+    pub status: JobTaskStatus,
     #[serde(with = "optional_micros")]
     pub start_time: Option<DateTime<Utc>>,
     #[serde(with = "optional_micros")]
@@ -74,6 +152,43 @@ pub struct JobTask {
     pub progress_percentage: f64,
     /// e.g. "63.5 GBs / 127 GBs Transferred".
     pub task_execution_details: String,
+}
+
+impl JobTask {
+    /// A step as a new job lists it: not started, or `InProgress` since `now`.
+    pub fn new(name: JobTaskName, status: JobTaskStatus, now: DateTime<Utc>) -> Self {
+        let mut task = Self {
+            task_id: name,
+            status: JobTaskStatus::NotStarted,
+            start_time: None,
+            end_time: None,
+            instance_id: String::new(),
+            progress_percentage: 0.0,
+            task_execution_details: String::new(),
+        };
+        task.move_to(status, now);
+        task
+    }
+
+    /// Moves the step to `status` at `now`: starting stamps its start time (once), ending
+    /// stamps its end time too (a step that ends unstarted starts and ends at once), and
+    /// completing fills its progress.
+    pub fn move_to(&mut self, status: JobTaskStatus, now: DateTime<Utc>) {
+        self.status = status;
+        match status {
+            JobTaskStatus::NotStarted => {}
+            JobTaskStatus::InProgress => {
+                self.start_time.get_or_insert(now);
+            }
+            JobTaskStatus::Completed | JobTaskStatus::Failed | JobTaskStatus::Cancelled => {
+                self.start_time.get_or_insert(now);
+                self.end_time = Some(now);
+                if status == JobTaskStatus::Completed {
+                    self.progress_percentage = 100.0;
+                }
+            }
+        }
+    }
 }
 
 /// The detail a job carries beside its state (`properties.extendedInfo`).
@@ -515,8 +630,8 @@ mod tests {
     #[test]
     fn task_times_survive_the_json_column() {
         let task = JobTask {
-            task_id: "Take Snapshot".into(),
-            status: "Completed".into(),
+            task_id: JobTaskName::TakeSnapshot,
+            status: JobTaskStatus::Completed,
             start_time: Some(from_micros(5)),
             end_time: None,
             instance_id: String::new(),
@@ -526,5 +641,51 @@ mod tests {
         let text = to_json(&task);
         let back: JobTask = serde_json::from_str(&text).unwrap();
         assert_eq!(back, task);
+    }
+
+    #[test]
+    fn job_task_names_and_statuses_are_stored_as_azure_shows_them() {
+        let task = JobTask::new(
+            JobTaskName::TransferToVault,
+            JobTaskStatus::NotStarted,
+            from_micros(5),
+        );
+        let stored: serde_json::Value = serde_json::from_str(&to_json(&task)).unwrap();
+        assert_eq!(stored["task_id"], "Transfer data to vault");
+        assert_eq!(stored["status"], "NotStarted");
+        for (name, wire) in [
+            (JobTaskName::TakeSnapshot, "Take Snapshot"),
+            (JobTaskName::TransferToVault, "Transfer data to vault"),
+            (JobTaskName::TransferFromVault, "Transfer data from vault"),
+        ] {
+            assert_eq!(name.as_str(), wire);
+            assert_eq!(JobTaskName::try_from(wire.to_owned()), Ok(name));
+        }
+        let unknown = serde_json::from_str::<JobTaskStatus>("\"Paused\"");
+        assert!(unknown.is_err(), "{unknown:?}");
+    }
+
+    #[test]
+    fn a_job_task_stamps_its_times_as_it_moves() {
+        let (start, later) = (from_micros(5), from_micros(9));
+        let mut task = JobTask::new(JobTaskName::TakeSnapshot, JobTaskStatus::InProgress, start);
+        assert_eq!((task.start_time, task.end_time), (Some(start), None));
+        task.move_to(JobTaskStatus::Completed, later);
+        assert_eq!((task.start_time, task.end_time), (Some(start), Some(later)));
+        assert_eq!(task.progress_percentage, 100.0);
+
+        // A step the job never reached ends the moment the job does, at 0 %.
+        let mut unstarted = JobTask::new(
+            JobTaskName::TransferToVault,
+            JobTaskStatus::NotStarted,
+            start,
+        );
+        assert_eq!(unstarted.start_time, None);
+        unstarted.move_to(JobTaskStatus::Cancelled, later);
+        assert_eq!(
+            (unstarted.start_time, unstarted.end_time),
+            (Some(later), Some(later))
+        );
+        assert_eq!(unstarted.progress_percentage, 0.0);
     }
 }

@@ -237,7 +237,7 @@ fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
                     .tasks_list
                     .iter()
                     .map(|t| JobTaskBody {
-                        task_id: t.task_id.clone(),
+                        task_id: t.task_id.as_str().to_owned(),
                         start_time: t.start_time.map(wire_time),
                         end_time: t.end_time.map(wire_time),
                         instance_id: t.instance_id.clone(),
@@ -246,7 +246,7 @@ fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
                             (Some(start), None) => now - start,
                             _ => Duration::zero(),
                         }),
-                        status: t.status.clone(),
+                        status: t.status.as_str().to_owned(),
                         progress_percentage: t.progress_percentage,
                         task_execution_details: t.task_execution_details.clone(),
                     })
