@@ -12,7 +12,7 @@ use sqlx::AnyConnection;
 use super::engine::Engine;
 use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
 use super::progress::{backup_job_tasks, fail_backup_before_transfer};
-use super::tasks::{self, BackupTask, TaskState, Trigger};
+use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::guest::{self, ExtensionGoal};
 use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
@@ -360,15 +360,6 @@ fn new_job(request: &BackupRequest, now: DateTime<Utc>) -> NewJob {
         },
     }
 }
-
-/// The per-vault container the extension's status and log blobs live in (the collector
-/// watches containers by this prefix).
-pub fn status_container_name(vault_id: &str) -> String {
-    format!("{STATUS_CONTAINER_PREFIX}{}", vault_id.to_ascii_lowercase())
-}
-
-/// What every vault's status container name starts with.
-pub const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
 
 /// What minting needs of the VM: its OS, its disks and its agent's certificate.
 #[derive(Clone)]

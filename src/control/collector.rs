@@ -18,10 +18,12 @@ use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
-use super::backup::STATUS_CONTAINER_PREFIX;
 use super::engine::Engine;
 use super::progress::{fail_backup_before_transfer, set_task_status};
-use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
+use super::tasks::{
+    self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState,
+    STATUS_CONTAINER_PREFIX,
+};
 use super::{transfer, EngineError};
 use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};

@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::engine::Engine;
-use super::transfer::RecoveryPointDisk;
+use super::recovery_point_disks::RecoveryPointDisk;
 use super::vault_storage::delete_snapshot;
 use super::EngineError;
 use crate::resources::recovery_points::{Tier, TierStatus, TierType};

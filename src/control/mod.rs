@@ -21,8 +21,12 @@ mod lease;
 pub mod minting;
 /// On-demand backup requests and their limits.
 pub mod on_demand;
-/// Job task lists and endings.
+/// Backup policies as the engine reads them from the database.
+mod policies;
+/// Job bookkeeping: task lists, endings, error details.
 mod progress;
+/// Where a recovery point's data lives, disk by disk.
+mod recovery_point_disks;
 /// Restore jobs.
 pub mod restore;
 /// Recovery point expiry by the policy's retention rules.

@@ -13,7 +13,7 @@ use sqlx::Row;
 use super::engine::Engine;
 use super::lease::{self, Work};
 use super::progress::{error_detail, finish_job};
-use super::transfer::RecoveryPointDisk;
+use super::recovery_point_disks::RecoveryPointDisk;
 use super::vault_storage::{restore_disk, VaultDisk};
 use super::EngineError;
 use crate::resources::jobs::{

@@ -3,20 +3,20 @@
 //! compare-and-set in the transaction that creates the run's job, so however many replicas
 //! share the database, each run makes exactly one job.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
 use super::backup::{start_backups, BackupRequest, BackupTarget};
 use super::engine::Engine;
+use super::policies::PolicyCache;
 use super::schedule::next_run_after;
 use super::tasks::Trigger;
 use super::EngineError;
 use crate::resources::policy::IaasVmPolicy;
 use crate::resources::protection::names::VmName;
-use crate::store::{from_micros, placeholders, to_micros, Db};
+use crate::store::{from_micros, placeholders, to_micros};
 
 /// `next_backup_at` of an item whose policy never runs.
 const NEVER: i64 = i64::MAX;
@@ -249,45 +249,4 @@ pub async fn next_event_after(
         };
     }
     Ok(next.map(from_micros))
-}
-
-/// A policy as `backup_policy.properties` stores it.
-pub(super) fn stored_policy(properties: &str) -> Result<IaasVmPolicy, EngineError> {
-    let value: serde_json::Value =
-        serde_json::from_str(properties).map_err(|e| EngineError::corrupt("policy", e))?;
-    IaasVmPolicy::from_properties(&value)
-        .map_err(|e| EngineError::corrupt("policy", format!("{e:?}")))
-}
-
-/// Parsed policies by vault and policy key, for one pass.
-#[derive(Default)]
-struct PolicyCache {
-    policies: HashMap<(String, String), Option<Arc<IaasVmPolicy>>>,
-}
-
-impl PolicyCache {
-    async fn get(
-        &mut self,
-        db: &Db,
-        vault_id: &str,
-        policy_key: &str,
-    ) -> Result<Option<Arc<IaasVmPolicy>>, EngineError> {
-        let key = (vault_id.to_owned(), policy_key.to_owned());
-        if let Some(policy) = self.policies.get(&key) {
-            return Ok(policy.clone());
-        }
-        let properties: Option<String> = sqlx::query_scalar(
-            "select properties from backup_policy where vault_id = $1 and name_key = $2",
-        )
-        .bind(vault_id)
-        .bind(policy_key)
-        .fetch_optional(db.pool())
-        .await?;
-        let policy = match properties {
-            Some(text) => Some(Arc::new(stored_policy(&text)?)),
-            None => None,
-        };
-        self.policies.insert(key, policy.clone());
-        Ok(policy)
-    }
 }

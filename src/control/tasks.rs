@@ -61,6 +61,15 @@ impl TryFrom<String> for Trigger {
     }
 }
 
+/// The per-vault container the extension's status and log blobs live in (the collector
+/// watches containers by this prefix).
+pub fn status_container_name(vault_id: &str) -> String {
+    format!("{STATUS_CONTAINER_PREFIX}{}", vault_id.to_ascii_lowercase())
+}
+
+/// What every vault's status container name starts with.
+pub const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
+
 /// One disk's snapshot, as the extension reported it and the engine verified it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SnapshotDisk {

@@ -4,14 +4,14 @@
 //! crash never records a second point.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::engine::Engine;
 use super::lease::{self, Work};
+use super::policies;
 use super::progress::{error_detail, finish_job};
+use super::recovery_point_disks::RecoveryPointDisk;
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
-use super::scheduler::stored_policy;
 use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
 use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
 use super::EngineError;
@@ -22,34 +22,6 @@ use crate::resources::recovery_points::{
 use crate::storage::Timestamp;
 use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
-
-/// Where one disk of a recovery point lives: its instant snapshot (until retention deletes
-/// it) and its vault copy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecoveryPointDisk {
-    pub lun: i64,
-    pub container: String,
-    pub blob: String,
-    /// The disk snapshot (the InstantRP tier); `None` once deleted.
-    pub snapshot: Option<i64>,
-    pub vault_container: String,
-    pub vault_blob: String,
-    /// The vault blob's snapshot (the HardenedRP tier).
-    pub vault_snapshot: i64,
-    pub bytes_transferred: u64,
-}
-
-impl RecoveryPointDisk {
-    /// The disks of a point as `recovery_point.disks` stores them; none when null.
-    pub fn parse_list(disks: Option<&str>) -> Result<Vec<Self>, EngineError> {
-        match disks {
-            Some(text) => serde_json::from_str(text)
-                .map_err(|e| EngineError::corrupt("recovery point disks", e)),
-            None => Ok(Vec::new()),
-        }
-    }
-}
 
 /// Starts the transfer of a task whose snapshot was collected, unless it already runs here
 /// or another engine holds its lease.
@@ -292,23 +264,14 @@ async fn expiry_of(
     task: &BackupTask,
     taken_at: DateTime<Utc>,
 ) -> Result<RecoveryPointExpiry, EngineError> {
-    let properties: Option<String> = sqlx::query_scalar(
-        "select b.properties from protected_item p join backup_policy b \
-         on b.vault_id = p.vault_id and b.name_key = p.policy_key \
-         where p.vault_id = $1 and p.item_key = $2",
-    )
-    .bind(&task.vault_id)
-    .bind(&task.item_key)
-    .fetch_optional(engine.db().pool())
-    .await?;
-    let Some(properties) = properties else {
+    let policy = policies::of_item(engine.db(), &task.vault_id, &task.item_key).await?;
+    let Some(policy) = policy else {
         // Protection stopped while the backup ran: keep the point until data is deleted.
         return Ok(RecoveryPointExpiry {
             expires_at: None,
             instant_expires_at: taken_at + chrono::TimeDelta::days(2),
         });
     };
-    let policy = stored_policy(&properties)?;
     Ok(match task.trigger {
         Trigger::Scheduled => scheduled_expiry(&policy, task.scheduled_at, taken_at),
         Trigger::OnDemand => on_demand_expiry(&policy, taken_at, task.rp_expires_at),
