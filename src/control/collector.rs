@@ -4,9 +4,10 @@
 //! outstanding task's status blob, every second, batched. Either way it reads the status blob, validates it against
 //! the extension's schema and against the store (every reported snapshot must exist, be of
 //! the task's disks and be newer than the task), and moves the task on: transitioning
-//! statuses are noted, a success starts the transfer, an error fails the job with the
-//! Azure error the extension code maps to. Tasks with no final status by their deadline
-//! fail too.
+//! statuses are noted, a success readies the transfer (which the caller starts: the run
+//! loop passes the transfer phase's start, so the collector does not know it), an error
+//! fails the job with the Azure error the extension code maps to. Tasks with no final
+//! status by their deadline fail too.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -24,7 +25,7 @@ use super::tasks::{
     self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState,
     STATUS_CONTAINER_PREFIX,
 };
-use super::{transfer, EngineError};
+use super::EngineError;
 use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};
 use crate::store::placeholders;
@@ -46,16 +47,43 @@ pub fn subscribe(engine: &Engine) -> Option<UnboundedReceiver<BlobWrite>> {
     engine.storage().watch_writes(STATUS_CONTAINER_PREFIX)
 }
 
+/// Starts the transfer of a task whose snapshot was collected.
+pub type StartTransfer = fn(&Engine, &str);
+
+/// Tasks whose snapshot was just collected: they are `Transferring`, and their transfers
+/// are to start at once (a transfer no one starts waits for a tick to adopt it).
+#[derive(Debug, Default)]
+#[must_use = "the transfers of collected snapshots are to start at once"]
+pub struct ReadyForTransfer(Vec<String>);
+
+impl ReadyForTransfer {
+    pub fn task_ids(&self) -> &[String] {
+        &self.0
+    }
+
+    pub fn start(self, engine: &Engine, start_transfer: StartTransfer) {
+        for task_id in self.0 {
+            start_transfer(engine, &task_id);
+        }
+    }
+
+    fn extend(&mut self, more: Self) {
+        self.0.extend(more.0);
+    }
+}
+
 /// Collects status blobs until shutdown: as `writes` announces them, or by polling every
-/// outstanding task's status blob when there are no announcements.
+/// outstanding task's status blob when there are no announcements. Each collected
+/// snapshot's transfer starts with `start_transfer` right after its status is recorded.
 pub async fn run(
     engine: Engine,
     writes: Option<UnboundedReceiver<BlobWrite>>,
+    start_transfer: StartTransfer,
     shutdown: watch::Receiver<bool>,
 ) {
     match writes {
-        Some(writes) => follow_announcements(engine, writes, shutdown).await,
-        None => poll(engine, shutdown).await,
+        Some(writes) => follow_announcements(engine, writes, start_transfer, shutdown).await,
+        None => poll(engine, start_transfer, shutdown).await,
     }
 }
 
@@ -64,10 +92,11 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Polls every task waiting for its snapshot: a conditional GET per status blob, so an
 /// unchanged one costs a 304 and no judging.
-async fn poll(engine: Engine, mut shutdown: watch::Receiver<bool>) {
+async fn poll(engine: Engine, start_transfer: StartTransfer, mut shutdown: watch::Receiver<bool>) {
     loop {
-        if let Err(error) = sweep(&engine).await {
-            tracing::error!(error = %error.report(), "polling status blobs failed");
+        match sweep(&engine).await {
+            Ok(ready) => ready.start(&engine, start_transfer),
+            Err(error) => tracing::error!(error = %error.report(), "polling status blobs failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -81,6 +110,7 @@ async fn poll(engine: Engine, mut shutdown: watch::Receiver<bool>) {
 async fn follow_announcements(
     engine: Engine,
     mut writes: UnboundedReceiver<BlobWrite>,
+    start_transfer: StartTransfer,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -102,8 +132,9 @@ async fn follow_announcements(
                 let engine = engine.clone();
                 tokio::spawn(async move {
                     let task_ids: Vec<String> = task_ids.into_iter().collect();
-                    if let Err(error) = collect_many(&engine, &task_ids).await {
-                        tracing::error!(error = %error.report(), tasks = task_ids.len(), "collecting status blobs failed");
+                    match collect_many(&engine, &task_ids).await {
+                        Ok(ready) => ready.start(&engine, start_transfer),
+                        Err(error) => tracing::error!(error = %error.report(), tasks = task_ids.len(), "collecting status blobs failed"),
                     }
                     drop(permit);
                 });
@@ -124,7 +155,7 @@ fn status_task_id(written: &BlobWrite) -> Option<String> {
 /// Reads the status blob of every task still waiting for its snapshot (after a restart,
 /// writes made while the service was down were announced to no one; without
 /// announcements, this is the poll).
-pub async fn sweep(engine: &Engine) -> Result<(), EngineError> {
+pub async fn sweep(engine: &Engine) -> Result<ReadyForTransfer, EngineError> {
     let waiting = tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await?;
     let ids: Vec<String> = waiting.into_iter().map(|t| t.task_id).collect();
     // The futures are made first: a stream mapping borrowed items through a closure
@@ -133,11 +164,15 @@ pub async fn sweep(engine: &Engine) -> Result<(), EngineError> {
         .chunks(COLLECTION_BATCH)
         .map(|chunk| collect_many(engine, chunk))
         .collect();
-    let results: Vec<Result<(), EngineError>> = futures_util::stream::iter(batches)
+    let results: Vec<Result<ReadyForTransfer, EngineError>> = futures_util::stream::iter(batches)
         .buffer_unordered(SWEEP_BATCHES_AT_ONCE)
         .collect()
         .await;
-    results.into_iter().collect()
+    let mut ready = ReadyForTransfer::default();
+    for batch in results {
+        ready.extend(batch?);
+    }
+    Ok(ready)
 }
 
 /// Batches of a sweep collected at once.
@@ -146,20 +181,24 @@ const SWEEP_BATCHES_AT_ONCE: usize = 4;
 const CONCURRENT_READS: usize = 32;
 
 /// Reads a task's status blob and acts on it, once per version of the blob.
-pub async fn collect(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
+pub async fn collect(engine: &Engine, task_id: &str) -> Result<ReadyForTransfer, EngineError> {
     collect_many(engine, &[task_id.to_owned()]).await
 }
 
 /// [`collect`] for many tasks: their status blobs are judged, then every outcome is
-/// recorded in one transaction; transfers start after it commits.
-pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), EngineError> {
+/// recorded in one transaction; the tasks whose snapshot it collected are ready for
+/// transfer once it commits.
+pub async fn collect_many(
+    engine: &Engine,
+    task_ids: &[String],
+) -> Result<ReadyForTransfer, EngineError> {
     let waiting = tasks::get_many(engine.db(), task_ids).await?;
     let waiting: Vec<BackupTask> = waiting
         .into_iter()
         .filter(|t| t.state == TaskState::AwaitingSnapshot)
         .collect();
     if waiting.is_empty() {
-        return Ok(());
+        return Ok(ReadyForTransfer::default());
     }
     let disks = disks_of_vms(engine, &waiting).await?;
     let account_skew = engine.account_skew().await?;
@@ -187,11 +226,11 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
         verdicts.push((task, etag, verdict));
     }
     if verdicts.is_empty() {
-        return Ok(());
+        return Ok(ReadyForTransfer::default());
     }
     let now = engine.clock().now();
     let mut tx = engine.db().begin_write().await?;
-    let mut transfers = Vec::new();
+    let mut ready = ReadyForTransfer::default();
     for (task, etag, verdict) in verdicts {
         match verdict {
             Verdict::Transitioning => {
@@ -228,7 +267,7 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
                         now,
                     )
                     .await?;
-                    transfers.push(task.task_id);
+                    ready.0.push(task.task_id);
                 }
             }
             Verdict::Failed { error, detail } => {
@@ -237,22 +276,23 @@ pub async fn collect_many(engine: &Engine, task_ids: &[String]) -> Result<(), En
         }
     }
     tx.commit().await?;
-    for task_id in transfers {
-        transfer::spawn(engine, &task_id);
-    }
-    Ok(())
+    Ok(ready)
 }
 
-/// Fails every task still waiting for its snapshot past its deadline.
-pub async fn fail_overdue(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError> {
+/// Fails every task still waiting for its snapshot past its deadline; a status written at
+/// the last moment still counts, and readies its transfer instead.
+pub async fn fail_overdue(
+    engine: &Engine,
+    now: DateTime<Utc>,
+) -> Result<ReadyForTransfer, EngineError> {
+    let mut ready = ReadyForTransfer::default();
     loop {
         let overdue = tasks::overdue(engine.db(), now, 500).await?;
         if overdue.is_empty() {
-            return Ok(());
+            return Ok(ready);
         }
         for task in overdue {
-            // A status written at the last moment still counts.
-            collect(engine, &task.task_id).await?;
+            ready.extend(collect(engine, &task.task_id).await?);
             fail(
                 engine,
                 &task,

@@ -10,7 +10,7 @@ pub mod cancel;
 pub mod cms;
 /// Reading and judging the status blobs the extension writes.
 pub mod collector;
-/// The engine handle and its control loop; simulated-time advance.
+/// The engine's handle: the context every phase works in.
 pub mod engine;
 mod error;
 /// Applying retention: instant snapshot and recovery point expiry.
@@ -31,6 +31,8 @@ mod recovery_point_disks;
 pub mod restore;
 /// Recovery point expiry by the policy's retention rules.
 pub mod retention;
+/// The control loop, the one caller of every phase; simulated-time advance.
+pub mod run_loop;
 /// When a policy's runs are due, in its time zone.
 pub mod schedule;
 /// Claiming due runs and starting their jobs.

@@ -262,9 +262,10 @@ async fn a_running_backup_is_cancelled_and_its_late_snapshot_ignored(app: Manage
     let done = task.app_consistent_status(&snapshots);
     task.write_status(&done).await.unwrap();
     // Collect it now, as the blob write's event would, so the check does not race it.
-    vaultsim::control::collector::collect(&app.engine, &format!("{job_id}_1"))
+    let ready = vaultsim::control::collector::collect(&app.engine, &format!("{job_id}_1"))
         .await
         .unwrap();
+    assert!(ready.task_ids().is_empty(), "{ready:?}");
     assert!(recovery_points(&app).await.is_empty());
     let after = app.get_job(GROUP, VAULT, &job_id).await.body;
     assert_eq!(after["properties"]["status"], "Cancelled", "{after}");
