@@ -39,6 +39,9 @@ pub mod schedule;
 pub mod scheduler;
 /// Simulated time kept in the database.
 pub mod sim_clock;
+/// The modules' dependency rules, checked from their sources.
+#[cfg(test)]
+mod structure;
 /// Backup task rows.
 pub mod tasks;
 /// Transfer of snapshots into the vault as recovery points.
