@@ -8,7 +8,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 use vaultsim::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask, NewJob,
+    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
+    JobTaskName, JobTaskStatus, NewJob,
 };
 
 use super::app::{ArmResponse, ManagementApp};
@@ -305,8 +306,8 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
     running.extended_info = JobExtendedInfo {
         tasks_list: vec![
             JobTask {
-                task_id: "Take Snapshot".into(),
-                status: "InProgress".into(),
+                task_id: JobTaskName::TakeSnapshot,
+                status: JobTaskStatus::InProgress,
                 start_time: Some(started),
                 end_time: None,
                 instance_id: String::new(),
@@ -314,8 +315,8 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
                 task_execution_details: String::new(),
             },
             JobTask {
-                task_id: "Transfer data to vault".into(),
-                status: "NotStarted".into(),
+                task_id: JobTaskName::TransferToVault,
+                status: JobTaskStatus::NotStarted,
                 start_time: None,
                 end_time: None,
                 instance_id: String::new(),
