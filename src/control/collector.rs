@@ -50,8 +50,8 @@ pub fn subscribe(engine: &Engine) -> Option<UnboundedReceiver<BlobWrite>> {
 /// Starts the transfer of a task whose snapshot was collected.
 pub type StartTransfer = fn(&Engine, &str);
 
-/// Tasks whose snapshot was just collected: they are `Transferring`, and their transfers
-/// are to start at once (a transfer no one starts waits for a tick to adopt it).
+/// Tasks whose snapshot one collection recorded: they are `Transferring`, and their
+/// transfers are to start at once (a transfer no one starts waits for a tick to adopt it).
 #[derive(Debug, Default)]
 #[must_use = "the transfers of collected snapshots are to start at once"]
 pub struct ReadyForTransfer(Vec<String>);
@@ -65,10 +65,6 @@ impl ReadyForTransfer {
         for task_id in self.0 {
             start_transfer(engine, &task_id);
         }
-    }
-
-    fn extend(&mut self, more: Self) {
-        self.0.extend(more.0);
     }
 }
 
@@ -94,9 +90,8 @@ const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// unchanged one costs a 304 and no judging.
 async fn poll(engine: Engine, start_transfer: StartTransfer, mut shutdown: watch::Receiver<bool>) {
     loop {
-        match sweep(&engine).await {
-            Ok(ready) => ready.start(&engine, start_transfer),
-            Err(error) => tracing::error!(error = %error.report(), "polling status blobs failed"),
+        if let Err(error) = sweep(&engine, start_transfer).await {
+            tracing::error!(error = %error.report(), "polling status blobs failed");
         }
         tokio::select! {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -154,25 +149,27 @@ fn status_task_id(written: &BlobWrite) -> Option<String> {
 
 /// Reads the status blob of every task still waiting for its snapshot (after a restart,
 /// writes made while the service was down were announced to no one; without
-/// announcements, this is the poll).
-pub async fn sweep(engine: &Engine) -> Result<ReadyForTransfer, EngineError> {
+/// announcements, this is the poll). Each batch's transfers start as soon as it is
+/// recorded.
+pub async fn sweep(engine: &Engine, start_transfer: StartTransfer) -> Result<(), EngineError> {
     let waiting = tasks::in_state(engine.db(), TaskState::AwaitingSnapshot, i64::MAX).await?;
     let ids: Vec<String> = waiting.into_iter().map(|t| t.task_id).collect();
     // The futures are made first: a stream mapping borrowed items through a closure
     // trips the compiler's Send inference inside spawned tasks.
     let batches: Vec<_> = ids
         .chunks(COLLECTION_BATCH)
-        .map(|chunk| collect_many(engine, chunk))
+        .map(|chunk| async move {
+            collect_many(engine, chunk)
+                .await?
+                .start(engine, start_transfer);
+            Ok(())
+        })
         .collect();
-    let results: Vec<Result<ReadyForTransfer, EngineError>> = futures_util::stream::iter(batches)
+    let results: Vec<Result<(), EngineError>> = futures_util::stream::iter(batches)
         .buffer_unordered(SWEEP_BATCHES_AT_ONCE)
         .collect()
         .await;
-    let mut ready = ReadyForTransfer::default();
-    for batch in results {
-        ready.extend(batch?);
-    }
-    Ok(ready)
+    results.into_iter().collect()
 }
 
 /// Batches of a sweep collected at once.
@@ -280,19 +277,21 @@ pub async fn collect_many(
 }
 
 /// Fails every task still waiting for its snapshot past its deadline; a status written at
-/// the last moment still counts, and readies its transfer instead.
+/// the last moment still counts, and starts its transfer instead.
 pub async fn fail_overdue(
     engine: &Engine,
     now: DateTime<Utc>,
-) -> Result<ReadyForTransfer, EngineError> {
-    let mut ready = ReadyForTransfer::default();
+    start_transfer: StartTransfer,
+) -> Result<(), EngineError> {
     loop {
         let overdue = tasks::overdue(engine.db(), now, 500).await?;
         if overdue.is_empty() {
-            return Ok(ready);
+            return Ok(());
         }
         for task in overdue {
-            ready.extend(collect(engine, &task.task_id).await?);
+            collect(engine, &task.task_id)
+                .await?
+                .start(engine, start_transfer);
             fail(
                 engine,
                 &task,

@@ -63,9 +63,7 @@ impl Engine {
         let now = self.clock().now();
         scheduler::plan(self, now).await?;
         let started = scheduler::start_due(self, now).await?;
-        collector::fail_overdue(self, now)
-            .await?
-            .start(self, transfer::spawn);
+        collector::fail_overdue(self, now, transfer::spawn).await?;
         expiry::apply(self, now).await?;
         self.adopt_unowned_work().await?;
         Ok(started)
@@ -142,7 +140,7 @@ impl Engine {
     /// After a restart: status blobs written while the service was down are read, and
     /// the work this engine left (and work no engine holds) resumes.
     async fn resume(&self) -> Result<(), EngineError> {
-        collector::sweep(self).await?.start(self, transfer::spawn);
+        collector::sweep(self, transfer::spawn).await?;
         self.adopt_unowned_work().await
     }
 
