@@ -27,6 +27,7 @@ use super::arm::error::{ErrorDetail, ErrorResponse};
 use super::arm::ArmError;
 use crate::auth::{token, Auth};
 use crate::clock::Clock;
+use crate::control::sim_clock;
 use crate::guest::{
     self, Credential, GoalStateNotifier, GuestError, Registration, RegistrationDisk, StatusReport,
     DEFAULT_WAIT,
@@ -194,6 +195,9 @@ async fn goal_state(
     let goal_state =
         guest::wait_for_goal_state(&state.db, &state.notifier, &vm_id, query.incarnation, wait)
             .await?;
+    // The host time the extension judges a task's age by: the clock another replica may
+    // have just moved (this one's engine follows it only once a tick).
+    sim_clock::apply_stored(&state.db, &state.clock).await?;
     Ok(Json(goal_state_body(goal_state, state.clock.now())))
 }
 

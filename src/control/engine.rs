@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -53,6 +53,23 @@ struct Inner {
     transfers: Arc<Semaphore>,
     /// One transfer at a time per item: its vault copy is written in place.
     item_transfers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// How far an account's `Date` may be from this machine's real time for the account to
+/// count as keeping real time.
+pub const REAL_TIME_TOLERANCE: TimeDelta = TimeDelta::minutes(2);
+
+/// The skew of an account whose time is `account_now` when real time is `real_now` and the
+/// service clock says `service_now` (see [`Engine::account_skew`]).
+fn skew_of(
+    account_now: DateTime<Utc>,
+    real_now: DateTime<Utc>,
+    service_now: DateTime<Utc>,
+) -> TimeDelta {
+    if (account_now - real_now).abs() > REAL_TIME_TOLERANCE {
+        return TimeDelta::zero();
+    }
+    TimeDelta::seconds((account_now - service_now).num_seconds())
 }
 
 /// Status blobs read and judged at once.
@@ -131,13 +148,19 @@ impl Engine {
     }
 
     /// The account's time less the service clock's, in whole seconds (what the account's
-    /// `Date` header can tell): zero for the embedded store and for a blob node that
-    /// follows the shared clock; large when the simulated clock runs ahead of an account
-    /// that keeps real time. SAS windows and snapshot stamps are moved by it.
+    /// `Date` header can tell): large when the simulated clock runs apart from an account
+    /// that keeps real time (Azurite, Azure Storage); zero for the embedded store and for a
+    /// blob node that follows the shared clock. SAS windows and snapshot stamps are moved
+    /// by it.
+    ///
+    /// An account keeps real time when its `Date` is within [`REAL_TIME_TOLERANCE`] of this
+    /// machine's. Any other account follows the shared simulated clock, perhaps a moment
+    /// behind a change (a blob node reads it five times a second): its skew is taken as
+    /// zero rather than measured in that moment, which would sign SAS windows for a time
+    /// the node is about to leave.
     pub async fn account_skew(&self) -> Result<TimeDelta, StorageError> {
         let account_now = self.inner.storage.account_time().await?;
-        let skew = account_now - self.clock().now();
-        Ok(TimeDelta::seconds(skew.num_seconds()))
+        Ok(skew_of(account_now, Utc::now(), self.clock().now()))
     }
 
     /// Creates `name` in the blob storage unless it is known to exist.
@@ -194,5 +217,36 @@ impl Engine {
             .acquire_owned()
             .await
             .expect("the semaphore is never closed")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn an_account_on_real_time_is_skewed_by_how_far_the_simulated_clock_runs_apart() {
+        let real = at("2026-12-06T08:00:00.400Z");
+        let pinned = at("2027-01-05T08:00:00Z");
+        // Azurite's Date, a second behind the real time at whole seconds.
+        let skew = skew_of(at("2026-12-06T07:59:59Z"), real, pinned);
+        assert_eq!(skew, TimeDelta::seconds(-(30 * 86_400 + 1)));
+        assert_eq!(skew_of(real, real, real), TimeDelta::zero());
+    }
+
+    #[test]
+    fn an_account_following_the_shared_clock_has_no_skew_even_while_catching_up() {
+        let real = at("2026-12-06T08:00:00Z");
+        let pinned = at("2026-03-02T02:00:00Z");
+        // Still at the setting from before the clock moved a day.
+        assert_eq!(
+            skew_of(at("2026-03-01T02:30:00Z"), real, pinned),
+            TimeDelta::zero()
+        );
+        assert_eq!(skew_of(pinned, real, pinned), TimeDelta::zero());
     }
 }

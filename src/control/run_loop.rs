@@ -71,10 +71,7 @@ impl Engine {
 
     /// Another replica may have moved simulated time: follow the stored setting.
     async fn follow_stored_clock(&self) -> Result<(), EngineError> {
-        let stored = sim_clock::load(self.db()).await?;
-        if stored != self.clock().setting() {
-            self.clock().set(stored);
-        }
+        sim_clock::apply_stored(self.db(), self.clock()).await?;
         Ok(())
     }
 

@@ -165,7 +165,7 @@ impl BlobNode {
     pub fn start(database_url: Option<&str>) -> BlobNode {
         let data = tempfile::tempdir().unwrap();
         let mut command = serve_command(data.path(), database_url);
-        command.args(["--components", "blob", "--blob-https-addr", "off"]);
+        command.args(["--components", "blob"]);
         let process = Process::spawn(command);
         let addr = listening(&process, "blob endpoint");
         BlobNode {
