@@ -32,7 +32,7 @@ use vaultsim::resources::groups::{self, PutGroup};
 use vaultsim::resources::policy::{self, IaasVmPolicy};
 use vaultsim::resources::protection::names::VmName;
 use vaultsim::resources::vaults::{self, VaultSpec};
-use vaultsim::storage::{AccountAccess, EmbeddedStorage};
+use vaultsim::storage::{AccountAccess, EmbeddedStorage, StorageAccounts};
 use vaultsim::store::{to_micros, Db};
 use vaultsim_protocol::credentials::{self, ClientCredentials};
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
@@ -86,7 +86,7 @@ async fn run(items: usize) {
     let storage = EmbeddedStorage::new(store.clone(), clock.clone(), account);
     let engine = Engine::new(
         db.clone(),
-        Arc::new(storage),
+        Arc::new(StorageAccounts::single(Arc::new(storage))),
         clock.clone(),
         GoalStateNotifier::default(),
         EngineConfig {

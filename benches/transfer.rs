@@ -88,6 +88,7 @@ impl Bench {
             .runtime
             .block_on(transfer_disk(
                 &bench.storage,
+                &bench.storage,
                 &bench.previous,
                 None,
                 &bench.vault,
@@ -171,7 +172,13 @@ impl Bench {
         let started = Instant::now();
         let report = self
             .runtime
-            .block_on(transfer_disk(&self.storage, &disk, previous, &self.vault))
+            .block_on(transfer_disk(
+                &self.storage,
+                &self.storage,
+                &disk,
+                previous,
+                &self.vault,
+            ))
             .unwrap();
         let elapsed = started.elapsed();
         assert_eq!(report.mode, mode);

@@ -197,12 +197,11 @@ impl Application {
             )?,
         };
         let accounts = Arc::new(accounts);
-        let storage = accounts.primary().clone();
         let auth = Arc::new(Auth::open(data_dir, &db, &clock, !config.no_auth).await?);
         let notifier = GoalStateNotifier::default();
         let engine = Engine::new(
             db.clone(),
-            storage.clone(),
+            accounts.clone(),
             clock.clone(),
             notifier.clone(),
             EngineConfig {

@@ -3,6 +3,7 @@
 //! extension settings published in the VM's goal state, all in the caller's transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
@@ -10,7 +11,9 @@ use secrecy::ExposeSecret;
 use sqlx::AnyConnection;
 
 use super::engine::Engine;
-use super::minting::{extension_identity, mint_task, MintError, MintedTask, TaskDisk, TaskInput};
+use super::minting::{
+    extension_identity, mint_task, DiskAccount, MintError, MintedTask, TaskDisk, TaskInput,
+};
 use super::progress::{backup_job_tasks, fail_backup_before_transfer};
 use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
 use super::EngineError;
@@ -78,7 +81,8 @@ pub async fn start_backups(
         return Ok(Vec::new());
     }
     let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
-    let vms = vms_for_tasks(tx, requests).await?;
+    let disk_accounts = disk_accounts(engine).await?;
+    let vms = vms_for_tasks(tx, requests, &engine.account().name, &disk_accounts).await?;
     // Read in the transaction that claimed the runs: the claim's update locked each item's
     // row, so a replica claiming the item's next run, or an on-demand request (which locks
     // the row with `items::lock` before it looks), waits for it to commit and then sees its
@@ -136,7 +140,7 @@ pub async fn start_backups(
     let account_skew = if prepared.is_empty() {
         TimeDelta::zero()
     } else {
-        engine.account_skew().await?
+        engine.account_skew(engine.storage()).await?
     };
     // Encrypting to each VM's certificate is the costly part: on every core, off the
     // async workers.
@@ -164,7 +168,10 @@ pub async fn start_backups(
         let minted = match minted
             .map_err(PreparationError::Mint)
             .and_then(|minted| created.map(|()| minted).map_err(PreparationError::from))
-        {
+            .and_then(|minted| match &task.vm.unknown_account {
+                Some(name) => Err(StorageError::AccountNotConfigured(name.clone()).into()),
+                None => Ok(minted),
+            }) {
             Ok(minted) => minted,
             Err(error) => {
                 tracing::warn!(
@@ -262,7 +269,9 @@ impl PreparationError {
 /// Pre-creates the task's status and log blobs: the real extension writes only to blobs
 /// that exist.
 async fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), StorageError> {
-    engine.ensure_container(&task.status_container).await?;
+    engine
+        .ensure_container(engine.storage(), &task.status_container)
+        .await?;
     for blob in [&task.status_blob, &task.logs_blob] {
         engine
             .storage()
@@ -367,6 +376,30 @@ struct TaskVm {
     os_type: String,
     certificate_pem: String,
     disks: Vec<TaskDisk>,
+    /// A disk's account this service is not configured with: the backup fails.
+    unknown_account: Option<String>,
+}
+
+/// The accounts other than the primary, by lower-case name, with their skew relative to
+/// the primary's (one request to each; none with a single account).
+async fn disk_accounts(engine: &Engine) -> Result<HashMap<String, Arc<DiskAccount>>, EngineError> {
+    let others = &engine.accounts().all()[1..];
+    let mut accounts = HashMap::with_capacity(others.len());
+    if others.is_empty() {
+        return Ok(accounts);
+    }
+    let primary_skew = engine.account_skew(engine.storage()).await?;
+    for storage in others {
+        let skew = engine.account_skew(storage).await?;
+        accounts.insert(
+            storage.account().name.to_ascii_lowercase(),
+            Arc::new(DiskAccount {
+                access: storage.account().clone(),
+                skew_from_task: skew - primary_skew,
+            }),
+        );
+    }
+    Ok(accounts)
 }
 
 /// VMs rows read per statement.
@@ -376,6 +409,8 @@ const VMS_PER_STATEMENT: usize = 200;
 async fn vms_for_tasks(
     tx: &mut AnyConnection,
     requests: &[BackupRequest],
+    primary: &str,
+    disk_accounts: &HashMap<String, Arc<DiskAccount>>,
 ) -> Result<HashMap<String, TaskVm>, EngineError> {
     let mut vms = HashMap::with_capacity(requests.len());
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
@@ -398,25 +433,38 @@ async fn vms_for_tasks(
                     os_type,
                     certificate_pem,
                     disks: Vec::new(),
+                    unknown_account: None,
                 },
             );
         }
         let sql = format!(
-            "select vm_id, lun, blob_container, blob_name from vm_disk \
+            "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
              where vm_id in ({ids}) order by vm_id, lun"
         );
-        let mut query = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
         for request in chunk {
             query = query.bind(request.target.vm_id.clone());
         }
-        for (vm_id, lun, container, blob) in query.fetch_all(&mut *tx).await? {
-            if let Some(vm) = vms.get_mut(&vm_id) {
-                vm.disks.push(TaskDisk {
-                    lun,
-                    container,
-                    blob,
-                });
-            }
+        for (vm_id, lun, container, blob, account) in query.fetch_all(&mut *tx).await? {
+            let Some(vm) = vms.get_mut(&vm_id) else {
+                continue;
+            };
+            let account = match account {
+                Some(name) if !name.eq_ignore_ascii_case(primary) => {
+                    let found = disk_accounts.get(&name.to_ascii_lowercase()).cloned();
+                    if found.is_none() {
+                        vm.unknown_account = Some(name);
+                    }
+                    found
+                }
+                _ => None,
+            };
+            vm.disks.push(TaskDisk {
+                lun,
+                container,
+                blob,
+                account,
+            });
         }
     }
     Ok(vms)

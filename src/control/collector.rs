@@ -198,7 +198,7 @@ pub async fn collect_many(
         return Ok(ReadyForTransfer::default());
     }
     let disks = disks_of_vms(engine, &waiting).await?;
-    let account_skew = engine.account_skew().await?;
+    let skews = AccountSkews::measure(engine).await?;
     let reads: Vec<_> = waiting
         .iter()
         .map(|task| read_status(engine, task))
@@ -219,7 +219,7 @@ pub async fn collect_many(
             .get(&task.vm_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let verdict = judge(engine, &task, &content, vm_disks, account_skew).await;
+        let verdict = judge(engine, &task, &content, vm_disks, &skews).await;
         verdicts.push((task, etag, verdict));
     }
     if verdicts.is_empty() {
@@ -394,14 +394,37 @@ fn invalid(detail: impl Into<String>) -> Verdict {
     }
 }
 
-/// What a status blob's content means for its task. Snapshot stamps are the account's
-/// time; `account_skew` (the account's time less the service clock's) brings them back.
+/// Each account's skew (its time less the service clock's), measured once per batch:
+/// snapshot stamps are in their account's time.
+struct AccountSkews(HashMap<String, TimeDelta>);
+
+impl AccountSkews {
+    async fn measure(engine: &Engine) -> Result<Self, EngineError> {
+        let mut skews = HashMap::new();
+        for storage in engine.accounts().all() {
+            let skew = engine.account_skew(storage).await?;
+            skews.insert(storage.account().name.to_ascii_lowercase(), skew);
+        }
+        Ok(Self(skews))
+    }
+
+    /// The skew of a disk's account (`None`: the primary's).
+    fn of(&self, engine: &Engine, account: Option<&str>) -> TimeDelta {
+        let name = account.unwrap_or(&engine.account().name);
+        self.0
+            .get(&name.to_ascii_lowercase())
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// What a status blob's content means for its task.
 async fn judge(
     engine: &Engine,
     task: &BackupTask,
     content: &[u8],
     disks: &[SnapshotDisk],
-    account_skew: TimeDelta,
+    skews: &AccountSkews,
 ) -> Verdict {
     if content.len() as u64 > MAX_STATUS_BYTES {
         return invalid("The status blob is larger than 128 KiB.");
@@ -427,11 +450,13 @@ async fn judge(
             detail: format!("Extension code {code}: {}", report.message()),
         };
     };
-    match verify_snapshots(engine, task, &report, disks, account_skew).await {
+    match verify_snapshots(engine, task, &report, disks, skews).await {
         Ok(disks) => {
             let taken_at = disks
                 .iter()
-                .map(|d| Timestamp(d.snapshot).to_datetime() - account_skew)
+                .map(|d| {
+                    Timestamp(d.snapshot).to_datetime() - skews.of(engine, d.account.as_deref())
+                })
                 .max()
                 .unwrap_or(task.created_at);
             Verdict::Snapshot(CollectedSnapshot {
@@ -451,7 +476,7 @@ async fn verify_snapshots(
     task: &BackupTask,
     report: &StatusReport,
     expected: &[SnapshotDisk],
-    account_skew: TimeDelta,
+    skews: &AccountSkews,
 ) -> Result<Vec<SnapshotDisk>, String> {
     let mut found = Vec::with_capacity(expected.len());
     for info in &report.snapshots {
@@ -474,8 +499,13 @@ async fn verify_snapshots(
             .ok_or_else(|| {
                 format!("The snapshot of '{container}/{blob}' is not of this VM's disks.")
             })?;
-        let exists = engine
-            .storage()
+        let Ok(storage) = engine.storage_of(disk.account.as_deref()) else {
+            return Err(format!(
+                "The disk '{container}/{blob}' is in an account this service is not configured with."
+            ));
+        };
+        let account_skew = skews.of(engine, disk.account.as_deref());
+        let exists = storage
             .properties(BlobPath {
                 container: &container,
                 blob: &blob,
@@ -503,6 +533,7 @@ async fn verify_snapshots(
             container,
             blob,
             snapshot: snapshot.0,
+            account: disk.account.clone(),
         });
     }
     if found.len() != expected.len() {
@@ -525,20 +556,21 @@ async fn disks_of_vms(
     let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
     for chunk in tasks.chunks(200) {
         let sql = format!(
-            "select vm_id, lun, blob_container, blob_name from vm_disk \
+            "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
              where vm_id in ({}) order by vm_id, lun",
             placeholders(1, chunk.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
         for task in chunk {
             query = query.bind(task.vm_id.clone());
         }
-        for (vm_id, lun, container, blob) in query.fetch_all(engine.db().pool()).await? {
+        for (vm_id, lun, container, blob, account) in query.fetch_all(engine.db().pool()).await? {
             disks.entry(vm_id).or_default().push(SnapshotDisk {
                 lun,
                 container,
                 blob,
                 snapshot: 0,
+                account,
             });
         }
     }

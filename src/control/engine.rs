@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::lease::Work;
 use crate::clock::Clock;
 use crate::guest::GoalStateNotifier;
-use crate::storage::{AccountAccess, Storage, StorageError};
+use crate::storage::{AccountAccess, Storage, StorageAccounts, StorageError};
 use crate::store::Db;
 
 /// How the engine runs.
@@ -38,11 +38,11 @@ pub struct Engine {
 
 struct Inner {
     db: Db,
-    storage: Storage,
+    accounts: Arc<StorageAccounts>,
     clock: Clock,
     notifier: GoalStateNotifier,
     config: EngineConfig,
-    /// Containers known to exist, to skip the check per task.
+    /// Containers known to exist (`account/container`), to skip the check per task.
     containers: Mutex<HashSet<String>>,
     /// Transfers and restores running in this process, so an event does not start one
     /// twice.
@@ -100,7 +100,7 @@ impl Drop for ItemTransferGuard {
 impl Engine {
     pub fn new(
         db: Db,
-        storage: Storage,
+        accounts: Arc<StorageAccounts>,
         clock: Clock,
         notifier: GoalStateNotifier,
         config: EngineConfig,
@@ -108,7 +108,7 @@ impl Engine {
         Self {
             inner: Arc::new(Inner {
                 db,
-                storage,
+                accounts,
                 clock,
                 notifier,
                 config,
@@ -125,14 +125,25 @@ impl Engine {
         &self.inner.db
     }
 
-    /// Where VM disks, status and log blobs and vault copies live.
+    /// The primary storage account: vault copies and the tasks' status and log blobs.
     pub fn storage(&self) -> &Storage {
-        &self.inner.storage
+        self.inner.accounts.primary()
     }
 
-    /// The storage account SAS URIs are minted for.
+    /// The primary account, as SAS URIs name it.
     pub fn account(&self) -> &AccountAccess {
-        self.inner.storage.account()
+        self.storage().account()
+    }
+
+    /// Every account the service keeps blobs in.
+    pub fn accounts(&self) -> &StorageAccounts {
+        &self.inner.accounts
+    }
+
+    /// The account a disk (or snapshot, or restore target) recorded as `account` is in;
+    /// `None` is the primary.
+    pub fn storage_of(&self, account: Option<&str>) -> Result<&Storage, StorageError> {
+        self.inner.accounts.named(account)
     }
 
     pub fn clock(&self) -> &Clock {
@@ -158,18 +169,23 @@ impl Engine {
     /// behind a change (a blob node reads it five times a second): its skew is taken as
     /// zero rather than measured in that moment, which would sign SAS windows for a time
     /// the node is about to leave.
-    pub async fn account_skew(&self) -> Result<TimeDelta, StorageError> {
-        let account_now = self.inner.storage.account_time().await?;
+    pub async fn account_skew(&self, storage: &Storage) -> Result<TimeDelta, StorageError> {
+        let account_now = storage.account_time().await?;
         Ok(skew_of(account_now, Utc::now(), self.clock().now()))
     }
 
-    /// Creates `name` in the blob storage unless it is known to exist.
-    pub async fn ensure_container(&self, name: &str) -> Result<(), StorageError> {
-        if self.inner.containers.lock().contains(name) {
+    /// Creates `name` in `storage` unless it is known to exist.
+    pub async fn ensure_container(
+        &self,
+        storage: &Storage,
+        name: &str,
+    ) -> Result<(), StorageError> {
+        let key = format!("{}/{name}", storage.account().name);
+        if self.inner.containers.lock().contains(&key) {
             return Ok(());
         }
-        self.inner.storage.create_container(name).await?;
-        self.inner.containers.lock().insert(name.to_owned());
+        storage.create_container(name).await?;
+        self.inner.containers.lock().insert(key);
         Ok(())
     }
 

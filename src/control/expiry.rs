@@ -111,7 +111,7 @@ async fn delete_disk_snapshots(
     for disk in disks.iter_mut() {
         if let Some(snapshot) = disk.snapshot.take() {
             delete_snapshot(
-                engine.storage().as_ref(),
+                engine.storage_of(disk.account.as_deref())?.as_ref(),
                 &disk.container,
                 &disk.blob,
                 Timestamp(snapshot),

@@ -5,11 +5,13 @@
 //! SAS URIs are secrets: nothing here derives `Debug` over them or the account key.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use secrecy::ExposeSecret;
 use vaultsim_protocol::disk::OS_DISK_LUN;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, IncludedDisks, KeyValue, ObjectStrProtected,
@@ -20,6 +22,7 @@ use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
 
 use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
+use crate::storage::AccountAccess;
 
 /// Tells the real extension to snapshot through the disk SAS URIs itself instead of asking
 /// the host (168.63.129.16), which does not exist here.
@@ -35,12 +38,24 @@ const BLOB_PATH: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'/');
 
 /// One disk to snapshot: its page blob in the blob endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TaskDisk {
     /// [`OS_DISK_LUN`] for the OS disk.
     pub lun: i64,
     pub container: String,
     pub blob: String,
+    /// The disk's account when it is not the task's (the status and log blobs'): its
+    /// SAS URI is signed for that account.
+    pub account: Option<Arc<DiskAccount>>,
+}
+
+/// Another account a disk lives in, and how its clock stands to the task's account's.
+#[derive(Clone, Debug)]
+pub struct DiskAccount {
+    pub access: AccountAccess,
+    /// That account's skew less the task account's: the disk's SAS window is the task's
+    /// moved by it.
+    pub skew_from_task: TimeDelta,
 }
 
 /// Everything a task is minted from.
@@ -173,17 +188,30 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         .with(Permission::Read)
         .with(Permission::Write);
     let create = Permissions::NONE.with(Permission::Create);
-    // A task handed out over HTTPS must not work in clear text: Azure's are `spr=https`.
-    let https_only = input.blob_endpoint.starts_with("https://");
-    let sas_uri = |container: &str, blob: &str, permissions| {
+    let sas_uri = |container: &str, blob: &str, permissions, account: Option<&DiskAccount>| {
+        let (endpoint, name, key, skew) = match account {
+            Some(other) => (
+                other.access.endpoint.as_str(),
+                other.access.name.as_str(),
+                other.access.key.expose_secret(),
+                other.skew_from_task,
+            ),
+            None => (
+                input.blob_endpoint,
+                input.account_name,
+                input.account_key,
+                TimeDelta::zero(),
+            ),
+        };
         let mut builder =
-            ServiceSasBuilder::for_blob(container, blob, permissions, input.sas_expiry)
-                .start(input.sas_start);
-        if https_only {
+            ServiceSasBuilder::for_blob(container, blob, permissions, input.sas_expiry + skew)
+                .start(input.sas_start + skew);
+        // A task handed out over HTTPS must not work in clear text: Azure's are `spr=https`.
+        if endpoint.starts_with("https://") {
             builder = builder.protocol(SasProtocol::Https);
         }
-        let query = builder.query_string(input.account_name, input.account_key);
-        format!("{}?{query}", blob_url(input.blob_endpoint, container, blob))
+        let query = builder.query_string(name, key);
+        format!("{}?{query}", blob_url(endpoint, container, blob))
     };
 
     let protected = ProtectedSettings {
@@ -191,11 +219,11 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
             blob_sas_uri: input
                 .disks
                 .iter()
-                .map(|disk| sas_uri(&disk.container, &disk.blob, create))
+                .map(|disk| sas_uri(&disk.container, &disk.blob, create, disk.account.as_deref()))
                 .collect(),
         }),
-        logs_blob_uri: sas_uri(input.status_container, input.logs_blob, read_write),
-        status_blob_uri: sas_uri(input.status_container, input.status_blob, read_write),
+        logs_blob_uri: sas_uri(input.status_container, input.logs_blob, read_write, None),
+        status_blob_uri: sas_uri(input.status_container, input.status_blob, read_write, None),
     };
     let protected_json = serde_json::to_vec(&protected).expect("settings serialize to JSON");
     let envelope = encrypt_to_certificate(input.certificate_pem, &protected_json)?;
@@ -304,11 +332,13 @@ mod tests {
                 lun: OS_DISK_LUN,
                 container: "vhds".into(),
                 blob: "vm1 os.vhd".into(),
+                account: None,
             },
             TaskDisk {
                 lun: 2,
                 container: "vhds".into(),
                 blob: "data/disk+2.vhd".into(),
+                account: None,
             },
         ]
     }
@@ -385,6 +415,19 @@ mod tests {
         now: DateTime<Utc>,
         https: bool,
     ) -> Result<vaultsim_protocol::sas::GrantedSas, vaultsim_protocol::sas::SasError> {
+        check_sas_of((ACCOUNT, KEY), endpoint, url, container, blob, now, https)
+    }
+
+    /// [`check_sas_from`] for an account of its own (`(name, key)`).
+    fn check_sas_of(
+        (account, account_key): (&str, &[u8]),
+        endpoint: &str,
+        url: &str,
+        container: &str,
+        blob: &str,
+        now: DateTime<Utc>,
+        https: bool,
+    ) -> Result<vaultsim_protocol::sas::GrantedSas, vaultsim_protocol::sas::SasError> {
         let (path, query) = url.split_once('?').unwrap();
         let expected_path = format!(
             "{endpoint}/{container}/{}",
@@ -409,7 +452,7 @@ mod tests {
         assert_eq!(sas.sr, SignedResource::Blob);
         sas.check(
             &SasRequest {
-                account: ACCOUNT,
+                account,
                 container,
                 blob: Some(blob),
                 snapshot: None,
@@ -417,9 +460,76 @@ mod tests {
                 client_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 now,
             },
-            &[KEY],
+            &[account_key],
             |_| None,
         )
+    }
+
+    #[test]
+    fn a_disk_in_another_account_gets_that_accounts_sas_in_that_accounts_time() {
+        const OTHER_ENDPOINT: &str = "https://127.0.0.1:20443/second";
+        const OTHER_KEY: &[u8] = b"the second account's own key bytes";
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, cert, key) = openssl_key_pair(dir.path());
+        let mut disks = disks();
+        disks[1].account = Some(Arc::new(DiskAccount {
+            access: AccountAccess {
+                name: "second".to_owned(),
+                endpoint: OTHER_ENDPOINT.to_owned(),
+                key: OTHER_KEY.to_vec().into(),
+            },
+            skew_from_task: Duration::days(-30),
+        }));
+        let task = mint_task(&input(&pem, &disks)).unwrap();
+        let protected = decrypt(&task, dir.path(), &cert, &key);
+        let uris: ObjectStrProtected = decode_object_str(&protected.object_str).unwrap();
+
+        let second = &disks[1];
+        let then = start() - Duration::days(30);
+        let granted = check_sas_of(
+            ("second", OTHER_KEY),
+            OTHER_ENDPOINT,
+            &uris.blob_sas_uri[1],
+            &second.container,
+            &second.blob,
+            then,
+            true,
+        )
+        .unwrap();
+        assert_eq!(granted.start, Some(then - Duration::minutes(5)));
+        assert_eq!(granted.expiry, then + Duration::hours(3));
+        assert!(
+            check_sas_of(
+                ("second", OTHER_KEY),
+                OTHER_ENDPOINT,
+                &uris.blob_sas_uri[1],
+                &second.container,
+                &second.blob,
+                then,
+                false,
+            )
+            .is_err(),
+            "an https account's SAS is refused over http"
+        );
+        assert!(check_sas_of(
+            (ACCOUNT, KEY),
+            OTHER_ENDPOINT,
+            &uris.blob_sas_uri[1],
+            &second.container,
+            &second.blob,
+            then,
+            true,
+        )
+        .is_err());
+        // The OS disk and the status blobs stay the task account's, in its time.
+        check_sas(&uris.blob_sas_uri[0], "vhds", "vm1 os.vhd", start()).unwrap();
+        check_sas(
+            &protected.status_blob_uri,
+            "vaultsim-status",
+            "task/status",
+            start(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -20,6 +20,10 @@ pub struct RecoveryPointDisk {
     /// The vault blob's snapshot (the HardenedRP tier).
     pub vault_snapshot: i64,
     pub bytes_transferred: u64,
+    /// The disk's storage account (where its instant snapshot is); `None`: the primary,
+    /// which also holds every vault copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 impl RecoveryPointDisk {

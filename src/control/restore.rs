@@ -42,6 +42,10 @@ pub struct RestoreRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RestorePlan {
+    /// The account the disks are restored to (any the service keeps blobs in); `None`
+    /// in plans recorded before there was a choice: the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    target_account: Option<String>,
     target_container: String,
     disks: Vec<PlannedDisk>,
 }
@@ -65,19 +69,23 @@ pub async fn request_restore(
     request: RestoreRequest,
 ) -> Result<Submitted, ResourceError> {
     let now = engine.clock().now();
-    if !request
-        .storage_account
-        .eq_ignore_ascii_case(&engine.account().name)
-    {
+    let Ok(target) = engine.storage_of(Some(&request.storage_account)) else {
+        let served: Vec<&str> = engine
+            .accounts()
+            .all()
+            .iter()
+            .map(|s| s.account().name.as_str())
+            .collect();
         return Err(ResourceError::invalid(
             "UserErrorStorageAccountNotFound",
             format!(
-                "Storage account '{}' is not served here; restore to '{}'.",
+                "Storage account '{}' is not served here; restore to one of: {}.",
                 request.storage_account,
-                engine.account().name
+                served.join(", ")
             ),
         ));
-    }
+    };
+    let target_account = target.account().name.clone();
     let row = sqlx::query(
         "select disks, recovery_point_time from recovery_point where vault_id = $1 \
          and item_key = $2 and recovery_point_id = $3",
@@ -147,7 +155,7 @@ pub async fn request_restore(
         ),
         (
             "Target Storage Account Name".to_owned(),
-            engine.account().name.clone(),
+            target_account.clone(),
         ),
         (
             "Config Blob Container Name".to_owned(),
@@ -180,6 +188,7 @@ pub async fn request_restore(
     )
     .await?;
     let plan = RestorePlan {
+        target_account: Some(target_account),
         target_container,
         disks: planned,
     };
@@ -291,7 +300,10 @@ async fn run(engine: &Engine, job_id: &str) -> Result<(), EngineError> {
     };
     let plan: RestorePlan =
         serde_json::from_str(&plan).map_err(|e| EngineError::corrupt("restore plan", e))?;
-    engine.ensure_container(&plan.target_container).await?;
+    let target = engine.storage_of(plan.target_account.as_deref())?;
+    engine
+        .ensure_container(target, &plan.target_container)
+        .await?;
     let mut bytes = 0u64;
     for disk in &plan.disks {
         let vault = VaultDisk {
@@ -302,6 +314,7 @@ async fn run(engine: &Engine, job_id: &str) -> Result<(), EngineError> {
             engine.storage().as_ref(),
             &vault,
             Timestamp(disk.vault_snapshot),
+            target.as_ref(),
             &plan.target_container,
             &disk.target_blob,
         )

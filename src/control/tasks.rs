@@ -78,6 +78,9 @@ pub struct SnapshotDisk {
     pub blob: String,
     /// The blob store's snapshot stamp (`Timestamp.0`).
     pub snapshot: i64,
+    /// The disk's storage account; `None`: the primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// What the status blob reported once the snapshot was taken.

@@ -104,8 +104,15 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
                 })
             });
         let vault = vault_disk(&task.vault_id, &task.item_key, disk.lun);
-        let report =
-            transfer_disk(engine.storage().as_ref(), &source, earlier.as_ref(), &vault).await?;
+        let disk_storage = engine.storage_of(disk.account.as_deref())?;
+        let report = transfer_disk(
+            disk_storage.as_ref(),
+            engine.storage().as_ref(),
+            &source,
+            earlier.as_ref(),
+            &vault,
+        )
+        .await?;
         total += report.bytes_transferred;
         let VaultDisk {
             container: vault_container,
@@ -120,6 +127,7 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
             vault_blob,
             vault_snapshot: report.vault_snapshot.0,
             bytes_transferred: report.bytes_transferred,
+            account: disk.account.clone(),
         });
     }
     record(

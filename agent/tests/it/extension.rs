@@ -49,11 +49,13 @@ fn disks() -> Vec<TaskDisk> {
             lun: OS_DISK_LUN,
             container: "vhds".into(),
             blob: "os.vhd".into(),
+            account: None,
         },
         TaskDisk {
             lun: 0,
             container: "vhds".into(),
             blob: "data0.vhd".into(),
+            account: None,
         },
     ]
 }

@@ -61,12 +61,11 @@ fn statuses_by_vm(jobs: &[Value]) -> BTreeMap<String, Vec<String>> {
 async fn two_replicas_on_a_blob_node_back_up_every_vm_and_survive_one_being_killed() {
     let database = PostgresDatabase::create().await;
     let blob = BlobNode::start(Some(&database.url));
-    let storage = blob.connection_string();
-    let account_url = blob.account_url();
     // Started at once: bootstrap races, and must end with one principal.
+    let nodes = [&blob];
     let (a, b) = tokio::join!(
-        Service::start_replica(&database.url, &storage, &account_url, blob.addr),
-        Service::start_replica(&database.url, &storage, &account_url, blob.addr),
+        Service::start_replica(&database.url, &nodes, &[]),
+        Service::start_replica(&database.url, &nodes, &[]),
     );
     assert_eq!(
         std::fs::read(a.credentials_file()).unwrap(),
@@ -152,4 +151,90 @@ async fn two_replicas_on_a_blob_node_back_up_every_vm_and_survive_one_being_kill
         );
     }
     drop(agents);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn disks_spread_over_two_accounts_back_up_and_restore_from_each() {
+    let database = PostgresDatabase::create().await;
+    let first = BlobNode::start(Some(&database.url));
+    let second = BlobNode::serving("second", Some(&database.url));
+    let mut service = Service::start_replica(
+        &database.url,
+        &[&first, &second],
+        &["--storage-placement", "round-robin"],
+    )
+    .await;
+    service.vault_with_daily_policy().await;
+    service.pin_clock("2026-03-01T01:00:00Z").await;
+    let state = tempfile::tempdir().unwrap();
+    let mut agents = Vec::new();
+    let mut vm_ids = BTreeMap::new();
+    for vm in ["vm-1", "vm-2"] {
+        let agent = start_agent_with_delay(&service, vm, &state.path().join(vm), "0", &[]);
+        vm_ids.insert(vm, registered_vm_id(&agent));
+        agents.push(agent);
+        service.protect(vm).await;
+    }
+    // Round-robin: each VM's disks in its own account, and nowhere else.
+    let containers: Vec<String> = vm_ids.values().map(|id| disk_container(id)).collect();
+    assert!(holds_os_disk(&mut service, &first, &containers[0]).await);
+    assert!(!holds_os_disk(&mut service, &second, &containers[0]).await);
+    assert!(holds_os_disk(&mut service, &second, &containers[1]).await);
+    assert!(!holds_os_disk(&mut service, &first, &containers[1]).await);
+    use_node(&mut service, &first);
+    service
+        .write_disk(&containers[0], "datadisk-0.vhd", 0, vec![0x11; 4096])
+        .await;
+
+    service.advance("PT1H30M", 30.0).await;
+    let jobs = settled_backups(&service, 2, Duration::from_secs(90)).await;
+    assert!(
+        jobs.iter()
+            .all(|j| j["properties"]["status"] == "Completed"),
+        "{jobs:#?}"
+    );
+
+    // vm-2's disks are in the second account: restore its point there and compare.
+    let points = service.recovery_points("vm-2").await;
+    let point = points[0]["name"].as_str().unwrap().to_owned();
+    let (restored_container, restored) = service.restore_to("vm-2", &point, "second").await;
+    use_node(&mut service, &second);
+    for (source, restored) in ["osdisk.vhd", "datadisk-0.vhd"].iter().zip(&restored) {
+        assert_eq!(
+            service
+                .disk_pages(&restored_container, restored, None)
+                .await,
+            service.disk_pages(&containers[1], source, None).await,
+            "{restored} equals {source}"
+        );
+    }
+    drop(agents);
+}
+
+/// Points the service's blob helpers at `node`.
+fn use_node(service: &mut Service, node: &BlobNode) {
+    service.blob = node.addr;
+    service.blob_account = node.account.clone();
+}
+
+/// Whether `node`'s account holds the OS disk blob of the VM container `container`.
+async fn holds_os_disk(service: &mut Service, node: &BlobNode, container: &str) -> bool {
+    use_node(service, node);
+    let url = format!(
+        "{}?{}",
+        service.blob_url(container, "osdisk.vhd"),
+        service.container_sas(container)
+    );
+    let response = service
+        .http
+        .head(url)
+        .header("x-ms-version", "2025-11-05")
+        .send()
+        .await
+        .unwrap();
+    match response.status().as_u16() {
+        200 => true,
+        404 => false,
+        other => panic!("HEAD of {container}/osdisk.vhd answered {other}"),
+    }
 }

@@ -14,30 +14,32 @@ use crate::storage::{BlobPath, BlobStorage, PageSpan, PAGE_SIZE};
 /// memory at one piece.
 const COMPARE_PAGES: u64 = PIECE_PAGES / 2;
 
-/// Makes `vault` (resized to `size` already) equal `source` page for page.
+/// Makes `vault` (in `vault_store`, resized to `size` already) equal `source` (in
+/// `source_store`) page for page.
 pub(super) async fn make_equal(
-    store: &dyn BlobStorage,
+    source_store: &dyn BlobStorage,
     source: BlobPath<'_>,
+    vault_store: &dyn BlobStorage,
     vault: Target<'_>,
     size: u64,
 ) -> Result<Moved, VaultStorageError> {
     let vault_at = vault.path();
     let mut moved = Moved::default();
     for window in windows(size) {
-        let written = store.page_ranges(source, window).await?;
-        let stale = subtract(&store.page_ranges(vault_at, window).await?, &written);
+        let written = source_store.page_ranges(source, window).await?;
+        let stale = subtract(&vault_store.page_ranges(vault_at, window).await?, &written);
         for span in stale {
-            moved.cleared += clear_span(store, vault, span).await?;
+            moved.cleared += clear_span(vault_store, vault, span).await?;
         }
         for piece in written.iter().flat_map(|&span| pieces(span, COMPARE_PAGES)) {
             let range = byte_range(piece);
-            let theirs = store.read_range(source, range).await?;
-            let ours = store.read_range(vault_at, range).await?;
+            let theirs = source_store.read_range(source, range).await?;
+            let ours = vault_store.read_range(vault_at, range).await?;
             for run in differing_runs(&theirs, &ours) {
                 let bytes: Bytes = theirs
                     .slice((run.first * PAGE_SIZE) as usize..(run.end() * PAGE_SIZE) as usize);
                 moved.transferred += bytes.len() as u64;
-                store
+                vault_store
                     .write_pages(
                         vault.container,
                         vault.blob,

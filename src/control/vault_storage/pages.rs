@@ -37,35 +37,37 @@ pub(super) fn windows(size: u64) -> impl Iterator<Item = ByteRange> {
     })
 }
 
-/// Copies every written range of `from` (`size` bytes) to the same pages of `to`; holes
-/// stay holes. Returns bytes copied.
+/// Copies every written range of `from` (`size` bytes, in `source`) to the same pages of
+/// `to` (in `target`, perhaps another account); holes stay holes. Returns bytes copied.
 pub(super) async fn copy_written(
-    store: &dyn BlobStorage,
+    source: &dyn BlobStorage,
     from: BlobPath<'_>,
+    target: &dyn BlobStorage,
     to: Target<'_>,
     size: u64,
 ) -> Result<u64, VaultStorageError> {
     let mut copied = 0;
     for window in windows(size) {
-        for span in store.page_ranges(from, window).await? {
-            copied += copy_span(store, from, to, span).await?;
+        for span in source.page_ranges(from, window).await? {
+            copied += copy_span(source, from, target, to, span).await?;
         }
     }
     Ok(copied)
 }
 
-/// Copies the pages of `span` from `from` to the same pages of `to`, one piece at a time.
-/// Returns bytes copied.
+/// Copies the pages of `span` from `from` (in `source`) to the same pages of `to` (in
+/// `target`), one piece at a time. Returns bytes copied.
 pub(super) async fn copy_span(
-    store: &dyn BlobStorage,
+    source: &dyn BlobStorage,
     from: BlobPath<'_>,
+    target: &dyn BlobStorage,
     to: Target<'_>,
     span: PageSpan,
 ) -> Result<u64, VaultStorageError> {
     for piece in pieces(span, PIECE_PAGES) {
         let range = byte_range(piece);
-        let data = store.read_range(from, range).await?;
-        store
+        let data = source.read_range(from, range).await?;
+        target
             .write_pages(to.container, to.blob, range.start, data)
             .await?;
     }

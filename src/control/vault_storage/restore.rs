@@ -5,14 +5,15 @@ use super::transfer::{ensure_container, page_blob_size};
 use super::{VaultDisk, VaultStorageError};
 use crate::storage::{BlobPath, BlobStorage, StorageError, Timestamp};
 
-/// Writes a new page blob `target_container/target_blob` (container created if missing)
-/// whose bytes equal the vault snapshot; only written ranges are copied, holes stay
-/// holes. Returns bytes copied. Re-running replaces the target, so a crashed restore can
-/// simply be repeated.
+/// Writes a new page blob `target_container/target_blob` in `target` (container created
+/// if missing) whose bytes equal the vault snapshot (in `vault_store`); only written
+/// ranges are copied, holes stay holes. Returns bytes copied. Re-running replaces the
+/// target, so a crashed restore can simply be repeated.
 pub async fn restore_disk(
-    store: &dyn BlobStorage,
+    vault_store: &dyn BlobStorage,
     vault: &VaultDisk,
     vault_snapshot: Timestamp,
+    target: &dyn BlobStorage,
     target_container: &str,
     target_blob: &str,
 ) -> Result<u64, VaultStorageError> {
@@ -21,7 +22,7 @@ pub async fn restore_disk(
         blob: &vault.blob,
         snapshot: Some(vault_snapshot),
     };
-    let size = page_blob_size(store, from).await.map_err(|e| {
+    let size = page_blob_size(vault_store, from).await.map_err(|e| {
         if e.is_not_found() {
             VaultStorageError::VaultSnapshotNotFound {
                 container: vault.container.clone(),
@@ -32,15 +33,15 @@ pub async fn restore_disk(
             e.into()
         }
     })?;
-    ensure_container(store, target_container).await?;
-    store
+    ensure_container(target, target_container).await?;
+    target
         .create_page_blob(target_container, target_blob, size, Vec::new(), false)
         .await?;
-    let target = Target {
+    let to = Target {
         container: target_container,
         blob: target_blob,
     };
-    copy_written(store, from, target, size).await
+    copy_written(vault_store, from, target, to, size).await
 }
 
 /// Deletes a snapshot: an instant-tier disk snapshot or a vault snapshot. One already

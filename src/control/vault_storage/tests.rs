@@ -118,9 +118,16 @@ async fn assert_restores(
     disk: &DiskSnapshotRef,
     target: &str,
 ) {
-    let copied = restore_disk(store, &vault(), rp.vault_snapshot, "restored", target)
-        .await
-        .unwrap();
+    let copied = restore_disk(
+        store,
+        &vault(),
+        rp.vault_snapshot,
+        store,
+        "restored",
+        target,
+    )
+    .await
+    .unwrap();
     let restored = BlobPath::base("restored", target);
     let written: u64 = ranges(store, disk_at(disk))
         .await
@@ -148,7 +155,9 @@ async fn the_first_transfer_copies_exactly_the_written_bytes() {
     write_disk(store, 4000, (5 * MIB) / PAGE_SIZE, 2).await;
     write_disk(store, 30_000, 3, 3).await;
     let disk = snapshot_disk(store).await;
-    let rp = transfer_disk(store, &disk, None, &vault()).await.unwrap();
+    let rp = transfer_disk(store, store, &disk, None, &vault())
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Full);
     assert_eq!(rp.bytes_transferred, (8 + 3) * PAGE_SIZE + 5 * MIB);
     assert_eq!(rp.bytes_cleared, 0);
@@ -166,14 +175,16 @@ async fn an_incremental_transfer_copies_exactly_the_changed_pages_and_clears_cle
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 2048, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, &first, None, &vault()).await.unwrap();
+    transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     // 7 changed pages: two adjacent, one over old data, one in a hole.
     for page in [3, 4, 100, 2047, 5000, 9000, 16_000] {
         write_disk(store, page, 1, 9).await;
     }
     clear_disk(store, 1000, 24).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, &second, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
@@ -189,7 +200,9 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 4096, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, &first, None, &vault()).await.unwrap();
+    transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     // Rewriting the same bytes is in the diff but changes nothing: Compare skips it.
     write_disk(store, 0, 512, 1).await;
     write_disk(store, 600, 5, 7).await;
@@ -200,7 +213,7 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
         .await
         .unwrap();
 
-    let rp = transfer_disk(store, &second, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
@@ -213,7 +226,9 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     delete_snapshot(store, DISKS, DISK, second.snapshot)
         .await
         .unwrap();
-    let rp = transfer_disk(store, &third, None, &vault()).await.unwrap();
+    let rp = transfer_disk(store, store, &third, None, &vault())
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
     assert_restores(store, &rp, &third, "r3").await;
@@ -232,7 +247,7 @@ async fn an_older_recovery_point_restores_after_later_writes_and_deletions() {
             clear_disk(store, 100, 50).await;
         }
         let disk = snapshot_disk(store).await;
-        let rp = transfer_disk(store, &disk, previous.as_ref(), &vault())
+        let rp = transfer_disk(store, store, &disk, previous.as_ref(), &vault())
             .await
             .unwrap();
         points.push((disk.clone(), rp));
@@ -262,6 +277,7 @@ async fn an_older_recovery_point_restores_after_later_writes_and_deletions() {
             store,
             &vault(),
             points[0].1.vault_snapshot,
+            store,
             "restored",
             "gone"
         )
@@ -279,13 +295,15 @@ async fn repeating_a_finished_transfer_copies_nothing_and_returns_the_same_recov
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 100, 1).await;
     let first = snapshot_disk(store).await;
-    let rp1 = transfer_disk(store, &first, None, &vault()).await.unwrap();
-    write_disk(store, 50, 10, 2).await;
-    let second = snapshot_disk(store).await;
-    let rp2 = transfer_disk(store, &second, Some(&first), &vault())
+    let rp1 = transfer_disk(store, store, &first, None, &vault())
         .await
         .unwrap();
-    let again = transfer_disk(store, &second, Some(&first), &vault())
+    write_disk(store, 50, 10, 2).await;
+    let second = snapshot_disk(store).await;
+    let rp2 = transfer_disk(store, store, &second, Some(&first), &vault())
+        .await
+        .unwrap();
+    let again = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(again.vault_snapshot, rp2.vault_snapshot);
@@ -310,7 +328,7 @@ async fn crash_midway(
         container: &vault.container,
         blob: &vault.blob,
     };
-    pages::copy_span(store, disk_at(pending), target, written)
+    pages::copy_span(store, disk_at(pending), store, target, written)
         .await
         .unwrap();
     let metadata = vec![
@@ -330,7 +348,9 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, &first, None, &vault()).await.unwrap();
+    transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     write_disk(store, 0, 40, 2).await;
     clear_disk(store, 500, 10).await;
     let second = snapshot_disk(store).await;
@@ -345,7 +365,7 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     )
     .await;
 
-    let rp = transfer_disk(store, &second, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
@@ -360,7 +380,9 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, &first, None, &vault()).await.unwrap();
+    transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     write_disk(store, 0, 40, 2).await;
     let abandoned = snapshot_disk(store).await;
     crash_midway(
@@ -379,7 +401,7 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     write_disk(store, 900, 1, 3).await;
     let third = snapshot_disk(store).await;
 
-    let rp = transfer_disk(store, &third, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &third, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
@@ -394,14 +416,16 @@ async fn a_grown_disk_grows_the_vault_copy() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 10, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, &first, None, &vault()).await.unwrap();
+    transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     store
         .resize_page_blob(DISKS, DISK, 12 * MIB, None)
         .await
         .unwrap();
     write_disk(store, (10 * MIB) / PAGE_SIZE, 30, 2).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, &second, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.bytes_transferred, 30 * PAGE_SIZE);
@@ -422,11 +446,13 @@ async fn a_sparse_tebibyte_disk_moves_only_its_written_pages() {
     write_disk(store, 0, 8, 1).await;
     write_disk(store, ((1 << 40) - MIB) / PAGE_SIZE, 8, 2).await;
     let first = snapshot_disk(store).await;
-    let rp = transfer_disk(store, &first, None, &vault()).await.unwrap();
+    let rp = transfer_disk(store, store, &first, None, &vault())
+        .await
+        .unwrap();
     assert_eq!(rp.bytes_transferred, 16 * PAGE_SIZE);
     write_disk(store, 1 << 30, 1, 3).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, &second, Some(&first), &vault())
+    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
         .await
         .unwrap();
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
@@ -454,7 +480,55 @@ async fn a_missing_disk_snapshot_is_named_in_the_error_and_deleting_it_is_fine()
         .await
         .unwrap();
     assert!(matches!(
-        transfer_disk(store, &disk, None, &vault()).await,
+        transfer_disk(store, store, &disk, None, &vault()).await,
         Err(VaultStorageError::DiskSnapshotNotFound { snapshot, .. }) if snapshot == disk.snapshot
     ));
+}
+
+#[tokio::test]
+async fn a_disk_in_one_account_moves_to_a_vault_in_another_and_restores_to_a_third() {
+    let (_disks_dir, disks) = temporary_store();
+    let (_vault_dir, vaults) = temporary_store();
+    let (_target_dir, targets) = temporary_store();
+    create_disk(&disks, 4 * MIB).await;
+    write_disk(&disks, 0, 100, 1).await;
+    let first = snapshot_disk(&disks).await;
+    let rp = transfer_disk(&disks, &vaults, &first, None, &vault())
+        .await
+        .unwrap();
+    assert_eq!(rp.mode, TransferMode::Full);
+    write_disk(&disks, 10, 5, 2).await;
+    clear_disk(&disks, 50, 3).await;
+    let second = snapshot_disk(&disks).await;
+    let rp = transfer_disk(&disks, &vaults, &second, Some(&first), &vault())
+        .await
+        .unwrap();
+    assert_eq!(rp.mode, TransferMode::Incremental);
+    assert_eq!(
+        (rp.bytes_transferred, rp.bytes_cleared),
+        (5 * PAGE_SIZE, 3 * PAGE_SIZE)
+    );
+    let vault_disk = vault();
+    let vault_at = BlobPath::base(&vault_disk.container, &vault_disk.blob);
+    assert!(vaults.properties(vault_at).await.is_ok());
+    assert!(
+        disks.properties(vault_at).await.is_err(),
+        "the vault copy is not in the disks' account"
+    );
+    restore_disk(
+        &vaults,
+        &vault(),
+        rp.vault_snapshot,
+        &targets,
+        "restored",
+        "r",
+    )
+    .await
+    .unwrap();
+    let restored = BlobPath::base("restored", "r");
+    assert_eq!(
+        ranges(&targets, restored).await,
+        ranges(&disks, disk_at(&second)).await
+    );
+    assert!(read_all(&targets, restored).await == read_all(&disks, disk_at(&second)).await);
 }

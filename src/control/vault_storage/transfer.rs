@@ -26,7 +26,8 @@ pub(super) struct Moved {
     pub cleared: u64,
 }
 
-/// Copies the disk snapshot `source` into `vault` and snapshots the vault blob (that
+/// Copies the disk snapshot `source` (in `disks`) into `vault` (in `vaults`, perhaps
+/// another account) and snapshots the vault blob (that
 /// snapshot is the HardenedRP tier of the recovery point).
 ///
 /// `previous`: the disk snapshot of the previous recovery point, when it still exists;
@@ -37,13 +38,14 @@ pub(super) struct Moved {
 /// Re-running after a crash is safe and gives the same content; re-running after success
 /// copies nothing and returns the vault snapshot already taken.
 pub async fn transfer_disk(
-    store: &dyn BlobStorage,
+    disks: &dyn BlobStorage,
+    vaults: &dyn BlobStorage,
     source: &DiskSnapshotRef,
     previous: Option<&DiskSnapshotRef>,
     vault: &VaultDisk,
 ) -> Result<TransferReport, VaultStorageError> {
     let source_at = address(source);
-    let size = page_blob_size(store, source_at).await.map_err(|e| {
+    let size = page_blob_size(disks, source_at).await.map_err(|e| {
         if e.is_not_found() {
             VaultStorageError::DiskSnapshotNotFound {
                 container: source.container.clone(),
@@ -59,57 +61,57 @@ pub async fn transfer_disk(
         blob: &vault.blob,
     };
     let source_mark = mark(source);
-    ensure_container(store, &vault.container).await?;
-    let existing = vault_metadata(store, vault).await?;
+    ensure_container(vaults, &vault.container).await?;
+    let existing = vault_metadata(vaults, vault).await?;
     if let Some(metadata) = &existing {
         if value(metadata, SYNCED_KEY) == Some(&source_mark)
             && value(metadata, PENDING_KEY).is_none()
         {
-            return finished_report(store, vault, &source_mark, metadata).await;
+            return finished_report(vaults, vault, &source_mark, metadata).await;
         }
     }
     let mut mode = choose_mode(existing.as_ref(), source, previous);
     match &existing {
-        None => create_vault_blob(store, vault, size, &source_mark).await?,
+        None => create_vault_blob(vaults, vault, size, &source_mark).await?,
         Some(metadata) => {
-            store
+            vaults
                 .resize_page_blob(&vault.container, &vault.blob, size, None)
                 .await?;
             let mut metadata = without(metadata, PENDING_KEY);
             metadata.push((PENDING_KEY.to_owned(), source_mark.clone()));
-            store
+            vaults
                 .set_metadata(&vault.container, &vault.blob, metadata)
                 .await?;
         }
     }
     let moved = match (mode, previous) {
         (TransferMode::Incremental, Some(previous)) => {
-            match apply_diff(store, source_at, previous.snapshot, target, size).await? {
+            match apply_diff(disks, source_at, previous.snapshot, vaults, target, size).await? {
                 Some(moved) => moved,
                 None => {
                     // The previous snapshot went away meanwhile, or the account answers
                     // no real diffs; comparing is right whatever part of the diff was
                     // applied.
                     mode = TransferMode::Compare;
-                    compare::make_equal(store, source_at, target, size).await?
+                    compare::make_equal(disks, source_at, vaults, target, size).await?
                 }
             }
         }
         (TransferMode::Full, _) => Moved {
-            transferred: copy_written(store, source_at, target, size).await?,
+            transferred: copy_written(disks, source_at, vaults, target, size).await?,
             cleared: 0,
         },
-        _ => compare::make_equal(store, source_at, target, size).await?,
+        _ => compare::make_equal(disks, source_at, vaults, target, size).await?,
     };
     let metadata = vec![
         (SYNCED_KEY.to_owned(), source_mark),
         (MODE_KEY.to_owned(), mode_name(mode).to_owned()),
     ];
-    store
+    vaults
         .set_metadata(&vault.container, &vault.blob, metadata)
         .await?;
     // The snapshot inherits the metadata just set: a repeated call finds it by `synced`.
-    let vault_snapshot = store.snapshot(&vault.container, &vault.blob).await?;
+    let vault_snapshot = vaults.snapshot(&vault.container, &vault.blob).await?;
     Ok(TransferReport {
         bytes_transferred: moved.transferred,
         bytes_cleared: moved.cleared,
@@ -142,15 +144,16 @@ fn choose_mode(
 /// Applies the diff from `previous` to `source` to the vault. `None` when `previous` no
 /// longer exists or the account answers no real diffs.
 async fn apply_diff(
-    store: &dyn BlobStorage,
+    disks: &dyn BlobStorage,
     source: BlobPath<'_>,
     previous: Timestamp,
+    vaults: &dyn BlobStorage,
     vault: Target<'_>,
     size: u64,
 ) -> Result<Option<Moved>, VaultStorageError> {
     let mut moved = Moved::default();
     for window in windows(size) {
-        let spans = match store.page_ranges_since(source, previous, window).await {
+        let spans = match disks.page_ranges_since(source, previous, window).await {
             Ok(PageDiff::Spans(spans)) => spans,
             Ok(PageDiff::Unsupported) | Err(StorageError::PreviousSnapshotNotFound) => {
                 return Ok(None)
@@ -160,9 +163,9 @@ async fn apply_diff(
         for span in spans {
             match span {
                 DiffSpan::Written(span) => {
-                    moved.transferred += copy_span(store, source, vault, span).await?
+                    moved.transferred += copy_span(disks, source, vaults, vault, span).await?
                 }
-                DiffSpan::Cleared(span) => moved.cleared += clear_span(store, vault, span).await?,
+                DiffSpan::Cleared(span) => moved.cleared += clear_span(vaults, vault, span).await?,
             }
         }
     }

@@ -495,11 +495,13 @@ mod tests {
                 lun: OS_DISK_LUN,
                 container: "vhds".into(),
                 blob: "vm1-os.vhd".into(),
+                account: None,
             },
             TaskDisk {
                 lun: 0,
                 container: "vhds".into(),
                 blob: "vm1 data 0.vhd".into(),
+                account: None,
             },
         ]
     }

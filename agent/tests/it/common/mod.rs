@@ -117,7 +117,9 @@ pub struct Service {
     pub process: Process,
     pub data: tempfile::TempDir,
     pub management: SocketAddr,
+    /// The blob endpoint the blob helpers read and write, and its account.
     pub blob: SocketAddr,
+    pub blob_account: String,
     pub guest: SocketAddr,
     pub subscription: String,
     pub token: String,
@@ -152,38 +154,47 @@ fn serve_command(data_dir: &Path, database_url: Option<&str>) -> Command {
     command
 }
 
-/// `vaultsim serve --components blob`: a blob node alone, following the simulated clock
-/// of `database_url` when given.
+/// `vaultsim serve --components blob`: a blob node alone, serving one account, following
+/// the simulated clock of `database_url` when given.
 pub struct BlobNode {
     /// Killed when the node is dropped.
     _process: Process,
     _data: tempfile::TempDir,
     pub addr: SocketAddr,
+    pub account: String,
 }
 
 impl BlobNode {
+    /// A node serving the default account (`devstoreaccount1`).
     pub fn start(database_url: Option<&str>) -> BlobNode {
+        BlobNode::serving(ACCOUNT, database_url)
+    }
+
+    /// A node serving `account` (with the default key).
+    pub fn serving(account: &str, database_url: Option<&str>) -> BlobNode {
         let data = tempfile::tempdir().unwrap();
         let mut command = serve_command(data.path(), database_url);
-        command.args(["--components", "blob"]);
+        command.args(["--components", "blob", "--account-name", account]);
         let process = Process::spawn(command);
         let addr = listening(&process, "blob endpoint");
         BlobNode {
             _process: process,
             _data: data,
             addr,
+            account: account.to_owned(),
         }
     }
 
     /// The account's URL (plain HTTP), as control replicas and VMs reach it.
     pub fn account_url(&self) -> String {
-        format!("http://{}/{ACCOUNT}", self.addr)
+        format!("http://{}/{}", self.addr, self.account)
     }
 
     /// The connection string control replicas keep their blobs with.
     pub fn connection_string(&self) -> String {
         format!(
-            "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};BlobEndpoint={};",
+            "DefaultEndpointsProtocol=http;AccountName={};AccountKey={ACCOUNT_KEY};BlobEndpoint={};",
+            self.account,
             self.account_url()
         )
     }
@@ -204,21 +215,18 @@ impl Service {
     }
 
     /// A control replica (`--components api,guest,engine`) on `database_url`, keeping
-    /// every blob in `storage`'s account (`account_url` as VMs reach it).
-    pub async fn start_replica(
-        database_url: &str,
-        storage: &str,
-        account_url: &str,
-        blob: SocketAddr,
-    ) -> Service {
+    /// every blob in the accounts of `nodes` (the first the primary), `extra` arguments
+    /// after.
+    pub async fn start_replica(database_url: &str, nodes: &[&BlobNode], extra: &[&str]) -> Service {
         let data = tempfile::tempdir().unwrap();
         let mut command = serve_command(data.path(), Some(database_url));
-        command
-            .args(["--components", "api,guest,engine"])
-            .args(["--storage-connection-string", storage])
-            .args(["--blob-public-url", account_url]);
+        command.args(["--components", "api,guest,engine"]);
+        for node in nodes {
+            command.args(["--storage-connection-string", &node.connection_string()]);
+        }
+        command.args(extra);
         let process = Process::spawn(command);
-        Service::signed_in(process, data, blob).await
+        Service::signed_in(process, data, nodes[0].addr).await
     }
 
     /// Waits for the management and guest APIs and signs in as the bootstrap admin.
@@ -253,6 +261,7 @@ impl Service {
             process,
             management,
             blob,
+            blob_account: ACCOUNT.to_owned(),
             guest,
             subscription: credentials.subscription_id,
             token: token["access_token"].as_str().unwrap().to_owned(),
@@ -453,6 +462,11 @@ impl Service {
     /// Restores every disk of a recovery point and waits for the Restore job; answers the
     /// restored blobs' container and names, in disk order.
     pub async fn restore(&self, vm: &str, point: &str) -> (String, Vec<String>) {
+        self.restore_to(vm, point, ACCOUNT).await
+    }
+
+    /// [`Service::restore`] into the storage account `account`.
+    pub async fn restore_to(&self, vm: &str, point: &str, account: &str) -> (String, Vec<String>) {
         let (status, answer) = self
             .arm(
                 reqwest::Method::POST,
@@ -463,7 +477,7 @@ impl Service {
                     "recoveryType": "RestoreDisks",
                     "sourceResourceId": self.vm_path(vm),
                     "storageAccountId": format!(
-                        "{}/resourceGroups/{GROUP}/providers/Microsoft.Storage/storageAccounts/{ACCOUNT}",
+                        "{}/resourceGroups/{GROUP}/providers/Microsoft.Storage/storageAccounts/{account}",
                         self.subscription_path()
                     ),
                     "region": "eastus",
@@ -532,11 +546,14 @@ impl Service {
             "2099-01-01T00:00:00Z".parse().unwrap(),
         )
         .version("2025-11-05")
-        .query_string(ACCOUNT, &key)
+        .query_string(&self.blob_account, &key)
     }
 
     pub fn blob_url(&self, container: &str, blob: &str) -> String {
-        format!("http://{}/{ACCOUNT}/{container}/{blob}", self.blob)
+        format!(
+            "http://{}/{}/{container}/{blob}",
+            self.blob, self.blob_account
+        )
     }
 
     /// Writes `data` at `offset` of a page blob.
