@@ -198,7 +198,6 @@ pub async fn collect_many(
         return Ok(ReadyForTransfer::default());
     }
     let disks = disks_of_vms(engine, &waiting).await?;
-    let account_skew = engine.account_skew().await?;
     let reads: Vec<_> = waiting
         .iter()
         .map(|task| read_status(engine, task))
@@ -219,7 +218,7 @@ pub async fn collect_many(
             .get(&task.vm_id)
             .map(Vec::as_slice)
             .unwrap_or_default();
-        let verdict = judge(engine, &task, &content, vm_disks, account_skew).await;
+        let verdict = judge(engine, &task, &content, vm_disks).await;
         verdicts.push((task, etag, verdict));
     }
     if verdicts.is_empty() {
@@ -395,14 +394,17 @@ fn invalid(detail: impl Into<String>) -> Verdict {
 }
 
 /// What a status blob's content means for its task. Snapshot stamps are the account's
-/// time; `account_skew` (the account's time less the service clock's) brings them back.
+/// time; the task's account skew (the account's time less the service clock's, measured
+/// at dispatch) brings them back. A skew measured now would not do: while the simulated
+/// clock is pinned, an account that keeps real time moves away from it by every second
+/// the VM took, and a snapshot taken after the task would seem older than the task.
 async fn judge(
     engine: &Engine,
     task: &BackupTask,
     content: &[u8],
     disks: &[SnapshotDisk],
-    account_skew: TimeDelta,
 ) -> Verdict {
+    let account_skew = task.account_skew();
     if content.len() as u64 > MAX_STATUS_BYTES {
         return invalid("The status blob is larger than 128 KiB.");
     }
@@ -427,7 +429,7 @@ async fn judge(
             detail: format!("Extension code {code}: {}", report.message()),
         };
     };
-    match verify_snapshots(engine, task, &report, disks, account_skew).await {
+    match verify_snapshots(engine, task, &report, disks).await {
         Ok(disks) => {
             let taken_at = disks
                 .iter()
@@ -451,8 +453,8 @@ async fn verify_snapshots(
     task: &BackupTask,
     report: &StatusReport,
     expected: &[SnapshotDisk],
-    account_skew: TimeDelta,
 ) -> Result<Vec<SnapshotDisk>, String> {
+    let account_skew = task.account_skew();
     let mut found = Vec::with_capacity(expected.len());
     for info in &report.snapshots {
         if !info.is_successful {
