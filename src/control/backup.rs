@@ -136,7 +136,8 @@ pub async fn start_backups(
         });
     }
     // SAS windows are checked by the account's own clock, which runs apart from the
-    // simulated one when the account is Azurite or Azure Storage.
+    // simulated one when the account is Azurite or Azure Storage; the task keeps the skew
+    // to judge its snapshots' stamps by.
     let account_skew = if prepared.is_empty() {
         TimeDelta::zero()
     } else {
@@ -233,6 +234,7 @@ pub async fn start_backups(
             snapshot: None,
             bytes_transferred: 0,
             created_at: now,
+            account_skew_seconds: account_skew.num_seconds(),
         });
     }
     tasks::insert_many(tx, &tasks_to_insert).await?;

@@ -198,7 +198,7 @@ pub async fn collect_many(
         return Ok(ReadyForTransfer::default());
     }
     let disks = disks_of_vms(engine, &waiting).await?;
-    let skews = AccountSkews::measure(engine).await?;
+    let skews = AccountOffsets::measure(engine).await?;
     let reads: Vec<_> = waiting
         .iter()
         .map(|task| read_status(engine, task))
@@ -394,37 +394,47 @@ fn invalid(detail: impl Into<String>) -> Verdict {
     }
 }
 
-/// Each account's skew (its time less the service clock's), measured once per batch:
-/// snapshot stamps are in their account's time.
-struct AccountSkews(HashMap<String, TimeDelta>);
+/// How far each other account's time stands from the primary's, measured once per batch
+/// (none with one account). A task keeps the primary's skew from its dispatch; a disk in
+/// another account is judged by that plus its account's offset, which does not drift while
+/// both keep the same kind of time.
+struct AccountOffsets(HashMap<String, TimeDelta>);
 
-impl AccountSkews {
+impl AccountOffsets {
     async fn measure(engine: &Engine) -> Result<Self, EngineError> {
-        let mut skews = HashMap::new();
-        for storage in engine.accounts().all() {
-            let skew = engine.account_skew(storage).await?;
-            skews.insert(storage.account().name.to_ascii_lowercase(), skew);
+        let mut offsets = HashMap::new();
+        let accounts = engine.accounts().all();
+        if accounts.len() > 1 {
+            let primary = engine.account_skew(engine.storage()).await?;
+            for storage in &accounts[1..] {
+                let skew = engine.account_skew(storage).await?;
+                offsets.insert(storage.account().name.to_ascii_lowercase(), skew - primary);
+            }
         }
-        Ok(Self(skews))
+        Ok(Self(offsets))
     }
 
-    /// The skew of a disk's account (`None`: the primary's).
-    fn of(&self, engine: &Engine, account: Option<&str>) -> TimeDelta {
-        let name = account.unwrap_or(&engine.account().name);
-        self.0
-            .get(&name.to_ascii_lowercase())
+    /// The skew a task's disk in `account` (`None`: the primary) is judged by.
+    fn skew(&self, task: &BackupTask, account: Option<&str>) -> TimeDelta {
+        let offset = account
+            .and_then(|name| self.0.get(&name.to_ascii_lowercase()))
             .copied()
-            .unwrap_or_default()
+            .unwrap_or_default();
+        task.account_skew() + offset
     }
 }
 
-/// What a status blob's content means for its task.
+/// What a status blob's content means for its task. Snapshot stamps are the account's
+/// time; the task's account skew (the account's time less the service clock's, measured
+/// at dispatch) brings them back. A skew measured now would not do: while the simulated
+/// clock is pinned, an account that keeps real time moves away from it by every second
+/// the VM took, and a snapshot taken after the task would seem older than the task.
 async fn judge(
     engine: &Engine,
     task: &BackupTask,
     content: &[u8],
     disks: &[SnapshotDisk],
-    skews: &AccountSkews,
+    skews: &AccountOffsets,
 ) -> Verdict {
     if content.len() as u64 > MAX_STATUS_BYTES {
         return invalid("The status blob is larger than 128 KiB.");
@@ -455,7 +465,7 @@ async fn judge(
             let taken_at = disks
                 .iter()
                 .map(|d| {
-                    Timestamp(d.snapshot).to_datetime() - skews.of(engine, d.account.as_deref())
+                    Timestamp(d.snapshot).to_datetime() - skews.skew(task, d.account.as_deref())
                 })
                 .max()
                 .unwrap_or(task.created_at);
@@ -476,7 +486,7 @@ async fn verify_snapshots(
     task: &BackupTask,
     report: &StatusReport,
     expected: &[SnapshotDisk],
-    skews: &AccountSkews,
+    skews: &AccountOffsets,
 ) -> Result<Vec<SnapshotDisk>, String> {
     let mut found = Vec::with_capacity(expected.len());
     for info in &report.snapshots {
@@ -504,7 +514,7 @@ async fn verify_snapshots(
                 "The disk '{container}/{blob}' is in an account this service is not configured with."
             ));
         };
-        let account_skew = skews.of(engine, disk.account.as_deref());
+        let account_skew = skews.skew(task, disk.account.as_deref());
         let exists = storage
             .properties(BlobPath {
                 container: &container,

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
@@ -123,14 +123,25 @@ pub struct BackupTask {
     pub bytes_transferred: i64,
     #[sqlx(try_from = "columns::Instant")]
     pub created_at: DateTime<Utc>,
+    /// The account's time less the service clock's at dispatch, in whole seconds: the
+    /// task's SAS windows were signed and its snapshots are judged by it (see
+    /// [`Engine::account_skew`](super::engine::Engine::account_skew)).
+    pub account_skew_seconds: i64,
+}
+
+impl BackupTask {
+    /// [`Self::account_skew_seconds`] as a duration.
+    pub fn account_skew(&self) -> TimeDelta {
+        TimeDelta::seconds(self.account_skew_seconds)
+    }
 }
 
 /// A task's columns, in the order [`insert_many`] binds them; [`BackupTask`] reads them by name.
 const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
      scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
-     logs_blob, status_etag, snapshot, bytes_transferred, created_at";
+     logs_blob, status_etag, snapshot, bytes_transferred, created_at, account_skew_seconds";
 
-/// Tasks inserted per statement: 18 parameters each.
+/// Tasks inserted per statement: 19 parameters each.
 const TASKS_PER_STATEMENT: usize = 20;
 
 /// Records tasks in bulk, a few statements for many tasks.
@@ -138,7 +149,7 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
         // created_at and updated_at are the same value.
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({}, ${})", placeholders(r * 18 + 1, 18), r * 18 + 18))
+            .map(|r| format!("({}, ${})", placeholders(r * 19 + 1, 19), r * 19 + 18))
             .collect();
         let sql = format!(
             "insert into backup_task ({TASK_COLUMNS}, updated_at) values {}",
@@ -164,7 +175,8 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
                 .bind(task.status_etag.clone())
                 .bind(task.snapshot.as_ref().map(snapshot_json))
                 .bind(task.bytes_transferred)
-                .bind(to_micros(task.created_at));
+                .bind(to_micros(task.created_at))
+                .bind(task.account_skew_seconds);
         }
         query.execute(&mut *tx).await?;
     }

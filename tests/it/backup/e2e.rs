@@ -94,16 +94,28 @@ pub fn disk_container(vm: &VmStandIn) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
     AppConsistent,
+    /// Application-consistent, the final status written this long after the snapshots,
+    /// as a real extension's thaw and bookkeeping take a while.
+    AppConsistentAfter(Duration),
+}
+
+/// What the stand-in did with one task.
+#[derive(Debug)]
+pub struct ServedTask {
+    /// The disk snapshots it took and reported.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// The status blob's SAS URI, as the task carried it.
+    pub status_blob_uri: String,
 }
 
 /// Runs the snapshot extension for every task the VM receives, as the real one does:
 /// transitioning status, disk snapshots, final status, logs, the handler status file.
-/// Sends each task's snapshots on the channel; stops after `idle` without a task.
+/// Sends what it did with each task on the channel; stops after `idle` without a task.
 pub fn serve_tasks(
     mut vm: VmStandIn,
     behaviour: Behaviour,
     idle: Duration,
-) -> mpsc::UnboundedReceiver<Vec<SnapshotInfo>> {
+) -> mpsc::UnboundedReceiver<ServedTask> {
     let (sender, receiver) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(mut task) = vm.next_task(idle).await {
@@ -114,13 +126,21 @@ pub fn serve_tasks(
             assert!(snapshots.iter().all(|s| s.is_successful), "{snapshots:?}");
             let status = match behaviour {
                 Behaviour::AppConsistent => task.app_consistent_status(&snapshots),
+                Behaviour::AppConsistentAfter(delay) => {
+                    tokio::time::sleep(delay).await;
+                    task.app_consistent_status(&snapshots)
+                }
             };
             task.write_logs("2026-03-01T02:00:01Z  Info  snapshot taken\n")
                 .await
                 .unwrap();
             task.write_status(&status).await.unwrap();
             vm.report_status_file(&task, &status).await;
-            if sender.send(snapshots).is_err() {
+            let served = ServedTask {
+                snapshots,
+                status_blob_uri: task.protected.status_blob_uri.clone(),
+            };
+            if sender.send(served).is_err() {
                 return;
             }
         }
@@ -219,7 +239,7 @@ fn task_status<'a>(job: &'a Value, name: &str) -> &'a str {
         .unwrap_or_default()
 }
 
-fn bytes_transferred(job: &Value) -> u64 {
+pub fn bytes_transferred(job: &Value) -> u64 {
     job["properties"]["extendedInfo"]["propertyBag"]["Bytes Transferred"]
         .as_str()
         .expect("Bytes Transferred in the property bag")
@@ -257,7 +277,10 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
     // The first run at 02:00 copies everything written.
     let advanced = app.advance_by("PT3H", 30.0).await;
     assert_eq!(advanced["backupsStarted"], 1, "{advanced}");
-    let first = snapshots.try_recv().expect("the VM received the task");
+    let first = snapshots
+        .try_recv()
+        .expect("the VM received the task")
+        .snapshots;
     let jobs = backup_jobs(&app).await;
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0]["properties"];

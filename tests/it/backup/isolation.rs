@@ -9,11 +9,10 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedReceiver;
-use vaultsim_protocol::extension::status::SnapshotInfo;
 
 use super::e2e::{
     backup_jobs, daily_policy, disk_container, protected_vm, register_in, serve_tasks,
-    wait_for_job, Behaviour, GROUP, POLICY, VAULT, VM,
+    wait_for_job, Behaviour, ServedTask, GROUP, POLICY, VAULT, VM,
 };
 use super::standin::VmStandIn;
 use crate::management::app::ManagementApp;
@@ -31,7 +30,7 @@ const EC_CERTIFICATE: &str = include_str!("../../../src/guest/testdata/ec-certif
 /// Two tenants with the same daily 02:00 policy: `vm1` in `rg`/`vault`, to be poisoned, and
 /// a healthy VM in `rg2`/`vault2` whose stand-in runs every task it receives. Answers the
 /// poisoned VM and the healthy VM's snapshots.
-async fn two_tenants(app: &ManagementApp) -> (VmStandIn, UnboundedReceiver<Vec<SnapshotInfo>>) {
+async fn two_tenants(app: &ManagementApp) -> (VmStandIn, UnboundedReceiver<ServedTask>) {
     let poisoned = protected_vm(app, START).await;
     app.protection_setup(OTHER_GROUP, OTHER_VAULT, &[]).await;
     let policy = app
@@ -47,7 +46,7 @@ async fn two_tenants(app: &ManagementApp) -> (VmStandIn, UnboundedReceiver<Vec<S
 
 /// Runs both tenants' 02:00 run (and the poisoned task's deadline, 150 minutes on): the
 /// advance succeeds and the healthy VM's backup completes.
-async fn run_the_schedule(app: &ManagementApp, healthy: &mut UnboundedReceiver<Vec<SnapshotInfo>>) {
+async fn run_the_schedule(app: &ManagementApp, healthy: &mut UnboundedReceiver<ServedTask>) {
     let advanced = app
         .advance_clock(json!({"by": "PT20H", "settleSeconds": 5}))
         .await;

@@ -3,6 +3,7 @@
 //! SAS, and the service collects, transfers, retains and restores.
 
 mod app;
+mod azurite;
 mod concurrency;
 pub mod e2e;
 mod failures;

@@ -7,8 +7,9 @@ use std::net::SocketAddr;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
 use serde_json::Value;
-use vaultsim::config::ServeConfig;
+use vaultsim::config::{Component, ServeConfig};
 use vaultsim::guest::GoalStateNotifier;
 use vaultsim::startup::Application;
 use vaultsim_protocol::credentials::{self, ClientCredentials};
@@ -48,9 +49,12 @@ pub struct ManagementApp {
     pub addr: SocketAddr,
     /// The management API's HTTPS listener.
     pub https_addr: SocketAddr,
+    /// The blob endpoint the service keeps its blobs in: its own, or the external
+    /// account's (path style, `http://{blob_addr}/devstoreaccount1`).
     pub blob_addr: SocketAddr,
-    /// The blob endpoint's HTTPS listener, which backup tasks' SAS URIs name.
-    pub blob_https_addr: SocketAddr,
+    /// The own blob endpoint's HTTPS listener, which backup tasks' SAS URIs name; `None`
+    /// with an external account.
+    pub blob_https_addr: Option<SocketAddr>,
     pub guest_addr: SocketAddr,
     /// The service's goal-state notifier, for tests that publish as the engine does.
     pub notifier: GoalStateNotifier,
@@ -79,8 +83,8 @@ struct Started {
     server: Server,
     addr: SocketAddr,
     https_addr: SocketAddr,
-    blob_addr: SocketAddr,
-    blob_https_addr: SocketAddr,
+    /// The own blob endpoint's plain and HTTPS addresses, when it runs.
+    blob: Option<(SocketAddr, SocketAddr)>,
     guest_addr: SocketAddr,
     notifier: GoalStateNotifier,
     engine: vaultsim::control::Engine,
@@ -94,18 +98,19 @@ impl Server {
             .build()
             .unwrap();
         let (handles, started) = tokio::sync::oneshot::channel();
+        let runs_blob = config.runs(Component::Blob);
         runtime.spawn(async move {
             let app = Application::build(&config).await.unwrap();
             let _ = handles.send((
                 (app.http_addr(), app.https_addr().expect("HTTPS is on")),
-                (app.blob_addr(), app.blob_https_addr().expect("HTTPS is on")),
+                runs_blob.then(|| (app.blob_addr(), app.blob_https_addr().expect("HTTPS is on"))),
                 app.guest_addr(),
                 app.goal_state_notifier().clone(),
                 app.engine().clone(),
             ));
             app.run_until_stopped(std::future::pending()).await.unwrap();
         });
-        let ((addr, https_addr), (blob_addr, blob_https_addr), guest_addr, notifier, engine) =
+        let ((addr, https_addr), blob, guest_addr, notifier, engine) =
             started.await.expect("the service starts");
         Started {
             server: Server {
@@ -113,8 +118,7 @@ impl Server {
             },
             addr,
             https_addr,
-            blob_addr,
-            blob_https_addr,
+            blob,
             guest_addr,
             notifier,
             engine,
@@ -150,23 +154,44 @@ impl ManagementApp {
             .database_url
             .clone()
             .expect("replicas share a PostgreSQL database");
-        Self::start(tempfile::tempdir().unwrap(), Some(url), None).await
+        Self::start(tempfile::tempdir().unwrap(), Some(url), None, None).await
+    }
+
+    /// The control components alone (api, guest, engine, on SQLite), keeping every blob in
+    /// the external account `connection_string` names, whose blob endpoint listens on
+    /// `account_addr` (path style, as Azurite's).
+    pub async fn on_external_account(connection_string: &str, account_addr: SocketAddr) -> Self {
+        let account = ExternalAccount {
+            connection_string: SecretString::from(connection_string.to_owned()),
+            addr: account_addr,
+        };
+        Self::start(tempfile::tempdir().unwrap(), None, None, Some(account)).await
     }
 
     /// The service on `data_dir` as it is, and on `database` (`None`: SQLite there), which
     /// the app drops when it is done.
     pub async fn spawn_in(data_dir: tempfile::TempDir, database: Option<PostgresDatabase>) -> Self {
         let url = database.as_ref().map(|d| d.url.clone());
-        Self::start(data_dir, url, database).await
+        Self::start(data_dir, url, database, None).await
     }
 
     async fn start(
         data_dir: tempfile::TempDir,
         database_url: Option<String>,
         database: Option<PostgresDatabase>,
+        external: Option<ExternalAccount>,
     ) -> Self {
-        let config = ServeConfig::ephemeral(data_dir.path(), database_url.clone());
+        let mut config = ServeConfig::ephemeral(data_dir.path(), database_url.clone());
+        if let Some(account) = &external {
+            config.components = vec![Component::Api, Component::Guest, Component::Engine];
+            config.storage_connection_string = vec![account.connection_string.clone()];
+        }
         let started = Server::start(config.clone()).await;
+        let (blob_addr, blob_https_addr) = match (started.blob, &external) {
+            (Some((plain, https)), _) => (plain, Some(https)),
+            (None, Some(account)) => (account.addr, None),
+            (None, None) => unreachable!("without an external account the blob component runs"),
+        };
         let credentials: ClientCredentials = serde_json::from_slice(
             &std::fs::read(data_dir.path().join(credentials::FILE_NAME)).unwrap(),
         )
@@ -175,8 +200,8 @@ impl ManagementApp {
         let mut app = Self {
             addr: started.addr,
             https_addr: started.https_addr,
-            blob_addr: started.blob_addr,
-            blob_https_addr: started.blob_https_addr,
+            blob_addr,
+            blob_https_addr,
             guest_addr: started.guest_addr,
             notifier: started.notifier,
             engine: started.engine,
@@ -211,8 +236,10 @@ impl ManagementApp {
         change(&mut config);
         config.http_addr = self.addr;
         config.https_addr = Some(self.https_addr);
-        config.blob_addr = self.blob_addr;
-        config.blob_https_addr = Some(self.blob_https_addr);
+        if config.runs(Component::Blob) {
+            config.blob_addr = self.blob_addr;
+            config.blob_https_addr = self.blob_https_addr;
+        }
         config.guest_addr = self.guest_addr;
         let started = Server::start(config).await;
         self.server = started.server;
@@ -330,6 +357,12 @@ impl ManagementApp {
     pub async fn delete(&self, path: &str) -> ArmResponse {
         self.send(Method::DELETE, path, None).await
     }
+}
+
+/// An account the service keeps its blobs in instead of its own blob endpoint.
+struct ExternalAccount {
+    connection_string: SecretString,
+    addr: SocketAddr,
 }
 
 /// A PostgreSQL database made for one test and dropped after it. The server is the one

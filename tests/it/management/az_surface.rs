@@ -499,7 +499,7 @@ async fn the_served_storage_account_answers_in_every_group(app: ManagementApp) {
     assert_eq!(account.body["sku"]["name"], "Standard_LRS");
     assert_eq!(
         account.body["properties"]["primaryEndpoints"]["blob"],
-        format!("https://{}/devstoreaccount1/", app.blob_https_addr)
+        format!("https://{}/devstoreaccount1/", app.blob_https_addr.unwrap())
     );
     assert_eq!(account.body["properties"]["primaryLocation"], "westeurope");
 

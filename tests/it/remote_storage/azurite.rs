@@ -2,10 +2,13 @@
 //! child process for one test: in memory, on a port the system picks.
 
 use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use vaultsim::config::DEV_ACCOUNT_KEY;
 
 const INSTALL_HINT: &str = "install it with `npm ci --prefix scripts/bench-support/azurite` \
                             (scripts/test does this; it needs Node.js and npm)";
@@ -95,6 +98,16 @@ impl Azurite {
     /// The path-style blob endpoint of the development account.
     pub fn blob_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/devstoreaccount1", self.port)
+    }
+
+    /// The address the blob endpoint listens on.
+    pub fn addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.port).into()
+    }
+
+    /// The development account's connection string (its well-known key).
+    pub fn connection_string(&self) -> String {
+        super::connection_string_text(&self.blob_endpoint(), DEV_ACCOUNT_KEY)
     }
 }
 

@@ -1,7 +1,7 @@
 //! `RemoteStorage`, the storage seam over Blob REST, against real accounts: vaultsim's own
 //! blob endpoint (real page-range diffs) and Azurite (none). Each check runs on both.
 
-mod azurite;
+pub mod azurite;
 mod scenario;
 
 use std::sync::Arc;
@@ -37,11 +37,16 @@ enum ServerKind {
     Azurite,
 }
 
-fn connection_string(endpoint: &str, key: &str) -> ConnectionString {
-    ConnectionString::parse(&format!(
+/// The connection string of the development account at `endpoint`, with `key`.
+fn connection_string_text(endpoint: &str, key: &str) -> String {
+    format!(
         "DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};BlobEndpoint={endpoint}"
-    ))
-    .expect("a valid connection string")
+    )
+}
+
+fn connection_string(endpoint: &str, key: &str) -> ConnectionString {
+    ConnectionString::parse(&connection_string_text(endpoint, key))
+        .expect("a valid connection string")
 }
 
 impl Account {
