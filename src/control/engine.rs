@@ -59,6 +59,14 @@ struct Inner {
 /// count as keeping real time.
 pub const REAL_TIME_TOLERANCE: TimeDelta = TimeDelta::minutes(2);
 
+/// How far behind the service clock a following account may be (its `Date` has whole
+/// seconds) before the engine waits for it to catch up.
+const CATCH_UP_SLACK: TimeDelta = TimeDelta::seconds(2);
+/// How long the engine waits for a following account to catch up with a clock change (a
+/// blob node reads the clock five times a second).
+const CATCH_UP_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+const CATCH_UP_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The skew of an account whose time is `account_now` when real time is `real_now` and the
 /// service clock says `service_now` (see [`Engine::account_skew`]).
 fn skew_of(
@@ -169,9 +177,31 @@ impl Engine {
     /// behind a change (a blob node reads it five times a second): its skew is taken as
     /// zero rather than measured in that moment, which would sign SAS windows for a time
     /// the node is about to leave.
+    ///
+    /// A following account well behind the service clock has not yet seen a change of it
+    /// (the clock was just moved, and tasks signed now would not yet be valid there): it
+    /// is given up to [`CATCH_UP_LIMIT`] to catch up before the answer.
     pub async fn account_skew(&self, storage: &Storage) -> Result<TimeDelta, StorageError> {
-        let account_now = storage.account_time().await?;
-        Ok(skew_of(account_now, Utc::now(), self.clock().now()))
+        let started = tokio::time::Instant::now();
+        loop {
+            let account_now = storage.account_time().await?;
+            let (real_now, service_now) = (Utc::now(), self.clock().now());
+            let follows_shared_clock = (account_now - real_now).abs() > REAL_TIME_TOLERANCE;
+            let behind = service_now - account_now > CATCH_UP_SLACK;
+            if follows_shared_clock && behind && started.elapsed() < CATCH_UP_LIMIT {
+                tokio::time::sleep(CATCH_UP_POLL).await;
+                continue;
+            }
+            if follows_shared_clock && behind {
+                tracing::warn!(
+                    account = %storage.account().name,
+                    account_time = %account_now,
+                    service_time = %service_now,
+                    "the storage account's time is behind the simulated clock: does its blob node follow the database (--database-url)?"
+                );
+            }
+            return Ok(skew_of(account_now, real_now, service_now));
+        }
     }
 
     /// Creates `name` in `storage` unless it is known to exist.
