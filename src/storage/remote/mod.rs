@@ -273,12 +273,7 @@ impl BlobStorage for RemoteStorage {
             if let Some(marker) = marker.take() {
                 call = call.query("marker", marker);
             }
-            let body = self
-                .send(call)
-                .await?
-                .text()
-                .await
-                .map_err(|e| request::transport(&e))?;
+            let body = self.send_for_text(call).await?;
             let listing = wire::blob_listing(&body)?;
             for item in listing.blobs.items {
                 if item.name != blob {

@@ -125,12 +125,7 @@ impl RemoteStorage {
             if let Some(marker) = marker.take() {
                 call = call.query("marker", marker);
             }
-            let body = self
-                .send(call)
-                .await?
-                .text()
-                .await
-                .map_err(|error| super::request::transport(&error))?;
+            let body = self.send_for_text(call).await?;
             let (page, next) = wire::page_list(&body)?;
             for span in page {
                 wire::push_joined(&mut spans, span);

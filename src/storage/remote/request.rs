@@ -119,6 +119,15 @@ impl RemoteStorage {
         }
     }
 
+    /// [`Self::send`], answering the response's body as text (the XML documents).
+    pub(super) async fn send_for_text(&self, call: Call<'_>) -> Result<String, StorageError> {
+        self.send(call)
+            .await?
+            .text()
+            .await
+            .map_err(|error| transport(&error))
+    }
+
     /// Sends `call` and answers whatever response came back; only a call that got no
     /// response fails.
     pub(super) async fn exchange(&self, call: &Call<'_>) -> Result<Response, StorageError> {
