@@ -232,7 +232,12 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
     sim_clock::save(&db, &clock).await.unwrap();
     let rss_before = peak_rss_mib();
     let dispatching = Instant::now();
-    let started: Vec<u64> = join_all(engines.iter().map(Engine::tick))
+    // Each engine's tick is a task of its own, as in a process of its own.
+    let ticks = engines.iter().map(|engine| {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.tick().await.unwrap() })
+    });
+    let started: Vec<u64> = join_all(ticks)
         .await
         .into_iter()
         .map(Result::unwrap)
