@@ -156,7 +156,7 @@ pub async fn start_backups(
         .iter()
         .map(|task| create_task_blobs(engine, task))
         .collect();
-    let created: Vec<Result<(), StorageError>> = futures_util::stream::iter(created)
+    let created: Vec<Result<String, StorageError>> = futures_util::stream::iter(created)
         .buffered(CONCURRENT_BLOB_CREATES)
         .collect()
         .await;
@@ -166,14 +166,19 @@ pub async fn start_backups(
         let target = &task.request.target;
         // What one VM brought (a certificate nothing can be encrypted to) or one task's
         // blobs met fails that job alone: the batch holds other items, other tenants'.
-        let minted = match minted
+        let prepared = minted
             .map_err(PreparationError::Mint)
-            .and_then(|minted| created.map(|()| minted).map_err(PreparationError::from))
-            .and_then(|minted| match &task.vm.unknown_account {
+            .and_then(|minted| {
+                created
+                    .map(|status_etag| (minted, status_etag))
+                    .map_err(PreparationError::from)
+            })
+            .and_then(|prepared| match &task.vm.unknown_account {
                 Some(name) => Err(StorageError::AccountNotConfigured(name.clone()).into()),
-                None => Ok(minted),
-            }) {
-            Ok(minted) => minted,
+                None => Ok(prepared),
+            });
+        let (minted, status_etag) = match prepared {
+            Ok(prepared) => prepared,
             Err(error) => {
                 tracing::warn!(
                     job_id = %task.job_id,
@@ -230,7 +235,8 @@ pub async fn start_backups(
             status_container: task.status_container,
             status_blob: task.status_blob,
             logs_blob: task.logs_blob,
-            status_etag: None,
+            // The empty status blob's: the first poll of it is already conditional.
+            status_etag: Some(status_etag),
             snapshot: None,
             bytes_transferred: 0,
             created_at: now,
@@ -269,18 +275,22 @@ impl PreparationError {
 }
 
 /// Pre-creates the task's status and log blobs: the real extension writes only to blobs
-/// that exist.
-async fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<(), StorageError> {
+/// that exist. Answers the empty status blob's ETag.
+async fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<String, StorageError> {
     engine
         .ensure_container(engine.storage(), &task.status_container)
         .await?;
-    for blob in [&task.status_blob, &task.logs_blob] {
-        engine
-            .storage()
-            .put_block_blob(&task.status_container, blob, bytes::Bytes::new())
-            .await?;
-    }
-    Ok(())
+    let storage = engine.storage();
+    storage
+        .put_block_blob(&task.status_container, &task.logs_blob, bytes::Bytes::new())
+        .await?;
+    storage
+        .put_block_blob(
+            &task.status_container,
+            &task.status_blob,
+            bytes::Bytes::new(),
+        )
+        .await
 }
 
 /// A task ready to mint; its blobs are created once it is minted.
