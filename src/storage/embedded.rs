@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use tokio::sync::mpsc::{self, UnboundedReceiver};
+use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::{
     AccountAccess, BlobContent, BlobKind, BlobPath, BlobProperties, BlobStorage, BlobWrite,
@@ -326,20 +326,7 @@ impl BlobStorage for EmbeddedStorage {
     }
 
     fn watch_writes(&self, prefix: &str) -> Option<UnboundedReceiver<BlobWrite>> {
-        let mut written = self.store.watch_writes(prefix);
-        let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Some(write) = written.recv().await {
-                let write = BlobWrite {
-                    container: write.container,
-                    blob: write.blob,
-                };
-                if tx.send(write).is_err() {
-                    return;
-                }
-            }
-        });
-        Some(rx)
+        Some(self.store.watch_writes(prefix))
     }
 
     async fn account_time(&self) -> Result<DateTime<Utc>, StorageError> {

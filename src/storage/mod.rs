@@ -24,6 +24,9 @@ use chrono::{DateTime, Utc};
 use secrecy::SecretSlice;
 use tokio::sync::mpsc::UnboundedReceiver;
 
+/// A write to a watched container, announced by a store that can (the embedded one, whose
+/// announcements are passed on as they are).
+pub use crate::blob::engine::BlobWritten as BlobWrite;
 pub use crate::blob::engine::{ByteRange, DiffSpan, PageSpan, Timestamp, PAGE_SIZE};
 pub use accounts::{Placement, StorageAccounts};
 #[cfg(test)]
@@ -84,13 +87,6 @@ pub struct BlobContent {
 pub struct SnapshotListing {
     pub snapshot: Timestamp,
     pub metadata: Metadata,
-}
-
-/// A write to a watched container, announced by a store that can (the embedded one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobWrite {
-    pub container: String,
-    pub blob: String,
 }
 
 /// The page-range diff of a blob version against an earlier snapshot of it.
