@@ -392,26 +392,21 @@ struct TaskVm {
     unknown_account: Option<String>,
 }
 
-/// The accounts other than the primary, by lower-case name, with their skew relative to
-/// the primary's (one request to each; none with a single account).
+/// The accounts other than the primary, by lower-case name, with their offset from the
+/// primary (none with a single account).
 async fn disk_accounts(engine: &Engine) -> Result<HashMap<String, Arc<DiskAccount>>, EngineError> {
-    let others = &engine.accounts().all()[1..];
-    let mut accounts = HashMap::with_capacity(others.len());
-    if others.is_empty() {
-        return Ok(accounts);
-    }
-    let primary_skew = engine.account_skew(engine.storage()).await?;
-    for storage in others {
-        let skew = engine.account_skew(storage).await?;
-        accounts.insert(
-            storage.account().name.to_ascii_lowercase(),
-            Arc::new(DiskAccount {
+    let offsets = engine.account_offsets().await?;
+    Ok(engine.accounts().all()[1..]
+        .iter()
+        .map(|storage| {
+            let name = storage.account().name.to_ascii_lowercase();
+            let account = DiskAccount {
                 access: storage.account().clone(),
-                skew_from_task: skew - primary_skew,
-            }),
-        );
-    }
-    Ok(accounts)
+                skew_from_task: offsets.get(&name).copied().unwrap_or_default(),
+            };
+            (name, Arc::new(account))
+        })
+        .collect())
 }
 
 /// VMs rows read per statement.

@@ -402,16 +402,7 @@ struct AccountOffsets(HashMap<String, TimeDelta>);
 
 impl AccountOffsets {
     async fn measure(engine: &Engine) -> Result<Self, EngineError> {
-        let mut offsets = HashMap::new();
-        let accounts = engine.accounts().all();
-        if accounts.len() > 1 {
-            let primary = engine.account_skew(engine.storage()).await?;
-            for storage in &accounts[1..] {
-                let skew = engine.account_skew(storage).await?;
-                offsets.insert(storage.account().name.to_ascii_lowercase(), skew - primary);
-            }
-        }
-        Ok(Self(offsets))
+        Ok(Self(engine.account_offsets().await?))
     }
 
     /// The skew a task's disk in `account` (`None`: the primary) is judged by.

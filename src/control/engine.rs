@@ -204,6 +204,23 @@ impl Engine {
         }
     }
 
+    /// How far each account other than the primary stands from it (that account's skew
+    /// less the primary's), by lower-case name: what a disk there is signed and judged by
+    /// beside its task's primary skew. Empty, and no request made, with one account.
+    pub async fn account_offsets(&self) -> Result<HashMap<String, TimeDelta>, StorageError> {
+        let others = &self.accounts().all()[1..];
+        let mut offsets = HashMap::with_capacity(others.len());
+        if others.is_empty() {
+            return Ok(offsets);
+        }
+        let primary = self.account_skew(self.storage()).await?;
+        for storage in others {
+            let skew = self.account_skew(storage).await?;
+            offsets.insert(storage.account().name.to_ascii_lowercase(), skew - primary);
+        }
+        Ok(offsets)
+    }
+
     /// Creates `name` in `storage` unless it is known to exist.
     pub async fn ensure_container(
         &self,
