@@ -79,7 +79,10 @@ pub struct GoalStateExtension {
     #[serde(rename = "type")]
     pub extension_type: String,
     pub version: String,
-    /// `enabled`.
+    /// What to do with the handler, as Compute's goal state says it: `enabled` (install if
+    /// needed, then enable with these settings), or `uninstall` (disable and uninstall, then
+    /// `DELETE /machine/extensions/{name}`). Other values may come later: an agent skips
+    /// what it does not know.
     pub state: String,
     pub sequence_number: i64,
     /// What the agent writes to `config/<sequenceNumber>.settings`.

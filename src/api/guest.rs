@@ -5,6 +5,8 @@
 //! - `POST /machine/register` (management bearer token): register an agent, get a credential.
 //! - `GET /machine/goalstate?incarnation=&waitSeconds=` (credential): long-poll the goal state.
 //! - `PUT /machine/extensions/{name}/status` (credential): report a handler's status file.
+//! - `DELETE /machine/extensions/{name}` (credential): the handler the goal state said to
+//!   uninstall is uninstalled; the extension's deletion completes.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +16,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -55,6 +57,7 @@ pub fn router(state: GuestState) -> Router {
         .route("/machine/register", post(register))
         .route("/machine/goalstate", get(goal_state))
         .route("/machine/extensions/{name}/status", put(report_status))
+        .route("/machine/extensions/{name}", delete(report_uninstalled))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
         .with_state(state)
@@ -171,7 +174,7 @@ fn goal_state_body(state: guest::GoalState, host_time: DateTime<Utc>) -> GoalSta
                 publisher: e.publisher,
                 extension_type: e.extension_type,
                 version: e.type_handler_version,
-                state: "enabled".to_owned(),
+                state: e.state,
                 sequence_number: e.sequence_number,
                 settings: ExtensionSettingsFile {
                     runtime_settings: vec![ExtensionRuntimeSettings {
@@ -213,11 +216,22 @@ async fn report_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn report_uninstalled(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<StatusCode, GuestError> {
+    let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
+    guest::report_uninstalled(&state.db, &vm_id, &name, state.clock.now()).await?;
+    tracing::info!(%vm_id, extension = %name, "extension uninstalled");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn no_route() -> GuestError {
     GuestError::NotFound {
         code: "NoRoute",
-        message: "The guest API serves /machine/register, /machine/goalstate and \
-                  /machine/extensions/{name}/status."
+        message: "The guest API serves /machine/register, /machine/goalstate, \
+                  /machine/extensions/{name}/status and /machine/extensions/{name}."
             .to_owned(),
     }
 }

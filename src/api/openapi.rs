@@ -47,6 +47,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::sim_clock::SimClockApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
+    document.merge(super::arm::extensions::ExtensionsApi::openapi());
     document.merge(super::arm::providers::ProvidersApi::openapi());
     document.merge(super::arm::inventory::InventoryApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());

@@ -102,7 +102,7 @@ pub async fn publish_extensions(
              type_handler_version = excluded.type_handler_version, provisioning_state = 'Updating', \
              settings = excluded.settings, updated_at = excluded.updated_at, \
              sequence_number = vm_extension.sequence_number + 1, \
-             handler_settings = excluded.handler_settings \
+             handler_settings = excluded.handler_settings, handler_state = 'enabled' \
              returning vm_id, sequence_number",
             rows.join(", ")
         );
@@ -132,6 +132,23 @@ pub async fn publish_extensions(
         }
     }
     Ok(sequence_numbers)
+}
+
+/// Bumps the VM's goal-state incarnation, for a change its agent must act on; meant for the
+/// caller's transaction (call [`GoalStateNotifier::notify`] after the commit). 404
+/// `VmNotFound` when no VM has `vm_id`.
+pub async fn bump_incarnation(tx: &mut AnyConnection, vm_id: &str) -> Result<(), GuestError> {
+    let bumped = sqlx::query(
+        "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
+         where vm_id = $1",
+    )
+    .bind(vm_id)
+    .execute(tx)
+    .await?;
+    if bumped.rows_affected() == 0 {
+        return Err(GuestError::vm_not_found(vm_id));
+    }
+    Ok(())
 }
 
 /// The first VM of `chunk` that does not exist.
@@ -165,6 +182,8 @@ pub struct GoalState {
 #[derive(Debug, Clone, PartialEq)]
 pub struct HandlerState {
     pub name: String,
+    /// `enabled`, or `uninstall` while the extension is being deleted.
+    pub state: String,
     pub publisher: String,
     pub extension_type: String,
     pub type_handler_version: String,
@@ -204,8 +223,8 @@ pub async fn wait_for_goal_state(
 
 async fn read_goal_state(db: &Db, vm_id: &str) -> Result<GoalState, GuestError> {
     let rows = sqlx::query(
-        "select vm.goal_state_incarnation, e.name, e.publisher, e.extension_type, \
-         e.type_handler_version, e.sequence_number, e.handler_settings \
+        "select vm.goal_state_incarnation, e.name, e.handler_state, e.publisher, \
+         e.extension_type, e.type_handler_version, e.sequence_number, e.handler_settings \
          from virtual_machine vm left join vm_extension e \
          on e.vm_id = vm.vm_id and e.handler_settings is not null \
          where vm.vm_id = $1 order by e.name_key",
@@ -223,6 +242,7 @@ async fn read_goal_state(db: &Db, vm_id: &str) -> Result<GoalState, GuestError> 
         };
         extensions.push(HandlerState {
             name,
+            state: row.try_get("handler_state")?,
             publisher: row.try_get("publisher")?,
             extension_type: row.try_get("extension_type")?,
             type_handler_version: row.try_get("type_handler_version")?,
@@ -282,7 +302,9 @@ impl StatusReport {
 }
 
 /// Records the status the VM's agent reported for extension `name` and the provisioning
-/// state it implies. 404 `ExtensionNotFound` when the VM has no such extension.
+/// state it implies: `Failed` is `Succeeded` for an extension put with `suppressFailures`,
+/// and an extension being deleted stays `Deleting`. 404 `ExtensionNotFound` when the VM
+/// has no such extension.
 pub async fn report_status(
     db: &Db,
     vm_id: &str,
@@ -292,8 +314,11 @@ pub async fn report_status(
 ) -> Result<(), GuestError> {
     let updated = sqlx::query(
         "update vm_extension set handler_status = $3, \
-         provisioning_state = coalesce($4, provisioning_state), updated_at = $5 \
-         where vm_id = $1 and name_key = $2",
+         provisioning_state = case \
+             when handler_state = 'uninstall' then provisioning_state \
+             when $4 = 'Failed' and suppress_failures = 1 then 'Succeeded' \
+             else coalesce($4, provisioning_state) end, \
+         updated_at = $5 where vm_id = $1 and name_key = $2",
     )
     .bind(vm_id)
     .bind(key(name))
@@ -303,12 +328,47 @@ pub async fn report_status(
     .execute(db.pool())
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(GuestError::NotFound {
-            code: "ExtensionNotFound",
-            message: format!("The virtual machine has no extension named '{name}'."),
-        });
+        return Err(extension_not_found(name));
     }
     Ok(())
+}
+
+fn extension_not_found(name: &str) -> GuestError {
+    GuestError::NotFound {
+        code: "ExtensionNotFound",
+        message: format!("The virtual machine has no extension named '{name}'."),
+    }
+}
+
+/// The VM's agent has uninstalled the handler of extension `name`, which the goal state
+/// said to uninstall: the extension goes, and its deletion completes. 404
+/// `ExtensionNotFound`; 409 `ExtensionNotUninstalling` when the goal state says `enabled`.
+pub async fn report_uninstalled(
+    db: &Db,
+    vm_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), GuestError> {
+    let mut tx = db.begin_write().await?;
+    if crate::resources::compute::remove_uninstalled_extension(&mut tx, vm_id, name, now).await? {
+        tx.commit().await?;
+        return Ok(());
+    }
+    let exists = sqlx::query("select 1 from vm_extension where vm_id = $1 and name_key = $2")
+        .bind(vm_id)
+        .bind(key(name))
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if exists {
+        Err(crate::resources::ResourceError::conflict(
+            "ExtensionNotUninstalling",
+            format!("The goal state does not say to uninstall the extension '{name}'."),
+        )
+        .into())
+    } else {
+        Err(extension_not_found(name))
+    }
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The guest API's domain, the simulator's wire server (Azure's 168.63.129.16:32526): an
 //! agent registers its VM with a management token and the VM's certificate and gets a
 //! per-VM credential; with it, the agent long-polls the VM's goal state (the extensions the
-//! backup engine published, with their handler settings) and reports each extension's
-//! status. The HTTP layer is `api::guest`; nothing here knows of HTTP.
+//! backup engine and ARM clients published, with their handler settings and state) and
+//! reports each extension's status, and when it has uninstalled one. The HTTP layer is `api::guest`; nothing here knows of HTTP.
 
 mod certificate;
 mod credential;
@@ -15,8 +15,9 @@ pub use certificate::{guest_certificate, GuestCertificate};
 pub use credential::{authenticate, Credential};
 pub use error::GuestError;
 pub use goal_state::{
-    publish_extension, publish_extensions, report_status, wait_for_goal_state, ExtensionGoal,
-    GoalState, HandlerState, StatusReport, DEFAULT_WAIT, MAX_WAIT,
+    bump_incarnation, publish_extension, publish_extensions, report_status, report_uninstalled,
+    wait_for_goal_state, ExtensionGoal, GoalState, HandlerState, StatusReport, DEFAULT_WAIT,
+    MAX_WAIT,
 };
 pub use notifier::{watch_database, GoalStateNotifier};
 pub use registration::{register, Registered, Registration, RegistrationDisk};

@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ErrorResponse;
+use super::extensions::VirtualMachineExtension;
+use super::instance_view::{vm_body, VirtualMachineInstanceView};
 use super::params::ApiVersion;
 use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::compute::{
-    self, DataDiskSpec, Deleted, DiskSpec, Extension, OsProfileSpec, VmDetails, VmSpec, OS_DISK_LUN,
+    self, DataDiskSpec, Deleted, DiskSpec, OsProfileSpec, VmDetails, VmSpec, OS_DISK_LUN,
 };
 use crate::resources::groups::Upserted;
 use crate::resources::ids;
@@ -172,6 +174,9 @@ pub struct VirtualMachineProperties {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os_profile: Option<OsProfile>,
     pub time_created: String,
+    /// With `$expand=instanceView`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_view: Option<VirtualMachineInstanceView>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -238,40 +243,11 @@ pub struct VirtualMachineList {
     pub value: Vec<VirtualMachine>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VirtualMachineExtension {
-    /// `{vm id}/extensions/{name}`
-    pub id: String,
-    pub name: String,
-    /// Always `Microsoft.Compute/virtualMachines/extensions`.
-    #[serde(rename = "type")]
-    pub resource_type: String,
-    pub location: String,
-    pub properties: VirtualMachineExtensionProperties,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VirtualMachineExtensionProperties {
-    pub publisher: String,
-    /// The extension type, e.g. `VMSnapshotLinux`.
-    #[serde(rename = "type")]
-    pub extension_type: String,
-    pub type_handler_version: String,
-    pub auto_upgrade_minor_version: bool,
-    pub provisioning_state: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub settings: Option<Value>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct VirtualMachineExtensionList {
-    pub value: Vec<VirtualMachineExtension>,
-}
-
 impl VirtualMachine {
-    fn from_details(details: VmDetails) -> Self {
+    pub(super) fn from_details(
+        details: VmDetails,
+        instance_view: Option<VirtualMachineInstanceView>,
+    ) -> Self {
         let vm = &details.vm;
         let id = ids::vm_id(&vm.subscription_id, &vm.resource_group, &vm.name);
         let disk_id = |disk: &DiskRecord| {
@@ -335,7 +311,7 @@ impl VirtualMachine {
         let resources = details
             .extensions
             .iter()
-            .map(|e| VirtualMachineExtension::new(&id, &vm.location, e))
+            .map(|e| VirtualMachineExtension::new(&id, &vm.location, e, false))
             .collect();
         Self {
             name: vm.name.clone(),
@@ -354,28 +330,10 @@ impl VirtualMachine {
                 },
                 os_profile,
                 time_created: vm.created_at.to_rfc3339_opts(SecondsFormat::Micros, false),
+                instance_view,
             },
             resources,
             id,
-        }
-    }
-}
-
-impl VirtualMachineExtension {
-    fn new(vm_id: &str, location: &str, extension: &Extension) -> Self {
-        Self {
-            id: format!("{vm_id}/extensions/{}", extension.name),
-            name: extension.name.clone(),
-            resource_type: "Microsoft.Compute/virtualMachines/extensions".to_owned(),
-            location: location.to_owned(),
-            properties: VirtualMachineExtensionProperties {
-                publisher: extension.publisher.clone(),
-                extension_type: extension.extension_type.clone(),
-                type_handler_version: extension.type_handler_version.clone(),
-                auto_upgrade_minor_version: extension.auto_upgrade_minor_version,
-                provisioning_state: extension.provisioning_state.clone(),
-                settings: extension.settings.clone(),
-            },
         }
     }
 }
@@ -384,7 +342,10 @@ fn vm_list(vms: Vec<VmDetails>) -> ArmResult {
     Ok(json_response(
         StatusCode::OK,
         &VirtualMachineList {
-            value: vms.into_iter().map(VirtualMachine::from_details).collect(),
+            value: vms
+                .into_iter()
+                .map(|vm| VirtualMachine::from_details(vm, None))
+                .collect(),
         },
     ))
 }
@@ -473,7 +434,10 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated => StatusCode::OK,
     };
-    Ok(json_response(status, &VirtualMachine::from_details(vm)))
+    Ok(json_response(
+        status,
+        &VirtualMachine::from_details(vm, None),
+    ))
 }
 
 #[utoipa::path(
@@ -486,13 +450,14 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
         ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
         ("vmName" = String, Path, description = "Matched case-insensitively."),
         ApiVersion,
+        ("$expand" = Option<String>, Query, description = "`instanceView`: add `properties.instanceView`."),
     ),
     responses(
         (status = 200, description = "The VM, its disks and (in `resources`) its extensions.", body = VirtualMachine),
         (status = 404, description = "`ResourceGroupNotFound` or `ResourceNotFound`.", body = ErrorResponse),
     )
 )]
-pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> ArmResult {
+pub async fn get_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> ArmResult {
     let vm = compute::get_vm(
         &state.db,
         &path.group.subscription,
@@ -502,7 +467,7 @@ pub async fn get_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> A
     .await?;
     Ok(json_response(
         StatusCode::OK,
-        &VirtualMachine::from_details(vm),
+        &vm_body(state, request, vm).await?,
     ))
 }
 
@@ -539,92 +504,10 @@ pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -
     .into_response())
 }
 
-#[utoipa::path(
-    get,
-    path = spec::ListVmExtensions.path,
-    operation_id = spec::ListVmExtensions.operation_id,
-    tag = "Microsoft.Compute",
-    params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ApiVersion,
-    ),
-    responses(
-        (status = 200, description = "The VM's extensions, by name.", body = VirtualMachineExtensionList),
-        (status = 404, description = "`ResourceGroupNotFound` or `ResourceNotFound` (no such VM).", body = ErrorResponse),
-    )
-)]
-pub async fn list_extensions(state: &ApiState, _request: &ArmRequest, path: &VmPath) -> ArmResult {
-    let vm = compute::get_vm(
-        &state.db,
-        &path.group.subscription,
-        &path.group.group,
-        &path.vm,
-    )
-    .await?;
-    let vm_id = ids::vm_id(&vm.vm.subscription_id, &vm.vm.resource_group, &vm.vm.name);
-    Ok(json_response(
-        StatusCode::OK,
-        &VirtualMachineExtensionList {
-            value: vm
-                .extensions
-                .iter()
-                .map(|e| VirtualMachineExtension::new(&vm_id, &vm.vm.location, e))
-                .collect(),
-        },
-    ))
-}
-
-#[utoipa::path(
-    get,
-    path = spec::GetVmExtension.path,
-    operation_id = spec::GetVmExtension.operation_id,
-    tag = "Microsoft.Compute",
-    params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
-        ApiVersion,
-    ),
-    responses(
-        (status = 200, description = "The extension.", body = VirtualMachineExtension),
-        (status = 404, description = "`NotFound` (no such extension), `ResourceNotFound` (no such VM) or `ResourceGroupNotFound`.", body = ErrorResponse),
-    )
-)]
-pub async fn get_extension(
-    state: &ApiState,
-    _request: &ArmRequest,
-    path: &VmPath,
-    extension: &str,
-) -> ArmResult {
-    let vm = compute::get_vm(
-        &state.db,
-        &path.group.subscription,
-        &path.group.group,
-        &path.vm,
-    )
-    .await?;
-    let vm_id = ids::vm_id(&vm.vm.subscription_id, &vm.vm.resource_group, &vm.vm.name);
-    Ok(json_response(
-        StatusCode::OK,
-        &VirtualMachineExtension::new(&vm_id, &vm.vm.location, vm.extension(extension)?),
-    ))
-}
-
 /// The virtual machine operations, for the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(
-        list_vms_in_subscription,
-        list_vms_in_group,
-        put_vm,
-        get_vm,
-        delete_vm,
-        list_extensions,
-        get_extension
-    ),
+    paths(list_vms_in_subscription, list_vms_in_group, put_vm, get_vm, delete_vm),
     components(schemas(
         VirtualMachinePut,
         VirtualMachinePutProperties,
@@ -642,10 +525,7 @@ pub async fn get_extension(
         DataDisk,
         ManagedDisk,
         OsProfile,
-        VirtualMachineList,
-        VirtualMachineExtension,
-        VirtualMachineExtensionProperties,
-        VirtualMachineExtensionList
+        VirtualMachineList
     ))
 )]
 pub struct ComputeApi;
@@ -675,16 +555,6 @@ mod tests {
             (vm.clone(), "put", "VirtualMachines_CreateOrUpdate"),
             (vm.clone(), "get", "VirtualMachines_Get"),
             (vm.clone(), "delete", "VirtualMachines_Delete"),
-            (
-                format!("{vm}/extensions"),
-                "get",
-                "VirtualMachineExtensions_List",
-            ),
-            (
-                format!("{vm}/extensions/{{vmExtensionName}}"),
-                "get",
-                "VirtualMachineExtensions_Get",
-            ),
         ] {
             assert_eq!(
                 doc["paths"][path.as_str()][method]["operationId"],

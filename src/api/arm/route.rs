@@ -9,8 +9,8 @@ use percent_encoding::percent_decode_str;
 use super::error::ArmError;
 use super::protection::{backup_status, containers, items, operations};
 use super::{
-    backups, basics, compute, groups, inventory, jobs, policies, providers, recovery_points,
-    vault_config, vaults, ArmRequest, ArmResult,
+    backups, basics, compute, extensions, groups, instance_view, inventory, jobs, policies,
+    providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
 };
 use crate::api::ApiState;
 
@@ -424,14 +424,40 @@ arm_routes! {
             = "VirtualMachines_Delete"
             DELETE vm_path!()
             => compute::delete_vm(state, request, &vm).await,
+        GetVmInstanceView { vm: VmPath }
+            = "VirtualMachines_InstanceView"
+            GET concat!(vm_path!(), "/instanceView")
+            => instance_view::get_vm_instance_view(state, request, &vm).await,
         ListVmExtensions { vm: VmPath }
             = "VirtualMachineExtensions_List"
             GET concat!(vm_path!(), "/extensions")
-            => compute::list_extensions(state, request, &vm).await,
+            => extensions::list_extensions(state, request, &vm).await,
         GetVmExtension { vm: VmPath, extension: String }
             = "VirtualMachineExtensions_Get"
             GET concat!(vm_path!(), "/extensions/{vmExtensionName}")
-            => compute::get_extension(state, request, &vm, &extension).await,
+            => extensions::get_extension(state, request, &vm, &extension).await,
+        PutVmExtension { vm: VmPath, extension: String }
+            = "VirtualMachineExtensions_CreateOrUpdate"
+            PUT concat!(vm_path!(), "/extensions/{vmExtensionName}")
+            => extensions::put_extension(state, request, &vm, &extension).await,
+        UpdateVmExtension { vm: VmPath, extension: String }
+            = "VirtualMachineExtensions_Update"
+            PATCH concat!(vm_path!(), "/extensions/{vmExtensionName}")
+            => extensions::update_extension(state, request, &vm, &extension).await,
+        DeleteVmExtension { vm: VmPath, extension: String }
+            = "VirtualMachineExtensions_Delete"
+            DELETE concat!(vm_path!(), "/extensions/{vmExtensionName}")
+            => extensions::delete_extension(state, request, &vm, &extension).await,
+        /// Not in the Compute REST spec: where the `Azure-AsyncOperation` of an extension
+        /// write points, as Compute's do. The location is not checked.
+        GetComputeOperation { subscription: String, location: String, operation: String }
+            = "ComputeOperations_Get"
+            GET concat!(
+                "/subscriptions/{subscriptionId}/providers/Microsoft.Compute",
+                "/locations/{location}/operations/{operationId}"
+            )
+            => extensions::get_compute_operation(state, request, &subscription, &location, &operation)
+                .await,
         // ---- Microsoft.RecoveryServices vaults and policies ----
         ListVaultsInSubscription { subscription: String }
             = "Vaults_ListBySubscriptionId"

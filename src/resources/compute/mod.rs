@@ -8,7 +8,9 @@
 //! failed request leaves neither rows nor blobs behind. What can only be removed once the
 //! rows are gone (detached disks, a deleted VM's container) is removed after the commit.
 
+mod extension_writes;
 mod extensions;
+mod instance_view;
 mod spec;
 mod store;
 
@@ -22,7 +24,17 @@ use crate::resources::lookup::{self, VmRecord};
 use crate::resources::ResourceError;
 use crate::storage::{BlobPath, StorageAccounts, StorageError};
 use crate::store::Db;
-pub use extensions::{upsert_extension, Extension};
+pub use extension_writes::{
+    delete_extension, extension_operation, remove_uninstalled_extension, write_extension,
+    ExtensionAddress, ExtensionDeletion, ExtensionOperation, ExtensionWritten, OperationKind,
+};
+pub use extensions::{
+    upsert_extension, Extension, ExtensionChange, HandlerState, ProtectedSettings, WriteMode,
+};
+pub use instance_view::{
+    extension_instance_view, vm_instance_view, ExtensionInstanceView, InstanceViewStatus,
+    VmAgentView, VmInstanceView,
+};
 pub use spec::{
     container_name, resolve, validate, validate_vm_name, Base, DataDiskSpec, Disk, DiskOptions,
     DiskSpec, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE,

@@ -3,10 +3,14 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::extensions::Extension;
+use chrono::{DateTime, Utc};
+
+use super::extension_writes::OperationKind;
+use super::extensions::{Extension, ExtensionSpec, HandlerState};
 use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
 use super::VmDetails;
 use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
@@ -107,8 +111,7 @@ pub async fn load(
     for row in fetch(
         conn,
         &format!(
-            "select e.vm_id, e.name, e.publisher, e.extension_type, e.type_handler_version, \
-             e.auto_upgrade_minor_version, e.provisioning_state, e.settings, e.updated_at \
+            "select e.vm_id, {EXTENSION_COLUMNS} \
              from vm_extension e join virtual_machine vm on vm.vm_id = e.vm_id \
              where {condition} order by e.vm_id, e.name_key"
         ),
@@ -154,17 +157,40 @@ fn disk_from_row(row: &AnyRow) -> Result<(DiskRecord, DiskOptions), sqlx::Error>
     ))
 }
 
+/// The columns of `vm_extension e` that [`extension_from_row`] reads.
+const EXTENSION_COLUMNS: &str = "e.name, e.publisher, e.extension_type, \
+     e.type_handler_version, e.auto_upgrade_minor_version, e.enable_automatic_upgrade, \
+     e.suppress_failures, e.force_update_tag, e.provisioning_state, e.settings, \
+     e.handler_status, e.updated_at";
+
 fn extension_from_row(row: &AnyRow) -> Result<Extension, sqlx::Error> {
+    let flag = |column: &str| Ok::<_, sqlx::Error>(row.try_get::<i64, _>(column)? != 0);
     Ok(Extension {
         name: row.try_get("name")?,
         publisher: row.try_get("publisher")?,
         extension_type: row.try_get("extension_type")?,
         type_handler_version: row.try_get("type_handler_version")?,
-        auto_upgrade_minor_version: row.try_get::<i64, _>("auto_upgrade_minor_version")? != 0,
+        auto_upgrade_minor_version: flag("auto_upgrade_minor_version")?,
+        enable_automatic_upgrade: flag("enable_automatic_upgrade")?,
+        suppress_failures: flag("suppress_failures")?,
+        force_update_tag: row.try_get("force_update_tag")?,
         provisioning_state: row.try_get("provisioning_state")?,
         settings: json_column(row, "settings")?,
+        handler_status: nullable_json_column(row, "handler_status")?,
         updated_at: from_micros(row.try_get("updated_at")?),
     })
+}
+
+/// A JSON text column that may be SQL null.
+fn nullable_json_column(row: &AnyRow, column: &str) -> Result<Option<Value>, sqlx::Error> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| {
+        serde_json::from_str(&text).map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        })
+    })
+    .transpose()
 }
 
 /// Takes the write lock on a VM's row for the rest of the transaction (a row lock on
@@ -305,9 +331,14 @@ pub async fn delete_disk(
     Ok(())
 }
 
-/// Removes a VM's rows: extensions, disks, the VM. Protected items are not touched.
+/// Removes a VM's rows: extension operations, extensions, disks, the VM. Protected items are not touched.
 pub async fn delete_vm(conn: &mut AnyConnection, vm_id: &str) -> Result<(), sqlx::Error> {
-    for table in ["vm_extension", "vm_disk", "virtual_machine"] {
+    for table in [
+        "vm_extension_operation",
+        "vm_extension",
+        "vm_disk",
+        "virtual_machine",
+    ] {
         sqlx::query(&format!("delete from {table} where vm_id = $1"))
             .bind(vm_id)
             .execute(&mut *conn)
@@ -382,4 +413,223 @@ pub async fn upsert_extension(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An extension as a write finds it: what ARM shows, and what was last published.
+pub struct StoredExtension {
+    pub extension: Extension,
+    pub sequence_number: i64,
+    pub handler_state: HandlerState,
+    /// The `handlerSettings` of the goal state (protected settings encrypted).
+    pub handler_settings: Option<Value>,
+    pub protected_settings_sha256: Option<String>,
+}
+
+/// The VM's extension `name` (case-insensitively), if it has one.
+pub async fn extension_for_write(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+) -> Result<Option<StoredExtension>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "select {EXTENSION_COLUMNS}, e.sequence_number, e.handler_state, e.handler_settings, \
+         e.protected_settings_sha256 from vm_extension e where e.vm_id = $1 and e.name_key = $2"
+    ))
+    .bind(vm_id)
+    .bind(key(name))
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        let state: String = row.try_get("handler_state")?;
+        Ok(StoredExtension {
+            extension: extension_from_row(&row)?,
+            sequence_number: row.try_get("sequence_number")?,
+            handler_state: state.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                index: "handler_state".to_owned(),
+                source: Box::new(e),
+            })?,
+            handler_settings: nullable_json_column(&row, "handler_settings")?,
+            protected_settings_sha256: row.try_get("protected_settings_sha256")?,
+        })
+    })
+    .transpose()
+}
+
+/// An extension row as an ARM write leaves it, enabled.
+pub struct ExtensionRow<'a> {
+    pub name: &'a str,
+    pub spec: &'a ExtensionSpec,
+    pub provisioning_state: &'a str,
+    pub sequence_number: i64,
+    pub handler_settings: &'a Value,
+    pub protected_settings_sha256: Option<&'a str>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Inserts or replaces the VM's extension `row.name` (the reported status stays).
+pub async fn put_extension_row(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    row: &ExtensionRow<'_>,
+) -> Result<(), sqlx::Error> {
+    let spec = row.spec;
+    sqlx::query(
+        "insert into vm_extension (vm_id, name_key, name, publisher, extension_type, \
+         type_handler_version, auto_upgrade_minor_version, enable_automatic_upgrade, \
+         suppress_failures, force_update_tag, provisioning_state, settings, updated_at, \
+         sequence_number, handler_settings, protected_settings_sha256, handler_state) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'enabled') \
+         on conflict (vm_id, name_key) do update set name = excluded.name, \
+         publisher = excluded.publisher, extension_type = excluded.extension_type, \
+         type_handler_version = excluded.type_handler_version, \
+         auto_upgrade_minor_version = excluded.auto_upgrade_minor_version, \
+         enable_automatic_upgrade = excluded.enable_automatic_upgrade, \
+         suppress_failures = excluded.suppress_failures, \
+         force_update_tag = excluded.force_update_tag, \
+         provisioning_state = excluded.provisioning_state, settings = excluded.settings, \
+         updated_at = excluded.updated_at, sequence_number = excluded.sequence_number, \
+         handler_settings = excluded.handler_settings, \
+         protected_settings_sha256 = excluded.protected_settings_sha256, \
+         handler_state = 'enabled'",
+    )
+    .bind(vm_id)
+    .bind(key(row.name))
+    .bind(row.name)
+    .bind(&spec.publisher)
+    .bind(&spec.extension_type)
+    .bind(&spec.type_handler_version)
+    .bind(i64::from(spec.auto_upgrade_minor_version))
+    .bind(i64::from(spec.enable_automatic_upgrade))
+    .bind(i64::from(spec.suppress_failures))
+    .bind(spec.force_update_tag.as_deref())
+    .bind(row.provisioning_state)
+    .bind(serde_json::to_string(&spec.settings).expect("settings serialize"))
+    .bind(to_micros(row.updated_at))
+    .bind(row.sequence_number)
+    .bind(row.handler_settings.to_string())
+    .bind(row.protected_settings_sha256)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks the extension for uninstalling: provisioning state `Deleting`.
+pub async fn mark_uninstall(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update vm_extension set handler_state = 'uninstall', provisioning_state = 'Deleting', \
+         updated_at = $3 where vm_id = $1 and name_key = $2",
+    )
+    .bind(vm_id)
+    .bind(key(name))
+    .bind(to_micros(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the extension's row and ends the deletions waiting for it. `only_uninstalling`:
+/// only if it is marked for uninstalling. Whether a row went.
+pub async fn delete_extension(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+    only_uninstalling: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let condition = if only_uninstalling {
+        " and handler_state = 'uninstall'"
+    } else {
+        ""
+    };
+    let deleted = sqlx::query(&format!(
+        "delete from vm_extension where vm_id = $1 and name_key = $2{condition}"
+    ))
+    .bind(vm_id)
+    .bind(key(name))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if deleted > 0 {
+        sqlx::query(
+            "update vm_extension_operation set ended_at = $3 \
+             where vm_id = $1 and name_key = $2 and kind = 'delete' and ended_at is null",
+        )
+        .bind(vm_id)
+        .bind(key(name))
+        .bind(to_micros(now))
+        .execute(conn)
+        .await?;
+    }
+    Ok(deleted > 0)
+}
+
+/// A stored extension operation.
+pub struct OperationRow {
+    pub operation_id: String,
+    pub subscription_id: String,
+    pub vm_id: String,
+    pub name: String,
+    pub kind: OperationKind,
+    pub sequence_number: i64,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_operation(
+    conn: &mut AnyConnection,
+    operation: &OperationRow,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into vm_extension_operation (operation_id, subscription_id, vm_id, name_key, \
+         name, kind, sequence_number, started_at, ended_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&operation.operation_id)
+    .bind(&operation.subscription_id)
+    .bind(&operation.vm_id)
+    .bind(key(&operation.name))
+    .bind(&operation.name)
+    .bind(operation.kind.as_str())
+    .bind(operation.sequence_number)
+    .bind(to_micros(operation.started_at))
+    .bind(operation.ended_at.map(to_micros))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn operation(
+    conn: &mut AnyConnection,
+    operation_id: &str,
+) -> Result<Option<OperationRow>, sqlx::Error> {
+    let row = sqlx::query(
+        "select operation_id, subscription_id, vm_id, name, kind, sequence_number, started_at, \
+         ended_at from vm_extension_operation where operation_id = $1",
+    )
+    .bind(operation_id)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| {
+        let kind: String = row.try_get("kind")?;
+        let ended_at: Option<i64> = row.try_get("ended_at")?;
+        Ok(OperationRow {
+            operation_id: row.try_get("operation_id")?,
+            subscription_id: row.try_get("subscription_id")?,
+            vm_id: row.try_get("vm_id")?,
+            name: row.try_get("name")?,
+            kind: kind.parse().map_err(|e| sqlx::Error::ColumnDecode {
+                index: "kind".to_owned(),
+                source: Box::new(e),
+            })?,
+            sequence_number: row.try_get("sequence_number")?,
+            started_at: from_micros(row.try_get("started_at")?),
+            ended_at: ended_at.map(from_micros),
+        })
+    })
+    .transpose()
 }

@@ -1,0 +1,603 @@
+//! Installing, changing and deleting a VM's extensions over ARM, as Compute does it: each
+//! write publishes to the VM's goal state and answers at once with an operation that ends
+//! when the VM's agent has acted. A PUT or PATCH publishes the settings under a new
+//! sequence number only when settings, protected settings, `forceUpdateTag` or the version
+//! change (an identical PUT publishes nothing); the operation succeeds or fails with the
+//! status the agent then reports. A DELETE tells the agent to uninstall the handler; the
+//! extension goes when the agent says it has (at once when the VM has no agent).
+//!
+//! The backup extension's row is the backup engine's: a PUT or PATCH of it is refused (the
+//! next backup installs it); a DELETE is served, and the next backup installs it again.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use sqlx::AnyConnection;
+
+use super::extensions::{
+    is_backup_extension, resolve, validate_extension_name, Extension, ExtensionChange,
+    ExtensionSpec, HandlerState, ProtectedChange, WriteMode,
+};
+use super::store::{self, ExtensionRow, OperationRow, StoredExtension};
+use super::{get_vm, VmDetails};
+use crate::clock::Clock;
+use crate::control::cms::encrypt_to_certificate;
+use crate::guest::{self, GoalStateNotifier};
+use crate::resources::protection::operations::{OperationError, OperationStatus};
+use crate::resources::ResourceError;
+use crate::store::Db;
+
+/// What an extension operation waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+pub enum OperationKind {
+    /// A PUT or PATCH: the agent's status for the sequence number it published.
+    #[strum(serialize = "put")]
+    Put,
+    /// A DELETE: the agent's word that the handler is uninstalled.
+    #[strum(serialize = "delete")]
+    Delete,
+}
+
+impl OperationKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Addresses one extension of a VM.
+#[derive(Debug, Clone, Copy)]
+pub struct ExtensionAddress<'a> {
+    pub subscription: &'a str,
+    pub group: &'a str,
+    pub vm: &'a str,
+    pub name: &'a str,
+}
+
+/// A write accepted: the VM as it is now, whether the extension is new, and the operation
+/// to poll.
+#[derive(Debug)]
+pub struct ExtensionWritten {
+    pub vm: VmDetails,
+    pub created: bool,
+    pub operation_id: String,
+}
+
+/// A PUT (`VirtualMachineExtensions_CreateOrUpdate`) or PATCH (`_Update`). 400 for a bad
+/// name or missing property, 404 for a missing group, VM or (PATCH) extension, 409
+/// `OperationNotAllowed` for the backup extension, for protected settings on a VM whose
+/// agent never registered, and during a deletion, 409 `PropertyChangeNotAllowed` for a
+/// new publisher or type.
+pub async fn write_extension(
+    db: &Db,
+    clock: &Clock,
+    notifier: &GoalStateNotifier,
+    address: ExtensionAddress<'_>,
+    change: ExtensionChange,
+    mode: WriteMode,
+) -> Result<ExtensionWritten, ResourceError> {
+    validate_extension_name(address.name)?;
+    let vm = get_vm(db, address.subscription, address.group, address.vm).await?;
+    let vm_id = vm.vm.vm_id.clone();
+    let certificate = guest::guest_certificate(db, &vm_id)
+        .await
+        .map_err(guest_error)?;
+    let now = clock.now();
+    let mut tx = db.begin_write().await?;
+    if !store::lock_vm(&mut tx, address.subscription, address.group, address.vm).await? {
+        return Err(ResourceError::not_found(
+            "ResourceNotFound",
+            format!(
+                "The virtual machine '{}' was deleted meanwhile.",
+                address.vm
+            ),
+        ));
+    }
+    let current = store::extension_for_write(&mut tx, &vm_id, address.name).await?;
+    let spec = resolve(change, mode, current.as_ref().map(|c| &c.extension))?;
+    check_write(&spec, current.as_ref())?;
+    let protected_digest = match &spec.protected_settings {
+        ProtectedChange::Set(settings) => Some(settings.digest()),
+        ProtectedChange::Keep => current
+            .as_ref()
+            .and_then(|c| c.protected_settings_sha256.clone()),
+        ProtectedChange::None => None,
+    };
+    let publish = match &current {
+        None => true,
+        Some(current) => {
+            let was = &current.extension;
+            was.settings != spec.settings
+                || current.protected_settings_sha256 != protected_digest
+                || was.force_update_tag != spec.force_update_tag
+                || was.type_handler_version != spec.type_handler_version
+        }
+    };
+    let (provisioning_state, sequence_number, handler_settings, updated_at) = match &current {
+        Some(current) if !publish => (
+            current.extension.provisioning_state.clone(),
+            current.sequence_number,
+            current
+                .handler_settings
+                .clone()
+                .unwrap_or_else(|| json!({})),
+            current.extension.updated_at,
+        ),
+        _ => {
+            let old = current.as_ref().and_then(|c| c.handler_settings.as_ref());
+            let settings = handler_settings(&spec, old, certificate.as_ref())?;
+            match &current {
+                Some(current) => (
+                    "Updating".to_owned(),
+                    current.sequence_number + 1,
+                    settings,
+                    now,
+                ),
+                None => ("Creating".to_owned(), 0, settings, now),
+            }
+        }
+    };
+    store::put_extension_row(
+        &mut tx,
+        &vm_id,
+        &ExtensionRow {
+            name: current
+                .as_ref()
+                .map_or(address.name, |c| c.extension.name.as_str()),
+            spec: &spec,
+            provisioning_state: &provisioning_state,
+            sequence_number,
+            handler_settings: &handler_settings,
+            protected_settings_sha256: protected_digest.as_deref(),
+            updated_at,
+        },
+    )
+    .await?;
+    if publish {
+        guest::bump_incarnation(&mut tx, &vm_id)
+            .await
+            .map_err(guest_error)?;
+    }
+    let operation_id = uuid::Uuid::new_v4().to_string();
+    store::insert_operation(
+        &mut tx,
+        &OperationRow {
+            operation_id: operation_id.clone(),
+            subscription_id: address.subscription.to_owned(),
+            vm_id: vm_id.clone(),
+            name: address.name.to_owned(),
+            kind: OperationKind::Put,
+            sequence_number,
+            started_at: now,
+            ended_at: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if publish {
+        notifier.notify(&vm_id);
+        tracing::info!(
+            %vm_id,
+            extension = address.name,
+            publisher = %spec.publisher,
+            extension_type = %spec.extension_type,
+            sequence_number,
+            "extension published"
+        );
+    }
+    Ok(ExtensionWritten {
+        vm: get_vm(db, address.subscription, address.group, address.vm).await?,
+        created: current.is_none(),
+        operation_id,
+    })
+}
+
+fn check_write(
+    spec: &ExtensionSpec,
+    current: Option<&StoredExtension>,
+) -> Result<(), ResourceError> {
+    if is_backup_extension(&spec.publisher, &spec.extension_type) {
+        return Err(ResourceError::conflict(
+            "OperationNotAllowed",
+            format!(
+                "The extension {}.{} is installed and updated by Azure Backup: the next backup \
+                 of the virtual machine installs it.",
+                spec.publisher, spec.extension_type
+            ),
+        ));
+    }
+    let Some(current) = current else {
+        return Ok(());
+    };
+    if current.handler_state == HandlerState::Uninstall {
+        return Err(ResourceError::conflict(
+            "OperationNotAllowed",
+            format!(
+                "The extension '{}' is being deleted; put it again once the deletion has \
+                 completed.",
+                current.extension.name
+            ),
+        ));
+    }
+    let was = &current.extension;
+    for (property, before, after) in [
+        ("publisher", &was.publisher, &spec.publisher),
+        ("type", &was.extension_type, &spec.extension_type),
+    ] {
+        if !before.eq_ignore_ascii_case(after) {
+            return Err(ResourceError::conflict(
+                "PropertyChangeNotAllowed",
+                format!("Changing property '{property}' is not allowed."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The goal state's `handlerSettings`: the public settings, and the protected ones encrypted
+/// to the VM's certificate (CMS, base64) with its thumbprint, as the engine writes them for
+/// the backup extension.
+fn handler_settings(
+    spec: &ExtensionSpec,
+    published: Option<&Value>,
+    certificate: Option<&guest::GuestCertificate>,
+) -> Result<Value, ResourceError> {
+    let mut settings = Map::new();
+    settings.insert(
+        "publicSettings".to_owned(),
+        spec.settings.clone().unwrap_or_else(|| json!({})),
+    );
+    match &spec.protected_settings {
+        ProtectedChange::None => {}
+        ProtectedChange::Keep => {
+            for key in ["protectedSettingsCertThumbprint", "protectedSettings"] {
+                if let Some(value) = published.and_then(|p| p.get(key)) {
+                    settings.insert(key.to_owned(), value.clone());
+                }
+            }
+        }
+        ProtectedChange::Set(protected) => {
+            let certificate = certificate.ok_or_else(|| {
+                ResourceError::conflict(
+                    "OperationNotAllowed",
+                    "The virtual machine's guest agent has not registered, so there is no \
+                     certificate to encrypt the protected settings to. Start the agent \
+                     (vaultsim-agent) for this VM first.",
+                )
+            })?;
+            let envelope = encrypt_to_certificate(&certificate.pem, &protected.to_json())
+                .map_err(|e| ResourceError::conflict("OperationNotAllowed", e.to_string()))?;
+            settings.insert(
+                "protectedSettingsCertThumbprint".to_owned(),
+                json!(certificate.thumbprint),
+            );
+            settings.insert(
+                "protectedSettings".to_owned(),
+                json!(STANDARD.encode(envelope)),
+            );
+        }
+    }
+    Ok(Value::Object(settings))
+}
+
+/// The answer to a DELETE.
+#[derive(Debug)]
+pub enum ExtensionDeletion {
+    /// The VM has no such extension.
+    NotFound,
+    /// The operation to poll; it has already succeeded when the VM has no agent.
+    Accepted {
+        operation_id: String,
+        location: String,
+    },
+}
+
+/// `VirtualMachineExtensions_Delete`: the goal state says `uninstall` for the handler, and
+/// the extension shows `Deleting` until the agent reports it uninstalled. 404 for a missing
+/// group or VM.
+pub async fn delete_extension(
+    db: &Db,
+    clock: &Clock,
+    notifier: &GoalStateNotifier,
+    address: ExtensionAddress<'_>,
+) -> Result<ExtensionDeletion, ResourceError> {
+    let vm = get_vm(db, address.subscription, address.group, address.vm).await?;
+    let vm_id = vm.vm.vm_id.clone();
+    let has_agent = guest::guest_certificate(db, &vm_id)
+        .await
+        .map_err(guest_error)?
+        .is_some();
+    let now = clock.now();
+    let mut tx = db.begin_write().await?;
+    if !store::lock_vm(&mut tx, address.subscription, address.group, address.vm).await? {
+        return Ok(ExtensionDeletion::NotFound);
+    }
+    let Some(current) = store::extension_for_write(&mut tx, &vm_id, address.name).await? else {
+        return Ok(ExtensionDeletion::NotFound);
+    };
+    let name = current.extension.name;
+    let ended_at = if has_agent {
+        store::mark_uninstall(&mut tx, &vm_id, &name, now).await?;
+        guest::bump_incarnation(&mut tx, &vm_id)
+            .await
+            .map_err(guest_error)?;
+        None
+    } else {
+        store::delete_extension(&mut tx, &vm_id, &name, false, now).await?;
+        Some(now)
+    };
+    let operation_id = uuid::Uuid::new_v4().to_string();
+    store::insert_operation(
+        &mut tx,
+        &OperationRow {
+            operation_id: operation_id.clone(),
+            subscription_id: address.subscription.to_owned(),
+            vm_id: vm_id.clone(),
+            name: name.clone(),
+            kind: OperationKind::Delete,
+            sequence_number: current.sequence_number,
+            started_at: now,
+            ended_at,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    if has_agent {
+        notifier.notify(&vm_id);
+    }
+    Ok(ExtensionDeletion::Accepted {
+        operation_id,
+        location: vm.vm.location,
+    })
+}
+
+/// Removes the VM's extension `name` if it is marked for uninstalling, which completes its
+/// deletion; meant for the caller's transaction. Whether it was.
+pub async fn remove_uninstalled_extension(
+    tx: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    store::delete_extension(tx, vm_id, name, true, now).await
+}
+
+/// An extension operation as a client polls it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionOperation {
+    pub operation_id: String,
+    pub kind: OperationKind,
+    pub status: OperationStatus,
+    pub start_time: DateTime<Utc>,
+    pub end_time: Option<DateTime<Utc>>,
+    pub error: Option<OperationError>,
+}
+
+/// The operation `operation_id` of the subscription, its status read from the extension it
+/// tracks. 404 `OperationNotFound` when the subscription has no such operation.
+pub async fn extension_operation(
+    db: &Db,
+    subscription: &str,
+    operation_id: &str,
+) -> Result<ExtensionOperation, ResourceError> {
+    let mut conn = db.pool().acquire().await?;
+    let operation = store::operation(&mut conn, operation_id)
+        .await?
+        .filter(|op| op.subscription_id == subscription)
+        .ok_or_else(|| {
+            ResourceError::not_found(
+                "OperationNotFound",
+                format!("The operation '{operation_id}' was not found."),
+            )
+        })?;
+    let extension =
+        store::extension_for_write(&mut conn, &operation.vm_id, &operation.name).await?;
+    Ok(operation_status(&operation, extension.as_ref()))
+}
+
+/// Where an operation stands, given the extension as it is now (`None`: it is gone). A
+/// later write to the extension preempts an unfinished one, as in Compute.
+fn operation_status(op: &OperationRow, extension: Option<&StoredExtension>) -> ExtensionOperation {
+    let preempted = || {
+        (
+            OperationStatus::Canceled,
+            Some(OperationError {
+                code: "OperationPreempted".to_owned(),
+                message: "Operation execution has been preempted by a more recent operation."
+                    .to_owned(),
+            }),
+        )
+    };
+    let (status, error, end_time) = match (op.kind, extension) {
+        (OperationKind::Delete, _) if op.ended_at.is_some() => {
+            (OperationStatus::Succeeded, None, op.ended_at)
+        }
+        (OperationKind::Delete, Some(e)) if e.handler_state == HandlerState::Uninstall => {
+            (OperationStatus::InProgress, None, None)
+        }
+        (OperationKind::Delete, Some(e)) => {
+            let (status, error) = preempted();
+            (status, error, Some(e.extension.updated_at))
+        }
+        // The VM went with it.
+        (OperationKind::Delete, None) => (OperationStatus::Succeeded, None, Some(op.started_at)),
+        (OperationKind::Put, Some(e))
+            if e.sequence_number == op.sequence_number
+                && e.handler_state == HandlerState::Enabled =>
+        {
+            let at = Some(e.extension.updated_at);
+            match e.extension.provisioning_state.as_str() {
+                "Succeeded" => (OperationStatus::Succeeded, None, at),
+                "Failed" => (
+                    OperationStatus::Failed,
+                    Some(provisioning_error(&e.extension)),
+                    at,
+                ),
+                _ => (OperationStatus::InProgress, None, None),
+            }
+        }
+        (OperationKind::Put, found) => {
+            let (status, error) = preempted();
+            (
+                status,
+                error,
+                Some(found.map_or(op.started_at, |e| e.extension.updated_at)),
+            )
+        }
+    };
+    ExtensionOperation {
+        operation_id: op.operation_id.clone(),
+        kind: op.kind,
+        status,
+        start_time: op.started_at,
+        end_time,
+        error,
+    }
+}
+
+/// Compute's error for an extension whose handler reported `error`.
+fn provisioning_error(extension: &Extension) -> OperationError {
+    let message = extension
+        .handler_status
+        .as_ref()
+        .and_then(|s| s[0]["status"]["formattedMessage"]["message"].as_str())
+        .unwrap_or_default();
+    OperationError {
+        code: "VMExtensionProvisioningError".to_owned(),
+        message: format!(
+            "VM has reported a failure when processing extension '{}' (publisher '{}' and type \
+             '{}'). Error message: '{message}'.",
+            extension.name, extension.publisher, extension.extension_type
+        ),
+    }
+}
+
+fn guest_error(error: guest::GuestError) -> ResourceError {
+    match error {
+        guest::GuestError::Resource(error) => error,
+        guest::GuestError::Database(error) => ResourceError::Database(error),
+        other => ResourceError::conflict("OperationNotAllowed", other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn extension(state: &str, status: Option<Value>) -> Extension {
+        Extension {
+            name: "probe".to_owned(),
+            publisher: "Contoso".to_owned(),
+            extension_type: "Probe".to_owned(),
+            type_handler_version: "1.0".to_owned(),
+            auto_upgrade_minor_version: false,
+            enable_automatic_upgrade: false,
+            suppress_failures: false,
+            force_update_tag: None,
+            provisioning_state: state.to_owned(),
+            settings: None,
+            handler_status: status,
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn stored(
+        state: &str,
+        sequence_number: i64,
+        handler_state: HandlerState,
+        status: Option<Value>,
+    ) -> StoredExtension {
+        StoredExtension {
+            extension: extension(state, status),
+            sequence_number,
+            handler_state,
+            handler_settings: None,
+            protected_settings_sha256: None,
+        }
+    }
+
+    fn op(kind: OperationKind, sequence_number: i64, ended: bool) -> OperationRow {
+        OperationRow {
+            operation_id: "op".to_owned(),
+            subscription_id: "s".to_owned(),
+            vm_id: "vm".to_owned(),
+            name: "probe".to_owned(),
+            kind,
+            sequence_number,
+            started_at: Utc::now(),
+            ended_at: ended.then(Utc::now),
+        }
+    }
+
+    #[test]
+    fn a_put_ends_with_the_status_its_sequence_number_got() {
+        use HandlerState::*;
+        use OperationKind::Put;
+        let failed = json!([{ "status": { "status": "error", "code": "1",
+            "formattedMessage": { "lang": "en-US", "message": "disk full" } } }]);
+        for (extension, expected) in [
+            (
+                stored("Creating", 0, Enabled, None),
+                OperationStatus::InProgress,
+            ),
+            (
+                stored("Succeeded", 0, Enabled, None),
+                OperationStatus::Succeeded,
+            ),
+            (
+                stored("Failed", 0, Enabled, Some(failed)),
+                OperationStatus::Failed,
+            ),
+            (
+                stored("Succeeded", 1, Enabled, None),
+                OperationStatus::Canceled,
+            ),
+            (
+                stored("Deleting", 0, Uninstall, None),
+                OperationStatus::Canceled,
+            ),
+        ] {
+            let status = operation_status(&op(Put, 0, false), Some(&extension));
+            assert_eq!(
+                status.status, expected,
+                "{}",
+                extension.extension.provisioning_state
+            );
+            assert_eq!(
+                status.end_time.is_some(),
+                expected != OperationStatus::InProgress
+            );
+            if expected == OperationStatus::Failed {
+                let error = status.error.unwrap();
+                assert_eq!(error.code, "VMExtensionProvisioningError");
+                assert!(error.message.contains("'disk full'"), "{}", error.message);
+            }
+        }
+        assert_eq!(
+            operation_status(&op(Put, 0, false), None).status,
+            OperationStatus::Canceled
+        );
+    }
+
+    #[test]
+    fn a_delete_ends_when_the_extension_goes() {
+        use OperationKind::Delete;
+        let deleting = stored("Deleting", 0, HandlerState::Uninstall, None);
+        assert_eq!(
+            operation_status(&op(Delete, 0, false), Some(&deleting)).status,
+            OperationStatus::InProgress
+        );
+        assert_eq!(
+            operation_status(&op(Delete, 0, true), None).status,
+            OperationStatus::Succeeded
+        );
+        let put_again = stored("Creating", 0, HandlerState::Enabled, None);
+        assert_eq!(
+            operation_status(&op(Delete, 0, false), Some(&put_again)).status,
+            OperationStatus::Canceled
+        );
+    }
+}

@@ -1,0 +1,311 @@
+//! A VM's instance view and its extensions', as Compute builds them from what the guest
+//! agent reports: each extension's statuses from its handler's status file, and the agent
+//! `Ready` while it keeps polling its goal state.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Extension, VmDetails};
+use crate::resources::ResourceError;
+use crate::store::{from_micros, Db};
+
+/// An agent that has not polled its goal state for this long is not ready. A healthy one
+/// polls at least once a minute (the longest goal-state wait).
+const AGENT_READY_WITHIN: TimeDelta = TimeDelta::minutes(5);
+
+/// One status of an instance view (`InstanceViewStatus`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceViewStatus {
+    /// e.g. `ProvisioningState/succeeded`.
+    pub code: String,
+    /// `Info`, `Warning` or `Error`.
+    pub level: &'static str,
+    pub display_status: String,
+    pub message: Option<String>,
+    pub time: Option<DateTime<Utc>>,
+}
+
+/// `VirtualMachineExtensionInstanceView`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtensionInstanceView {
+    pub name: String,
+    /// `<publisher>.<type>`, as Compute names the handler.
+    pub handler_type: String,
+    pub type_handler_version: String,
+    pub statuses: Vec<InstanceViewStatus>,
+    pub substatuses: Vec<InstanceViewStatus>,
+}
+
+/// `VirtualMachineAgentInstanceView`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmAgentView {
+    /// `Unknown`: agents do not report their version.
+    pub vm_agent_version: String,
+    pub statuses: Vec<InstanceViewStatus>,
+    /// (handler type, version, status) of each extension the agent runs.
+    pub extension_handlers: Vec<(String, String, InstanceViewStatus)>,
+}
+
+/// `VirtualMachineInstanceView`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VmInstanceView {
+    pub vm_agent: VmAgentView,
+    /// (disk name, statuses).
+    pub disks: Vec<(String, Vec<InstanceViewStatus>)>,
+    pub extensions: Vec<ExtensionInstanceView>,
+    pub statuses: Vec<InstanceViewStatus>,
+}
+
+/// The extension's instance view: the status file its handler last reported (`statuses`
+/// empty before the first report).
+pub fn extension_instance_view(extension: &Extension) -> ExtensionInstanceView {
+    let entry = extension
+        .handler_status
+        .as_ref()
+        .and_then(|document| document.get(0));
+    let status = entry.map(|entry| &entry["status"]);
+    let time = entry
+        .and_then(|entry| entry["timestampUTC"].as_str())
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    ExtensionInstanceView {
+        name: extension.name.clone(),
+        handler_type: format!("{}.{}", extension.publisher, extension.extension_type),
+        type_handler_version: extension.type_handler_version.clone(),
+        statuses: status
+            .map(|status| {
+                let (outcome, level, display) = outcome(status["status"].as_str());
+                let code = match (outcome, status["code"].as_str()) {
+                    ("failed", Some(code)) => format!("ProvisioningState/failed/{code}"),
+                    (outcome, _) => format!("ProvisioningState/{outcome}"),
+                };
+                vec![InstanceViewStatus {
+                    code,
+                    level,
+                    display_status: display.to_owned(),
+                    message: formatted_message(status),
+                    time,
+                }]
+            })
+            .unwrap_or_default(),
+        substatuses: status
+            .and_then(|status| status["substatus"].as_array())
+            .into_iter()
+            .flatten()
+            .map(|sub| {
+                let (outcome, level, display) = outcome(sub["status"].as_str());
+                InstanceViewStatus {
+                    code: format!(
+                        "ComponentStatus/{}/{outcome}",
+                        sub["name"].as_str().unwrap_or_default()
+                    ),
+                    level,
+                    display_status: display.to_owned(),
+                    message: formatted_message(sub),
+                    time: None,
+                }
+            })
+            .collect(),
+    }
+}
+
+/// What a handler status (`transitioning`, `success`, `warning`, `error`) is in Compute's
+/// terms: the code's last part, the level and the display status.
+fn outcome(status: Option<&str>) -> (&'static str, &'static str, &'static str) {
+    match status {
+        Some("success") => ("succeeded", "Info", "Provisioning succeeded"),
+        Some("warning") => ("succeeded", "Warning", "Provisioning succeeded"),
+        Some("error") => ("failed", "Error", "Provisioning failed"),
+        _ => ("transitioning", "Info", "Transitioning"),
+    }
+}
+
+fn formatted_message(status: &Value) -> Option<String> {
+    status["formattedMessage"]["message"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The VM's instance view: its agent (ready while it polls), disks, extensions and state.
+pub async fn vm_instance_view(
+    db: &Db,
+    vm: &VmDetails,
+    now: DateTime<Utc>,
+) -> Result<VmInstanceView, ResourceError> {
+    let last_seen: Option<i64> = sqlx::query("select last_seen_at from vm_guest where vm_id = $1")
+        .bind(&vm.vm.vm_id)
+        .fetch_optional(db.pool())
+        .await?
+        .map(|row| row.try_get("last_seen_at"))
+        .transpose()?;
+    Ok(build_vm_instance_view(vm, last_seen.map(from_micros), now))
+}
+
+fn build_vm_instance_view(
+    vm: &VmDetails,
+    agent_last_seen: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> VmInstanceView {
+    let succeeded = |time: Option<DateTime<Utc>>| InstanceViewStatus {
+        code: "ProvisioningState/succeeded".to_owned(),
+        level: "Info",
+        display_status: "Provisioning succeeded".to_owned(),
+        message: None,
+        time,
+    };
+    let agent_status = match agent_last_seen {
+        Some(seen) if now - seen <= AGENT_READY_WITHIN => InstanceViewStatus {
+            display_status: "Ready".to_owned(),
+            message: Some("Guest Agent is running".to_owned()),
+            ..succeeded(Some(seen))
+        },
+        seen => InstanceViewStatus {
+            level: "Warning",
+            display_status: "Not Ready".to_owned(),
+            message: Some(
+                "VM Agent is unresponsive: it has not polled its goal state lately.".to_owned(),
+            ),
+            ..succeeded(seen)
+        },
+    };
+    let extensions: Vec<ExtensionInstanceView> =
+        vm.extensions.iter().map(extension_instance_view).collect();
+    VmInstanceView {
+        vm_agent: VmAgentView {
+            vm_agent_version: "Unknown".to_owned(),
+            statuses: vec![agent_status],
+            extension_handlers: extensions
+                .iter()
+                .map(|view| {
+                    let ready = !view.statuses.is_empty();
+                    let status = InstanceViewStatus {
+                        display_status: if ready { "Ready" } else { "NotReady" }.to_owned(),
+                        ..succeeded(None)
+                    };
+                    (
+                        view.handler_type.clone(),
+                        view.type_handler_version.clone(),
+                        status,
+                    )
+                })
+                .collect(),
+        },
+        disks: vm
+            .vm
+            .disks
+            .iter()
+            .map(|disk| (disk.name.clone(), vec![succeeded(Some(vm.vm.created_at))]))
+            .collect(),
+        extensions,
+        statuses: vec![
+            succeeded(Some(vm.vm.created_at)),
+            InstanceViewStatus {
+                code: "PowerState/running".to_owned(),
+                level: "Info",
+                display_status: "VM running".to_owned(),
+                message: None,
+                time: None,
+            },
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn extension(status: Option<Value>) -> Extension {
+        Extension {
+            name: "probe".to_owned(),
+            publisher: "Contoso.Monitoring".to_owned(),
+            extension_type: "Probe".to_owned(),
+            type_handler_version: "2.1".to_owned(),
+            auto_upgrade_minor_version: false,
+            enable_automatic_upgrade: false,
+            suppress_failures: false,
+            force_update_tag: None,
+            provisioning_state: "Creating".to_owned(),
+            settings: None,
+            handler_status: status,
+            updated_at: Utc::now(),
+        }
+    }
+
+    fn status_file(status: &str, code: &str) -> Value {
+        json!([{
+            "version": "1.0",
+            "timestampUTC": "2026-11-26T10:00:00Z",
+            "status": {
+                "name": "Contoso.Monitoring.Probe",
+                "operation": "Enable",
+                "status": status,
+                "code": code,
+                "formattedMessage": { "lang": "en-US", "message": "probe says hi" },
+                "substatus": [{
+                    "name": "StdOut", "status": status, "code": "0",
+                    "formattedMessage": { "lang": "en-US", "message": "out" }
+                }]
+            }
+        }])
+    }
+
+    #[test]
+    fn a_status_file_becomes_computes_statuses_and_substatuses() {
+        let view = extension_instance_view(&extension(Some(status_file("success", "0"))));
+        assert_eq!(view.handler_type, "Contoso.Monitoring.Probe");
+        assert_eq!(
+            view.statuses,
+            [InstanceViewStatus {
+                code: "ProvisioningState/succeeded".to_owned(),
+                level: "Info",
+                display_status: "Provisioning succeeded".to_owned(),
+                message: Some("probe says hi".to_owned()),
+                time: Some("2026-11-26T10:00:00Z".parse().unwrap()),
+            }]
+        );
+        assert_eq!(view.substatuses[0].code, "ComponentStatus/StdOut/succeeded");
+        assert_eq!(view.substatuses[0].message.as_deref(), Some("out"));
+    }
+
+    #[test]
+    fn each_handler_status_has_its_code_level_and_display_status() {
+        for (status, code, level, display) in [
+            (
+                "transitioning",
+                "ProvisioningState/transitioning",
+                "Info",
+                "Transitioning",
+            ),
+            (
+                "warning",
+                "ProvisioningState/succeeded",
+                "Warning",
+                "Provisioning succeeded",
+            ),
+            (
+                "error",
+                "ProvisioningState/failed/12",
+                "Error",
+                "Provisioning failed",
+            ),
+        ] {
+            let view = extension_instance_view(&extension(Some(status_file(status, "12"))));
+            let first = &view.statuses[0];
+            assert_eq!(
+                (
+                    first.code.as_str(),
+                    first.level,
+                    first.display_status.as_str()
+                ),
+                (code, level, display),
+                "{status}"
+            );
+        }
+        assert!(extension_instance_view(&extension(None))
+            .statuses
+            .is_empty());
+    }
+}
