@@ -16,9 +16,10 @@ alter table vm_extension add column enable_automatic_upgrade bigint not null def
 
 -- Compute's asynchronous operations on extensions, polled at
 -- /subscriptions/{s}/providers/Microsoft.Compute/locations/{location}/operations/{id}.
--- Their status is read from the extension they track: kind 'put' waits for the status the
--- agent reports for sequence_number, kind 'delete' for the row to go (ended_at is stamped
--- then).
+-- Until settled, their status is read from the extension they track: kind 'put' waits for
+-- the status the agent reports for sequence_number, kind 'delete' for the row to go. Once
+-- an operation has ended, or a later write preempts it, its outcome is written (status
+-- Succeeded, Failed or Canceled, the error, ended_at) and never changes.
 create table vm_extension_operation (
     operation_id text primary key,
     subscription_id text not null,
@@ -28,6 +29,9 @@ create table vm_extension_operation (
     kind text not null,
     sequence_number bigint not null,
     started_at bigint not null,
+    status text,
+    error_code text,
+    error_message text,
     ended_at bigint
 );
 create index vm_extension_operation_by_extension on vm_extension_operation (vm_id, name_key);

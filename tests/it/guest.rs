@@ -70,7 +70,8 @@ impl ManagementApp {
             .await
     }
 
-    async fn guest_request(
+    /// A guest API request with `bearer` (a VM credential or a management token).
+    pub async fn guest_request(
         &self,
         bearer: Option<&str>,
         method: Method,

@@ -19,7 +19,7 @@ use super::extensions::{
     is_backup_extension, resolve, validate_extension_name, Extension, ExtensionChange,
     ExtensionSpec, HandlerState, ProtectedChange, WriteMode,
 };
-use super::store::{self, ExtensionRow, OperationRow, StoredExtension};
+use super::store::{self, ExtensionRow, OperationRow, Settled, StoredExtension};
 use super::{get_vm, VmDetails};
 use crate::clock::Clock;
 use crate::control::cms::encrypt_to_certificate;
@@ -138,6 +138,9 @@ pub async fn write_extension(
             }
         }
     };
+    if publish {
+        settle_preempted(&mut tx, &vm_id, address.name, current.as_ref(), now).await?;
+    }
     store::put_extension_row(
         &mut tx,
         &vm_id,
@@ -170,7 +173,7 @@ pub async fn write_extension(
             kind: OperationKind::Put,
             sequence_number,
             started_at: now,
-            ended_at: None,
+            settled: None,
         },
     )
     .await?;
@@ -316,8 +319,9 @@ pub async fn delete_extension(
     let Some(current) = store::extension_for_write(&mut tx, &vm_id, address.name).await? else {
         return Ok(ExtensionDeletion::NotFound);
     };
-    let name = current.extension.name;
-    let ended_at = if has_agent {
+    let name = current.extension.name.clone();
+    settle_preempted(&mut tx, &vm_id, &name, Some(&current), now).await?;
+    let settled = if has_agent {
         store::mark_uninstall(&mut tx, &vm_id, &name, now).await?;
         guest::bump_incarnation(&mut tx, &vm_id)
             .await
@@ -325,7 +329,11 @@ pub async fn delete_extension(
         None
     } else {
         store::delete_extension(&mut tx, &vm_id, &name, false, now).await?;
-        Some(now)
+        Some(Settled {
+            status: OperationStatus::Succeeded,
+            error: None,
+            ended_at: now,
+        })
     };
     let operation_id = uuid::Uuid::new_v4().to_string();
     store::insert_operation(
@@ -338,7 +346,7 @@ pub async fn delete_extension(
             kind: OperationKind::Delete,
             sequence_number: current.sequence_number,
             started_at: now,
-            ended_at,
+            settled,
         },
     )
     .await?;
@@ -374,8 +382,9 @@ pub struct ExtensionOperation {
     pub error: Option<OperationError>,
 }
 
-/// The operation `operation_id` of the subscription, its status read from the extension it
-/// tracks. 404 `OperationNotFound` when the subscription has no such operation.
+/// The operation `operation_id` of the subscription: how it ended, or where it stands by
+/// the extension it tracks (written down once it has ended, so that it never changes). 404
+/// `OperationNotFound` when the subscription has no such operation.
 pub async fn extension_operation(
     db: &Db,
     subscription: &str,
@@ -391,68 +400,95 @@ pub async fn extension_operation(
                 format!("The operation '{operation_id}' was not found."),
             )
         })?;
-    let extension =
-        store::extension_for_write(&mut conn, &operation.vm_id, &operation.name).await?;
-    Ok(operation_status(&operation, extension.as_ref()))
+    let settled = match operation.settled.clone() {
+        Some(settled) => Some(settled),
+        None => {
+            let extension =
+                store::extension_for_write(&mut conn, &operation.vm_id, &operation.name).await?;
+            let reached = reached(&operation, extension.as_ref());
+            if let Some(settled) = &reached {
+                store::settle_operation(&mut conn, &operation.operation_id, settled).await?;
+            }
+            reached
+        }
+    };
+    Ok(ExtensionOperation {
+        operation_id: operation.operation_id,
+        kind: operation.kind,
+        status: settled
+            .as_ref()
+            .map_or(OperationStatus::InProgress, |s| s.status),
+        start_time: operation.started_at,
+        end_time: settled.as_ref().map(|s| s.ended_at),
+        error: settled.and_then(|s| s.error),
+    })
 }
 
-/// Where an operation stands, given the extension as it is now (`None`: it is gone). A
-/// later write to the extension preempts an unfinished one, as in Compute.
-fn operation_status(op: &OperationRow, extension: Option<&StoredExtension>) -> ExtensionOperation {
-    let preempted = || {
-        (
-            OperationStatus::Canceled,
-            Some(OperationError {
-                code: "OperationPreempted".to_owned(),
-                message: "Operation execution has been preempted by a more recent operation."
-                    .to_owned(),
-            }),
-        )
+/// Settles the extension's unfinished PUT operations before a write replaces what they
+/// wait for (`current`, the extension as it is until then): those that had ended as they
+/// ended, the others preempted, as Compute cancels an operation a later one overtakes.
+async fn settle_preempted(
+    tx: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+    current: Option<&StoredExtension>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for operation in store::unsettled_operations(tx, vm_id, name).await? {
+        if operation.kind != OperationKind::Put {
+            continue;
+        }
+        let settled = reached(&operation, current).unwrap_or_else(|| preempted(now));
+        store::settle_operation(tx, &operation.operation_id, &settled).await?;
+    }
+    Ok(())
+}
+
+fn preempted(at: DateTime<Utc>) -> Settled {
+    Settled {
+        status: OperationStatus::Canceled,
+        error: Some(OperationError {
+            code: "OperationPreempted".to_owned(),
+            message: "Operation execution has been preempted by a more recent operation."
+                .to_owned(),
+        }),
+        ended_at: at,
+    }
+}
+
+/// How an unsettled operation has ended, given the extension as it is now (`None`: it is
+/// gone); `None` while it is in progress.
+fn reached(op: &OperationRow, extension: Option<&StoredExtension>) -> Option<Settled> {
+    let succeeded = |at| {
+        Some(Settled {
+            status: OperationStatus::Succeeded,
+            error: None,
+            ended_at: at,
+        })
     };
-    let (status, error, end_time) = match (op.kind, extension) {
-        (OperationKind::Delete, _) if op.ended_at.is_some() => {
-            (OperationStatus::Succeeded, None, op.ended_at)
-        }
-        (OperationKind::Delete, Some(e)) if e.handler_state == HandlerState::Uninstall => {
-            (OperationStatus::InProgress, None, None)
-        }
-        (OperationKind::Delete, Some(e)) => {
-            let (status, error) = preempted();
-            (status, error, Some(e.extension.updated_at))
-        }
+    match (op.kind, extension) {
+        (OperationKind::Delete, Some(e)) if e.handler_state == HandlerState::Uninstall => None,
+        (OperationKind::Delete, Some(e)) => Some(preempted(e.extension.updated_at)),
         // The VM went with it.
-        (OperationKind::Delete, None) => (OperationStatus::Succeeded, None, Some(op.started_at)),
+        (OperationKind::Delete, None) => succeeded(op.started_at),
         (OperationKind::Put, Some(e))
             if e.sequence_number == op.sequence_number
                 && e.handler_state == HandlerState::Enabled =>
         {
-            let at = Some(e.extension.updated_at);
+            let at = e.extension.updated_at;
             match e.extension.provisioning_state.as_str() {
-                "Succeeded" => (OperationStatus::Succeeded, None, at),
-                "Failed" => (
-                    OperationStatus::Failed,
-                    Some(provisioning_error(&e.extension)),
-                    at,
-                ),
-                _ => (OperationStatus::InProgress, None, None),
+                "Succeeded" => succeeded(at),
+                "Failed" => Some(Settled {
+                    status: OperationStatus::Failed,
+                    error: Some(provisioning_error(&e.extension)),
+                    ended_at: at,
+                }),
+                _ => None,
             }
         }
-        (OperationKind::Put, found) => {
-            let (status, error) = preempted();
-            (
-                status,
-                error,
-                Some(found.map_or(op.started_at, |e| e.extension.updated_at)),
-            )
-        }
-    };
-    ExtensionOperation {
-        operation_id: op.operation_id.clone(),
-        kind: op.kind,
-        status,
-        start_time: op.started_at,
-        end_time,
-        error,
+        (OperationKind::Put, found) => Some(preempted(
+            found.map_or(op.started_at, |e| e.extension.updated_at),
+        )),
     }
 }
 
@@ -519,7 +555,7 @@ mod tests {
         }
     }
 
-    fn op(kind: OperationKind, sequence_number: i64, ended: bool) -> OperationRow {
+    fn op(kind: OperationKind, sequence_number: i64) -> OperationRow {
         OperationRow {
             operation_id: "op".to_owned(),
             subscription_id: "s".to_owned(),
@@ -528,8 +564,12 @@ mod tests {
             kind,
             sequence_number,
             started_at: Utc::now(),
-            ended_at: ended.then(Utc::now),
+            settled: None,
         }
+    }
+
+    fn status(op: &OperationRow, extension: Option<&StoredExtension>) -> OperationStatus {
+        reached(op, extension).map_or(OperationStatus::InProgress, |s| s.status)
     }
 
     #[test]
@@ -560,26 +600,20 @@ mod tests {
                 OperationStatus::Canceled,
             ),
         ] {
-            let status = operation_status(&op(Put, 0, false), Some(&extension));
+            let put = op(Put, 0);
             assert_eq!(
-                status.status, expected,
+                status(&put, Some(&extension)),
+                expected,
                 "{}",
                 extension.extension.provisioning_state
             );
-            assert_eq!(
-                status.end_time.is_some(),
-                expected != OperationStatus::InProgress
-            );
             if expected == OperationStatus::Failed {
-                let error = status.error.unwrap();
+                let error = reached(&put, Some(&extension)).unwrap().error.unwrap();
                 assert_eq!(error.code, "VMExtensionProvisioningError");
                 assert!(error.message.contains("'disk full'"), "{}", error.message);
             }
         }
-        assert_eq!(
-            operation_status(&op(Put, 0, false), None).status,
-            OperationStatus::Canceled
-        );
+        assert_eq!(status(&op(Put, 0), None), OperationStatus::Canceled);
     }
 
     #[test]
@@ -587,16 +621,13 @@ mod tests {
         use OperationKind::Delete;
         let deleting = stored("Deleting", 0, HandlerState::Uninstall, None);
         assert_eq!(
-            operation_status(&op(Delete, 0, false), Some(&deleting)).status,
+            status(&op(Delete, 0), Some(&deleting)),
             OperationStatus::InProgress
         );
-        assert_eq!(
-            operation_status(&op(Delete, 0, true), None).status,
-            OperationStatus::Succeeded
-        );
+        assert_eq!(status(&op(Delete, 0), None), OperationStatus::Succeeded);
         let put_again = stored("Creating", 0, HandlerState::Enabled, None);
         assert_eq!(
-            operation_status(&op(Delete, 0, false), Some(&put_again)).status,
+            status(&op(Delete, 0), Some(&put_again)),
             OperationStatus::Canceled
         );
     }

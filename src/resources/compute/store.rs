@@ -15,6 +15,7 @@ use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
 use super::VmDetails;
 use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
 use crate::resources::names::key;
+use crate::resources::protection::operations::{OperationError, OperationStatus};
 use crate::store::{from_micros, json_column, to_micros};
 
 /// Which VMs to read.
@@ -532,8 +533,8 @@ pub async fn mark_uninstall(
     Ok(())
 }
 
-/// Removes the extension's row and ends the deletions waiting for it. `only_uninstalling`:
-/// only if it is marked for uninstalling. Whether a row went.
+/// Removes the extension's row and settles the deletions waiting for it as succeeded.
+/// `only_uninstalling`: only if it is marked for uninstalling. Whether a row went.
 pub async fn delete_extension(
     conn: &mut AnyConnection,
     vm_id: &str,
@@ -556,8 +557,8 @@ pub async fn delete_extension(
     .rows_affected();
     if deleted > 0 {
         sqlx::query(
-            "update vm_extension_operation set ended_at = $3 \
-             where vm_id = $1 and name_key = $2 and kind = 'delete' and ended_at is null",
+            "update vm_extension_operation set status = 'Succeeded', ended_at = $3 \
+             where vm_id = $1 and name_key = $2 and kind = 'delete' and status is null",
         )
         .bind(vm_id)
         .bind(key(name))
@@ -568,7 +569,16 @@ pub async fn delete_extension(
     Ok(deleted > 0)
 }
 
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settled {
+    pub status: OperationStatus,
+    pub error: Option<OperationError>,
+    pub ended_at: DateTime<Utc>,
+}
+
 /// A stored extension operation.
+#[derive(Debug, Clone, PartialEq)]
 pub struct OperationRow {
     pub operation_id: String,
     pub subscription_id: String,
@@ -577,17 +587,19 @@ pub struct OperationRow {
     pub kind: OperationKind,
     pub sequence_number: i64,
     pub started_at: DateTime<Utc>,
-    pub ended_at: Option<DateTime<Utc>>,
+    /// `None` while its status is read from the extension.
+    pub settled: Option<Settled>,
 }
 
 pub async fn insert_operation(
     conn: &mut AnyConnection,
     operation: &OperationRow,
 ) -> Result<(), sqlx::Error> {
+    let settled = operation.settled.as_ref();
     sqlx::query(
         "insert into vm_extension_operation (operation_id, subscription_id, vm_id, name_key, \
-         name, kind, sequence_number, started_at, ended_at) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         name, kind, sequence_number, started_at, status, error_code, error_message, ended_at) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&operation.operation_id)
     .bind(&operation.subscription_id)
@@ -597,39 +609,105 @@ pub async fn insert_operation(
     .bind(operation.kind.as_str())
     .bind(operation.sequence_number)
     .bind(to_micros(operation.started_at))
-    .bind(operation.ended_at.map(to_micros))
+    .bind(settled.map(|s| s.status.as_str()))
+    .bind(
+        settled
+            .and_then(|s| s.error.as_ref())
+            .map(|e| e.code.clone()),
+    )
+    .bind(
+        settled
+            .and_then(|s| s.error.as_ref())
+            .map(|e| e.message.clone()),
+    )
+    .bind(settled.map(|s| to_micros(s.ended_at)))
     .execute(conn)
     .await?;
     Ok(())
 }
 
+/// Writes how an unsettled operation ended; a settled one stays as it was.
+pub async fn settle_operation(
+    conn: &mut AnyConnection,
+    operation_id: &str,
+    settled: &Settled,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update vm_extension_operation set status = $2, error_code = $3, error_message = $4, \
+         ended_at = $5 where operation_id = $1 and status is null",
+    )
+    .bind(operation_id)
+    .bind(settled.status.as_str())
+    .bind(settled.error.as_ref().map(|e| e.code.clone()))
+    .bind(settled.error.as_ref().map(|e| e.message.clone()))
+    .bind(to_micros(settled.ended_at))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+const OPERATION_COLUMNS: &str = "operation_id, subscription_id, vm_id, name, kind, \
+     sequence_number, started_at, status, error_code, error_message, ended_at";
+
 pub async fn operation(
     conn: &mut AnyConnection,
     operation_id: &str,
 ) -> Result<Option<OperationRow>, sqlx::Error> {
-    let row = sqlx::query(
-        "select operation_id, subscription_id, vm_id, name, kind, sequence_number, started_at, \
-         ended_at from vm_extension_operation where operation_id = $1",
-    )
+    let row = sqlx::query(&format!(
+        "select {OPERATION_COLUMNS} from vm_extension_operation where operation_id = $1"
+    ))
     .bind(operation_id)
     .fetch_optional(conn)
     .await?;
-    row.map(|row| {
-        let kind: String = row.try_get("kind")?;
-        let ended_at: Option<i64> = row.try_get("ended_at")?;
-        Ok(OperationRow {
-            operation_id: row.try_get("operation_id")?,
-            subscription_id: row.try_get("subscription_id")?,
-            vm_id: row.try_get("vm_id")?,
-            name: row.try_get("name")?,
-            kind: kind.parse().map_err(|e| sqlx::Error::ColumnDecode {
-                index: "kind".to_owned(),
-                source: Box::new(e),
-            })?,
-            sequence_number: row.try_get("sequence_number")?,
-            started_at: from_micros(row.try_get("started_at")?),
-            ended_at: ended_at.map(from_micros),
-        })
+    row.as_ref().map(operation_from_row).transpose()
+}
+
+/// The extension's operations that have not settled.
+pub async fn unsettled_operations(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+) -> Result<Vec<OperationRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "select {OPERATION_COLUMNS} from vm_extension_operation \
+         where vm_id = $1 and name_key = $2 and status is null"
+    ))
+    .bind(vm_id)
+    .bind(key(name))
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(operation_from_row).collect()
+}
+
+fn operation_from_row(row: &AnyRow) -> Result<OperationRow, sqlx::Error> {
+    let decode = |column: &str, e: strum::ParseError| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: Box::new(e),
+    };
+    let kind: String = row.try_get("kind")?;
+    let status: Option<String> = row.try_get("status")?;
+    let ended_at: Option<i64> = row.try_get("ended_at")?;
+    let error_code: Option<String> = row.try_get("error_code")?;
+    let error_message: Option<String> = row.try_get("error_message")?;
+    let settled = match (status, ended_at) {
+        (Some(status), Some(ended_at)) => Some(Settled {
+            status: status.parse().map_err(|e| decode("status", e))?,
+            error: error_code.map(|code| OperationError {
+                code,
+                message: error_message.unwrap_or_default(),
+            }),
+            ended_at: from_micros(ended_at),
+        }),
+        _ => None,
+    };
+    Ok(OperationRow {
+        operation_id: row.try_get("operation_id")?,
+        subscription_id: row.try_get("subscription_id")?,
+        vm_id: row.try_get("vm_id")?,
+        name: row.try_get("name")?,
+        kind: kind.parse().map_err(|e| decode("kind", e))?,
+        sequence_number: row.try_get("sequence_number")?,
+        started_at: from_micros(row.try_get("started_at")?),
+        settled,
     })
-    .transpose()
 }

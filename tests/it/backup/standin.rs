@@ -79,9 +79,20 @@ impl VmKeys {
     /// `base64 -d <tmp> | openssl cms -inform DER -decrypt -recip <thumb>.crt -inkey
     /// <thumb>.prv`, the thumbprint taken verbatim from the settings.
     pub async fn decrypt(&self, settings: &HandlerSettings) -> Result<ProtectedSettings, String> {
+        let json = self
+            .decrypt_json(
+                &settings.protected_settings_cert_thumbprint,
+                &settings.protected_settings,
+            )
+            .await?;
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    }
+
+    /// [`Self::decrypt`] for any extension's protected settings: base64 `protected` to the
+    /// certificate `thumbprint`, as JSON.
+    pub async fn decrypt_json(&self, thumbprint: &str, protected: &str) -> Result<Value, String> {
         let encoded = self.dir.path().join("protected.b64");
-        std::fs::write(&encoded, &settings.protected_settings).unwrap();
-        let thumbprint = &settings.protected_settings_cert_thumbprint;
+        std::fs::write(&encoded, protected).unwrap();
         let output = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(r#"base64 -d "$1" | openssl cms -inform DER -decrypt -recip "$2" -inkey "$3""#)

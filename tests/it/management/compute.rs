@@ -814,8 +814,12 @@ async fn extensions_show_in_the_list_the_get_and_the_vms_resources(app: Manageme
         extension_type: "VMSnapshotLinux".to_owned(),
         type_handler_version: "1.0".to_owned(),
         auto_upgrade_minor_version: true,
+        enable_automatic_upgrade: false,
+        suppress_failures: false,
+        force_update_tag: None,
         provisioning_state: "Succeeded".to_owned(),
         settings: None,
+        handler_status: None,
         updated_at: Utc::now(),
     };
     upsert_extension(&db, vm_id, &extension).await.unwrap();
