@@ -17,7 +17,7 @@ use sqlx::AnyConnection;
 
 use super::extensions::{
     is_backup_extension, resolve, validate_extension_name, Extension, ExtensionChange,
-    ExtensionSpec, HandlerState, ProtectedChange, WriteMode,
+    ExtensionSpec, ProtectedChange, WantedState, WriteMode,
 };
 use super::store::{self, ExtensionRow, OperationRow, Settled, StoredExtension};
 use super::{get_vm, VmDetails};
@@ -213,7 +213,7 @@ fn check_write(
     let Some(current) = current else {
         return Ok(());
     };
-    if current.handler_state == HandlerState::Uninstall {
+    if current.handler_state == WantedState::Uninstall {
         return Err(ResourceError::conflict(
             "OperationNotAllowed",
             format!(
@@ -467,13 +467,13 @@ fn reached(op: &OperationRow, extension: Option<&StoredExtension>) -> Option<Set
         })
     };
     match (op.kind, extension) {
-        (OperationKind::Delete, Some(e)) if e.handler_state == HandlerState::Uninstall => None,
+        (OperationKind::Delete, Some(e)) if e.handler_state == WantedState::Uninstall => None,
         (OperationKind::Delete, Some(e)) => Some(preempted(e.extension.updated_at)),
         // The VM went with it.
         (OperationKind::Delete, None) => succeeded(op.started_at),
         (OperationKind::Put, Some(e))
             if e.sequence_number == op.sequence_number
-                && e.handler_state == HandlerState::Enabled =>
+                && e.handler_state == WantedState::Enabled =>
         {
             let at = e.extension.updated_at;
             match e.extension.provisioning_state.as_str() {
@@ -509,10 +509,13 @@ fn provisioning_error(extension: &Extension) -> OperationError {
     }
 }
 
+/// The guest domain's errors where a management write meets them: a database failure, or
+/// a VM gone meanwhile.
 fn guest_error(error: guest::GuestError) -> ResourceError {
     match error {
         guest::GuestError::Resource(error) => error,
         guest::GuestError::Database(error) => ResourceError::Database(error),
+        guest::GuestError::NotFound { code, message } => ResourceError::not_found(code, message),
         other => ResourceError::conflict("OperationNotAllowed", other.to_string()),
     }
 }
@@ -543,7 +546,7 @@ mod tests {
     fn stored(
         state: &str,
         sequence_number: i64,
-        handler_state: HandlerState,
+        handler_state: WantedState,
         status: Option<Value>,
     ) -> StoredExtension {
         StoredExtension {
@@ -574,8 +577,8 @@ mod tests {
 
     #[test]
     fn a_put_ends_with_the_status_its_sequence_number_got() {
-        use HandlerState::*;
         use OperationKind::Put;
+        use WantedState::*;
         let failed = json!([{ "status": { "status": "error", "code": "1",
             "formattedMessage": { "lang": "en-US", "message": "disk full" } } }]);
         for (extension, expected) in [
@@ -619,13 +622,13 @@ mod tests {
     #[test]
     fn a_delete_ends_when_the_extension_goes() {
         use OperationKind::Delete;
-        let deleting = stored("Deleting", 0, HandlerState::Uninstall, None);
+        let deleting = stored("Deleting", 0, WantedState::Uninstall, None);
         assert_eq!(
             status(&op(Delete, 0), Some(&deleting)),
             OperationStatus::InProgress
         );
         assert_eq!(status(&op(Delete, 0), None), OperationStatus::Succeeded);
-        let put_again = stored("Creating", 0, HandlerState::Enabled, None);
+        let put_again = stored("Creating", 0, WantedState::Enabled, None);
         assert_eq!(
             status(&op(Delete, 0), Some(&put_again)),
             OperationStatus::Canceled

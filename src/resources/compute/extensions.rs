@@ -24,7 +24,7 @@ pub const BACKUP_TYPES: [&str; 2] = ["VMSnapshot", "VMSnapshotLinux"];
 /// What the goal state tells the guest agent to do with an extension's handler (Compute's
 /// `state` of a plugin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
-pub enum HandlerState {
+pub enum WantedState {
     /// Install if needed, then enable with the current settings.
     #[strum(serialize = "enabled")]
     Enabled,
@@ -33,7 +33,7 @@ pub enum HandlerState {
     Uninstall,
 }
 
-impl HandlerState {
+impl WantedState {
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         self.into()

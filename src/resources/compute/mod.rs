@@ -29,7 +29,7 @@ pub use extension_writes::{
     ExtensionAddress, ExtensionDeletion, ExtensionOperation, ExtensionWritten, OperationKind,
 };
 pub use extensions::{
-    upsert_extension, Extension, ExtensionChange, HandlerState, ProtectedSettings, WriteMode,
+    upsert_extension, Extension, ExtensionChange, ProtectedSettings, WantedState, WriteMode,
 };
 pub use instance_view::{
     extension_instance_view, vm_instance_view, ExtensionInstanceView, InstanceViewStatus,

@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 use chrono::{DateTime, Utc};
 
 use super::extension_writes::OperationKind;
-use super::extensions::{Extension, ExtensionSpec, HandlerState};
+use super::extensions::{Extension, ExtensionSpec, WantedState};
 use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
 use super::VmDetails;
 use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
@@ -420,7 +420,7 @@ pub async fn upsert_extension(
 pub struct StoredExtension {
     pub extension: Extension,
     pub sequence_number: i64,
-    pub handler_state: HandlerState,
+    pub handler_state: WantedState,
     /// The `handlerSettings` of the goal state (protected settings encrypted).
     pub handler_settings: Option<Value>,
     pub protected_settings_sha256: Option<String>,
