@@ -1,7 +1,9 @@
 //! A VM's goal state: its incarnation, which grows with every change the agent must act
-//! on, and the extensions the backup engine published, each with the sequence number and
-//! handler settings the handler finds in `config/<seq>.settings`. The engine publishes;
-//! the agent long-polls and reports each handler's status.
+//! on, and the extensions the backup engine and ARM clients published, each with the
+//! sequence number and handler settings the handler finds in `config/<seq>.settings` and
+//! what to do with it (`enabled`, `uninstall`). The engine and ARM writes
+//! (`resources::compute`) publish; the agent long-polls, reports each handler's status, and
+//! says when it has uninstalled one.
 
 use std::time::Duration;
 
