@@ -21,6 +21,8 @@ pub mod keys;
 pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
+/// The network and mount namespaces a hosted extension runs in, as if inside an Azure VM.
+pub mod sandbox;
 /// The guest agent of one VM.
 pub mod vm;
 /// A simulated VM's writes to its disks.

@@ -12,5 +12,6 @@ mod freeze;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;
+mod sandbox;
 mod scale_out;
 mod scripts;
