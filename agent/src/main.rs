@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
+use vaultsim_agent::sandbox::{Sandbox, SandboxConfig};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -35,9 +36,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One VM: register, poll the goal state, run every snapshot task.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Many simulated VMs in one process: each registers, polls and runs its own tasks.
-    Fleet(FleetArgs),
+    Fleet(Box<FleetArgs>),
 }
 
 /// Where the service is and how to sign in to it.
@@ -109,6 +110,8 @@ struct RunArgs {
     extension: ExtensionArgs,
     #[command(flatten)]
     freeze: FreezeArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
 }
 
 /// Where VMs given by name live.
@@ -172,6 +175,73 @@ struct FreezeArgs {
     /// The vaultsim-safefreeze binary; default the one next to this binary.
     #[arg(long)]
     safefreeze: Option<PathBuf>,
+}
+
+/// Where hosted extensions run.
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// `netns`: in a network and mount namespace of their own, as if inside an Azure VM:
+    /// 168.63.129.16 and port 443 of the blob host reach the service, /etc and /var are
+    /// overlaid, CAP_SYS_ADMIN is dropped (Linux, as root). `none`: on this host as it is.
+    #[arg(long, value_enum, default_value_t = SandboxKind::None)]
+    sandbox: SandboxKind,
+    /// Keep CAP_SYS_ADMIN in the sandbox, which fsfreeze needs.
+    #[arg(long)]
+    allow_freeze: bool,
+    /// The blob endpoint's HTTPS listener, which port 443 of the blob host reaches.
+    #[arg(long, default_value = "127.0.0.1:10443")]
+    sandbox_blob_tls: std::net::SocketAddr,
+    /// The blob host that SAS URLs name (an IP address the service's certificate covers).
+    #[arg(long, default_value = "127.0.0.1")]
+    sandbox_blob_host: std::net::IpAddr,
+    /// The service's CA certificate, added to the sandbox's trust store.
+    #[arg(long, default_value = "vaultsim-data/tls/ca.pem")]
+    service_ca: PathBuf,
+    /// What stands for /var/log/azure in the sandbox; default `<state-dir>/log-azure`.
+    #[arg(long)]
+    log_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SandboxKind {
+    None,
+    Netns,
+}
+
+impl SandboxArgs {
+    /// The VM's sandbox, when one is asked for: made now, so a host that cannot have one
+    /// says so at start.
+    fn start(
+        &self,
+        args: &RunArgs,
+        handler_root: &std::path::Path,
+    ) -> anyhow::Result<Option<Sandbox>> {
+        if self.sandbox == SandboxKind::None {
+            return Ok(None);
+        }
+        let guest_api = reqwest::Url::parse(&args.service.guest_url)
+            .ok()
+            .and_then(|url| url.socket_addrs(|| None).ok()?.into_iter().next())
+            .with_context(|| {
+                format!(
+                    "--service {} is not a reachable URL",
+                    args.service.guest_url
+                )
+            })?;
+        let config = SandboxConfig {
+            guest_api,
+            blob_tls: self.sandbox_blob_tls,
+            blob_host: self.sandbox_blob_host,
+            service_ca: self.service_ca.clone(),
+            handler_root: handler_root.to_owned(),
+            log_root: self
+                .log_root
+                .clone()
+                .unwrap_or_else(|| args.state_dir.join("log-azure")),
+            allow_freeze: self.allow_freeze,
+        };
+        Ok(Some(Sandbox::new(config)?))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -294,8 +364,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run(args) => run(args).await,
-        Command::Fleet(args) => fleet(args).await,
+        Command::Run(args) => run(*args).await,
+        Command::Fleet(args) => fleet(*args).await,
     }
 }
 
@@ -336,14 +406,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = (!disk_images.is_empty())
         .then(|| args.storage.account())
         .transpose()?;
+    let handler_root = args
+        .handler_root
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("waagent"));
+    // Held for as long as the agent runs: dropping it ends the forwarders.
+    let _sandbox = args.sandbox.start(&args, &handler_root)?;
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
         disks,
-        handler_root: args
-            .handler_root
-            .clone()
-            .unwrap_or_else(|| args.state_dir.join("waagent")),
+        handler_root,
         token,
         extension: extension_config(
             &args.extension,

@@ -64,7 +64,7 @@ pub enum SandboxError {
          extensions with --sandbox none, or as root"
     )]
     NotPrivileged,
-    #[error("the sandbox cannot {what}: {source}")]
+    #[error("the sandbox cannot {what}")]
     Setup {
         what: String,
         #[source]

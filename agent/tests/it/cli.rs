@@ -43,3 +43,36 @@ fn a_vm_by_name_without_credentials_says_what_is_missing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("none.json"), "{stderr}");
 }
+
+#[test]
+fn a_sandbox_that_cannot_be_made_stops_the_agent_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_ca = dir.path().join("no-ca.pem");
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--token",
+        "t",
+        "--subscription",
+        "s",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+        "--sandbox",
+        "netns",
+        "--service-ca",
+        missing_ca.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // As root the CA is what is missing; otherwise the privilege comes first.
+    let reason = if rustix::process::geteuid().is_root() {
+        "no-ca.pem"
+    } else {
+        "CAP_SYS_ADMIN"
+    };
+    assert!(stderr.contains(reason), "{stderr}");
+    let output = agent(&["run", "--vm", "vm1", "--sandbox", "chroot"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("netns"));
+}
