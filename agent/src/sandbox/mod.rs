@@ -83,6 +83,7 @@ impl SandboxError {
 
 /// Environment variables that point TLS clients at the sandbox's trust store (OpenSSL and
 /// Python's `requests`, which brings its own bundle otherwise).
+#[cfg(target_os = "linux")]
 const TRUST_STORE_VARIABLES: [&str; 2] = ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"];
 
 /// A VM's sandbox. Dropping it stops the forwarders and removes its directory; the
@@ -137,7 +138,7 @@ impl Sandbox {
             .collect();
         let layout = namespaces::Layout {
             local_addresses: std::iter::once(IpAddr::V4(WIRE_SERVER))
-                .chain((!config.blob_host.is_loopback()).then_some(config.blob_host))
+                .chain(needs_adding(config.blob_host).then_some(config.blob_host))
                 .collect(),
             forwards: WIRE_SERVER_PORTS
                 .iter()
@@ -276,6 +277,13 @@ fn sandbox_dir() -> Result<SandboxDir, SandboxError> {
     Ok(SandboxDir(dir))
 }
 
+/// Whether the blob host must be added to loopback: loopback answers on 127.0.0.0/8 and
+/// ::1 once up, and the wire server's address is added anyway.
+#[cfg(target_os = "linux")]
+fn needs_adding(blob_host: IpAddr) -> bool {
+    !blob_host.is_loopback() && blob_host != IpAddr::V4(WIRE_SERVER)
+}
+
 /// Whether this process may create namespaces and mount.
 #[cfg(target_os = "linux")]
 fn has_sys_admin() -> bool {
@@ -300,6 +308,15 @@ impl Drop for SandboxDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_a_blob_host_loopback_does_not_answer_on_is_added_to_it() {
+        assert!(!needs_adding("127.0.0.1".parse().unwrap()));
+        assert!(!needs_adding("::1".parse().unwrap()));
+        assert!(!needs_adding(IpAddr::V4(WIRE_SERVER)));
+        assert!(needs_adding("10.1.2.3".parse().unwrap()));
+    }
 
     #[test]
     fn privileges_are_named_in_the_error() {
