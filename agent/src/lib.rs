@@ -14,6 +14,9 @@ pub mod fleet;
 pub mod guest;
 /// The guest agent's on-disk layout for an extension.
 pub mod handler;
+/// `vaultsim-agent harness`: an extension through Azure Backup's scenarios, reported as a
+/// summary and JUnit XML.
+pub mod harness;
 /// The VM's transport key pair and certificate.
 pub mod keys;
 /// Local-disk VMs: a disk image file mirrored to its page blob by hashed-block diffs, and the

@@ -10,6 +10,10 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
+use vaultsim_agent::harness::scenarios::{Hosting, Scenario};
+use vaultsim_agent::harness::service::ServiceChoice;
+use vaultsim_agent::harness::vm::AgentSpec;
+use vaultsim_agent::harness::{HarnessConfig, Verdict};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
 use vaultsim_agent::sandbox::{Sandbox, SandboxConfig};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
@@ -39,6 +43,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// Many simulated VMs in one process: each registers, polls and runs its own tasks.
     Fleet(Box<FleetArgs>),
+    /// Runs an extension through Azure Backup's scenarios (faults, stale and repeated
+    /// commands, …) against a vaultsim service, and reports each as a summary and JUnit XML.
+    Harness(Box<HarnessArgs>),
 }
 
 /// Where the service is and how to sign in to it.
@@ -245,6 +252,54 @@ impl SandboxArgs {
 }
 
 #[derive(Debug, Args)]
+struct HarnessArgs {
+    /// The extension handler package under test (a directory or a .zip), passed to every
+    /// scenario VM's `run`; without one, the built-in VMSnapshot extension is tested.
+    #[arg(long = "extension-package")]
+    extension_packages: Vec<PathBuf>,
+    /// How the package runs: `none`, or `netns` (as root: its own network namespace with the
+    /// wire server and the blob host, /etc and /var overlaid).
+    #[arg(long, default_value = "none")]
+    sandbox: String,
+    /// Leave the sandboxed extension CAP_SYS_ADMIN, which fsfreeze needs.
+    #[arg(long)]
+    allow_freeze: bool,
+    /// A scenario to run (repeat for more); default all of them.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Write the results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// The service's data, each scenario's VM state, handler files and logs.
+    #[arg(long, default_value = "vaultsim-harness")]
+    work_dir: PathBuf,
+    /// The `vaultsim` binary to start; default the one next to this binary, else PATH's.
+    #[arg(long)]
+    vaultsim: Option<PathBuf>,
+    /// Test against the running service that --service, --management-url, --credentials and
+    /// the storage flags name, instead of starting one (its clock is moved and its faults
+    /// set and cleared: use a service of its own).
+    #[arg(long)]
+    connect: bool,
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The connected service's CA certificate (`<data dir>/tls/ca.pem`).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// How long a scenario's job may take, in seconds of real time.
+    #[arg(long, default_value_t = 120)]
+    job_timeout_secs: u64,
+    /// Any other argument for each VM's `run` (repeat; e.g. `--agent-arg=--writers=w.json`).
+    #[arg(long = "agent-arg", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 struct FleetArgs {
     #[command(flatten)]
     service: ServiceArgs,
@@ -366,6 +421,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Run(args) => run(*args).await,
         Command::Fleet(args) => fleet(*args).await,
+        Command::Harness(args) => harness(*args).await,
     }
 }
 
@@ -456,6 +512,82 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     agent.run(shutdown_signal()).await;
     if let Some(workload) = workload {
         workload.abort();
+    }
+    Ok(())
+}
+
+async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
+    if args.list {
+        for scenario in Scenario::ALL {
+            println!("{:<22} {}", scenario.name(), scenario.summary());
+        }
+        return Ok(());
+    }
+    let this = std::env::current_exe().context("this binary's path")?;
+    let service = if args.connect {
+        ServiceChoice::Connect {
+            management_url: args.service.management_url.clone(),
+            guest_url: args.service.guest_url.clone(),
+            credentials: args.service.credentials.clone(),
+            ca_file: args.ca_file.clone(),
+            storage: args.storage.account()?,
+        }
+    } else {
+        let sibling = this.with_file_name("vaultsim");
+        ServiceChoice::Start {
+            vaultsim: args.vaultsim.clone().unwrap_or_else(|| {
+                if sibling.exists() {
+                    sibling
+                } else {
+                    "vaultsim".into()
+                }
+            }),
+        }
+    };
+    let sandboxed = match args.sandbox.as_str() {
+        "none" => false,
+        "netns" => true,
+        other => bail!("--sandbox '{other}': use none or netns"),
+    };
+    let mut extra_args: Vec<std::ffi::OsString> = Vec::new();
+    for package in &args.extension_packages {
+        extra_args.push("--extension-package".into());
+        extra_args.push(std::path::absolute(package)?.into());
+    }
+    if sandboxed {
+        extra_args.extend(["--sandbox".into(), "netns".into()]);
+    }
+    if args.allow_freeze {
+        extra_args.push("--allow-freeze".into());
+    }
+    extra_args.extend(args.agent_args.iter().map(Into::into));
+    let config = HarnessConfig {
+        service,
+        agent: AgentSpec {
+            program: this,
+            extra_args,
+        },
+        hosting: if args.extension_packages.is_empty() {
+            Hosting::BuiltIn
+        } else {
+            Hosting::Package { sandboxed }
+        },
+        scenarios: if args.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            args.scenarios.clone()
+        },
+        work_dir: std::path::absolute(&args.work_dir)?,
+        job_timeout: Duration::from_secs(args.job_timeout_secs),
+    };
+    let results = vaultsim_agent::harness::run(&config).await?;
+    print!("{}", vaultsim_agent::harness::summary(&results));
+    if let Some(path) = &args.junit {
+        std::fs::write(path, vaultsim_agent::harness::junit::render(&results))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if results.iter().any(|r| r.verdict() == Verdict::Failed) {
+        std::process::exit(1);
     }
     Ok(())
 }
