@@ -158,6 +158,15 @@ struct ExtensionArgs {
     writers: Option<PathBuf>,
 }
 
+impl ExtensionArgs {
+    /// What stands for `/etc/azure`.
+    fn azure_config_dir(&self, state_dir: &std::path::Path) -> PathBuf {
+        self.azure_config_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("etc-azure"))
+    }
+}
+
 /// Which filesystems the extension freezes, and the safefreeze helper's timers.
 #[derive(Debug, Args)]
 struct FreezeArgs {
@@ -241,6 +250,7 @@ impl SandboxArgs {
             blob_host: self.sandbox_blob_host,
             service_ca: self.service_ca.clone(),
             handler_root: handler_root.to_owned(),
+            azure_config_dir: args.extension.azure_config_dir(&args.state_dir),
             log_root: self
                 .log_root
                 .clone()
@@ -661,10 +671,7 @@ fn extension_config(
         start_delay: args.start_delay_ms,
         unique_machine_id,
         quiesce: QuiesceSettings {
-            config_dir: args
-                .azure_config_dir
-                .clone()
-                .unwrap_or_else(|| state_dir.join("etc-azure")),
+            config_dir: args.azure_config_dir(state_dir),
             writers,
             ..QuiesceSettings::default()
         },

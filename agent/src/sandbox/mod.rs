@@ -46,6 +46,10 @@ pub struct SandboxConfig {
     pub handler_root: PathBuf,
     /// What stands for `/var/log/azure`.
     pub log_root: PathBuf,
+    /// What stands for `/etc/azure`, where the backup extension reads its script and
+    /// freeze configuration (the built-in extension's `--azure-config-dir`), so the VM's
+    /// owner (or the harness) can give it one without writing the host's `/etc`.
+    pub azure_config_dir: PathBuf,
     /// Keep `CAP_SYS_ADMIN`, which fsfreeze needs, in the sandbox's commands.
     pub allow_freeze: bool,
 }
@@ -127,7 +131,11 @@ impl Sandbox {
                 e,
             )
         })?;
-        for root in [&config.handler_root, &config.log_root] {
+        for root in [
+            &config.handler_root,
+            &config.log_root,
+            &config.azure_config_dir,
+        ] {
             std::fs::create_dir_all(root)
                 .map_err(|e| SandboxError::setup(format!("create {}", root.display()), e))?;
         }
@@ -156,6 +164,7 @@ impl Sandbox {
             binds: vec![
                 (config.handler_root.clone(), "/var/lib/waagent"),
                 (config.log_root.clone(), "/var/log/azure"),
+                (config.azure_config_dir.clone(), "/etc/azure"),
             ],
             service_ca,
         };

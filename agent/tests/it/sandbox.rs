@@ -76,6 +76,7 @@ impl World {
             service_ca: self.ca.clone(),
             handler_root: self.handler_root(),
             log_root: self.vm.path().join("log-azure"),
+            azure_config_dir: self.vm.path().join("etc-azure"),
             allow_freeze,
         }
     }
@@ -259,7 +260,7 @@ async fn etc_and_var_are_overlaid_and_the_handler_and_log_roots_stand_where_azur
     let output = inside(
         &sandbox,
         &format!(
-            "set -e; mkdir -p /etc/azure; echo conf > /etc/azure/{name}; \
+            "set -e; echo conf > /etc/{name}; echo azure > /etc/azure/{name}; \
              echo log > /var/log/azure/{name}; echo tmp > /var/tmp/{name}; \
              cat /var/lib/waagent/marker; echo; pwd"
         ),
@@ -270,7 +271,11 @@ async fn etc_and_var_are_overlaid_and_the_handler_and_log_roots_stand_where_azur
         stdout(&output),
         format!("handler root\n{}\n", extension_dir.display())
     );
-    for host_path in [format!("/etc/azure/{name}"), format!("/var/tmp/{name}")] {
+    for host_path in [
+        format!("/etc/{name}"),
+        format!("/etc/azure/{name}"),
+        format!("/var/tmp/{name}"),
+    ] {
         assert!(
             !Path::new(&host_path).exists(),
             "{host_path} reached the host"
@@ -279,12 +284,16 @@ async fn etc_and_var_are_overlaid_and_the_handler_and_log_roots_stand_where_azur
     let written = |inside: &str| {
         std::fs::read_to_string(sandbox.written_path(Path::new(inside)).unwrap()).unwrap()
     };
-    assert_eq!(written(&format!("/etc/azure/{name}")), "conf\n");
+    assert_eq!(written(&format!("/etc/{name}")), "conf\n");
     assert_eq!(written(&format!("/var/tmp/{name}")), "tmp\n");
     let log = std::fs::read_to_string(world.vm.path().join("log-azure").join(&name)).unwrap();
     assert_eq!(log, "log\n");
+    // /etc/azure is the VM's configuration directory, where the backup extension's
+    // scripts are configured.
+    let azure = std::fs::read_to_string(world.vm.path().join("etc-azure").join(&name)).unwrap();
+    assert_eq!(azure, "azure\n");
     // A second command sees what the first wrote: one sandbox per VM, not per command.
-    let again = inside(&sandbox, &format!("cat /etc/azure/{name}"), None).await;
+    let again = inside(&sandbox, &format!("cat /etc/{name}"), None).await;
     assert_eq!(stdout(&again), "conf\n");
 }
 
