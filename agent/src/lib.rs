@@ -21,6 +21,10 @@ pub mod keys;
 pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
+/// Third-party extension handler packages, hosted as the Linux guest agent hosts them.
+pub mod package;
+/// A child's process group, killed whole.
+mod process_group;
 /// The guest agent of one VM.
 pub mod vm;
 /// A simulated VM's writes to its disks.

@@ -11,6 +11,7 @@ use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
+use vaultsim_agent::package::{CommandTimeouts, ExtensionPackage, PackageHosting};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -108,7 +109,34 @@ struct RunArgs {
     #[command(flatten)]
     extension: ExtensionArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     freeze: FreezeArgs,
+}
+
+/// Extension handler packages the VM hosts as the Linux guest agent does.
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// An extension handler package to host (repeat for more): a directory or .zip holding HandlerManifest.json, named by its manifest.xml or by `,name=<Publisher>.<Type>,version=<Version>` after the path. One of type VMSnapshotLinux (publisher Microsoft.Azure.RecoveryServices) replaces the built-in extension.
+    #[arg(long = "extension-package", value_name = "DIR|ZIP[,name=P.T][,version=V]", value_parser = parse_package)]
+    packages: Vec<ExtensionPackage>,
+    /// Limit every handler command to this many seconds, instead of the guest agent's (enable and uninstall 300, install, disable and update 900).
+    #[arg(long)]
+    handler_command_timeout_secs: Option<u64>,
+}
+
+impl PackageArgs {
+    fn hosting(&self) -> PackageHosting {
+        let mut hosting = PackageHosting::default();
+        if let Some(secs) = self.handler_command_timeout_secs {
+            hosting.timeouts = CommandTimeouts::all(Duration::from_secs(secs));
+        }
+        hosting
+    }
+}
+
+fn parse_package(argument: &str) -> Result<ExtensionPackage, String> {
+    ExtensionPackage::from_argument(argument).map_err(|e| e.to_string())
 }
 
 /// Where VMs given by name live.
@@ -353,6 +381,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         disk_images,
         storage,
+        packages: args.packages.packages.clone(),
+        hosting: args.packages.hosting(),
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,
