@@ -12,5 +12,6 @@ mod freeze;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;
+mod packages;
 mod scale_out;
 mod scripts;
