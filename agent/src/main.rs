@@ -36,9 +36,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One VM: register, poll the goal state, run every snapshot task.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Many simulated VMs in one process: each registers, polls and runs its own tasks.
-    Fleet(FleetArgs),
+    Fleet(Box<FleetArgs>),
 }
 
 /// Where the service is and how to sign in to it.
@@ -322,8 +322,8 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run(args) => run(args).await,
-        Command::Fleet(args) => fleet(args).await,
+        Command::Run(args) => run(*args).await,
+        Command::Fleet(args) => fleet(*args).await,
     }
 }
 
