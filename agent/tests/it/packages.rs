@@ -384,3 +384,41 @@ async fn disable_update_and_uninstall_follow_the_guest_agents_sequences() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!root.path().join("Contoso.Recorder-2.0").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vmsnapshot_package_replaces_the_built_in_extension_and_its_backup_is_collected() {
+    let service = Service::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let sample =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/extensions/minimal-vmsnapshot");
+    let agent = first_backup(&service, state.path(), sample.to_str().unwrap(), &[], &[]).await;
+    for _ in 0..600 {
+        let jobs = service.jobs("Backup").await;
+        if jobs[0]["properties"]["status"] != "InProgress" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let jobs = service.jobs("Backup").await;
+    let dir = state.path().join(format!("waagent/{HANDLER}-0.1.0"));
+    assert_eq!(
+        jobs[0]["properties"]["status"],
+        "Completed",
+        "{}\n{}\n{}",
+        jobs[0],
+        std::fs::read_to_string(dir.join("snapshot.log")).unwrap_or_default(),
+        agent.log()
+    );
+    let points = service.recovery_points("vm1").await;
+    assert_eq!(points.len(), 1);
+    // No freeze: what the package reported, not what the built-in extension would have.
+    assert_eq!(
+        points[0]["properties"]["recoveryPointType"],
+        "CrashConsistent"
+    );
+    assert!(!state
+        .path()
+        .join(format!("waagent/{HANDLER}-1.0.9184.0"))
+        .exists());
+    wait_for_provisioning_state(&service, "Succeeded", &agent).await;
+}
