@@ -126,6 +126,20 @@ struct PackageArgs {
 }
 
 impl PackageArgs {
+    /// The packages, at most one per handler: two versions at once would undo each other.
+    fn packages(&self) -> anyhow::Result<Vec<ExtensionPackage>> {
+        let mut seen = std::collections::HashSet::new();
+        for package in &self.packages {
+            if !seen.insert(package.handler_name().to_ascii_lowercase()) {
+                bail!(
+                    "two --extension-package arguments name {}; give one version of a handler",
+                    package.handler_name()
+                );
+            }
+        }
+        Ok(self.packages.clone())
+    }
+
     fn hosting(&self) -> PackageHosting {
         let mut hosting = PackageHosting::default();
         if let Some(secs) = self.handler_command_timeout_secs {
@@ -328,6 +342,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let packages = args.packages.packages()?;
     let (token, default_subscription) = token_source(&args.service)?;
     let identity = vm_identity(&args, default_subscription)?;
     std::fs::create_dir_all(&args.state_dir)
@@ -381,7 +396,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         disk_images,
         storage,
-        packages: args.packages.packages.clone(),
+        packages,
         hosting: args.packages.hosting(),
     };
     let freezer = FsFreezer::new(freeze_config(

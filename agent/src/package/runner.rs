@@ -148,16 +148,6 @@ pub struct Invocation<'a> {
     pub timeout: Duration,
 }
 
-impl fmt::Debug for Invocation<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Invocation")
-            .field("command", &self.command)
-            .field("extension_dir", &self.extension_dir)
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Starts handler commands, through the wrapper when there is one.
 #[derive(Clone, Default)]
 pub struct CommandRunner {
