@@ -701,3 +701,36 @@ pub fn unavailable_status(extension: &GoalStateExtension) -> StatusFileWritten {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extension_nothing_hosts_is_reported_as_not_downloadable() {
+        let extension = GoalStateExtension {
+            name: "Monitor".to_owned(),
+            publisher: "Contoso".to_owned(),
+            extension_type: "Monitor".to_owned(),
+            version: "1.0".to_owned(),
+            state: "enabled".to_owned(),
+            sequence_number: 4,
+            settings: vaultsim_protocol::guest::ExtensionSettingsFile {
+                runtime_settings: Vec::new(),
+            },
+        };
+        let reported = unavailable_status(&extension);
+        assert_eq!(reported.extension_name, "Monitor");
+        assert_eq!(reported.sequence_number, 4);
+        let status = &reported.file[0]["status"];
+        assert_eq!(status["name"], "Contoso.Monitor");
+        assert_eq!(status["operation"], "Download");
+        assert_eq!(status["status"], "error");
+        assert_eq!(status["code"], -1);
+        let message = status["formattedMessage"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("Failed to download artifacts: No package uri found"),
+            "{message}"
+        );
+    }
+}

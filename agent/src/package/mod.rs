@@ -165,6 +165,13 @@ impl ExtensionPackage {
         format!("{}.{}", self.publisher, self.extension_type)
     }
 
+    /// Where the package is unpacked under `handler_root` (what stands for
+    /// `/var/lib/waagent`): `<Publisher>.<Type>-<Version>`, holding `status/<seq>.status`,
+    /// `config/<seq>.settings` and `heartbeat.log`.
+    pub fn extension_dir(&self, handler_root: &Path) -> PathBuf {
+        state::HandlerRecord::new(handler_root, &self.handler_name(), &self.version).dir
+    }
+
     /// Whether this package hosts the goal state's extension of this publisher and type.
     pub fn hosts(&self, publisher: &str, extension_type: &str) -> bool {
         self.publisher.eq_ignore_ascii_case(publisher)

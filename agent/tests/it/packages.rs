@@ -361,7 +361,11 @@ async fn disable_update_and_uninstall_follow_the_guest_agents_sequences() {
     );
     v2.want(Some(&wanted("enabled", 2)));
     let calls = wait_for_lines(root.path(), 9).await;
-    assert!(!root.path().join("Contoso.Recorder-1.0").exists());
+    assert!(!open("1.0").extension_dir(root.path()).exists());
+    assert!(open("2.0")
+        .extension_dir(root.path())
+        .join("handle.sh")
+        .exists());
     v2.want(None);
     let calls_after = wait_for_lines(root.path(), 11).await;
     assert_eq!(
@@ -382,7 +386,7 @@ async fn disable_update_and_uninstall_follow_the_guest_agents_sequences() {
         "{calls:?}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(!root.path().join("Contoso.Recorder-2.0").exists());
+    assert!(!open("2.0").extension_dir(root.path()).exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
