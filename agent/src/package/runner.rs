@@ -372,18 +372,29 @@ mod tests {
         assert!(message.contains("[stdout]\nwaiting"), "{message}");
         let child = std::fs::read_to_string(dir.path().join("child.pid")).unwrap();
         assert!(
-            !is_running(child.trim()),
+            !survives(child.trim()),
             "the background sleep {child} survived"
         );
     }
 
-    /// Whether a process exists and is not a zombie waiting for a reaper.
-    fn is_running(pid: &str) -> bool {
-        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(')')
-                .next()
-                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-        })
+    /// Whether a process is still running 5 s on: SIGKILL is delivered asynchronously, and
+    /// a zombie waiting for its reaper counts as gone.
+    fn survives(pid: &str) -> bool {
+        let running = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(')')
+                    .next()
+                    .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while running() {
+            if std::time::Instant::now() > deadline {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     #[tokio::test]

@@ -253,18 +253,29 @@ async fn a_command_past_its_time_limit_is_killed_with_its_process_group_and_repo
     assert!(log.contains("Timeout(1)"), "{log}");
     let child = std::fs::read_to_string(state.path().join("waagent/child.pid")).unwrap();
     assert!(
-        !is_running(child.trim()),
+        !survives(child.trim()),
         "the enable's background sleep {child} survived"
     );
 }
 
-/// Whether a process exists and is not a zombie waiting for a reaper.
-fn is_running(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-    })
+/// Whether a process is still running 5 s on: SIGKILL is delivered asynchronously, and a
+/// zombie waiting for its reaper counts as gone.
+fn survives(pid: &str) -> bool {
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running() {
+        if std::time::Instant::now() > deadline {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
 }
 
 fn wanted(state: &str, sequence_number: i64) -> GoalStateExtension {
@@ -425,4 +436,6 @@ async fn a_vmsnapshot_package_replaces_the_built_in_extension_and_its_backup_is_
         .join(format!("waagent/{HANDLER}-1.0.9184.0"))
         .exists());
     wait_for_provisioning_state(&service, "Succeeded", &agent).await;
+    let log = agent.log();
+    assert!(!log.contains("sig="), "{log}");
 }
