@@ -24,6 +24,10 @@ pub mod keys;
 pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
+/// Third-party extension handler packages, hosted as the Linux guest agent hosts them.
+pub mod package;
+/// A child's process group, killed whole.
+mod process_group;
 /// The network and mount namespaces a hosted extension runs in, as if inside an Azure VM.
 pub mod sandbox;
 /// The guest agent of one VM.

@@ -2,6 +2,7 @@
 //! snapshot extension; `fleet` runs many simulated VMs in one process.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -15,6 +16,9 @@ use vaultsim_agent::harness::service::ServiceChoice;
 use vaultsim_agent::harness::vm::AgentSpec;
 use vaultsim_agent::harness::{HarnessConfig, Verdict};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
+use vaultsim_agent::package::{
+    CommandRunner, CommandTimeouts, CommandWrapper, ExtensionPackage, PackageHosting,
+};
 use vaultsim_agent::sandbox::{Sandbox, SandboxConfig};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
@@ -116,9 +120,50 @@ struct RunArgs {
     #[command(flatten)]
     extension: ExtensionArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     freeze: FreezeArgs,
     #[command(flatten)]
     sandbox: SandboxArgs,
+}
+
+/// Extension handler packages the VM hosts as the Linux guest agent does.
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// An extension handler package to host (repeat for more): a directory or .zip holding HandlerManifest.json, named by its manifest.xml or by `,name=<Publisher>.<Type>,version=<Version>` after the path. One of type VMSnapshotLinux (publisher Microsoft.Azure.RecoveryServices) replaces the built-in extension.
+    #[arg(long = "extension-package", value_name = "DIR|ZIP[,name=P.T][,version=V]", value_parser = parse_package)]
+    packages: Vec<ExtensionPackage>,
+    /// Limit every handler command to this many seconds, instead of the guest agent's (enable and uninstall 300, install, disable and update 900).
+    #[arg(long)]
+    handler_command_timeout_secs: Option<u64>,
+}
+
+impl PackageArgs {
+    /// The packages, at most one per handler: two versions at once would undo each other.
+    fn packages(&self) -> anyhow::Result<Vec<ExtensionPackage>> {
+        let mut seen = std::collections::HashSet::new();
+        for package in &self.packages {
+            if !seen.insert(package.handler_name().to_ascii_lowercase()) {
+                bail!(
+                    "two --extension-package arguments name {}; give one version of a handler",
+                    package.handler_name()
+                );
+            }
+        }
+        Ok(self.packages.clone())
+    }
+
+    fn hosting(&self) -> PackageHosting {
+        let mut hosting = PackageHosting::default();
+        if let Some(secs) = self.handler_command_timeout_secs {
+            hosting.timeouts = CommandTimeouts::all(Duration::from_secs(secs));
+        }
+        hosting
+    }
+}
+
+fn parse_package(argument: &str) -> Result<ExtensionPackage, String> {
+    ExtensionPackage::from_argument(argument).map_err(|e| e.to_string())
 }
 
 /// Where VMs given by name live.
@@ -436,6 +481,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let packages = args.packages.packages()?;
     let (token, default_subscription) = token_source(&args.service)?;
     let identity = vm_identity(&args, default_subscription)?;
     std::fs::create_dir_all(&args.state_dir)
@@ -477,7 +523,11 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| args.state_dir.join("waagent"));
     // Held for as long as the agent runs: dropping it ends the forwarders.
-    let _sandbox = args.sandbox.start(&args, &handler_root)?;
+    let sandbox = args.sandbox.start(&args, &handler_root)?.map(Arc::new);
+    let mut hosting = args.packages.hosting();
+    if let Some(sandbox) = &sandbox {
+        hosting.runner = CommandRunner::new(Some(Arc::clone(sandbox) as Arc<dyn CommandWrapper>));
+    }
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
@@ -492,6 +542,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         disk_images,
         storage,
+        packages,
+        hosting,
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,

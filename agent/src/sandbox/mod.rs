@@ -314,6 +314,13 @@ impl Drop for SandboxDir {
     }
 }
 
+/// Hosted extension handlers run their commands inside the sandbox.
+impl crate::package::CommandWrapper for Sandbox {
+    fn wrap(&self, cmd: &mut Command) -> io::Result<()> {
+        Sandbox::wrap(self, cmd)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

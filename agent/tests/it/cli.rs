@@ -76,3 +76,53 @@ fn a_sandbox_that_cannot_be_made_stops_the_agent_with_the_reason() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("netns"));
 }
+
+#[test]
+fn a_bad_extension_package_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("HandlerManifest.json"),
+        "[{\"handlerManifest\": 1}]",
+    )
+    .unwrap();
+    let package = dir.path().to_str().unwrap();
+    let output = agent(&["run", "--vm", "vm1", "--extension-package", package]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(package), "{stderr}");
+    assert!(stderr.contains("handlerManifest"), "{stderr}");
+
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--extension-package",
+        "/no/such/package,version=1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/no/such/package: No such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_versions_of_one_handler_are_refused() {
+    let package = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/packages/recorder");
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--extension-package",
+        &format!("{package},name=Contoso.Recorder,version=1"),
+        "--extension-package",
+        &format!("{package},name=contoso.recorder,version=2"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("two --extension-package arguments name"),
+        "{stderr}"
+    );
+}

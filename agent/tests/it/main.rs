@@ -13,6 +13,7 @@ mod harness;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;
+mod packages;
 mod sandbox;
 mod scale_out;
 mod scripts;
