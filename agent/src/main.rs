@@ -346,6 +346,9 @@ struct HarnessArgs {
     /// The connected service's CA certificate (`<data dir>/tls/ca.pem`).
     #[arg(long)]
     ca_file: Option<PathBuf>,
+    /// The connected service's blob endpoint over HTTPS, which a sandbox's port 443 reaches.
+    #[arg(long)]
+    blob_https_addr: Option<std::net::SocketAddr>,
     /// How long a scenario's job may take, in seconds of real time.
     #[arg(long, default_value_t = 120)]
     job_timeout_secs: u64,
@@ -593,6 +596,7 @@ async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
             credentials: args.service.credentials.clone(),
             ca_file: args.ca_file.clone(),
             storage: args.storage.account()?,
+            blob_https: args.blob_https_addr,
         }
     } else {
         let sibling = this.with_file_name("vaultsim");
@@ -616,9 +620,6 @@ async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
         extra_args.push("--extension-package".into());
         extra_args.push(std::path::absolute(package)?.into());
     }
-    if sandboxed {
-        extra_args.extend(["--sandbox".into(), "netns".into()]);
-    }
     if args.allow_freeze {
         extra_args.push("--allow-freeze".into());
     }
@@ -628,6 +629,7 @@ async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
         agent: AgentSpec {
             program: this,
             extra_args,
+            sandboxed,
         },
         hosting: if args.extension_packages.is_empty() {
             Hosting::BuiltIn

@@ -47,6 +47,8 @@ pub enum ServiceChoice {
         ca_file: Option<PathBuf>,
         /// The account holding the vault's status containers.
         storage: StorageAccount,
+        /// The blob endpoint's HTTPS listener, for a sandbox's port 443.
+        blob_https: Option<SocketAddr>,
     },
 }
 
@@ -61,6 +63,8 @@ pub struct ServiceUnderTest {
     pub subscription: String,
     /// Where the extension's status and log blobs are read.
     pub blob: BlobAccount,
+    /// The blob endpoint's HTTPS listener, which a sandbox's port 443 reaches.
+    pub blob_https: Option<SocketAddr>,
     token: String,
     http: reqwest::Client,
 }
@@ -85,63 +89,43 @@ pub struct Answer {
 impl ServiceUnderTest {
     /// Starts or connects to the service and signs in as its bootstrap admin.
     pub async fn open(choice: &ServiceChoice, work_dir: &Path) -> anyhow::Result<Self> {
-        let (process, management_url, guest_url, credentials_file, ca_file, storage) = match choice
-        {
-            ServiceChoice::Start { vaultsim } => {
-                let data = work_dir.join("service-data");
-                let log = work_dir.join("service.log");
-                let child = start_service(vaultsim, &data, &log)?;
-                let management = wait_for_listener(&log, "management API listening")?;
-                let guest = wait_for_listener(&log, "guest API listening")?;
-                let blob = wait_for_listener(&log, "blob endpoint listening")?;
-                let key = base64::engine::general_purpose::STANDARD
-                    .decode(DEV_ACCOUNT_KEY)
-                    .expect("the development key is base64");
-                (
-                    Some(child),
-                    format!("http://{management}"),
-                    format!("http://{guest}"),
-                    data.join(credentials::FILE_NAME),
-                    Some(data.join("tls").join("ca.pem")),
-                    StorageAccount {
-                        endpoint: format!("http://{blob}/{DEV_ACCOUNT}"),
-                        name: DEV_ACCOUNT.to_owned(),
-                        key: key.into(),
-                    },
-                )
-            }
+        let reached = match choice {
+            ServiceChoice::Start { vaultsim } => Reached::start(vaultsim, work_dir)?,
             ServiceChoice::Connect {
                 management_url,
                 guest_url,
                 credentials,
                 ca_file,
                 storage,
-            } => (
-                None,
-                management_url.trim_end_matches('/').to_owned(),
-                guest_url.trim_end_matches('/').to_owned(),
-                credentials.clone(),
-                ca_file.clone(),
-                storage.clone(),
-            ),
+                blob_https,
+            } => Reached {
+                process: None,
+                management_url: management_url.trim_end_matches('/').to_owned(),
+                guest_url: guest_url.trim_end_matches('/').to_owned(),
+                credentials_file: credentials.clone(),
+                ca_file: ca_file.clone(),
+                storage: storage.clone(),
+                blob_https: *blob_https,
+            },
         };
-        let client: ClientCredentials = read_credentials(&credentials_file)?;
+        let client: ClientCredentials = read_credentials(&reached.credentials_file)?;
         let subscription = client.subscription_id.clone();
         let http = reqwest::Client::new();
         let token = TokenSource::ClientCredentials {
-            management_url: management_url.clone(),
+            management_url: reached.management_url.clone(),
             credentials: client,
         }
         .token(&http)
         .await?;
         Ok(ServiceUnderTest {
-            process,
-            management_url,
-            guest_url,
-            credentials_file,
-            ca_file,
+            process: reached.process,
+            management_url: reached.management_url,
+            guest_url: reached.guest_url,
+            credentials_file: reached.credentials_file,
+            ca_file: reached.ca_file,
             subscription,
-            blob: BlobAccount::new(storage),
+            blob: BlobAccount::new(reached.storage),
+            blob_https: reached.blob_https,
             token,
             http,
         })
@@ -430,6 +414,46 @@ impl ServiceUnderTest {
         )
         .await?;
         Ok(())
+    }
+}
+
+/// Where a service is, before signing in.
+struct Reached {
+    process: Option<Child>,
+    management_url: String,
+    guest_url: String,
+    credentials_file: PathBuf,
+    ca_file: Option<PathBuf>,
+    storage: StorageAccount,
+    blob_https: Option<SocketAddr>,
+}
+
+impl Reached {
+    /// Starts `vaultsim serve` on free ports with its data under `work_dir`.
+    fn start(vaultsim: &Path, work_dir: &Path) -> anyhow::Result<Reached> {
+        let data = work_dir.join("service-data");
+        let log = work_dir.join("service.log");
+        let process = start_service(vaultsim, &data, &log)?;
+        let management = wait_for_listener(&log, "management API listening")?;
+        let guest = wait_for_listener(&log, "guest API listening")?;
+        let blob = wait_for_listener(&log, "blob endpoint listening")?;
+        let blob_https = wait_for_listener(&log, "blob endpoint over HTTPS listening")?;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(DEV_ACCOUNT_KEY)
+            .expect("the development key is base64");
+        Ok(Reached {
+            process: Some(process),
+            management_url: format!("http://{management}"),
+            guest_url: format!("http://{guest}"),
+            credentials_file: data.join(credentials::FILE_NAME),
+            ca_file: Some(data.join("tls").join("ca.pem")),
+            storage: StorageAccount {
+                endpoint: format!("http://{blob}/{DEV_ACCOUNT}"),
+                name: DEV_ACCOUNT.to_owned(),
+                key: key.into(),
+            },
+            blob_https: Some(blob_https),
+        })
     }
 }
 

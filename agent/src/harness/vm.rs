@@ -23,8 +23,10 @@ const BACKUP_HANDLER_PREFIX: &str = "Microsoft.Azure.RecoveryServices.VMSnapshot
 pub struct AgentSpec {
     /// `vaultsim-agent` (normally this very binary).
     pub program: PathBuf,
-    /// Passed to every `run`: the packages, the sandbox, …
+    /// Passed to every `run`: the packages, …
     pub extra_args: Vec<OsString>,
+    /// Run the extension in `--sandbox netns`, its ends at the service under test.
+    pub sandboxed: bool,
 }
 
 /// A scenario's VM and its agent.
@@ -90,6 +92,15 @@ impl ScenarioVm {
             .args(["--start-delay-ms", "0"]);
         for _ in 0..self.data_disks {
             command.args(["--data-disk-gib", "1"]);
+        }
+        if self.spec.sandboxed {
+            command.args(["--sandbox", "netns"]);
+            if let Some(ca) = &service.ca_file {
+                command.arg("--service-ca").arg(ca);
+            }
+            if let Some(blob) = service.blob_https {
+                command.args(["--sandbox-blob-tls", &blob.to_string()]);
+            }
         }
         command.args(&self.spec.extra_args);
         if let Some(ca) = &service.ca_file {

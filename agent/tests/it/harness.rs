@@ -1,6 +1,6 @@
 //! `vaultsim-agent harness` as an extension developer runs it: it starts its own
 //! `vaultsim serve`, plays every scenario and writes JUnit. The built-in extension passes
-//! every scenario; the naive sample package (agent/samples/naive-vmsnapshot) fails exactly
+//! every scenario; the naive sample package (samples/extensions/naive-vmsnapshot) fails exactly
 //! the scenarios its omissions break.
 
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ fn named<'a>(verdicts: &'a [(String, &str)], wanted: &str) -> Vec<&'a str> {
 }
 
 fn sample_package() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/naive-vmsnapshot")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/extensions/naive-vmsnapshot")
 }
 
 #[test]
