@@ -9,6 +9,7 @@ mod credential;
 mod error;
 mod goal_state;
 mod notifier;
+mod redelivery;
 mod registration;
 
 pub use certificate::{guest_certificate, GuestCertificate};
@@ -20,4 +21,5 @@ pub use goal_state::{
     MAX_WAIT,
 };
 pub use notifier::{watch_database, GoalStateNotifier};
+pub use redelivery::redeliver_extension;
 pub use registration::{register, Registered, Registration, RegistrationDisk};
