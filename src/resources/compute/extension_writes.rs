@@ -97,50 +97,12 @@ pub async fn write_extension(
     let current = store::extension_for_write(&mut tx, &vm_id, address.name).await?;
     let spec = resolve(change, mode, current.as_ref().map(|c| &c.extension))?;
     check_write(&spec, current.as_ref())?;
-    let protected_digest = match &spec.protected_settings {
-        ProtectedChange::Set(settings) => Some(settings.digest()),
-        ProtectedChange::Keep => current
-            .as_ref()
-            .and_then(|c| c.protected_settings_sha256.clone()),
-        ProtectedChange::None => None,
-    };
-    let publish = match &current {
-        None => true,
-        Some(current) => {
-            let was = &current.extension;
-            was.settings != spec.settings
-                || current.protected_settings_sha256 != protected_digest
-                || was.force_update_tag != spec.force_update_tag
-                || was.type_handler_version != spec.type_handler_version
-        }
-    };
-    let (provisioning_state, sequence_number, handler_settings, updated_at) = match &current {
-        Some(current) if !publish => (
-            current.extension.provisioning_state.clone(),
-            current.sequence_number,
-            current
-                .handler_settings
-                .clone()
-                .unwrap_or_else(|| json!({})),
-            current.extension.updated_at,
-        ),
-        _ => {
-            let old = current.as_ref().and_then(|c| c.handler_settings.as_ref());
-            let settings = handler_settings(&spec, old, certificate.as_ref())?;
-            match &current {
-                Some(current) => (
-                    "Updating".to_owned(),
-                    current.sequence_number + 1,
-                    settings,
-                    now,
-                ),
-                None => ("Creating".to_owned(), 0, settings, now),
-            }
-        }
-    };
+    let row = next_row(&spec, current.as_ref(), certificate.as_ref(), now)?;
+    let publish = row.published;
     if publish {
         settle_preempted(&mut tx, &vm_id, address.name, current.as_ref(), now).await?;
     }
+    let sequence_number = row.sequence_number;
     store::put_extension_row(
         &mut tx,
         &vm_id,
@@ -149,11 +111,11 @@ pub async fn write_extension(
                 .as_ref()
                 .map_or(address.name, |c| c.extension.name.as_str()),
             spec: &spec,
-            provisioning_state: &provisioning_state,
+            provisioning_state: &row.provisioning_state,
             sequence_number,
-            handler_settings: &handler_settings,
-            protected_settings_sha256: protected_digest.as_deref(),
-            updated_at,
+            handler_settings: &row.handler_settings,
+            protected_settings_sha256: row.protected_settings_sha256.as_deref(),
+            updated_at: row.updated_at,
         },
     )
     .await?;
@@ -193,6 +155,73 @@ pub async fn write_extension(
         vm: get_vm(db, address.subscription, address.group, address.vm).await?,
         created: current.is_none(),
         operation_id,
+    })
+}
+
+/// What a write makes of the extension's row.
+#[derive(Debug, PartialEq)]
+struct NextRow {
+    /// Whether the goal state changes: a new extension, or new settings, protected
+    /// settings, `forceUpdateTag` or version. Then the sequence number is the next one.
+    published: bool,
+    provisioning_state: String,
+    sequence_number: i64,
+    handler_settings: Value,
+    protected_settings_sha256: Option<String>,
+    updated_at: DateTime<Utc>,
+}
+
+fn next_row(
+    spec: &ExtensionSpec,
+    current: Option<&StoredExtension>,
+    certificate: Option<&guest::GuestCertificate>,
+    now: DateTime<Utc>,
+) -> Result<NextRow, ResourceError> {
+    let protected_settings_sha256 = match &spec.protected_settings {
+        ProtectedChange::Set(settings) => Some(settings.digest()),
+        ProtectedChange::Keep => current.and_then(|c| c.protected_settings_sha256.clone()),
+        ProtectedChange::None => None,
+    };
+    let Some(current) = current else {
+        return Ok(NextRow {
+            published: true,
+            provisioning_state: "Creating".to_owned(),
+            sequence_number: 0,
+            handler_settings: handler_settings(spec, None, certificate)?,
+            protected_settings_sha256,
+            updated_at: now,
+        });
+    };
+    let was = &current.extension;
+    let changed = was.settings != spec.settings
+        || current.protected_settings_sha256 != protected_settings_sha256
+        || was.force_update_tag != spec.force_update_tag
+        || was.type_handler_version != spec.type_handler_version;
+    Ok(if changed {
+        NextRow {
+            published: true,
+            provisioning_state: "Updating".to_owned(),
+            sequence_number: current.sequence_number + 1,
+            handler_settings: handler_settings(
+                spec,
+                current.handler_settings.as_ref(),
+                certificate,
+            )?,
+            protected_settings_sha256,
+            updated_at: now,
+        }
+    } else {
+        NextRow {
+            published: false,
+            provisioning_state: was.provisioning_state.clone(),
+            sequence_number: current.sequence_number,
+            handler_settings: current
+                .handler_settings
+                .clone()
+                .unwrap_or_else(|| json!({})),
+            protected_settings_sha256,
+            updated_at: was.updated_at,
+        }
     })
 }
 
@@ -525,6 +554,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::resources::compute::ProtectedSettings;
 
     fn extension(state: &str, status: Option<Value>) -> Extension {
         Extension {
@@ -617,6 +647,113 @@ mod tests {
             }
         }
         assert_eq!(status(&op(Put, 0), None), OperationStatus::Canceled);
+    }
+
+    fn spec(settings: Value, protected: ProtectedChange) -> ExtensionSpec {
+        ExtensionSpec {
+            publisher: "Contoso".to_owned(),
+            extension_type: "Probe".to_owned(),
+            type_handler_version: "1.0".to_owned(),
+            auto_upgrade_minor_version: false,
+            enable_automatic_upgrade: false,
+            suppress_failures: false,
+            force_update_tag: None,
+            settings: Some(settings),
+            protected_settings: protected,
+        }
+    }
+
+    fn published(settings: Value, protected_sha256: Option<&str>) -> StoredExtension {
+        let mut stored = stored("Succeeded", 3, WantedState::Enabled, None);
+        stored.extension.settings = Some(settings.clone());
+        stored.protected_settings_sha256 = protected_sha256.map(str::to_owned);
+        stored.handler_settings = Some(json!({
+            "publicSettings": settings,
+            "protectedSettingsCertThumbprint": "AB12",
+            "protectedSettings": "MIIB",
+        }));
+        stored
+    }
+
+    #[test]
+    fn only_a_change_publishes_under_the_next_sequence_number() {
+        let now = Utc::now();
+        let current = published(json!({ "a": 1 }), Some("digest"));
+        let same = next_row(
+            &spec(json!({ "a": 1 }), ProtectedChange::Keep),
+            Some(&current),
+            None,
+            now,
+        )
+        .unwrap();
+        assert!(!same.published);
+        assert_eq!(
+            (same.sequence_number, same.provisioning_state.as_str()),
+            (3, "Succeeded")
+        );
+        assert_eq!(same.updated_at, current.extension.updated_at);
+
+        // New public settings; the protected ones as they were encrypted before.
+        let changed = next_row(
+            &spec(json!({ "a": 2 }), ProtectedChange::Keep),
+            Some(&current),
+            None,
+            now,
+        )
+        .unwrap();
+        assert!(changed.published);
+        assert_eq!(
+            (changed.sequence_number, changed.provisioning_state.as_str()),
+            (4, "Updating")
+        );
+        assert_eq!(
+            changed.handler_settings,
+            json!({
+                "publicSettings": { "a": 2 },
+                "protectedSettingsCertThumbprint": "AB12",
+                "protectedSettings": "MIIB",
+            })
+        );
+        assert_eq!(changed.protected_settings_sha256.as_deref(), Some("digest"));
+
+        // Dropping the protected settings is a change too.
+        let dropped = next_row(
+            &spec(json!({ "a": 1 }), ProtectedChange::None),
+            Some(&current),
+            None,
+            now,
+        )
+        .unwrap();
+        assert!(dropped.published);
+        assert_eq!(
+            dropped.handler_settings,
+            json!({ "publicSettings": { "a": 1 } })
+        );
+    }
+
+    #[test]
+    fn protected_settings_need_a_certificate() {
+        let protected = ProtectedChange::Set(ProtectedSettings::new(json!({ "k": "v" })));
+        let refused = next_row(&spec(json!({}), protected), None, None, Utc::now()).unwrap_err();
+        assert!(matches!(
+            refused,
+            ResourceError::Conflict {
+                code: "OperationNotAllowed",
+                ..
+            }
+        ));
+        let first = next_row(
+            &spec(json!({}), ProtectedChange::None),
+            None,
+            None,
+            Utc::now(),
+        )
+        .unwrap();
+        assert!(first.published);
+        assert_eq!(
+            (first.sequence_number, first.provisioning_state.as_str()),
+            (0, "Creating")
+        );
     }
 
     #[test]
