@@ -46,3 +46,16 @@ impl GuestError {
         }
     }
 }
+
+/// The guest domain's errors where a management call meets them (an extension written over
+/// ARM, a task sent again through `/_sim`): a database failure, or a VM gone meanwhile.
+impl From<GuestError> for ResourceError {
+    fn from(error: GuestError) -> Self {
+        match error {
+            GuestError::Resource(error) => error,
+            GuestError::Database(error) => ResourceError::Database(error),
+            GuestError::NotFound { code, message } => ResourceError::not_found(code, message),
+            other => ResourceError::conflict("OperationNotAllowed", other.to_string()),
+        }
+    }
+}

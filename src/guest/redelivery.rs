@@ -3,6 +3,8 @@
 //! a new sequence number. Extension developers use it (through `/_sim`) to check that their
 //! extension drops a task it already ran, as the real VMSnapshot extension does.
 
+use super::goal_state::bump_incarnation;
+use super::GuestError;
 use crate::resources::names::key;
 use crate::store::Db;
 
@@ -13,7 +15,7 @@ pub async fn redeliver_extension(
     db: &Db,
     vm_id: &str,
     name: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<i64>, GuestError> {
     let mut tx = db.begin_write().await?;
     let bumped: Option<i64> = sqlx::query_scalar(
         "update vm_extension set sequence_number = sequence_number + 1 \
@@ -25,13 +27,7 @@ pub async fn redeliver_extension(
     .fetch_optional(&mut *tx)
     .await?;
     if bumped.is_some() {
-        sqlx::query(
-            "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
-             where vm_id = $1",
-        )
-        .bind(vm_id)
-        .execute(&mut *tx)
-        .await?;
+        bump_incarnation(&mut tx, vm_id).await?;
     }
     tx.commit().await?;
     Ok(bumped)

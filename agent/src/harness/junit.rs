@@ -30,9 +30,9 @@ pub fn render(results: &[ScenarioResult]) -> String {
         results.len()
     );
     for result in results {
-        let _ = write!(
+        let _ = writeln!(
             xml,
-            "    <testcase classname=\"vaultsim.harness\" name=\"{}\" time=\"{:.3}\">\n",
+            "    <testcase classname=\"vaultsim.harness\" name=\"{}\" time=\"{:.3}\">",
             escape(&result.scenario.name()),
             result.elapsed.as_secs_f64()
         );

@@ -82,7 +82,7 @@ pub async fn write_extension(
     let vm_id = vm.vm.vm_id.clone();
     let certificate = guest::guest_certificate(db, &vm_id)
         .await
-        .map_err(guest_error)?;
+        .map_err(ResourceError::from)?;
     let now = clock.now();
     let mut tx = db.begin_write().await?;
     if !store::lock_vm(&mut tx, address.subscription, address.group, address.vm).await? {
@@ -122,7 +122,7 @@ pub async fn write_extension(
     if publish {
         guest::bump_incarnation(&mut tx, &vm_id)
             .await
-            .map_err(guest_error)?;
+            .map_err(ResourceError::from)?;
     }
     let operation_id = uuid::Uuid::new_v4().to_string();
     store::insert_operation(
@@ -338,7 +338,7 @@ pub async fn delete_extension(
     let vm_id = vm.vm.vm_id.clone();
     let has_agent = guest::guest_certificate(db, &vm_id)
         .await
-        .map_err(guest_error)?
+        .map_err(ResourceError::from)?
         .is_some();
     let now = clock.now();
     let mut tx = db.begin_write().await?;
@@ -354,7 +354,7 @@ pub async fn delete_extension(
         store::mark_uninstall(&mut tx, &vm_id, &name, now).await?;
         guest::bump_incarnation(&mut tx, &vm_id)
             .await
-            .map_err(guest_error)?;
+            .map_err(ResourceError::from)?;
         None
     } else {
         store::delete_extension(&mut tx, &vm_id, &name, false, now).await?;
@@ -535,17 +535,6 @@ fn provisioning_error(extension: &Extension) -> OperationError {
              '{}'). Error message: '{message}'.",
             extension.name, extension.publisher, extension.extension_type
         ),
-    }
-}
-
-/// The guest domain's errors where a management write meets them: a database failure, or
-/// a VM gone meanwhile.
-fn guest_error(error: guest::GuestError) -> ResourceError {
-    match error {
-        guest::GuestError::Resource(error) => error,
-        guest::GuestError::Database(error) => ResourceError::Database(error),
-        guest::GuestError::NotFound { code, message } => ResourceError::not_found(code, message),
-        other => ResourceError::conflict("OperationNotAllowed", other.to_string()),
     }
 }
 
