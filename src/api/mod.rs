@@ -7,6 +7,7 @@ mod identity;
 pub mod openapi;
 mod sim;
 mod sim_clock;
+mod sim_faults;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use axum::Router;
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::control::Engine;
+use crate::faults::Faults;
 use crate::storage::StorageAccounts;
 use crate::store::Db;
 
@@ -36,6 +38,8 @@ pub struct ApiState {
     pub engine: Engine,
     /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// The process's fault registry, managed by `/_sim/faults`.
+    pub faults: Arc<Faults>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -44,6 +48,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(identity::router())
         .merge(sim::router())
         .merge(sim_clock::router())
+        .merge(sim_faults::router())
         .fallback(arm::dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -6,6 +6,7 @@
 
 mod certificate;
 mod credential;
+mod delivered;
 mod error;
 mod goal_state;
 mod notifier;
@@ -13,6 +14,7 @@ mod registration;
 
 pub use certificate::{guest_certificate, GuestCertificate};
 pub use credential::{authenticate, Credential};
+pub use delivered::DeliveredGoalStates;
 pub use error::GuestError;
 pub use goal_state::{
     publish_extension, publish_extensions, report_status, wait_for_goal_state, ExtensionGoal,
