@@ -336,7 +336,7 @@ async fn delete_fault(
     operation_id = "Sim_ExpireSas",
     tag = "sim",
     responses(
-        (status = 204, description = "Every SAS token issued until now is refused (403 `AuthenticationFailed`) as if it expired now; tokens minted later work. Listed as a fault of scope `sas`, replacing an earlier one"),
+        (status = 204, description = "Every SAS token issued until now is refused (403 `AuthenticationFailed`) as if it expired now; tokens minted after this answer (which comes within a second, once the clock is past the whole-second cutoff) work. Listed as a fault of scope `sas`, replacing an earlier one"),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "Not an admin", body = ErrorResponse),
     )
@@ -346,8 +346,14 @@ async fn expire_sas(
     headers: HeaderMap,
 ) -> Result<Response, ArmError> {
     admin(&state, &headers).await?;
-    let fault = state.faults.expire_sas(state.clock.now());
-    tracing::info!(id = %fault.id, "SAS tokens issued until now expired");
+    let now = state.clock.now();
+    let cutoff = state.faults.expire_sas(now);
+    // Answered once the clock has passed the cutoff (under a second), so that every
+    // token minted after the answer works.
+    if let Ok(wait) = (cutoff - now).to_std() {
+        tokio::time::sleep(wait).await;
+    }
+    tracing::info!(%cutoff, "SAS tokens issued before the cutoff expired");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

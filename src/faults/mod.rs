@@ -13,7 +13,7 @@ mod glob;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 use parking_lot::Mutex;
 
 use crate::control::minting::SAS_START_BACKDATE;
@@ -483,13 +483,22 @@ impl Faults {
     }
 
     /// Makes every SAS token issued until `now` (the service's simulated time) fail as if
-    /// it had expired, replacing an earlier such fault.
-    pub fn expire_sas(&self, now: DateTime<Utc>) -> Fault {
+    /// it had expired, replacing an earlier such fault. Answers the cutoff: `now` rounded
+    /// up to a whole second, since a SAS carries its times in whole seconds. Tokens minted
+    /// before the clock reaches the cutoff are refused too, so a caller that wants every
+    /// later token to work waits until then (at most a second).
+    pub fn expire_sas(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        let floor = now.trunc_subsecs(0);
+        let cutoff = if floor == now {
+            now
+        } else {
+            floor + TimeDelta::seconds(1)
+        };
         let fault = Fault {
             id: uuid::Uuid::new_v4().to_string(),
             scope: FaultScope::Sas,
             blob_match: None,
-            action: FaultAction::ExpireSas { cutoff: now },
+            action: FaultAction::ExpireSas { cutoff },
             probability: 1.0,
             count: None,
             expires_in_seconds: None,
@@ -501,11 +510,11 @@ impl Faults {
         let mut entries = self.entries.lock();
         entries.retain(|e| e.fault.scope != FaultScope::Sas);
         entries.push(Entry {
-            fault: fault.clone(),
+            fault,
             deadline: None,
         });
         self.rearm(&entries);
-        fault
+        cutoff
     }
 
     /// The faults in force, oldest first.
@@ -734,9 +743,11 @@ mod tests {
     #[test]
     fn sas_tokens_issued_before_the_cutoff_expire() {
         let faults = Faults::default();
-        let cutoff = Utc::now();
-        assert_eq!(faults.sas_expired(Some(cutoff - TimeDelta::hours(1))), None);
-        faults.expire_sas(cutoff);
+        let now = Utc::now();
+        assert_eq!(faults.sas_expired(Some(now - TimeDelta::hours(1))), None);
+        let cutoff = faults.expire_sas(now);
+        assert!(cutoff >= now && cutoff - now < TimeDelta::seconds(1));
+        assert_eq!(cutoff.trunc_subsecs(0), cutoff);
         // Minted just before the cutoff, with the service's backdated start.
         let before = cutoff - TimeDelta::seconds(1) - SAS_START_BACKDATE;
         assert_eq!(faults.sas_expired(Some(before)), Some(cutoff));

@@ -4,6 +4,7 @@ mod backup;
 mod blob_xml;
 mod data_dir;
 mod durability;
+mod faults;
 mod fuzz;
 mod guest;
 mod helpers;
