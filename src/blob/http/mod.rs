@@ -239,13 +239,13 @@ async fn handle(
     })?;
     // After authorization, so that a fault stands for the service failing a request it
     // would have served, and before the operation, so that nothing is applied.
-    let call = BlobCall {
+    let call = || BlobCall {
         operation: op.analytics_name(&query, &parts.headers),
         account: &target.account,
         container: target.container.as_deref(),
         blob: target.blob.as_deref(),
     };
-    match state.faults.blob(&call) {
+    match state.faults.blob(call) {
         None => {}
         Some(FaultAction::Latency(latency)) => tokio::time::sleep(latency).await,
         Some(FaultAction::Error {
