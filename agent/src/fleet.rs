@@ -12,6 +12,7 @@ use vaultsim_protocol::disk::OS_DISK_LUN;
 
 use crate::extension::{ExtensionConfig, RunReport};
 use crate::management::TokenSource;
+use crate::package::PackageHosting;
 use crate::vm::{DiskSpec, VmAgent, VmAgentError, VmConfig, VmIdentity};
 use crate::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use crate::workload::{run_workload, StorageAccount, WorkloadConfig};
@@ -95,6 +96,8 @@ impl FleetConfig {
             extension,
             disk_images: Vec::new(),
             storage: None,
+            packages: Vec::new(),
+            hosting: PackageHosting::default(),
         }
     }
 }

@@ -14,6 +14,9 @@ pub mod fleet;
 pub mod guest;
 /// The guest agent's on-disk layout for an extension.
 pub mod handler;
+/// `vaultsim-agent harness`: an extension through Azure Backup's scenarios, reported as a
+/// summary and JUnit XML.
+pub mod harness;
 /// The VM's transport key pair and certificate.
 pub mod keys;
 /// Local-disk VMs: a disk image file mirrored to its page blob by hashed-block diffs, and the
@@ -21,6 +24,12 @@ pub mod keys;
 pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
+/// Third-party extension handler packages, hosted as the Linux guest agent hosts them.
+pub mod package;
+/// A child's process group, killed whole.
+mod process_group;
+/// The network and mount namespaces a hosted extension runs in, as if inside an Azure VM.
+pub mod sandbox;
 /// The guest agent of one VM.
 pub mod vm;
 /// A simulated VM's writes to its disks.

@@ -2,6 +2,7 @@
 //! snapshot extension; `fleet` runs many simulated VMs in one process.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -10,7 +11,15 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
+use vaultsim_agent::harness::scenarios::{Hosting, Scenario};
+use vaultsim_agent::harness::service::ServiceChoice;
+use vaultsim_agent::harness::vm::AgentSpec;
+use vaultsim_agent::harness::{HarnessConfig, Verdict};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
+use vaultsim_agent::package::{
+    CommandRunner, CommandTimeouts, CommandWrapper, ExtensionPackage, PackageHosting,
+};
+use vaultsim_agent::sandbox::{Sandbox, SandboxConfig};
 use vaultsim_agent::vm::{DiskSpec, VmAgent, VmConfig, VmIdentity};
 use vaultsim_agent::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -35,9 +44,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One VM: register, poll the goal state, run every snapshot task.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Many simulated VMs in one process: each registers, polls and runs its own tasks.
-    Fleet(FleetArgs),
+    Fleet(Box<FleetArgs>),
+    /// Runs an extension through Azure Backup's scenarios (faults, stale and repeated
+    /// commands, …) against a vaultsim service, and reports each as a summary and JUnit XML.
+    Harness(Box<HarnessArgs>),
 }
 
 /// Where the service is and how to sign in to it.
@@ -108,7 +120,50 @@ struct RunArgs {
     #[command(flatten)]
     extension: ExtensionArgs,
     #[command(flatten)]
+    packages: PackageArgs,
+    #[command(flatten)]
     freeze: FreezeArgs,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+}
+
+/// Extension handler packages the VM hosts as the Linux guest agent does.
+#[derive(Debug, Args)]
+struct PackageArgs {
+    /// An extension handler package to host (repeat for more): a directory or .zip holding HandlerManifest.json, named by its manifest.xml or by `,name=<Publisher>.<Type>,version=<Version>` after the path. One of type VMSnapshotLinux (publisher Microsoft.Azure.RecoveryServices) replaces the built-in extension.
+    #[arg(long = "extension-package", value_name = "DIR|ZIP[,name=P.T][,version=V]", value_parser = parse_package)]
+    packages: Vec<ExtensionPackage>,
+    /// Limit every handler command to this many seconds, instead of the guest agent's (enable and uninstall 300, install, disable and update 900).
+    #[arg(long)]
+    handler_command_timeout_secs: Option<u64>,
+}
+
+impl PackageArgs {
+    /// The packages, at most one per handler: two versions at once would undo each other.
+    fn packages(&self) -> anyhow::Result<Vec<ExtensionPackage>> {
+        let mut seen = std::collections::HashSet::new();
+        for package in &self.packages {
+            if !seen.insert(package.handler_name().to_ascii_lowercase()) {
+                bail!(
+                    "two --extension-package arguments name {}; give one version of a handler",
+                    package.handler_name()
+                );
+            }
+        }
+        Ok(self.packages.clone())
+    }
+
+    fn hosting(&self) -> PackageHosting {
+        let mut hosting = PackageHosting::default();
+        if let Some(secs) = self.handler_command_timeout_secs {
+            hosting.timeouts = CommandTimeouts::all(Duration::from_secs(secs));
+        }
+        hosting
+    }
+}
+
+fn parse_package(argument: &str) -> Result<ExtensionPackage, String> {
+    ExtensionPackage::from_argument(argument).map_err(|e| e.to_string())
 }
 
 /// Where VMs given by name live.
@@ -148,6 +203,15 @@ struct ExtensionArgs {
     writers: Option<PathBuf>,
 }
 
+impl ExtensionArgs {
+    /// What stands for `/etc/azure`.
+    fn azure_config_dir(&self, state_dir: &std::path::Path) -> PathBuf {
+        self.azure_config_dir
+            .clone()
+            .unwrap_or_else(|| state_dir.join("etc-azure"))
+    }
+}
+
 /// Which filesystems the extension freezes, and the safefreeze helper's timers.
 #[derive(Debug, Args)]
 struct FreezeArgs {
@@ -172,6 +236,122 @@ struct FreezeArgs {
     /// The vaultsim-safefreeze binary; default the one next to this binary.
     #[arg(long)]
     safefreeze: Option<PathBuf>,
+}
+
+/// Where hosted extensions run.
+#[derive(Debug, Args)]
+struct SandboxArgs {
+    /// `netns`: in a network and mount namespace of their own, as if inside an Azure VM:
+    /// 168.63.129.16 and port 443 of the blob host reach the service, /etc and /var are
+    /// overlaid, CAP_SYS_ADMIN is dropped (Linux, as root). `none`: on this host as it is.
+    #[arg(long, value_enum, default_value_t = SandboxKind::None)]
+    sandbox: SandboxKind,
+    /// Keep CAP_SYS_ADMIN in the sandbox, which fsfreeze needs.
+    #[arg(long)]
+    allow_freeze: bool,
+    /// The blob endpoint's HTTPS listener, which port 443 of the blob host reaches.
+    #[arg(long, default_value = "127.0.0.1:10443")]
+    sandbox_blob_tls: std::net::SocketAddr,
+    /// The blob host that SAS URLs name (an IP address the service's certificate covers).
+    #[arg(long, default_value = "127.0.0.1")]
+    sandbox_blob_host: std::net::IpAddr,
+    /// The service's CA certificate, added to the sandbox's trust store.
+    #[arg(long, default_value = "vaultsim-data/tls/ca.pem")]
+    service_ca: PathBuf,
+    /// What stands for /var/log/azure in the sandbox; default `<state-dir>/log-azure`.
+    #[arg(long)]
+    log_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SandboxKind {
+    None,
+    Netns,
+}
+
+impl SandboxArgs {
+    /// The VM's sandbox, when one is asked for: made now, so a host that cannot have one
+    /// says so at start.
+    fn start(
+        &self,
+        args: &RunArgs,
+        handler_root: &std::path::Path,
+    ) -> anyhow::Result<Option<Sandbox>> {
+        if self.sandbox == SandboxKind::None {
+            return Ok(None);
+        }
+        let guest_api = reqwest::Url::parse(&args.service.guest_url)
+            .ok()
+            .and_then(|url| url.socket_addrs(|| None).ok()?.into_iter().next())
+            .with_context(|| {
+                format!(
+                    "--service {} is not a reachable URL",
+                    args.service.guest_url
+                )
+            })?;
+        let config = SandboxConfig {
+            guest_api,
+            blob_tls: self.sandbox_blob_tls,
+            blob_host: self.sandbox_blob_host,
+            service_ca: self.service_ca.clone(),
+            handler_root: handler_root.to_owned(),
+            azure_config_dir: args.extension.azure_config_dir(&args.state_dir),
+            log_root: self
+                .log_root
+                .clone()
+                .unwrap_or_else(|| args.state_dir.join("log-azure")),
+            allow_freeze: self.allow_freeze,
+        };
+        Ok(Some(Sandbox::new(config)?))
+    }
+}
+
+#[derive(Debug, Args)]
+struct HarnessArgs {
+    /// The extension handler package under test (a directory or a .zip), passed to every
+    /// scenario VM's `run`; without one, the built-in VMSnapshot extension is tested.
+    #[arg(long = "extension-package")]
+    extension_packages: Vec<PathBuf>,
+    /// How the package runs: `none`, or `netns` (as root: its own network namespace with the
+    /// wire server and the blob host, /etc and /var overlaid).
+    #[arg(long, default_value = "none")]
+    sandbox: String,
+    /// Leave the sandboxed extension CAP_SYS_ADMIN, which fsfreeze needs.
+    #[arg(long)]
+    allow_freeze: bool,
+    /// A scenario to run (repeat for more); default all of them.
+    #[arg(long = "scenario", value_enum)]
+    scenarios: Vec<Scenario>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Write the results as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// The service's data, each scenario's VM state, handler files and logs.
+    #[arg(long, default_value = "vaultsim-harness")]
+    work_dir: PathBuf,
+    /// The `vaultsim` binary to start; default the one next to this binary, else PATH's.
+    #[arg(long)]
+    vaultsim: Option<PathBuf>,
+    /// Test against the running service that --service, --management-url, --credentials and
+    /// the storage flags name, instead of starting one (its clock is moved and its faults
+    /// set and cleared: use a service of its own).
+    #[arg(long)]
+    connect: bool,
+    #[command(flatten)]
+    service: ServiceArgs,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// The connected service's CA certificate (`<data dir>/tls/ca.pem`).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
+    /// How long a scenario's job may take, in seconds of real time.
+    #[arg(long, default_value_t = 120)]
+    job_timeout_secs: u64,
+    /// Any other argument for each VM's `run` (repeat; e.g. `--agent-arg=--writers=w.json`).
+    #[arg(long = "agent-arg", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -294,12 +474,14 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
-        Command::Run(args) => run(args).await,
-        Command::Fleet(args) => fleet(args).await,
+        Command::Run(args) => run(*args).await,
+        Command::Fleet(args) => fleet(*args).await,
+        Command::Harness(args) => harness(*args).await,
     }
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let packages = args.packages.packages()?;
     let (token, default_subscription) = token_source(&args.service)?;
     let identity = vm_identity(&args, default_subscription)?;
     std::fs::create_dir_all(&args.state_dir)
@@ -336,14 +518,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = (!disk_images.is_empty())
         .then(|| args.storage.account())
         .transpose()?;
+    let handler_root = args
+        .handler_root
+        .clone()
+        .unwrap_or_else(|| args.state_dir.join("waagent"));
+    // Held for as long as the agent runs: dropping it ends the forwarders.
+    let sandbox = args.sandbox.start(&args, &handler_root)?.map(Arc::new);
+    let mut hosting = args.packages.hosting();
+    if let Some(sandbox) = &sandbox {
+        hosting.runner = CommandRunner::new(Some(Arc::clone(sandbox) as Arc<dyn CommandWrapper>));
+    }
     let config = VmConfig {
         guest_url: args.service.guest_url.clone(),
         identity,
         disks,
-        handler_root: args
-            .handler_root
-            .clone()
-            .unwrap_or_else(|| args.state_dir.join("waagent")),
+        handler_root,
         token,
         extension: extension_config(
             &args.extension,
@@ -353,6 +542,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         disk_images,
         storage,
+        packages,
+        hosting,
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,
@@ -383,6 +574,82 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     agent.run(shutdown_signal()).await;
     if let Some(workload) = workload {
         workload.abort();
+    }
+    Ok(())
+}
+
+async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
+    if args.list {
+        for scenario in Scenario::ALL {
+            println!("{:<22} {}", scenario.name(), scenario.summary());
+        }
+        return Ok(());
+    }
+    let this = std::env::current_exe().context("this binary's path")?;
+    let service = if args.connect {
+        ServiceChoice::Connect {
+            management_url: args.service.management_url.clone(),
+            guest_url: args.service.guest_url.clone(),
+            credentials: args.service.credentials.clone(),
+            ca_file: args.ca_file.clone(),
+            storage: args.storage.account()?,
+        }
+    } else {
+        let sibling = this.with_file_name("vaultsim");
+        ServiceChoice::Start {
+            vaultsim: args.vaultsim.clone().unwrap_or_else(|| {
+                if sibling.exists() {
+                    sibling
+                } else {
+                    "vaultsim".into()
+                }
+            }),
+        }
+    };
+    let sandboxed = match args.sandbox.as_str() {
+        "none" => false,
+        "netns" => true,
+        other => bail!("--sandbox '{other}': use none or netns"),
+    };
+    let mut extra_args: Vec<std::ffi::OsString> = Vec::new();
+    for package in &args.extension_packages {
+        extra_args.push("--extension-package".into());
+        extra_args.push(std::path::absolute(package)?.into());
+    }
+    if sandboxed {
+        extra_args.extend(["--sandbox".into(), "netns".into()]);
+    }
+    if args.allow_freeze {
+        extra_args.push("--allow-freeze".into());
+    }
+    extra_args.extend(args.agent_args.iter().map(Into::into));
+    let config = HarnessConfig {
+        service,
+        agent: AgentSpec {
+            program: this,
+            extra_args,
+        },
+        hosting: if args.extension_packages.is_empty() {
+            Hosting::BuiltIn
+        } else {
+            Hosting::Package { sandboxed }
+        },
+        scenarios: if args.scenarios.is_empty() {
+            Scenario::ALL.to_vec()
+        } else {
+            args.scenarios.clone()
+        },
+        work_dir: std::path::absolute(&args.work_dir)?,
+        job_timeout: Duration::from_secs(args.job_timeout_secs),
+    };
+    let results = vaultsim_agent::harness::run(&config).await?;
+    print!("{}", vaultsim_agent::harness::summary(&results));
+    if let Some(path) = &args.junit {
+        std::fs::write(path, vaultsim_agent::harness::junit::render(&results))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if results.iter().any(|r| r.verdict() == Verdict::Failed) {
+        std::process::exit(1);
     }
     Ok(())
 }
@@ -456,10 +723,7 @@ fn extension_config(
         start_delay: args.start_delay_ms,
         unique_machine_id,
         quiesce: QuiesceSettings {
-            config_dir: args
-                .azure_config_dir
-                .clone()
-                .unwrap_or_else(|| state_dir.join("etc-azure")),
+            config_dir: args.azure_config_dir(state_dir),
             writers,
             ..QuiesceSettings::default()
         },

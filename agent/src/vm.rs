@@ -1,8 +1,9 @@
 //! The guest agent of one VM: registers it, long-polls its goal state, lays out each new
 //! sequence number of the snapshot extension (settings file, certificate and key) and
-//! calls enable, and reports every status file the extension writes.
+//! calls enable, hands every extension a package hosts to that package's handler, and
+//! reports every status file the extensions write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::handler::HandlerDirs;
 use crate::keys::{KeyError, VmKeys};
 use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
 use crate::management::{TokenError, TokenSource};
+use crate::package::{unavailable_status, ExtensionPackage, HostedHandler, PackageHosting};
 use crate::vss::freeze::Freezer;
 use crate::workload::StorageAccount;
 
@@ -67,6 +69,10 @@ pub struct VmConfig {
     pub disk_images: Vec<(i64, PathBuf)>,
     /// The account the VM's disks live in, for mirroring the disk images.
     pub storage: Option<StorageAccount>,
+    /// Extension handler packages to host; one with the snapshot extension's publisher and
+    /// type replaces the built-in extension.
+    pub packages: Vec<ExtensionPackage>,
+    pub hosting: PackageHosting,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +107,10 @@ pub struct VmAgent<F: Freezer + Clone + 'static> {
     registered: Registered,
     credential: Arc<RwLock<String>>,
     extensions: HashMap<String, Arc<SnapshotExtension<F>>>,
+    /// One per package.
+    hosted: Vec<(ExtensionPackage, HostedHandler)>,
+    /// Goal-state extensions nothing hosts, by name and sequence number, once reported.
+    unavailable: HashSet<(String, i64)>,
     local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<StatusFileWritten>,
     reports: Option<RunReports>,
@@ -130,6 +140,19 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
         let local_disks = open_disk_images(&config, &registered)?;
         let credential = Arc::new(RwLock::new(registered.credential.clone()));
         let (statuses, pending) = mpsc::unbounded_channel();
+        let hosted = config
+            .packages
+            .iter()
+            .map(|package| {
+                let handler = HostedHandler::start(
+                    package.clone(),
+                    config.handler_root.clone(),
+                    config.hosting.clone(),
+                    statuses.clone(),
+                );
+                (package.clone(), handler)
+            })
+            .collect();
         tokio::spawn(report_statuses(
             guest.clone(),
             Arc::clone(&credential),
@@ -145,6 +168,8 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             registered,
             credential,
             extensions: HashMap::new(),
+            hosted,
+            unavailable: HashSet::new(),
             local_disks,
             statuses,
             reports,
@@ -231,13 +256,42 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
         }
     }
 
-    /// For each snapshot extension whose sequence number is new: the settings file, then
-    /// enable.
+    /// Each extension a package hosts goes to its handler (and a package missing from the
+    /// goal state is uninstalled); for the built-in snapshot extension, a new sequence
+    /// number's settings file, then enable; any other extension is reported unavailable.
     async fn act_on(&mut self, goal_state: GoalState) {
+        for (package, handler) in &self.hosted {
+            handler.want(
+                goal_state
+                    .extensions
+                    .iter()
+                    .find(|e| package.hosts(&e.publisher, &e.extension_type)),
+            );
+        }
         for wanted in goal_state.extensions {
-            if wanted.state != "enabled"
-                || !is_snapshot_extension(&wanted.publisher, &wanted.extension_type)
-            {
+            let hosted = self
+                .hosted
+                .iter()
+                .any(|(package, _)| package.hosts(&wanted.publisher, &wanted.extension_type));
+            if hosted {
+                continue;
+            }
+            if !is_snapshot_extension(&wanted.publisher, &wanted.extension_type) {
+                if self
+                    .unavailable
+                    .insert((wanted.name.clone(), wanted.sequence_number))
+                {
+                    tracing::warn!(
+                        extension = %wanted.name,
+                        publisher = %wanted.publisher,
+                        extension_type = %wanted.extension_type,
+                        "no package hosts this extension; reporting it as not downloadable"
+                    );
+                    let _ = self.statuses.send(unavailable_status(&wanted));
+                }
+                continue;
+            }
+            if wanted.state != "enabled" {
                 continue;
             }
             let extension =

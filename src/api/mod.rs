@@ -7,6 +7,7 @@ mod identity;
 pub mod openapi;
 mod sim;
 mod sim_clock;
+mod sim_extensions;
 mod sim_faults;
 
 use std::sync::Arc;
@@ -48,6 +49,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(identity::router())
         .merge(sim::router())
         .merge(sim_clock::router())
+        .merge(sim_extensions::router())
         .merge(sim_faults::router())
         .fallback(arm::dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -10,6 +10,7 @@ mod delivered;
 mod error;
 mod goal_state;
 mod notifier;
+mod redelivery;
 mod registration;
 
 pub use certificate::{guest_certificate, GuestCertificate};
@@ -21,4 +22,5 @@ pub use goal_state::{
     GoalState, HandlerState, StatusReport, DEFAULT_WAIT, MAX_WAIT,
 };
 pub use notifier::{watch_database, GoalStateNotifier};
+pub use redelivery::redeliver_extension;
 pub use registration::{register, Registered, Registration, RegistrationDisk};

@@ -186,6 +186,7 @@ on_both_backends!(
     a_goal_state_poll_answers_the_same_incarnation_when_its_wait_ends,
     one_vms_credential_never_reaches_another_vm,
     a_status_report_sets_the_provisioning_state_arm_shows,
+    redelivery_sends_the_same_settings_under_the_next_sequence_number,
 );
 
 async fn an_agent_registers_a_new_vm_that_arm_then_shows(app: ManagementApp) {
@@ -594,4 +595,60 @@ async fn a_status_report_sets_the_provisioning_state_arm_shows(app: ManagementAp
         .put_guest_status("nope", EXTENSION, &status_file("success"))
         .await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn redelivery_sends_the_same_settings_under_the_next_sequence_number(app: ManagementApp) {
+    let (vm_id, credential) = app.register_new_vm("rg", "vm").await;
+    let vm = app.vm_path("rg", "vm");
+    let redeliver = |extension: &str| {
+        app.post(
+            "/_sim/extensions/redeliver",
+            Some(json!({ "vm": vm, "extension": extension })),
+        )
+    };
+    // Nothing published yet: nothing to send again.
+    let none = redeliver(EXTENSION).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "{:?}", none.body);
+    assert_eq!(app.publish(&vm_id, "job_1", true).await, 0);
+    let before = app.guest_goal_state(Some(&credential), "").await.body;
+
+    let sent = redeliver(&EXTENSION.to_uppercase()).await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    assert_eq!(sent.body, json!({ "sequenceNumber": 1 }));
+    let after = app
+        .guest_goal_state(
+            Some(&credential),
+            &format!("incarnation={}", before["incarnation"]),
+        )
+        .await
+        .body;
+    assert_eq!(
+        after["incarnation"],
+        before["incarnation"].as_i64().unwrap() + 1
+    );
+    assert_eq!(after["extensions"][0]["sequenceNumber"], 1);
+    assert_eq!(
+        after["extensions"][0]["settings"], before["extensions"][0]["settings"],
+        "the same task, the same settings"
+    );
+
+    let unknown = app
+        .post(
+            "/_sim/extensions/redeliver",
+            Some(json!({ "vm": app.vm_path("rg", "nope"), "extension": EXTENSION })),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{:?}", unknown.body);
+    let not_an_id = app
+        .post(
+            "/_sim/extensions/redeliver",
+            Some(json!({ "vm": "vm", "extension": EXTENSION })),
+        )
+        .await;
+    assert_eq!(
+        not_an_id.status,
+        StatusCode::BAD_REQUEST,
+        "{:?}",
+        not_an_id.body
+    );
 }

@@ -29,6 +29,7 @@ use super::plugin_config::{
     FileMode, HostConf, HostConfError, HostConfSource, PluginConfigError, ScriptPluginConfig,
     ScriptSpec,
 };
+use crate::process_group::ProcessGroup;
 
 /// How long a script's output may trail its exit (a process it started in the background
 /// can hold the pipes open); after that the output is logged as incomplete.
@@ -387,7 +388,7 @@ async fn run_once(
         .process_group(0)
         .spawn()
         .map_err(|error| failed(format!("could not start sh: {error}")))?;
-    let mut group = ScriptProcessGroup::of(&child);
+    let mut group = ProcessGroup::of(&child);
     let stdout = child.stdout.take().map(read_all);
     let stderr = child.stderr.take().map(read_all);
     let outcome = match tokio::time::timeout(config.timeout, child.wait()).await {
@@ -426,41 +427,6 @@ async fn run_once(
         }
     }
     outcome
-}
-
-/// The process group a script runs in, killed whole if the script times out or its run is
-/// abandoned (the host's wait ran out and dropped it).
-struct ScriptProcessGroup(Option<rustix::process::Pid>);
-
-impl ScriptProcessGroup {
-    fn of(child: &tokio::process::Child) -> Self {
-        // `process_group(0)` made the script's `sh` the leader: the group id is its pid.
-        // `id()` is `None` only once the child was reaped, and pid 1 is never a child.
-        let leader = child
-            .id()
-            .and_then(|pid| i32::try_from(pid).ok())
-            .and_then(rustix::process::Pid::from_raw)
-            .filter(|pid| *pid != rustix::process::Pid::INIT);
-        Self(leader)
-    }
-
-    /// The script exited by itself: what it left in the background may stay.
-    fn release(&mut self) {
-        self.0 = None;
-    }
-
-    fn kill(&mut self) {
-        if let Some(leader) = self.0.take() {
-            // Fails only if the group is already gone.
-            let _ = rustix::process::kill_process_group(leader, rustix::process::Signal::KILL);
-        }
-    }
-}
-
-impl Drop for ScriptProcessGroup {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A stream's output, or `None` if it was still open `OUTPUT_GRACE` after the script ended.

@@ -43,3 +43,86 @@ fn a_vm_by_name_without_credentials_says_what_is_missing() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("none.json"), "{stderr}");
 }
+
+#[test]
+fn a_sandbox_that_cannot_be_made_stops_the_agent_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_ca = dir.path().join("no-ca.pem");
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--token",
+        "t",
+        "--subscription",
+        "s",
+        "--state-dir",
+        dir.path().to_str().unwrap(),
+        "--sandbox",
+        "netns",
+        "--service-ca",
+        missing_ca.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // As root the CA is what is missing; otherwise the privilege comes first.
+    let reason = if rustix::process::geteuid().is_root() {
+        "no-ca.pem"
+    } else {
+        "CAP_SYS_ADMIN"
+    };
+    assert!(stderr.contains(reason), "{stderr}");
+    let output = agent(&["run", "--vm", "vm1", "--sandbox", "chroot"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("netns"));
+}
+
+#[test]
+fn a_bad_extension_package_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("HandlerManifest.json"),
+        "[{\"handlerManifest\": 1}]",
+    )
+    .unwrap();
+    let package = dir.path().to_str().unwrap();
+    let output = agent(&["run", "--vm", "vm1", "--extension-package", package]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(package), "{stderr}");
+    assert!(stderr.contains("handlerManifest"), "{stderr}");
+
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--extension-package",
+        "/no/such/package,version=1",
+    ]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("/no/such/package: No such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn two_versions_of_one_handler_are_refused() {
+    let package = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/packages/recorder");
+    let output = agent(&[
+        "run",
+        "--vm",
+        "vm1",
+        "--extension-package",
+        &format!("{package},name=Contoso.Recorder,version=1"),
+        "--extension-package",
+        &format!("{package},name=contoso.recorder,version=2"),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("two --extension-package arguments name"),
+        "{stderr}"
+    );
+}

@@ -1,4 +1,4 @@
-//! What the root-only tests share: the check that they can run here (they fail loudly when
+//! What the root-only tests share: the checks that they can run here (they fail loudly when
 //! they cannot, unless `VAULTSIM_SKIP_ROOT_TESTS=1`), and an ext4 image loop-mounted in a
 //! temporary directory that is thawed, unmounted and detached on drop.
 
@@ -12,8 +12,7 @@ use std::time::Duration;
 /// Whether the root-only tests can run here. When they cannot, this panics with the reason,
 /// unless `VAULTSIM_SKIP_ROOT_TESTS=1`, in which case it says so and returns false.
 pub fn can_run_root_tests() -> bool {
-    let root = command_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0");
-    let problem = if !root {
+    let problem = if !is_root() {
         Some("they must run as root".to_owned())
     } else if !Path::new("/dev/loop-control").exists() {
         Some("there is no /dev/loop-control for loop devices".to_owned())
@@ -31,6 +30,30 @@ pub fn can_run_root_tests() -> bool {
         .find(|tool| command_output("sh", &["-c", &format!("command -v {tool}")]).is_none())
         .map(|tool| format!("`{tool}` is not installed (e2fsprogs, util-linux)"))
     };
+    unless_skipped(problem)
+}
+
+/// Whether the sandbox's tests can run here: as root, with curl and python3 for clients
+/// inside. Fails or skips as [`can_run_root_tests`] does.
+pub fn can_run_sandbox_tests() -> bool {
+    let problem = if !is_root() {
+        Some("they must run as root".to_owned())
+    } else {
+        ["curl", "python3"]
+            .into_iter()
+            .find(|tool| command_output("sh", &["-c", &format!("command -v {tool}")]).is_none())
+            .map(|tool| format!("`{tool}` is not installed"))
+    };
+    unless_skipped(problem)
+}
+
+fn is_root() -> bool {
+    command_output("id", &["-u"]).is_some_and(|uid| uid.trim() == "0")
+}
+
+/// True without a problem; with one, a panic naming it, unless `VAULTSIM_SKIP_ROOT_TESTS=1`
+/// asks to skip (then it says so and returns false).
+fn unless_skipped(problem: Option<String>) -> bool {
     match problem {
         None => true,
         Some(problem) if std::env::var("VAULTSIM_SKIP_ROOT_TESTS").as_deref() == Ok("1") => {
@@ -38,8 +61,8 @@ pub fn can_run_root_tests() -> bool {
             false
         }
         Some(problem) => panic!(
-            "the root tests cannot run: {problem}. Run them as root on a machine with loop \
-             devices, or set VAULTSIM_SKIP_ROOT_TESTS=1 to skip them"
+            "the root tests cannot run: {problem}. Run them as root on a machine that has \
+             what they need, or set VAULTSIM_SKIP_ROOT_TESTS=1 to skip them"
         ),
     }
 }

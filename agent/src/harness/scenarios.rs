@@ -1,0 +1,615 @@
+//! The scenarios: each makes a VM of its own, protects it, provokes one situation Azure
+//! Backup meets in the field (through the service's clock, its fault injection and its
+//! redelivery of a task) and checks what the extension wrote (status file, status blob,
+//! log blob) and what the user sees (the job, its error, the recovery points) against what
+//! Azure Backup expects.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use vaultsim_protocol::extension::codes;
+
+use super::checks::{is_final, message, status_code, Checks};
+use super::service::ServiceUnderTest;
+use super::vm::{AgentSpec, ScenarioVm};
+
+/// User-facing error codes the scenarios expect (protocol's mapping, spec §5).
+const STATUS_UNAVAILABLE: &str = "UserErrorGuestAgentStatusUnavailable";
+/// Past the service's snapshot deadline (150 minutes of simulated time).
+const PAST_DEADLINE: &str = "PT151M";
+/// Past the extension's staleness limit (140 minutes) but inside the deadline.
+const PAST_STALENESS: &str = "PT141M";
+/// How long a repeated command is given to (wrongly) produce a status: the real
+/// extension's start delay is at most 5 s.
+const REPEAT_GRACE: Duration = Duration::from_secs(7);
+
+/// One situation to put the extension in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// A normal application-consistent backup of a VM with one data disk.
+    Snapshot,
+    /// Six data disks: the extension's parallel path (more than four blobs).
+    ManyDisks,
+    /// The agent was down; it comes back 141 minutes after the command: 402, no snapshot.
+    StaleCommand,
+    /// The service sends a finished task again under a new sequence number: no status.
+    RepeatedTask,
+    /// A new sequence number with the same task while the run is in progress.
+    SequenceDuringRun,
+    /// Every SAS of the task expires before the VM gets it.
+    ExpiredSas,
+    /// Storage answers every snapshot with 503 ServerBusy.
+    StorageThrottled,
+    /// Every snapshot and page write takes two seconds.
+    SlowStorage,
+    /// The status blob does not exist when the extension reports.
+    StatusBlobMissing,
+    /// The configured pre-script does not exist.
+    PreScriptMissing,
+    /// The pre-script exits 1.
+    PreScriptFailing,
+    /// The extension dies mid-run.
+    CrashMidRun,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 12] = [
+        Scenario::Snapshot,
+        Scenario::ManyDisks,
+        Scenario::StaleCommand,
+        Scenario::RepeatedTask,
+        Scenario::SequenceDuringRun,
+        Scenario::ExpiredSas,
+        Scenario::StorageThrottled,
+        Scenario::SlowStorage,
+        Scenario::StatusBlobMissing,
+        Scenario::PreScriptMissing,
+        Scenario::PreScriptFailing,
+        Scenario::CrashMidRun,
+    ];
+
+    /// The name on the command line and in reports.
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// One line on what it does and what must happen.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Scenario::Snapshot => "a backup of a 2-disk VM completes: final status 0/1, status blob, log blob, a recovery point",
+            Scenario::ManyDisks => "a backup of a 7-disk VM (parallel snapshots) completes with 7 snapshots",
+            Scenario::StaleCommand => "a command 141 min old by host time: code 402, no snapshot, job fails",
+            Scenario::RepeatedTask => "a known taskId under a new sequence number: no status at all",
+            Scenario::SequenceDuringRun => "the same task under a new sequence number mid-run: one run, the job completes",
+            Scenario::ExpiredSas => "every SAS expired: snapshots fail (76), status upload error, job fails at its deadline",
+            Scenario::StorageThrottled => "503 ServerBusy on every snapshot: code 76 or 173, the job fails",
+            Scenario::SlowStorage => "2 s latency on snapshots and page writes: the job still completes",
+            Scenario::StatusBlobMissing => "the status blob is missing: statusBlobUploadError, job fails at its deadline",
+            Scenario::PreScriptMissing => "the configured pre-script does not exist: code 302, job fails Pre-ScriptNotFound",
+            Scenario::PreScriptFailing => "the pre-script exits 1: code 300, job fails Pre-ScriptExecutionFailed",
+            Scenario::CrashMidRun => "the extension is killed mid-run: no final status, job fails at its deadline",
+        }
+    }
+
+    fn data_disks(self) -> usize {
+        match self {
+            Scenario::ManyDisks => 6,
+            _ => 1,
+        }
+    }
+}
+
+/// What hosts the backup extension in the scenarios' VMs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hosting {
+    /// vaultsim-agent's own VMSnapshot extension.
+    BuiltIn,
+    /// A handler package; `sandboxed` when it runs in `--sandbox netns`, where `/etc/azure`
+    /// is the VM's own.
+    Package { sandboxed: bool },
+}
+
+/// How a scenario ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Ran(Checks),
+    /// The scenario does not apply to this hosting; the reason.
+    Skipped(String),
+}
+
+/// What the scenarios share.
+pub struct Stage<'a> {
+    pub service: &'a ServiceUnderTest,
+    pub agent: &'a AgentSpec,
+    pub hosting: Hosting,
+    pub work_dir: &'a Path,
+    /// How long a job may take to end, in real time.
+    pub job_timeout: Duration,
+}
+
+/// Runs one scenario on a VM of its own.
+pub async fn run(stage: &Stage<'_>, scenario: Scenario, vm_name: &str) -> anyhow::Result<Outcome> {
+    if let Some(reason) = not_applicable(scenario, stage.hosting) {
+        return Ok(Outcome::Skipped(reason));
+    }
+    let dir = stage.work_dir.join(scenario.name());
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let vm = ScenarioVm::new(vm_name, &dir, scenario.data_disks(), stage.agent);
+    let mut run = ScenarioRun {
+        stage,
+        vm,
+        checks: Checks::default(),
+    };
+    stage.service.clear_faults().await?;
+    let result = run.play(scenario).await;
+    run.vm.tear_down();
+    stage.service.clear_faults().await?;
+    result.map(|()| Outcome::Ran(run.checks))
+}
+
+fn not_applicable(scenario: Scenario, hosting: Hosting) -> Option<String> {
+    let needs_etc_azure = matches!(
+        scenario,
+        Scenario::PreScriptMissing | Scenario::PreScriptFailing
+    );
+    (needs_etc_azure && hosting == Hosting::Package { sandboxed: false }).then(|| {
+        "the extension reads its script configuration from /etc/azure, which the harness \
+         only gives it in --sandbox netns (it never writes the host's /etc)"
+            .to_owned()
+    })
+}
+
+struct ScenarioRun<'s, 'a> {
+    stage: &'s Stage<'a>,
+    vm: ScenarioVm,
+    checks: Checks,
+}
+
+impl ScenarioRun<'_, '_> {
+    fn service(&self) -> &ServiceUnderTest {
+        self.stage.service
+    }
+
+    async fn play(&mut self, scenario: Scenario) -> anyhow::Result<()> {
+        match scenario {
+            Scenario::Snapshot | Scenario::ManyDisks => {
+                self.prepare().await?;
+                let (job_id, job) = self.backup().await?;
+                self.completed_backup(&job_id, &job).await
+            }
+            Scenario::SlowStorage => {
+                self.prepare().await?;
+                for operation in ["SnapshotBlob", "PutPage", "PutBlob"] {
+                    self.service()
+                        .add_fault(json!({"scope": "blob", "match": {"operation": operation},
+                            "action": {"type": "latency", "milliseconds": 2000}}))
+                        .await?;
+                }
+                let (job_id, job) = self.backup().await?;
+                self.completed_backup(&job_id, &job).await
+            }
+            Scenario::StaleCommand => self.stale_command().await,
+            Scenario::RepeatedTask => self.repeated_task().await,
+            Scenario::SequenceDuringRun => self.sequence_during_run().await,
+            Scenario::ExpiredSas => self.expired_sas().await,
+            Scenario::StorageThrottled => self.storage_throttled().await,
+            Scenario::StatusBlobMissing => self.status_blob_missing().await,
+            Scenario::PreScriptMissing => self.pre_script(false).await,
+            Scenario::PreScriptFailing => self.pre_script(true).await,
+            Scenario::CrashMidRun => self.crash_mid_run().await,
+        }
+    }
+
+    /// The VM registered by its agent and protected.
+    async fn prepare(&mut self) -> anyhow::Result<()> {
+        self.vm.start_agent(self.stage.service)?;
+        self.vm.wait_registered(self.service()).await?;
+        self.service().protect(&self.vm.name).await
+    }
+
+    /// An on-demand backup to its end.
+    async fn backup(&mut self) -> anyhow::Result<(String, Value)> {
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        let job = self
+            .service()
+            .wait_for_job_end(&job_id, self.stage.job_timeout)
+            .await?;
+        Ok((job_id, job))
+    }
+
+    /// The final status file, or a failed check.
+    async fn final_status(&mut self) -> Option<(i64, Value)> {
+        let found = self
+            .vm
+            .wait_for_status(self.stage.job_timeout, is_final)
+            .await;
+        if found.is_none() {
+            self.checks.fail(
+                "the extension writes a final status file",
+                "none within the timeout",
+            );
+        }
+        found
+    }
+
+    /// What a completed backup must leave: the job, a final status file and status blob
+    /// that agree and list a successful snapshot of every disk, a log blob, a recovery point.
+    async fn completed_backup(&mut self, job_id: &str, job: &Value) -> anyhow::Result<()> {
+        self.checks.job(job, "Completed", None);
+        let Some((_, file)) = self.final_status().await else {
+            return Ok(());
+        };
+        let code = status_code(&file);
+        self.checks.expect(
+            "the final code is 0 or 1 (application- or file-system-consistent)",
+            matches!(code, Some(0 | 1)),
+            || format!("code {code:?}: {}", message(&file)),
+        );
+        let Some(local) = self.checks.status_file(&file) else {
+            return Ok(());
+        };
+        let disks = self.vm_disks();
+        let blob = self
+            .service()
+            .blob
+            .task_blob(&format!("{}.status", local.task_id))
+            .await?;
+        match blob {
+            Some(bytes) => {
+                if let Some(report) = self.checks.status_blob(&bytes, &local.task_id) {
+                    let successful = report.snapshots.iter().filter(|s| s.is_successful).count();
+                    self.checks.expect(
+                        format!("the status blob lists {disks} successful snapshots"),
+                        successful == disks && report.snapshots.len() == disks,
+                        || format!("{successful} of {} successful", report.snapshots.len()),
+                    );
+                }
+            }
+            None => self.checks.fail("the status blob was written", "not found"),
+        }
+        let log = self
+            .service()
+            .blob
+            .task_blob(&format!("{}.log", local.task_id))
+            .await?;
+        self.checks.expect(
+            "the log blob was written",
+            log.as_ref()
+                .is_some_and(|bytes| !bytes.iter().all(|b| b.is_ascii_whitespace())),
+            || "missing or empty".to_owned(),
+        );
+        let points = self.service().recovery_points(&self.vm.name).await?;
+        self.checks
+            .expect("a recovery point exists", !points.is_empty(), || {
+                format!("none for job {job_id}")
+            });
+        Ok(())
+    }
+
+    /// The OS disk and the data disks.
+    fn vm_disks(&self) -> usize {
+        1 + self.vm.data_disks()
+    }
+
+    /// Expects a final status with `code` (or one of `codes`).
+    async fn expect_final_code(&mut self, wanted: &[u32]) -> Option<Value> {
+        let (_, file) = self.final_status().await?;
+        let code = status_code(&file);
+        self.checks.expect(
+            format!("the final code is {}", list(wanted)),
+            code.is_some_and(|c| wanted.contains(&c)),
+            || format!("code {code:?}: {}", message(&file)),
+        );
+        self.checks.status_file(&file);
+        Some(file)
+    }
+
+    async fn expect_job(
+        &mut self,
+        job_id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> anyhow::Result<()> {
+        let job = self
+            .service()
+            .wait_for_job_end(job_id, self.stage.job_timeout)
+            .await?;
+        self.checks.job(&job, status, error);
+        Ok(())
+    }
+
+    /// Moves the clock past the task's deadline and expects the job to fail as Azure
+    /// Backup fails a task whose VM never reported.
+    async fn expect_deadline_failure(&mut self, job_id: &str) -> anyhow::Result<()> {
+        self.service().advance_clock(PAST_DEADLINE).await?;
+        self.expect_job(job_id, "Failed", Some(STATUS_UNAVAILABLE))
+            .await
+    }
+
+    async fn stale_command(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        self.vm.stop_agent();
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        self.service().advance_clock(PAST_STALENESS).await?;
+        self.vm.start_agent(self.stage.service)?;
+        if let Some(file) = self.expect_final_code(&[codes::COMMAND_TOO_LATE]).await {
+            let substatus = file[0]["status"]["substatus"][0]["name"]
+                .as_str()
+                .unwrap_or("");
+            self.checks.expect(
+                "no disk was snapshotted",
+                !substatus.contains("\"isSuccessful\":true"),
+                || "the status lists a successful snapshot".to_owned(),
+            );
+        }
+        self.expect_job(&job_id, "Failed", Some(STATUS_UNAVAILABLE))
+            .await
+    }
+
+    async fn repeated_task(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        let (_, job) = self.backup().await?;
+        self.checks.job(&job, "Completed", None);
+        let Some((sequence_number, _)) = self.final_status().await else {
+            return Ok(());
+        };
+        self.redeliver(sequence_number).await?;
+        tokio::time::sleep(REPEAT_GRACE).await;
+        let repeated = self.vm.status_file(sequence_number + 1);
+        self.checks.expect(
+            "the repeated task gets no status",
+            repeated.is_none(),
+            || format!("it got {}", repeated.unwrap_or_default()),
+        );
+        Ok(())
+    }
+
+    async fn sequence_during_run(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        // Slow snapshots keep the run going while the new sequence number arrives.
+        self.service()
+            .add_fault(
+                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
+                "action": {"type": "latency", "milliseconds": 4000}}),
+            )
+            .await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        let transitioning = self
+            .vm
+            .wait_for_status(self.stage.job_timeout, |file| status_code(file) == Some(4))
+            .await;
+        let Some((sequence_number, _)) = transitioning else {
+            self.checks.fail(
+                "the extension writes the transitioning status (code 4)",
+                "none within the timeout",
+            );
+            return Ok(());
+        };
+        self.checks
+            .pass("the extension writes the transitioning status (code 4)");
+        self.redeliver(sequence_number).await?;
+        let job = self
+            .service()
+            .wait_for_job_end(&job_id, self.stage.job_timeout)
+            .await?;
+        self.checks.job(&job, "Completed", None);
+        let repeated = self.vm.status_file(sequence_number + 1);
+        self.checks.expect(
+            "the same task under the new sequence number gets no status",
+            repeated.is_none(),
+            || format!("it got {}", repeated.unwrap_or_default()),
+        );
+        Ok(())
+    }
+
+    /// Has the service send the VM's backup extension its task again under the next
+    /// sequence number, and waits until the agent wrote that number's settings.
+    async fn redeliver(&mut self, sequence_number: i64) -> anyhow::Result<()> {
+        let extension = self.backup_extension_name().await?;
+        self.service()
+            .redeliver_extension(&self.vm.name, &extension)
+            .await?;
+        let deadline = tokio::time::Instant::now() + self.stage.job_timeout;
+        while self.vm.latest_sequence_number() < Some(sequence_number + 1) {
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!(
+                    "the agent never wrote sequence number {}",
+                    sequence_number + 1
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    /// The backup extension's name on the VM (`VMSnapshotLinux`, `VMSnapshot`).
+    async fn backup_extension_name(&self) -> anyhow::Result<String> {
+        let listed = self
+            .service()
+            .call(
+                reqwest::Method::GET,
+                &format!("{}/extensions", self.service().vm_path(&self.vm.name)),
+                None,
+            )
+            .await?;
+        listed.body["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["properties"]["publisher"] == "Microsoft.Azure.RecoveryServices")
+            .and_then(|e| e["name"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow::anyhow!("the VM has no backup extension: {}", listed.body))
+    }
+
+    async fn expired_sas(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        self.vm.stop_agent();
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        self.service().expire_every_sas().await?;
+        self.vm.start_agent(self.stage.service)?;
+        if let Some(file) = self
+            .expect_final_code(&[codes::SNAPSHOT_FAILED_NO_NETWORK])
+            .await
+        {
+            self.expect_upload_error(&file);
+        }
+        self.expect_deadline_failure(&job_id).await
+    }
+
+    fn expect_upload_error(&mut self, file: &Value) {
+        let text = message(file);
+        self.checks.expect(
+            "the status reports statusBlobUploadError=true",
+            text.contains("statusBlobUploadError=true"),
+            || format!("message: {text}"),
+        );
+    }
+
+    async fn storage_throttled(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        self.service()
+            .add_fault(
+                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
+                "action": {"type": "error", "status": 503, "code": "ServerBusy"}}),
+            )
+            .await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        self.expect_final_code(&[
+            codes::SNAPSHOT_FAILED_NO_NETWORK,
+            codes::SNAPSHOT_RATE_EXCEEDED,
+        ])
+        .await;
+        let job = self
+            .service()
+            .wait_for_job_end(&job_id, self.stage.job_timeout)
+            .await?;
+        self.checks.job(&job, "Failed", None);
+        Ok(())
+    }
+
+    async fn status_blob_missing(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        for operation in ["GetBlob", "GetBlobProperties"] {
+            self.service()
+                .add_fault(json!({"scope": "blob",
+                    "match": {"operation": operation, "blob": "*.status"},
+                    "action": {"type": "error", "status": 404, "code": "BlobNotFound"}}))
+                .await?;
+        }
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        if let Some(file) = self
+            .expect_final_code(&[codes::SUCCESS_APP_CONSISTENT, codes::SUCCESS])
+            .await
+        {
+            self.expect_upload_error(&file);
+        }
+        self.service().clear_faults().await?;
+        self.expect_deadline_failure(&job_id).await
+    }
+
+    /// A script configuration whose pre-script is missing, or exits 1, with
+    /// `continueBackupOnFailure` false: the run fails with 302 or 300 and takes no snapshot.
+    async fn pre_script(&mut self, exists: bool) -> anyhow::Result<()> {
+        let config_dir = self.vm.azure_config_dir();
+        std::fs::create_dir_all(&config_dir)?;
+        // Inside the sandbox the directory is the VM's /etc/azure.
+        let seen_as = match self.stage.hosting {
+            Hosting::Package { sandboxed: true } => Path::new("/etc/azure").to_owned(),
+            _ => config_dir.clone(),
+        };
+        let pre = config_dir.join("pre.sh");
+        let post = config_dir.join("post.sh");
+        for (script, body) in [
+            (&pre, "#!/bin/sh\nexit 1\n"),
+            (&post, "#!/bin/sh\nexit 0\n"),
+        ] {
+            std::fs::write(script, body)?;
+            std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o700))?;
+        }
+        if !exists {
+            std::fs::remove_file(&pre)?;
+        }
+        let plugin_config = config_dir.join("VMSnapshotScriptPluginConfig.json");
+        std::fs::write(
+            &plugin_config,
+            serde_json::to_vec_pretty(&json!({
+                "pluginName": "ScriptRunner",
+                "preScriptLocation": seen_as.join("pre.sh"),
+                "postScriptLocation": seen_as.join("post.sh"),
+                "preScriptParams": [], "postScriptParams": [],
+                "preScriptNoOfRetries": 0, "postScriptNoOfRetries": 0,
+                "timeoutInSeconds": 30,
+                "continueBackupOnFailure": false,
+                "fsFreezeEnabled": true
+            }))?,
+        )?;
+        std::fs::set_permissions(&plugin_config, std::fs::Permissions::from_mode(0o600))?;
+        self.prepare().await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        let (code, error) = if exists {
+            (300, "Pre-ScriptExecutionFailed")
+        } else {
+            (302, "Pre-ScriptNotFound")
+        };
+        self.expect_final_code(&[code]).await;
+        self.expect_job(&job_id, "Failed", Some(error)).await
+    }
+
+    async fn crash_mid_run(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        self.service()
+            .add_fault(
+                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
+                "action": {"type": "latency", "milliseconds": 5000}}),
+            )
+            .await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        let started = self
+            .vm
+            .wait_for_status(self.stage.job_timeout, |file| status_code(file) == Some(4))
+            .await;
+        self.checks.expect(
+            "the extension writes the transitioning status (code 4)",
+            started.is_some(),
+            || "none within the timeout".to_owned(),
+        );
+        match self.stage.hosting {
+            // The built-in extension runs inside the agent: the crash takes both.
+            Hosting::BuiltIn => self.vm.stop_agent(),
+            Hosting::Package { .. } => {
+                let killed = self.vm.kill_extension_processes();
+                self.checks.expect(
+                    "the extension's processes were found and killed",
+                    killed > 0,
+                    || "no process works in the extension's directory".to_owned(),
+                );
+            }
+        }
+        self.service().clear_faults().await?;
+        tokio::time::sleep(REPEAT_GRACE).await;
+        let last = self
+            .vm
+            .latest_sequence_number()
+            .and_then(|seq| self.vm.status_file(seq));
+        self.checks.expect(
+            "no final status after the crash",
+            !last.as_ref().is_some_and(is_final),
+            || format!("found {}", last.unwrap_or_default()),
+        );
+        self.expect_deadline_failure(&job_id).await
+    }
+}
+
+fn list(codes: &[u32]) -> String {
+    codes
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" or ")
+}

@@ -1,0 +1,480 @@
+//! The service the harness tests against: a `vaultsim serve` it starts on free ports with a
+//! data directory of its own, or one already running. Either way the harness signs in
+//! with the service's credentials file and talks to it as a user would: ARM calls for
+//! vaults, policies, protection, backups and jobs, and the `/_sim` admin calls for the
+//! clock and for faults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use base64::Engine;
+use reqwest::Method;
+use serde_json::{json, Value};
+use vaultsim_protocol::credentials::{self, ClientCredentials};
+
+use super::blob::BlobAccount;
+use crate::management::{read_credentials, TokenSource};
+use crate::workload::StorageAccount;
+
+/// The API version the harness sends on every management call.
+const API_VERSION: &str = "2026-07-01";
+/// How long a started service may take to listen.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Where the harness keeps its VMs, vault and policy.
+pub const GROUP: &str = "vaultsim-harness";
+pub const VAULT: &str = "harness-vault";
+pub const POLICY: &str = "harness-daily";
+
+/// The service's default account key (Azurite's well-known one).
+const DEV_ACCOUNT_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+const DEV_ACCOUNT: &str = "devstoreaccount1";
+
+/// Where the service is.
+pub enum ServiceChoice {
+    /// Start `vaultsim serve` (this binary) with its data under the harness's work directory.
+    Start { vaultsim: PathBuf },
+    /// Use a running service.
+    Connect {
+        management_url: String,
+        guest_url: String,
+        credentials: PathBuf,
+        /// The service's CA (`<data dir>/tls/ca.pem`), which extensions must trust for the
+        /// HTTPS SAS URLs of its tasks.
+        ca_file: Option<PathBuf>,
+        /// The account holding the vault's status containers.
+        storage: StorageAccount,
+    },
+}
+
+/// A running service, signed in.
+pub struct ServiceUnderTest {
+    /// Killed on drop when the harness started it.
+    process: Option<Child>,
+    pub management_url: String,
+    pub guest_url: String,
+    pub credentials_file: PathBuf,
+    pub ca_file: Option<PathBuf>,
+    pub subscription: String,
+    /// Where the extension's status and log blobs are read.
+    pub blob: BlobAccount,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Drop for ServiceUnderTest {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.process {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A management call's answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub async_operation: Option<String>,
+}
+
+impl ServiceUnderTest {
+    /// Starts or connects to the service and signs in as its bootstrap admin.
+    pub async fn open(choice: &ServiceChoice, work_dir: &Path) -> anyhow::Result<Self> {
+        let (process, management_url, guest_url, credentials_file, ca_file, storage) = match choice
+        {
+            ServiceChoice::Start { vaultsim } => {
+                let data = work_dir.join("service-data");
+                let log = work_dir.join("service.log");
+                let child = start_service(vaultsim, &data, &log)?;
+                let management = wait_for_listener(&log, "management API listening")?;
+                let guest = wait_for_listener(&log, "guest API listening")?;
+                let blob = wait_for_listener(&log, "blob endpoint listening")?;
+                let key = base64::engine::general_purpose::STANDARD
+                    .decode(DEV_ACCOUNT_KEY)
+                    .expect("the development key is base64");
+                (
+                    Some(child),
+                    format!("http://{management}"),
+                    format!("http://{guest}"),
+                    data.join(credentials::FILE_NAME),
+                    Some(data.join("tls").join("ca.pem")),
+                    StorageAccount {
+                        endpoint: format!("http://{blob}/{DEV_ACCOUNT}"),
+                        name: DEV_ACCOUNT.to_owned(),
+                        key: key.into(),
+                    },
+                )
+            }
+            ServiceChoice::Connect {
+                management_url,
+                guest_url,
+                credentials,
+                ca_file,
+                storage,
+            } => (
+                None,
+                management_url.trim_end_matches('/').to_owned(),
+                guest_url.trim_end_matches('/').to_owned(),
+                credentials.clone(),
+                ca_file.clone(),
+                storage.clone(),
+            ),
+        };
+        let client: ClientCredentials = read_credentials(&credentials_file)?;
+        let subscription = client.subscription_id.clone();
+        let http = reqwest::Client::new();
+        let token = TokenSource::ClientCredentials {
+            management_url: management_url.clone(),
+            credentials: client,
+        }
+        .token(&http)
+        .await?;
+        Ok(ServiceUnderTest {
+            process,
+            management_url,
+            guest_url,
+            credentials_file,
+            ca_file,
+            subscription,
+            blob: BlobAccount::new(storage),
+            token,
+            http,
+        })
+    }
+
+    pub fn group_path(&self) -> String {
+        format!(
+            "/subscriptions/{}/resourceGroups/{GROUP}",
+            self.subscription
+        )
+    }
+
+    pub fn vault_path(&self) -> String {
+        format!(
+            "{}/providers/Microsoft.RecoveryServices/vaults/{VAULT}",
+            self.group_path()
+        )
+    }
+
+    pub fn vm_path(&self, vm: &str) -> String {
+        format!(
+            "{}/providers/Microsoft.Compute/virtualMachines/{vm}",
+            self.group_path()
+        )
+    }
+
+    pub fn item_path(&self, vm: &str) -> String {
+        format!(
+            "{}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;{GROUP};{vm}/protectedItems/VM;iaasvmcontainerv2;{GROUP};{vm}",
+            self.vault_path()
+        )
+    }
+
+    /// One management call.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{path}{separator}api-version={API_VERSION}",
+            self.management_url
+        );
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let async_operation = response
+            .headers()
+            .get("azure-asyncoperation")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            async_operation,
+        })
+    }
+
+    /// A call that must succeed (2xx).
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let answer = self.call(method.clone(), path, body).await?;
+        if !(200..300).contains(&answer.status) {
+            bail!("{method} {path}: {} {}", answer.status, answer.body);
+        }
+        Ok(answer)
+    }
+
+    /// The group, vault and a daily policy whose schedule is twelve hours away from now,
+    /// so that the scenarios' clock moves never cross a scheduled run.
+    pub async fn prepare_vault(&self) -> anyhow::Result<()> {
+        self.expect(
+            Method::PUT,
+            &self.group_path(),
+            Some(json!({"location": "eastus"})),
+        )
+        .await?;
+        self.expect(
+            Method::PUT,
+            &self.vault_path(),
+            Some(json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}})),
+        )
+        .await?;
+        let now = self.clock_now().await?;
+        let hour = (now.format("%H").to_string().parse::<u32>().unwrap_or(0) + 12) % 24;
+        let run_time = format!("2026-01-01T{hour:02}:00:00Z");
+        self.expect(
+            Method::PUT,
+            &format!("{}/backupPolicies/{POLICY}", self.vault_path()),
+            Some(json!({"properties": {
+                "backupManagementType": "AzureIaasVM",
+                "schedulePolicy": {
+                    "schedulePolicyType": "SimpleSchedulePolicy",
+                    "scheduleRunFrequency": "Daily",
+                    "scheduleRunTimes": [run_time],
+                    "scheduleWeeklyFrequency": 0
+                },
+                "retentionPolicy": {
+                    "retentionPolicyType": "LongTermRetentionPolicy",
+                    "dailySchedule": {
+                        "retentionTimes": [run_time],
+                        "retentionDuration": {"count": 7, "durationType": "Days"}
+                    }
+                },
+                "instantRpRetentionRangeInDays": 2,
+                "timeZone": "UTC"
+            }})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether the VM exists (its agent has registered it).
+    pub async fn vm_exists(&self, vm: &str) -> anyhow::Result<bool> {
+        Ok(self
+            .call(Method::GET, &self.vm_path(vm), None)
+            .await?
+            .status
+            == 200)
+    }
+
+    /// Protects a VM with the harness policy and waits until the item says so.
+    pub async fn protect(&self, vm: &str) -> anyhow::Result<()> {
+        self.expect(
+            Method::PUT,
+            &self.item_path(vm),
+            Some(json!({"properties": {
+                "protectedItemType": "Microsoft.Compute/virtualMachines",
+                "sourceResourceId": self.vm_path(vm),
+                "policyId": format!("{}/backupPolicies/{POLICY}", self.vault_path()),
+            }})),
+        )
+        .await?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let item = self.call(Method::GET, &self.item_path(vm), None).await?;
+            if item.status == 200 && item.body["properties"]["policyId"].is_string() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("{vm} was not protected within 30 s")
+    }
+
+    /// Starts an on-demand backup; answers its job id.
+    pub async fn backup_now(&self, vm: &str) -> anyhow::Result<String> {
+        let triggered = self
+            .expect(
+                Method::POST,
+                &format!("{}/backup", self.item_path(vm)),
+                Some(json!({"properties": {"objectType": "IaasVMBackupRequest"}})),
+            )
+            .await?;
+        let operation = triggered
+            .async_operation
+            .as_deref()
+            .and_then(|url| url.split('?').next())
+            .and_then(|url| url.rsplit('/').next())
+            .ok_or_else(|| anyhow!("the backup request answered no Azure-AsyncOperation"))?
+            .to_owned();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let status = self
+                .expect(
+                    Method::GET,
+                    &format!("{}/backupOperations/{operation}", self.vault_path()),
+                    None,
+                )
+                .await?;
+            if status.body["status"] != "InProgress" {
+                return status.body["properties"]["jobId"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        anyhow!("the backup operation ended without a job: {}", status.body)
+                    });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the backup operation did not end within 30 s")
+    }
+
+    pub async fn job(&self, job_id: &str) -> anyhow::Result<Value> {
+        Ok(self
+            .expect(
+                Method::GET,
+                &format!("{}/backupJobs/{job_id}", self.vault_path()),
+                None,
+            )
+            .await?
+            .body)
+    }
+
+    /// The job once it is no longer in progress, or an error after `within`.
+    pub async fn wait_for_job_end(&self, job_id: &str, within: Duration) -> anyhow::Result<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let job = self.job(job_id).await?;
+            let status = job["properties"]["status"].as_str().unwrap_or_default();
+            if status != "InProgress" && status != "Cancelling" {
+                return Ok(job);
+            }
+            if Instant::now() >= deadline {
+                bail!("job {job_id} still {status} after {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn recovery_points(&self, vm: &str) -> anyhow::Result<Vec<Value>> {
+        let listed = self
+            .expect(
+                Method::GET,
+                &format!("{}/recoveryPoints", self.item_path(vm)),
+                None,
+            )
+            .await?;
+        Ok(listed.body["value"].as_array().cloned().unwrap_or_default())
+    }
+
+    pub async fn clock_now(&self) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+        let clock = self.expect(Method::GET, "/_sim/clock", None).await?;
+        let now = clock.body["now"]
+            .as_str()
+            .ok_or_else(|| anyhow!("/_sim/clock answered no time: {}", clock.body))?;
+        Ok(chrono::DateTime::parse_from_rfc3339(now)?.with_timezone(&chrono::Utc))
+    }
+
+    /// Moves the simulated clock forward without waiting for backups to settle.
+    pub async fn advance_clock(&self, by: &str) -> anyhow::Result<()> {
+        self.expect(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"by": by, "settleSeconds": 0})),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a fault (`/_sim/faults`); answers its id.
+    pub async fn add_fault(&self, fault: Value) -> anyhow::Result<String> {
+        let added = self
+            .expect(Method::POST, "/_sim/faults", Some(fault))
+            .await?;
+        added.body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("/_sim/faults answered no id: {}", added.body))
+    }
+
+    pub async fn clear_faults(&self) -> anyhow::Result<()> {
+        self.expect(Method::DELETE, "/_sim/faults", None).await?;
+        Ok(())
+    }
+
+    /// Every SAS minted so far stops working.
+    pub async fn expire_every_sas(&self) -> anyhow::Result<()> {
+        self.expect(Method::POST, "/_sim/faults/expire-sas", None)
+            .await?;
+        Ok(())
+    }
+
+    /// Has the service send the VM's extension its current settings again under a new
+    /// sequence number (the same task: Azure resends a command the agent did not report on).
+    pub async fn redeliver_extension(&self, vm: &str, extension: &str) -> anyhow::Result<()> {
+        self.expect(
+            Method::POST,
+            "/_sim/extensions/redeliver",
+            Some(json!({"vm": self.vm_path(vm), "extension": extension})),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+fn start_service(vaultsim: &Path, data: &Path, log: &Path) -> anyhow::Result<Child> {
+    std::fs::create_dir_all(data)?;
+    let log_file =
+        std::fs::File::create(log).with_context(|| format!("the service log {}", log.display()))?;
+    Command::new(vaultsim)
+        .args(["serve", "--http-addr", "127.0.0.1:0"])
+        .args(["--https-addr", "127.0.0.1:0"])
+        .args(["--blob-addr", "127.0.0.1:0"])
+        .args(["--blob-https-addr", "127.0.0.1:0"])
+        .args(["--guest-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
+        .arg(data)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .with_context(|| format!("starting {}", vaultsim.display()))
+}
+
+/// The address the service logged for `what` (`<what> addr=…`).
+fn wait_for_listener(log: &Path, what: &str) -> anyhow::Result<SocketAddr> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(addr) = text
+            .lines()
+            .find(|line| line.contains(what))
+            .and_then(|line| line.split("addr=").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            return addr
+                .parse()
+                .with_context(|| format!("the service logged '{addr}' for {what}"));
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "the service did not log '{what}' within {START_TIMEOUT:?}; see {}",
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -1,0 +1,144 @@
+//! `vaultsim-agent harness` as an extension developer runs it: it starts its own
+//! `vaultsim serve`, plays every scenario and writes JUnit. The built-in extension passes
+//! every scenario; the naive sample package (agent/samples/naive-vmsnapshot) fails exactly
+//! the scenarios its omissions break.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::common::sibling_binary;
+
+/// Runs the harness with `extra` arguments; answers whether it exited 0 and the JUnit.
+fn harness(extra: &[&str]) -> (bool, String, String) {
+    let work = tempfile::tempdir().unwrap();
+    let junit = work.path().join("results.xml");
+    let output = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
+        .arg("harness")
+        .arg("--work-dir")
+        .arg(work.path().join("work"))
+        .arg("--vaultsim")
+        .arg(sibling_binary("vaultsim"))
+        .arg("--junit")
+        .arg(&junit)
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("the harness runs");
+    let summary = String::from_utf8_lossy(&output.stdout).into_owned();
+    let junit = std::fs::read_to_string(&junit).unwrap_or_else(|_| {
+        panic!(
+            "no JUnit written; stdout:\n{summary}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.success(), summary, junit)
+}
+
+/// The scenarios of a JUnit document, each with `passed`, `failed` or `skipped`.
+fn verdicts(junit: &str) -> Vec<(String, &'static str)> {
+    junit
+        .split("<testcase ")
+        .skip(1)
+        .map(|case| {
+            let name = case
+                .split("name=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            let body = case.split("</testcase>").next().unwrap();
+            let verdict = if body.contains("<failure") {
+                "failed"
+            } else if body.contains("<skipped") {
+                "skipped"
+            } else {
+                "passed"
+            };
+            (name.to_owned(), verdict)
+        })
+        .collect()
+}
+
+fn named<'a>(verdicts: &'a [(String, &str)], wanted: &str) -> Vec<&'a str> {
+    verdicts
+        .iter()
+        .filter(|(_, verdict)| *verdict == wanted)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+fn sample_package() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/naive-vmsnapshot")
+}
+
+#[test]
+fn the_built_in_extension_passes_every_scenario() {
+    let (succeeded, summary, junit) = harness(&[]);
+    let verdicts = verdicts(&junit);
+    assert_eq!(verdicts.len(), 12, "{junit}");
+    assert!(
+        named(&verdicts, "failed").is_empty() && named(&verdicts, "skipped").is_empty(),
+        "{summary}"
+    );
+    assert!(succeeded, "{summary}");
+    assert!(
+        summary.contains("12 passed, 0 failed, 0 skipped"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn the_naive_sample_fails_exactly_the_scenarios_its_omissions_break() {
+    let package = sample_package();
+    let (succeeded, summary, junit) = harness(&["--extension-package", package.to_str().unwrap()]);
+    let verdicts = verdicts(&junit);
+    assert!(!succeeded, "a failed scenario fails the run:\n{summary}");
+    assert_eq!(
+        named(&verdicts, "passed"),
+        ["snapshot", "many-disks", "slow-storage", "crash-mid-run"],
+        "{summary}"
+    );
+    assert_eq!(
+        named(&verdicts, "failed"),
+        [
+            "stale-command",
+            "repeated-task",
+            "sequence-during-run",
+            "expired-sas",
+            "storage-throttled",
+            "status-blob-missing"
+        ],
+        "{summary}"
+    );
+    // Outside the sandbox the harness never writes the host's /etc/azure.
+    assert_eq!(
+        named(&verdicts, "skipped"),
+        ["pre-script-missing", "pre-script-failing"],
+        "{summary}"
+    );
+    assert!(summary.contains("FAIL  stale-command"), "{summary}");
+    assert!(summary.contains("the final code is 402"), "{summary}");
+}
+
+#[test]
+fn scenarios_are_listed_and_an_unknown_one_is_refused() {
+    let listed = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
+        .args(["harness", "--list"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.status.success());
+    assert_eq!(text.lines().count(), 12, "{text}");
+    assert!(text.starts_with("snapshot "), "{text}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
+        .args(["harness", "--scenario", "no-such-thing"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("stale-command"),
+        "lists the valid names: {error}"
+    );
+}
