@@ -114,6 +114,7 @@ impl BlobNode {
                         keys: vec![ACCOUNT_KEY.to_vec().into()],
                     }),
                     clock: clock.clone(),
+                    faults: Default::default(),
                 };
                 tokio::spawn(blob_http::serve(
                     Listener::plain(listener),

@@ -25,6 +25,7 @@ use crate::config::{Component, ServeConfig};
 use crate::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::data_dir::DataDirLock;
+use crate::faults::Faults;
 use crate::guest::{self, GoalStateNotifier};
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
@@ -99,6 +100,8 @@ impl Application {
             );
         }
         let clock = Clock::default();
+        // Per process: with the components split, a fault applies where `/_sim` is served.
+        let faults = Arc::new(Faults::default());
         let account = Account {
             name: config.account_name.clone(),
             keys: [Some(&config.account_key), config.account_key2.as_ref()]
@@ -144,6 +147,7 @@ impl Application {
                     store: store.clone(),
                     account: Arc::new(account.clone()),
                     clock: clock.clone(),
+                    faults: faults.clone(),
                 },
             }),
             None => None,
@@ -220,6 +224,8 @@ impl Application {
                     clock: clock.clone(),
                     auth: auth.clone(),
                     notifier: notifier.clone(),
+                    faults: faults.clone(),
+                    delivered: Default::default(),
                 },
             });
         }
@@ -242,6 +248,7 @@ impl Application {
                         .transpose()?,
                     engine: engine.clone(),
                     in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
+                    faults,
                 },
             });
         }

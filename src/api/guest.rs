@@ -30,9 +30,10 @@ use super::arm::ArmError;
 use crate::auth::{token, Auth};
 use crate::clock::Clock;
 use crate::control::sim_clock;
+use crate::faults::{FaultAction, FaultScope, Faults};
 use crate::guest::{
-    self, Credential, GoalStateNotifier, GuestError, Registration, RegistrationDisk, StatusReport,
-    DEFAULT_WAIT,
+    self, Credential, DeliveredGoalStates, GoalStateNotifier, GuestError, Registration,
+    RegistrationDisk, StatusReport, DEFAULT_WAIT, MAX_WAIT,
 };
 use crate::resources::lookup::OsType;
 use crate::resources::providers::{region, LOCATIONS};
@@ -50,6 +51,10 @@ pub struct GuestState {
     pub auth: Arc<Auth>,
     /// Wakes goal-state polls when the backup engine publishes.
     pub notifier: GoalStateNotifier,
+    /// The process's faults: goal-state polls consult them.
+    pub faults: Arc<Faults>,
+    /// What each VM was last answered, for polls a `drop` fault holds back.
+    pub delivered: Arc<DeliveredGoalStates>,
 }
 
 pub fn router(state: GuestState) -> Router {
@@ -194,14 +199,97 @@ async fn goal_state(
     let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
     let Query(query) =
         query.map_err(|e| GuestError::invalid("InvalidQueryParameterValue", e.body_text()))?;
-    let wait = query.wait_seconds.map_or(DEFAULT_WAIT, Duration::from_secs);
+    let wait = query
+        .wait_seconds
+        .map_or(DEFAULT_WAIT, Duration::from_secs)
+        .min(MAX_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    match state.faults.fire(FaultScope::GoalState) {
+        // A first fetch (no incarnation held) has nothing to be held back from.
+        Some(fired) if fired.action == FaultAction::Drop => {
+            if let Some(known) = query.incarnation {
+                if !hold_while_dropped(&state.faults, &fired.id, deadline).await {
+                    return unchanged_goal_state(&state, &vm_id, known).await;
+                }
+            }
+        }
+        other => apply_fault(other.map(|fired| fired.action)).await?,
+    }
+    let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
     let goal_state =
         guest::wait_for_goal_state(&state.db, &state.notifier, &vm_id, query.incarnation, wait)
             .await?;
+    state.delivered.record(&goal_state);
     // The host time the extension judges a task's age by: the clock another replica may
     // have just moved (this one's engine follows it only once a tick).
     sim_clock::apply_stored(&state.db, &state.clock).await?;
     Ok(Json(goal_state_body(goal_state, state.clock.now())))
+}
+
+/// How often a poll held back by a `drop` fault looks whether the fault still holds.
+const DROP_RECHECK: Duration = Duration::from_millis(100);
+
+/// Waits while the `drop` fault `id` is in force, until `deadline`; whether it lifted.
+async fn hold_while_dropped(faults: &Faults, id: &str, deadline: tokio::time::Instant) -> bool {
+    while faults.is_active(id) {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        tokio::time::sleep((deadline - now).min(DROP_RECHECK)).await;
+    }
+    true
+}
+
+/// The answer to a poll a `drop` fault held back to its end: the goal state the agent was
+/// last given, as if nothing had changed since. A 503 when this process never gave it
+/// one at that incarnation (another replica did, or this one restarted).
+async fn unchanged_goal_state(
+    state: &GuestState,
+    vm_id: &str,
+    known: i64,
+) -> Result<Json<GoalState>, GuestError> {
+    let Some(delivered) = state.delivered.at(vm_id, known) else {
+        return Err(GuestError::Fault {
+            status: 503,
+            code: "GoalStateUnavailable".to_owned(),
+            message: format!(
+                "A drop fault holds the goal state back, and this wire server has not given \
+                 incarnation {known} to the VM to answer with."
+            ),
+        });
+    };
+    sim_clock::apply_stored(&state.db, &state.clock).await?;
+    Ok(Json(goal_state_body(delivered, state.clock.now())))
+}
+
+/// What a fault the guest API's routes consult does to the request: an `error` becomes
+/// the answer, a `latency` delays the real one. Each guarded route calls it once, e.g.
+/// `apply_fault(state.faults.check(FaultScope::Presnapshot)).await?;`.
+pub async fn apply_fault(action: Option<FaultAction>) -> Result<(), GuestError> {
+    match action {
+        None => Ok(()),
+        Some(FaultAction::Latency(latency)) => {
+            tokio::time::sleep(latency).await;
+            Ok(())
+        }
+        Some(FaultAction::Error {
+            status,
+            code,
+            message,
+        }) => Err(GuestError::Fault {
+            status,
+            message: message.unwrap_or_else(|| {
+                format!("The wire server failed the request with {code} (a fault injected by /_sim/faults).")
+            }),
+            code,
+        }),
+        Some(other @ (FaultAction::Reset | FaultAction::Drop | FaultAction::ExpireSas { .. })) => {
+            // `NewFault` refuses these outside their scopes.
+            tracing::error!(action = other.kind(), "a guest API fault with an action it cannot take");
+            Ok(())
+        }
+    }
 }
 
 async fn report_status(
@@ -278,13 +366,22 @@ impl IntoResponse for GuestError {
             Self::Database(error) => {
                 return ArmError::Resource(ResourceError::Database(error)).into_response()
             }
+            Self::Fault { status, code, .. } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return error_body(status, code, message);
+            }
         };
-        let body = ErrorResponse {
-            error: ErrorDetail {
-                code: code.to_owned(),
-                message,
-            },
-        };
-        (status, Json(body)).into_response()
+        error_body(status, code.to_owned(), message)
     }
+}
+
+fn error_body(status: StatusCode, code: String, message: String) -> Response {
+    (
+        status,
+        Json(ErrorResponse {
+            error: ErrorDetail { code, message },
+        }),
+    )
+        .into_response()
 }

@@ -8,6 +8,7 @@ pub mod openapi;
 mod sim;
 mod sim_clock;
 mod sim_extensions;
+mod sim_faults;
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use axum::Router;
 use crate::auth::Auth;
 use crate::clock::Clock;
 use crate::control::Engine;
+use crate::faults::Faults;
 use crate::storage::StorageAccounts;
 use crate::store::Db;
 
@@ -37,6 +39,8 @@ pub struct ApiState {
     pub engine: Engine,
     /// Permits for ARM requests in progress; see `arm::MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// The process's fault registry, managed by `/_sim/faults`.
+    pub faults: Arc<Faults>,
 }
 
 pub fn router(state: ApiState) -> Router {
@@ -46,6 +50,7 @@ pub fn router(state: ApiState) -> Router {
         .merge(sim::router())
         .merge(sim_clock::router())
         .merge(sim_extensions::router())
+        .merge(sim_faults::router())
         .fallback(arm::dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -13,6 +13,7 @@ use sqlx::AnyConnection;
 use super::engine::Engine;
 use super::minting::{
     extension_identity, mint_task, DiskAccount, MintError, MintedTask, TaskDisk, TaskInput,
+    SAS_START_BACKDATE,
 };
 use super::progress::{backup_job_tasks, fail_backup_before_transfer};
 use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
@@ -327,8 +328,7 @@ fn mint_all(
             blob_endpoint: &account.endpoint,
             account_name: &account.name,
             account_key: account.key.expose_secret(),
-            // A little slack before now for clocks that run behind the service's.
-            sas_start: now + account_skew - TimeDelta::minutes(5),
+            sas_start: now + account_skew - SAS_START_BACKDATE,
             sas_expiry: task.deadline_at + account_skew,
             certificate_pem: &task.vm.certificate_pem,
             backup_metadata: vec![

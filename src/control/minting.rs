@@ -58,6 +58,10 @@ pub struct DiskAccount {
     pub skew_from_task: TimeDelta,
 }
 
+/// How far before its minting a task's SAS starts (`st`): slack for VM clocks that run
+/// behind the service's. Expiring SAS tokens (`/_sim/faults/expire-sas`) dates a token by it.
+pub const SAS_START_BACKDATE: TimeDelta = TimeDelta::minutes(5);
+
 /// Everything a task is minted from.
 pub struct TaskInput<'a> {
     /// Lower-case GUID of the backup job.

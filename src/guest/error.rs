@@ -26,6 +26,13 @@ pub enum GuestError {
     /// What creating a VM at registration answered (400, 404, 409, or 500).
     #[error(transparent)]
     Resource(#[from] ResourceError),
+    /// Any status: what a fault (`crate::faults`) has the guest API answer.
+    #[error("{message}")]
+    Fault {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// 500, message withheld: the metadata database failed.
     #[error("the metadata database failed")]
     Database(#[from] sqlx::Error),

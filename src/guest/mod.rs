@@ -6,6 +6,7 @@
 
 mod certificate;
 mod credential;
+mod delivered;
 mod error;
 mod goal_state;
 mod notifier;
@@ -14,6 +15,7 @@ mod registration;
 
 pub use certificate::{guest_certificate, GuestCertificate};
 pub use credential::{authenticate, Credential};
+pub use delivered::DeliveredGoalStates;
 pub use error::GuestError;
 pub use goal_state::{
     bump_incarnation, publish_extension, publish_extensions, report_status, report_uninstalled,

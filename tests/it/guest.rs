@@ -103,7 +103,7 @@ impl ManagementApp {
     }
 
     /// Registers a new VM `name` in `group` (created in westeurope); its vmId and credential.
-    async fn register_new_vm(&self, group: &str, name: &str) -> (String, String) {
+    pub(crate) async fn register_new_vm(&self, group: &str, name: &str) -> (String, String) {
         self.put_group(group, "westeurope").await;
         let registered = self
             .register_guest(Some(&self.token), &self.registration(group, name))
@@ -139,7 +139,7 @@ impl ManagementApp {
     /// Publishes the snapshot extension to `vm_id` as the engine does; `notify` as the engine
     /// of this replica would (without: as another replica's engine, which this one cannot
     /// notify). The sequence number.
-    async fn publish(&self, vm_id: &str, task: &str, notify: bool) -> i64 {
+    pub(crate) async fn publish(&self, vm_id: &str, task: &str, notify: bool) -> i64 {
         let db = self.db().await;
         let mut tx = db.begin_write().await.unwrap();
         let sequence_number =

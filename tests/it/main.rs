@@ -5,6 +5,7 @@ mod blob_xml;
 mod data_dir;
 mod durability;
 mod extensions;
+mod faults;
 mod fuzz;
 mod guest;
 mod helpers;

@@ -7,11 +7,12 @@ use axum::http::{request::Parts, StatusCode};
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretSlice};
 use vaultsim_protocol::sas::{
-    GrantedSas, Permission, SasRequest, ServiceSas, SignedResource, StoredPolicy,
+    GrantedSas, Permission, SasError, SasRequest, ServiceSas, SignedResource, StoredPolicy,
 };
 use vaultsim_protocol::shared_key::{self, SignedRequest};
 
 use crate::blob::engine::{BlobStore, PublicAccess};
+use crate::faults::Faults;
 
 use super::error::BlobApiError;
 use super::router::{Operation, Query, Target};
@@ -48,6 +49,7 @@ pub fn authenticate(
     query: &Query,
     store: &BlobStore,
     client: Client,
+    faults: &Faults,
 ) -> Result<Principal, BlobApiError> {
     if target.account != account.name {
         return Err(BlobApiError::new(
@@ -121,7 +123,18 @@ pub fn authenticate(
         })
     };
     match token.check(&request, &keys, policy) {
-        Ok(granted) => Ok(Principal::Sas(granted)),
+        Ok(granted) => match faults.sas_expired(granted.start) {
+            // Refused as a token past its expiry is, with the cutoff as its expiry.
+            Some(cutoff) => Err(BlobApiError::authentication_failed(
+                SasError::OutsideTimeWindow {
+                    start: granted.start,
+                    expiry: cutoff,
+                    now: client.now,
+                }
+                .authentication_error_detail(),
+            )),
+            None => Ok(Principal::Sas(granted)),
+        },
         Err(error) if error.error_code() == "AuthenticationFailed" => Err(
             BlobApiError::authentication_failed(error.authentication_error_detail()),
         ),

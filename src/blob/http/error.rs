@@ -1,6 +1,8 @@
 //! The blob endpoint's one error type and its wire form: the Azure Storage XML body
 //! (`<Error><Code>…</Code><Message>…</Message>…</Error>`) plus `x-ms-error-code`.
 
+use std::borrow::Cow;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -11,7 +13,8 @@ use crate::blob::engine::StoreError;
 #[derive(Debug)]
 pub struct BlobApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    /// Azure's error code; owned only when a fault injects one.
+    pub code: Cow<'static, str>,
     pub message: String,
     /// Extra elements after `<Message>`, e.g. `AuthenticationErrorDetail` or `HeaderName`.
     pub details: Vec<(&'static str, String)>,
@@ -23,7 +26,7 @@ impl BlobApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
+            code: Cow::Borrowed(code),
             message: message.into(),
             details: Vec::new(),
             headers: Vec::new(),
@@ -119,11 +122,24 @@ impl BlobApiError {
         )
     }
 
+    /// What a fault's `error` action answers: its status and code, with its message or
+    /// else Azure's standard message for the code.
+    pub fn injected(status: u16, code: &str, message: Option<&str>) -> Self {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        Self {
+            status,
+            code: Cow::Owned(code.to_owned()),
+            message: message.unwrap_or_else(|| standard_message(code)).to_owned(),
+            details: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
     /// The response, with `RequestId` and `Time` in the message as Azure writes them.
     pub fn into_response_for(self, request_id: &str, time: &str) -> Response {
         let message = format!("{}\nRequestId:{request_id}\nTime:{time}", self.message);
         let body = blob_xml::to_xml(&ErrorBody {
-            code: self.code,
+            code: &self.code,
             message: &message,
             details: &self.details,
         })
@@ -134,13 +150,41 @@ impl BlobApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/xml"),
         );
-        headers.insert("x-ms-error-code", HeaderValue::from_static(self.code));
+        if let Ok(code) = HeaderValue::from_str(&self.code) {
+            headers.insert("x-ms-error-code", code);
+        }
         for (name, value) in self.headers {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
             }
         }
         response
+    }
+}
+
+/// Azure Storage's message for an error code, as its REST reference lists them (the
+/// codes a fault is likely to inject); a generic one for any other code.
+fn standard_message(code: &str) -> &'static str {
+    match code {
+        // Azure also answers ServerBusy with "Operations per second is over the account
+        // limit." (and the ingress and egress variants) when an account's targets are hit;
+        // "The server is busy." is the general one.
+        "ServerBusy" => "The server is busy.",
+        "InternalError" => "The server encountered an internal error. Please retry the request.",
+        "OperationTimedOut" => "The operation could not be completed within the permitted time.",
+        "AuthenticationFailed" => "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+        "AuthorizationFailure" => "This request is not authorized to perform this operation.",
+        "AuthorizationPermissionMismatch" => "This request is not authorized to perform this operation using this permission.",
+        "BlobNotFound" => "The specified blob does not exist.",
+        "ContainerNotFound" => "The specified container does not exist.",
+        "ResourceNotFound" => "The specified resource does not exist.",
+        "LeaseIdMissing" => "There is currently a lease on the blob and no lease ID was specified in the request.",
+        "LeaseAlreadyPresent" => "There is already a lease present.",
+        "ConditionNotMet" => "The condition specified using HTTP conditional header(s) is not met.",
+        "AccountIsDisabled" => "The specified account is disabled.",
+        "InsufficientAccountPermissions" => "The account being accessed does not have sufficient permissions to execute this operation.",
+        "RequestBodyTooLarge" => "The request body is too large and exceeds the maximum permissible limit.",
+        _ => "The request failed (a fault injected by /_sim/faults).",
     }
 }
 

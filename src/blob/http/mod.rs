@@ -31,6 +31,7 @@ pub use serve::serve;
 
 use crate::blob::engine::{BlobAddress, BlobStore, Timestamp};
 use crate::clock::Clock;
+use crate::faults::{BlobCall, FaultAction, Faults};
 use crate::server::{ListenerScheme, Scheme};
 use error::BlobApiError;
 use router::{Operation, Query, Target};
@@ -45,6 +46,8 @@ pub struct BlobState {
     pub store: Arc<BlobStore>,
     pub account: Arc<Account>,
     pub clock: Clock,
+    /// The process's faults, consulted before each operation and for each SAS.
+    pub faults: Arc<Faults>,
 }
 
 /// The endpoint's routes. Serve them with [`serve`], which adds what the handlers read
@@ -226,6 +229,7 @@ async fn handle(
         &query,
         &state.store,
         client,
+        &state.faults,
     )?;
     auth::authorize(&principal, op, &target, &state.store, || {
         state.store.blob_exists(
@@ -233,6 +237,28 @@ async fn handle(
             target.blob.as_deref().unwrap_or_default(),
         )
     })?;
+    // After authorization, so that a fault stands for the service failing a request it
+    // would have served, and before the operation, so that nothing is applied.
+    let call = || BlobCall {
+        operation: op.analytics_name(&query, &parts.headers),
+        account: &target.account,
+        container: target.container.as_deref(),
+        blob: target.blob.as_deref(),
+    };
+    match state.faults.blob(call) {
+        None => {}
+        Some(FaultAction::Latency(latency)) => tokio::time::sleep(latency).await,
+        Some(FaultAction::Error {
+            status,
+            code,
+            message,
+        }) => return Err(BlobApiError::injected(status, &code, message.as_deref())),
+        Some(FaultAction::Reset) => return Ok(serve::reset_connection()),
+        Some(other @ (FaultAction::Drop | FaultAction::ExpireSas { .. })) => {
+            // `NewFault` refuses these for blob faults.
+            tracing::error!(action = other.kind(), "a blob fault with a non-blob action");
+        }
+    }
     let request = BlobRequest {
         parts,
         body,

@@ -1,7 +1,7 @@
 //! Parsing a request line into what it addresses and which operation it is, from the
 //! verb, the path-style URL and the `restype`/`comp` query parameters.
 
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 
 use super::error::BlobApiError;
 
@@ -42,6 +42,52 @@ pub enum Operation {
     LeaseBlob,
     /// As `LeaseBlob`.
     IncrementalCopy,
+}
+
+impl Operation {
+    /// The operation's name in Azure Storage analytics logs, which is how faults name it
+    /// (`crate::faults::BLOB_OPERATIONS`). Two names depend on more than the operation:
+    /// a Put Page that clears is `ClearPage`, and container metadata is read apart from
+    /// the container's properties.
+    pub fn analytics_name(self, query: &Query, headers: &HeaderMap) -> &'static str {
+        use Operation as Op;
+        match self {
+            Op::ListContainers => "ListContainers",
+            Op::GetAccountInfo => "GetAccountInformation",
+            Op::CreateContainer => "CreateContainer",
+            Op::DeleteContainer => "DeleteContainer",
+            Op::GetContainerProperties if query.get("comp") == Some("metadata") => {
+                "GetContainerMetadata"
+            }
+            Op::GetContainerProperties => "GetContainerProperties",
+            Op::SetContainerMetadata => "SetContainerMetadata",
+            Op::GetContainerAcl => "GetContainerACL",
+            Op::SetContainerAcl => "SetContainerACL",
+            Op::ListBlobs => "ListBlobs",
+            Op::PutBlob => "PutBlob",
+            Op::PutBlock => "PutBlock",
+            Op::PutBlockList => "PutBlockList",
+            Op::GetBlockList => "GetBlockList",
+            Op::PutPage
+                if headers
+                    .get("x-ms-page-write")
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"clear")) =>
+            {
+                "ClearPage"
+            }
+            Op::PutPage => "PutPage",
+            Op::GetPageRanges => "GetPageRegions",
+            Op::SnapshotBlob => "SnapshotBlob",
+            Op::SetBlobProperties => "SetBlobProperties",
+            Op::SetBlobMetadata => "SetBlobMetadata",
+            Op::GetBlobMetadata => "GetBlobMetadata",
+            Op::GetBlob => "GetBlob",
+            Op::GetBlobProperties => "GetBlobProperties",
+            Op::DeleteBlob => "DeleteBlob",
+            Op::LeaseBlob => "LeaseBlob",
+            Op::IncrementalCopy => "IncrementalCopyBlob",
+        }
+    }
 }
 
 /// Decoded query parameters, in order.
@@ -203,9 +249,52 @@ fn unsupported_verb() -> BlobApiError {
 mod tests {
     use super::*;
 
-    fn op(method: Method, path: &str, query: &str) -> Result<Operation, &'static str> {
-        let target = parse_target(path).map_err(|e| e.code)?;
-        parse_operation(&method, &target, &Query::parse(query)).map_err(|e| e.code)
+    fn op(method: Method, path: &str, query: &str) -> Result<Operation, String> {
+        let target = parse_target(path).map_err(|e| e.code.into_owned())?;
+        parse_operation(&method, &target, &Query::parse(query)).map_err(|e| e.code.into_owned())
+    }
+
+    #[test]
+    fn analytics_names_are_the_ones_faults_know_and_cover_them() {
+        let requests = [
+            (Method::GET, "/a", "comp=list"),
+            (Method::GET, "/a", "restype=account&comp=properties"),
+            (Method::PUT, "/a/c", "restype=container"),
+            (Method::DELETE, "/a/c", "restype=container"),
+            (Method::GET, "/a/c", "restype=container"),
+            (Method::GET, "/a/c", "restype=container&comp=metadata"),
+            (Method::PUT, "/a/c", "restype=container&comp=metadata"),
+            (Method::GET, "/a/c", "restype=container&comp=acl"),
+            (Method::PUT, "/a/c", "restype=container&comp=acl"),
+            (Method::GET, "/a/c", "restype=container&comp=list"),
+            (Method::PUT, "/a/c/b", ""),
+            (Method::PUT, "/a/c/b", "comp=block"),
+            (Method::PUT, "/a/c/b", "comp=blocklist"),
+            (Method::GET, "/a/c/b", "comp=blocklist"),
+            (Method::PUT, "/a/c/b", "comp=page"),
+            (Method::GET, "/a/c/b", "comp=pagelist"),
+            (Method::PUT, "/a/c/b", "comp=snapshot"),
+            (Method::PUT, "/a/c/b", "comp=properties"),
+            (Method::PUT, "/a/c/b", "comp=metadata"),
+            (Method::GET, "/a/c/b", "comp=metadata"),
+            (Method::GET, "/a/c/b", ""),
+            (Method::HEAD, "/a/c/b", ""),
+            (Method::DELETE, "/a/c/b", ""),
+            (Method::PUT, "/a/c/b", "comp=lease"),
+            (Method::PUT, "/a/c/b", "comp=incrementalcopy"),
+        ];
+        let mut clear = HeaderMap::new();
+        clear.insert("x-ms-page-write", "Clear".parse().unwrap());
+        let mut named = std::collections::BTreeSet::new();
+        for (method, path, query) in requests {
+            let operation = op(method, path, query).unwrap();
+            let query = Query::parse(query);
+            named.insert(operation.analytics_name(&query, &HeaderMap::new()));
+            named.insert(operation.analytics_name(&query, &clear));
+        }
+        let known: std::collections::BTreeSet<_> =
+            crate::faults::BLOB_OPERATIONS.iter().copied().collect();
+        assert_eq!(named, known);
     }
 
     #[test]
@@ -248,13 +337,13 @@ mod tests {
     fn unknown_comp_and_verbs_are_refused_with_azure_codes() {
         assert_eq!(
             op(Method::PUT, "/acct/c/b", "comp=bogus"),
-            Err("InvalidQueryParameterValue")
+            Err("InvalidQueryParameterValue".to_owned())
         );
         assert_eq!(
             op(Method::POST, "/acct/c/b", ""),
-            Err("UnsupportedHttpVerb")
+            Err("UnsupportedHttpVerb".to_owned())
         );
-        assert_eq!(op(Method::GET, "/", ""), Err("InvalidUri"));
+        assert_eq!(op(Method::GET, "/", ""), Err("InvalidUri".to_owned()));
     }
 
     #[test]

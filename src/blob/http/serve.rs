@@ -1,14 +1,15 @@
 //! Serving the blob endpoint: one hyper HTTP/1 connection per client, each wrapped so that
 //! metadata header names keep their case (see `header_case`), with the client's address
-//! for SAS `sip` checks and the listener's scheme for `spr` checks.
+//! for SAS `sip` checks and the listener's scheme for `spr` checks. A response marked
+//! [`ResetConnection`] is not sent: the connection is closed instead.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
+use axum::response::Response;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -34,7 +35,14 @@ pub async fn serve(
             let names = names.clone();
             let response = router.clone().oneshot(request.map(Body::new));
             async move {
-                let mut response = response.await?;
+                let mut response = match response.await {
+                    Ok(response) => response,
+                    Err(infallible) => match infallible {},
+                };
+                if response.extensions().get::<ResetConnection>().is_some() {
+                    // hyper closes the connection on a service error, writing nothing.
+                    return Err(ResetConnection);
+                }
                 let keys = response
                     .extensions_mut()
                     .remove::<ResponseMetadataNames>()
@@ -43,10 +51,23 @@ pub async fn serve(
                     names: keys.0,
                     head_request,
                 });
-                Ok::<_, Infallible>(response)
+                Ok(response)
             }
         });
         hyper::server::conn::http1::Builder::new().serve_connection(io, service)
     };
     server::serve(listener, connect, shutdown).await
+}
+
+/// Marks a response that must not be sent: the connection is closed without one, as a
+/// fault's `reset` asks.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the connection was reset by a fault")]
+pub struct ResetConnection;
+
+/// A response that makes [`serve`] close the connection instead of answering.
+pub fn reset_connection() -> Response {
+    let mut response = Response::new(Body::empty());
+    response.extensions_mut().insert(ResetConnection);
+    response
 }

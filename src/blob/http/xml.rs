@@ -239,7 +239,7 @@ mod tests {
 
         fn assert_refusal_shape(error: &BlobApiError) -> Result<(), TestCaseError> {
             prop_assert_eq!(error.status, StatusCode::BAD_REQUEST);
-            prop_assert_eq!(error.code, "InvalidXmlDocument");
+            prop_assert_eq!(error.code.as_ref(), "InvalidXmlDocument");
             Ok(())
         }
 
