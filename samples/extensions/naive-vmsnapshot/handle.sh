@@ -2,6 +2,7 @@
 # A deliberately naive backup extension, the sample for `vaultsim-agent harness`: enable
 # snapshots every disk through its SAS and reports success. It leaves out what the real
 # VMSnapshotLinux does besides, and the harness catches each omission:
+#   no transitioning status (code 4) before the work        -> sequence-during-run, crash-mid-run
 #   no staleness check of commandStartTimeUTCTicks          -> stale-command
 #   no record of the last taskId                            -> repeated-task, sequence-during-run
 #   failed snapshots and uploads still reported as success  -> expired-sas, storage-throttled,
