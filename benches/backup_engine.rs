@@ -213,6 +213,7 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
             EngineConfig {
                 instance_id: format!("bench-{n}"),
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
+                snapshot_method: Default::default(),
             },
         ));
     }
