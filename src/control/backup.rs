@@ -23,11 +23,11 @@ use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, New
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
 use crate::store::placeholders;
-use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
     VM_NOT_FOUND,
 };
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 
 /// The protected item a backup is for.
 #[derive(Debug, Clone)]

@@ -13,11 +13,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
 use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, IncludedDisks, KeyValue, ObjectStrProtected,
     ObjectStrPublic, ProtectedSettings, PublicSettings, COMMAND_SNAPSHOT, VM_TYPE_ARM,
 };
-use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::ticks::ticks_string;
 use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
@@ -302,7 +302,8 @@ fn public_object(input: &TaskInput) -> ObjectStrPublic {
     }
 }
 
-fn blob_url(endpoint: &str, container: &str, blob: &str) -> String {
+/// A blob's URL in an account (`endpoint`), its names escaped as in the SAS URIs.
+pub fn blob_url(endpoint: &str, container: &str, blob: &str) -> String {
     format!(
         "{}/{}/{}",
         endpoint.trim_end_matches('/'),

@@ -8,6 +8,8 @@ mod certificate;
 mod credential;
 mod error;
 mod goal_state;
+/// The wire server's presnapshot/dosnapshot: host time and host-side disk snapshots.
+pub mod host_snapshot;
 mod notifier;
 mod registration;
 

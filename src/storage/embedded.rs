@@ -203,9 +203,9 @@ impl BlobStorage for EmbeddedStorage {
         blob: &str,
         metadata: Option<Metadata>,
     ) -> Result<Timestamp, StorageError> {
-        let (snapshot, _) = self
-            .store
-            .snapshot(container, blob, metadata, &Conditions::default())?;
+        let (snapshot, _) =
+            self.store
+                .snapshot(container, blob, metadata, &Conditions::default())?;
         Ok(snapshot)
     }
 

@@ -217,7 +217,10 @@ mod tests {
                 method
             );
         }
-        assert!("OnlyGuest".parse::<SnapshotMethod>().is_err(), "case matters");
+        assert!(
+            "OnlyGuest".parse::<SnapshotMethod>().is_err(),
+            "case matters"
+        );
         let default = SnapshotMethod::FirstHostThenGuest;
         assert_eq!(SnapshotMethod::from_custom_settings(None), default);
         assert_eq!(SnapshotMethod::from_custom_settings(Some("{}")), default);
@@ -265,6 +268,13 @@ mod tests {
             fields.to_datetime().unwrap(),
             time.with_nanosecond(0).unwrap()
         );
-        assert_eq!(ResponseTime { month: 13, ..fields }.to_datetime(), None);
+        assert_eq!(
+            ResponseTime {
+                month: 13,
+                ..fields
+            }
+            .to_datetime(),
+            None
+        );
     }
 }

@@ -2,10 +2,10 @@
 //! (handler settings, `objectStr`, .NET ticks) and what the extension hands back (the status
 //! blob and its result codes). Shared by the service and the agent; pure, no I/O.
 
-/// The wire server's presnapshot/dosnapshot calls and `takeSnapshotFrom`.
-pub mod host_snapshot;
 /// Extension result codes, their health colour, and the Azure Backup error users see.
 pub mod codes;
+/// The wire server's presnapshot/dosnapshot calls and `takeSnapshotFrom`.
+pub mod host_snapshot;
 /// Public and protected handler settings, `objectStr`, the `N.settings` file.
 pub mod settings;
 /// A disk snapshot's URL in the status: its container, blob and snapshot id.
