@@ -23,6 +23,7 @@ use vaultsim_agent::keys::VmKeys;
 use vaultsim_agent::vss::freeze::NoEligibleMounts;
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, ObjectStrProtected, ProtectedSettings, SettingsFile,
 };
@@ -224,6 +225,9 @@ impl Harness {
             sas_expiry,
             certificate_pem: &self.keys.certificate_pem,
             backup_metadata: vec![("BackupJobId".into(), job_id.clone())],
+            snapshot_task_token: "a-token",
+            // These tests run without a host: the extension takes the guest path.
+            snapshot_method: SnapshotMethod::OnlyGuest,
         })
         .unwrap()
         .handler_settings
@@ -272,6 +276,9 @@ impl Harness {
                 freezer: NoEligibleMounts,
                 local_disks: Arc::default(),
                 statuses,
+                // No wire server: host calls find nobody (555), as on a VM that cannot
+                // reach 168.63.129.16.
+                wire_server: "http://127.0.0.1:1".into(),
             },
         );
         (Arc::new(extension), received)
