@@ -9,6 +9,7 @@ mod e2e;
 mod extension;
 mod fleet;
 mod freeze;
+mod host_snapshot;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;
