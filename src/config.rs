@@ -153,7 +153,11 @@ pub struct ServeConfig {
     /// tells the extension: `onlyGuest` (the extension, through each disk's SAS URI),
     /// `onlyHost` (the guest API's presnapshot/dosnapshot, Azure's wire server),
     /// `firstHostThenGuest` (Azure's default) or `firstGuestThenHost`.
-    #[arg(long, env = "VAULTSIM_SNAPSHOT_METHOD", default_value = "onlyGuest")]
+    #[arg(
+        long,
+        env = "VAULTSIM_SNAPSHOT_METHOD",
+        default_value = "firstHostThenGuest"
+    )]
     pub snapshot_method: SnapshotMethod,
     /// Storage account name served by the blob endpoint.
     #[arg(

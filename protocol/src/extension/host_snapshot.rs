@@ -29,11 +29,12 @@ pub const GUEST_CREATOR: &str = "guestExtension";
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum SnapshotMethod {
     /// The extension, through each disk's SAS URI.
-    #[default]
     OnlyGuest,
     /// The host, through `dosnapshot`.
     OnlyHost,
-    /// The host when `presnapshot` answers 200/201, else the extension (Azure's default).
+    /// The host when `presnapshot` answers 200/201, else the extension: Azure's default,
+    /// and the real extension's when `customSettings` names none.
+    #[default]
     FirstHostThenGuest,
     /// The extension; the host when every guest snapshot failed.
     FirstGuestThenHost,
@@ -64,7 +65,7 @@ impl SnapshotMethod {
             .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
             .and_then(|settings| settings["takeSnapshotFrom"].as_str().map(str::to_owned))
             .and_then(|name| name.parse().ok())
-            .unwrap_or(SnapshotMethod::FirstHostThenGuest)
+            .unwrap_or_default()
     }
 
     /// The `customSettings` JSON string that asks for this method.
