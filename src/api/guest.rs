@@ -349,20 +349,8 @@ async fn do_snapshot(
     let snapshot_info = taken
         .into_iter()
         .map(|disk| match disk.outcome {
-            Ok(taken) => HostSnapshotInfo {
-                is_successful: "true".to_owned(),
-                snapshot_uri: Some(taken.snapshot_uri),
-                error_message: None,
-                status_code: StatusCode::CREATED.as_u16(),
-                dd_snapshot_identifier: None,
-            },
-            Err(failed) => HostSnapshotInfo {
-                is_successful: "false".to_owned(),
-                snapshot_uri: None,
-                error_message: Some(failed.message),
-                status_code: failed.status,
-                dd_snapshot_identifier: None,
-            },
+            Ok(taken) => HostSnapshotInfo::taken(taken.snapshot_uri),
+            Err(failed) => HostSnapshotInfo::failed(failed.status, failed.message),
         })
         .collect();
     Ok(Json(DoSnapshotResponse { snapshot_info }))

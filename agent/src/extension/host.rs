@@ -309,10 +309,7 @@ mod tests {
     fn only_the_string_true_is_a_success() {
         let info = |is_successful: &str| HostSnapshotInfo {
             is_successful: is_successful.to_owned(),
-            snapshot_uri: Some("http://h/a/c/b?snapshot=s".to_owned()),
-            error_message: None,
-            status_code: 201,
-            dd_snapshot_identifier: None,
+            ..HostSnapshotInfo::taken("http://h/a/c/b?snapshot=s".to_owned())
         };
         let taken = status_snapshot(&info("true"));
         assert!(taken.is_successful);

@@ -200,6 +200,28 @@ pub struct HostSnapshotInfo {
 }
 
 impl HostSnapshotInfo {
+    /// A snapshot the host took (the blob service answered 201).
+    pub fn taken(snapshot_uri: String) -> Self {
+        HostSnapshotInfo {
+            is_successful: SUCCESSFUL.to_owned(),
+            snapshot_uri: Some(snapshot_uri),
+            error_message: None,
+            status_code: 201,
+            dd_snapshot_identifier: None,
+        }
+    }
+
+    /// A disk the host could not snapshot: the blob service's status and message.
+    pub fn failed(status_code: u16, error_message: String) -> Self {
+        HostSnapshotInfo {
+            is_successful: "false".to_owned(),
+            snapshot_uri: None,
+            error_message: Some(error_message),
+            status_code,
+            dd_snapshot_identifier: None,
+        }
+    }
+
     pub fn is_successful(&self) -> bool {
         self.is_successful == SUCCESSFUL
     }
@@ -241,17 +263,19 @@ mod tests {
         assert_eq!(request.disk_ids, [-1, 0]);
         assert_eq!(request.snapshot_metadata[0].key, "TaskId");
         assert_eq!(request.instant_access_duration_minutes, None);
-        let info = HostSnapshotInfo {
-            is_successful: SUCCESSFUL.into(),
-            snapshot_uri: Some("http://h/a/c/b?snapshot=x".into()),
-            error_message: None,
-            status_code: 201,
-            dd_snapshot_identifier: None,
-        };
+        let info = HostSnapshotInfo::taken("http://h/a/c/b?snapshot=x".into());
+        assert!(info.is_successful());
         assert_eq!(
             serde_json::to_value(&info).unwrap(),
             serde_json::json!({"isSuccessful": "true", "snapshotUri": "http://h/a/c/b?snapshot=x",
                 "errorMessage": null, "statusCode": 201})
+        );
+        let failed = HostSnapshotInfo::failed(404, "no such disk".into());
+        assert!(!failed.is_successful());
+        assert_eq!(
+            serde_json::to_value(&failed).unwrap(),
+            serde_json::json!({"isSuccessful": "false", "snapshotUri": null,
+                "errorMessage": "no such disk", "statusCode": 404})
         );
     }
 
