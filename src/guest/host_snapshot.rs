@@ -80,7 +80,9 @@ pub async fn active_task(
     if !token_ok || !vm_ok {
         return Err(GuestError::Forbidden {
             code: "InvalidSnapshotTaskToken",
-            message: "The snapshotTaskToken is not the task's.".to_owned(),
+            message: "The snapshotTaskToken is not the task's, or the credential is not its \
+                      VM's."
+                .to_owned(),
         });
     }
     if task.state != TaskState::AwaitingSnapshot {
