@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
+
 use crate::storage::Placement;
 
 /// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
@@ -147,6 +149,13 @@ pub struct ServeConfig {
     /// (Azure's wire server, 168.63.129.16:32526).
     #[arg(long, env = "VAULTSIM_GUEST_ADDR", default_value = "127.0.0.1:32526")]
     pub guest_addr: SocketAddr,
+    /// Who takes a backup's disk snapshots, as the task's `customSettings.takeSnapshotFrom`
+    /// tells the extension: `onlyGuest` (the extension, through each disk's SAS URI),
+    /// `onlyHost` (the guest API's presnapshot/dosnapshot, Azure's wire server),
+    /// `firstHostThenGuest` (Azure's default) or `firstGuestThenHost`. `onlyGuest` by
+    /// default, so that storage faults act on the extension's own snapshot calls.
+    #[arg(long, env = "VAULTSIM_SNAPSHOT_METHOD", default_value = "onlyGuest")]
+    pub snapshot_method: SnapshotMethod,
     /// Storage account name served by the blob endpoint.
     #[arg(
         long,
@@ -218,6 +227,7 @@ impl ServeConfig {
             tls_key: None,
             tls_san: Vec::new(),
             guest_addr: any_port,
+            snapshot_method: SnapshotMethod::OnlyGuest,
             account_name: "devstoreaccount1".to_owned(),
             account_key: DEV_ACCOUNT_KEY.into(),
             blob_checkpoint_bytes: 64 << 20,

@@ -211,6 +211,7 @@ impl Application {
             EngineConfig {
                 instance_id: engine_instance_id(data_dir)?,
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
+                snapshot_method: config.snapshot_method,
             },
         );
         if config.runs(Component::Guest) {

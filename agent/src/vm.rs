@@ -361,6 +361,7 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                 freezer: self.freezer.clone(),
                 local_disks: Arc::clone(&self.local_disks),
                 statuses: self.statuses.clone(),
+                wire_server: self.config.guest_url.clone(),
             },
         ));
         self.extensions

@@ -7,6 +7,8 @@
 //! - `PUT /machine/extensions/{name}/status` (credential): report a handler's status file.
 //! - `DELETE /machine/extensions/{name}` (credential): the handler the goal state said to
 //!   uninstall is uninstalled; the extension's deletion completes.
+//! - `POST /metadata/recsvc/snapshot/presnapshot?api-version=2017-12-01` and `.../dosnapshot`
+//!   (the task's `snapshotTaskToken`; the credential optional): the host snapshot path.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +21,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use secrecy::SecretString;
 use serde::Deserialize;
+use vaultsim_protocol::extension::host_snapshot::{
+    DoSnapshotRequest, DoSnapshotResponse, HostSnapshotInfo, PreSnapshotRequest,
+    PreSnapshotResponse, API_VERSION as HOST_API_VERSION, DOSNAPSHOT_PATH, PRESNAPSHOT_PATH,
+};
 use vaultsim_protocol::guest::{
     ExtensionRuntimeSettings, ExtensionSettingsFile, GoalState, GoalStateExtension,
     RegisterRequest, Registered, RegisteredDisk,
@@ -31,6 +38,7 @@ use crate::auth::{token, Auth};
 use crate::clock::Clock;
 use crate::control::sim_clock;
 use crate::faults::{FaultAction, FaultScope, Faults};
+use crate::guest::host_snapshot::{self, HostCaller};
 use crate::guest::{
     self, Credential, DeliveredGoalStates, GoalStateNotifier, GuestError, Registration,
     RegistrationDisk, StatusReport, DEFAULT_WAIT, MAX_WAIT,
@@ -63,6 +71,8 @@ pub fn router(state: GuestState) -> Router {
         .route("/machine/goalstate", get(goal_state))
         .route("/machine/extensions/{name}/status", put(report_status))
         .route("/machine/extensions/{name}", delete(report_uninstalled))
+        .route(PRESNAPSHOT_PATH, post(pre_snapshot))
+        .route(DOSNAPSHOT_PATH, post(do_snapshot))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
         .with_state(state)
@@ -264,8 +274,8 @@ async fn unchanged_goal_state(
 }
 
 /// What a fault the guest API's routes consult does to the request: an `error` becomes
-/// the answer, a `latency` delays the real one. Each guarded route calls it once, e.g.
-/// `apply_fault(state.faults.check(FaultScope::Presnapshot)).await?;`.
+/// the answer, a `latency` delays the real one. Goal-state polls and the host snapshot
+/// calls each call it once, first.
 pub async fn apply_fault(action: Option<FaultAction>) -> Result<(), GuestError> {
     match action {
         None => Ok(()),
@@ -319,9 +329,132 @@ async fn no_route() -> GuestError {
     GuestError::NotFound {
         code: "NoRoute",
         message: "The guest API serves /machine/register, /machine/goalstate, \
-                  /machine/extensions/{name}/status and /machine/extensions/{name}."
+                  /machine/extensions/{name}/status, /machine/extensions/{name} and \
+                  /metadata/recsvc/snapshot/{presnapshot,dosnapshot}."
             .to_owned(),
     }
+}
+
+/// `?api-version=` of a host snapshot call.
+#[derive(Debug, Deserialize)]
+struct HostCallQuery {
+    #[serde(rename = "api-version")]
+    api_version: Option<String>,
+}
+
+/// The checks every host snapshot call passes first: the api-version the extension sends
+/// (400 `InvalidApiVersionParameter` otherwise, as Azure's wire server answers any other),
+/// and the VM credential when one is sent (401 if it is not a VM's).
+async fn host_caller(
+    state: &GuestState,
+    headers: &HeaderMap,
+    query: Result<Query<HostCallQuery>, QueryRejection>,
+    task_id: String,
+    token: Option<String>,
+) -> Result<HostCaller, GuestError> {
+    let Query(query) =
+        query.map_err(|e| GuestError::invalid("InvalidQueryParameterValue", e.body_text()))?;
+    if query.api_version.as_deref() != Some(HOST_API_VERSION) {
+        return Err(GuestError::invalid(
+            "InvalidApiVersionParameter",
+            format!("The host snapshot calls take api-version={HOST_API_VERSION}."),
+        ));
+    }
+    let vm_id = match headers.get(header::AUTHORIZATION) {
+        Some(_) => {
+            Some(guest::authenticate(&state.db, &credential(headers)?, state.clock.now()).await?)
+        }
+        None => None,
+    };
+    Ok(HostCaller {
+        task_id,
+        token: token.map(SecretString::from),
+        vm_id,
+    })
+}
+
+/// `presnapshot`: the host's time (the service clock, simulated or not), so a task is
+/// stale by the same clock for every extension.
+async fn pre_snapshot(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    query: Result<Query<HostCallQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<PreSnapshotResponse>, GuestError> {
+    // A fault of the host path (`/_sim/faults`) answers before the host does.
+    apply_fault(state.faults.check(FaultScope::Presnapshot)).await?;
+    let request: PreSnapshotRequest = parse_json(&body.map_err(unreadable)?)?;
+    let caller = host_caller(
+        &state,
+        &headers,
+        query,
+        request.task_id,
+        request.snapshot_task_token,
+    )
+    .await?;
+    // Another replica may have just moved the simulated clock.
+    sim_clock::apply_stored(&state.db, &state.clock).await?;
+    let now = state.clock.now();
+    let task = host_snapshot::active_task(&state.db, &caller, now).await?;
+    Ok(Json(PreSnapshotResponse {
+        bhs_version: BHS_VERSION.to_owned(),
+        node_id: host_node_id(&task.vm_id),
+        response_time: now.into(),
+        result: PRESNAPSHOT_RESULT.to_owned(),
+    }))
+}
+
+/// `dosnapshot`: snapshots the listed disks of the task's VM host-side.
+async fn do_snapshot(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    query: Result<Query<HostCallQuery>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<DoSnapshotResponse>, GuestError> {
+    apply_fault(state.faults.check(FaultScope::Dosnapshot)).await?;
+    let request: DoSnapshotRequest = parse_json(&body.map_err(unreadable)?)?;
+    let caller = host_caller(
+        &state,
+        &headers,
+        query,
+        request.task_id,
+        request.snapshot_task_token,
+    )
+    .await?;
+    sim_clock::apply_stored(&state.db, &state.clock).await?;
+    let task = host_snapshot::active_task(&state.db, &caller, state.clock.now()).await?;
+    let metadata = request
+        .snapshot_metadata
+        .into_iter()
+        .map(|pair| (pair.key, pair.value))
+        .collect();
+    let taken = host_snapshot::snapshot_disks(
+        &state.db,
+        &state.accounts,
+        &task,
+        &request.disk_ids,
+        metadata,
+    )
+    .await?;
+    let snapshot_info = taken
+        .into_iter()
+        .map(|disk| match disk.outcome {
+            Ok(taken) => HostSnapshotInfo::taken(taken.snapshot_uri),
+            Err(failed) => HostSnapshotInfo::failed(failed.status, failed.message),
+        })
+        .collect();
+    Ok(Json(DoSnapshotResponse { snapshot_info }))
+}
+
+/// `bhsVersion`: the backup host service here is vaultsim.
+const BHS_VERSION: &str = concat!("vaultsim-", env!("CARGO_PKG_VERSION"));
+/// `result` of a presnapshot the host answers. The real extension only logs it; its
+/// values are not published.
+const PRESNAPSHOT_RESULT: &str = "Success";
+
+/// `nodeId`: the host node a VM runs on, stable per VM (a GUID derived from its vmId).
+fn host_node_id(vm_id: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, vm_id.as_bytes()).to_string()
 }
 
 /// The credential of `Authorization: Bearer <credential>`; 401 without one.
@@ -358,6 +491,8 @@ impl IntoResponse for GuestError {
         let (status, code) = match self {
             Self::Invalid { code, .. } => (StatusCode::BAD_REQUEST, code),
             Self::Unauthenticated => (StatusCode::UNAUTHORIZED, "InvalidCredential"),
+            Self::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code),
+            Self::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Self::NotFound { code, .. } => (StatusCode::NOT_FOUND, code),
             // The management API's mapping, logging of server errors included.
             Self::Auth(error) => return ArmError::from(error).into_response(),

@@ -18,6 +18,7 @@ use super::minting::{
 use super::progress::{backup_job_tasks, fail_backup_before_transfer};
 use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
 use super::EngineError;
+use crate::auth::directory::{new_secret, secret_digest};
 use crate::guest::{self, ExtensionGoal};
 use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::protection::names::VmName;
@@ -27,6 +28,7 @@ use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
     VM_NOT_FOUND,
 };
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 
 /// The protected item a backup is for.
 #[derive(Debug, Clone)]
@@ -126,6 +128,7 @@ pub async fn start_backups(
         };
         let task_id = format!("{job_id}_{ATTEMPT}");
         prepared.push(PreparedTask {
+            snapshot_task_token: new_secret(),
             request: request.clone(),
             job_id,
             status_container: status_container_name(&target.vault_id),
@@ -146,10 +149,10 @@ pub async fn start_backups(
     };
     // Encrypting to each VM's certificate is the costly part: on every core, off the
     // async workers.
-    let minting = (engine.account().clone(), prepared);
+    let minting = (engine.account().clone(), prepared, config.snapshot_method);
     let (prepared, minted) = tokio::task::spawn_blocking(move || {
-        let (account, prepared) = minting;
-        let minted = mint_all(&account, &prepared, now, account_skew);
+        let (account, prepared, method) = minting;
+        let minted = mint_all(&account, &prepared, now, account_skew, method);
         (prepared, minted)
     })
     .await?;
@@ -242,6 +245,7 @@ pub async fn start_backups(
             bytes_transferred: 0,
             created_at: now,
             account_skew_seconds: account_skew.num_seconds(),
+            snapshot_task_token_sha256: Some(secret_digest(&task.snapshot_task_token)),
         });
     }
     tasks::insert_many(tx, &tasks_to_insert).await?;
@@ -297,6 +301,8 @@ async fn create_task_blobs(engine: &Engine, task: &PreparedTask) -> Result<Strin
 /// A task ready to mint; its blobs are created once it is minted.
 struct PreparedTask {
     request: BackupRequest,
+    /// Handed to the extension in the public objectStr; only its digest is stored.
+    snapshot_task_token: String,
     job_id: String,
     task_id: String,
     status_container: String,
@@ -313,6 +319,7 @@ fn mint_all(
     prepared: &[PreparedTask],
     now: DateTime<Utc>,
     account_skew: TimeDelta,
+    snapshot_method: SnapshotMethod,
 ) -> Vec<Result<MintedTask, MintError>> {
     let mint = |task: &PreparedTask| {
         let target = &task.request.target;
@@ -336,6 +343,8 @@ fn mint_all(
                 ("VaultId".to_owned(), target.vault_id.clone()),
                 ("VmId".to_owned(), target.vm_id.clone()),
             ],
+            snapshot_task_token: &task.snapshot_task_token,
+            snapshot_method,
         })
     };
     if prepared.len() < PARALLEL_MINT_FROM {

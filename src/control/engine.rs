@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 
 use super::lease::Work;
 use crate::clock::Clock;
@@ -24,6 +25,8 @@ pub struct EngineConfig {
     pub instance_id: String,
     /// How long after its start a task may take to report its snapshot.
     pub snapshot_timeout: TimeDelta,
+    /// What tasks ask the extension to snapshot with (`customSettings.takeSnapshotFrom`).
+    pub snapshot_method: SnapshotMethod,
 }
 
 /// Snapshot tasks get this long by default: past the extension's own 140-minute staleness

@@ -13,6 +13,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use secrecy::ExposeSecret;
 use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, IncludedDisks, KeyValue, ObjectStrProtected,
     ObjectStrPublic, ProtectedSettings, PublicSettings, COMMAND_SNAPSHOT, VM_TYPE_ARM,
@@ -23,10 +24,6 @@ use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBui
 
 use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
 use crate::storage::AccountAccess;
-
-/// Tells the real extension to snapshot through the disk SAS URIs itself instead of asking
-/// the host (168.63.129.16), which does not exist here.
-const CUSTOM_SETTINGS: &str = r#"{"takeSnapshotFrom":"onlyGuest"}"#;
 
 /// Blob names in URL paths: everything but unreserved characters and `/` (virtual
 /// directories) is escaped.
@@ -88,6 +85,11 @@ pub struct TaskInput<'a> {
     pub certificate_pem: &'a str,
     /// Sent back by the extension as `x-ms-meta-<Key>` on each snapshot.
     pub backup_metadata: Vec<(String, String)>,
+    /// The public objectStr's `snapshotTaskToken`, which the host snapshot calls present.
+    pub snapshot_task_token: &'a str,
+    /// `customSettings.takeSnapshotFrom`: whether the extension snapshots through the disk
+    /// SAS URIs, asks the host (the guest API's presnapshot/dosnapshot), or tries both.
+    pub snapshot_method: SnapshotMethod,
 }
 
 impl fmt::Debug for TaskInput<'_> {
@@ -107,6 +109,8 @@ impl fmt::Debug for TaskInput<'_> {
             .field("sas_start", &self.sas_start)
             .field("sas_expiry", &self.sas_expiry)
             .field("backup_metadata", &self.backup_metadata)
+            .field("snapshot_task_token", &"<redacted>")
+            .field("snapshot_method", &self.snapshot_method)
             .finish_non_exhaustive()
     }
 }
@@ -238,8 +242,8 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         command_start_time_utc_ticks: ticks_string(input.command_start),
         locale: "en-us".to_owned(),
         vm_type: VM_TYPE_ARM.to_owned(),
-        object_str: encode_object_str(&public_object(input, &task_id)),
-        custom_settings: Some(CUSTOM_SETTINGS.to_owned()),
+        object_str: encode_object_str(&public_object(input)),
+        custom_settings: Some(input.snapshot_method.custom_settings()),
     };
     let public_settings_json = serde_json::to_value(&public).expect("settings serialize");
     Ok(MintedTask {
@@ -276,8 +280,8 @@ fn validate(input: &TaskInput) -> Result<(), MintError> {
     Ok(())
 }
 
-/// The public `objectStr`: backup metadata, a task token, and the disks by LUN.
-fn public_object(input: &TaskInput, task_id: &str) -> ObjectStrPublic {
+/// The public `objectStr`: backup metadata, the task token, and the disks by LUN.
+fn public_object(input: &TaskInput) -> ObjectStrPublic {
     ObjectStrPublic {
         backup_metadata: input
             .backup_metadata
@@ -287,8 +291,8 @@ fn public_object(input: &TaskInput, task_id: &str) -> ObjectStrPublic {
                 value: value.clone(),
             })
             .collect(),
-        // Only the host snapshot path reads the token; the task id identifies the run.
-        snapshot_task_token: Some(task_id.to_owned()),
+        // Public, as Azure's is: the extension sends it back to the host.
+        snapshot_task_token: Some(input.snapshot_task_token.to_owned()),
         included_disks: Some(IncludedDisks {
             data_disk_lun_list: input
                 .disks
@@ -302,7 +306,8 @@ fn public_object(input: &TaskInput, task_id: &str) -> ObjectStrPublic {
     }
 }
 
-fn blob_url(endpoint: &str, container: &str, blob: &str) -> String {
+/// A blob's URL in an account (`endpoint`), its names escaped as in the SAS URIs.
+pub fn blob_url(endpoint: &str, container: &str, blob: &str) -> String {
     format!(
         "{}/{}/{}",
         endpoint.trim_end_matches('/'),
@@ -329,6 +334,7 @@ mod tests {
     const ACCOUNT: &str = "devstoreaccount1";
     const KEY: &[u8] = b"an account key of some thirty-two bytes";
     const JOB: &str = "0b9c1d2e-3f40-4a5b-8c6d-7e8f90a1b2c3";
+    const TOKEN: &str = "a-task-token-nobody-guesses";
 
     fn disks() -> Vec<TaskDisk> {
         vec![
@@ -368,6 +374,8 @@ mod tests {
             sas_expiry: start() + Duration::hours(3),
             certificate_pem,
             backup_metadata: vec![("BackupJobId".into(), JOB.into())],
+            snapshot_task_token: TOKEN,
+            snapshot_method: SnapshotMethod::FirstHostThenGuest,
         }
     }
 
@@ -551,7 +559,7 @@ mod tests {
         assert_eq!(public.locale, "en-us");
         assert_eq!(
             public.custom_settings.as_deref(),
-            Some(r#"{"takeSnapshotFrom":"onlyGuest"}"#)
+            Some(r#"{"takeSnapshotFrom":"firstHostThenGuest"}"#)
         );
         // 2026-03-01T22:00:01.234Z in ticks, as a decimal string.
         assert_eq!(public.command_start_time_utc_ticks, "639079992012340000");
@@ -568,6 +576,7 @@ mod tests {
         let object: ObjectStrPublic = decode_object_str(&public.object_str).unwrap();
         assert_eq!(object.backup_metadata[0].key, "BackupJobId");
         assert_eq!(object.backup_metadata[0].value, JOB);
+        assert_eq!(object.snapshot_task_token.as_deref(), Some(TOKEN));
         let included = object.included_disks.unwrap();
         assert_eq!(included.data_disk_lun_list, vec![2]);
         assert!(included.is_os_disk_included);
@@ -721,6 +730,7 @@ mod tests {
         let input = input(&pem, &disks);
         let task = mint_task(&input).unwrap();
         let shown = format!("{input:?} {task:?}");
+        assert!(!format!("{input:?}").contains(TOKEN), "{input:?}");
         assert!(!shown.contains("thirty-two"), "{shown}");
         assert!(!shown.contains("sig="), "{shown}");
         assert!(!shown.contains(&task.handler_settings.protected_settings[..40]));

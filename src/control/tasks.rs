@@ -127,6 +127,9 @@ pub struct BackupTask {
     /// task's SAS windows were signed and its snapshots are judged by it (see
     /// [`Engine::account_skew`](super::engine::Engine::account_skew)).
     pub account_skew_seconds: i64,
+    /// The SHA-256 (hex) of the `snapshotTaskToken` the host snapshot calls must present;
+    /// `None` for tasks minted before there was one.
+    pub snapshot_task_token_sha256: Option<String>,
 }
 
 impl BackupTask {
@@ -139,9 +142,10 @@ impl BackupTask {
 /// A task's columns, in the order [`insert_many`] binds them; [`BackupTask`] reads them by name.
 const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id, trigger_kind, \
      scheduled_at, rp_expires_at, state, deadline_at, status_container, status_blob, \
-     logs_blob, status_etag, snapshot, bytes_transferred, created_at, account_skew_seconds";
+     logs_blob, status_etag, snapshot, bytes_transferred, created_at, account_skew_seconds, \
+     snapshot_task_token_sha256";
 
-/// Tasks inserted per statement: 19 parameters each.
+/// Tasks inserted per statement: 20 parameters each.
 const TASKS_PER_STATEMENT: usize = 20;
 
 /// Records tasks in bulk, a few statements for many tasks.
@@ -149,7 +153,7 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
         // created_at and updated_at are the same value.
         let rows: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({}, ${})", placeholders(r * 19 + 1, 19), r * 19 + 18))
+            .map(|r| format!("({}, ${})", placeholders(r * 20 + 1, 20), r * 20 + 18))
             .collect();
         let sql = format!(
             "insert into backup_task ({TASK_COLUMNS}, updated_at) values {}",
@@ -176,7 +180,8 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
                 .bind(task.snapshot.as_ref().map(snapshot_json))
                 .bind(task.bytes_transferred)
                 .bind(to_micros(task.created_at))
-                .bind(task.account_skew_seconds);
+                .bind(task.account_skew_seconds)
+                .bind(task.snapshot_task_token_sha256.clone());
         }
         query.execute(&mut *tx).await?;
     }

@@ -20,7 +20,14 @@ pub enum GuestError {
     /// 401, 403 or 404 from checking a registration's management token and subscription.
     #[error(transparent)]
     Auth(#[from] AuthError),
-    /// 404: the VM or extension addressed does not exist.
+    /// 403: a host snapshot call without its task's `snapshotTaskToken`. Says nothing of
+    /// the token expected.
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    /// 409: a host snapshot call for a task that no longer awaits its snapshot.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 404: the VM, extension or task addressed does not exist.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     /// What creating a VM at registration answered (400, 404, 409, or 500).

@@ -9,6 +9,8 @@ mod credential;
 mod delivered;
 mod error;
 mod goal_state;
+/// The wire server's presnapshot/dosnapshot: host time and host-side disk snapshots.
+pub mod host_snapshot;
 mod notifier;
 mod redelivery;
 mod registration;

@@ -197,10 +197,15 @@ impl BlobStorage for EmbeddedStorage {
         }
     }
 
-    async fn snapshot(&self, container: &str, blob: &str) -> Result<Timestamp, StorageError> {
-        let (snapshot, _) = self
-            .store
-            .snapshot(container, blob, None, &Conditions::default())?;
+    async fn snapshot(
+        &self,
+        container: &str,
+        blob: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<Timestamp, StorageError> {
+        let (snapshot, _) =
+            self.store
+                .snapshot(container, blob, metadata, &Conditions::default())?;
         Ok(snapshot)
     }
 

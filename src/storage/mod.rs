@@ -183,8 +183,14 @@ pub trait BlobStorage: Send + Sync + fmt::Debug + 'static {
         previous: Timestamp,
         window: ByteRange,
     ) -> Result<PageDiff, StorageError>;
-    /// Snapshots a blob (the snapshot inherits its metadata).
-    async fn snapshot(&self, container: &str, blob: &str) -> Result<Timestamp, StorageError>;
+    /// Snapshots a blob. The snapshot carries `metadata` when given (as Snapshot Blob's
+    /// `x-ms-meta-*` headers do), else inherits the blob's.
+    async fn snapshot(
+        &self,
+        container: &str,
+        blob: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<Timestamp, StorageError>;
     /// Deletes a snapshot, or a base blob together with its snapshots.
     async fn delete_blob(&self, at: BlobPath<'_>) -> Result<(), StorageError>;
     /// A blob version's properties and metadata.

@@ -24,6 +24,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (10, "72ccbb6523f4ea9154b8eac5a8bc2d4068d932e432a1382263398ed495a4b4979b280282850b8395ac0d737445979224"),
     (11, "df487e6ed4cabd8aaf36c4d7a185d4fff47280215778d029e7f751ed069919c7e05c7ea8ff547bc75fa76d560121f8c5"),
     (12, "c13f3b45c2d050f9082458b59b87eae0511e5522288ece8683a3e3360cebcb5b48d0d0e4ee37c0c406b4734405450bee"),
+    (13, "cc93f933faaa6c4fad21c9fb01bfe7eb92d205f9dbafa5bbe245234a2a37d2d9f2ac4b861531b7b7526ef9ebf247521b"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

@@ -21,11 +21,14 @@ use crate::keys::VmKeys;
 use crate::localdisk::LocalDisk;
 use crate::vss::freeze::Freezer;
 use crate::vss::requester::QuiesceSettings;
+use host::HostSnapshotter;
 
 /// Host time as the VM sees it.
 pub mod clock;
 /// Opening the CMS-encrypted protected settings.
 pub mod decrypt;
+/// The wire server's presnapshot/dosnapshot, as the extension calls them.
+pub mod host;
 mod run;
 /// Disk snapshots and the status and log blob uploads.
 pub mod storage;
@@ -99,6 +102,9 @@ pub struct GuestContext<F: Freezer + Clone> {
     pub local_disks: LocalDisks,
     /// Where the status files the extension writes go, for the guest agent to report.
     pub statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    /// The wire server's base URL (the guest API's), where the real extension calls
+    /// 168.63.129.16 for the host snapshot path.
+    pub wire_server: String,
 }
 
 /// One VM's snapshot extension.
@@ -115,6 +121,7 @@ pub struct SnapshotExtension<F: Freezer + Clone> {
     freezer: F,
     local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    host: HostSnapshotter,
 }
 
 impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
@@ -131,6 +138,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             dirs,
             config,
             keys: guest.keys,
+            host: HostSnapshotter::new(guest.http.clone(), &guest.wire_server),
             http: guest.http,
             clock: guest.clock,
             freezer: guest.freezer,

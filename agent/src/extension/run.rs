@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use vaultsim_protocol::extension::codes;
+use vaultsim_protocol::extension::host_snapshot::{SnapshotMethod, GUEST_CREATOR};
 use vaultsim_protocol::extension::settings::{
     decode_object_str, ObjectStrProtected, ObjectStrPublic, ProtectedSettings, PublicSettings,
 };
@@ -13,6 +14,7 @@ use vaultsim_protocol::extension::status::{
 use vaultsim_protocol::extension::ticks::parse_ticks_string;
 
 use super::decrypt::decrypt_protected_settings;
+use super::host::{HostCalls, HostRecord};
 use super::storage::{self, BlobWriter};
 use super::{handler_settings, SnapshotExtension, STALE_AFTER};
 use crate::vss::freeze::Freezer;
@@ -62,6 +64,7 @@ impl std::fmt::Display for SyncMoment {
 }
 
 const STALE_MESSAGE: &str = "CRP timeout limit has reached, will not take snapshot.";
+const UNSYNCED_MESSAGE: &str = "the local disk image could not be mirrored to its blob";
 
 /// One task's state while it runs.
 struct Task<'a> {
@@ -71,6 +74,19 @@ struct Task<'a> {
     writer: BlobWriter,
     log: &'a ExtensionLog,
     telemetry: Vec<TelemetryEntry>,
+    /// Its presnapshot/dosnapshot calls, which every staleness check makes too.
+    host: HostCalls,
+}
+
+/// Who takes the disk snapshots, as `takeSnapshotFrom` and the host's presnapshot decide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SnapshotPath {
+    /// The host, through dosnapshot.
+    Host,
+    /// The extension, through each disk's SAS URI.
+    Guest,
+    /// The extension, then the host if every guest snapshot failed (`firstGuestThenHost`).
+    GuestThenHost,
 }
 
 impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
@@ -117,6 +133,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 "protectedSettings stay in the settings file: {error}"
             ));
         }
+        let host = self.host_calls(&handler.public_settings);
         let mut task = Task {
             sequence_number,
             public: handler.public_settings,
@@ -124,6 +141,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             writer: BlobWriter::default(),
             log,
             telemetry: Vec::new(),
+            host,
         };
         let protected = match protected {
             Ok(protected) => protected,
@@ -142,7 +160,10 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             }
         };
         task.protected = Some(protected.clone());
-        if self.is_stale(&task.public.command_start_time_utc_ticks) {
+        if self
+            .is_stale(&task.public.command_start_time_utc_ticks, &task.host)
+            .await
+        {
             log.error("the command is older than 140 minutes");
             return self
                 .finish(
@@ -250,9 +271,11 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             },
             self.freezer.clone(),
         );
+        let path = self.snapshot_path(&task, log).await;
+        let host = &task.host;
         let outcome = requester
             .run(log, || {
-                self.snapshot_step(log, &ticks, &public_object, &disks.blob_sas_uri)
+                self.snapshot_step(log, &ticks, &public_object, &disks.blob_sas_uri, host, path)
             })
             .await;
         task.telemetry.push(telemetry(
@@ -262,15 +285,55 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         self.finish_with(&mut task, outcome).await
     }
 
-    /// Between freeze and thaw: the staleness check again, then every disk's snapshot.
+    /// The task's host calls: by `customSettings.backupTaskId` when it names one, with the
+    /// public objectStr's token (none if it does not decode; the run fails on it later).
+    fn host_calls(&self, public: &PublicSettings) -> HostCalls {
+        let backup_task_id = public
+            .custom_settings
+            .as_deref()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .and_then(|settings| settings["backupTaskId"].as_str().map(str::to_owned));
+        let token = decode_object_str::<ObjectStrPublic>(&public.object_str)
+            .ok()
+            .and_then(|object| object.snapshot_task_token);
+        HostCalls::new(
+            self.host.clone(),
+            backup_task_id.unwrap_or_else(|| public.task_id.clone()),
+            token,
+        )
+    }
+
+    /// Who snapshots (spec §3.5): `takeSnapshotFrom`, and for `firstHostThenGuest` whether
+    /// the host's presnapshot answers 200/201.
+    async fn snapshot_path(&self, task: &Task<'_>, log: &ExtensionLog) -> SnapshotPath {
+        let method = SnapshotMethod::from_custom_settings(task.public.custom_settings.as_deref());
+        let path = match method {
+            SnapshotMethod::OnlyHost => SnapshotPath::Host,
+            SnapshotMethod::OnlyGuest => SnapshotPath::Guest,
+            SnapshotMethod::FirstGuestThenHost => SnapshotPath::GuestThenHost,
+            SnapshotMethod::FirstHostThenGuest => match task.host.host_is_there().await {
+                true => SnapshotPath::Host,
+                false => SnapshotPath::Guest,
+            },
+        };
+        log.info(format!(
+            "takeSnapshotFrom {method}: snapshotting by {path:?}"
+        ));
+        path
+    }
+
+    /// Between freeze and thaw: the staleness check again, then every disk's snapshot, by
+    /// the host or through the SAS URIs.
     async fn snapshot_step(
         &self,
         log: &ExtensionLog,
         ticks: &str,
         public_object: &ObjectStrPublic,
         sas_uris: &[String],
+        host: &HostCalls,
+        path: SnapshotPath,
     ) -> SnapshotResult {
-        if self.is_stale(ticks) {
+        if self.is_stale(ticks, host).await {
             log.error("the command became too old while the guest was quiesced");
             return SnapshotResult {
                 code: codes::COMMAND_TOO_LATE,
@@ -284,31 +347,21 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         let unsynced = self
             .sync_local_disks(log, sas_uris, SyncMoment::WhileFrozen)
             .await;
-        let synced: Vec<String> = sas_uris
-            .iter()
-            .filter(|uri| !unsynced.contains(&storage::blob_uri(uri)))
-            .cloned()
-            .collect();
-        let mut taken =
-            storage::snapshot_disks(&self.http, &synced, &public_object.backup_metadata)
-                .await
-                .into_iter();
-        let snapshots: Vec<SnapshotInfo> = sas_uris
-            .iter()
-            .map(|uri| {
-                let blob = storage::blob_uri(uri);
-                match unsynced.contains(&blob) {
-                    true => storage::failed_snapshot(
-                        blob,
-                        "the local disk image could not be mirrored to its blob",
-                    ),
-                    false => taken.next().expect("one outcome per synced disk"),
-                }
-            })
-            .collect();
+        let mut snapshots = match path {
+            SnapshotPath::Host => Vec::new(),
+            SnapshotPath::Guest | SnapshotPath::GuestThenHost => {
+                host.created_by(GUEST_CREATOR);
+                self.guest_snapshots(public_object, sas_uris, &unsynced)
+                    .await
+            }
+        };
+        let guest_all_failed = snapshots.iter().all(|s| !s.is_successful);
+        if path == SnapshotPath::Host || (path == SnapshotPath::GuestThenHost && guest_all_failed) {
+            snapshots = host_snapshots(host, public_object, &unsynced).await;
+        }
         let (code, health_status_code) = storage::snapshot_code(&snapshots);
-        for (sas_uri, info) in sas_uris.iter().zip(&snapshots) {
-            let blob = storage::blob_uri(sas_uri);
+        for info in &snapshots {
+            let blob = info.blob_uri.as_deref().unwrap_or_default();
             match info.is_successful {
                 true => log.info(format!("snapshot of {blob} taken")),
                 false => log.error(format!(
@@ -327,6 +380,35 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             message,
             snapshots,
         }
+    }
+
+    /// Every disk's snapshot through its SAS URI, in SAS URI order; a disk whose local
+    /// image is in `unsynced` is not snapshotted (its snapshot would be stale).
+    async fn guest_snapshots(
+        &self,
+        public_object: &ObjectStrPublic,
+        sas_uris: &[String],
+        unsynced: &[String],
+    ) -> Vec<SnapshotInfo> {
+        let synced: Vec<String> = sas_uris
+            .iter()
+            .filter(|uri| !unsynced.contains(&storage::blob_uri(uri)))
+            .cloned()
+            .collect();
+        let mut taken =
+            storage::snapshot_disks(&self.http, &synced, &public_object.backup_metadata)
+                .await
+                .into_iter();
+        sas_uris
+            .iter()
+            .map(|uri| {
+                let blob = storage::blob_uri(uri);
+                match unsynced.contains(&blob) {
+                    true => storage::failed_snapshot(blob, UNSYNCED_MESSAGE),
+                    false => taken.next().expect("one outcome per synced disk"),
+                }
+            })
+            .collect()
     }
 
     /// Brings every local disk of the task up to date; answers the blob URLs of those that
@@ -414,10 +496,11 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         snapshots: Option<Vec<SnapshotInfo>>,
         crash_consistent: bool,
     ) -> RunReport {
+        let host = task.host.record();
         let facts = StatusFacts {
             code,
             health_status_code,
-            message: message.to_owned(),
+            message: format!("{message}{}", host.message_suffix()),
             crash_consistent,
             snapshots: Some(snapshots.unwrap_or_default()),
             ..self.facts(
@@ -425,7 +508,8 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 &task.public.command_start_time_utc_ticks,
             )
         };
-        let mut status = self.with_telemetry(StatusEntry::new(facts.clone()), &task.telemetry);
+        let mut status =
+            self.with_telemetry(StatusEntry::new(facts.clone()), &task.telemetry, &host);
         let mut uploaded = false;
         if let Some(protected) = task.protected.clone() {
             match task
@@ -443,10 +527,14 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                         .error(format!("status blob upload failed: {error}"));
                     status = self.with_telemetry(
                         StatusEntry::new(StatusFacts {
-                            message: format!("{message} statusBlobUploadError=true, "),
+                            message: format!(
+                                "{message} statusBlobUploadError=true, {}",
+                                host.message_suffix()
+                            ),
                             ..facts
                         }),
                         &task.telemetry,
+                        &host,
                     );
                 }
             }
@@ -465,17 +553,24 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         }
     }
 
-    /// Older than [`STALE_AFTER`] by host time; a start in the future, or ticks that do not
-    /// parse, are not stale (as in the real one, whose `int()` fails on "6.36E+17").
-    fn is_stale(&self, ticks: &str) -> bool {
-        parse_ticks_string(ticks).is_some_and(|start| {
-            (self.clock.now() - start)
-                .to_std()
-                .is_ok_and(|age| age > STALE_AFTER)
-        })
+    /// Older than [`STALE_AFTER`] by host time: the host's presnapshot `responseTime` when
+    /// it answers (so the simulated clock decides), else the goal state's host clock. A
+    /// start in the future, or ticks that do not parse, are not stale (as in the real one,
+    /// whose `int()` fails on "6.36E+17").
+    async fn is_stale(&self, ticks: &str, host: &HostCalls) -> bool {
+        let Some(start) = parse_ticks_string(ticks) else {
+            return false;
+        };
+        let now = host.host_time().await.unwrap_or_else(|| self.clock.now());
+        (now - start).to_std().is_ok_and(|age| age > STALE_AFTER)
     }
 
-    fn with_telemetry(&self, mut status: StatusEntry, extra: &[TelemetryEntry]) -> StatusEntry {
+    fn with_telemetry(
+        &self,
+        mut status: StatusEntry,
+        extra: &[TelemetryEntry],
+        host: &HostRecord,
+    ) -> StatusEntry {
         status.status.telemetry_data.extend(extra.iter().cloned());
         status.status.telemetry_data.extend([
             telemetry("extensionVersion", super::EXTENSION_VERSION),
@@ -483,10 +578,46 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
                 "guestAgentVersion",
                 concat!("vaultsim-agent/", env!("CARGO_PKG_VERSION")),
             ),
-            telemetry("snapshotCreator", "guestExtension"),
         ]);
+        status.status.telemetry_data.extend(
+            host.entries()
+                .iter()
+                .map(|(key, value)| telemetry(key, value)),
+        );
         status
     }
+}
+
+/// The host's snapshots of the task's disks (`dosnapshot`): the LUNs of `includedDisks`
+/// (−1 the OS disk; none listed: every disk), with the backup metadata. A disk whose local
+/// image is in `unsynced` counts as failed: the host would snapshot a stale blob.
+async fn host_snapshots(
+    host: &HostCalls,
+    public_object: &ObjectStrPublic,
+    unsynced: &[String],
+) -> Vec<SnapshotInfo> {
+    let included = public_object.included_disks.clone().unwrap_or_default();
+    let mut disk_ids = included.data_disk_lun_list.clone();
+    if included.is_os_disk_included {
+        disk_ids.insert(0, vaultsim_protocol::disk::OS_DISK_LUN);
+    }
+    let answer = host
+        .snapshot(
+            disk_ids,
+            public_object.backup_metadata.clone(),
+            included.instant_access_duration_minutes,
+        )
+        .await;
+    answer
+        .snapshots
+        .into_iter()
+        .map(|info| match &info.blob_uri {
+            Some(blob) if unsynced.contains(blob) => {
+                storage::failed_snapshot(blob.clone(), UNSYNCED_MESSAGE)
+            }
+            _ => info,
+        })
+        .collect()
 }
 
 /// Whether a failed freeze may still give a crash-consistent snapshot (spec §3.7): a

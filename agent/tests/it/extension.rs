@@ -23,10 +23,11 @@ use vaultsim_agent::keys::VmKeys;
 use vaultsim_agent::vss::freeze::NoEligibleMounts;
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_protocol::disk::OS_DISK_LUN;
+use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::settings::{
     encode_object_str, HandlerSettings, ObjectStrProtected, ProtectedSettings, SettingsFile,
 };
-use vaultsim_protocol::extension::status::parse_status_blob;
+use vaultsim_protocol::extension::status::{parse_status_blob, StatusEntry};
 use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER};
 use vaultsim_protocol::sas::{Permission, Permissions, ServiceSasBuilder};
 
@@ -196,13 +197,26 @@ impl Harness {
     }
 
     /// A task started at `command_start` whose SAS URIs are valid from `sas_start` to
-    /// `sas_expiry`.
+    /// `sas_expiry`, snapshotted through them (these tests have no wire server).
     fn mint(
         &self,
         task: &str,
         command_start: DateTime<Utc>,
         sas_start: DateTime<Utc>,
         sas_expiry: DateTime<Utc>,
+    ) -> HandlerSettings {
+        let method = SnapshotMethod::OnlyGuest;
+        self.mint_for(task, command_start, sas_start, sas_expiry, method)
+    }
+
+    /// [`Harness::mint`] with `takeSnapshotFrom` = `snapshot_method`.
+    fn mint_for(
+        &self,
+        task: &str,
+        command_start: DateTime<Utc>,
+        sas_start: DateTime<Utc>,
+        sas_expiry: DateTime<Utc>,
+        snapshot_method: SnapshotMethod,
     ) -> HandlerSettings {
         let key = STANDARD.decode(DEV_ACCOUNT_KEY).unwrap();
         let disks = disks();
@@ -224,6 +238,8 @@ impl Harness {
             sas_expiry,
             certificate_pem: &self.keys.certificate_pem,
             backup_metadata: vec![("BackupJobId".into(), job_id.clone())],
+            snapshot_task_token: "a-token",
+            snapshot_method,
         })
         .unwrap()
         .handler_settings
@@ -231,12 +247,18 @@ impl Harness {
 
     /// A task minted now with SAS URIs valid for an hour.
     fn fresh(&self, task: &str) -> HandlerSettings {
+        self.fresh_for(task, SnapshotMethod::OnlyGuest)
+    }
+
+    /// [`Harness::fresh`] with `takeSnapshotFrom` = `snapshot_method`.
+    fn fresh_for(&self, task: &str, snapshot_method: SnapshotMethod) -> HandlerSettings {
         let now = Utc::now();
-        self.mint(
+        self.mint_for(
             task,
             now,
             now - TimeDelta::minutes(5),
             now + TimeDelta::hours(1),
+            snapshot_method,
         )
     }
 
@@ -272,6 +294,9 @@ impl Harness {
                 freezer: NoEligibleMounts,
                 local_disks: Arc::default(),
                 statuses,
+                // No wire server: host calls find nobody (555), as on a VM that cannot
+                // reach 168.63.129.16.
+                wire_server: "http://127.0.0.1:1".into(),
             },
         );
         (Arc::new(extension), received)
@@ -533,4 +558,60 @@ async fn protected_settings_for_another_vm_give_code_16_and_no_blob() {
     let report = Harness::run(&extension, 1, &settings).await;
     assert_eq!(code(&report), "16");
     assert!(harness.status_blob("other").await.is_none());
+}
+
+/// The telemetry entry `key` of a status.
+fn telemetry_value<'a>(status: &'a StatusEntry, key: &str) -> Option<&'a str> {
+    status
+        .status
+        .telemetry_data
+        .iter()
+        .find(|entry| entry.key == key)
+        .map(|entry| entry.value.as_str())
+}
+
+#[tokio::test]
+async fn only_host_with_no_wire_server_fails_with_76_and_says_the_host_did_not_answer() {
+    let harness = Harness::start().await;
+    harness.precreate("host-gone").await;
+    let (extension, _statuses) = harness.extension();
+    let settings = harness.fresh_for("host-gone", SnapshotMethod::OnlyHost);
+    let report = Harness::run(&extension, 1, &settings).await;
+    assert_eq!(code(&report), "76");
+    let status = report.status.unwrap();
+    assert_eq!(
+        telemetry_value(&status, "snapshotCreator"),
+        Some("backupHostService")
+    );
+    assert_eq!(
+        telemetry_value(&status, "hostStatusCodeDoSnapshot"),
+        Some("555")
+    );
+    let blob = harness.status_blob("host-gone").await.unwrap();
+    assert_eq!(blob.code, 76);
+    assert!(blob.snapshots.is_empty(), "the host answered no snapshot");
+    assert!(
+        blob.message().ends_with(
+            "snapshotCreator=backupHostService, hostStatusCodePreSnapshot=555, \
+             hostStatusCodeDoSnapshot=555, "
+        ),
+        "{}",
+        blob.message()
+    );
+}
+
+#[tokio::test]
+async fn first_host_then_guest_with_no_wire_server_snapshots_through_the_sas_uris() {
+    let harness = Harness::start().await;
+    harness.precreate("host-probe").await;
+    let (extension, _statuses) = harness.extension();
+    let settings = harness.fresh_for("host-probe", SnapshotMethod::FirstHostThenGuest);
+    let report = Harness::run(&extension, 1, &settings).await;
+    assert_eq!(code(&report), "1");
+    let blob = harness.status_blob("host-probe").await.unwrap();
+    assert!(blob.snapshots.iter().all(|s| s.is_successful));
+    assert_eq!(
+        blob.message(),
+        "snapshotCreator=guestExtension, hostStatusCodePreSnapshot=555, "
+    );
 }

@@ -10,6 +10,7 @@ mod extension;
 mod fleet;
 mod freeze;
 mod harness;
+mod host_snapshot;
 mod local_disk_backup;
 mod local_disk_claims;
 mod localdisk;

@@ -4,6 +4,8 @@
 
 /// Extension result codes, their health colour, and the Azure Backup error users see.
 pub mod codes;
+/// The wire server's presnapshot/dosnapshot calls and `takeSnapshotFrom`.
+pub mod host_snapshot;
 /// Public and protected handler settings, `objectStr`, the `N.settings` file.
 pub mod settings;
 /// A disk snapshot's URL in the status: its container, blob and snapshot id.

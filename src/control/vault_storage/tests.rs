@@ -62,7 +62,7 @@ async fn clear_disk(store: &EmbeddedStorage, first: u64, count: u64) {
 }
 
 async fn snapshot_disk(store: &EmbeddedStorage) -> DiskSnapshotRef {
-    let snapshot = store.snapshot(DISKS, DISK).await.unwrap();
+    let snapshot = store.snapshot(DISKS, DISK, None).await.unwrap();
     DiskSnapshotRef {
         container: DISKS.to_owned(),
         blob: DISK.to_owned(),

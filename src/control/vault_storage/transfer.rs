@@ -111,7 +111,7 @@ pub async fn transfer_disk(
         .set_metadata(&vault.container, &vault.blob, metadata)
         .await?;
     // The snapshot inherits the metadata just set: a repeated call finds it by `synced`.
-    let vault_snapshot = vaults.snapshot(&vault.container, &vault.blob).await?;
+    let vault_snapshot = vaults.snapshot(&vault.container, &vault.blob, None).await?;
     Ok(TransferReport {
         bytes_transferred: moved.transferred,
         bytes_cleared: moved.cleared,
@@ -182,7 +182,7 @@ async fn finished_report(
 ) -> Result<TransferReport, VaultStorageError> {
     let vault_snapshot = match snapshot_synced_to(store, vault, source_mark).await? {
         Some(snapshot) => snapshot,
-        None => store.snapshot(&vault.container, &vault.blob).await?,
+        None => store.snapshot(&vault.container, &vault.blob, None).await?,
     };
     let mode = match value(metadata, MODE_KEY).map(String::as_str) {
         Some("full") => TransferMode::Full,

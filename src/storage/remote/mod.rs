@@ -206,9 +206,15 @@ impl BlobStorage for RemoteStorage {
         self.diff(at, previous, window).await
     }
 
-    async fn snapshot(&self, container: &str, blob: &str) -> Result<Timestamp, StorageError> {
-        let call =
-            Call::new(Method::PUT, base(container, blob), Retry::Never).query("comp", "snapshot");
+    async fn snapshot(
+        &self,
+        container: &str,
+        blob: &str,
+        metadata: Option<Metadata>,
+    ) -> Result<Timestamp, StorageError> {
+        let call = Call::new(Method::PUT, base(container, blob), Retry::Never)
+            .query("comp", "snapshot")
+            .metadata(metadata.as_deref().unwrap_or_default());
         let response = self.send(call).await?;
         wire::snapshot(response.headers())
     }

@@ -318,7 +318,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_is_not_sent_again_after_a_reset() {
         let (addr, requests) = resetting_server().await;
-        let error = storage(addr).snapshot("c", "b").await.unwrap_err();
+        let error = storage(addr).snapshot("c", "b", None).await.unwrap_err();
         assert!(matches!(error, StorageError::Transport(_)), "{error:?}");
         assert_eq!(requests.load(Ordering::SeqCst), 1);
     }

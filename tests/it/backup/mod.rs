@@ -7,6 +7,7 @@ mod azurite;
 mod concurrency;
 pub mod e2e;
 mod failures;
+mod host_snapshot;
 mod isolation;
 mod replicas;
 mod restart;

@@ -226,6 +226,11 @@ impl VmStandIn {
         }
     }
 
+    /// The VM's guest API credential.
+    pub fn credential(&self) -> &str {
+        &self.credential
+    }
+
     /// Reports the handler's local status file (`status/<seq>.status`) to the guest API,
     /// as the guest agent does after each status the extension writes.
     pub async fn report_status_file(&self, task: &ReceivedTask, status: &StatusEntry) {
@@ -536,6 +541,8 @@ mod tests {
             sas_expiry: now + Duration::hours(1),
             certificate_pem: &keys.certificate_pem,
             backup_metadata: vec![("BackupJobId".into(), JOB.into())],
+            snapshot_task_token: "token",
+            snapshot_method: Default::default(),
         })
         .unwrap()
     }

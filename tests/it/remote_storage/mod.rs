@@ -149,12 +149,12 @@ async fn tells_a_real_diff_from_an_ignored_prevsnapshot(account: Account) {
         .create_page_blob("disks", "d.vhd", 8192, Vec::new(), false)
         .await
         .unwrap();
-    let empty = storage.snapshot("disks", "d.vhd").await.unwrap();
+    let empty = storage.snapshot("disks", "d.vhd", None).await.unwrap();
     storage
         .write_pages("disks", "d.vhd", 1024, Bytes::from(vec![7u8; 2048]))
         .await
         .unwrap();
-    let written = storage.snapshot("disks", "d.vhd").await.unwrap();
+    let written = storage.snapshot("disks", "d.vhd", None).await.unwrap();
     let at = BlobPath {
         container: "disks",
         blob: "d.vhd",

@@ -148,7 +148,7 @@ pub async fn run(storage: &dyn BlobStorage) -> Transcript {
         &storage.read_range(base, whole).await.map(|b| digest(&b)),
     );
 
-    let s1 = r.note_done("snapshot s1", storage.snapshot(CONTAINER, DISK).await);
+    let s1 = r.note_done("snapshot s1", storage.snapshot(CONTAINER, DISK, None).await);
     let after_s1 = [
         storage
             .write_pages(CONTAINER, DISK, 512, pattern(512, 4))
@@ -164,7 +164,7 @@ pub async fn run(storage: &dyn BlobStorage) -> Transcript {
         "write, clear, write",
         &after_s1.into_iter().collect::<Result<Vec<()>, _>>(),
     );
-    let s2 = r.note_done("snapshot s2", storage.snapshot(CONTAINER, DISK).await);
+    let s2 = r.note_done("snapshot s2", storage.snapshot(CONTAINER, DISK, None).await);
     let after_s2 = storage
         .write_pages(CONTAINER, DISK, 0, pattern(512, 6))
         .await;
@@ -233,7 +233,7 @@ pub async fn run(storage: &dyn BlobStorage) -> Transcript {
         "properties after set metadata",
         &properties(storage, base).await,
     );
-    let s3 = r.note_done("snapshot s3", storage.snapshot(CONTAINER, DISK).await);
+    let s3 = r.note_done("snapshot s3", storage.snapshot(CONTAINER, DISK, None).await);
     r.note("properties of s3", &properties(storage, at(s3)).await);
 
     let taken: Vec<Timestamp> = [Some(s1), Some(s2), s3].into_iter().flatten().collect();

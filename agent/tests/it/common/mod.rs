@@ -208,8 +208,15 @@ impl Service {
     /// The service on a database of its own (`--database-url`); `None` is SQLite in the
     /// data directory.
     pub async fn start_on(database_url: Option<&str>) -> Service {
+        Service::start_with(database_url, &[]).await
+    }
+
+    /// [`Service::start_on`] with `extra` arguments to `vaultsim serve`.
+    pub async fn start_with(database_url: Option<&str>, extra: &[&str]) -> Service {
         let data = tempfile::tempdir().unwrap();
-        let process = Process::spawn(serve_command(data.path(), database_url));
+        let mut command = serve_command(data.path(), database_url);
+        command.args(extra);
+        let process = Process::spawn(command);
         let blob = listening(&process, "blob endpoint");
         Service::signed_in(process, data, blob).await
     }
