@@ -53,7 +53,6 @@ use vaultsim::storage::{
 use vaultsim::store::{to_micros, Db};
 use vaultsim_protocol::credentials::{self, ClientCredentials};
 use vaultsim_protocol::extension::codes;
-use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
 
 const GROUP: &str = "bench";
@@ -215,7 +214,7 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
             EngineConfig {
                 instance_id: format!("bench-{n}"),
                 snapshot_timeout: DEFAULT_SNAPSHOT_TIMEOUT,
-                snapshot_method: SnapshotMethod::OnlyGuest,
+                snapshot_method: Default::default(),
             },
         ));
     }

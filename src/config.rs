@@ -152,9 +152,12 @@ pub struct ServeConfig {
     /// Who takes a backup's disk snapshots, as the task's `customSettings.takeSnapshotFrom`
     /// tells the extension: `onlyGuest` (the extension, through each disk's SAS URI),
     /// `onlyHost` (the guest API's presnapshot/dosnapshot, Azure's wire server),
-    /// `firstHostThenGuest` (Azure's default) or `firstGuestThenHost`. `onlyGuest` by
-    /// default, so that storage faults act on the extension's own snapshot calls.
-    #[arg(long, env = "VAULTSIM_SNAPSHOT_METHOD", default_value = "onlyGuest")]
+    /// `firstHostThenGuest` (Azure's default) or `firstGuestThenHost`.
+    #[arg(
+        long,
+        env = "VAULTSIM_SNAPSHOT_METHOD",
+        default_value = "firstHostThenGuest"
+    )]
     pub snapshot_method: SnapshotMethod,
     /// Storage account name served by the blob endpoint.
     #[arg(
@@ -227,7 +230,7 @@ impl ServeConfig {
             tls_key: None,
             tls_san: Vec::new(),
             guest_addr: any_port,
-            snapshot_method: SnapshotMethod::OnlyGuest,
+            snapshot_method: SnapshotMethod::default(),
             account_name: "devstoreaccount1".to_owned(),
             account_key: DEV_ACCOUNT_KEY.into(),
             blob_checkpoint_bytes: 64 << 20,
