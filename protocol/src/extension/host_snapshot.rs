@@ -96,6 +96,18 @@ impl std::str::FromStr for SnapshotMethod {
     }
 }
 
+/// A `{Key, Value}` flag of the host calls' `preSnapshotSettings` and `settings`. Unlike
+/// `backupMetadata`, the real extension sends these values as JSON booleans
+/// (`hostsnapshotter.py`: `{"Key": "isVMADEEnabled", "Value": false}` and its
+/// `wellKnownSettingFlags`), so any JSON value is taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFlag {
+    #[serde(rename = "Key")]
+    pub key: String,
+    #[serde(rename = "Value")]
+    pub value: serde_json::Value,
+}
+
 /// `POST …/presnapshot` body.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -105,9 +117,10 @@ pub struct PreSnapshotRequest {
     /// The public `objectStr`'s token; `null` when the task has none.
     #[serde(default)]
     pub snapshot_task_token: Option<String>,
-    /// Sent only for ADE-encrypted VMs (`isVMADEEnabled`).
+    /// `[{"Key":"isVMADEEnabled","Value":false}]` on the real extension's method probe
+    /// (and for ADE-encrypted VMs); the value is a JSON boolean.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pre_snapshot_settings: Option<Vec<KeyValue>>,
+    pub pre_snapshot_settings: Option<Vec<HostFlag>>,
 }
 
 /// `presnapshot`'s answer.
@@ -163,9 +176,9 @@ pub struct DoSnapshotRequest {
     /// The LUNs to snapshot, −1 the OS disk; empty: every disk of the VM.
     #[serde(default)]
     pub disk_ids: Vec<i64>,
-    /// Well-known flags (`{Key,Value}`); the host here ignores them.
+    /// Well-known flags (`{Key,Value}`, the values JSON booleans); the host here ignores them.
     #[serde(default)]
-    pub settings: Vec<KeyValue>,
+    pub settings: Vec<HostFlag>,
     #[serde(default)]
     pub snapshot_task_token: Option<String>,
     /// The task's `backupMetadata`: each snapshot carries them as blob metadata, as the

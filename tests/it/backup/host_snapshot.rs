@@ -48,18 +48,28 @@ async fn host_call(
     HostAnswer { status, body }
 }
 
+/// The method probe's body as the real extension sends it (`hostsnapshotter.py`
+/// `pre_snapshot` with `fetch_disk_details`): `preSnapshotSettings` with a JSON boolean.
 fn presnapshot_body(task: &ReceivedTask) -> Value {
     json!({
         "taskId": task.public.task_id,
         "snapshotTaskToken": task.public_object.snapshot_task_token,
+        "preSnapshotSettings": [{"Key": "isVMADEEnabled", "Value": false}],
     })
 }
 
+/// As the real extension sends it: its well-known setting flags are JSON booleans.
 fn dosnapshot_body(task: &ReceivedTask, disk_ids: &[i64]) -> Value {
     json!({
         "taskId": task.public.task_id,
         "diskIds": disk_ids,
-        "settings": [],
+        "settings": [
+            {"Key": "isSnapshotTtlEnabled", "Value": false},
+            {"Key": "useMccfToFetchDsasForAllDisks", "Value": false},
+            {"Key": "useMccfForLad", "Value": false},
+            {"Key": "EnableVMSnapshotExtensionPolling", "Value": false},
+            {"Key": "isVmmdBlobIncluded", "Value": false},
+        ],
         "snapshotTaskToken": task.public_object.snapshot_task_token,
         "snapshotMetadata": task.public_object.backup_metadata,
     })
