@@ -7,6 +7,24 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use vaultsim_protocol::guest::{GoalState, GuestErrorBody, RegisterRequest, Registered};
 
+use crate::extension::StatusFileWritten;
+
+/// What the guest agent tells the guest API about the extensions it hosts.
+#[derive(Debug, Clone)]
+pub enum GuestReport {
+    /// A status file an extension wrote.
+    Status(StatusFileWritten),
+    /// The extension the goal state said to uninstall is uninstalled and its handler
+    /// directory gone: its deletion over ARM can complete.
+    Uninstalled { extension_name: String },
+}
+
+impl From<StatusFileWritten> for GuestReport {
+    fn from(status: StatusFileWritten) -> Self {
+        GuestReport::Status(status)
+    }
+}
+
 /// Why a guest API call failed. Never quotes the credential.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestApiError {
@@ -109,6 +127,44 @@ impl GuestApi {
             return Ok(());
         }
         Err(refusal(response).await)
+    }
+}
+
+impl GuestApi {
+    /// Tells the guest API that the extension the goal state said to uninstall is gone.
+    pub async fn report_uninstalled(
+        &self,
+        credential: &str,
+        extension_name: &str,
+    ) -> Result<(), GuestApiError> {
+        let response = self
+            .http
+            .delete(format!("{}/machine/extensions/{extension_name}", self.base))
+            .bearer_auth(credential)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(());
+        }
+        Err(refusal(response).await)
+    }
+
+    /// Sends one report.
+    pub async fn report(
+        &self,
+        credential: &str,
+        report: &GuestReport,
+    ) -> Result<(), GuestApiError> {
+        match report {
+            GuestReport::Status(status) => {
+                self.report_status(credential, &status.extension_name, &status.file)
+                    .await
+            }
+            GuestReport::Uninstalled { extension_name } => {
+                self.report_uninstalled(credential, extension_name).await
+            }
+        }
     }
 }
 

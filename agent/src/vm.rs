@@ -17,9 +17,9 @@ use base64::Engine;
 
 use crate::extension::{
     is_snapshot_extension, Enabled, ExtensionConfig, GuestContext, HostClock, LocalDisks,
-    RunReport, SnapshotExtension, StatusFileWritten, EXTENSION_VERSION,
+    RunReport, SnapshotExtension, EXTENSION_VERSION,
 };
-use crate::guest::{GuestApi, GuestApiError};
+use crate::guest::{GuestApi, GuestApiError, GuestReport};
 use crate::handler::HandlerDirs;
 use crate::keys::{KeyError, VmKeys};
 use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
@@ -112,7 +112,7 @@ pub struct VmAgent<F: Freezer + Clone + 'static> {
     /// Goal-state extensions nothing hosts, by name and sequence number, once reported.
     unavailable: HashSet<(String, i64)>,
     local_disks: LocalDisks,
-    statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    statuses: mpsc::UnboundedSender<GuestReport>,
     reports: Option<RunReports>,
     runs: JoinSet<RunReport>,
 }
@@ -287,8 +287,12 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                         extension_type = %wanted.extension_type,
                         "no package hosts this extension; reporting it as not downloadable"
                     );
-                    let _ = self.statuses.send(unavailable_status(&wanted));
+                    let _ = self.statuses.send(unavailable_status(&wanted).into());
                 }
+                continue;
+            }
+            if wanted.state == "uninstall" {
+                self.uninstall_built_in(&wanted.name);
                 continue;
             }
             if wanted.state != "enabled" {
@@ -333,6 +337,42 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                 }
             });
         }
+    }
+
+    /// The built-in extension's `uninstall`, as the real one's (it only exits 0), and the
+    /// guest agent's part: the handler directory goes (a run in flight finishes on its
+    /// own, as the real extension's detached daemon does), then the guest API hears it.
+    fn uninstall_built_in(&mut self, name: &str) {
+        let removed = self.extensions.remove(name);
+        let directory = match &removed {
+            Some(extension) => Some(extension.dirs().extension_dir.clone()),
+            None => self.existing_built_in_dir(),
+        };
+        let Some(directory) = directory else {
+            return;
+        };
+        if let Err(error) = std::fs::remove_dir_all(&directory) {
+            tracing::warn!(%error, directory = %directory.display(), "the extension's directory cannot be removed");
+        }
+        tracing::info!(extension = %name, "extension uninstalled");
+        let _ = self.statuses.send(GuestReport::Uninstalled {
+            extension_name: name.to_owned(),
+        });
+    }
+
+    /// The built-in extension's directory a previous run of the agent left.
+    fn existing_built_in_dir(&self) -> Option<std::path::PathBuf> {
+        std::fs::read_dir(&self.config.handler_root)
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .find(|path| {
+                path.is_dir()
+                    && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                        n.ends_with(&format!("-{EXTENSION_VERSION}"))
+                            && n.starts_with(vaultsim_protocol::extension::PUBLISHER)
+                    })
+            })
     }
 
     fn extension(
@@ -449,18 +489,15 @@ async fn register(
 async fn report_statuses(
     guest: GuestApi,
     credential: Arc<RwLock<String>>,
-    mut pending: mpsc::UnboundedReceiver<StatusFileWritten>,
+    mut pending: mpsc::UnboundedReceiver<GuestReport>,
 ) {
-    while let Some(status) = pending.recv().await {
+    while let Some(report) = pending.recv().await {
         for attempt in 1..=3 {
             let current = credential
                 .read()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .clone();
-            match guest
-                .report_status(&current, &status.extension_name, &status.file)
-                .await
-            {
+            match guest.report(&current, &report).await {
                 Ok(()) => break,
                 Err(error) => {
                     tracing::warn!(%error, attempt, "status report");

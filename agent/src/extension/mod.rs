@@ -16,6 +16,7 @@ use vaultsim_protocol::extension::settings::HandlerSettings;
 use vaultsim_protocol::extension::status::{StatusEntry, StatusFacts};
 use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 
+use crate::guest::GuestReport;
 use crate::handler::HandlerDirs;
 use crate::keys::VmKeys;
 use crate::localdisk::LocalDisk;
@@ -101,7 +102,7 @@ pub struct GuestContext<F: Freezer + Clone> {
     pub freezer: F,
     pub local_disks: LocalDisks,
     /// Where the status files the extension writes go, for the guest agent to report.
-    pub statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    pub statuses: mpsc::UnboundedSender<GuestReport>,
     /// The wire server's base URL (the guest API's), where the real extension calls
     /// 168.63.129.16 for the host snapshot path.
     pub wire_server: String,
@@ -120,7 +121,7 @@ pub struct SnapshotExtension<F: Freezer + Clone> {
     clock: HostClock,
     freezer: F,
     local_disks: LocalDisks,
-    statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    statuses: mpsc::UnboundedSender<GuestReport>,
     host: HostSnapshotter,
 }
 
@@ -212,11 +213,11 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
         let file = status.to_status_file(self.clock.now());
         self.dirs.write_status(sequence_number, &file)?;
         // The guest agent may be gone when the VM stops; the file is written regardless.
-        let _ = self.statuses.send(StatusFileWritten {
+        let _ = self.statuses.send(GuestReport::Status(StatusFileWritten {
             extension_name: self.extension_name.clone(),
             sequence_number,
             file,
-        });
+        }));
         Ok(())
     }
 }

@@ -40,10 +40,13 @@ pub enum Scenario {
     SequenceDuringRun,
     /// Every SAS of the task expires before the VM gets it.
     ExpiredSas,
-    /// Storage answers every snapshot with 503 ServerBusy.
+    /// The host snapshot path is down and storage answers every snapshot with 503
+    /// ServerBusy.
     StorageThrottled,
-    /// Every snapshot and page write takes two seconds.
+    /// Every snapshot (host or guest) and page write takes two seconds.
     SlowStorage,
+    /// The wire server's presnapshot fails: `firstHostThenGuest` falls back to the guest path.
+    HostUnavailable,
     /// The status blob does not exist when the extension reports.
     StatusBlobMissing,
     /// The configured pre-script does not exist.
@@ -55,7 +58,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 12] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::Snapshot,
         Scenario::ManyDisks,
         Scenario::StaleCommand,
@@ -64,6 +67,7 @@ impl Scenario {
         Scenario::ExpiredSas,
         Scenario::StorageThrottled,
         Scenario::SlowStorage,
+        Scenario::HostUnavailable,
         Scenario::StatusBlobMissing,
         Scenario::PreScriptMissing,
         Scenario::PreScriptFailing,
@@ -85,8 +89,9 @@ impl Scenario {
             Scenario::StaleCommand => "a command 141 min old by host time: code 402, no snapshot, job fails",
             Scenario::RepeatedTask => "a known taskId under a new sequence number: no status at all",
             Scenario::SequenceDuringRun => "the same task under a new sequence number mid-run: one run, the job completes",
-            Scenario::ExpiredSas => "every SAS expired: snapshots fail (76), status upload error, job fails at its deadline",
-            Scenario::StorageThrottled => "503 ServerBusy on every snapshot: code 76 or 173, the job fails",
+            Scenario::ExpiredSas => "every SAS expired: status upload error (guest snapshots fail: 76), job fails at its deadline",
+            Scenario::HostUnavailable => "presnapshot answers 500: the guest path takes the snapshots, the job completes",
+            Scenario::StorageThrottled => "no host path and 503 ServerBusy on every snapshot: code 76 or 173, the job fails",
             Scenario::SlowStorage => "2 s latency on snapshots and page writes: the job still completes",
             Scenario::StatusBlobMissing => "the status blob is missing: statusBlobUploadError, job fails at its deadline",
             Scenario::PreScriptMissing => "the configured pre-script does not exist: code 302, job fails Pre-ScriptNotFound",
@@ -182,9 +187,16 @@ impl ScenarioRun<'_, '_> {
                 let (job_id, job) = self.backup().await?;
                 self.completed_backup(&job_id, &job).await
             }
+            Scenario::HostUnavailable => {
+                self.prepare().await?;
+                self.host_path_down().await?;
+                let (job_id, job) = self.backup().await?;
+                self.completed_backup(&job_id, &job).await
+            }
             Scenario::SlowStorage => {
                 self.prepare().await?;
-                for operation in ["SnapshotBlob", "PutPage", "PutBlob"] {
+                self.slow_snapshots(2000).await?;
+                for operation in ["PutPage", "PutBlob"] {
                     self.service()
                         .add_fault(json!({"scope": "blob", "match": {"operation": operation},
                             "action": {"type": "latency", "milliseconds": 2000}}))
@@ -203,6 +215,32 @@ impl ScenarioRun<'_, '_> {
             Scenario::PreScriptFailing => self.pre_script(true).await,
             Scenario::CrashMidRun => self.crash_mid_run().await,
         }
+    }
+
+    /// Every disk snapshot takes `milliseconds`, whichever path takes it (the host's
+    /// dosnapshot, or the extension's own Snapshot Blob calls).
+    async fn slow_snapshots(&self, milliseconds: u64) -> anyhow::Result<()> {
+        let latency = json!({"type": "latency", "milliseconds": milliseconds});
+        self.service()
+            .add_fault(
+                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
+                "action": latency}),
+            )
+            .await?;
+        self.service()
+            .add_fault(json!({"scope": "dosnapshot", "action": latency}))
+            .await?;
+        Ok(())
+    }
+
+    /// The wire server's presnapshot answers 500, as when the host snapshot service is down:
+    /// an extension asked for `firstHostThenGuest` takes the guest path.
+    async fn host_path_down(&self) -> anyhow::Result<()> {
+        self.service()
+            .add_fault(json!({"scope": "presnapshot",
+                "action": {"type": "error", "status": 500, "code": "InternalError"}}))
+            .await?;
+        Ok(())
     }
 
     /// The VM registered by its agent and protected.
@@ -372,12 +410,7 @@ impl ScenarioRun<'_, '_> {
     async fn sequence_during_run(&mut self) -> anyhow::Result<()> {
         self.prepare().await?;
         // Slow snapshots keep the run going while the new sequence number arrives.
-        self.service()
-            .add_fault(
-                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
-                "action": {"type": "latency", "milliseconds": 4000}}),
-            )
-            .await?;
+        self.slow_snapshots(4000).await?;
         let job_id = self.service().backup_now(&self.vm.name).await?;
         let transitioning = self
             .vm
@@ -453,8 +486,13 @@ impl ScenarioRun<'_, '_> {
         let job_id = self.service().backup_now(&self.vm.name).await?;
         self.service().expire_every_sas().await?;
         self.vm.start_agent(self.stage.service)?;
+        // The host path snapshots without a SAS (0 or 1); the guest path's snapshots fail (76).
         if let Some(file) = self
-            .expect_final_code(&[codes::SNAPSHOT_FAILED_NO_NETWORK])
+            .expect_final_code(&[
+                codes::SUCCESS_APP_CONSISTENT,
+                codes::SUCCESS,
+                codes::SNAPSHOT_FAILED_NO_NETWORK,
+            ])
             .await
         {
             self.expect_upload_error(&file);
@@ -473,6 +511,7 @@ impl ScenarioRun<'_, '_> {
 
     async fn storage_throttled(&mut self) -> anyhow::Result<()> {
         self.prepare().await?;
+        self.host_path_down().await?;
         self.service()
             .add_fault(
                 json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
@@ -563,12 +602,7 @@ impl ScenarioRun<'_, '_> {
 
     async fn crash_mid_run(&mut self) -> anyhow::Result<()> {
         self.prepare().await?;
-        self.service()
-            .add_fault(
-                json!({"scope": "blob", "match": {"operation": "SnapshotBlob"},
-                "action": {"type": "latency", "milliseconds": 5000}}),
-            )
-            .await?;
+        self.slow_snapshots(5000).await?;
         let job_id = self.service().backup_now(&self.vm.name).await?;
         let started = self
             .vm

@@ -19,6 +19,7 @@ use super::state::{compare_versions, HandlerRecord, HandlerState};
 use super::status::{checked_status, error_status};
 use super::{ExtensionPackage, HandlerManifest};
 use crate::extension::StatusFileWritten;
+use crate::guest::GuestReport;
 use crate::handler::HandlerDirs;
 
 /// What WALinuxAgent passes for the exit code of a command it did not run.
@@ -77,7 +78,7 @@ impl HostedHandler {
         package: ExtensionPackage,
         handler_root: PathBuf,
         hosting: PackageHosting,
-        statuses: mpsc::UnboundedSender<StatusFileWritten>,
+        statuses: mpsc::UnboundedSender<GuestReport>,
     ) -> HostedHandler {
         let (target, targets) = watch::channel(Target::Unknown);
         let handler = Handler {
@@ -168,7 +169,7 @@ struct Handler {
     package: ExtensionPackage,
     handler_root: PathBuf,
     config: PackageHosting,
-    statuses: mpsc::UnboundedSender<StatusFileWritten>,
+    statuses: mpsc::UnboundedSender<GuestReport>,
 }
 
 impl Handler {
@@ -345,16 +346,22 @@ impl Handler {
 
     /// `handle_uninstall` for every installed version: disable if enabled, uninstall (its
     /// failure only logged) and remove the directory.
+    /// When the goal state said `uninstall` (rather than dropping the extension), the guest
+    /// API hears that it is done.
     async fn uninstall_all(&self, extension: Option<&GoalStateExtension>) {
+        if let Some(extension) = extension {
+            self.uninstall_installed(extension).await;
+            let _ = self.statuses.send(GuestReport::Uninstalled {
+                extension_name: extension.name.clone(),
+            });
+        } else {
+            self.uninstall_installed(&self.placeholder_extension())
+                .await;
+        }
+    }
+
+    async fn uninstall_installed(&self, extension: &GoalStateExtension) {
         let installed = HandlerRecord::installed(&self.handler_root, &self.handler_name, "");
-        let placeholder;
-        let extension = match extension {
-            Some(extension) => extension,
-            None => {
-                placeholder = self.placeholder_extension();
-                &placeholder
-            }
-        };
         for record in installed {
             let old = match Installed::load(record) {
                 Ok(old) => old,
@@ -647,11 +654,11 @@ impl Handler {
 
     fn report(&self, watch: &StatusWatch, file: Value) {
         // The guest agent may be gone when the VM stops.
-        let _ = self.statuses.send(StatusFileWritten {
+        let _ = self.statuses.send(GuestReport::Status(StatusFileWritten {
             extension_name: watch.extension_name.clone(),
             sequence_number: watch.sequence_number,
             file,
-        });
+        }));
     }
 }
 

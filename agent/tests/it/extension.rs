@@ -16,8 +16,8 @@ use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput};
 use vaultsim::startup::Application;
 use vaultsim_agent::extension::{
     Enabled, ExtensionConfig, GuestContext, HostClock, RunReport, SnapshotExtension,
-    StatusFileWritten,
 };
+use vaultsim_agent::guest::GuestReport;
 use vaultsim_agent::handler::HandlerDirs;
 use vaultsim_agent::keys::VmKeys;
 use vaultsim_agent::vss::freeze::NoEligibleMounts;
@@ -266,7 +266,7 @@ impl Harness {
         &self,
     ) -> (
         Arc<SnapshotExtension<NoEligibleMounts>>,
-        mpsc::UnboundedReceiver<StatusFileWritten>,
+        mpsc::UnboundedReceiver<GuestReport>,
     ) {
         let dirs = HandlerDirs::prepare(
             &self.root.path().join("waagent"),
@@ -390,7 +390,7 @@ async fn a_task_runs_through_transitioning_to_a_file_system_consistent_success()
         .all(|s| s.is_successful && s.snapshot_time.is_some()));
     // Transitioning first (enable's, then the run's), then the final status.
     let mut codes = Vec::new();
-    while let Ok(status) = statuses.try_recv() {
+    while let Ok(GuestReport::Status(status)) = statuses.try_recv() {
         codes.push(
             status.file[0]["status"]["code"]
                 .as_str()

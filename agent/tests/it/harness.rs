@@ -76,14 +76,14 @@ fn sample_package() -> PathBuf {
 fn the_built_in_extension_passes_every_scenario() {
     let (succeeded, summary, junit) = harness(&[]);
     let verdicts = verdicts(&junit);
-    assert_eq!(verdicts.len(), 12, "{junit}");
+    assert_eq!(verdicts.len(), 13, "{junit}");
     assert!(
         named(&verdicts, "failed").is_empty() && named(&verdicts, "skipped").is_empty(),
         "{summary}"
     );
     assert!(succeeded, "{summary}");
     assert!(
-        summary.contains("12 passed, 0 failed, 0 skipped"),
+        summary.contains("13 passed, 0 failed, 0 skipped"),
         "{summary}"
     );
 }
@@ -96,7 +96,7 @@ fn the_naive_sample_fails_exactly_the_scenarios_its_omissions_break() {
     assert!(!succeeded, "a failed scenario fails the run:\n{summary}");
     assert_eq!(
         named(&verdicts, "passed"),
-        ["snapshot", "many-disks", "slow-storage"],
+        ["snapshot", "many-disks", "slow-storage", "host-unavailable"],
         "{summary}"
     );
     assert_eq!(
@@ -130,7 +130,7 @@ fn scenarios_are_listed_and_an_unknown_one_is_refused() {
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success());
-    assert_eq!(text.lines().count(), 12, "{text}");
+    assert_eq!(text.lines().count(), 13, "{text}");
     assert!(text.starts_with("snapshot "), "{text}");
     let refused = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
         .args(["harness", "--scenario", "no-such-thing"])

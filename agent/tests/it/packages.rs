@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+use vaultsim_agent::guest::GuestReport;
 use vaultsim_agent::package::{CommandTimeouts, ExtensionPackage, HostedHandler, PackageHosting};
 use vaultsim_protocol::guest::{
     ExtensionRuntimeSettings, ExtensionSettingsFile, GoalStateExtension,
@@ -346,10 +347,13 @@ async fn disable_update_and_uninstall_follow_the_guest_agents_sequences() {
     );
     v1.want(Some(&wanted("enabled", 0)));
     wait_for_lines(root.path(), 2).await;
-    let status = tokio::time::timeout(Duration::from_secs(10), reported.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let Some(GuestReport::Status(status)) =
+        tokio::time::timeout(Duration::from_secs(10), reported.recv())
+            .await
+            .unwrap()
+    else {
+        panic!("the first report is the status file");
+    };
     assert_eq!(status.extension_name, "Recorder");
     assert_eq!(
         status.file[0]["status"]["formattedMessage"]["message"],
@@ -438,4 +442,67 @@ async fn a_vmsnapshot_package_replaces_the_built_in_extension_and_its_backup_is_
     wait_for_provisioning_state(&service, "Succeeded", &agent).await;
     let log = agent.log();
     assert!(!log.contains("sig="), "{log}");
+}
+
+/// An extension a user puts over ARM reaches the VM's agent, which hosts it from its
+/// package; ARM's instance view shows what it reported; deleting it over ARM has the agent
+/// disable and uninstall it, remove its directory and say so, and the extension goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extension_put_over_arm_is_hosted_and_its_deletion_completes_when_the_agent_uninstalls_it(
+) {
+    let service = Service::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path().join("waagent");
+    service
+        .put(
+            &format!("{}/resourceGroups/rg", service.subscription_path()),
+            json!({"location": "eastus"}),
+        )
+        .await;
+    let package = format!("{},name=Contoso.Recorder,version=1.0", recorder().display());
+    let agent = start_agent(&service, state.path(), &package, &[], &[]);
+    registered_vm_id(&agent);
+    let extension = format!("{}/extensions/Recorder", service.vm_path("vm1"));
+    service
+        .put(
+            &extension,
+            json!({"location": "eastus", "properties": {
+                "publisher": "Contoso", "type": "Recorder", "typeHandlerVersion": "1.0",
+                "settings": {"mode": "record"}, "protectedSettings": {"secret": "s3cr3t"}}}),
+        )
+        .await;
+    wait_for_call(&root, "enable seq=0", &agent);
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = service
+            .get(&format!("{extension}?$expand=instanceView"))
+            .await;
+        if shown["properties"]["provisioningState"] == "Succeeded" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let view = &shown["properties"]["instanceView"];
+    assert_eq!(
+        view["statuses"][0]["code"], "ProvisioningState/succeeded",
+        "{shown}"
+    );
+    assert_eq!(view["statuses"][0]["message"], "enabled 0", "{shown}");
+
+    let (status, _) = service.arm(reqwest::Method::DELETE, &extension, None).await;
+    assert_eq!(status, 202);
+    let mut gone = false;
+    for _ in 0..400 {
+        if service.arm(reqwest::Method::GET, &extension, None).await.0 == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the deletion never completed:\n{}", agent.log());
+    let calls = calls(&root);
+    assert_eq!(count(&calls, "disable seq=0"), 1, "{calls:?}");
+    assert_eq!(count(&calls, "uninstall seq=0"), 1, "{calls:?}");
+    assert!(!root.join("Contoso.Recorder-1.0").exists());
+    assert!(!agent.log().contains("s3cr3t"));
 }
