@@ -293,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn the_real_extensions_boolean_flags_are_read() {
+        // hostsnapshotter.py sends these exactly so: its method probe's
+        // preSnapshotSettings and dosnapshot's well-known setting flags are booleans.
+        let probe: PreSnapshotRequest = serde_json::from_str(
+            r#"{"taskId": "t_1", "snapshotTaskToken": "tok",
+                "preSnapshotSettings": [{"Key": "isVMADEEnabled", "Value": false}]}"#,
+        )
+        .unwrap();
+        let flags = probe.pre_snapshot_settings.unwrap();
+        assert_eq!(flags[0].key, "isVMADEEnabled");
+        assert_eq!(flags[0].value, serde_json::json!(false));
+        let request: DoSnapshotRequest = serde_json::from_str(
+            r#"{"taskId": "t_1", "diskIds": [-1, 0],
+                "settings": [{"Key": "isSnapshotTtlEnabled", "Value": false},
+                             {"Key": "useMccfForLad", "Value": true}],
+                "snapshotTaskToken": "tok",
+                "snapshotMetadata": [{"Key": "TaskId", "Value": "t_1"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(request.settings.len(), 2);
+        assert_eq!(request.settings[1].value, serde_json::json!(true));
+    }
+
+    #[test]
     fn response_time_is_whole_utc_fields() {
         let time = DateTime::parse_from_rfc3339("2026-03-01T22:04:05.9Z")
             .unwrap()
