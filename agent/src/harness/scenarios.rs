@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use vaultsim_protocol::extension::codes;
+use vaultsim_protocol::extension::status::parse_status_blob;
 
 use super::checks::{is_final, message, status_code, Checks};
 use super::service::ServiceUnderTest;
@@ -55,10 +56,12 @@ pub enum Scenario {
     PreScriptFailing,
     /// The extension dies mid-run.
     CrashMidRun,
+    /// The backup extension is deleted over ARM while a run is in progress.
+    UninstallDuringRun,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 13] = [
+    pub const ALL: [Scenario; 14] = [
         Scenario::Snapshot,
         Scenario::ManyDisks,
         Scenario::StaleCommand,
@@ -72,6 +75,7 @@ impl Scenario {
         Scenario::PreScriptMissing,
         Scenario::PreScriptFailing,
         Scenario::CrashMidRun,
+        Scenario::UninstallDuringRun,
     ];
 
     /// The name on the command line and in reports.
@@ -97,6 +101,7 @@ impl Scenario {
             Scenario::PreScriptMissing => "the configured pre-script does not exist: code 302, job fails Pre-ScriptNotFound",
             Scenario::PreScriptFailing => "the pre-script exits 1: code 300, job fails Pre-ScriptExecutionFailed",
             Scenario::CrashMidRun => "the extension is killed mid-run: no final status, job fails at its deadline",
+            Scenario::UninstallDuringRun => "the extension is deleted over ARM mid-run: disabled, uninstalled and gone; the run completes",
         }
     }
 
@@ -214,6 +219,7 @@ impl ScenarioRun<'_, '_> {
             Scenario::PreScriptMissing => self.pre_script(false).await,
             Scenario::PreScriptFailing => self.pre_script(true).await,
             Scenario::CrashMidRun => self.crash_mid_run().await,
+            Scenario::UninstallDuringRun => self.uninstall_during_run().await,
         }
     }
 
@@ -376,14 +382,16 @@ impl ScenarioRun<'_, '_> {
         self.service().advance_clock(PAST_STALENESS).await?;
         self.vm.start_agent(self.stage.service)?;
         if let Some(file) = self.expect_final_code(&[codes::COMMAND_TOO_LATE]).await {
-            let substatus = file[0]["status"]["substatus"][0]["name"]
+            let taken = file[0]["status"]["substatus"][0]["name"]
                 .as_str()
-                .unwrap_or("");
-            self.checks.expect(
-                "no disk was snapshotted",
-                !substatus.contains("\"isSuccessful\":true"),
-                || "the status lists a successful snapshot".to_owned(),
-            );
+                .and_then(|blob| parse_status_blob(blob.as_bytes()).ok())
+                .map_or(0, |report| {
+                    report.snapshots.iter().filter(|s| s.is_successful).count()
+                });
+            self.checks
+                .expect("no disk was snapshotted", taken == 0, || {
+                    format!("the status lists {taken} successful snapshots")
+                });
         }
         self.expect_job(&job_id, "Failed", Some(STATUS_UNAVAILABLE))
             .await
@@ -412,19 +420,9 @@ impl ScenarioRun<'_, '_> {
         // Slow snapshots keep the run going while the new sequence number arrives.
         self.slow_snapshots(4000).await?;
         let job_id = self.service().backup_now(&self.vm.name).await?;
-        let transitioning = self
-            .vm
-            .wait_for_status(self.stage.job_timeout, |file| status_code(file) == Some(4))
-            .await;
-        let Some((sequence_number, _)) = transitioning else {
-            self.checks.fail(
-                "the extension writes the transitioning status (code 4)",
-                "none within the timeout",
-            );
+        let Some(sequence_number) = self.transitioning().await else {
             return Ok(());
         };
-        self.checks
-            .pass("the extension writes the transitioning status (code 4)");
         self.redeliver(sequence_number).await?;
         let job = self
             .service()
@@ -438,6 +436,34 @@ impl ScenarioRun<'_, '_> {
             || format!("it got {}", repeated.unwrap_or_default()),
         );
         Ok(())
+    }
+
+    /// Waits for the run's first status file and checks it is the transitioning one (code
+    /// 4), which the real extension writes before it starts the work; answers its sequence
+    /// number when it is.
+    async fn transitioning(&mut self) -> Option<i64> {
+        let first = self
+            .vm
+            .wait_for_status(self.stage.job_timeout, |file| status_code(file).is_some())
+            .await;
+        let what = "the extension writes the transitioning status (code 4) first";
+        match first {
+            Some((sequence_number, file)) if status_code(&file) == Some(4) => {
+                self.checks.pass(what);
+                Some(sequence_number)
+            }
+            Some((_, file)) => {
+                self.checks.fail(
+                    what,
+                    format!("its first status has code {:?}", status_code(&file)),
+                );
+                None
+            }
+            None => {
+                self.checks.fail(what, "no status within the timeout");
+                None
+            }
+        }
     }
 
     /// Has the service send the VM's backup extension its task again under the next
@@ -604,15 +630,7 @@ impl ScenarioRun<'_, '_> {
         self.prepare().await?;
         self.slow_snapshots(5000).await?;
         let job_id = self.service().backup_now(&self.vm.name).await?;
-        let started = self
-            .vm
-            .wait_for_status(self.stage.job_timeout, |file| status_code(file) == Some(4))
-            .await;
-        self.checks.expect(
-            "the extension writes the transitioning status (code 4)",
-            started.is_some(),
-            || "none within the timeout".to_owned(),
-        );
+        self.transitioning().await;
         match self.stage.hosting {
             // The built-in extension runs inside the agent: the crash takes both.
             Hosting::BuiltIn => self.vm.stop_agent(),
@@ -637,6 +655,59 @@ impl ScenarioRun<'_, '_> {
             || format!("found {}", last.unwrap_or_default()),
         );
         self.expect_deadline_failure(&job_id).await
+    }
+}
+
+impl ScenarioRun<'_, '_> {
+    /// Deleting the extension over ARM puts `uninstall` in the goal state: the guest agent
+    /// disables and uninstalls it, removes its directory and tells the guest API, and the
+    /// extension goes from ARM. The real extension's disable and uninstall leave a run in
+    /// progress alone (its daemon is detached), so the backup still completes.
+    async fn uninstall_during_run(&mut self) -> anyhow::Result<()> {
+        self.prepare().await?;
+        self.slow_snapshots(4000).await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        self.transitioning().await;
+        let name = self.backup_extension_name().await?;
+        let extension = format!(
+            "{}/extensions/{name}",
+            self.service().vm_path(&self.vm.name)
+        );
+        let deleted = self
+            .service()
+            .call(reqwest::Method::DELETE, &extension, None)
+            .await?;
+        self.checks.expect(
+            "ARM accepts the extension's deletion",
+            matches!(deleted.status, 200 | 202 | 204),
+            || format!("{} {}", deleted.status, deleted.body),
+        );
+        let deadline = tokio::time::Instant::now() + self.stage.job_timeout;
+        let mut gone = false;
+        while tokio::time::Instant::now() < deadline {
+            if self
+                .service()
+                .call(reqwest::Method::GET, &extension, None)
+                .await?
+                .status
+                == 404
+            {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.checks.expect(
+            "the deletion completes: the agent uninstalled the extension and said so",
+            gone,
+            || "the extension is still listed".to_owned(),
+        );
+        self.checks.expect(
+            "the handler directory is removed",
+            self.vm.extension_dir().is_none(),
+            || "it is still there".to_owned(),
+        );
+        self.expect_job(&job_id, "Completed", None).await
     }
 }
 

@@ -76,14 +76,14 @@ fn sample_package() -> PathBuf {
 fn the_built_in_extension_passes_every_scenario() {
     let (succeeded, summary, junit) = harness(&[]);
     let verdicts = verdicts(&junit);
-    assert_eq!(verdicts.len(), 13, "{junit}");
+    assert_eq!(verdicts.len(), 14, "{junit}");
     assert!(
         named(&verdicts, "failed").is_empty() && named(&verdicts, "skipped").is_empty(),
         "{summary}"
     );
     assert!(succeeded, "{summary}");
     assert!(
-        summary.contains("13 passed, 0 failed, 0 skipped"),
+        summary.contains("14 passed, 0 failed, 0 skipped"),
         "{summary}"
     );
 }
@@ -108,7 +108,8 @@ fn the_naive_sample_fails_exactly_the_scenarios_its_omissions_break() {
             "expired-sas",
             "storage-throttled",
             "status-blob-missing",
-            "crash-mid-run"
+            "crash-mid-run",
+            "uninstall-during-run"
         ],
         "{summary}"
     );
@@ -130,7 +131,7 @@ fn scenarios_are_listed_and_an_unknown_one_is_refused() {
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);
     assert!(listed.status.success());
-    assert_eq!(text.lines().count(), 13, "{text}");
+    assert_eq!(text.lines().count(), 14, "{text}");
     assert!(text.starts_with("snapshot "), "{text}");
     let refused = Command::new(env!("CARGO_BIN_EXE_vaultsim-agent"))
         .args(["harness", "--scenario", "no-such-thing"])

@@ -2,10 +2,12 @@
 # A deliberately naive backup extension, the sample for `vaultsim-agent harness`: enable
 # snapshots every disk through its SAS and reports success. It leaves out what the real
 # VMSnapshotLinux does besides, and the harness catches each omission:
-#   no transitioning status (code 4) before the work        -> sequence-during-run, crash-mid-run
+#   no transitioning status (code 4) before the work        -> sequence-during-run, crash-mid-run,
+#                                                              uninstall-during-run
 #   no staleness check of commandStartTimeUTCTicks          -> stale-command
 #   no record of the last taskId                            -> repeated-task, sequence-during-run
-#   failed snapshots and uploads still reported as success  -> expired-sas, storage-throttled,
+#   failed snapshots and uploads still reported as success,
+#   the status blob written without reading it first        -> expired-sas, storage-throttled,
 #                                                              status-blob-missing
 #   no pre/post scripts                                     -> pre-script-missing, pre-script-failing
 # Install, disable, update and uninstall have nothing to do.
