@@ -11,7 +11,9 @@ use tokio::task::JoinSet;
 use vaultsim_protocol::disk::OS_DISK_LUN;
 
 use crate::extension::{ExtensionConfig, RunReport};
+use crate::handler::HandlerLayout;
 use crate::management::TokenSource;
+use crate::os::GuestOs;
 use crate::package::PackageHosting;
 use crate::vm::{DiskSpec, VmAgent, VmAgentError, VmConfig, VmIdentity};
 use crate::vss::freeze::{FreezeConfig, FsFreezer, MountSelection};
@@ -86,11 +88,10 @@ impl FleetConfig {
                 resource_group: self.resource_group.clone(),
                 name,
                 location: self.location.clone(),
-                os_type: "Linux".to_owned(),
                 vm_size: None,
             },
             disks,
-            handler_root: state_dir.join("waagent"),
+            layout: HandlerLayout::new(GuestOs::Linux, state_dir.join("waagent")),
             state_dir,
             token: self.token.clone(),
             extension,

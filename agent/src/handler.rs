@@ -1,5 +1,7 @@
-//! What the Linux guest agent lays out for an extension (WALinuxAgent `exthandlers.py`,
-//! spec §1 and §8), under a root that stands for `/var/lib/waagent`:
+//! What the guest agent lays out for an extension, as Linux's and Windows' do.
+//!
+//! Linux (WALinuxAgent `exthandlers.py`, spec §1 and §8), under a root that stands for
+//! `/var/lib/waagent`:
 //!
 //! ```text
 //! <root>/<THUMBPRINT>.crt, .prv                 the VM's transport certificate and key
@@ -10,6 +12,21 @@
 //!     heartbeat.log, mrseq, task_identity_…     the extension's own bookkeeping
 //! <root>/log/<Publisher>.<Type>/                logFolder (extension.log, events/)
 //! ```
+//!
+//! Windows (the paths the Azure docs send users to), under a root that stands for `C:\`,
+//! one directory per `\`-separated segment:
+//!
+//! ```text
+//! <root>/Packages/Plugins/<Publisher>.<Type>/<Version>/
+//!     HandlerEnvironment.json                   with C:\ paths
+//!     RuntimeSettings/<seq>.settings
+//!     Status/<seq>.status, Status/HeartBeat.Json
+//!     mrseq, task_identity_…                    bookkeeping (where is not published)
+//! <root>/WindowsAzure/Logs/Plugins/<Publisher>.<Type>/<Version>/
+//!                                               logFolder (IaaSBcdrExtension.log)
+//! <root>/Cert/LocalMachine/My/<THUMBPRINT>.crt, .prv
+//!                                               stands for the machine's certificate store
+//! ```
 
 use std::fs;
 use std::io;
@@ -18,80 +35,218 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::os::GuestOs;
+
 /// The real extension keeps the last taskId in this file (spec §3.1).
 const TASK_IDENTITY_FILE: &str = "task_identity_FD76C85E-406F-4CFA-8EB0-CF18B123365C";
 /// Archived `.settings`/`.status` files kept on enable.
 const ARCHIVED_FILES_KEPT: usize = 60;
 
+/// Which guest agent's layout an extension's files follow, under which root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerLayout {
+    /// WALinuxAgent's, under what stands for `/var/lib/waagent`.
+    Linux { root: PathBuf },
+    /// The Windows guest agent's, under what stands for `C:\`.
+    Windows { root: PathBuf },
+}
+
+/// Where one extension's files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Folders {
+    extension_dir: PathBuf,
+    config_folder: PathBuf,
+    status_folder: PathBuf,
+    log_folder: PathBuf,
+    heartbeat_file: PathBuf,
+    /// Linux only: WALinuxAgent names an events folder; the Windows agent's is not published.
+    events_folder: Option<PathBuf>,
+    log_file: PathBuf,
+}
+
+impl HandlerLayout {
+    /// The layout of the guest agent of `os`, under `root`.
+    pub fn new(os: GuestOs, root: PathBuf) -> HandlerLayout {
+        match os {
+            GuestOs::Linux => HandlerLayout::Linux { root },
+            GuestOs::Windows => HandlerLayout::Windows { root },
+        }
+    }
+
+    pub fn os(&self) -> GuestOs {
+        match self {
+            HandlerLayout::Linux { .. } => GuestOs::Linux,
+            HandlerLayout::Windows { .. } => GuestOs::Windows,
+        }
+    }
+
+    /// What stands for `/var/lib/waagent` or `C:\`.
+    pub fn root(&self) -> &Path {
+        match self {
+            HandlerLayout::Linux { root } | HandlerLayout::Windows { root } => root,
+        }
+    }
+
+    /// Where the VM's certificate and key are for the extensions: beside the handlers on
+    /// Linux (spec §8); on Windows they are in the machine's certificate store
+    /// (`Cert:\LocalMachine\My`), which this directory stands for.
+    pub fn certificate_dir(&self) -> PathBuf {
+        match self {
+            HandlerLayout::Linux { root } => root.clone(),
+            HandlerLayout::Windows { root } => root.join("Cert").join("LocalMachine").join("My"),
+        }
+    }
+
+    /// The directory `prepare` makes for an extension. `name` is `<Publisher>.<Type>`.
+    pub fn extension_dir(&self, name: &str, version: &str) -> PathBuf {
+        self.folders(name, version).extension_dir
+    }
+
+    /// `name` is `<Publisher>.<Type>`.
+    fn folders(&self, name: &str, version: &str) -> Folders {
+        match self {
+            HandlerLayout::Linux { root } => {
+                let extension_dir = root.join(format!("{name}-{version}"));
+                let log_folder = root.join("log").join(name);
+                Folders {
+                    config_folder: extension_dir.join("config"),
+                    status_folder: extension_dir.join("status"),
+                    heartbeat_file: extension_dir.join("heartbeat.log"),
+                    events_folder: Some(log_folder.join("events")),
+                    log_file: log_folder.join("extension.log"),
+                    log_folder,
+                    extension_dir,
+                }
+            }
+            HandlerLayout::Windows { root } => {
+                let extension_dir = root
+                    .join("Packages")
+                    .join("Plugins")
+                    .join(name)
+                    .join(version);
+                let log_folder = root
+                    .join("WindowsAzure")
+                    .join("Logs")
+                    .join("Plugins")
+                    .join(name)
+                    .join(version);
+                let status_folder = extension_dir.join("Status");
+                Folders {
+                    config_folder: extension_dir.join("RuntimeSettings"),
+                    heartbeat_file: status_folder.join("HeartBeat.Json"),
+                    status_folder,
+                    events_folder: None,
+                    // Named after the extension's binary, IaaSBcdrExtension.exe; the file
+                    // name is not published.
+                    log_file: log_folder.join("IaaSBcdrExtension.log"),
+                    log_folder,
+                    extension_dir,
+                }
+            }
+        }
+    }
+
+    /// A path as the extension sees it: as it is on Linux, `C:\…` on Windows.
+    fn guest_path(&self, path: &Path) -> String {
+        match self {
+            HandlerLayout::Linux { .. } => path.display().to_string(),
+            HandlerLayout::Windows { root } => {
+                let segments: Vec<String> = path
+                    .strip_prefix(root)
+                    .unwrap_or(path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                format!("C:\\{}", segments.join("\\"))
+            }
+        }
+    }
+
+    /// `HandlerEnvironment.json`: WALinuxAgent's (schema version 1.0, events folders) or
+    /// the Windows agent's (version "1", the four folders, with `C:\` paths).
+    fn handler_environment(&self, name: &str, folders: &Folders) -> Value {
+        let path = |p: &Path| self.guest_path(p);
+        let environment = EnvironmentFolders {
+            log_folder: path(&folders.log_folder),
+            config_folder: path(&folders.config_folder),
+            status_folder: path(&folders.status_folder),
+            heartbeat_file: path(&folders.heartbeat_file),
+            events_folder: folders.events_folder.as_deref().map(path),
+            events_folder_preview: folders.events_folder.as_deref().map(path),
+        };
+        let version = match self {
+            HandlerLayout::Linux { .. } => Value::from(1.0),
+            HandlerLayout::Windows { .. } => Value::from("1"),
+        };
+        serde_json::json!([{
+            "name": name,
+            "version": version,
+            "handlerEnvironment": environment,
+        }])
+    }
+
+    /// Creates the extension's folders and writes `HandlerEnvironment.json`. `name` is
+    /// `<Publisher>.<Type>`.
+    pub fn prepare(&self, name: &str, version: &str) -> io::Result<HandlerDirs> {
+        let folders = self.folders(name, version);
+        for dir in [
+            &folders.config_folder,
+            &folders.status_folder,
+            &folders.log_folder,
+        ]
+        .into_iter()
+        .chain(folders.events_folder.as_ref())
+        {
+            fs::create_dir_all(dir)?;
+        }
+        if !folders.heartbeat_file.exists() {
+            // The real Linux extension writes no status at all if this is missing (spec §8).
+            fs::write(&folders.heartbeat_file, b"")?;
+        }
+        write_atomically(
+            &folders.extension_dir.join("HandlerEnvironment.json"),
+            &serde_json::to_vec_pretty(&self.handler_environment(name, &folders))
+                .map_err(io::Error::other)?,
+        )?;
+        Ok(HandlerDirs {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            extension_dir: folders.extension_dir,
+            config_folder: folders.config_folder,
+            status_folder: folders.status_folder,
+            log_folder: folders.log_folder,
+            log_file: folders.log_file,
+        })
+    }
+}
+
 /// One extension's directories and bookkeeping files.
 #[derive(Debug, Clone)]
 pub struct HandlerDirs {
     pub name: String,
+    pub version: String,
     pub extension_dir: PathBuf,
     pub config_folder: PathBuf,
     pub status_folder: PathBuf,
     pub log_folder: PathBuf,
+    /// Where the extension's own log lines go, in `log_folder`.
+    pub log_file: PathBuf,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct HandlerEnvironment<'a> {
-    name: &'a str,
-    version: f64,
-    handler_environment: EnvironmentFolders<'a>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct EnvironmentFolders<'a> {
-    log_folder: &'a Path,
-    config_folder: &'a Path,
-    status_folder: &'a Path,
-    heartbeat_file: PathBuf,
-    events_folder: PathBuf,
-    events_folder_preview: PathBuf,
+struct EnvironmentFolders {
+    log_folder: String,
+    config_folder: String,
+    status_folder: String,
+    heartbeat_file: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_folder: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    events_folder_preview: Option<String>,
 }
 
 impl HandlerDirs {
-    /// Creates the extension's folders under `root` and writes `HandlerEnvironment.json`.
-    /// `name` is `<Publisher>.<Type>`.
-    pub fn prepare(root: &Path, name: &str, version: &str) -> io::Result<HandlerDirs> {
-        let extension_dir = root.join(format!("{name}-{version}"));
-        let dirs = HandlerDirs {
-            name: name.to_owned(),
-            config_folder: extension_dir.join("config"),
-            status_folder: extension_dir.join("status"),
-            log_folder: root.join("log").join(name),
-            extension_dir,
-        };
-        let events = dirs.log_folder.join("events");
-        for dir in [&dirs.config_folder, &dirs.status_folder, &events] {
-            fs::create_dir_all(dir)?;
-        }
-        let heartbeat_file = dirs.extension_dir.join("heartbeat.log");
-        if !heartbeat_file.exists() {
-            // The real extension writes no status at all if this is missing (spec §8).
-            fs::write(&heartbeat_file, b"")?;
-        }
-        let environment = [HandlerEnvironment {
-            name,
-            version: 1.0,
-            handler_environment: EnvironmentFolders {
-                log_folder: &dirs.log_folder,
-                config_folder: &dirs.config_folder,
-                status_folder: &dirs.status_folder,
-                heartbeat_file,
-                events_folder: events.clone(),
-                events_folder_preview: events,
-            },
-        }];
-        write_atomically(
-            &dirs.extension_dir.join("HandlerEnvironment.json"),
-            &serde_json::to_vec_pretty(&environment).map_err(io::Error::other)?,
-        )?;
-        Ok(dirs)
-    }
-
     fn settings_path(&self, sequence_number: i64) -> PathBuf {
         self.config_folder
             .join(format!("{sequence_number}.settings"))
@@ -189,11 +344,6 @@ impl HandlerDirs {
             task_id.as_bytes(),
         )
     }
-
-    /// `logFolder/extension.log`, where the extension's log lines also go.
-    pub fn log_file(&self) -> PathBuf {
-        self.log_folder.join("extension.log")
-    }
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -215,15 +365,97 @@ mod tests {
 
     use super::*;
 
+    const WINDOWS_NAME: &str = "Microsoft.Azure.RecoveryServices.VMSnapshot";
+
+    fn linux(root: &Path) -> HandlerLayout {
+        HandlerLayout::new(GuestOs::Linux, root.to_owned())
+    }
+
+    fn windows(root: &Path) -> HandlerLayout {
+        HandlerLayout::new(GuestOs::Windows, root.to_owned())
+    }
+
+    #[test]
+    fn windows_paths_are_the_windows_agents_under_the_root_that_stands_for_c() {
+        let root = Path::new("/vm/c");
+        let folders = windows(root).folders(WINDOWS_NAME, "1.9.0.0");
+        let ext = root.join("Packages/Plugins/Microsoft.Azure.RecoveryServices.VMSnapshot/1.9.0.0");
+        let logs = root
+            .join("WindowsAzure/Logs/Plugins/Microsoft.Azure.RecoveryServices.VMSnapshot/1.9.0.0");
+        assert_eq!(
+            folders,
+            Folders {
+                config_folder: ext.join("RuntimeSettings"),
+                status_folder: ext.join("Status"),
+                heartbeat_file: ext.join("Status/HeartBeat.Json"),
+                events_folder: None,
+                log_file: logs.join("IaaSBcdrExtension.log"),
+                log_folder: logs,
+                extension_dir: ext,
+            }
+        );
+        assert_eq!(
+            windows(root).certificate_dir(),
+            root.join("Cert/LocalMachine/My")
+        );
+        assert_eq!(linux(root).certificate_dir(), root);
+    }
+
+    #[test]
+    fn a_windows_path_is_c_and_one_backslash_per_directory() {
+        let root = Path::new("/vm/c");
+        let layout = windows(root);
+        assert_eq!(
+            layout.guest_path(&root.join("Packages/Plugins/P.T/1.9/Status")),
+            r"C:\Packages\Plugins\P.T\1.9\Status"
+        );
+        assert_eq!(layout.guest_path(root), r"C:\");
+        assert_eq!(
+            linux(root).guest_path(&root.join("P.T-1.0/status")),
+            "/vm/c/P.T-1.0/status"
+        );
+    }
+
+    #[test]
+    fn the_windows_handler_environment_names_c_paths() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = windows(root.path())
+            .prepare(WINDOWS_NAME, "1.9.0.0")
+            .unwrap();
+        let environment: Value = serde_json::from_slice(
+            &fs::read(dirs.extension_dir.join("HandlerEnvironment.json")).unwrap(),
+        )
+        .unwrap();
+        let ext = r"C:\Packages\Plugins\Microsoft.Azure.RecoveryServices.VMSnapshot\1.9.0.0";
+        assert_eq!(
+            environment,
+            json!([{
+                "name": WINDOWS_NAME,
+                "version": "1",
+                "handlerEnvironment": {
+                    "logFolder": r"C:\WindowsAzure\Logs\Plugins\Microsoft.Azure.RecoveryServices.VMSnapshot\1.9.0.0",
+                    "configFolder": format!(r"{ext}\RuntimeSettings"),
+                    "statusFolder": format!(r"{ext}\Status"),
+                    "heartbeatFile": format!(r"{ext}\Status\HeartBeat.Json"),
+                }
+            }])
+        );
+        assert!(dirs.log_folder.is_dir());
+        assert!(dirs.status_folder.join("HeartBeat.Json").exists());
+        dirs.write_settings(2, &json!({"runtimeSettings": []}))
+            .unwrap();
+        assert!(dirs.config_folder.join("2.settings").exists());
+    }
+
     #[test]
     fn the_layout_is_the_guest_agents() {
         let root = tempfile::tempdir().unwrap();
-        let dirs = HandlerDirs::prepare(
-            root.path(),
-            "Microsoft.Azure.RecoveryServices.VMSnapshotLinux",
-            "1.0.9184.0",
-        )
-        .unwrap();
+        let dirs = linux(root.path())
+            .prepare(
+                "Microsoft.Azure.RecoveryServices.VMSnapshotLinux",
+                "1.0.9184.0",
+            )
+            .unwrap();
         let ext = root
             .path()
             .join("Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9184.0");
@@ -256,7 +488,7 @@ mod tests {
     #[test]
     fn settings_are_archived_on_enable_and_stripped_of_protected_settings() {
         let root = tempfile::tempdir().unwrap();
-        let dirs = HandlerDirs::prepare(root.path(), "P.T", "1.0").unwrap();
+        let dirs = linux(root.path()).prepare("P.T", "1.0").unwrap();
         let settings = json!({"runtimeSettings": [{"handlerSettings": {
             "protectedSettingsCertThumbprint": "AB", "protectedSettings": "MIIB",
             "publicSettings": {"taskId": "t"}}}]});

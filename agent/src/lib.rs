@@ -12,7 +12,7 @@ pub mod extension;
 pub mod fleet;
 /// The guest API client: registration, goal state, status reports.
 pub mod guest;
-/// The guest agent's on-disk layout for an extension.
+/// The guest agent's on-disk layout for an extension, Linux's or Windows'.
 pub mod handler;
 /// `vaultsim-agent harness`: an extension through Azure Backup's scenarios, reported as a
 /// summary and JUnit XML.
@@ -24,6 +24,8 @@ pub mod keys;
 pub mod localdisk;
 /// The management token a VM registers with.
 pub mod management;
+/// The guest's operating system: Linux or Windows.
+pub mod os;
 /// Third-party extension handler packages, hosted as the Linux guest agent hosts them.
 pub mod package;
 /// A child's process group, killed whole.

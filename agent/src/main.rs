@@ -11,11 +11,13 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
+use vaultsim_agent::handler::HandlerLayout;
 use vaultsim_agent::harness::scenarios::{Hosting, Scenario};
 use vaultsim_agent::harness::service::ServiceChoice;
 use vaultsim_agent::harness::vm::AgentSpec;
 use vaultsim_agent::harness::{HarnessConfig, Verdict};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, TokenSource};
+use vaultsim_agent::os::GuestOs;
 use vaultsim_agent::package::{
     CommandRunner, CommandTimeouts, CommandWrapper, ExtensionPackage, PackageHosting,
 };
@@ -90,8 +92,10 @@ struct RunArgs {
     vm: String,
     #[command(flatten)]
     placement: PlacementArgs,
-    #[arg(long, default_value = "Linux")]
-    os_type: String,
+    /// The guest's OS: the handler layout and the quiesce of its guest agent and extension
+    /// (Windows: the Windows agent's layout under --windows-root, VSS writers alone).
+    #[arg(long = "os", visible_alias = "os-type", value_enum, ignore_case = true, default_value_t = GuestOs::Linux)]
+    os: GuestOs,
     /// The OS disk's size in GiB, for a VM the registration creates.
     #[arg(long, default_value_t = 1)]
     os_disk_gib: u64,
@@ -114,9 +118,12 @@ struct RunArgs {
         default_value = "vaultsim-agent-state"
     )]
     state_dir: PathBuf,
-    /// What stands for /var/lib/waagent; default `<state-dir>/waagent`.
+    /// What stands for /var/lib/waagent (Linux); default `<state-dir>/waagent`.
     #[arg(long)]
     handler_root: Option<PathBuf>,
+    /// What stands for C:\ (Windows): Packages\Plugins, WindowsAzure\Logs and the certificate store go under it; default `<state-dir>/c`.
+    #[arg(long)]
+    windows_root: Option<PathBuf>,
     #[command(flatten)]
     extension: ExtensionArgs,
     #[command(flatten)]
@@ -521,12 +528,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let storage = (!disk_images.is_empty())
         .then(|| args.storage.account())
         .transpose()?;
-    let handler_root = args
-        .handler_root
-        .clone()
-        .unwrap_or_else(|| args.state_dir.join("waagent"));
+    let layout = handler_layout(&args)?;
     // Held for as long as the agent runs: dropping it ends the forwarders.
-    let sandbox = args.sandbox.start(&args, &handler_root)?.map(Arc::new);
+    let sandbox = args.sandbox.start(&args, layout.root())?.map(Arc::new);
     let mut hosting = args.packages.hosting();
     if let Some(sandbox) = &sandbox {
         hosting.runner = CommandRunner::new(Some(Arc::clone(sandbox) as Arc<dyn CommandWrapper>));
@@ -535,7 +539,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         guest_url: args.service.guest_url.clone(),
         identity,
         disks,
-        handler_root,
+        layout,
         token,
         extension: extension_config(
             &args.extension,
@@ -808,9 +812,38 @@ fn vm_identity(args: &RunArgs, default_subscription: Option<String>) -> anyhow::
         resource_group: group,
         name,
         location: args.placement.location.clone(),
-        os_type: args.os_type.clone(),
         vm_size: None,
     })
+}
+
+/// The guest agent's layout for `--os`, under its root; what only a Linux guest can do is
+/// refused for a Windows one.
+fn handler_layout(args: &RunArgs) -> anyhow::Result<HandlerLayout> {
+    let root = match args.os {
+        GuestOs::Linux => {
+            if args.windows_root.is_some() {
+                bail!("--windows-root is for --os windows; a Linux guest's root is --handler-root");
+            }
+            args.handler_root
+                .clone()
+                .unwrap_or_else(|| args.state_dir.join("waagent"))
+        }
+        GuestOs::Windows => {
+            if args.handler_root.is_some() {
+                bail!("--handler-root is for --os linux; a Windows guest's root is --windows-root");
+            }
+            if !args.packages.packages.is_empty() || args.sandbox.sandbox != SandboxKind::None {
+                bail!(
+                    "--extension-package and --sandbox host Linux extension packages; \
+                     a Windows guest runs the built-in VMSnapshot extension only"
+                );
+            }
+            args.windows_root
+                .clone()
+                .unwrap_or_else(|| args.state_dir.join("c"))
+        }
+    };
+    Ok(HandlerLayout::new(args.os, root))
 }
 
 /// `/subscriptions/{s}/resourceGroups/{g}/providers/Microsoft.Compute/virtualMachines/{n}`.

@@ -16,14 +16,15 @@ use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registe
 use base64::Engine;
 
 use crate::extension::{
-    is_snapshot_extension, Enabled, ExtensionConfig, GuestContext, HostClock, LocalDisks,
-    RunReport, SnapshotExtension, EXTENSION_VERSION,
+    extension_version, is_snapshot_extension, Enabled, ExtensionConfig, GuestContext, HostClock,
+    LocalDisks, RunReport, SnapshotExtension,
 };
 use crate::guest::{GuestApi, GuestApiError, GuestReport};
-use crate::handler::HandlerDirs;
+use crate::handler::HandlerLayout;
 use crate::keys::{KeyError, VmKeys};
 use crate::localdisk::{LocalDisk, LocalDiskError, PageBlobTarget};
 use crate::management::{TokenError, TokenSource};
+use crate::os::GuestOs;
 use crate::package::{unavailable_status, ExtensionPackage, HostedHandler, PackageHosting};
 use crate::vss::freeze::Freezer;
 use crate::workload::StorageAccount;
@@ -40,8 +41,6 @@ pub struct VmIdentity {
     pub resource_group: String,
     pub name: String,
     pub location: String,
-    /// `Linux` or `Windows`.
-    pub os_type: String,
     pub vm_size: Option<String>,
 }
 
@@ -61,8 +60,8 @@ pub struct VmConfig {
     pub disks: Vec<DiskSpec>,
     /// Keys, the VM id and, unless given apart, the handler root.
     pub state_dir: PathBuf,
-    /// What stands for `/var/lib/waagent`.
-    pub handler_root: PathBuf,
+    /// The guest agent's layout, Linux's or Windows': it names the VM's OS.
+    pub layout: HandlerLayout,
     pub token: TokenSource,
     pub extension: ExtensionConfig,
     /// Disks that are local image files, by LUN: each is mirrored to its page blob.
@@ -91,6 +90,8 @@ pub enum VmAgentError {
     NoStorageAccount,
     #[error("the service reports no disk at LUN {0} for the disk image")]
     NoDiskForImage(i64),
+    #[error("extension packages are hosted as the Linux guest agent hosts them; a Windows guest cannot run them")]
+    PackagesNeedLinux,
 }
 
 /// Something that wants to hear how each run ended (tests, the fleet's accounting).
@@ -132,7 +133,10 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                 .await
                 .map_err(std::io::Error::other)??
         };
-        keys.install_for_extensions(&config.handler_root)?;
+        if !config.packages.is_empty() && config.layout.os() != GuestOs::Linux {
+            return Err(VmAgentError::PackagesNeedLinux);
+        }
+        keys.install_for_extensions(&config.layout.certificate_dir())?;
         let guest = GuestApi::new(&config.guest_url, http.clone());
         let registered = register(&config, &guest, &http, &keys).await?;
         tracing::info!(vm = %config.identity.name, vm_id = %registered.vm_id, "VM registered");
@@ -146,7 +150,7 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             .map(|package| {
                 let handler = HostedHandler::start(
                     package.clone(),
-                    config.handler_root.clone(),
+                    config.layout.root().to_owned(),
                     config.hosting.clone(),
                     statuses.clone(),
                 );
@@ -362,17 +366,18 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
 
     /// The built-in extension's directory a previous run of the agent left.
     fn existing_built_in_dir(&self) -> Option<std::path::PathBuf> {
-        std::fs::read_dir(&self.config.handler_root)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| {
-                path.is_dir()
-                    && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-                        n.ends_with(&format!("-{EXTENSION_VERSION}"))
-                            && n.starts_with(vaultsim_protocol::extension::PUBLISHER)
-                    })
-            })
+        let extension_type = match self.config.layout.os() {
+            GuestOs::Linux => vaultsim_protocol::extension::LINUX_TYPE,
+            GuestOs::Windows => vaultsim_protocol::extension::WINDOWS_TYPE,
+        };
+        let directory = self.config.layout.extension_dir(
+            &format!(
+                "{}.{extension_type}",
+                vaultsim_protocol::extension::PUBLISHER
+            ),
+            extension_version(extension_type),
+        );
+        directory.is_dir().then_some(directory)
     }
 
     fn extension(
@@ -384,16 +389,18 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
         if let Some(extension) = self.extensions.get(name) {
             return Ok(Arc::clone(extension));
         }
-        let dirs = HandlerDirs::prepare(
-            &self.config.handler_root,
+        let dirs = self.config.layout.prepare(
             &format!("{publisher}.{extension_type}"),
-            EXTENSION_VERSION,
+            extension_version(extension_type),
         )?;
+        let mut config = self.config.extension.clone();
+        // The guest's OS decides its quiesce: scripts and fsfreeze, or VSS alone.
+        config.quiesce.os = self.config.layout.os();
         let extension = Arc::new(SnapshotExtension::new(
             name,
             extension_type,
             dirs,
-            self.config.extension.clone(),
+            config,
             GuestContext {
                 keys: self.keys.clone(),
                 http: self.http.clone(),
@@ -454,7 +461,7 @@ async fn register(
         resource_group: config.identity.resource_group.clone(),
         name: config.identity.name.clone(),
         location: config.identity.location.clone(),
-        os_type: config.identity.os_type.clone(),
+        os_type: config.layout.os().os_type().to_owned(),
         vm_size: config.identity.vm_size.clone(),
         disks: config
             .disks

@@ -1,4 +1,6 @@
-//! The VMSnapshot extension as the real Linux one behaves (spec §1–§4): `enable` returns
+//! The VMSnapshot extension as the real Linux one behaves (spec §1–§4), and as the Windows
+//! one is inferred to (its files in the Windows agent's layout, quiesced by VSS alone, the
+//! same status JSON under its own handler name): `enable` returns
 //! at once and leaves the work to a background run (the real one's daemon), which checks
 //! the task, writes the transitioning status, quiesces the guest, snapshots every disk
 //! through its SAS, thaws, and reports the final status to the status file, the status
@@ -38,9 +40,21 @@ pub use clock::HostClock;
 pub use run::RunReport;
 
 /// The published version of the Linux extension (`manifest.xml`).
-pub const EXTENSION_VERSION: &str = "1.0.9184.0";
+pub const LINUX_EXTENSION_VERSION: &str = "1.0.9184.0";
+/// The Windows extension's version: Azure hands out handler version 1.9 and the guest agent
+/// installs its newest 1.9.x build, whose build number is not published.
+pub const WINDOWS_EXTENSION_VERSION: &str = "1.9.0.0";
 /// A command older than this by `commandStartTimeUTCTicks` is refused with 402.
 pub const STALE_AFTER: Duration = Duration::from_secs(140 * 60);
+
+/// The version the built-in extension installs as, by its type.
+pub fn extension_version(extension_type: &str) -> &'static str {
+    if extension_type == WINDOWS_TYPE {
+        WINDOWS_EXTENSION_VERSION
+    } else {
+        LINUX_EXTENSION_VERSION
+    }
+}
 
 /// Whether a goal-state extension is the snapshot extension.
 pub fn is_snapshot_extension(publisher: &str, extension_type: &str) -> bool {

@@ -96,7 +96,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
             "daemon started for sequence number {sequence_number}"
         ));
         let report = self.run_task(sequence_number, &log).await;
-        if let Err(error) = append(&self.dirs.log_file(), &log.text()) {
+        if let Err(error) = append(&self.dirs.log_file, &log.text()) {
             tracing::warn!(%error, "the extension log file cannot be written");
         }
         report
@@ -573,7 +573,7 @@ impl<F: Freezer + Clone + 'static> SnapshotExtension<F> {
     ) -> StatusEntry {
         status.status.telemetry_data.extend(extra.iter().cloned());
         status.status.telemetry_data.extend([
-            telemetry("extensionVersion", super::EXTENSION_VERSION),
+            telemetry("extensionVersion", &self.dirs.version),
             telemetry(
                 "guestAgentVersion",
                 concat!("vaultsim-agent/", env!("CARGO_PKG_VERSION")),

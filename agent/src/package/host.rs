@@ -20,7 +20,7 @@ use super::status::{checked_status, error_status};
 use super::{ExtensionPackage, HandlerManifest};
 use crate::extension::StatusFileWritten;
 use crate::guest::GuestReport;
-use crate::handler::HandlerDirs;
+use crate::handler::{HandlerDirs, HandlerLayout};
 
 /// What WALinuxAgent passes for the exit code of a command it did not run.
 const NOT_RUN: &str = "NOT_RUN";
@@ -513,11 +513,10 @@ impl Handler {
     }
 
     fn dirs(&self) -> std::io::Result<HandlerDirs> {
-        HandlerDirs::prepare(
-            &self.handler_root,
-            &self.handler_name,
-            &self.package.version,
-        )
+        HandlerLayout::Linux {
+            root: self.handler_root.clone(),
+        }
+        .prepare(&self.handler_name, &self.package.version)
     }
 
     fn remove(&self, record: &HandlerRecord) {

@@ -16,6 +16,11 @@
 //! with a crash-consistent snapshot allowed gives 1 and `crash_consistent`, and so does a
 //! freeze that covered nothing of some disk (121 as its health code), whatever the writers
 //! did: a disk that was not frozen is never claimed more than crash consistent.
+//!
+//! A Windows guest is quiesced by VSS alone: its extension has no `/etc/azure` pre/post
+//! scripts and no fsfreeze (VSS's own flush-and-hold of the volumes is not simulated), so
+//! the simulated writers decide: application consistent when there are writers and all of
+//! them succeeded, file-system consistent otherwise.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -32,6 +37,7 @@ use super::log::ExtensionLog;
 use super::plugin_config::DEFAULT_CONFIG_DIR;
 use super::scripts::{check_script_setup, run_scripts, ScriptPhase, ScriptSetup};
 use super::writers::{WriterFailure, WriterSession, WriterSpec, VSS_FREEZE_WINDOW};
+use crate::os::GuestOs;
 
 /// What the guest's quiesce is made of.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +50,8 @@ pub struct QuiesceSettings {
     pub crash_consistent_allowed: bool,
     /// From the writers' Freeze to their Thaw (VSS: 60 s).
     pub vss_freeze_window: Duration,
+    /// Linux: scripts, writers and fsfreeze; Windows: the writers alone.
+    pub os: GuestOs,
 }
 
 impl Default for QuiesceSettings {
@@ -53,6 +61,7 @@ impl Default for QuiesceSettings {
             writers: Vec::new(),
             crash_consistent_allowed: false,
             vss_freeze_window: VSS_FREEZE_WINDOW,
+            os: GuestOs::Linux,
         }
     }
 }
@@ -106,7 +115,11 @@ impl<F: Freezer> Requester<F> {
         let mut telemetry = Vec::new();
         let mut setbacks = Vec::new();
 
-        let plugins = match check_script_setup(&self.settings.config_dir, log).await {
+        let setup = match self.settings.os {
+            GuestOs::Linux => check_script_setup(&self.settings.config_dir, log).await,
+            GuestOs::Windows => ScriptSetup::NotConfigured,
+        };
+        let plugins = match setup {
             ScriptSetup::NotConfigured => Vec::new(),
             ScriptSetup::Unusable(failure) => {
                 setbacks.push(Setback::new(
@@ -148,8 +161,10 @@ impl<F: Freezer> Requester<F> {
                 }
             };
         let could_be_app_consistent = !plugins.is_empty() || !writers.is_empty();
-        // Any plugin may turn the file-system freeze off (its scripts quiesce by themselves).
-        let fs_freeze_enabled = plugins.iter().all(|plugin| plugin.fs_freeze_enabled);
+        // Any plugin may turn the file-system freeze off (its scripts quiesce by themselves);
+        // Windows has none.
+        let fs_freeze_enabled = self.settings.os == GuestOs::Linux
+            && plugins.iter().all(|plugin| plugin.fs_freeze_enabled);
 
         let (pre_results, prepare_failures) = tokio::join!(
             run_scripts(log, &plugins, ScriptPhase::Pre),
@@ -182,7 +197,10 @@ impl<F: Freezer> Requester<F> {
                 telemetry.push(("FreezeTime".to_owned(), timedelta_text(started.elapsed())));
                 Some(frozen)
             } else {
-                log.info("fsFreezeEnabled is false: the file systems are not frozen");
+                log.info(match self.settings.os {
+                    GuestOs::Linux => "fsFreezeEnabled is false: the file systems are not frozen",
+                    GuestOs::Windows => "Windows: VSS alone quiesces; no file-system freeze",
+                });
                 None
             };
             let frozen_at = Instant::now();

@@ -126,3 +126,48 @@ fn two_versions_of_one_handler_are_refused() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_os_is_linux_or_windows_and_each_takes_its_own_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--vm",
+            "vm1",
+            "--token",
+            "t",
+            "--subscription",
+            "s",
+            "--state-dir",
+            state,
+        ];
+        args.extend_from_slice(extra);
+        agent(&args)
+    };
+
+    let output = run(&["--os", "plan9"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("linux") && stderr.contains("windows"),
+        "{stderr}"
+    );
+
+    // `--os-type` is the older spelling, in any case.
+    let output = run(&["--os-type", "Windows", "--handler-root", state]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--windows-root"), "{stderr}");
+
+    let output = run(&["--os", "linux", "--windows-root", state]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--handler-root"), "{stderr}");
+
+    let output = run(&["--os", "windows", "--sandbox", "netns"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("Linux extension packages"), "{stderr}");
+}

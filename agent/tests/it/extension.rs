@@ -18,7 +18,7 @@ use vaultsim_agent::extension::{
     Enabled, ExtensionConfig, GuestContext, HostClock, RunReport, SnapshotExtension,
 };
 use vaultsim_agent::guest::GuestReport;
-use vaultsim_agent::handler::HandlerDirs;
+use vaultsim_agent::handler::HandlerLayout;
 use vaultsim_agent::keys::VmKeys;
 use vaultsim_agent::vss::freeze::NoEligibleMounts;
 use vaultsim_agent::vss::requester::QuiesceSettings;
@@ -268,11 +268,10 @@ impl Harness {
         Arc<SnapshotExtension<NoEligibleMounts>>,
         mpsc::UnboundedReceiver<GuestReport>,
     ) {
-        let dirs = HandlerDirs::prepare(
-            &self.root.path().join("waagent"),
-            &format!("{PUBLISHER}.{LINUX_TYPE}"),
-            "1.0.9184.0",
-        )
+        let dirs = HandlerLayout::Linux {
+            root: self.root.path().join("waagent"),
+        }
+        .prepare(&format!("{PUBLISHER}.{LINUX_TYPE}"), "1.0.9184.0")
         .unwrap();
         let (statuses, received) = mpsc::unbounded_channel();
         let extension = SnapshotExtension::new(

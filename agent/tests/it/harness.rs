@@ -171,7 +171,12 @@ fn the_real_vmsnapshot_extension_passes_the_scenarios_that_need_no_freeze() {
         "pre-script-failing",
         "crash-mid-run",
     ];
-    let mut args = vec!["--extension-package", package.as_str(), "--sandbox", "netns"];
+    let mut args = vec![
+        "--extension-package",
+        package.as_str(),
+        "--sandbox",
+        "netns",
+    ];
     for scenario in scenarios {
         args.extend(["--scenario", scenario]);
     }

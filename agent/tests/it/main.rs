@@ -18,3 +18,4 @@ mod packages;
 mod sandbox;
 mod scale_out;
 mod scripts;
+mod windows;

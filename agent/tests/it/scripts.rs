@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use vaultsim_agent::os::GuestOs;
 use vaultsim_agent::vss::freeze::{FreezeFailure, Freezer, ThawFailure};
 use vaultsim_agent::vss::log::ExtensionLog;
 use vaultsim_agent::vss::requester::{QuiesceOutcome, QuiesceSettings, Requester, SnapshotResult};
@@ -591,6 +592,77 @@ async fn healthy_writers_alone_make_it_app_consistent() {
     .await;
     assert_eq!(codes(&outcome), (0, 0), "{outcome:?}");
     assert_eq!(freezer.calls(), (1, 1));
+}
+
+/// Quiesce settings of a Windows guest with `writers`, and scripts that would run on Linux.
+fn windows_with_writers(guest: &Guest, writers: Vec<WriterSpec>) -> QuiesceSettings {
+    guest.scripts(PRE_OK, POST_OK, json!({}));
+    QuiesceSettings {
+        os: GuestOs::Windows,
+        ..with_writers(guest, writers)
+    }
+}
+
+#[tokio::test]
+async fn a_windows_guest_runs_no_scripts_and_no_freeze_and_its_writers_make_it_app_consistent() {
+    let Some(guest) = Guest::new() else { return };
+    let freezer = RecordingFreezer::new(&guest);
+    let settings = windows_with_writers(&guest, vec![writer("SqlServerWriter")]);
+    let (outcome, _) = run_with(
+        &guest,
+        settings,
+        &freezer,
+        snapshot_succeeds(),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(codes(&outcome), (0, 0), "{outcome:?}");
+    assert_eq!(freezer.calls(), (0, 0), "VSS alone quiesces Windows");
+    assert_eq!(guest.events(), events(&["snapshot"]), "no pre/post script");
+    assert_eq!(outcome.frozen_for, None);
+}
+
+#[tokio::test]
+async fn a_windows_guest_without_writers_is_file_system_consistent() {
+    let Some(guest) = Guest::new() else { return };
+    let freezer = RecordingFreezer::new(&guest);
+    let settings = windows_with_writers(&guest, Vec::new());
+    let (outcome, _) = run_with(
+        &guest,
+        settings,
+        &freezer,
+        snapshot_succeeds(),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(codes(&outcome), (1, 1), "{outcome:?}");
+    assert_eq!(freezer.calls(), (0, 0));
+    assert_eq!(guest.events(), events(&["snapshot"]));
+}
+
+#[tokio::test]
+async fn a_failing_writer_leaves_a_windows_guest_file_system_consistent() {
+    let Some(guest) = Guest::new() else { return };
+    let mut failing = writer("SqlServerWriter");
+    failing.fail_in = Some(WriterPhase::Freeze);
+    let freezer = RecordingFreezer::new(&guest);
+    let settings = windows_with_writers(&guest, vec![writer("Registry"), failing]);
+    let (outcome, _) = run_with(
+        &guest,
+        settings,
+        &freezer,
+        snapshot_succeeds(),
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(outcome.code, 1, "{outcome:?}");
+    assert_ne!(outcome.health_status_code, 1, "{outcome:?}");
+    assert!(
+        outcome.message.contains("SqlServerWriter"),
+        "{}",
+        outcome.message
+    );
+    assert_eq!(freezer.calls(), (0, 0));
 }
 
 #[tokio::test]
