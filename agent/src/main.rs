@@ -638,7 +638,10 @@ async fn harness(args: HarnessArgs) -> anyhow::Result<()> {
         hosting: if args.extension_packages.is_empty() {
             Hosting::BuiltIn
         } else {
-            Hosting::Package { sandboxed }
+            Hosting::Package {
+                sandboxed,
+                allow_freeze: args.allow_freeze,
+            }
         },
         scenarios: if args.scenarios.is_empty() {
             Scenario::ALL.to_vec()

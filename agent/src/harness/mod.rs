@@ -5,6 +5,7 @@
 
 mod blob;
 pub mod checks;
+mod guest_fs;
 pub mod junit;
 pub mod scenarios;
 pub mod service;

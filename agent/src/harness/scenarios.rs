@@ -13,6 +13,7 @@ use vaultsim_protocol::extension::codes;
 use vaultsim_protocol::extension::status::parse_status_blob;
 
 use super::checks::{is_final, message, status_code, Checks};
+use super::guest_fs::GuestFilesystem;
 use super::service::ServiceUnderTest;
 use super::vm::{AgentSpec, ScenarioVm};
 
@@ -25,6 +26,11 @@ const PAST_STALENESS: &str = "PT141M";
 /// How long a repeated command is given to (wrongly) produce a status: the real
 /// extension's start delay is at most 5 s.
 const REPEAT_GRACE: Duration = Duration::from_secs(7);
+/// The freeze-timeout scenario's freeze window (vmbackup.conf `timeout`; the real default
+/// is 60 s); its snapshots take three times as long.
+const FREEZE_WINDOW_SECS: u64 = 2;
+/// The job error of a run that ended with code 2 (protocol's mapping).
+const INTERNAL_ERROR: &str = "BackUpOperationFailedV2";
 
 /// One situation to put the extension in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -54,6 +60,8 @@ pub enum Scenario {
     PreScriptMissing,
     /// The pre-script exits 1.
     PreScriptFailing,
+    /// The snapshots outlast the freeze window: the freeze helper thaws on its own.
+    FreezeTimeout,
     /// The extension dies mid-run.
     CrashMidRun,
     /// The backup extension is deleted over ARM while a run is in progress.
@@ -61,7 +69,7 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 14] = [
+    pub const ALL: [Scenario; 15] = [
         Scenario::Snapshot,
         Scenario::ManyDisks,
         Scenario::StaleCommand,
@@ -74,6 +82,7 @@ impl Scenario {
         Scenario::StatusBlobMissing,
         Scenario::PreScriptMissing,
         Scenario::PreScriptFailing,
+        Scenario::FreezeTimeout,
         Scenario::CrashMidRun,
         Scenario::UninstallDuringRun,
     ];
@@ -100,6 +109,7 @@ impl Scenario {
             Scenario::StatusBlobMissing => "the status blob is missing: statusBlobUploadError, job fails at its deadline",
             Scenario::PreScriptMissing => "the configured pre-script does not exist: code 302, job fails Pre-ScriptNotFound",
             Scenario::PreScriptFailing => "the pre-script exits 1: code 300, job fails Pre-ScriptExecutionFailed",
+            Scenario::FreezeTimeout => "snapshots outlast a 2 s freeze window on an ext4 guest filesystem: the helper auto-thaws, code 2 (inconsistent), the job fails, nothing stays frozen",
             Scenario::CrashMidRun => "the extension is killed mid-run: no final status, job fails at its deadline",
             Scenario::UninstallDuringRun => "the extension is deleted over ARM mid-run: disabled, uninstalled and gone; the run completes",
         }
@@ -119,8 +129,8 @@ pub enum Hosting {
     /// vaultsim-agent's own VMSnapshot extension.
     BuiltIn,
     /// A handler package; `sandboxed` when it runs in `--sandbox netns`, where `/etc/azure`
-    /// is the VM's own.
-    Package { sandboxed: bool },
+    /// is the VM's own; `allow_freeze` when it keeps the CAP_SYS_ADMIN fsfreeze needs.
+    Package { sandboxed: bool, allow_freeze: bool },
 }
 
 /// How a scenario ended.
@@ -154,30 +164,53 @@ pub async fn run(stage: &Stage<'_>, scenario: Scenario, vm_name: &str) -> anyhow
         stage,
         vm,
         checks: Checks::default(),
+        guest_fs: None,
     };
     stage.service.clear_faults().await?;
     let result = run.play(scenario).await;
     run.vm.tear_down();
+    run.guest_fs = None;
     stage.service.clear_faults().await?;
     result.map(|()| Outcome::Ran(run.checks))
 }
 
 fn not_applicable(scenario: Scenario, hosting: Hosting) -> Option<String> {
-    let needs_etc_azure = matches!(
-        scenario,
-        Scenario::PreScriptMissing | Scenario::PreScriptFailing
-    );
-    (needs_etc_azure && hosting == Hosting::Package { sandboxed: false }).then(|| {
-        "the extension reads its script configuration from /etc/azure, which the harness \
-         only gives it in --sandbox netns (it never writes the host's /etc)"
-            .to_owned()
-    })
+    match (scenario, hosting) {
+        (
+            Scenario::PreScriptMissing | Scenario::PreScriptFailing,
+            Hosting::Package {
+                sandboxed: false, ..
+            },
+        ) => Some(
+            "the extension reads its script configuration from /etc/azure, which the harness \
+             only gives it in --sandbox netns (it never writes the host's /etc)"
+                .to_owned(),
+        ),
+        (Scenario::FreezeTimeout, _) if !GuestFilesystem::can_mount() => Some(
+            "needs root: the guest filesystem to freeze is a loop-mounted ext4 image".to_owned(),
+        ),
+        (
+            Scenario::FreezeTimeout,
+            Hosting::Package {
+                sandboxed,
+                allow_freeze,
+            },
+        ) if !(sandboxed && allow_freeze) => Some(
+            "a package freezes only in --sandbox netns with --allow-freeze (where it \
+                 freezes every eligible mount it sees, as in a VM)"
+                .to_owned(),
+        ),
+        _ => None,
+    }
 }
 
 struct ScenarioRun<'s, 'a> {
     stage: &'s Stage<'a>,
     vm: ScenarioVm,
     checks: Checks,
+    /// The filesystem the guest freezes, in the scenarios that freeze one: it goes after
+    /// the VM.
+    guest_fs: Option<GuestFilesystem>,
 }
 
 impl ScenarioRun<'_, '_> {
@@ -218,6 +251,7 @@ impl ScenarioRun<'_, '_> {
             Scenario::StatusBlobMissing => self.status_blob_missing().await,
             Scenario::PreScriptMissing => self.pre_script(false).await,
             Scenario::PreScriptFailing => self.pre_script(true).await,
+            Scenario::FreezeTimeout => self.freeze_timeout().await,
             Scenario::CrashMidRun => self.crash_mid_run().await,
             Scenario::UninstallDuringRun => self.uninstall_during_run().await,
         }
@@ -585,7 +619,9 @@ impl ScenarioRun<'_, '_> {
         std::fs::create_dir_all(&config_dir)?;
         // Inside the sandbox the directory is the VM's /etc/azure.
         let seen_as = match self.stage.hosting {
-            Hosting::Package { sandboxed: true } => Path::new("/etc/azure").to_owned(),
+            Hosting::Package {
+                sandboxed: true, ..
+            } => Path::new("/etc/azure").to_owned(),
             _ => config_dir.clone(),
         };
         let pre = config_dir.join("pre.sh");
@@ -624,6 +660,46 @@ impl ScenarioRun<'_, '_> {
         };
         self.expect_final_code(&[code]).await;
         self.expect_job(&job_id, "Failed", Some(error)).await
+    }
+
+    /// The freeze window is 2 s (vmbackup.conf `timeout` for a package, the freeze flags
+    /// for the built-in extension) and every snapshot takes 6 s: the helper thaws on its own
+    /// mid-snapshot, the thaw finds the freeze broken and the run ends with 2 ("snapshot
+    /// result inconsistent"), which fails the job; the guest filesystem is writable again.
+    async fn freeze_timeout(&mut self) -> anyhow::Result<()> {
+        let guest_fs = GuestFilesystem::mount(self.vm.dir())?;
+        let config_dir = self.vm.azure_config_dir();
+        std::fs::create_dir_all(&config_dir)?;
+        std::fs::write(
+            config_dir.join("vmbackup.conf"),
+            format!("[SnapshotThread]\ntimeout = {FREEZE_WINDOW_SECS}\n"),
+        )?;
+        if self.stage.hosting == Hosting::BuiltIn {
+            self.vm.add_agent_args([
+                "--freeze-mount".into(),
+                guest_fs.mount_point.clone().into_os_string(),
+                "--freeze-timeout-secs".into(),
+                FREEZE_WINDOW_SECS.to_string().into(),
+            ]);
+        }
+        let guest_fs = self.guest_fs.insert(guest_fs);
+        let mount_point = guest_fs.mount_point.clone();
+        self.prepare().await?;
+        self.slow_snapshots(3 * FREEZE_WINDOW_SECS * 1000).await?;
+        let job_id = self.service().backup_now(&self.vm.name).await?;
+        self.expect_final_code(&[codes::ERROR]).await;
+        self.expect_job(&job_id, "Failed", Some(INTERNAL_ERROR))
+            .await?;
+        let thawed = self
+            .guest_fs
+            .as_ref()
+            .is_some_and(|fs| fs.writable_within(Duration::from_secs(5)));
+        self.checks.expect(
+            "nothing stays frozen: a write to the guest filesystem completes",
+            thawed,
+            || format!("a write to {} still blocks", mount_point.display()),
+        );
+        Ok(())
     }
 
     async fn crash_mid_run(&mut self) -> anyhow::Result<()> {

@@ -36,6 +36,8 @@ pub struct ScenarioVm {
     data_disks: usize,
     agent: Option<Child>,
     spec: AgentSpec,
+    /// This scenario's own arguments for `run`, after the spec's.
+    scenario_args: Vec<OsString>,
     /// How many times the agent was started: each gets its own log.
     starts: usize,
 }
@@ -48,12 +50,23 @@ impl ScenarioVm {
             data_disks,
             agent: None,
             spec: spec.clone(),
+            scenario_args: Vec::new(),
             starts: 0,
         }
     }
 
     pub fn data_disks(&self) -> usize {
         self.data_disks
+    }
+
+    /// The scenario's directory, which holds everything of this VM.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Arguments for this VM's `run` from its next start on.
+    pub fn add_agent_args(&mut self, args: impl IntoIterator<Item = OsString>) {
+        self.scenario_args.extend(args);
     }
 
     pub fn state_dir(&self) -> PathBuf {
@@ -103,6 +116,7 @@ impl ScenarioVm {
             }
         }
         command.args(&self.spec.extra_args);
+        command.args(&self.scenario_args);
         if let Some(ca) = &service.ca_file {
             // Tasks name the blob endpoint's HTTPS URL; a VM's OpenSSL trusts this CA.
             command.env("SSL_CERT_FILE", ca);
