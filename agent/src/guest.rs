@@ -14,6 +14,12 @@ use crate::extension::StatusFileWritten;
 pub enum GuestReport {
     /// A status file an extension wrote.
     Status(StatusFileWritten),
+    /// The heartbeat of a handler that reports one (`{"status","code","formattedMessage"}`
+    /// from its heartbeat file, or the agent's own when the file is stale or malformed).
+    Heartbeat {
+        extension_name: String,
+        heartbeat: serde_json::Value,
+    },
     /// The extension the goal state said to uninstall is uninstalled and its handler
     /// directory gone: its deletion over ARM can complete.
     Uninstalled { extension_name: String },
@@ -112,14 +118,38 @@ impl GuestApi {
         extension_name: &str,
         status_file: &serde_json::Value,
     ) -> Result<(), GuestApiError> {
+        self.put_extension_report(credential, extension_name, "status", status_file)
+            .await
+    }
+
+    /// Reports a handler's heartbeat, as the guest agent does for a handler whose manifest
+    /// sets `reportHeartbeat`.
+    pub async fn report_heartbeat(
+        &self,
+        credential: &str,
+        extension_name: &str,
+        heartbeat: &serde_json::Value,
+    ) -> Result<(), GuestApiError> {
+        self.put_extension_report(credential, extension_name, "heartbeat", heartbeat)
+            .await
+    }
+
+    /// `PUT /machine/extensions/{name}/{what}` with `body`, answered 204.
+    async fn put_extension_report(
+        &self,
+        credential: &str,
+        extension_name: &str,
+        what: &str,
+        body: &serde_json::Value,
+    ) -> Result<(), GuestApiError> {
         let response = self
             .http
             .put(format!(
-                "{}/machine/extensions/{extension_name}/status",
+                "{}/machine/extensions/{extension_name}/{what}",
                 self.base
             ))
             .bearer_auth(credential)
-            .json(status_file)
+            .json(body)
             .send()
             .await
             .map_err(unreachable)?;
@@ -159,6 +189,13 @@ impl GuestApi {
         match report {
             GuestReport::Status(status) => {
                 self.report_status(credential, &status.extension_name, &status.file)
+                    .await
+            }
+            GuestReport::Heartbeat {
+                extension_name,
+                heartbeat,
+            } => {
+                self.report_heartbeat(credential, extension_name, heartbeat)
                     .await
             }
             GuestReport::Uninstalled { extension_name } => {

@@ -5,6 +5,7 @@
 //! - `POST /machine/register` (management bearer token): register an agent, get a credential.
 //! - `GET /machine/goalstate?incarnation=&waitSeconds=` (credential): long-poll the goal state.
 //! - `PUT /machine/extensions/{name}/status` (credential): report a handler's status file.
+//! - `PUT /machine/extensions/{name}/heartbeat` (credential): report a handler's heartbeat.
 //! - `DELETE /machine/extensions/{name}` (credential): the handler the goal state said to
 //!   uninstall is uninstalled; the extension's deletion completes.
 //! - `POST /metadata/recsvc/snapshot/presnapshot?api-version=2017-12-01` and `.../dosnapshot`
@@ -40,8 +41,8 @@ use crate::control::sim_clock;
 use crate::faults::{FaultAction, FaultScope, Faults};
 use crate::guest::host_snapshot::{self, HostCaller};
 use crate::guest::{
-    self, Credential, DeliveredGoalStates, GoalStateNotifier, GuestError, Registration,
-    RegistrationDisk, StatusReport, DEFAULT_WAIT, MAX_WAIT,
+    self, Credential, DeliveredGoalStates, GoalStateNotifier, GuestError, HeartbeatReport,
+    Registration, RegistrationDisk, StatusReport, DEFAULT_WAIT, MAX_WAIT,
 };
 use crate::resources::lookup::OsType;
 use crate::resources::providers::{region, LOCATIONS};
@@ -70,6 +71,10 @@ pub fn router(state: GuestState) -> Router {
         .route("/machine/register", post(register))
         .route("/machine/goalstate", get(goal_state))
         .route("/machine/extensions/{name}/status", put(report_status))
+        .route(
+            "/machine/extensions/{name}/heartbeat",
+            put(report_heartbeat),
+        )
         .route("/machine/extensions/{name}", delete(report_uninstalled))
         .route(PRESNAPSHOT_PATH, post(pre_snapshot))
         .route(DOSNAPSHOT_PATH, post(do_snapshot))
@@ -314,6 +319,18 @@ async fn report_status(
     Ok(StatusCode::NO_CONTENT)
 }
 
+async fn report_heartbeat(
+    State(state): State<GuestState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<StatusCode, GuestError> {
+    let vm_id = guest::authenticate(&state.db, &credential(&headers)?, state.clock.now()).await?;
+    let report = HeartbeatReport::parse(&parse_json(&body.map_err(unreadable)?)?)?;
+    guest::report_heartbeat(&state.db, &vm_id, &name, &report, state.clock.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn report_uninstalled(
     State(state): State<GuestState>,
     headers: HeaderMap,
@@ -329,7 +346,8 @@ async fn no_route() -> GuestError {
     GuestError::NotFound {
         code: "NoRoute",
         message: "The guest API serves /machine/register, /machine/goalstate, \
-                  /machine/extensions/{name}/status, /machine/extensions/{name} and \
+                  /machine/extensions/{name}/status, /machine/extensions/{name}/heartbeat, \
+                  /machine/extensions/{name} and \
                   /metadata/recsvc/snapshot/{presnapshot,dosnapshot}."
             .to_owned(),
     }

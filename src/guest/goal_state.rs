@@ -335,7 +335,7 @@ pub async fn report_status(
     Ok(())
 }
 
-fn extension_not_found(name: &str) -> GuestError {
+pub(super) fn extension_not_found(name: &str) -> GuestError {
     GuestError::NotFound {
         code: "ExtensionNotFound",
         message: format!("The virtual machine has no extension named '{name}'."),

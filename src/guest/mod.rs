@@ -9,6 +9,7 @@ mod credential;
 mod delivered;
 mod error;
 mod goal_state;
+mod heartbeat;
 /// The wire server's presnapshot/dosnapshot: host time and host-side disk snapshots.
 pub mod host_snapshot;
 mod notifier;
@@ -24,6 +25,7 @@ pub use goal_state::{
     wait_for_goal_state, ExtensionGoal, GoalState, HandlerState, StatusReport, DEFAULT_WAIT,
     MAX_WAIT,
 };
+pub use heartbeat::{report_heartbeat, HeartbeatReport};
 pub use notifier::{watch_database, GoalStateNotifier};
 pub use redelivery::redeliver_extension;
 pub use registration::{register, Registered, Registration, RegistrationDisk};

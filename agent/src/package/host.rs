@@ -604,8 +604,8 @@ impl Handler {
             .join(format!("{}.status", watch.sequence_number))
     }
 
-    /// Reports the status file if it changed since it was last read, and logs a changed
-    /// heartbeat.
+    /// Reports the status file if it changed since it was last read, and the heartbeat if it
+    /// changed (for a handler whose manifest asks for it).
     fn poll(&self, watch: &mut StatusWatch) {
         if let Ok(bytes) = std::fs::read(self.status_file(watch)) {
             if watch.last_read.as_deref() != Some(bytes.as_slice()) {
@@ -623,6 +623,10 @@ impl Handler {
             let heartbeat = self.heartbeat();
             if watch.heartbeat.as_ref() != Some(&heartbeat) {
                 tracing::info!(handler = %self.handler_name, %heartbeat, "heartbeat");
+                let _ = self.statuses.send(GuestReport::Heartbeat {
+                    extension_name: watch.extension_name.clone(),
+                    heartbeat: heartbeat.clone(),
+                });
                 watch.heartbeat = Some(heartbeat);
             }
         }

@@ -506,3 +506,77 @@ async fn an_extension_put_over_arm_is_hosted_and_its_deletion_completes_when_the
     assert!(!root.join("Contoso.Recorder-1.0").exists());
     assert!(!agent.log().contains("s3cr3t"));
 }
+
+/// A handler whose manifest sets `reportHeartbeat`: what it writes to its heartbeat file is
+/// its status in the VM's instance view (`vmAgent.extensionHandlers`), as WALinuxAgent
+/// reports it; a malformed heartbeat file is reported as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handlers_heartbeat_is_its_status_in_the_vms_instance_view() {
+    let service = Service::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let root = state.path().join("waagent");
+    let package = state.path().join("beating");
+    std::fs::create_dir(&package).unwrap();
+    std::fs::copy(recorder().join("handle.sh"), package.join("handle.sh")).unwrap();
+    let manifest = std::fs::read_to_string(recorder().join("HandlerManifest.json")).unwrap();
+    let manifest = manifest.replace("\"reportHeartbeat\": false", "\"reportHeartbeat\": true");
+    assert!(manifest.contains("\"reportHeartbeat\": true"));
+    std::fs::write(package.join("HandlerManifest.json"), manifest).unwrap();
+    service
+        .put(
+            &format!("{}/resourceGroups/rg", service.subscription_path()),
+            json!({"location": "eastus"}),
+        )
+        .await;
+    let argument = format!("{},name=Contoso.Beating,version=1.0", package.display());
+    let agent = start_agent(&service, state.path(), &argument, &[], &[]);
+    registered_vm_id(&agent);
+    service
+        .put(
+            &format!("{}/extensions/Beating", service.vm_path("vm1")),
+            json!({"location": "eastus", "properties": {
+                "publisher": "Contoso", "type": "Beating", "typeHandlerVersion": "1.0"}}),
+        )
+        .await;
+    wait_for_call(&root, "enable seq=0", &agent);
+    let heartbeat_file = root.join("Contoso.Beating-1.0/heartbeat.log");
+    let handler_status = |wanted: &'static str| {
+        let service = &service;
+        let agent = &agent;
+        async move {
+            let path = format!("{}/instanceView", service.vm_path("vm1"));
+            let mut view = Value::Null;
+            for _ in 0..200 {
+                view = service.get(&path).await;
+                let handlers = view["vmAgent"]["extensionHandlers"].as_array();
+                if let Some(handler) = handlers
+                    .into_iter()
+                    .flatten()
+                    .find(|h| h["type"] == "Contoso.Beating")
+                {
+                    if handler["status"]["displayStatus"] == wanted {
+                        return handler["status"].clone();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("never {wanted}: {view}\n{}", agent.log());
+        }
+    };
+    std::fs::write(
+        &heartbeat_file,
+        r#"[{"version": 1.0, "heartbeat": {"status": "ready", "code": 0,
+            "formattedMessage": {"lang": "en-US", "message": "watching 3 services"}}}]"#,
+    )
+    .unwrap();
+    let ready = handler_status("ready").await;
+    assert_eq!(ready["message"], "watching 3 services", "{ready}");
+    assert_eq!(ready["level"], "Info", "{ready}");
+    std::fs::write(&heartbeat_file, "not json").unwrap();
+    let malformed = handler_status("error").await;
+    assert_eq!(
+        malformed["message"], "Malformed heartbeat file",
+        "{malformed}"
+    );
+    assert_eq!(malformed["level"], "Warning", "{malformed}");
+}

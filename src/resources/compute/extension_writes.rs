@@ -558,6 +558,7 @@ mod tests {
             provisioning_state: state.to_owned(),
             settings: None,
             handler_status: status,
+            handler_heartbeat: None,
             updated_at: Utc::now(),
         }
     }

@@ -61,6 +61,9 @@ pub struct Extension {
     pub settings: Option<Value>,
     /// The status file the VM's agent last reported for the handler, if any.
     pub handler_status: Option<Value>,
+    /// The heartbeat the VM's agent last reported for the handler (`{"status","code",
+    /// "message"}`), for a handler that reports one.
+    pub handler_heartbeat: Option<Value>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -298,6 +301,7 @@ mod tests {
             provisioning_state: "Succeeded".to_owned(),
             settings: Some(json!({ "interval": 5 })),
             handler_status: None,
+            handler_heartbeat: None,
             updated_at: Utc::now(),
         }
     }

@@ -142,6 +142,43 @@ pub async fn vm_instance_view(
     Ok(build_vm_instance_view(vm, last_seen.map(from_micros), now))
 }
 
+/// The handler's status in `vmAgent.extensionHandlers`: its heartbeat, for a handler that
+/// reports one (WALinuxAgent makes the heartbeat the handler's status); otherwise `Ready`
+/// once the handler reported a status, `NotReady` before.
+fn handler_status(extension: &Extension, view: &ExtensionInstanceView) -> InstanceViewStatus {
+    let base = InstanceViewStatus {
+        code: "ProvisioningState/succeeded".to_owned(),
+        level: "Info",
+        display_status: String::new(),
+        message: None,
+        time: None,
+    };
+    match &extension.handler_heartbeat {
+        Some(heartbeat) => {
+            let status = heartbeat["status"].as_str().unwrap_or_default();
+            InstanceViewStatus {
+                level: if status.eq_ignore_ascii_case("ready") {
+                    "Info"
+                } else {
+                    "Warning"
+                },
+                display_status: status.to_owned(),
+                message: heartbeat["message"].as_str().map(str::to_owned),
+                ..base
+            }
+        }
+        None => InstanceViewStatus {
+            display_status: if view.statuses.is_empty() {
+                "NotReady"
+            } else {
+                "Ready"
+            }
+            .to_owned(),
+            ..base
+        },
+    }
+}
+
 fn build_vm_instance_view(
     vm: &VmDetails,
     agent_last_seen: Option<DateTime<Utc>>,
@@ -175,18 +212,15 @@ fn build_vm_instance_view(
         vm_agent: VmAgentView {
             vm_agent_version: "Unknown".to_owned(),
             statuses: vec![agent_status],
-            extension_handlers: extensions
+            extension_handlers: vm
+                .extensions
                 .iter()
-                .map(|view| {
-                    let ready = !view.statuses.is_empty();
-                    let status = InstanceViewStatus {
-                        display_status: if ready { "Ready" } else { "NotReady" }.to_owned(),
-                        ..succeeded(None)
-                    };
+                .zip(&extensions)
+                .map(|(extension, view)| {
                     (
                         view.handler_type.clone(),
                         view.type_handler_version.clone(),
-                        status,
+                        handler_status(extension, view),
                     )
                 })
                 .collect(),
@@ -230,6 +264,7 @@ mod tests {
             provisioning_state: "Creating".to_owned(),
             settings: None,
             handler_status: status,
+            handler_heartbeat: None,
             updated_at: Utc::now(),
         }
     }
@@ -307,5 +342,41 @@ mod tests {
         assert!(extension_instance_view(&extension(None))
             .statuses
             .is_empty());
+    }
+
+    #[test]
+    fn the_handlers_status_is_its_heartbeat_when_it_reports_one() {
+        let reported = extension(Some(status_file("success", "0")));
+        let view = extension_instance_view(&reported);
+        let plain = handler_status(&reported, &view);
+        assert_eq!(
+            (plain.display_status.as_str(), plain.level, plain.message),
+            ("Ready", "Info", None)
+        );
+        let silent = extension(None);
+        assert_eq!(
+            handler_status(&silent, &extension_instance_view(&silent)).display_status,
+            "NotReady"
+        );
+        let beating = Extension {
+            handler_heartbeat: Some(json!({
+                "status": "Unresponsive", "code": -1,
+                "message": "Extension heartbeat is not responsive"
+            })),
+            ..reported
+        };
+        let status = handler_status(&beating, &view);
+        assert_eq!(
+            (
+                status.display_status.as_str(),
+                status.level,
+                status.message.as_deref()
+            ),
+            (
+                "Unresponsive",
+                "Warning",
+                Some("Extension heartbeat is not responsive")
+            )
+        );
     }
 }

@@ -162,7 +162,7 @@ fn disk_from_row(row: &AnyRow) -> Result<(DiskRecord, DiskOptions), sqlx::Error>
 const EXTENSION_COLUMNS: &str = "e.name, e.publisher, e.extension_type, \
      e.type_handler_version, e.auto_upgrade_minor_version, e.enable_automatic_upgrade, \
      e.suppress_failures, e.force_update_tag, e.provisioning_state, e.settings, \
-     e.handler_status, e.updated_at";
+     e.handler_status, e.handler_heartbeat, e.updated_at";
 
 fn extension_from_row(row: &AnyRow) -> Result<Extension, sqlx::Error> {
     let flag = |column: &str| Ok::<_, sqlx::Error>(row.try_get::<i64, _>(column)? != 0);
@@ -178,6 +178,7 @@ fn extension_from_row(row: &AnyRow) -> Result<Extension, sqlx::Error> {
         provisioning_state: row.try_get("provisioning_state")?,
         settings: json_column(row, "settings")?,
         handler_status: nullable_json_column(row, "handler_status")?,
+        handler_heartbeat: nullable_json_column(row, "handler_heartbeat")?,
         updated_at: from_micros(row.try_get("updated_at")?),
     })
 }

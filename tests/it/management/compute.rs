@@ -820,6 +820,7 @@ async fn extensions_show_in_the_list_the_get_and_the_vms_resources(app: Manageme
         provisioning_state: "Succeeded".to_owned(),
         settings: None,
         handler_status: None,
+        handler_heartbeat: None,
         updated_at: Utc::now(),
     };
     upsert_extension(&db, vm_id, &extension).await.unwrap();
