@@ -116,6 +116,7 @@ on_both_backends!(
     only_changed_settings_publish_a_new_sequence_number,
     the_reported_status_ends_the_operation_and_shows_in_the_instance_views,
     a_reported_error_fails_the_operation_unless_failures_are_suppressed,
+    a_put_the_agent_does_not_finish_in_90_minutes_times_out,
     a_delete_uninstalls_through_the_goal_state_then_the_extension_goes,
     bad_extension_writes_are_refused_as_compute_refuses_them,
 );
@@ -364,6 +365,42 @@ async fn a_reported_error_fails_the_operation_unless_failures_are_suppressed(app
         view.body["properties"]["instanceView"]["statuses"][0]["level"],
         "Error"
     );
+}
+
+/// Compute gives an extension 90 minutes (of the simulated clock) to report the end of its
+/// provisioning; then the operation and the extension fail, and what the operation says
+/// no longer changes.
+async fn a_put_the_agent_does_not_finish_in_90_minutes_times_out(app: ManagementApp) {
+    let (_, credential, _) = app.register_with_keys("vm").await;
+    let created = app.put_extension("vm", "probe", probe(json!({}))).await;
+    let operation = created.header("azure-asyncoperation").to_owned();
+    app.put_guest_status(
+        &credential,
+        "probe",
+        &status_file("transitioning", "installing"),
+    )
+    .await;
+    app.advance_by("PT89M", 0.0).await;
+    assert_eq!(app.follow(&operation).await.body["status"], "InProgress");
+    app.advance_by("PT2M", 0.0).await;
+    let failed = app.follow(&operation).await;
+    assert_eq!(failed.body["status"], "Failed", "{:?}", failed.body);
+    assert_eq!(
+        failed.body["error"]["code"],
+        "VMExtensionProvisioningTimeout"
+    );
+    let message = failed.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Provisioning of VM extension probe has timed out.")
+            && message.contains("'installing'"),
+        "{message}"
+    );
+    let view = app.extension_with_instance_view("vm", "probe").await;
+    assert_eq!(view.body["properties"]["provisioningState"], "Failed");
+
+    app.put_guest_status(&credential, "probe", &status_file("success", "done"))
+        .await;
+    assert_eq!(app.follow(&operation).await.body["status"], "Failed");
 }
 
 async fn a_delete_uninstalls_through_the_goal_state_then_the_extension_goes(app: ManagementApp) {

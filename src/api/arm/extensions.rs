@@ -475,7 +475,8 @@ pub async fn get_compute_operation(
     location: &str,
     operation: &str,
 ) -> ArmResult {
-    let op = compute::extension_operation(&state.db, subscription, operation).await?;
+    let op =
+        compute::extension_operation(&state.db, subscription, operation, state.clock.now()).await?;
     let monitoring = request
         .query
         .get("monitor")

@@ -11,7 +11,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{json, Map, Value};
 use sqlx::AnyConnection;
 
@@ -400,6 +400,11 @@ pub async fn remove_uninstalled_extension(
     store::delete_extension(tx, vm_id, name, true, now).await
 }
 
+/// How long Compute waits for an extension to report the end of its provisioning (a PUT
+/// or PATCH) before it fails it with `VMExtensionProvisioningTimeout` (Azure docs: "VM
+/// extensions have a 90-minute provisioning timeout").
+pub const PROVISIONING_TIMEOUT: TimeDelta = TimeDelta::minutes(90);
+
 /// An extension operation as a client polls it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtensionOperation {
@@ -412,12 +417,14 @@ pub struct ExtensionOperation {
 }
 
 /// The operation `operation_id` of the subscription: how it ended, or where it stands by
-/// the extension it tracks (written down once it has ended, so that it never changes). 404
-/// `OperationNotFound` when the subscription has no such operation.
+/// the extension it tracks at `now` (written down once it has ended, so that it never
+/// changes; a PUT that timed out fails its extension too). 404 `OperationNotFound` when the
+/// subscription has no such operation.
 pub async fn extension_operation(
     db: &Db,
     subscription: &str,
     operation_id: &str,
+    now: DateTime<Utc>,
 ) -> Result<ExtensionOperation, ResourceError> {
     let mut conn = db.pool().acquire().await?;
     let operation = store::operation(&mut conn, operation_id)
@@ -434,7 +441,18 @@ pub async fn extension_operation(
         None => {
             let extension =
                 store::extension_for_write(&mut conn, &operation.vm_id, &operation.name).await?;
-            let reached = reached(&operation, extension.as_ref());
+            let timed_out = timed_out(&operation, extension.as_ref(), now);
+            if timed_out.is_some() {
+                store::fail_provisioning(
+                    &mut conn,
+                    &operation.vm_id,
+                    &operation.name,
+                    operation.sequence_number,
+                    now,
+                )
+                .await?;
+            }
+            let reached = reached(&operation, extension.as_ref()).or(timed_out);
             if let Some(settled) = &reached {
                 store::settle_operation(&mut conn, &operation.operation_id, settled).await?;
             }
@@ -519,6 +537,41 @@ fn reached(op: &OperationRow, extension: Option<&StoredExtension>) -> Option<Set
             found.map_or(op.started_at, |e| e.extension.updated_at),
         )),
     }
+}
+
+/// A PUT still in progress `PROVISIONING_TIMEOUT` after it started has failed, at that
+/// moment.
+fn timed_out(
+    op: &OperationRow,
+    extension: Option<&StoredExtension>,
+    now: DateTime<Utc>,
+) -> Option<Settled> {
+    let deadline = op.started_at + PROVISIONING_TIMEOUT;
+    if op.kind != OperationKind::Put || now < deadline || reached(op, extension).is_some() {
+        return None;
+    }
+    let last_message = extension
+        .and_then(|e| e.extension.handler_status.as_ref())
+        .and_then(|s| s[0]["status"]["formattedMessage"]["message"].as_str())
+        .filter(|m| !m.is_empty());
+    // The message without a report is Compute's as users quote it; with one, the wording
+    // that carries it is vaultsim's.
+    let reported = match last_message {
+        Some(message) => format!("The extension last reported: '{message}'."),
+        None => "The extension did not report a message.".to_owned(),
+    };
+    Some(Settled {
+        status: OperationStatus::Failed,
+        error: Some(OperationError {
+            code: "VMExtensionProvisioningTimeout".to_owned(),
+            message: format!(
+                "Provisioning of VM extension {} has timed out. Extension provisioning has \
+                 taken too long to complete. {reported}",
+                op.name
+            ),
+        }),
+        ended_at: deadline,
+    })
 }
 
 /// Compute's error for an extension whose handler reported `error`.

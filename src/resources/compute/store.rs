@@ -647,6 +647,29 @@ pub async fn settle_operation(
     Ok(())
 }
 
+/// The extension's provisioning, still `Creating` or `Updating` for `sequence_number`,
+/// has failed (it timed out).
+pub async fn fail_provisioning(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    name: &str,
+    sequence_number: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "update vm_extension set provisioning_state = 'Failed', updated_at = $4 \
+         where vm_id = $1 and name_key = $2 and sequence_number = $3 \
+         and provisioning_state in ('Creating', 'Updating')",
+    )
+    .bind(vm_id)
+    .bind(key(name))
+    .bind(sequence_number)
+    .bind(to_micros(now))
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 const OPERATION_COLUMNS: &str = "operation_id, subscription_id, vm_id, name, kind, \
      sequence_number, started_at, status, error_code, error_message, ended_at";
 
