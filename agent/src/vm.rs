@@ -473,6 +473,7 @@ async fn register(
             })
             .collect(),
         certificate: keys.certificate_pem.clone(),
+        agent_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
     };
     loop {
         let token = config.token.token(http).await;

@@ -24,6 +24,10 @@ pub struct RegisterRequest {
     pub disks: Vec<RegisterDisk>,
     /// PEM X.509 of an RSA key: protected settings are encrypted to it (RSA key transport).
     pub certificate: String,
+    /// The guest agent's version, which the VM's instance view shows as `vmAgentVersion`
+    /// (`Unknown` without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -103,6 +103,16 @@ impl TryFrom<RegisterRequest> for Registration {
                 ),
             )
         })?;
+        if body
+            .agent_version
+            .as_ref()
+            .is_some_and(|v| v.is_empty() || v.len() > 64 || v.chars().any(char::is_control))
+        {
+            return Err(GuestError::invalid(
+                "InvalidParameter",
+                "agentVersion must be 1 to 64 printable characters.",
+            ));
+        }
         Ok(Self {
             vm_id: body.vm_id,
             subscription: body.subscription_id,
@@ -121,6 +131,7 @@ impl TryFrom<RegisterRequest> for Registration {
                 })
                 .collect(),
             certificate: body.certificate,
+            agent_version: body.agent_version,
         })
     }
 }

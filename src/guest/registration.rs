@@ -34,6 +34,8 @@ pub struct Registration {
     pub disks: Vec<RegistrationDisk>,
     /// PEM; only its `CERTIFICATE` block is kept.
     pub certificate: String,
+    /// The guest agent's version, as it gave it.
+    pub agent_version: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,8 +94,15 @@ pub async fn register(
         }
     };
     let credential = Credential::issue(&vm_id);
-    let incarnation =
-        store_registration(db, &vm_id, &credential, &certificate, clock.now()).await?;
+    let incarnation = store_registration(
+        db,
+        &vm_id,
+        &credential,
+        &certificate,
+        registration.agent_version.as_deref(),
+        clock.now(),
+    )
+    .await?;
     let disks = lookup::vm_by_vm_id(db, &vm_id)
         .await?
         .map(|vm| vm.disks)
@@ -207,22 +216,26 @@ async fn store_registration(
     vm_id: &str,
     credential: &Credential,
     certificate: &GuestCertificate,
+    agent_version: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<i64, GuestError> {
     let mut tx = db.begin_write().await?;
     sqlx::query(
         "insert into vm_guest (vm_id, credential_sha256, certificate_pem, \
-         certificate_thumbprint, registered_at, last_seen_at) values ($1, $2, $3, $4, $5, $5) \
+         certificate_thumbprint, registered_at, last_seen_at, agent_version) \
+         values ($1, $2, $3, $4, $5, $5, $6) \
          on conflict (vm_id) do update set credential_sha256 = excluded.credential_sha256, \
          certificate_pem = excluded.certificate_pem, \
          certificate_thumbprint = excluded.certificate_thumbprint, \
-         registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at",
+         registered_at = excluded.registered_at, last_seen_at = excluded.last_seen_at, \
+         agent_version = excluded.agent_version",
     )
     .bind(vm_id)
     .bind(credential.digest())
     .bind(&certificate.pem)
     .bind(&certificate.thumbprint)
     .bind(to_micros(now))
+    .bind(agent_version)
     .execute(&mut *tx)
     .await?;
     let incarnation =
@@ -257,6 +270,7 @@ mod tests {
                 })
                 .collect(),
             certificate: String::new(),
+            agent_version: None,
         }
     }
 

@@ -25,7 +25,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (11, "df487e6ed4cabd8aaf36c4d7a185d4fff47280215778d029e7f751ed069919c7e05c7ea8ff547bc75fa76d560121f8c5"),
     (12, "c13f3b45c2d050f9082458b59b87eae0511e5522288ece8683a3e3360cebcb5b48d0d0e4ee37c0c406b4734405450bee"),
     (13, "cc93f933faaa6c4fad21c9fb01bfe7eb92d205f9dbafa5bbe245234a2a37d2d9f2ac4b861531b7b7526ef9ebf247521b"),
-    (14, "e345b6bc63283bdf7a73345d9a823bccda8ac3cdbe630b79cd2051c85e9303fe84f87f6c9381e00aa84e9edf5a4ed5b7"),
+    (14, "f084ad7a8858813cc3e0f2b2c3878f83d9e0b0c6bdcd76ec53edb8f8b98625e5e6b522326b48ead612cf453802900af7"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

@@ -44,6 +44,7 @@ impl ManagementApp {
         let keys = VmKeys::generate().await;
         let mut body = self.registration("rg", name);
         body["certificate"] = json!(keys.certificate_pem);
+        body["agentVersion"] = json!("2.9.1.1");
         let registered = self.register_guest(Some(&self.token), &body).await;
         assert_eq!(
             registered.status,
@@ -303,6 +304,7 @@ async fn the_reported_status_ends_the_operation_and_shows_in_the_instance_views(
         .await;
     assert_eq!(vm_view.status, StatusCode::OK, "{:?}", vm_view.body);
     let agent = &vm_view.body["vmAgent"];
+    assert_eq!(agent["vmAgentVersion"], "2.9.1.1");
     assert_eq!(agent["statuses"][0]["displayStatus"], "Ready");
     assert_eq!(
         agent["extensionHandlers"][0],

@@ -40,7 +40,7 @@ pub struct ExtensionInstanceView {
 /// `VirtualMachineAgentInstanceView`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VmAgentView {
-    /// `Unknown`: agents do not report their version.
+    /// The version the agent registered with; `Unknown` when it gave none.
     pub vm_agent_version: String,
     pub statuses: Vec<InstanceViewStatus>,
     /// (handler type, version, status) of each extension the agent runs.
@@ -133,13 +133,18 @@ pub async fn vm_instance_view(
     vm: &VmDetails,
     now: DateTime<Utc>,
 ) -> Result<VmInstanceView, ResourceError> {
-    let last_seen: Option<i64> = sqlx::query("select last_seen_at from vm_guest where vm_id = $1")
+    let agent = sqlx::query("select last_seen_at, agent_version from vm_guest where vm_id = $1")
         .bind(&vm.vm.vm_id)
         .fetch_optional(db.pool())
         .await?
-        .map(|row| row.try_get("last_seen_at"))
+        .map(|row| {
+            Ok::<_, sqlx::Error>(AgentSeen {
+                last_seen: from_micros(row.try_get("last_seen_at")?),
+                version: row.try_get("agent_version")?,
+            })
+        })
         .transpose()?;
-    Ok(build_vm_instance_view(vm, last_seen.map(from_micros), now))
+    Ok(build_vm_instance_view(vm, agent.as_ref(), now))
 }
 
 /// The handler's status in `vmAgent.extensionHandlers`: its heartbeat, for a handler that
@@ -179,11 +184,19 @@ fn handler_status(extension: &Extension, view: &ExtensionInstanceView) -> Instan
     }
 }
 
+/// What the service knows of the VM's agent: when it last polled, and the version it
+/// registered with.
+struct AgentSeen {
+    last_seen: DateTime<Utc>,
+    version: Option<String>,
+}
+
 fn build_vm_instance_view(
     vm: &VmDetails,
-    agent_last_seen: Option<DateTime<Utc>>,
+    agent: Option<&AgentSeen>,
     now: DateTime<Utc>,
 ) -> VmInstanceView {
+    let agent_last_seen = agent.map(|a| a.last_seen);
     let succeeded = |time: Option<DateTime<Utc>>| InstanceViewStatus {
         code: "ProvisioningState/succeeded".to_owned(),
         level: "Info",
@@ -210,7 +223,9 @@ fn build_vm_instance_view(
         vm.extensions.iter().map(extension_instance_view).collect();
     VmInstanceView {
         vm_agent: VmAgentView {
-            vm_agent_version: "Unknown".to_owned(),
+            vm_agent_version: agent
+                .and_then(|a| a.version.clone())
+                .unwrap_or_else(|| "Unknown".to_owned()),
             statuses: vec![agent_status],
             extension_handlers: vm
                 .extensions

@@ -241,6 +241,16 @@ impl ManagementApp {
             config.blob_https_addr = self.blob_https_addr;
         }
         config.guest_addr = self.guest_addr;
+        // The crashed runtime lets go of its listeners in its own time (longer on a busy
+        // machine): wait until each port is free again rather than fail to bind it.
+        let mut ports = vec![self.addr, self.https_addr, self.guest_addr];
+        if config.runs(Component::Blob) {
+            ports.push(self.blob_addr);
+            ports.extend(self.blob_https_addr);
+        }
+        for addr in ports {
+            wait_until_free(addr).await;
+        }
         let started = Server::start(config).await;
         self.server = started.server;
         self.notifier = started.notifier;
@@ -478,4 +488,15 @@ impl ManagementApp {
             self.group_path(group)
         )
     }
+}
+
+/// Waits (up to 10 s) until `addr` can be bound.
+async fn wait_until_free(addr: SocketAddr) {
+    for _ in 0..200 {
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{addr} is still in use 10 s after the crash");
 }
