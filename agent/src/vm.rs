@@ -262,7 +262,8 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
 
     /// Each extension a package hosts goes to its handler (and a package missing from the
     /// goal state is uninstalled); for the built-in snapshot extension, a new sequence
-    /// number's settings file, then enable; any other extension is reported unavailable.
+    /// number's settings file, then enable; any other extension is reported unavailable, and
+    /// uninstalled at once when the goal state says so.
     async fn act_on(&mut self, goal_state: GoalState) {
         for (package, handler) in &self.hosted {
             handler.want(
@@ -281,6 +282,14 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                 continue;
             }
             if !is_snapshot_extension(&wanted.publisher, &wanted.extension_type) {
+                if wanted.state == "uninstall" {
+                    // Never installed, so nothing to run: as WALinuxAgent, the handler is
+                    // simply gone, and the guest API hears it.
+                    let _ = self.statuses.send(GuestReport::Uninstalled {
+                        extension_name: wanted.name.clone(),
+                    });
+                    continue;
+                }
                 if self
                     .unavailable
                     .insert((wanted.name.clone(), wanted.sequence_number))

@@ -182,26 +182,32 @@ def test_the_snapshot_extension_shows_after_the_first_backup(az):
 
 
 def test_an_extension_is_installed_shown_in_the_instance_view_and_deleted(az):
-    # The built-in agent runs only the snapshot extension, so nothing reports for this one:
-    # --no-wait, and it stays Creating with no statuses.
-    az.run("vm", "extension", "set", "-g", GROUP, "--vm-name", VM, "--name", "Probe",
-           "--publisher", "Contoso.Monitoring", "--version", "1.0", "--settings", '{"interval": 5}',
-           "--protected-settings", '{"token": "s3cret"}', "--no-wait")
+    # The VM's agent hosts no package for this extension, so it reports it as the Linux
+    # guest agent reports one it cannot download: az waits for the operation and fails
+    # with Compute's provisioning error, and the instance view shows the agent's status.
+    refused = az.fails("vm", "extension", "set", "-g", GROUP, "--vm-name", VM, "--name", "Probe",
+                       "--publisher", "Contoso.Monitoring", "--version", "1.0",
+                       "--settings", '{"interval": 5}', "--protected-settings", '{"token": "s3cret"}')
+    assert "VMExtensionProvisioningError" in refused, refused
+    assert "Failed to download artifacts" in refused, refused
     shown = az.json("vm", "extension", "show", "-g", GROUP, "--vm-name", VM, "-n", "Probe", "--instance-view")
-    assert shown["provisioningState"] == "Creating", shown
+    assert shown["provisioningState"] == "Failed", shown
     assert shown["settings"] == {"interval": 5}, shown
     assert "s3cret" not in json.dumps(shown), shown
     assert shown["instanceView"]["type"] == "Contoso.Monitoring.Probe", shown
+    assert shown["instanceView"]["statuses"][0]["code"].startswith("ProvisioningState/failed"), shown
     view = az.json("vm", "get-instance-view", "-g", GROUP, "-n", VM)["instanceView"]
     assert view["vmAgent"]["statuses"][0]["displayStatus"] == "Ready", view
+    assert view["vmAgent"]["vmAgentVersion"] not in (None, "Unknown"), view
     snapshot = next(e for e in view["extensions"] if e["name"] == "VMSnapshotLinux")
     assert snapshot["statuses"][0]["code"] == "ProvisioningState/succeeded", snapshot
     refused = az.fails("vm", "extension", "set", "-g", GROUP, "--vm-name", VM, "--name", "VMSnapshotLinux",
                        "--publisher", "Microsoft.Azure.RecoveryServices", "--version", "1.0")
     assert "OperationNotAllowed" in refused, refused
-    az.run("vm", "extension", "delete", "-g", GROUP, "--vm-name", VM, "-n", "Probe", "--no-wait")
-    deleting = az.json("vm", "extension", "show", "-g", GROUP, "--vm-name", VM, "-n", "Probe")
-    assert deleting["provisioningState"] == "Deleting", deleting
+    # The agent never installed it: it says at once that it is gone, and the deletion ends.
+    az.run("vm", "extension", "delete", "-g", GROUP, "--vm-name", VM, "-n", "Probe")
+    gone = az.fails("vm", "extension", "show", "-g", GROUP, "--vm-name", VM, "-n", "Probe")
+    assert "ResourceNotFound" in gone or "not found" in gone.lower(), gone
 
 
 def test_restore_disks_writes_disks_equal_to_the_source(az, service):
