@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 
 use crate::storage::Placement;
+use crate::telemetry::LogFormat;
 
 /// Azurite's well-known development account key, so `UseDevelopmentStorage=true` clients
 /// work unchanged.
@@ -22,6 +23,15 @@ pub const DEV_ACCOUNT_KEY: &str =
     about = "A local, faithful simulator of Azure Backup for virtual machines"
 )]
 pub struct Cli {
+    /// How log lines are written to stderr: `text`, or `json` (one object a line).
+    #[arg(
+        long,
+        global = true,
+        env = "VAULTSIM_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -5,8 +5,8 @@ use vaultsim::store::Db;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    vaultsim::telemetry::init();
     let cli = Cli::parse();
+    vaultsim::telemetry::init(cli.log_format);
     match cli.command {
         Command::Serve(config) => {
             let app = Application::build(&config).await?;

@@ -1,15 +1,37 @@
 //! Logging: structured `tracing` output to stderr, with secrets kept out.
 
+use std::io::IsTerminal;
+
 use axum::http::Uri;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
-pub fn init() {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `<time> <LEVEL> <target>: <message> key=value …`, one event a line.
+    #[default]
+    Text,
+    /// One JSON object a line: `timestamp`, `level`, `target`, `message` and the event's
+    /// fields beside them, for log shippers.
+    Json,
+}
+
+/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level. Colours
+/// only on a terminal (and never with `NO_COLOR` set), so that a log file or a pipe gets
+/// plain lines that grep finds.
+pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(colours_wanted()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn colours_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 /// Query parameters whose values are secrets: SAS signatures, and values that would let a

@@ -477,11 +477,15 @@ fn parse_delay(text: &str) -> Result<(Duration, Duration), String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Colours only on a terminal: agent logs usually go to files that are grepped.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colours)
         .init();
     match Cli::parse().command {
         Command::Run(args) => run(*args).await,

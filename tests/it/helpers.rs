@@ -243,21 +243,22 @@ impl ServiceProcess {
 
     /// Starts the binary with extra environment (`VAULTSIM_*` settings).
     pub fn start_with(data_dir: &Path, rust_log: &str, env: &[(&str, &str)]) -> Self {
-        let mut child = serve_command(data_dir, rust_log)
-            .envs(env.iter().copied())
-            .spawn()
-            .expect("the vaultsim binary starts");
+        let mut command = serve_command(data_dir, rust_log);
+        command.envs(env.iter().copied());
+        Self::spawn(command)
+    }
+
+    /// Starts `command` (a [`serve_command`], changed) and waits until it logs the blob
+    /// endpoint's address, in the text or the JSON log format.
+    pub fn spawn(mut command: Command) -> Self {
+        let mut child = command.spawn().expect("the vaultsim binary starts");
         let log = Arc::new(Mutex::new(String::new()));
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line
-                    .split("blob endpoint listening addr=")
-                    .nth(1)
-                    .and_then(|a| a.trim().parse::<SocketAddr>().ok())
-                {
+                if let Some(addr) = blob_endpoint_address(&line) {
                     let _ = addr_tx.send(addr);
                 }
                 let mut log = sink.lock().unwrap();
@@ -288,6 +289,17 @@ impl ServiceProcess {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+}
+
+/// The address in the blob endpoint's "listening" line, text or JSON.
+fn blob_endpoint_address(line: &str) -> Option<SocketAddr> {
+    if let Some(text) = line.split("blob endpoint listening addr=").nth(1) {
+        return text.trim().parse().ok();
+    }
+    let event: serde_json::Value = serde_json::from_str(line).ok()?;
+    (event["message"] == "blob endpoint listening")
+        .then(|| event["addr"].as_str()?.parse().ok())
+        .flatten()
 }
 
 /// `vaultsim serve` on `data_dir` with every port picked by the system, its stderr piped.

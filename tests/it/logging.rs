@@ -1,11 +1,12 @@
 //! Secrets never reach the log: SAS signatures and account keys stay out, even at debug
-//! level and on refused requests.
+//! level and on refused requests. Logs written to a pipe or a file carry no colour codes,
+//! and `--log-format json` writes one JSON object a line.
 
 use chrono::{Duration, Utc};
 use vaultsim::config::DEV_ACCOUNT_KEY;
 use vaultsim_protocol::sas::ServiceSasBuilder;
 
-use crate::helpers::{ServiceProcess, ACCOUNT};
+use crate::helpers::{serve_command, ServiceProcess, ACCOUNT};
 
 #[tokio::test]
 async fn sas_signatures_and_keys_stay_out_of_debug_logs() {
@@ -50,4 +51,55 @@ async fn sas_signatures_and_keys_stay_out_of_debug_logs() {
     for secret in [token.sig.as_str(), encoded_sig, DEV_ACCOUNT_KEY] {
         assert!(!log.contains(secret), "a secret reached the log:\n{log}");
     }
+}
+
+/// Without a terminal (and without `NO_COLOR`, which the helper sets) the text log is plain.
+#[test]
+fn a_log_that_is_not_a_terminal_has_no_colour_codes() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = serve_command(data.path(), "info");
+    command.env_remove("NO_COLOR");
+    let service = ServiceProcess::spawn(command);
+    let log = service.log();
+    assert!(log.contains("blob endpoint listening addr="), "{log}");
+    assert!(!log.contains('\u{1b}'), "escape codes in the log:\n{log:?}");
+}
+
+#[test]
+fn the_json_log_format_writes_one_object_per_line() {
+    let data = tempfile::tempdir().unwrap();
+    let mut command = serve_command(data.path(), "info");
+    command.env("VAULTSIM_LOG_FORMAT", "json");
+    let service = ServiceProcess::spawn(command);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let log = service.log();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let listening = events
+        .iter()
+        .find(|e| e["message"] == "management API listening")
+        .unwrap_or_else(|| panic!("no listening event:\n{log}"));
+    assert_eq!(listening["level"], "INFO", "{listening}");
+    assert!(listening["timestamp"].is_string(), "{listening}");
+    assert!(
+        listening["addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
+        "{listening}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let output = serve_command(data.path(), "info")
+        .args(["--log-format", "xml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--log-format"), "{stderr}");
 }
