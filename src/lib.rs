@@ -21,6 +21,8 @@ pub mod faults;
 mod generated_input;
 /// The guest API's domain: agent registration and goal states.
 pub mod guest;
+
+pub mod health;
 /// The service's `scheme://host` as each client reached it, for the URLs it writes.
 pub mod origin;
 /// The management domain.

@@ -27,6 +27,7 @@ use crate::control::{sim_clock, Engine, EngineConfig};
 use crate::data_dir::DataDirLock;
 use crate::faults::Faults;
 use crate::guest::{self, GoalStateNotifier};
+use crate::health::Health;
 use crate::origin::PublicUrl;
 use crate::server::{self, Listener, Scheme};
 use crate::storage::{
@@ -72,6 +73,8 @@ pub struct Application {
     clock_source: Option<(Db, Clock)>,
     /// The CA clients trust, when the service generated its chain.
     tls_ca_file: Option<PathBuf>,
+    /// What `/readyz` checks on every listener.
+    health: Health,
 }
 
 impl Application {
@@ -153,6 +156,11 @@ impl Application {
             None => None,
         };
         let tls_ca_file = tls.as_ref().and_then(|tls| tls.ca_file.clone());
+        let health = Health::new(
+            db.clone(),
+            store.as_ref().map(|_| data_dir.join("blob")),
+            None,
+        );
         let mut app = Self {
             data_dir_lock,
             blob,
@@ -162,6 +170,7 @@ impl Application {
             runs_engine: config.runs(Component::Engine),
             clock_source: None,
             tls_ca_file,
+            health,
         };
         let Some(db) = db else {
             return Ok(app);
@@ -252,6 +261,9 @@ impl Application {
                     faults,
                 },
             });
+        }
+        if app.runs_engine {
+            app.health.watch_engine(engine.ticks().clone());
         }
         app.engine = Some(engine);
         Ok(app)
@@ -376,7 +388,9 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "blob endpoint listening");
-            let app = with_request_logging(blob_http::router(node.state));
+            let app = with_request_logging(
+                api::health::router(self.health.clone()).merge(blob_http::router(node.state)),
+            );
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -401,7 +415,9 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "management API listening");
-            let app = with_request_logging(api::router(node.state));
+            let app = with_request_logging(
+                api::health::router(self.health.clone()).merge(api::router(node.state)),
+            );
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -426,7 +442,9 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "guest API listening");
-            let app = with_request_logging(api::guest::router(node.state));
+            let app = with_request_logging(
+                api::health::router(self.health.clone()).merge(api::guest::router(node.state)),
+            );
             axum::serve(node.listener, app)
                 .with_graceful_shutdown(stopped())
                 .await

@@ -3,6 +3,7 @@
 
 pub mod arm;
 pub mod guest;
+pub mod health;
 mod identity;
 pub mod openapi;
 mod sim;

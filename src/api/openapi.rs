@@ -43,6 +43,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = ManagementApi::openapi();
     document.merge(super::arm::basics::BasicsApi::openapi());
     document.merge(super::identity::IdentityApi::openapi());
+    document.merge(super::health::HealthApi::openapi());
     document.merge(super::sim::SimApi::openapi());
     document.merge(super::sim_clock::SimClockApi::openapi());
     document.merge(super::sim_extensions::SimExtensionsApi::openapi());
@@ -155,5 +156,7 @@ mod tests {
             || path.starts_with("/adfs/")
             || path.starts_with("/{tenant}/")
             || path == "/openapi.json"
+            || path == "/healthz"
+            || path == "/readyz"
     }
 }

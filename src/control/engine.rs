@@ -14,6 +14,7 @@ use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use super::lease::Work;
 use crate::clock::Clock;
 use crate::guest::GoalStateNotifier;
+use crate::health::TickRecord;
 use crate::storage::{AccountAccess, Storage, StorageAccounts, StorageError};
 use crate::store::Db;
 
@@ -56,6 +57,8 @@ struct Inner {
     transfers: Arc<Semaphore>,
     /// One transfer at a time per item: its vault copy is written in place.
     item_transfers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When the run loop last ticked, for readiness.
+    ticks: Arc<TickRecord>,
 }
 
 /// How far an account's `Date` may be from this machine's real time for the account to
@@ -128,8 +131,14 @@ impl Engine {
                 collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
                 transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
                 item_transfers: Mutex::default(),
+                ticks: Arc::default(),
             }),
         }
+    }
+
+    /// When the run loop last ticked.
+    pub fn ticks(&self) -> &Arc<TickRecord> {
+        &self.inner.ticks
     }
 
     pub fn db(&self) -> &Db {

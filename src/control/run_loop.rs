@@ -43,7 +43,10 @@ impl Engine {
             shutdown.clone(),
         ));
         loop {
-            if let Err(error) = self.tick().await {
+            self.ticks().started();
+            let ticked = self.tick().await;
+            self.ticks().ended(ticked.is_err());
+            if let Err(error) = ticked {
                 tracing::error!(error = %error.report(), "backup engine tick failed");
             }
             tokio::select! {

@@ -8,6 +8,7 @@ mod extensions;
 mod faults;
 mod fuzz;
 mod guest;
+mod health;
 mod helpers;
 mod logging;
 mod management;
