@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::api::guest::GuestState;
+use crate::api::request_ids::RequestIds;
 use crate::api::{self, ApiState};
 use crate::auth::Auth;
 use crate::blob::engine::{BlobStore, StoreOptions};
@@ -415,9 +416,11 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "management API listening");
+            // ARM's request ids are given before the request is logged, which names them.
             let app = with_request_logging(
                 api::health::router(self.health.clone()).merge(api::router(node.state)),
-            );
+            )
+            .layer(axum::middleware::from_fn(api::request_ids::stamp));
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -549,10 +552,13 @@ fn with_request_logging(router: Router) -> Router {
     router.layer(
         TraceLayer::new_for_http()
             .make_span_with(|request: &Request| {
+                let ids = request.extensions().get::<RequestIds>();
                 tracing::debug_span!(
                     "request",
                     method = %request.method(),
                     uri = %redacted_uri(request.uri()),
+                    request_id = ids.map(|ids| tracing::field::display(&ids.request_id)),
+                    correlation_id = ids.map(|ids| tracing::field::display(&ids.correlation_id)),
                 )
             })
             .on_response(

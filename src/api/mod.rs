@@ -6,6 +6,7 @@ pub mod guest;
 pub mod health;
 mod identity;
 pub mod openapi;
+pub mod request_ids;
 mod sim;
 mod sim_clock;
 mod sim_extensions;

@@ -11,28 +11,6 @@ use serde_json::Value;
 use crate::helpers::ServiceProcess;
 use crate::management::app::PostgresDatabase;
 
-/// The address a "<what> listening addr=" line of the log names.
-fn listening(service: &ServiceProcess, what: &str) -> SocketAddr {
-    let marker = format!("{what} listening addr=");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = service.log();
-        if let Some(addr) = log
-            .lines()
-            .find_map(|line| line.split(&marker).nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|addr| addr.parse().ok())
-        {
-            return addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no '{marker}' in the log:\n{log}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 async fn get(addr: SocketAddr, path: &str) -> (u16, Value) {
     let response = reqwest::get(format!("http://{addr}{path}")).await.unwrap();
     let status = response.status().as_u16();
@@ -71,9 +49,9 @@ async fn every_listener_answers_liveness_and_readiness_without_a_token() {
     let data = tempfile::tempdir().unwrap();
     let service = ServiceProcess::start(data.path(), "info");
     let listeners = [
-        listening(&service, "management API"),
+        service.listening("management API"),
         service.addr,
-        listening(&service, "guest API"),
+        service.listening("guest API"),
     ];
     for addr in listeners {
         let (status, live) = get(addr, "/healthz").await;
@@ -97,7 +75,7 @@ async fn readiness_fails_when_the_database_goes_and_liveness_holds() {
         "info",
         &[("VAULTSIM_DATABASE_URL", database.url())],
     );
-    let management = listening(&service, "management API");
+    let management = service.listening("management API");
     readiness(management, 200, &service).await;
     drop(database);
     let failed = readiness(management, 503, &service).await;

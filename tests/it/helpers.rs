@@ -289,6 +289,28 @@ impl ServiceProcess {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// The address the "<what> listening addr=" line of the log names, once it is there.
+    pub fn listening(&self, what: &str) -> SocketAddr {
+        let marker = format!("{what} listening addr=");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let log = self.log();
+            if let Some(addr) = log
+                .lines()
+                .find_map(|line| line.split(&marker).nth(1))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|addr| addr.parse().ok())
+            {
+                return addr;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no '{marker}' in the log:\n{log}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 /// The address in the blob endpoint's "listening" line, text or JSON.

@@ -103,3 +103,53 @@ fn an_unknown_log_format_is_refused() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--log-format"), "{stderr}");
 }
+
+/// ARM's ids on every management response; the request's log line names them.
+#[tokio::test]
+async fn management_responses_carry_arms_request_ids_and_the_log_names_them() {
+    let data = tempfile::tempdir().unwrap();
+    let service = ServiceProcess::start(data.path(), "debug");
+    let management = service.listening("management API");
+    let url = format!("http://{management}/metadata/endpoints?api-version=2022-09-01");
+    let http = reqwest::Client::new();
+    let given = http
+        .get(&url)
+        .header("x-ms-client-request-id", "a1b2c3d4-client")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.status(), 200);
+    let header = |response: &reqwest::Response, name: &str| {
+        response
+            .headers()
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let request_id = header(&given, "x-ms-request-id");
+    assert!(uuid::Uuid::parse_str(&request_id).is_ok(), "{request_id}");
+    assert_eq!(
+        header(&given, "x-ms-correlation-request-id"),
+        "a1b2c3d4-client"
+    );
+    let routing = header(&given, "x-ms-routing-request-id");
+    assert!(
+        routing.starts_with("VAULTSIM:") && routing.ends_with(&request_id),
+        "{routing}"
+    );
+    let plain = http.get(&url).send().await.unwrap();
+    let second = header(&plain, "x-ms-request-id");
+    assert_ne!(second, request_id);
+    assert_eq!(header(&plain, "x-ms-correlation-request-id"), second);
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let log = service.log();
+    assert!(
+        log.lines()
+            .any(|line| line.contains(&format!("request_id={request_id}"))
+                && line.contains("correlation_id=a1b2c3d4-client")),
+        "no log line names the request:\n{log}"
+    );
+}
