@@ -8,8 +8,8 @@ use sqlx::AnyConnection;
 
 use super::EngineError;
 use crate::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOutcome, JobStatus, JobTask, JobTaskName,
-    JobTaskStatus,
+    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
+    JobTaskName, JobTaskStatus,
 };
 use vaultsim_protocol::extension::codes::AzureBackupError;
 
@@ -62,6 +62,7 @@ pub async fn finish_job(
     if job.status.is_terminal() {
         return Ok(());
     }
+    log_end(&job, status, &error_details, now);
     let mut info = job.extended_info;
     apply(&mut info, changes, properties, now);
     info.progress_percentage = Some(100.0);
@@ -77,6 +78,30 @@ pub async fn finish_job(
     )
     .await?;
     Ok(())
+}
+
+/// One line for an operator: every job that fails (warn), and every restore (info), with
+/// its ids and outcome. Logged as the ending is written, before the caller's transaction
+/// commits.
+fn log_end(job: &jobs::Job, status: JobStatus, errors: &[JobErrorDetail], now: DateTime<Utc>) {
+    let failed = status == JobStatus::Failed;
+    if !failed && job.operation != JobOperation::Restore {
+        return;
+    }
+    let error = errors.first();
+    let seconds = (now - job.start_time).num_seconds();
+    let (code, title) = error.map_or((0, ""), |e| (e.error_code, e.error_title.as_str()));
+    if failed {
+        tracing::warn!(
+            job_id = %job.job_id, operation = job.operation.as_str(), vm = %job.entity_friendly_name,
+            vault_id = %job.vault_id, error_code = code, error = title, seconds, "job failed"
+        );
+    } else {
+        tracing::info!(
+            job_id = %job.job_id, operation = job.operation.as_str(), vm = %job.entity_friendly_name,
+            vault_id = %job.vault_id, status = status.as_str(), seconds, "restore ended"
+        );
+    }
 }
 
 fn apply(
@@ -144,5 +169,96 @@ pub fn error_detail(error: &AzureBackupError, detail: Option<&str>) -> JobErrorD
             .iter()
             .map(|r| (*r).to_owned())
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// What `log_end` writes for `job` ending `status`, as the service's text log shows it.
+    fn logged(job: &jobs::Job, status: JobStatus, errors: &[JobErrorDetail]) -> String {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let sink = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            log_end(
+                job,
+                status,
+                errors,
+                job.start_time + chrono::TimeDelta::seconds(42),
+            )
+        });
+        let bytes = buffer.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    struct Writer(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Writer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn job(operation: JobOperation) -> jobs::Job {
+        jobs::Job {
+            job_id: "0f6d3c2a-job".to_owned(),
+            vault_id: "vault-1".to_owned(),
+            item_key: None,
+            entity_friendly_name: "vm1".to_owned(),
+            container_name: "iaasvmcontainerv2;rg;vm1".to_owned(),
+            operation,
+            status: JobStatus::InProgress,
+            start_time: Utc::now(),
+            end_time: None,
+            is_user_triggered: true,
+            activity_id: "activity".to_owned(),
+            error_details: Vec::new(),
+            extended_info: JobExtendedInfo::default(),
+        }
+    }
+
+    #[test]
+    fn failed_jobs_and_every_restore_log_one_line_and_other_endings_none() {
+        let error = JobErrorDetail {
+            error_code: 400_002,
+            error_string: "Snapshot operation failed".to_owned(),
+            error_title: "ExtensionSnapshotFailedNoNetwork".to_owned(),
+            recommendations: Vec::new(),
+        };
+        let failed = logged(&job(JobOperation::Backup), JobStatus::Failed, &[error]);
+        assert_eq!(failed.lines().count(), 1, "{failed}");
+        for part in [
+            "WARN",
+            "job failed",
+            "job_id=0f6d3c2a-job",
+            "operation=\"Backup\"",
+            "vm=vm1",
+            "error=\"ExtensionSnapshotFailedNoNetwork\"",
+            "seconds=42",
+        ] {
+            assert!(failed.contains(part), "{part}: {failed}");
+        }
+        let restored = logged(&job(JobOperation::Restore), JobStatus::Completed, &[]);
+        assert!(
+            restored.contains("INFO") && restored.contains("restore ended"),
+            "{restored}"
+        );
+        assert!(restored.contains("status=\"Completed\""), "{restored}");
+        assert_eq!(
+            logged(&job(JobOperation::Backup), JobStatus::Completed, &[]),
+            ""
+        );
     }
 }
