@@ -1,13 +1,26 @@
+use std::process::ExitCode;
+
 use clap::Parser;
 use vaultsim::config::{Cli, Command};
 use vaultsim::startup::{shutdown_signal, Application};
 use vaultsim::store::Db;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     vaultsim::telemetry::init(cli.log_format);
-    match cli.command {
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: what failed and why, its causes joined by ": ".
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Serve(config) => {
             let app = Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await

@@ -86,8 +86,6 @@ impl Application {
         if config.components.is_empty() {
             anyhow::bail!("--components names nothing to run");
         }
-        // Before anything in the data directory is opened or written.
-        let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
         if runs_control
             && !config.runs(Component::Blob)
             && config.storage_connection_string.is_empty()
@@ -103,22 +101,34 @@ impl Application {
                     .join(",")
             );
         }
-        let clock = Clock::default();
-        // Per process: with the components split, a fault applies where `/_sim` is served.
-        let faults = Arc::new(Faults::default());
         let account = Account {
             name: config.account_name.clone(),
             keys: [Some(&config.account_key), config.account_key2.as_ref()]
                 .into_iter()
                 .flatten()
                 .map(|k| {
-                    base64::engine::general_purpose::STANDARD
+                    let key = base64::engine::general_purpose::STANDARD
                         .decode(k.expose_secret().trim())
-                        .context("an account key is not valid base64")
+                        .context(
+                            "an account key (--account-key, --account-key2) is not valid base64",
+                        )?;
+                    // An empty key would sign nothing any client could match.
+                    anyhow::ensure!(
+                        !key.is_empty(),
+                        "an account key (--account-key, --account-key2) is empty: give a base64 \
+                         key, or leave --account-key unset for Azurite's well-known one"
+                    );
+                    Ok(key)
                 })
                 .map(|key| key.map(SecretSlice::from))
                 .collect::<anyhow::Result<_>>()?,
         };
+        // A port in use stops the start before anything in the data directory is written.
+        let mut ports = Ports::bind(config).await?;
+        let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
+        let clock = Clock::default();
+        // Per process: with the components split, a fault applies where `/_sim` is served.
+        let faults = Arc::new(Faults::default());
         let data_dir = &config.database.data_dir;
         let store = if config.runs(Component::Blob) {
             Some(Arc::new(open_blob_store(config, &clock)?))
@@ -142,11 +152,8 @@ impl Application {
         };
         let blob = match &store {
             Some(store) => Some(BlobNode {
-                listener: TcpListener::bind(config.blob_addr).await.with_context(|| {
-                    format!("binding the blob endpoint to {}", config.blob_addr)
-                })?,
-                https_listener: bind_https(config.blob_https_addr, tls.as_ref(), "blob endpoint")
-                    .await?,
+                listener: ports.blob.take().expect("bound: the blob component runs"),
+                https_listener: with_tls(ports.blob_https.take(), tls.as_ref()),
                 state: BlobState {
                     store: store.clone(),
                     account: Arc::new(account.clone()),
@@ -212,6 +219,17 @@ impl Application {
         };
         let accounts = Arc::new(accounts);
         let auth = Arc::new(Auth::open(data_dir, &db, &clock, !config.no_auth).await?);
+        // The recipe names the port actually bound (port 0 picks one); a process without
+        // the management API names the default.
+        let issuer = ports
+            .management
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+            .map_or_else(
+                || "http://${VAULTSIM_HOST:-127.0.0.1:8080}".to_owned(),
+                |addr| format!("http://{addr}"),
+            );
+        auth.log_token_recipe(data_dir, &issuer);
         let notifier = GoalStateNotifier::default();
         let engine = Engine::new(
             db.clone(),
@@ -226,9 +244,7 @@ impl Application {
         );
         if config.runs(Component::Guest) {
             app.guest = Some(GuestNode {
-                listener: TcpListener::bind(config.guest_addr)
-                    .await
-                    .with_context(|| format!("binding the guest API to {}", config.guest_addr))?,
+                listener: ports.guest.take().expect("bound: the guest component runs"),
                 state: GuestState {
                     db: db.clone(),
                     accounts: accounts.clone(),
@@ -242,11 +258,11 @@ impl Application {
         }
         if config.runs(Component::Api) {
             app.management = Some(Management {
-                listener: TcpListener::bind(config.http_addr).await.with_context(|| {
-                    format!("binding the management API to {}", config.http_addr)
-                })?,
-                https_listener: bind_https(config.https_addr, tls.as_ref(), "management API")
-                    .await?,
+                listener: ports
+                    .management
+                    .take()
+                    .expect("bound: the api component runs"),
+                https_listener: with_tls(ports.management_https.take(), tls.as_ref()),
                 state: ApiState {
                     db,
                     accounts,
@@ -531,21 +547,79 @@ fn blob_endpoint_url(scheme: Scheme, addr: SocketAddr, account: &str) -> String 
 }
 
 /// Binds an HTTPS listener when an address is configured.
-async fn bind_https(
+/// Every port this process serves, bound first: each `None` when the process does not
+/// serve it.
+struct Ports {
+    management: Option<TcpListener>,
+    management_https: Option<TcpListener>,
+    blob: Option<TcpListener>,
+    blob_https: Option<TcpListener>,
+    guest: Option<TcpListener>,
+}
+
+impl Ports {
+    async fn bind(config: &ServeConfig) -> anyhow::Result<Self> {
+        let api = config.runs(Component::Api);
+        let blob = config.runs(Component::Blob);
+        Ok(Ports {
+            management: bind(
+                api.then_some(config.http_addr),
+                "management API",
+                "--http-addr",
+            )
+            .await?,
+            management_https: bind(
+                config.https_addr.filter(|_| api),
+                "management API over HTTPS",
+                "--https-addr",
+            )
+            .await?,
+            blob: bind(
+                blob.then_some(config.blob_addr),
+                "blob endpoint",
+                "--blob-addr",
+            )
+            .await?,
+            blob_https: bind(
+                config.blob_https_addr.filter(|_| blob),
+                "blob endpoint over HTTPS",
+                "--blob-https-addr",
+            )
+            .await?,
+            guest: bind(
+                config.runs(Component::Guest).then_some(config.guest_addr),
+                "guest API",
+                "--guest-addr",
+            )
+            .await?,
+        })
+    }
+}
+
+async fn bind(
     addr: Option<SocketAddr>,
-    tls: Option<&ServerTls>,
     what: &str,
-) -> anyhow::Result<Option<Listener>> {
-    let (Some(addr), Some(tls)) = (addr, tls) else {
+    flag: &str,
+) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = addr else {
         return Ok(None);
     };
-    let tcp = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding the {what}'s HTTPS listener to {addr}"))?;
-    Ok(Some(Listener {
-        tcp,
-        tls: Some(tls.acceptor.clone()),
-    }))
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(error) if error.kind() == std::io::ErrorKind::AddrInUse => anyhow::bail!(
+            "the {what}'s address {addr} is in use (another vaultsim?): choose another with \
+             {flag}, or port 0 for a free one"
+        ),
+        Err(error) => Err(error).with_context(|| format!("binding the {what} to {addr}")),
+    }
+}
+
+/// A bound port served over TLS when the process has a certificate.
+fn with_tls(tcp: Option<TcpListener>, tls: Option<&ServerTls>) -> Option<Listener> {
+    Some(Listener {
+        tcp: tcp?,
+        tls: Some(tls?.acceptor.clone()),
+    })
 }
 
 fn with_request_logging(router: Router) -> Router {

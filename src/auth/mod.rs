@@ -95,18 +95,7 @@ impl Auth {
             SigningKey::shared(db, data_dir, now),
             bootstrap::shared_admin(db, data_dir, now),
         )?;
-        let credentials_path = data_dir.join(credentials::FILE_NAME);
         let admin = principal_of(admin);
-        let path = credentials_path.display();
-        tracing::info!(
-            credentials = %path,
-            "admin credentials (tenantId, subscriptionId, clientId, clientSecret) are in {path}; \
-             get a token with: curl -s http://${{VAULTSIM_HOST:-127.0.0.1:8080}}/{tenant}/oauth2/v2.0/token \
-             -d grant_type=client_credentials -d client_id=$(jq -r .clientId {path}) \
-             --data-urlencode client_secret=$(jq -r .clientSecret {path}) \
-             --data-urlencode scope=https://management.core.windows.net//.default",
-            tenant = admin.tenant_id,
-        );
         if !enabled {
             tracing::warn!("--no-auth: every management request acts as the bootstrap admin");
         }
@@ -238,6 +227,23 @@ impl Auth {
     }
 
     /// The bootstrap admin.
+    /// Logs where the bootstrap admin's credentials are and how to get a token with them
+    /// from the token endpoint at `issuer` (the management API as this process serves it,
+    /// e.g. `http://127.0.0.1:8080`).
+    pub fn log_token_recipe(&self, data_dir: &Path, issuer: &str) {
+        let path = data_dir.join(credentials::FILE_NAME);
+        let path = path.display();
+        tracing::info!(
+            credentials = %path,
+            "admin credentials (tenantId, subscriptionId, clientId, clientSecret) are in {path}; \
+             get a token with: curl -s {issuer}/{tenant}/oauth2/v2.0/token \
+             -d grant_type=client_credentials -d client_id=$(jq -r .clientId {path}) \
+             --data-urlencode client_secret=$(jq -r .clientSecret {path}) \
+             --data-urlencode scope=https://management.core.windows.net//.default",
+            tenant = self.admin.tenant_id,
+        );
+    }
+
     pub fn admin(&self) -> &Principal {
         &self.admin
     }

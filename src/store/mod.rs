@@ -111,6 +111,16 @@ impl Db {
             // cores better than many switching between each other.
             Backend::Postgres => options.max_connections(6),
         };
+        if backend == Backend::Postgres {
+            // A pool that cannot reach its server only says "pool timed out": one
+            // connection of our own says why (refused, unknown host, no such database...).
+            if let Err(error) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await {
+                anyhow::bail!(
+                    "cannot connect to the PostgreSQL database {}: {error}",
+                    without_password(&url)
+                );
+            }
+        }
         let pool = options
             .connect(&url)
             .await
@@ -204,6 +214,18 @@ impl FromStr for Backend {
             "postgres" => Ok(Self::Postgres),
             other => anyhow::bail!("unknown backend {other}"),
         }
+    }
+}
+
+/// A database URL fit for a message: its password replaced.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(an unparsable URL)".to_owned(),
     }
 }
 

@@ -16,3 +16,4 @@ mod migrate;
 mod remote_storage;
 mod requests;
 mod sim_clock;
+mod startup_errors;
