@@ -34,6 +34,17 @@ pub enum ClockSetting {
     Offset(TimeDelta),
 }
 
+impl ClockSetting {
+    /// The time this setting gives now.
+    pub fn now(self) -> DateTime<Utc> {
+        match self {
+            ClockSetting::System => Utc::now(),
+            ClockSetting::Pinned(at) => at,
+            ClockSetting::Offset(offset) => Utc::now() + offset,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Clock {
     setting: Arc<RwLock<ClockSetting>>,
@@ -53,11 +64,7 @@ impl Clock {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        match *self.setting.read() {
-            ClockSetting::System => Utc::now(),
-            ClockSetting::Pinned(at) => at,
-            ClockSetting::Offset(offset) => Utc::now() + offset,
-        }
+        self.setting.read().now()
     }
 
     pub fn setting(&self) -> ClockSetting {

@@ -19,7 +19,7 @@ use super::arm::{json_response, parse_json, ArmError};
 use super::sim::admin;
 use super::ApiState;
 use crate::clock::{ClockSetting, LATEST};
-use crate::control::EngineError;
+use crate::control::{Backwards, EngineError};
 use crate::resources::ResourceError;
 
 /// The clock routes' part of the OpenAPI document.
@@ -55,6 +55,9 @@ pub struct SetClock {
     pub mode: String,
     /// The instant to pin at or run from (RFC 3339); not for `system`. Default: now.
     pub now: Option<String>,
+    /// Allow moving the clock back before the newest job's start (default false: 409
+    /// `ClockWouldGoBackwards`); the move is then logged as a warning.
+    pub allow_backwards: Option<bool>,
 }
 
 /// `POST /_sim/clock/advance`
@@ -133,6 +136,7 @@ async fn get_clock(
         (status = 400, description = "`InvalidRequestContent`", body = ErrorResponse),
         (status = 401, description = "No valid token", body = ErrorResponse),
         (status = 403, description = "Not an admin", body = ErrorResponse),
+        (status = 409, description = "`ClockWouldGoBackwards`: before the newest job's start, without `allowBackwards`", body = ErrorResponse),
     )
 )]
 async fn set_clock(
@@ -157,7 +161,14 @@ async fn set_clock(
     };
     state
         .engine
-        .set_clock(setting)
+        .set_clock(
+            setting,
+            if request.allow_backwards.unwrap_or(false) {
+                Backwards::Allow
+            } else {
+                Backwards::Refuse
+            },
+        )
         .await
         .map_err(engine_failed)?;
     Ok(json_response(

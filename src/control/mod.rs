@@ -51,3 +51,4 @@ pub mod vault_storage;
 
 pub use engine::{Engine, EngineConfig};
 pub use error::EngineError;
+pub use run_loop::Backwards;

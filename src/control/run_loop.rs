@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use super::engine::Engine;
 use super::{collector, expiry, restore, scheduler, sim_clock, tasks, transfer, EngineError};
 use crate::clock::ClockSetting;
+use crate::resources::ResourceError;
+use crate::store::from_micros;
 
 /// What one `advance` did.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +25,17 @@ pub struct AdvanceReport {
     pub now: DateTime<Utc>,
     pub steps: u64,
     pub backups_started: u64,
+}
+
+/// Whether [`Engine::set_clock`] may move the clock back before recorded jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backwards {
+    Refuse,
+    Allow,
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// Most event steps one advance takes; an hourly policy over a year needs ~2,200.
@@ -78,8 +91,44 @@ impl Engine {
         Ok(())
     }
 
-    /// Sets the clock (and stores it for every replica), then runs what became due.
-    pub async fn set_clock(&self, setting: ClockSetting) -> Result<(), EngineError> {
+    /// Sets the clock (and stores it for every replica), then runs what became due. A
+    /// setting that puts the clock before the newest job's start would leave recorded
+    /// history in the future (jobs, recovery points, schedules computed from them): refused
+    /// with 409 `ClockWouldGoBackwards` unless `backwards` allows it, then done with a
+    /// warning.
+    pub async fn set_clock(
+        &self,
+        setting: ClockSetting,
+        backwards: Backwards,
+    ) -> Result<(), EngineError> {
+        let from = self.clock().now();
+        let to = setting.now();
+        if to < from {
+            let newest: Option<i64> = sqlx::query_scalar("select max(start_time) from backup_job")
+                .fetch_one(self.db().pool())
+                .await?;
+            if let Some(newest) = newest.map(from_micros).filter(|newest| *newest > to) {
+                let (from, to, newest) = (rfc3339(from), rfc3339(to), rfc3339(newest));
+                match backwards {
+                    Backwards::Refuse => {
+                        return Err(ResourceError::conflict(
+                            "ClockWouldGoBackwards",
+                            format!(
+                                "Setting the clock to {to} moves it back from {from}, before \
+                                 the newest job (started {newest}): recorded jobs and recovery \
+                                 points would lie in its future. Set \"allowBackwards\": true \
+                                 to do it anyway, or use a fresh data directory."
+                            ),
+                        )
+                        .into())
+                    }
+                    Backwards::Allow => tracing::warn!(
+                        %from, %to, newest_job = %newest,
+                        "the simulated clock moves back before recorded jobs (allowBackwards)"
+                    ),
+                }
+            }
+        }
         self.clock().set(setting);
         sim_clock::save(self.db(), self.clock()).await?;
         self.tick().await?;

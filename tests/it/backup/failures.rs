@@ -296,3 +296,41 @@ async fn clock_moves_beyond_the_calendar_are_refused() {
     let clock = app.get_clock().await;
     assert_eq!(clock.body["now"], "2026-03-01T10:00:00.000000Z");
 }
+
+/// Pinning the clock before the newest job is refused (409 `ClockWouldGoBackwards`, the
+/// clock unchanged) unless `allowBackwards` says so; moving back before any job is not.
+#[tokio::test]
+async fn the_clock_does_not_move_back_before_recorded_jobs_unless_allowed() {
+    let app = app().await;
+    // No job yet: back and forth freely.
+    app.pin_clock("2026-06-01T00:00:00Z").await;
+    app.pin_clock("2026-01-01T00:00:00Z").await;
+    let _vm = protected_vm(&app, "2026-03-01T10:00:00Z").await;
+    let back = json!({"mode": "pinned", "now": "2025-06-01T00:00:00Z"});
+    let refused = app.set_clock(back.clone()).await;
+    assert_eq!(refused.status, 409, "{:?}", refused.body);
+    assert_eq!(refused.error_code(), "ClockWouldGoBackwards");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2025-06-01T00:00:00Z") && message.contains("allowBackwards"),
+        "{message}"
+    );
+    assert_eq!(
+        app.get_clock().await.body["now"],
+        "2026-03-01T10:00:00.000000Z"
+    );
+    let refused = app.set_clock(json!({"mode": "system"})).await;
+    assert_eq!(
+        refused.status, 200,
+        "real time is after the jobs: {:?}",
+        refused.body
+    );
+    let mut allowed = back;
+    allowed["allowBackwards"] = json!(true);
+    let moved = app.set_clock(allowed).await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    assert_eq!(
+        app.get_clock().await.body["now"],
+        "2025-06-01T00:00:00.000000Z"
+    );
+}
