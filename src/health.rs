@@ -77,6 +77,13 @@ impl Health {
         self.ticks = Some(ticks);
     }
 
+    /// The database pool's connections and idle ones, when this process has a database.
+    pub fn pool_use(&self) -> Option<(u32, usize)> {
+        self.db
+            .as_ref()
+            .map(|db| (db.pool().size(), db.pool().num_idle()))
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }

@@ -25,6 +25,8 @@ pub mod guest;
 pub mod health;
 /// The service's `scheme://host` as each client reached it, for the URLs it writes.
 pub mod origin;
+
+pub mod prometheus;
 /// The management domain.
 pub mod resources;
 /// Accepting HTTP connections, plain and over TLS.

@@ -30,6 +30,7 @@ use crate::faults::Faults;
 use crate::guest::{self, GoalStateNotifier};
 use crate::health::Health;
 use crate::origin::PublicUrl;
+use crate::prometheus::track_requests;
 use crate::server::{self, Listener, Scheme};
 use crate::storage::{
     AccountAccess, ConnectionString, EmbeddedStorage, RemoteStorage, Storage, StorageAccounts,
@@ -123,6 +124,8 @@ impl Application {
                 .map(|key| key.map(SecretSlice::from))
                 .collect::<anyhow::Result<_>>()?,
         };
+        // Installed before anything is counted: what is recorded without it is lost.
+        crate::prometheus::handle();
         // A port in use stops the start before anything in the data directory is written.
         let mut ports = Ports::bind(config).await?;
         let data_dir_lock = DataDirLock::acquire(&config.database.data_dir)?;
@@ -407,7 +410,8 @@ impl Application {
             tracing::info!(addr = %node.listener.local_addr()?, "blob endpoint listening");
             let app = with_request_logging(
                 api::health::router(self.health.clone()).merge(blob_http::router(node.state)),
-            );
+            )
+            .layer(axum::middleware::from_fn_with_state("blob", track_requests));
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -436,7 +440,11 @@ impl Application {
             let app = with_request_logging(
                 api::health::router(self.health.clone()).merge(api::router(node.state)),
             )
-            .layer(axum::middleware::from_fn(api::request_ids::stamp));
+            .layer(axum::middleware::from_fn(api::request_ids::stamp))
+            .layer(axum::middleware::from_fn_with_state(
+                "management",
+                track_requests,
+            ));
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -463,7 +471,11 @@ impl Application {
             tracing::info!(addr = %node.listener.local_addr()?, "guest API listening");
             let app = with_request_logging(
                 api::health::router(self.health.clone()).merge(api::guest::router(node.state)),
-            );
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                "guest",
+                track_requests,
+            ));
             axum::serve(node.listener, app)
                 .with_graceful_shutdown(stopped())
                 .await

@@ -78,6 +78,9 @@ pub fn router(state: GuestState) -> Router {
         .route("/machine/extensions/{name}", delete(report_uninstalled))
         .route(PRESNAPSHOT_PATH, post(pre_snapshot))
         .route(DOSNAPSHOT_PATH, post(do_snapshot))
+        .route_layer(axum::middleware::from_fn(
+            crate::prometheus::label_matched_route,
+        ))
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(super::MAX_BODY_BYTES))
         .with_state(state)

@@ -1,7 +1,7 @@
-//! `/healthz` and `/readyz` on every listener (management API, blob endpoint, guest API),
-//! unauthenticated, for orchestrators and load balancers: liveness answers 200 while the
-//! process serves; readiness 200 when every check of `health` passes, 503 otherwise, with
-//! each check's outcome.
+//! `/healthz`, `/readyz` and `/metrics` on every listener (management API, blob endpoint,
+//! guest API), unauthenticated, for orchestrators, load balancers and Prometheus: liveness
+//! answers 200 while the process serves; readiness 200 when every check of `health`
+//! passes, 503 otherwise, with each check's outcome; metrics in Prometheus's text format.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,11 +11,12 @@ use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
 use crate::health::Health;
+use crate::prometheus;
 
 /// The health routes' part of the OpenAPI document (the management API's listeners serve
 /// them as the blob endpoint's and the guest API's do).
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(healthz, readyz))]
+#[openapi(paths(healthz, readyz, metrics))]
 pub struct HealthApi;
 
 /// The two routes, to merge into a listener's router.
@@ -23,7 +24,35 @@ pub fn router(health: Health) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn(prometheus::label_matched_route))
         .with_state(health)
+}
+
+/// The process's metrics, the database pool's gauges read now.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "Health_Metrics",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text format: `vaultsim_http_requests_total` and `vaultsim_http_request_duration_seconds` by listener, route and status; `vaultsim_jobs_ended_total` and `vaultsim_job_duration_seconds` by operation (and status); `vaultsim_backup_bytes_transferred_total`, `vaultsim_restore_bytes_total`; `vaultsim_db_pool_connections`, `vaultsim_db_pool_idle_connections`"),
+    )
+)]
+async fn metrics(State(health): State<Health>) -> Response {
+    if let Some((size, idle)) = health.pool_use() {
+        ::metrics::gauge!("vaultsim_db_pool_connections").set(f64::from(size));
+        ::metrics::gauge!("vaultsim_db_pool_idle_connections").set(idle as f64);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        prometheus::handle().render(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(

@@ -53,6 +53,9 @@ pub fn router(state: ApiState) -> Router {
         .merge(sim_clock::router())
         .merge(sim_extensions::router())
         .merge(sim_faults::router())
+        .route_layer(axum::middleware::from_fn(
+            crate::prometheus::label_matched_route,
+        ))
         .fallback(arm::dispatch)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

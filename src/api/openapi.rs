@@ -158,5 +158,6 @@ mod tests {
             || path == "/openapi.json"
             || path == "/healthz"
             || path == "/readyz"
+            || path == "/metrics"
     }
 }

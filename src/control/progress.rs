@@ -80,16 +80,21 @@ pub async fn finish_job(
     Ok(())
 }
 
-/// One line for an operator: every job that fails (warn), and every restore (info), with
-/// its ids and outcome. Logged as the ending is written, before the caller's transaction
-/// commits.
+/// Counts every job's end by operation and outcome, with its duration; and one line for an
+/// operator: every job that fails (warn), and every restore (info), with its ids and
+/// outcome. Done as the ending is written, before the caller's transaction commits.
 fn log_end(job: &jobs::Job, status: JobStatus, errors: &[JobErrorDetail], now: DateTime<Utc>) {
+    let seconds = (now - job.start_time).num_seconds();
+    metrics::counter!("vaultsim_jobs_ended_total",
+        "operation" => job.operation.as_str(), "status" => status.as_str())
+    .increment(1);
+    metrics::histogram!("vaultsim_job_duration_seconds", "operation" => job.operation.as_str())
+        .record(seconds.max(0) as f64);
     let failed = status == JobStatus::Failed;
     if !failed && job.operation != JobOperation::Restore {
         return;
     }
     let error = errors.first();
-    let seconds = (now - job.start_time).num_seconds();
     let (code, title) = error.map_or((0, ""), |e| (e.error_code, e.error_title.as_str()));
     if failed {
         tracing::warn!(

@@ -356,6 +356,7 @@ async fn end(
     }
     match outcome {
         Ok(bytes) => {
+            metrics::counter!("vaultsim_restore_bytes_total").increment(bytes);
             finish_job(
                 &mut tx,
                 &vault_id,

@@ -257,6 +257,7 @@ async fn record(
     )
     .await?;
     tx.commit().await?;
+    metrics::counter!("vaultsim_backup_bytes_transferred_total").increment(bytes_transferred);
     tracing::info!(
         task_id = task.task_id,
         bytes_transferred,

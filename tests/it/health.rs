@@ -85,3 +85,41 @@ async fn readiness_fails_when_the_database_goes_and_liveness_holds() {
     let (status, live) = get(management, "/healthz").await;
     assert_eq!((status, live["status"].as_str()), (200, Some("ok")));
 }
+
+/// `/metrics` in Prometheus's text format: requests by listener, route (an axum route's
+/// template, a blob operation, an ARM operation id) and status, their latency, the pool.
+#[tokio::test]
+async fn metrics_count_requests_by_listener_route_and_status() {
+    let data = tempfile::tempdir().unwrap();
+    let service = ServiceProcess::start(data.path(), "info");
+    let management = service.listening("management API");
+    assert_eq!(
+        service.client().create_container("metered").await.status(),
+        201
+    );
+    get(management, "/healthz").await;
+    let endpoints = reqwest::get(format!(
+        "http://{management}/metadata/endpoints?api-version=2022-09-01"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(endpoints.status(), 200);
+    let scraped = reqwest::get(format!("http://{management}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+    assert!(scraped.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = scraped.text().await.unwrap();
+    for wanted in [
+        r#"vaultsim_http_requests_total{listener="blob",route="CreateContainer",status="201"} 1"#,
+        r#"vaultsim_http_requests_total{listener="management",route="/healthz",status="200"} 1"#,
+        r#"vaultsim_http_requests_total{listener="management",route="Metadata_GetEndpoints",status="200"} 1"#,
+        r#"vaultsim_http_request_duration_seconds_bucket{listener="blob",route="CreateContainer",le="+Inf"} 1"#,
+        "vaultsim_db_pool_connections ",
+    ] {
+        assert!(text.contains(wanted), "{wanted} not in:\n{text}");
+    }
+}

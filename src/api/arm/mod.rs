@@ -22,6 +22,7 @@ pub mod route;
 pub mod vault_config;
 pub mod vaults;
 
+use crate::prometheus::RouteLabel;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -102,10 +103,15 @@ pub struct ListBody<T> {
 }
 
 pub async fn dispatch(State(state): State<ApiState>, request: Request) -> Response {
-    match handle(&state, request).await {
+    // The operation id labels the request's metrics (unknown routes: "NoRoute").
+    let label = route::parse(request.method(), request.uri().path())
+        .map_or("NoRoute", |route| route.operation_id());
+    let mut response = match handle(&state, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    response.extensions_mut().insert(RouteLabel::of(label));
+    response
 }
 
 async fn handle(state: &ApiState, request: Request) -> ArmResult {

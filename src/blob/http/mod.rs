@@ -14,6 +14,7 @@ mod serve;
 mod upload;
 mod xml;
 
+use crate::prometheus::RouteLabel;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -143,7 +144,17 @@ async fn dispatch(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let client_request_id = request.headers().get("x-ms-client-request-id").cloned();
-    let mut response = match handle(&state, request, peer, now, version.as_deref()).await {
+    let mut operation = None;
+    let mut response = match handle(
+        &state,
+        request,
+        peer,
+        now,
+        version.as_deref(),
+        &mut operation,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => {
             error.into_response_for(&request_id, &Timestamp::from_datetime(now).to_snapshot_id())
@@ -173,6 +184,9 @@ async fn dispatch(
         headers.insert("x-ms-client-request-id", id);
     }
     response
+        .extensions_mut()
+        .insert(RouteLabel::of(operation.unwrap_or("Unparsed")));
+    response
 }
 
 /// A service version is a date, `YYYY-MM-DD`, no older than the oldest one. Checked by hand:
@@ -201,6 +215,8 @@ async fn handle(
     peer: SocketAddr,
     now: DateTime<Utc>,
     version: Option<&str>,
+    // The operation's analytics name once parsed, for the request metrics.
+    operation: &mut Option<&'static str>,
 ) -> Result<Response, BlobApiError> {
     if let Some(version) = version.filter(|v| !valid_version(v)) {
         return Err(BlobApiError::invalid_header(
@@ -213,6 +229,7 @@ async fn handle(
     let target = router::parse_target(parts.uri.path())?;
     let query = Query::parse(parts.uri.query().unwrap_or_default());
     let op = router::parse_operation(&parts.method, &target, &query)?;
+    *operation = Some(op.analytics_name(&query, &parts.headers));
     let https = parts
         .extensions
         .get::<ListenerScheme>()
