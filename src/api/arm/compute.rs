@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::error::ErrorResponse;
 use super::extensions::VirtualMachineExtension;
 use super::instance_view::{vm_body, VirtualMachineInstanceView};
-use super::params::ApiVersion;
+use super::params::{ApiVersion, VmParams};
 use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
@@ -446,9 +446,7 @@ pub async fn put_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
     operation_id = spec::GetVm.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
         ApiVersion,
         ("$expand" = Option<String>, Query, description = "`instanceView`: add `properties.instanceView`."),
     ),
@@ -477,9 +475,7 @@ pub async fn get_vm(state: &ApiState, request: &ArmRequest, path: &VmPath) -> Ar
     operation_id = spec::DeleteVm.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
         ApiVersion,
     ),
     responses(

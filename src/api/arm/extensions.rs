@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::error::ErrorResponse;
 use super::instance_view::{expands_instance_view, VirtualMachineExtensionInstanceView};
-use super::params::ApiVersion;
+use super::params::{ApiVersion, VmExtensionParams, VmParams};
 use super::protection::{accepted, url, wire_time};
 use super::route::{spec, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
@@ -209,9 +209,7 @@ fn address<'a>(path: &'a VmPath, name: &'a str) -> ExtensionAddress<'a> {
     operation_id = spec::ListVmExtensions.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
         ApiVersion,
         ("$expand" = Option<String>, Query, description = "`instanceView`: add each extension's `properties.instanceView`."),
     ),
@@ -248,10 +246,8 @@ pub async fn list_extensions(state: &ApiState, request: &ArmRequest, path: &VmPa
     operation_id = spec::GetVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
+        VmExtensionParams,
         ApiVersion,
         ("$expand" = Option<String>, Query, description = "`instanceView`: add `properties.instanceView`, built from the status its handler reported."),
     ),
@@ -343,9 +339,7 @@ async fn write(
     operation_id = spec::PutVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
         ("vmExtensionName" = String, Path, description = "1-64 letters, digits, `-_.`."),
         ApiVersion,
     ),
@@ -375,10 +369,8 @@ pub async fn put_extension(
     operation_id = spec::UpdateVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
+        VmExtensionParams,
         ApiVersion,
     ),
     request_body = VirtualMachineExtensionPut,
@@ -404,10 +396,8 @@ pub async fn update_extension(
     operation_id = spec::DeleteVmExtension.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
-        ("vmExtensionName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
+        VmExtensionParams,
         ApiVersion,
     ),
     responses(

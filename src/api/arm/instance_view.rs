@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::compute::VirtualMachine;
 use super::error::ErrorResponse;
-use super::params::ApiVersion;
+use super::params::{ApiVersion, VmParams};
 use super::protection::wire_time;
 use super::route::{spec, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
@@ -165,9 +165,7 @@ pub(super) async fn vm_instance_view(
     operation_id = spec::GetVmInstanceView.operation_id,
     tag = "Microsoft.Compute",
     params(
-        ("subscriptionId" = String, Path, description = "The subscription id."),
-        ("resourceGroupName" = String, Path, description = "Matched case-insensitively."),
-        ("vmName" = String, Path, description = "Matched case-insensitively."),
+        VmParams,
         ApiVersion,
     ),
     responses(

@@ -33,3 +33,23 @@ pub struct ApiVersion {
     /// Any version is accepted.
     pub api_version: String,
 }
+
+/// The path parameters of a virtual machine and the routes below it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path, rename_all = "camelCase")]
+pub struct VmParams {
+    /// The subscription id.
+    pub subscription_id: String,
+    /// Matched case-insensitively.
+    pub resource_group_name: String,
+    /// Matched case-insensitively.
+    pub vm_name: String,
+}
+
+/// The path parameter of a VM extension below its VM's (see [`VmParams`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Path, rename_all = "camelCase")]
+pub struct VmExtensionParams {
+    /// Matched case-insensitively.
+    pub vm_extension_name: String,
+}
