@@ -374,16 +374,18 @@ struct HostCallQuery {
     api_version: Option<String>,
 }
 
-/// The checks every host snapshot call passes first: the api-version the extension sends
-/// (400 `InvalidApiVersionParameter` otherwise, as Azure's wire server answers any other),
-/// and the VM credential when one is sent (401 if it is not a VM's).
-async fn host_caller(
+/// What every host snapshot call does first: checks the api-version the extension sends
+/// (400 `InvalidApiVersionParameter` otherwise, as Azure's wire server answers any other)
+/// and the VM credential when one is sent (401 if it is not a VM's), follows the stored
+/// clock (another replica may have just moved it), and finds the running task the call
+/// names; answers it with the time it was judged at.
+async fn host_task(
     state: &GuestState,
     headers: &HeaderMap,
     query: Result<Query<HostCallQuery>, QueryRejection>,
     task_id: String,
     token: Option<String>,
-) -> Result<HostCaller, GuestError> {
+) -> Result<(host_snapshot::ActiveTask, DateTime<Utc>), GuestError> {
     let Query(query) =
         query.map_err(|e| GuestError::invalid("InvalidQueryParameterValue", e.body_text()))?;
     if query.api_version.as_deref() != Some(HOST_API_VERSION) {
@@ -398,11 +400,15 @@ async fn host_caller(
         }
         None => None,
     };
-    Ok(HostCaller {
+    let caller = HostCaller {
         task_id,
         token: token.map(SecretString::from),
         vm_id,
-    })
+    };
+    sim_clock::apply_stored(&state.db, &state.clock).await?;
+    let now = state.clock.now();
+    let task = host_snapshot::active_task(&state.db, &caller, now).await?;
+    Ok((task, now))
 }
 
 /// `presnapshot`: the host's time (the service clock, simulated or not), so a task is
@@ -416,7 +422,7 @@ async fn pre_snapshot(
     // A fault of the host path (`/_sim/faults`) answers before the host does.
     apply_fault(state.faults.check(FaultScope::Presnapshot)).await?;
     let request: PreSnapshotRequest = parse_json(&body.map_err(unreadable)?)?;
-    let caller = host_caller(
+    let (task, now) = host_task(
         &state,
         &headers,
         query,
@@ -424,10 +430,6 @@ async fn pre_snapshot(
         request.snapshot_task_token,
     )
     .await?;
-    // Another replica may have just moved the simulated clock.
-    sim_clock::apply_stored(&state.db, &state.clock).await?;
-    let now = state.clock.now();
-    let task = host_snapshot::active_task(&state.db, &caller, now).await?;
     Ok(Json(PreSnapshotResponse {
         bhs_version: BHS_VERSION.to_owned(),
         node_id: host_node_id(&task.vm_id),
@@ -445,7 +447,7 @@ async fn do_snapshot(
 ) -> Result<Json<DoSnapshotResponse>, GuestError> {
     apply_fault(state.faults.check(FaultScope::Dosnapshot)).await?;
     let request: DoSnapshotRequest = parse_json(&body.map_err(unreadable)?)?;
-    let caller = host_caller(
+    let (task, _) = host_task(
         &state,
         &headers,
         query,
@@ -453,8 +455,6 @@ async fn do_snapshot(
         request.snapshot_task_token,
     )
     .await?;
-    sim_clock::apply_stored(&state.db, &state.clock).await?;
-    let task = host_snapshot::active_task(&state.db, &caller, state.clock.now()).await?;
     let metadata = request
         .snapshot_metadata
         .into_iter()
