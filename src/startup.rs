@@ -408,10 +408,7 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "blob endpoint listening");
-            let app = with_request_logging(
-                api::health::router(self.health.clone()).merge(blob_http::router(node.state)),
-            )
-            .layer(axum::middleware::from_fn_with_state("blob", track_requests));
+            let app = listener_app("blob", &self.health, blob_http::router(node.state));
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -437,14 +434,8 @@ impl Application {
             };
             tracing::info!(addr = %node.listener.local_addr()?, "management API listening");
             // ARM's request ids are given before the request is logged, which names them.
-            let app = with_request_logging(
-                api::health::router(self.health.clone()).merge(api::router(node.state)),
-            )
-            .layer(axum::middleware::from_fn(api::request_ids::stamp))
-            .layer(axum::middleware::from_fn_with_state(
-                "management",
-                track_requests,
-            ));
+            let app = listener_app("management", &self.health, api::router(node.state))
+                .layer(axum::middleware::from_fn(api::request_ids::stamp));
             let https = async {
                 match node.https_listener {
                     Some(listener) => {
@@ -469,13 +460,7 @@ impl Application {
                 return Ok(());
             };
             tracing::info!(addr = %node.listener.local_addr()?, "guest API listening");
-            let app = with_request_logging(
-                api::health::router(self.health.clone()).merge(api::guest::router(node.state)),
-            )
-            .layer(axum::middleware::from_fn_with_state(
-                "guest",
-                track_requests,
-            ));
+            let app = listener_app("guest", &self.health, api::guest::router(node.state));
             axum::serve(node.listener, app)
                 .with_graceful_shutdown(stopped())
                 .await
@@ -632,6 +617,14 @@ fn with_tls(tcp: Option<TcpListener>, tls: Option<&ServerTls>) -> Option<Listene
         tcp: tcp?,
         tls: Some(tls?.acceptor.clone()),
     })
+}
+
+/// What a listener serves: its routes beside the health and metrics routes, every request
+/// logged (at debug) and counted under `listener`.
+fn listener_app(listener: &'static str, health: &Health, routes: Router) -> Router {
+    with_request_logging(api::health::router(health.clone()).merge(routes)).layer(
+        axum::middleware::from_fn_with_state(listener, track_requests),
+    )
 }
 
 fn with_request_logging(router: Router) -> Router {
