@@ -441,18 +441,23 @@ pub async fn extension_operation(
         None => {
             let extension =
                 store::extension_for_write(&mut conn, &operation.vm_id, &operation.name).await?;
-            let timed_out = timed_out(&operation, extension.as_ref(), now);
-            if timed_out.is_some() {
-                store::fail_provisioning(
-                    &mut conn,
-                    &operation.vm_id,
-                    &operation.name,
-                    operation.sequence_number,
-                    now,
-                )
-                .await?;
-            }
-            let reached = reached(&operation, extension.as_ref()).or(timed_out);
+            let reached = match reached(&operation, extension.as_ref()) {
+                Some(settled) => Some(settled),
+                None => {
+                    let timed_out = timed_out(&operation, extension.as_ref(), now);
+                    if timed_out.is_some() {
+                        store::fail_provisioning(
+                            &mut conn,
+                            &operation.vm_id,
+                            &operation.name,
+                            operation.sequence_number,
+                            now,
+                        )
+                        .await?;
+                    }
+                    timed_out
+                }
+            };
             if let Some(settled) = &reached {
                 store::settle_operation(&mut conn, &operation.operation_id, settled).await?;
             }
@@ -539,15 +544,15 @@ fn reached(op: &OperationRow, extension: Option<&StoredExtension>) -> Option<Set
     }
 }
 
-/// A PUT still in progress `PROVISIONING_TIMEOUT` after it started has failed, at that
-/// moment.
+/// A PUT still in progress (nothing `reached` settles it) `PROVISIONING_TIMEOUT` after it
+/// started has failed, at that moment.
 fn timed_out(
     op: &OperationRow,
     extension: Option<&StoredExtension>,
     now: DateTime<Utc>,
 ) -> Option<Settled> {
     let deadline = op.started_at + PROVISIONING_TIMEOUT;
-    if op.kind != OperationKind::Put || now < deadline || reached(op, extension).is_some() {
+    if op.kind != OperationKind::Put || now < deadline {
         return None;
     }
     let last_message = extension
