@@ -103,10 +103,12 @@ pub struct ListBody<T> {
 }
 
 pub async fn dispatch(State(state): State<ApiState>, request: Request) -> Response {
+    let route = route::parse(request.method(), request.uri().path());
     // The operation id labels the request's metrics (unknown routes: "NoRoute").
-    let label = route::parse(request.method(), request.uri().path())
+    let label = route
+        .as_ref()
         .map_or("NoRoute", |route| route.operation_id());
-    let mut response = match handle(&state, request).await {
+    let mut response = match handle(&state, route, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
@@ -114,13 +116,14 @@ pub async fn dispatch(State(state): State<ApiState>, request: Request) -> Respon
     response
 }
 
-async fn handle(state: &ApiState, request: Request) -> ArmResult {
+/// `route` is the request's, parsed: its error is answered once the request has a permit.
+async fn handle(state: &ApiState, route: Result<Route, ArmError>, request: Request) -> ArmResult {
     let _permit = state
         .in_flight
         .try_acquire()
         .map_err(|_| ArmError::ServerBusy)?;
     let (parts, body) = request.into_parts();
-    let route = route::parse(&parts.method, parts.uri.path())?;
+    let route = route?;
     let base_url = request_origin(&parts, state.public_url.as_ref());
     // `az cloud register` reads the endpoints before anyone has a token.
     if matches!(route, Route::GetMetadataEndpoints {}) {
