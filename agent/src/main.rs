@@ -184,6 +184,9 @@ struct PlacementArgs {
     subscription: Option<String>,
     #[arg(long, default_value = "eastus")]
     location: String,
+    /// Create the VMs' resource group first if it does not exist.
+    #[arg(long)]
+    ensure_resource_group: bool,
 }
 
 impl PlacementArgs {
@@ -376,9 +379,6 @@ struct FleetArgs {
     name_prefix: String,
     #[command(flatten)]
     placement: PlacementArgs,
-    /// Create the resource group first if it does not exist (the dev environment's fleet).
-    #[arg(long)]
-    ensure_resource_group: bool,
     #[arg(long, default_value_t = 1)]
     os_disk_gib: u64,
     /// Data disks per VM.
@@ -509,6 +509,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let packages = args.packages.packages()?;
     let (token, default_subscription) = token_source(&args.service)?;
     let identity = vm_identity(&args, default_subscription)?;
+    if args.placement.ensure_resource_group {
+        ensure_group(
+            &args.service,
+            &token,
+            &identity.subscription_id,
+            &identity.resource_group,
+            &identity.location,
+        )
+        .await?;
+    }
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("the state directory {}", args.state_dir.display()))?;
     let mut disks = vec![DiskSpec {
@@ -697,13 +707,10 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         extension: extension_config(&args.extension, &args.state_dir, String::new())?,
         workload,
     };
-    if args.ensure_resource_group {
-        let http = reqwest::Client::new();
-        let token = config.token.token(&http).await?;
-        ensure_resource_group(
-            &http,
-            &args.service.management_url,
-            &token,
+    if args.placement.ensure_resource_group {
+        ensure_group(
+            &args.service,
+            &config.token,
             &config.subscription_id,
             &config.resource_group,
             &config.location,
@@ -806,6 +813,29 @@ fn token_source(service: &ServiceArgs) -> anyhow::Result<(TokenSource, Option<St
         },
         Some(subscription),
     ))
+}
+
+/// `--ensure-resource-group`: the VMs' group, created through the management API when it
+/// does not exist.
+async fn ensure_group(
+    service: &ServiceArgs,
+    token: &TokenSource,
+    subscription_id: &str,
+    group: &str,
+    location: &str,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let token = token.token(&http).await?;
+    ensure_resource_group(
+        &http,
+        &service.management_url,
+        &token,
+        subscription_id,
+        group,
+        location,
+    )
+    .await?;
+    Ok(())
 }
 
 fn vm_identity(args: &RunArgs, default_subscription: Option<String>) -> anyhow::Result<VmIdentity> {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::common::{disk_container, registered_vm_id, start_agent, Service};
+use crate::common::{
+    agent_command, disk_container, registered_vm_id, start_agent, Process, Service,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduled_backup_by_the_agent_restores_byte_for_byte() {
@@ -95,4 +97,23 @@ async fn a_scheduled_backup_by_the_agent_restores_byte_for_byte() {
     .unwrap();
     assert!(extension_log.contains("snapshot of"), "{extension_log}");
     assert!(!extension_log.contains("sig="), "{extension_log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_creates_the_vms_resource_group_when_asked() {
+    let service = Service::start().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut command = agent_command(&service, "run", state.path(), "0");
+    command.args(["--vm", "vm-new", "--resource-group", "rg-new"]);
+    command.arg("--ensure-resource-group");
+    let agent = Process::spawn_command(command);
+    registered_vm_id(&agent);
+    let group = format!("{}/resourceGroups/rg-new", service.subscription_path());
+    assert_eq!(service.get(&group).await["location"], "eastus");
+    let vm = service
+        .get(&format!(
+            "{group}/providers/Microsoft.Compute/virtualMachines/vm-new"
+        ))
+        .await;
+    assert_eq!(vm["name"], "vm-new");
 }
