@@ -27,7 +27,7 @@ REPO = HERE.parents[1]
 COMPOSE_FILE = REPO / "docker" / "compose.yaml"
 # The directory the repository ships for the host's view of the environment.
 SHIPPED_HOST_DIR = REPO / "docker" / "vaultsim-compose"
-UP_TIMEOUT_S = 90
+UP_TIMEOUT_S = 60
 TOOLS = ["ip", "nsenter", "unshare", "chroot", "psql"]
 
 

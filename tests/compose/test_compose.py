@@ -35,7 +35,8 @@ ARM = "https://127.0.0.1:8443"
 RG = "vaultsim"
 COMPUTE_API = "2024-11-01"
 BACKUP_API = "2026-07-01"
-BACKUP_TIMEOUT_S = 120
+REGISTRATION_TIMEOUT_S = 30
+BACKUP_TIMEOUT_S = 60
 
 
 def compose_spec_schema() -> dict:
@@ -123,13 +124,19 @@ def published_https_ports(environment) -> list[int]:
     return ports
 
 
-def wait_for(what: str, condition, timeout: float, interval: float = 1.0):
+def wait_for(environment, what: str, condition, timeout: float, interval: float = 1.0):
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
         if result:
             return result
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        if time.monotonic() > deadline:
+            logs = "\n".join(
+                f"--- {name} ---\n{environment.log_tail(name, 15)}"
+                for name, r in environment.running.items()
+                if r.process is not None
+            )
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
         time.sleep(interval)
 
 
@@ -160,7 +167,7 @@ def test_compose_starts_a_fleet_whose_backups_complete_as_the_host_sees_them(com
         listed = client.request("GET", "/providers/Microsoft.Compute/virtualMachines", COMPUTE_API)
         return listed.ok and set(vms) <= {vm["name"] for vm in listed.json()["value"]}
 
-    wait_for("the fleets' VMs to register", registered, timeout=60)
+    wait_for(environment, "the fleets' VMs to register", registered, timeout=REGISTRATION_TIMEOUT_S)
 
     # One VM of each fleet (each registered through its own replica), protected and backed
     # up on demand from the host.
@@ -199,7 +206,7 @@ def test_compose_starts_a_fleet_whose_backups_complete_as_the_host_sees_them(com
         def item_protected(path=path):
             return client.request("GET", path, BACKUP_API).ok
 
-        wait_for(f"{vm} to be protected", item_protected, timeout=30)
+        wait_for(environment, f"{vm} to be protected", item_protected, timeout=30)
         expiry = (datetime.now(timezone.utc) + timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
         backup = client.request(
             "POST",
@@ -217,7 +224,7 @@ def test_compose_starts_a_fleet_whose_backups_complete_as_the_host_sees_them(com
         ended = [j for j in backups if j["status"] not in ("InProgress", "NotStarted")]
         return backups if len(backups) == len(items) and len(ended) == len(items) else None
 
-    backups = wait_for("the backups to end", backups_ended, timeout=BACKUP_TIMEOUT_S, interval=2)
+    backups = wait_for(environment, "the backups to end", backups_ended, timeout=BACKUP_TIMEOUT_S, interval=2)
     assert {j["entityFriendlyName"] for j in backups} == set(items), backups
     assert all(j["status"] == "Completed" for j in backups), backups
     for vm, path in items.items():
