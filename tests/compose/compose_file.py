@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -249,7 +249,6 @@ class Service:
     # name -> condition (service_started, service_healthy)
     depends_on: dict[str, str]
     healthcheck: Healthcheck | None
-    raw: dict = field(repr=False, default_factory=dict)
 
 
 def _environment(spec) -> dict[str, str]:
@@ -336,7 +335,6 @@ def read_compose(compose_file: Path, variables: dict[str, str]) -> dict[str, Ser
             network_of=network_of,
             depends_on=depends,
             healthcheck=healthcheck,
-            raw=spec,
         )
     return services
 

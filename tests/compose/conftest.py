@@ -53,11 +53,11 @@ def compose_environment(tmp_path_factory):
     environment = ComposeEnvironment(
         services=services,
         run_dir=run_dir,
+        host_dir=host_dir,
         binaries=binaries,
         repo=REPO,
         postgres_url=os.environ.get("VAULTSIM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
-    environment.host_dir = host_dir
     try:
         environment.up(timeout=UP_TIMEOUT_S)
         yield environment

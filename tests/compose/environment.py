@@ -23,7 +23,6 @@ its own healthcheck command, run inside the service's namespaces as Docker runs 
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 import subprocess
 import time
@@ -77,12 +76,16 @@ class Running:
     log: Path | None = None
     healthy: bool | None = None
     health_output: str = ""
+    # What its healthcheck's environment adds to the service's (see _start_postgres).
+    health_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
 class ComposeEnvironment:
     services: dict[str, Service]
     run_dir: Path
+    # Where the compose file's bind mounts of the host's directory point (VAULTSIM_COMPOSE_DIR).
+    host_dir: Path
     binaries: Path
     repo: Path
     postgres_url: str
@@ -91,6 +94,7 @@ class ComposeEnvironment:
     forwarders: list[Forwarder] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
     database: str = ""
+    # This machine's own network namespace, where PostgreSQL listens on 127.0.0.1.
     machine_netns: object = None
 
     # -- the host side -------------------------------------------------------------------
@@ -105,7 +109,6 @@ class ComposeEnvironment:
     # -- up ------------------------------------------------------------------------------
     def up(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        # This machine's own network namespace, where PostgreSQL listens on 127.0.0.1.
         self.machine_netns = open("/proc/thread-self/ns/net")
         self._network()
         for name in start_order(self.services):
@@ -230,14 +233,15 @@ class ComposeEnvironment:
                 opening=lambda client: rename_database(client, {compose_database: self.database}),
             )
         )
-        # Its healthcheck (pg_isready) runs in its namespace, against the forwarder.
-        running.service.env = {**running.service.env, "PGHOST": "127.0.0.1"}
+        # Its healthcheck (pg_isready) runs in its namespace against the forwarder: over TCP,
+        # as there is no server's Unix socket there.
+        running.health_env = {"PGHOST": "127.0.0.1"}
 
     def health_check(self, name: str) -> tuple[bool, str]:
         """One run of the service's healthcheck command, inside it as Docker runs it."""
         running = self.running[name]
         check = running.service.healthcheck
-        env = [f"{k}={v}" for k, v in running.service.env.items()]
+        env = [f"{k}={v}" for k, v in {**running.service.env, **running.health_env}.items()]
         if running.process is None:  # PostgreSQL: this machine's client, in its namespace
             argv = ["nsenter", f"--net={running.netns}", "env", *env, *check.test]
         else:
@@ -283,13 +287,6 @@ class ComposeEnvironment:
             return "(no log)"
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
-    def log(self, name: str) -> str:
-        log = self.running[name].log
-        return log.read_text(errors="replace") if log and log.exists() else ""
-
-    def command_line(self, name: str) -> str:
-        return shlex.join(self.running[name].service.argv)
-
     # -- down ----------------------------------------------------------------------------
     def down(self) -> None:
         processes = [r.process for r in self.running.values() if r.process is not None]
@@ -306,6 +303,8 @@ class ComposeEnvironment:
             forwarder.close()
         for name in reversed(self.namespaces):
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        if self.machine_netns is not None:
+            self.machine_netns.close()
         if self.database:
             subprocess.run(
                 ["psql", self.postgres_url, "-q", "-c", f'drop database if exists "{self.database}" with (force)'],
