@@ -16,8 +16,9 @@ build's target/debug binaries in a container of our own making:
 - PostgreSQL is this machine's: its service's address forwards to 127.0.0.1:5432, the
   database compose names (POSTGRES_DB) renamed to a fresh one of this run.
 
-Services start in dependency order, each once what it depends on is started or healthy by
-its own healthcheck command, run inside the service's namespaces as Docker runs it.
+Services start as compose starts them: each as soon as what it depends on is started or
+healthy by its own healthcheck command (run inside the service's namespaces as Docker runs
+it), the others in the meantime, so a missing `depends_on` shows as it would.
 """
 
 from __future__ import annotations
@@ -74,8 +75,11 @@ class Running:
     address: str
     process: subprocess.Popen | None = None
     log: Path | None = None
+    started_at: float = 0.0
     healthy: bool | None = None
     health_output: str = ""
+    health_failures: int = 0
+    next_check: float = 0.0
     # What its healthcheck's environment adds to the service's (see _start_postgres).
     health_env: dict[str, str] = field(default_factory=dict)
 
@@ -108,20 +112,34 @@ class ComposeEnvironment:
 
     # -- up ------------------------------------------------------------------------------
     def up(self, timeout: float) -> None:
+        """Starts every service as compose does: each as soon as what it depends on is started
+        or healthy, the others meanwhile, and returns once every healthcheck passes."""
         deadline = time.monotonic() + timeout
         self.machine_netns = open("/proc/thread-self/ns/net")
         self._network()
-        for name in start_order(self.services):
-            service = self.services[name]
-            for dependency, condition in service.depends_on.items():
-                if condition == "service_healthy":
-                    self._wait_healthy(dependency, deadline)
-                else:
-                    assert condition == "service_started", f"{name}: depends_on {condition}"
-            self._start(self.running[name])
-        for name, running in self.running.items():
-            if running.service.healthcheck:
-                self._wait_healthy(name, deadline)
+        pending = start_order(self.services)
+        while True:
+            for name in [n for n in pending if self._dependencies_met(n)]:
+                self._start(self.running[name])
+                pending.remove(name)
+            checking = [r for r in self.running.values() if r.started_at and r.service.healthcheck and not r.healthy]
+            if not pending and not checking:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"not up within {timeout} s: waiting for {pending or [r.service.name for r in checking]}"
+                )
+            for running in checking:
+                self._check_health(running)
+            time.sleep(0.2)
+
+    def _dependencies_met(self, name: str) -> bool:
+        for dependency, condition in self.services[name].depends_on.items():
+            assert condition in ("service_started", "service_healthy"), f"{name}: depends_on {condition}"
+            running = self.running[dependency]
+            if not running.started_at or (condition == "service_healthy" and not running.healthy):
+                return False
+        return True
 
     def _netns_name(self, service: str) -> str:
         return f"vsc{self.run_id}-{service}"
@@ -172,7 +190,15 @@ class ComposeEnvironment:
         running.log = self.run_dir / f"{service.name}.log"
         if service.image is None:
             self._start_postgres(running)
-            return
+        else:
+            self._start_container(running)
+        running.started_at = time.monotonic()
+        # Docker's first healthcheck comes one interval after the start.
+        if service.healthcheck:
+            running.next_check = running.started_at + service.healthcheck.interval
+
+    def _start_container(self, running: Running) -> None:
+        service = running.service
         image = service.image
         files = []
         for target, (origin, source) in image.files.items():
@@ -256,30 +282,30 @@ class ComposeEnvironment:
             return False, f"timed out after {check.timeout}s"
         return result.returncode == 0, (result.stdout + result.stderr).strip()
 
-    def _wait_healthy(self, name: str, deadline: float) -> None:
-        running = self.running[name]
+    def _check_health(self, running: Running) -> None:
+        """Runs the healthcheck when its interval is due; a service whose check failed
+        `retries` times after its start period is unhealthy, which fails the start, as
+        compose fails the services that wait for it."""
         check = running.service.healthcheck
-        assert check is not None, f"{name} is waited for as healthy but has no healthcheck"
-        if running.healthy:
+        now = time.monotonic()
+        if now < running.next_check:
             return
-        started = time.monotonic()
-        failures = 0
-        while True:
-            if running.process is not None and running.process.poll() is not None:
-                raise AssertionError(f"{name} exited with {running.process.returncode}:\n{self.log_tail(name)}")
-            ok, output = self.health_check(name)
-            running.health_output = output
-            if ok:
-                running.healthy = True
-                return
-            if time.monotonic() - started > check.start_period:
-                failures += 1
-            if failures >= check.retries or time.monotonic() > deadline:
-                running.healthy = False
-                raise AssertionError(
-                    f"{name} did not become healthy ({failures} failed checks: {output!r}):\n{self.log_tail(name)}"
-                )
-            time.sleep(check.interval)
+        name = running.service.name
+        if running.process is not None and running.process.poll() is not None:
+            raise AssertionError(f"{name} exited with {running.process.returncode}:\n{self.log_tail(name)}")
+        ok, running.health_output = self.health_check(name)
+        running.next_check = time.monotonic() + check.interval
+        if ok:
+            running.healthy = True
+            return
+        if now - running.started_at > check.start_period:
+            running.health_failures += 1
+        if running.health_failures >= check.retries:
+            running.healthy = False
+            raise AssertionError(
+                f"{name} is unhealthy ({running.health_failures} failed checks: {running.health_output!r}):\n"
+                f"{self.log_tail(name)}"
+            )
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         log = self.running[name].log
