@@ -16,10 +16,10 @@ from conftest import GROUP, VAULT, VM, open_page, screenshot
 JOB_TIMEOUT_MS = 90_000
 
 
-def sign_in(page, service, base: str | None = None) -> None:
+def sign_in(page, service, base: str | None = None, creds: dict | None = None) -> None:
     page.goto((base or service.http) + "/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    creds = service.credentials
+    creds = creds or service.credentials
     page.get_by_label("Tenant ID").fill(creds["tenantId"])
     page.get_by_label("Client ID").fill(creds["clientId"])
     page.get_by_label("Client secret").fill(creds["clientSecret"])
@@ -112,6 +112,17 @@ def test_an_api_error_is_shown_in_the_page(problems_and_page, service):
     problems.expect(r"Failed to load resource: the server responded with a status of 400")
     page.get_by_role("button", name="Advance").click()
     expect(page.locator("#errors")).to_contain_text("InvalidRequestContent")
+
+
+def test_a_principal_that_is_not_an_admin_sees_its_subscription_without_the_clock(problems_and_page, service):
+    problems, page = problems_and_page
+    created = service.arm("POST", "/_sim/principals",
+                          {"displayName": "dashboard reader", "subscriptionIds": [service.subscription]})
+    problems.expect(r"Failed to load resource: the server responded with a status of 403")
+    sign_in(page, service, creds=created)
+    expect(page.locator(f"#inventory-body tr[data-vm='{VM}']")).to_be_visible()
+    expect(page.locator("#errors")).to_contain_text("AuthorizationFailed")
+    expect(page.get_by_role("button", name="Advance")).to_be_disabled()
 
 
 def test_a_wrong_secret_is_refused_with_the_reason(problems_and_page, service):

@@ -18,6 +18,10 @@ const drawn = new Map();
 let model = null;
 let pollTimer = null;
 let authNeeded = true;
+/** Whether this principal may read /_sim (admins only): once refused, not asked again. */
+let simReadable = true;
+/** The refresh in progress: refreshes run one after the other, never interleaved. */
+let refreshing = Promise.resolve();
 
 // ---- messages ----
 
@@ -57,12 +61,29 @@ async function optional(promise) {
   }
 }
 
+/** A read of /_sim, or `fallback` for a principal that is not an admin. */
+async function simRead(path, fallback) {
+  if (!simReadable) {
+    return fallback;
+  }
+  try {
+    return await call("GET", path);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 403) {
+      simReadable = false;
+      showError("The clock and the backup runs are for admins only", error);
+      return fallback;
+    }
+    throw error;
+  }
+}
+
 async function loadVault(vault) {
   const [policies, items, jobs, runs] = await Promise.all([
     listAll(`${vault.id}/backupPolicies`, RS),
     listAll(`${vault.id}/backupProtectedItems`, RS),
     listAll(`${vault.id}/backupJobs`, RS),
-    call("GET", `/_sim${vault.id}/backupRuns`),
+    simRead(`/_sim${vault.id}/backupRuns`, { value: [] }),
   ]);
   const withPoints = await Promise.all(
     items.map(async (item) => ({ item, points: await listAll(`${item.id}/recoveryPoints`, RS) })),
@@ -72,7 +93,7 @@ async function loadVault(vault) {
 
 async function load() {
   const [clock, subscriptions] = await Promise.all([
-    call("GET", "/_sim/clock"),
+    simRead("/_sim/clock", { now: new Date().toISOString(), mode: "browser time" }),
     listAll("/subscriptions", API_VERSIONS.subscriptions),
   ]);
   const perSubscription = await Promise.all(
@@ -129,6 +150,11 @@ function draw(panelId, key, build) {
 function render() {
   $("clock-now").textContent = instant(model.clock.now);
   $("clock-mode").textContent = model.clock.mode;
+  if (!simReadable) {
+    for (const control of document.querySelectorAll(".clock-controls button, .clock-controls input")) {
+      control.disabled = true;
+    }
+  }
   const everything = [model.vms, model.vaults, model.subscriptions, model.groups];
   draw("inventory-body", [everything, [...ui.protectChoice]], () => inventoryView(model, ui, actions));
   draw("vaults-body", model.vaults, () => vaultsView(model, actions));
@@ -139,7 +165,12 @@ function render() {
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString()}`;
 }
 
-async function refresh() {
+function refresh() {
+  refreshing = refreshing.then(refreshOnce);
+  return refreshing;
+}
+
+async function refreshOnce() {
   try {
     model = await load();
     $("stale").hidden = true;
