@@ -26,10 +26,12 @@ const WIDTH = 600;
 const HEIGHT = 170;
 const PAD = { left: 44, right: 8, top: 10, bottom: 24 };
 
-/** A bar chart of hourly `series` ([{class, value(bucket)}] stacked), with y labels by `label`. */
-function hourlyBars(title, buckets, series, label) {
+/** A bar chart of hourly `series` ([{class, value(bucket)}] stacked), with y labels by
+ *  `label`; `counts` keeps the three gridlines on whole numbers. */
+function hourlyBars(title, buckets, series, label, counts = false) {
   const totals = buckets.map((bucket) => series.reduce((sum, one) => sum + one.value(bucket), 0));
-  const max = Math.max(1, ...totals);
+  const highest = Math.max(1, ...totals);
+  const max = counts ? Math.ceil(highest / 2) * 2 : highest;
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = HEIGHT - PAD.top - PAD.bottom;
   const barW = plotW / buckets.length;
@@ -90,6 +92,7 @@ export function jobsPerHourChart(jobs, nowMs) {
       { name: "running", class: "bar-inprogress", value: count(["InProgress", "Cancelling"]) },
     ],
     (value) => String(Math.round(value)),
+    true,
   );
 }
 
@@ -117,7 +120,7 @@ const LANES = ["Backup", "Restore", "Other"];
 
 /** One VM's jobs as bars on a time line (a lane per kind), from its first shown job to now. */
 export function jobTimeline(jobs, nowMs) {
-  const width = 600;
+  const width = 900;
   const laneH = 18;
   const left = 56;
   const height = LANES.length * (laneH + 6) + 22;
