@@ -1,7 +1,8 @@
 //! The management API: ARM routes, the token issuer (OpenID discovery, client credentials,
-//! JWKS), the `/_sim` admin routes and the OpenAPI document.
+//! JWKS), the `/_sim` admin routes, the OpenAPI document and the web dashboard.
 
 pub mod arm;
+mod dashboard;
 pub mod guest;
 pub mod health;
 mod identity;
@@ -11,6 +12,7 @@ mod sim;
 mod sim_clock;
 mod sim_extensions;
 mod sim_faults;
+mod sim_runs;
 
 use std::sync::Arc;
 
@@ -48,11 +50,13 @@ pub struct ApiState {
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/openapi.json", get(openapi::serve))
+        .merge(dashboard::router())
         .merge(identity::router())
         .merge(sim::router())
         .merge(sim_clock::router())
         .merge(sim_extensions::router())
         .merge(sim_faults::router())
+        .merge(sim_runs::router())
         .route_layer(axum::middleware::from_fn(
             crate::prometheus::label_matched_route,
         ))

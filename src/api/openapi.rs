@@ -48,6 +48,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::sim_clock::SimClockApi::openapi());
     document.merge(super::sim_extensions::SimExtensionsApi::openapi());
     document.merge(super::sim_faults::SimFaultsApi::openapi());
+    document.merge(super::sim_runs::SimRunsApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::extensions::ExtensionsApi::openapi());

@@ -1,13 +1,14 @@
 //! The `/_sim` admin routes: make subscriptions and client principals, and grant or revoke
 //! a principal's access to a subscription. Bearer-authenticated like the ARM routes, for
-//! admin principals only; errors in ARM's format.
+//! admin principals only; errors in ARM's format. `/_sim/auth` alone is public: whether the
+//! service wants tokens at all, for a client (the dashboard) to know whether to sign in.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{post, put};
+use axum::routing::{get, post, put};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
@@ -21,8 +22,9 @@ use crate::resources::ResourceError;
 /// The admin API's part of the OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(create_subscription, create_principal, grant, revoke),
+    paths(auth_mode, create_subscription, create_principal, grant, revoke),
     components(schemas(
+        AuthMode,
         CreateSubscription,
         SubscriptionBody,
         SubscriptionPolicies,
@@ -35,6 +37,7 @@ pub struct SimApi;
 
 pub fn router() -> Router<ApiState> {
     Router::new()
+        .route("/_sim/auth", get(auth_mode))
         .route("/_sim/subscriptions", post(create_subscription))
         .route("/_sim/principals", post(create_principal))
         .route(
@@ -163,6 +166,33 @@ fn subscription_id(value: &str) -> Result<String, ArmError> {
             )
             .into()
         })
+}
+
+/// `GET /_sim/auth`
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthMode {
+    /// `false` under `--no-auth`, where every request acts as the bootstrap admin.
+    pub required: bool,
+}
+
+#[utoipa::path(
+    get,
+    path = "/_sim/auth",
+    operation_id = "Sim_GetAuthMode",
+    tag = "sim",
+    security(()),
+    responses(
+        (status = 200, description = "Whether requests need a bearer token", body = AuthMode),
+    )
+)]
+async fn auth_mode(State(state): State<ApiState>) -> Response {
+    json_response(
+        StatusCode::OK,
+        &AuthMode {
+            required: state.auth.requires_tokens(),
+        },
+    )
 }
 
 #[utoipa::path(

@@ -110,6 +110,11 @@ impl Auth {
         })
     }
 
+    /// Whether requests need a token (`false`: `--no-auth`).
+    pub fn requires_tokens(&self) -> bool {
+        self.enabled
+    }
+
     /// The principal of a request's `Authorization: Bearer` token.
     pub async fn authenticate(&self, db: &Db, headers: &HeaderMap) -> Result<Principal, AuthError> {
         if !self.enabled {

@@ -33,6 +33,8 @@ pub mod restore;
 pub mod retention;
 /// The control loop, the one caller of every phase; simulated-time advance.
 pub mod run_loop;
+/// What backup tasks record of their jobs: scheduled instant, trigger, recovery point.
+pub mod runs;
 /// When a policy's runs are due, in its time zone.
 pub mod schedule;
 /// Claiming due runs and starting their jobs.

@@ -2,6 +2,7 @@
 
 mod backup;
 mod blob_xml;
+mod dashboard;
 mod data_dir;
 mod durability;
 mod extensions;
