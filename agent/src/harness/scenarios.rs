@@ -524,6 +524,7 @@ impl ScenarioRun<'_, '_> {
     async fn backup_extension_name(&self) -> anyhow::Result<String> {
         let listed = self
             .service()
+            .arm
             .call(
                 reqwest::Method::GET,
                 &format!("{}/extensions", self.service().vm_path(&self.vm.name)),
@@ -751,6 +752,7 @@ impl ScenarioRun<'_, '_> {
         );
         let deleted = self
             .service()
+            .arm
             .call(reqwest::Method::DELETE, &extension, None)
             .await?;
         self.checks.expect(
@@ -763,6 +765,7 @@ impl ScenarioRun<'_, '_> {
         while tokio::time::Instant::now() < deadline {
             if self
                 .service()
+                .arm
                 .call(reqwest::Method::GET, &extension, None)
                 .await?
                 .status

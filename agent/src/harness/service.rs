@@ -16,11 +16,9 @@ use serde_json::{json, Value};
 use vaultsim_protocol::credentials::{self, ClientCredentials};
 
 use super::blob::BlobAccount;
-use crate::management::{read_credentials, TokenSource};
+use crate::management::{read_credentials, ArmClient};
 use crate::workload::StorageAccount;
 
-/// The API version the harness sends on every management call.
-const API_VERSION: &str = "2026-07-01";
 /// How long a started service may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the harness keeps its VMs, vault and policy.
@@ -65,8 +63,8 @@ pub struct ServiceUnderTest {
     pub blob: BlobAccount,
     /// The blob endpoint's HTTPS listener, which a sandbox's port 443 reaches.
     pub blob_https: Option<SocketAddr>,
-    token: String,
-    http: reqwest::Client,
+    /// Signed in as the bootstrap admin.
+    pub arm: ArmClient,
 }
 
 impl Drop for ServiceUnderTest {
@@ -76,14 +74,6 @@ impl Drop for ServiceUnderTest {
             let _ = child.wait();
         }
     }
-}
-
-/// A management call's answer.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub async_operation: Option<String>,
 }
 
 impl ServiceUnderTest {
@@ -110,13 +100,8 @@ impl ServiceUnderTest {
         };
         let client: ClientCredentials = read_credentials(&reached.credentials_file)?;
         let subscription = client.subscription_id.clone();
-        let http = reqwest::Client::new();
-        let token = TokenSource::ClientCredentials {
-            management_url: reached.management_url.clone(),
-            credentials: client,
-        }
-        .token(&http)
-        .await?;
+        let arm =
+            ArmClient::sign_in(&reached.management_url, client, reqwest::Client::new()).await?;
         Ok(ServiceUnderTest {
             process: reached.process,
             management_url: reached.management_url,
@@ -126,8 +111,7 @@ impl ServiceUnderTest {
             subscription,
             blob: BlobAccount::new(reached.storage),
             blob_https: reached.blob_https,
-            token,
-            http,
+            arm,
         })
     }
 
@@ -159,104 +143,57 @@ impl ServiceUnderTest {
         )
     }
 
-    /// One management call.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Answer> {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{}{path}{separator}api-version={API_VERSION}",
-            self.management_url
-        );
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let async_operation = response
-            .headers()
-            .get("azure-asyncoperation")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response.text().await.unwrap_or_default();
-        Ok(Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            async_operation,
-        })
-    }
-
-    /// A call that must succeed (2xx).
-    async fn expect(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Answer> {
-        let answer = self.call(method.clone(), path, body).await?;
-        if !(200..300).contains(&answer.status) {
-            bail!("{method} {path}: {} {}", answer.status, answer.body);
-        }
-        Ok(answer)
-    }
-
     /// The group, vault and a daily policy whose schedule is twelve hours away from now,
     /// so that the scenarios' clock moves never cross a scheduled run.
     pub async fn prepare_vault(&self) -> anyhow::Result<()> {
-        self.expect(
-            Method::PUT,
-            &self.group_path(),
-            Some(json!({"location": "eastus"})),
-        )
-        .await?;
-        self.expect(
-            Method::PUT,
-            &self.vault_path(),
-            Some(json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}})),
-        )
-        .await?;
+        self.arm
+            .expect(
+                Method::PUT,
+                &self.group_path(),
+                Some(json!({"location": "eastus"})),
+            )
+            .await?;
+        self.arm
+            .expect(
+                Method::PUT,
+                &self.vault_path(),
+                Some(json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}})),
+            )
+            .await?;
         let now = self.clock_now().await?;
         let hour = (now.format("%H").to_string().parse::<u32>().unwrap_or(0) + 12) % 24;
         let run_time = format!("2026-01-01T{hour:02}:00:00Z");
-        self.expect(
-            Method::PUT,
-            &format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-            Some(json!({"properties": {
-                "backupManagementType": "AzureIaasVM",
-                "schedulePolicy": {
-                    "schedulePolicyType": "SimpleSchedulePolicy",
-                    "scheduleRunFrequency": "Daily",
-                    "scheduleRunTimes": [run_time],
-                    "scheduleWeeklyFrequency": 0
-                },
-                "retentionPolicy": {
-                    "retentionPolicyType": "LongTermRetentionPolicy",
-                    "dailySchedule": {
-                        "retentionTimes": [run_time],
-                        "retentionDuration": {"count": 7, "durationType": "Days"}
-                    }
-                },
-                "instantRpRetentionRangeInDays": 2,
-                "timeZone": "UTC"
-            }})),
-        )
-        .await?;
+        self.arm
+            .expect(
+                Method::PUT,
+                &format!("{}/backupPolicies/{POLICY}", self.vault_path()),
+                Some(json!({"properties": {
+                    "backupManagementType": "AzureIaasVM",
+                    "schedulePolicy": {
+                        "schedulePolicyType": "SimpleSchedulePolicy",
+                        "scheduleRunFrequency": "Daily",
+                        "scheduleRunTimes": [run_time],
+                        "scheduleWeeklyFrequency": 0
+                    },
+                    "retentionPolicy": {
+                        "retentionPolicyType": "LongTermRetentionPolicy",
+                        "dailySchedule": {
+                            "retentionTimes": [run_time],
+                            "retentionDuration": {"count": 7, "durationType": "Days"}
+                        }
+                    },
+                    "instantRpRetentionRangeInDays": 2,
+                    "timeZone": "UTC"
+                }})),
+            )
+            .await?;
         Ok(())
     }
 
     /// Whether the VM exists (its agent has registered it).
     pub async fn vm_exists(&self, vm: &str) -> anyhow::Result<bool> {
         Ok(self
+            .arm
             .call(Method::GET, &self.vm_path(vm), None)
             .await?
             .status
@@ -265,19 +202,23 @@ impl ServiceUnderTest {
 
     /// Protects a VM with the harness policy and waits until the item says so.
     pub async fn protect(&self, vm: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::PUT,
-            &self.item_path(vm),
-            Some(json!({"properties": {
-                "protectedItemType": "Microsoft.Compute/virtualMachines",
-                "sourceResourceId": self.vm_path(vm),
-                "policyId": format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-            }})),
-        )
-        .await?;
+        self.arm
+            .expect(
+                Method::PUT,
+                &self.item_path(vm),
+                Some(json!({"properties": {
+                    "protectedItemType": "Microsoft.Compute/virtualMachines",
+                    "sourceResourceId": self.vm_path(vm),
+                    "policyId": format!("{}/backupPolicies/{POLICY}", self.vault_path()),
+                }})),
+            )
+            .await?;
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let item = self.call(Method::GET, &self.item_path(vm), None).await?;
+            let item = self
+                .arm
+                .call(Method::GET, &self.item_path(vm), None)
+                .await?;
             if item.status == 200 && item.body["properties"]["policyId"].is_string() {
                 return Ok(());
             }
@@ -289,6 +230,7 @@ impl ServiceUnderTest {
     /// Starts an on-demand backup; answers its job id.
     pub async fn backup_now(&self, vm: &str) -> anyhow::Result<String> {
         let triggered = self
+            .arm
             .expect(
                 Method::POST,
                 &format!("{}/backup", self.item_path(vm)),
@@ -305,6 +247,7 @@ impl ServiceUnderTest {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let status = self
+                .arm
                 .expect(
                     Method::GET,
                     &format!("{}/backupOperations/{operation}", self.vault_path()),
@@ -326,6 +269,7 @@ impl ServiceUnderTest {
 
     pub async fn job(&self, job_id: &str) -> anyhow::Result<Value> {
         Ok(self
+            .arm
             .expect(
                 Method::GET,
                 &format!("{}/backupJobs/{job_id}", self.vault_path()),
@@ -353,6 +297,7 @@ impl ServiceUnderTest {
 
     pub async fn recovery_points(&self, vm: &str) -> anyhow::Result<Vec<Value>> {
         let listed = self
+            .arm
             .expect(
                 Method::GET,
                 &format!("{}/recoveryPoints", self.item_path(vm)),
@@ -363,7 +308,7 @@ impl ServiceUnderTest {
     }
 
     pub async fn clock_now(&self) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-        let clock = self.expect(Method::GET, "/_sim/clock", None).await?;
+        let clock = self.arm.expect(Method::GET, "/_sim/clock", None).await?;
         let now = clock.body["now"]
             .as_str()
             .ok_or_else(|| anyhow!("/_sim/clock answered no time: {}", clock.body))?;
@@ -372,18 +317,20 @@ impl ServiceUnderTest {
 
     /// Moves the simulated clock forward without waiting for backups to settle.
     pub async fn advance_clock(&self, by: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::POST,
-            "/_sim/clock/advance",
-            Some(json!({"by": by, "settleSeconds": 0})),
-        )
-        .await?;
+        self.arm
+            .expect(
+                Method::POST,
+                "/_sim/clock/advance",
+                Some(json!({"by": by, "settleSeconds": 0})),
+            )
+            .await?;
         Ok(())
     }
 
     /// Adds a fault (`/_sim/faults`); answers its id.
     pub async fn add_fault(&self, fault: Value) -> anyhow::Result<String> {
         let added = self
+            .arm
             .expect(Method::POST, "/_sim/faults", Some(fault))
             .await?;
         added.body["id"]
@@ -393,13 +340,16 @@ impl ServiceUnderTest {
     }
 
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
-        self.expect(Method::DELETE, "/_sim/faults", None).await?;
+        self.arm
+            .expect(Method::DELETE, "/_sim/faults", None)
+            .await?;
         Ok(())
     }
 
     /// Every SAS minted so far stops working.
     pub async fn expire_every_sas(&self) -> anyhow::Result<()> {
-        self.expect(Method::POST, "/_sim/faults/expire-sas", None)
+        self.arm
+            .expect(Method::POST, "/_sim/faults/expire-sas", None)
             .await?;
         Ok(())
     }
@@ -407,12 +357,13 @@ impl ServiceUnderTest {
     /// Has the service send the VM's extension its current settings again under a new
     /// sequence number (the same task: Azure resends a command the agent did not report on).
     pub async fn redeliver_extension(&self, vm: &str, extension: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::POST,
-            "/_sim/extensions/redeliver",
-            Some(json!({"vm": self.vm_path(vm), "extension": extension})),
-        )
-        .await?;
+        self.arm
+            .expect(
+                Method::POST,
+                "/_sim/extensions/redeliver",
+                Some(json!({"vm": self.vm_path(vm), "extension": extension})),
+            )
+            .await?;
         Ok(())
     }
 }
