@@ -3,6 +3,7 @@
 mod backup;
 mod blob_xml;
 mod data_dir;
+mod demo;
 mod durability;
 mod extensions;
 mod faults;
