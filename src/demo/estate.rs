@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use reqwest::Method;
 use serde_json::{json, Value};
 use vaultsim_agent::management::ArmClient;
@@ -148,7 +149,7 @@ impl Estate {
     pub async fn finish_jobs(&self, limit: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
-            let running = self.jobs().await?.iter().any(|job| {
+            let running = self.jobs(None).await?.iter().any(|job| {
                 matches!(
                     job["properties"]["status"].as_str(),
                     Some("InProgress" | "Cancelling")
@@ -162,13 +163,16 @@ impl Estate {
         Ok(())
     }
 
-    /// Every job of the vault.
-    pub async fn jobs(&self) -> anyhow::Result<Vec<Value>> {
+    /// The vault's jobs (the newest page), those `filter` asks for when given.
+    pub async fn jobs(&self, filter: Option<&str>) -> anyhow::Result<Vec<Value>> {
+        let query = filter.map_or_else(String::new, |filter| {
+            format!("?$filter={}", utf8_percent_encode(filter, NON_ALPHANUMERIC))
+        });
         let listed = self
             .arm
             .expect(
                 Method::GET,
-                &format!("{}/backupJobs", self.vault_path()),
+                &format!("{}/backupJobs{query}", self.vault_path()),
                 None,
             )
             .await?;

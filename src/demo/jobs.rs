@@ -5,22 +5,57 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-/// The finished jobs not yet reported, oldest end first, as lines; `reported` learns them.
-pub fn newly_finished(jobs: &[Value], reported: &mut HashSet<String>) -> Vec<String> {
-    let mut finished: Vec<&Value> = jobs
-        .iter()
-        .filter(|job| {
-            let status = job["properties"]["status"].as_str().unwrap_or("InProgress");
-            !matches!(status, "InProgress" | "Cancelling")
-        })
-        .filter(|job| {
-            job["name"]
+/// What has been told of the vault's jobs, and so which of them are worth reading again.
+#[derive(Debug, Default)]
+pub struct JobWatch {
+    /// The finished jobs told, of those the last read listed.
+    told: HashSet<String>,
+    /// The start of the oldest job running at the last read, else of the newest job: no
+    /// job that started before it has anything left to tell.
+    since: Option<String>,
+}
+
+impl JobWatch {
+    /// The job list's `$filter` for the jobs worth reading.
+    pub fn filter(&self) -> Option<String> {
+        self.since
+            .as_ref()
+            .map(|since| format!("startTime eq '{since}'"))
+    }
+
+    /// The jobs of `listed` (read with [`JobWatch::filter`]) that finished and were not yet
+    /// told, oldest end first, as lines.
+    pub fn newly_finished(&mut self, listed: &[Value]) -> Vec<String> {
+        let status = |job: &Value| {
+            job["properties"]["status"]
                 .as_str()
-                .is_some_and(|name| reported.insert(name.to_owned()))
-        })
-        .collect();
-    finished.sort_by_key(|job| job["properties"]["endTime"].as_str().unwrap_or_default());
-    finished.into_iter().map(line).collect()
+                .unwrap_or("InProgress")
+                .to_owned()
+        };
+        let running = |job: &&Value| matches!(status(job).as_str(), "InProgress" | "Cancelling");
+        let start = |job: &Value| job["properties"]["startTime"].as_str().map(str::to_owned);
+        let oldest_running = listed.iter().filter(running).filter_map(start).min();
+        if let Some(since) = oldest_running.or_else(|| listed.iter().filter_map(start).max()) {
+            self.since = Some(since);
+        }
+        let mut finished: Vec<&Value> = listed
+            .iter()
+            .filter(|job| !running(job))
+            .filter(|job| {
+                job["name"]
+                    .as_str()
+                    .is_some_and(|name| !self.told.contains(name))
+            })
+            .collect();
+        finished.sort_by_key(|job| job["properties"]["endTime"].as_str().unwrap_or_default());
+        // Later reads list no job older than this one's oldest: forget the others.
+        self.told = listed
+            .iter()
+            .filter(|job| !running(job))
+            .filter_map(|job| job["name"].as_str().map(str::to_owned))
+            .collect();
+        finished.into_iter().map(line).collect()
+    }
 }
 
 /// `2026-12-06 14:30 UTC  demo-vm-0  Backup   Completed  in 2m10s`, with the error of a
@@ -111,11 +146,12 @@ mod tests {
 
     use super::*;
 
-    fn job(name: &str, status: &str, end: Option<&str>) -> Value {
+    fn job(name: &str, status: &str, start: &str, end: Option<&str>) -> Value {
         json!({"name": name, "properties": {
             "entityFriendlyName": "demo-vm-1",
             "operation": "Backup",
             "status": status,
+            "startTime": start,
             "endTime": end,
             "duration": "PT2M10.5S",
             "errorDetails": [],
@@ -124,29 +160,61 @@ mod tests {
 
     #[test]
     fn each_finished_job_is_told_once_in_the_order_it_ended() {
-        let mut reported = HashSet::new();
+        let mut watch = JobWatch::default();
+        assert_eq!(watch.filter(), None);
         let jobs = [
-            job("b", "Completed", Some("2026-12-06T18:32:10Z")),
-            job("a", "Completed", Some("2026-12-06T14:32:10Z")),
-            job("c", "InProgress", None),
+            job("c", "InProgress", "2026-12-06T22:30:00Z", None),
+            job(
+                "b",
+                "Completed",
+                "2026-12-06T18:30:00Z",
+                Some("2026-12-06T18:32:10Z"),
+            ),
+            job(
+                "a",
+                "Completed",
+                "2026-12-06T14:30:00Z",
+                Some("2026-12-06T14:32:10Z"),
+            ),
         ];
-        let lines = newly_finished(&jobs, &mut reported);
         assert_eq!(
-            lines,
+            watch.newly_finished(&jobs),
             [
                 "2026-12-06 14:32 UTC  demo-vm-1    Backup          Completed  in 2m10s",
                 "2026-12-06 18:32 UTC  demo-vm-1    Backup          Completed  in 2m10s",
             ]
         );
-        assert!(newly_finished(&jobs, &mut reported).is_empty());
+        assert!(watch.newly_finished(&jobs).is_empty());
+        // Read from the running job's start on, until it ends; then from the newest start.
+        assert_eq!(
+            watch.filter().as_deref(),
+            Some("startTime eq '2026-12-06T22:30:00Z'")
+        );
+        let ended = [job(
+            "c",
+            "Failed",
+            "2026-12-06T22:30:00Z",
+            Some("2026-12-07T00:00:00Z"),
+        )];
+        assert_eq!(watch.newly_finished(&ended).len(), 1);
+        assert!(watch.newly_finished(&ended).is_empty());
+        assert_eq!(
+            watch.filter().as_deref(),
+            Some("startTime eq '2026-12-06T22:30:00Z'")
+        );
     }
 
     #[test]
     fn a_failed_job_says_why() {
-        let mut failed = job("f", "Failed", Some("2026-12-06T18:32:10Z"));
+        let mut failed = job(
+            "f",
+            "Failed",
+            "2026-12-06T18:30:00Z",
+            Some("2026-12-06T18:32:10Z"),
+        );
         failed["properties"]["errorDetails"] =
             json!([{"errorCode": 400170, "errorString": "The snapshot timed out."}]);
-        let lines = newly_finished(&[failed], &mut HashSet::new());
+        let lines = JobWatch::default().newly_finished(&[failed]);
         assert!(
             lines[0].ends_with("in 2m10s  (400170: The snapshot timed out.)"),
             "{lines:?}"

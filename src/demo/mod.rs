@@ -15,7 +15,6 @@ mod data_dir;
 mod estate;
 mod jobs;
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -33,6 +32,7 @@ use vaultsim_agent::workload::{StorageAccount, WorkloadConfig};
 use vaultsim_protocol::credentials;
 
 use self::estate::{Estate, GROUP, INTERVAL_HOURS, LOCATION, POLICY, VAULT, VM_PREFIX};
+use self::jobs::JobWatch;
 use crate::config::{DemoConfig, ServeConfig};
 use crate::startup::{shutdown_signal, Application};
 
@@ -258,8 +258,8 @@ fn fleet_config(
         workload: Some((
             account,
             WorkloadConfig {
-                interval: Duration::from_secs(1),
-                write_bytes: 64 << 10,
+                interval: Duration::from_secs(2),
+                write_bytes: 16 << 10,
             },
         )),
     })
@@ -283,14 +283,14 @@ async fn move_the_clock(estate: &Estate, speed: f64) {
 
 /// Prints each job as it finishes.
 async fn tell_jobs(estate: &Estate) {
-    let mut reported = HashSet::new();
+    let mut watch = JobWatch::default();
     let mut ticks = tokio::time::interval(JOB_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match estate.jobs().await {
+        match estate.jobs(watch.filter().as_deref()).await {
             Ok(listed) => {
-                for line in jobs::newly_finished(&listed, &mut reported) {
+                for line in watch.newly_finished(&listed) {
                     println!("  {line}");
                 }
             }
