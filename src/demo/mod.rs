@@ -26,12 +26,13 @@ use tokio::sync::{oneshot, watch};
 use vaultsim_agent::extension::ExtensionConfig;
 use vaultsim_agent::fleet::{run_fleet, FleetConfig};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, ArmClient, TokenSource};
+use vaultsim_agent::vault::VaultClient;
 use vaultsim_agent::vss::freeze::FreezeConfig;
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::workload::{StorageAccount, WorkloadConfig};
 use vaultsim_protocol::credentials;
 
-use self::estate::{Estate, GROUP, INTERVAL_HOURS, LOCATION, POLICY, VAULT, VM_PREFIX};
+use self::estate::{GROUP, INTERVAL_HOURS, LOCATION, POLICY, VAULT, VM_PREFIX};
 use self::jobs::JobWatch;
 use crate::config::{DemoConfig, ServeConfig};
 use crate::startup::{shutdown_signal, Application};
@@ -173,24 +174,18 @@ async fn show(
         },
         None,
     ));
-    let estate = Estate {
-        subscription: credentials.subscription_id.clone(),
-        arm: ArmClient::sign_in(&endpoints.management_url(), credentials, http).await?,
-    };
+    let subscription = credentials.subscription_id.clone();
+    let arm = ArmClient::sign_in(&endpoints.management_url(), credentials, http).await?;
+    let vault = estate::demo_vault(arm, subscription);
     let demo = async {
-        let now = estate.pin_clock().await?;
-        estate.create_vault_and_policy(now).await?;
-        estate.wait_for_vms(&names).await?;
-        for vm in &names {
-            estate.protect(vm).await?;
-        }
+        estate::set_up(&vault, &names).await?;
         print!("{}", banner(config, endpoints));
-        tokio::join!(move_the_clock(&estate, config.speed), tell_jobs(&estate));
+        tokio::join!(move_the_clock(&vault, config.speed), tell_jobs(&vault));
         anyhow::Ok(())
     };
     let shown = tokio::select! {
         shown = demo => shown,
-        _ = interrupted.wait_for(|stop| *stop) => estate.finish_jobs(FINISH_LIMIT).await,
+        _ = interrupted.wait_for(|stop| *stop) => estate::finish_jobs(&vault, FINISH_LIMIT).await,
     };
     let _ = stop_fleet.send(());
     match tokio::time::timeout(FLEET_STOP_LIMIT, fleet).await {
@@ -267,7 +262,7 @@ fn fleet_config(
 
 /// Moves simulated time `speed` times faster than real time, in steps of [`STEP`]; a step
 /// that fails is told and the next one tried.
-async fn move_the_clock(estate: &Estate, speed: f64) {
+async fn move_the_clock(vault: &VaultClient, speed: f64) {
     let step = speed * STEP.as_secs_f64();
     let by = format!("PT{step:.3}S");
     let settle = Duration::from_secs_f64((step / AWAITING_SPEED - STEP.as_secs_f64()).max(0.0));
@@ -275,20 +270,20 @@ async fn move_the_clock(estate: &Estate, speed: f64) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(error) = estate.advance_clock(&by, settle).await {
+        if let Err(error) = vault.advance_clock(&by, settle).await {
             tracing::warn!(error = %format!("{error:#}"), "moving the simulated clock failed");
         }
     }
 }
 
 /// Prints each job as it finishes.
-async fn tell_jobs(estate: &Estate) {
+async fn tell_jobs(vault: &VaultClient) {
     let mut watch = JobWatch::default();
     let mut ticks = tokio::time::interval(JOB_POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        match estate.jobs(watch.filter().as_deref()).await {
+        match vault.jobs(watch.filter().as_deref()).await {
             Ok(listed) => {
                 for line in watch.newly_finished(&listed) {
                     println!("  {line}");

@@ -17,6 +17,7 @@ use vaultsim_protocol::credentials::{self, ClientCredentials};
 
 use super::blob::BlobAccount;
 use crate::management::{read_credentials, ArmClient};
+use crate::vault::VaultClient;
 use crate::workload::StorageAccount;
 
 /// How long a started service may take to listen.
@@ -58,13 +59,12 @@ pub struct ServiceUnderTest {
     pub guest_url: String,
     pub credentials_file: PathBuf,
     pub ca_file: Option<PathBuf>,
-    pub subscription: String,
     /// Where the extension's status and log blobs are read.
     pub blob: BlobAccount,
     /// The blob endpoint's HTTPS listener, which a sandbox's port 443 reaches.
     pub blob_https: Option<SocketAddr>,
-    /// Signed in as the bootstrap admin.
-    pub arm: ArmClient,
+    /// The harness's vault and group, signed in as the bootstrap admin.
+    pub vault: VaultClient,
 }
 
 impl Drop for ServiceUnderTest {
@@ -108,66 +108,36 @@ impl ServiceUnderTest {
             guest_url: reached.guest_url,
             credentials_file: reached.credentials_file,
             ca_file: reached.ca_file,
-            subscription,
             blob: BlobAccount::new(reached.storage),
             blob_https: reached.blob_https,
-            arm,
+            vault: VaultClient {
+                arm,
+                subscription,
+                group: GROUP.to_owned(),
+                vault: VAULT.to_owned(),
+            },
         })
-    }
-
-    pub fn group_path(&self) -> String {
-        format!(
-            "/subscriptions/{}/resourceGroups/{GROUP}",
-            self.subscription
-        )
-    }
-
-    pub fn vault_path(&self) -> String {
-        format!(
-            "{}/providers/Microsoft.RecoveryServices/vaults/{VAULT}",
-            self.group_path()
-        )
-    }
-
-    pub fn vm_path(&self, vm: &str) -> String {
-        format!(
-            "{}/providers/Microsoft.Compute/virtualMachines/{vm}",
-            self.group_path()
-        )
-    }
-
-    pub fn item_path(&self, vm: &str) -> String {
-        format!(
-            "{}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;{GROUP};{vm}/protectedItems/VM;iaasvmcontainerv2;{GROUP};{vm}",
-            self.vault_path()
-        )
     }
 
     /// The group, vault and a daily policy whose schedule is twelve hours away from now,
     /// so that the scenarios' clock moves never cross a scheduled run.
     pub async fn prepare_vault(&self) -> anyhow::Result<()> {
-        self.arm
+        self.vault
+            .arm
             .expect(
                 Method::PUT,
-                &self.group_path(),
+                &self.vault.group_path(),
                 Some(json!({"location": "eastus"})),
             )
             .await?;
-        self.arm
-            .expect(
-                Method::PUT,
-                &self.vault_path(),
-                Some(json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}})),
-            )
-            .await?;
-        let now = self.clock_now().await?;
+        self.vault.create_vault("eastus").await?;
+        let now = self.vault.clock_now().await?;
         let hour = (now.format("%H").to_string().parse::<u32>().unwrap_or(0) + 12) % 24;
         let run_time = format!("2026-01-01T{hour:02}:00:00Z");
-        self.arm
-            .expect(
-                Method::PUT,
-                &format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-                Some(json!({"properties": {
+        self.vault
+            .put_policy(
+                POLICY,
+                json!({"properties": {
                     "backupManagementType": "AzureIaasVM",
                     "schedulePolicy": {
                         "schedulePolicyType": "SimpleSchedulePolicy",
@@ -184,56 +154,19 @@ impl ServiceUnderTest {
                     },
                     "instantRpRetentionRangeInDays": 2,
                     "timeZone": "UTC"
-                }})),
+                }}),
             )
-            .await?;
-        Ok(())
-    }
-
-    /// Whether the VM exists (its agent has registered it).
-    pub async fn vm_exists(&self, vm: &str) -> anyhow::Result<bool> {
-        Ok(self
-            .arm
-            .call(Method::GET, &self.vm_path(vm), None)
-            .await?
-            .status
-            == 200)
-    }
-
-    /// Protects a VM with the harness policy and waits until the item says so.
-    pub async fn protect(&self, vm: &str) -> anyhow::Result<()> {
-        self.arm
-            .expect(
-                Method::PUT,
-                &self.item_path(vm),
-                Some(json!({"properties": {
-                    "protectedItemType": "Microsoft.Compute/virtualMachines",
-                    "sourceResourceId": self.vm_path(vm),
-                    "policyId": format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-                }})),
-            )
-            .await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let item = self
-                .arm
-                .call(Method::GET, &self.item_path(vm), None)
-                .await?;
-            if item.status == 200 && item.body["properties"]["policyId"].is_string() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("{vm} was not protected within 30 s")
+            .await
     }
 
     /// Starts an on-demand backup; answers its job id.
     pub async fn backup_now(&self, vm: &str) -> anyhow::Result<String> {
         let triggered = self
+            .vault
             .arm
             .expect(
                 Method::POST,
-                &format!("{}/backup", self.item_path(vm)),
+                &format!("{}/backup", self.vault.item_path(vm)),
                 Some(json!({"properties": {"objectType": "IaasVMBackupRequest"}})),
             )
             .await?;
@@ -247,10 +180,11 @@ impl ServiceUnderTest {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let status = self
+                .vault
                 .arm
                 .expect(
                     Method::GET,
-                    &format!("{}/backupOperations/{operation}", self.vault_path()),
+                    &format!("{}/backupOperations/{operation}", self.vault.vault_path()),
                     None,
                 )
                 .await?;
@@ -269,10 +203,11 @@ impl ServiceUnderTest {
 
     pub async fn job(&self, job_id: &str) -> anyhow::Result<Value> {
         Ok(self
+            .vault
             .arm
             .expect(
                 Method::GET,
-                &format!("{}/backupJobs/{job_id}", self.vault_path()),
+                &format!("{}/backupJobs/{job_id}", self.vault.vault_path()),
                 None,
             )
             .await?
@@ -297,39 +232,21 @@ impl ServiceUnderTest {
 
     pub async fn recovery_points(&self, vm: &str) -> anyhow::Result<Vec<Value>> {
         let listed = self
+            .vault
             .arm
             .expect(
                 Method::GET,
-                &format!("{}/recoveryPoints", self.item_path(vm)),
+                &format!("{}/recoveryPoints", self.vault.item_path(vm)),
                 None,
             )
             .await?;
         Ok(listed.body["value"].as_array().cloned().unwrap_or_default())
     }
 
-    pub async fn clock_now(&self) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-        let clock = self.arm.expect(Method::GET, "/_sim/clock", None).await?;
-        let now = clock.body["now"]
-            .as_str()
-            .ok_or_else(|| anyhow!("/_sim/clock answered no time: {}", clock.body))?;
-        Ok(chrono::DateTime::parse_from_rfc3339(now)?.with_timezone(&chrono::Utc))
-    }
-
-    /// Moves the simulated clock forward without waiting for backups to settle.
-    pub async fn advance_clock(&self, by: &str) -> anyhow::Result<()> {
-        self.arm
-            .expect(
-                Method::POST,
-                "/_sim/clock/advance",
-                Some(json!({"by": by, "settleSeconds": 0})),
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Adds a fault (`/_sim/faults`); answers its id.
     pub async fn add_fault(&self, fault: Value) -> anyhow::Result<String> {
         let added = self
+            .vault
             .arm
             .expect(Method::POST, "/_sim/faults", Some(fault))
             .await?;
@@ -340,7 +257,8 @@ impl ServiceUnderTest {
     }
 
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
-        self.arm
+        self.vault
+            .arm
             .expect(Method::DELETE, "/_sim/faults", None)
             .await?;
         Ok(())
@@ -348,7 +266,8 @@ impl ServiceUnderTest {
 
     /// Every SAS minted so far stops working.
     pub async fn expire_every_sas(&self) -> anyhow::Result<()> {
-        self.arm
+        self.vault
+            .arm
             .expect(Method::POST, "/_sim/faults/expire-sas", None)
             .await?;
         Ok(())
@@ -357,11 +276,12 @@ impl ServiceUnderTest {
     /// Has the service send the VM's extension its current settings again under a new
     /// sequence number (the same task: Azure resends a command the agent did not report on).
     pub async fn redeliver_extension(&self, vm: &str, extension: &str) -> anyhow::Result<()> {
-        self.arm
+        self.vault
+            .arm
             .expect(
                 Method::POST,
                 "/_sim/extensions/redeliver",
-                Some(json!({"vm": self.vm_path(vm), "extension": extension})),
+                Some(json!({"vm": self.vault.vm_path(vm), "extension": extension})),
             )
             .await?;
         Ok(())
