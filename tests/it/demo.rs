@@ -100,10 +100,10 @@ impl Demo {
         }
     }
 
-    /// Sends SIGINT, as Ctrl-C does.
-    fn interrupt(&self) {
+    /// Sends `signal` (`INT` as Ctrl-C does, `TERM` as a service manager does).
+    fn signal(&self, signal: &str) {
         let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success());
@@ -290,7 +290,7 @@ async fn the_demo_backs_up_its_vms_on_schedule_shows_where_to_look_and_stops_on_
     .await;
 
     let children = children_of(demo.child.id());
-    demo.interrupt();
+    demo.signal("INT");
     let status = demo.exit_within(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{}", demo.output());
     assert!(
@@ -306,10 +306,11 @@ async fn the_demo_backs_up_its_vms_on_schedule_shows_where_to_look_and_stops_on_
         .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
         .collect();
     assert!(left.is_empty(), "left running: {left:?}");
-    // The data directory was let go: a second demo starts on it (and wipes it).
+    // The data directory was let go: a second demo starts on it (and wipes it), and stops
+    // as cleanly on SIGTERM.
     let mut again = Demo::start(&data_dir, &["--vms", "1"]);
     again.printed("dashboard", Duration::from_secs(60));
-    again.interrupt();
+    again.signal("TERM");
     assert_eq!(
         again.exit_within(Duration::from_secs(10)).code(),
         Some(0),
