@@ -53,6 +53,8 @@ const GIB: u64 = 1 << 30;
 
 /// Runs the demo until SIGINT or SIGTERM; a second one ends the process at once.
 pub async fn run(config: DemoConfig) -> anyhow::Result<()> {
+    // From the start: a Ctrl-C while the service starts stops the demo once it has.
+    let interrupted = interrupts();
     let data_dir =
         std::path::absolute(&config.serve.database.data_dir).context("the data directory")?;
     data_dir::prepare(&data_dir)?;
@@ -64,7 +66,7 @@ pub async fn run(config: DemoConfig) -> anyhow::Result<()> {
     let service = tokio::spawn(app.run_until_stopped(async {
         let _ = service_stopped.await;
     }));
-    let shown = show(&config, &serve, &endpoints, interrupts()).await;
+    let shown = show(&config, &serve, &endpoints, interrupted).await;
     let _ = stop_service.send(());
     let served = service.await.context("the service's task")?;
     shown?;
@@ -158,10 +160,10 @@ async fn show(
         token,
         &credentials.subscription_id,
     )?;
-    let names: Vec<String> = (0..fleet.count)
-        .map(|i| format!("{}-{i}", fleet.name_prefix))
-        .collect();
+    let names: Vec<String> = (0..fleet.count).map(|i| fleet.vm_name(i)).collect();
     let (stop_fleet, fleet_stopped) = oneshot::channel::<()>();
+    // Simulated VMs have no filesystems to freeze, so the helper is never started; its
+    // place is beside this binary all the same.
     let safefreeze = std::env::current_exe()
         .context("this binary's path")?
         .with_file_name(FreezeConfig::HELPER_NAME);
