@@ -6,17 +6,17 @@
 //! and moves the simulated clock faster than real time, printing each job as it finishes.
 //!
 //! The clock is pinned and moved in small steps through `/_sim/clock/advance` rather than
-//! left running fast: each step stops at every scheduled run and waits for the snapshots
-//! of the backups it started, so the extension's staleness check and the engine's
-//! deadlines (both in simulated time) see a backup take the seconds it takes, however fast
-//! the demo runs.
+//! left running fast: each step stops at every scheduled run, and while snapshots are
+//! awaited it waits for them long enough that simulated time runs at most 60 times real
+//! time, so the extension's staleness check and the engine's deadlines (both in simulated
+//! time) leave a backup minutes of real time, however fast the demo runs.
 
 mod data_dir;
 mod estate;
 mod jobs;
+mod where_to_look;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -30,10 +30,10 @@ use vaultsim_agent::vault::VaultClient;
 use vaultsim_agent::vss::freeze::FreezeConfig;
 use vaultsim_agent::vss::requester::QuiesceSettings;
 use vaultsim_agent::workload::{StorageAccount, WorkloadConfig};
-use vaultsim_protocol::credentials;
 
-use self::estate::{GROUP, INTERVAL_HOURS, LOCATION, POLICY, VAULT, VM_PREFIX};
+use self::estate::{GROUP, LOCATION, VM_PREFIX};
 use self::jobs::JobWatch;
+use self::where_to_look::{banner, Endpoints};
 use crate::config::{DemoConfig, ServeConfig};
 use crate::startup::{shutdown_signal, Application};
 
@@ -87,46 +87,6 @@ fn interrupts() -> watch::Receiver<bool> {
         std::process::exit(130);
     });
     receiver
-}
-
-/// Where the service listens, and its files, as clients reach them.
-struct Endpoints {
-    management: SocketAddr,
-    management_https: Option<SocketAddr>,
-    guest: SocketAddr,
-    blob: SocketAddr,
-    ca_file: Option<PathBuf>,
-    data_dir: PathBuf,
-}
-
-impl Endpoints {
-    fn of(app: &Application, serve: &ServeConfig) -> Endpoints {
-        Endpoints {
-            management: reachable(app.http_addr()),
-            management_https: app.https_addr().map(reachable),
-            guest: reachable(app.guest_addr()),
-            blob: reachable(app.blob_addr()),
-            ca_file: app.tls_ca_file().map(Path::to_owned),
-            data_dir: serve.database.data_dir.clone(),
-        }
-    }
-
-    fn management_url(&self) -> String {
-        format!("http://{}", self.management)
-    }
-
-    fn credentials_file(&self) -> PathBuf {
-        self.data_dir.join(credentials::FILE_NAME)
-    }
-}
-
-/// A bound address as a client on this machine reaches it (loopback for "any").
-fn reachable(addr: SocketAddr) -> SocketAddr {
-    if addr.ip().is_unspecified() {
-        SocketAddr::from(([127, 0, 0, 1], addr.port()))
-    } else {
-        addr
-    }
 }
 
 /// Sets up the VMs, the vault, the policy and protection, then moves the clock and tells
@@ -296,50 +256,4 @@ async fn tell_jobs(vault: &VaultClient) {
             }
         }
     }
-}
-
-/// What the demo runs and where to look, printed once everything is protected. It names
-/// the credentials file, never the secret in it.
-fn banner(config: &DemoConfig, endpoints: &Endpoints) -> String {
-    let day = Duration::from_secs_f64(86_400.0 / config.speed);
-    let credentials = endpoints.credentials_file();
-    let mut text = format!(
-        "\nvaultsim demo: {vms} simulated VMs ({VM_PREFIX}-0...) in resource group {GROUP}, \
-         backed up every {INTERVAL_HOURS} hours by policy {POLICY} of vault {VAULT}.\n\
-         Simulated time runs {speed}x real time (a day every {day}), slower while snapshots \
-         are taken.\n\n\
-         \x20 dashboard    http://{management}/\n",
-        vms = config.vms,
-        speed = config.speed,
-        day = jobs::short(day),
-        management = endpoints.management,
-    );
-    if let Some(https) = endpoints.management_https {
-        text.push_str(&format!("  management   https://{https}/\n"));
-    }
-    text.push_str(&format!(
-        "  credentials  {}\n  data         {} (wiped at the next demo start)\n\n",
-        credentials.display(),
-        endpoints.data_dir.display(),
-    ));
-    match (endpoints.management_https, &endpoints.ca_file) {
-        (Some(https), Some(ca_file)) => text.push_str(&format!(
-            "Watch it with az (azure-cli 2.6x or later) from another terminal:\n\
-             \x20 export AZURE_CONFIG_DIR='{config_dir}' REQUESTS_CA_BUNDLE='{ca}'\n\
-             \x20 creds='{creds}'; field() {{ python3 -c \"import json;print(json.load(open('$creds'))['$1'])\"; }}\n\
-             \x20 az cloud register -n vaultsim-demo --endpoint-resource-manager https://{https}/\n\
-             \x20 az cloud set -n vaultsim-demo\n\
-             \x20 az login --service-principal -u $(field clientId) -p $(field clientSecret) --tenant $(field tenantId)\n\
-             \x20 az backup job list -g {GROUP} -v {VAULT} -o table\n\n",
-            config_dir = endpoints.data_dir.join("az-config").display(),
-            ca = ca_file.display(),
-            creds = credentials.display(),
-        )),
-        _ => text.push_str(
-            "az needs the management API over HTTPS with the service's own CA: leave \
-             --https-addr on and give no --tls-cert.\n\n",
-        ),
-    }
-    text.push_str("Jobs as they finish (simulated time); Ctrl-C stops the demo:\n");
-    text
 }
