@@ -40,6 +40,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: the management API and the Azure-Blob-compatible endpoint.
     Serve(Box<ServeConfig>),
+    /// A first run that shows backups happening: the service, a few simulated VMs whose
+    /// agents run the snapshot extension, protected by a policy, on a clock faster than
+    /// real time. Prints where to look; Ctrl-C stops it.
+    Demo(Box<DemoConfig>),
     /// Apply the database migrations and exit (`serve` applies them too).
     Migrate(DatabaseConfig),
     /// Print the management API's OpenAPI document (what `/openapi.json` serves).
@@ -188,6 +192,35 @@ pub struct ServeConfig {
     pub account_key2: Option<SecretString>,
 }
 
+/// Where the demo keeps its data unless told: apart from `serve`'s `./vaultsim-data`,
+/// since every demo starts afresh by wiping it.
+pub const DEMO_DATA_DIR: &str = "./vaultsim-demo-data";
+
+#[derive(Debug, Clone, Args)]
+// The demo's own data directory and variable, so that neither `serve`'s default nor a
+// `VAULTSIM_DATA_DIR` set for it is what the demo wipes.
+#[command(mut_arg("data_dir", |arg| arg.default_value(DEMO_DATA_DIR).env("VAULTSIM_DEMO_DATA_DIR")))]
+pub struct DemoConfig {
+    /// The service, as `serve` takes it (its data directory is wiped at every demo start,
+    /// and refused when it holds anything but a demo's data).
+    #[command(flatten)]
+    pub serve: ServeConfig,
+    /// How many simulated VMs.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub vms: u16,
+    /// Simulated seconds per real second (360: a simulated day every 4 minutes). The clock
+    /// waits while backups take their snapshots.
+    #[arg(long, default_value_t = 360.0, value_parser = parse_speed)]
+    pub speed: f64,
+}
+
+fn parse_speed(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(speed) if (1.0..=86_400.0).contains(&speed) => Ok(speed),
+        _ => Err("expected simulated seconds per real second, from 1 to 86400".to_owned()),
+    }
+}
+
 /// An address to listen on, or none (`off`).
 pub type ListenAddr = Option<SocketAddr>;
 
@@ -291,6 +324,42 @@ mod tests {
         .unwrap();
         assert_eq!(given.tls_settings().extra_sans, ["a", "10.0.0.1"]);
         assert_eq!(given.tls_settings().cert, Some(PathBuf::from("c.pem")));
+    }
+
+    fn demo(args: &[&str]) -> Result<DemoConfig, clap::Error> {
+        let argv = ["vaultsim", "demo"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Demo(config) => Ok(*config),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_demo_keeps_its_data_apart_from_serve_and_takes_serve_flags() {
+        let defaults = demo(&[]).unwrap();
+        assert_eq!(
+            defaults.serve.database.data_dir,
+            PathBuf::from(DEMO_DATA_DIR)
+        );
+        assert_eq!(
+            serve(&[]).unwrap().database.data_dir,
+            PathBuf::from("./vaultsim-data")
+        );
+        assert_eq!((defaults.vms, defaults.speed), (3, 360.0));
+        let given = demo(&[
+            "--http-addr",
+            "127.0.0.1:0",
+            "--vms",
+            "5",
+            "--speed",
+            "3600",
+        ])
+        .unwrap();
+        assert_eq!(given.serve.http_addr, ([127, 0, 0, 1], 0).into());
+        assert_eq!((given.vms, given.speed), (5, 3600.0));
+        for bad in [["--vms", "0"], ["--speed", "0.5"], ["--speed", "fast"]] {
+            assert!(demo(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

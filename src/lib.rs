@@ -14,6 +14,8 @@ pub mod config;
 pub mod control;
 /// The data directory's one owner: the lock a service holds on it.
 pub mod data_dir;
+/// `vaultsim demo`: the service with simulated VMs backed up on a fast clock.
+pub mod demo;
 /// Fault injection: the registry the blob endpoint and the guest API consult.
 pub mod faults;
 /// Generators of outside input for the parsers' property tests.

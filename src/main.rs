@@ -8,7 +8,12 @@ use vaultsim::store::Db;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    vaultsim::telemetry::init(cli.log_format);
+    // The demo prints what happens itself; its log shows only what goes wrong.
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info",
+    };
+    vaultsim::telemetry::init(cli.log_format, default_level);
     match run(cli.command).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -25,6 +30,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let app = Application::build(&config).await?;
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Demo(config) => vaultsim::demo::run(*config).await,
         Command::Openapi => {
             print!("{}", vaultsim::api::openapi::document_json());
             Ok(())

@@ -16,11 +16,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level. Colours
-/// only on a terminal (and never with `NO_COLOR` set), so that a log file or a pipe gets
-/// plain lines that grep finds.
-pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber. `RUST_LOG` overrides `default_level`. Colours only on a
+/// terminal (and never with `NO_COLOR` set), so that a log file or a pipe gets plain lines
+/// that grep finds.
+pub fn init(format: LogFormat, default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -65,8 +65,13 @@ impl FleetTally {
 }
 
 impl FleetConfig {
+    /// VM `index`'s name.
+    pub fn vm_name(&self, index: usize) -> String {
+        format!("{}-{index}", self.name_prefix)
+    }
+
     fn vm_config(&self, index: usize) -> VmConfig {
-        let name = format!("{}-{index}", self.name_prefix);
+        let name = self.vm_name(index);
         let state_dir = self.state_dir.join(&name);
         let mut disks = vec![DiskSpec {
             lun: OS_DISK_LUN,

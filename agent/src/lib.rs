@@ -32,6 +32,8 @@ pub mod package;
 mod process_group;
 /// The network and mount namespaces a hosted extension runs in, as if inside an Azure VM.
 pub mod sandbox;
+/// A vault and the VMs it protects, over the management API.
+pub mod vault;
 /// The guest agent of one VM.
 pub mod vm;
 /// A simulated VM's writes to its disks.

@@ -1,11 +1,16 @@
 //! The management token an agent registers its VM with: given outright, or fetched with
 //! the OAuth 2.0 client-credentials grant from the service's token issuer, e.g. with the
-//! bootstrap client the service writes to `<data>/credentials.json`.
+//! bootstrap client the service writes to `<data>/credentials.json`. And a signed-in client
+//! of the management API, for those that set a service up as a user would (the harness,
+//! the demo).
 
 use std::path::Path;
 
+use anyhow::{bail, Context};
+use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use serde_json::Value;
 use vaultsim_protocol::credentials::ClientCredentials;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +117,100 @@ pub async fn ensure_resource_group(
     Err(TokenError::Refused(format!(
         "creating resource group {group}: {status}: {text}"
     )))
+}
+
+/// The API version management calls are sent with.
+const API_VERSION: &str = "2026-07-01";
+
+/// A management API client signed in with a bearer token.
+#[derive(Clone)]
+pub struct ArmClient {
+    /// e.g. `http://127.0.0.1:8080`, no trailing slash.
+    management_url: String,
+    /// Never logged.
+    token: SecretString,
+    http: reqwest::Client,
+}
+
+/// A management call's answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub async_operation: Option<String>,
+}
+
+impl ArmClient {
+    /// Signs in at the service's token issuer with `credentials`.
+    pub async fn sign_in(
+        management_url: &str,
+        credentials: ClientCredentials,
+        http: reqwest::Client,
+    ) -> Result<ArmClient, TokenError> {
+        let management_url = management_url.trim_end_matches('/').to_owned();
+        let token = TokenSource::ClientCredentials {
+            management_url: management_url.clone(),
+            credentials,
+        }
+        .token(&http)
+        .await?;
+        Ok(ArmClient {
+            management_url,
+            token: token.into(),
+            http,
+        })
+    }
+
+    /// One management call.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let url = format!(
+            "{}{path}{separator}api-version={API_VERSION}",
+            self.management_url
+        );
+        let mut request = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.token.expose_secret());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status().as_u16();
+        let async_operation = response
+            .headers()
+            .get("azure-asyncoperation")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let text = response.text().await.unwrap_or_default();
+        Ok(Answer {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+            async_operation,
+        })
+    }
+
+    /// A call that must succeed (2xx).
+    pub async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Answer> {
+        let answer = self.call(method.clone(), path, body).await?;
+        if !(200..300).contains(&answer.status) {
+            bail!("{method} {path}: {} {}", answer.status, answer.body);
+        }
+        Ok(answer)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ mod backup;
 mod blob_xml;
 mod dashboard;
 mod data_dir;
+mod demo;
 mod durability;
 mod extensions;
 mod faults;

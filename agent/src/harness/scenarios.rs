@@ -14,7 +14,7 @@ use vaultsim_protocol::extension::status::parse_status_blob;
 
 use super::checks::{is_final, message, status_code, Checks};
 use super::guest_fs::GuestFilesystem;
-use super::service::ServiceUnderTest;
+use super::service::{ServiceUnderTest, POLICY};
 use super::vm::{AgentSpec, ScenarioVm};
 
 /// User-facing error codes the scenarios expect (protocol's mapping, spec §5).
@@ -287,7 +287,10 @@ impl ScenarioRun<'_, '_> {
     async fn prepare(&mut self) -> anyhow::Result<()> {
         self.vm.start_agent(self.stage.service)?;
         self.vm.wait_registered(self.service()).await?;
-        self.service().protect(&self.vm.name).await
+        self.service()
+            .vault
+            .protect(&self.vm.name, POLICY, Duration::from_secs(30))
+            .await
     }
 
     /// An on-demand backup to its end.
@@ -404,7 +407,10 @@ impl ScenarioRun<'_, '_> {
     /// Moves the clock past the task's deadline and expects the job to fail as Azure
     /// Backup fails a task whose VM never reported.
     async fn expect_deadline_failure(&mut self, job_id: &str) -> anyhow::Result<()> {
-        self.service().advance_clock(PAST_DEADLINE).await?;
+        self.service()
+            .vault
+            .advance_clock(PAST_DEADLINE, Duration::ZERO)
+            .await?;
         self.expect_job(job_id, "Failed", Some(STATUS_UNAVAILABLE))
             .await
     }
@@ -413,7 +419,10 @@ impl ScenarioRun<'_, '_> {
         self.prepare().await?;
         self.vm.stop_agent();
         let job_id = self.service().backup_now(&self.vm.name).await?;
-        self.service().advance_clock(PAST_STALENESS).await?;
+        self.service()
+            .vault
+            .advance_clock(PAST_STALENESS, Duration::ZERO)
+            .await?;
         self.vm.start_agent(self.stage.service)?;
         if let Some(file) = self.expect_final_code(&[codes::COMMAND_TOO_LATE]).await {
             let taken = file[0]["status"]["substatus"][0]["name"]
@@ -524,9 +533,11 @@ impl ScenarioRun<'_, '_> {
     async fn backup_extension_name(&self) -> anyhow::Result<String> {
         let listed = self
             .service()
+            .vault
+            .arm
             .call(
                 reqwest::Method::GET,
-                &format!("{}/extensions", self.service().vm_path(&self.vm.name)),
+                &format!("{}/extensions", self.service().vault.vm_path(&self.vm.name)),
                 None,
             )
             .await?;
@@ -747,10 +758,12 @@ impl ScenarioRun<'_, '_> {
         let name = self.backup_extension_name().await?;
         let extension = format!(
             "{}/extensions/{name}",
-            self.service().vm_path(&self.vm.name)
+            self.service().vault.vm_path(&self.vm.name)
         );
         let deleted = self
             .service()
+            .vault
+            .arm
             .call(reqwest::Method::DELETE, &extension, None)
             .await?;
         self.checks.expect(
@@ -763,6 +776,8 @@ impl ScenarioRun<'_, '_> {
         while tokio::time::Instant::now() < deadline {
             if self
                 .service()
+                .vault
+                .arm
                 .call(reqwest::Method::GET, &extension, None)
                 .await?
                 .status

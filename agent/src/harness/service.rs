@@ -16,11 +16,10 @@ use serde_json::{json, Value};
 use vaultsim_protocol::credentials::{self, ClientCredentials};
 
 use super::blob::BlobAccount;
-use crate::management::{read_credentials, TokenSource};
+use crate::management::{read_credentials, ArmClient};
+use crate::vault::VaultClient;
 use crate::workload::StorageAccount;
 
-/// The API version the harness sends on every management call.
-const API_VERSION: &str = "2026-07-01";
 /// How long a started service may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the harness keeps its VMs, vault and policy.
@@ -60,13 +59,12 @@ pub struct ServiceUnderTest {
     pub guest_url: String,
     pub credentials_file: PathBuf,
     pub ca_file: Option<PathBuf>,
-    pub subscription: String,
     /// Where the extension's status and log blobs are read.
     pub blob: BlobAccount,
     /// The blob endpoint's HTTPS listener, which a sandbox's port 443 reaches.
     pub blob_https: Option<SocketAddr>,
-    token: String,
-    http: reqwest::Client,
+    /// The harness's vault and group, signed in as the bootstrap admin.
+    pub vault: VaultClient,
 }
 
 impl Drop for ServiceUnderTest {
@@ -76,14 +74,6 @@ impl Drop for ServiceUnderTest {
             let _ = child.wait();
         }
     }
-}
-
-/// A management call's answer.
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub body: Value,
-    pub async_operation: Option<String>,
 }
 
 impl ServiceUnderTest {
@@ -110,188 +100,73 @@ impl ServiceUnderTest {
         };
         let client: ClientCredentials = read_credentials(&reached.credentials_file)?;
         let subscription = client.subscription_id.clone();
-        let http = reqwest::Client::new();
-        let token = TokenSource::ClientCredentials {
-            management_url: reached.management_url.clone(),
-            credentials: client,
-        }
-        .token(&http)
-        .await?;
+        let arm =
+            ArmClient::sign_in(&reached.management_url, client, reqwest::Client::new()).await?;
         Ok(ServiceUnderTest {
             process: reached.process,
             management_url: reached.management_url,
             guest_url: reached.guest_url,
             credentials_file: reached.credentials_file,
             ca_file: reached.ca_file,
-            subscription,
             blob: BlobAccount::new(reached.storage),
             blob_https: reached.blob_https,
-            token,
-            http,
+            vault: VaultClient {
+                arm,
+                subscription,
+                group: GROUP.to_owned(),
+                vault: VAULT.to_owned(),
+            },
         })
-    }
-
-    pub fn group_path(&self) -> String {
-        format!(
-            "/subscriptions/{}/resourceGroups/{GROUP}",
-            self.subscription
-        )
-    }
-
-    pub fn vault_path(&self) -> String {
-        format!(
-            "{}/providers/Microsoft.RecoveryServices/vaults/{VAULT}",
-            self.group_path()
-        )
-    }
-
-    pub fn vm_path(&self, vm: &str) -> String {
-        format!(
-            "{}/providers/Microsoft.Compute/virtualMachines/{vm}",
-            self.group_path()
-        )
-    }
-
-    pub fn item_path(&self, vm: &str) -> String {
-        format!(
-            "{}/backupFabrics/Azure/protectionContainers/IaasVMContainer;iaasvmcontainerv2;{GROUP};{vm}/protectedItems/VM;iaasvmcontainerv2;{GROUP};{vm}",
-            self.vault_path()
-        )
-    }
-
-    /// One management call.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Answer> {
-        let separator = if path.contains('?') { '&' } else { '?' };
-        let url = format!(
-            "{}{path}{separator}api-version={API_VERSION}",
-            self.management_url
-        );
-        let mut request = self
-            .http
-            .request(method.clone(), &url)
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("{method} {path}"))?;
-        let status = response.status().as_u16();
-        let async_operation = response
-            .headers()
-            .get("azure-asyncoperation")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let text = response.text().await.unwrap_or_default();
-        Ok(Answer {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::Null),
-            async_operation,
-        })
-    }
-
-    /// A call that must succeed (2xx).
-    async fn expect(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Answer> {
-        let answer = self.call(method.clone(), path, body).await?;
-        if !(200..300).contains(&answer.status) {
-            bail!("{method} {path}: {} {}", answer.status, answer.body);
-        }
-        Ok(answer)
     }
 
     /// The group, vault and a daily policy whose schedule is twelve hours away from now,
     /// so that the scenarios' clock moves never cross a scheduled run.
     pub async fn prepare_vault(&self) -> anyhow::Result<()> {
-        self.expect(
-            Method::PUT,
-            &self.group_path(),
-            Some(json!({"location": "eastus"})),
-        )
-        .await?;
-        self.expect(
-            Method::PUT,
-            &self.vault_path(),
-            Some(json!({"location": "eastus", "sku": {"name": "Standard"}, "properties": {}})),
-        )
-        .await?;
-        let now = self.clock_now().await?;
+        self.vault
+            .arm
+            .expect(
+                Method::PUT,
+                &self.vault.group_path(),
+                Some(json!({"location": "eastus"})),
+            )
+            .await?;
+        self.vault.create_vault("eastus").await?;
+        let now = self.vault.clock_now().await?;
         let hour = (now.format("%H").to_string().parse::<u32>().unwrap_or(0) + 12) % 24;
         let run_time = format!("2026-01-01T{hour:02}:00:00Z");
-        self.expect(
-            Method::PUT,
-            &format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-            Some(json!({"properties": {
-                "backupManagementType": "AzureIaasVM",
-                "schedulePolicy": {
-                    "schedulePolicyType": "SimpleSchedulePolicy",
-                    "scheduleRunFrequency": "Daily",
-                    "scheduleRunTimes": [run_time],
-                    "scheduleWeeklyFrequency": 0
-                },
-                "retentionPolicy": {
-                    "retentionPolicyType": "LongTermRetentionPolicy",
-                    "dailySchedule": {
-                        "retentionTimes": [run_time],
-                        "retentionDuration": {"count": 7, "durationType": "Days"}
-                    }
-                },
-                "instantRpRetentionRangeInDays": 2,
-                "timeZone": "UTC"
-            }})),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Whether the VM exists (its agent has registered it).
-    pub async fn vm_exists(&self, vm: &str) -> anyhow::Result<bool> {
-        Ok(self
-            .call(Method::GET, &self.vm_path(vm), None)
-            .await?
-            .status
-            == 200)
-    }
-
-    /// Protects a VM with the harness policy and waits until the item says so.
-    pub async fn protect(&self, vm: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::PUT,
-            &self.item_path(vm),
-            Some(json!({"properties": {
-                "protectedItemType": "Microsoft.Compute/virtualMachines",
-                "sourceResourceId": self.vm_path(vm),
-                "policyId": format!("{}/backupPolicies/{POLICY}", self.vault_path()),
-            }})),
-        )
-        .await?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            let item = self.call(Method::GET, &self.item_path(vm), None).await?;
-            if item.status == 200 && item.body["properties"]["policyId"].is_string() {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        bail!("{vm} was not protected within 30 s")
+        self.vault
+            .put_policy(
+                POLICY,
+                json!({"properties": {
+                    "backupManagementType": "AzureIaasVM",
+                    "schedulePolicy": {
+                        "schedulePolicyType": "SimpleSchedulePolicy",
+                        "scheduleRunFrequency": "Daily",
+                        "scheduleRunTimes": [run_time],
+                        "scheduleWeeklyFrequency": 0
+                    },
+                    "retentionPolicy": {
+                        "retentionPolicyType": "LongTermRetentionPolicy",
+                        "dailySchedule": {
+                            "retentionTimes": [run_time],
+                            "retentionDuration": {"count": 7, "durationType": "Days"}
+                        }
+                    },
+                    "instantRpRetentionRangeInDays": 2,
+                    "timeZone": "UTC"
+                }}),
+            )
+            .await
     }
 
     /// Starts an on-demand backup; answers its job id.
     pub async fn backup_now(&self, vm: &str) -> anyhow::Result<String> {
         let triggered = self
+            .vault
+            .arm
             .expect(
                 Method::POST,
-                &format!("{}/backup", self.item_path(vm)),
+                &format!("{}/backup", self.vault.item_path(vm)),
                 Some(json!({"properties": {"objectType": "IaasVMBackupRequest"}})),
             )
             .await?;
@@ -305,9 +180,11 @@ impl ServiceUnderTest {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             let status = self
+                .vault
+                .arm
                 .expect(
                     Method::GET,
-                    &format!("{}/backupOperations/{operation}", self.vault_path()),
+                    &format!("{}/backupOperations/{operation}", self.vault.vault_path()),
                     None,
                 )
                 .await?;
@@ -326,9 +203,11 @@ impl ServiceUnderTest {
 
     pub async fn job(&self, job_id: &str) -> anyhow::Result<Value> {
         Ok(self
+            .vault
+            .arm
             .expect(
                 Method::GET,
-                &format!("{}/backupJobs/{job_id}", self.vault_path()),
+                &format!("{}/backupJobs/{job_id}", self.vault.vault_path()),
                 None,
             )
             .await?
@@ -353,37 +232,22 @@ impl ServiceUnderTest {
 
     pub async fn recovery_points(&self, vm: &str) -> anyhow::Result<Vec<Value>> {
         let listed = self
+            .vault
+            .arm
             .expect(
                 Method::GET,
-                &format!("{}/recoveryPoints", self.item_path(vm)),
+                &format!("{}/recoveryPoints", self.vault.item_path(vm)),
                 None,
             )
             .await?;
         Ok(listed.body["value"].as_array().cloned().unwrap_or_default())
     }
 
-    pub async fn clock_now(&self) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
-        let clock = self.expect(Method::GET, "/_sim/clock", None).await?;
-        let now = clock.body["now"]
-            .as_str()
-            .ok_or_else(|| anyhow!("/_sim/clock answered no time: {}", clock.body))?;
-        Ok(chrono::DateTime::parse_from_rfc3339(now)?.with_timezone(&chrono::Utc))
-    }
-
-    /// Moves the simulated clock forward without waiting for backups to settle.
-    pub async fn advance_clock(&self, by: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::POST,
-            "/_sim/clock/advance",
-            Some(json!({"by": by, "settleSeconds": 0})),
-        )
-        .await?;
-        Ok(())
-    }
-
     /// Adds a fault (`/_sim/faults`); answers its id.
     pub async fn add_fault(&self, fault: Value) -> anyhow::Result<String> {
         let added = self
+            .vault
+            .arm
             .expect(Method::POST, "/_sim/faults", Some(fault))
             .await?;
         added.body["id"]
@@ -393,13 +257,18 @@ impl ServiceUnderTest {
     }
 
     pub async fn clear_faults(&self) -> anyhow::Result<()> {
-        self.expect(Method::DELETE, "/_sim/faults", None).await?;
+        self.vault
+            .arm
+            .expect(Method::DELETE, "/_sim/faults", None)
+            .await?;
         Ok(())
     }
 
     /// Every SAS minted so far stops working.
     pub async fn expire_every_sas(&self) -> anyhow::Result<()> {
-        self.expect(Method::POST, "/_sim/faults/expire-sas", None)
+        self.vault
+            .arm
+            .expect(Method::POST, "/_sim/faults/expire-sas", None)
             .await?;
         Ok(())
     }
@@ -407,12 +276,14 @@ impl ServiceUnderTest {
     /// Has the service send the VM's extension its current settings again under a new
     /// sequence number (the same task: Azure resends a command the agent did not report on).
     pub async fn redeliver_extension(&self, vm: &str, extension: &str) -> anyhow::Result<()> {
-        self.expect(
-            Method::POST,
-            "/_sim/extensions/redeliver",
-            Some(json!({"vm": self.vm_path(vm), "extension": extension})),
-        )
-        .await?;
+        self.vault
+            .arm
+            .expect(
+                Method::POST,
+                "/_sim/extensions/redeliver",
+                Some(json!({"vm": self.vault.vm_path(vm), "extension": extension})),
+            )
+            .await?;
         Ok(())
     }
 }

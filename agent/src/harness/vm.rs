@@ -99,7 +99,7 @@ impl ScenarioVm {
             .args(["--management-url", &service.management_url])
             .arg("--credentials")
             .arg(&service.credentials_file)
-            .args(["--vm", &service.vm_path(&self.name)])
+            .args(["--vm", &service.vault.vm_path(&self.name)])
             .arg("--state-dir")
             .arg(self.state_dir())
             .args(["--start-delay-ms", "0"]);
@@ -149,7 +149,7 @@ impl ScenarioVm {
     pub async fn wait_registered(&self, service: &ServiceUnderTest) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if service.vm_exists(&self.name).await? {
+            if service.vault.vm_exists(&self.name).await? {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
