@@ -312,7 +312,7 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
                 end_time: None,
                 instance_id: String::new(),
                 progress_percentage: 0.0,
-                task_execution_details: String::new(),
+                copied: None,
             },
             JobTask {
                 task_id: JobTaskName::TransferToVault,
@@ -321,7 +321,7 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
                 end_time: None,
                 instance_id: String::new(),
                 progress_percentage: 0.0,
-                task_execution_details: String::new(),
+                copied: None,
             },
         ],
         property_bag: BTreeMap::from([
