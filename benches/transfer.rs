@@ -18,7 +18,8 @@ use vaultsim::blob::engine::{
 };
 use vaultsim::clock::Clock;
 use vaultsim::control::vault_storage::{
-    delete_snapshot, transfer_disk, vault_disk, DiskSnapshotRef, TransferMode, VaultDisk,
+    delete_snapshot, transfer_disk, vault_disk, CopyProgress, DiskSnapshotRef, TransferMode,
+    VaultDisk,
 };
 use vaultsim::storage::{AccountAccess, EmbeddedStorage};
 
@@ -92,6 +93,7 @@ impl Bench {
                 &bench.previous,
                 None,
                 &bench.vault,
+                &CopyProgress::default(),
             ))
             .unwrap();
         let elapsed = started.elapsed();
@@ -178,6 +180,7 @@ impl Bench {
                 &disk,
                 previous,
                 &self.vault,
+                &CopyProgress::default(),
             ))
             .unwrap();
         let elapsed = started.elapsed();

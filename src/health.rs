@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::blob::engine::{BlobStore, StoreError, StoreUsage};
 use crate::store::Db;
 
 /// How long the database may take to answer `select 1` before it counts as unreachable.
@@ -48,8 +49,8 @@ impl TickRecord {
 pub struct Health {
     started: Instant,
     db: Option<Db>,
-    /// The embedded blob store's directory.
-    blob_dir: Option<PathBuf>,
+    /// The embedded blob store.
+    blob_store: Option<Arc<BlobStore>>,
     ticks: Option<Arc<TickRecord>>,
 }
 
@@ -63,11 +64,15 @@ pub struct Check {
 }
 
 impl Health {
-    pub fn new(db: Option<Db>, blob_dir: Option<PathBuf>, ticks: Option<Arc<TickRecord>>) -> Self {
+    pub fn new(
+        db: Option<Db>,
+        blob_store: Option<Arc<BlobStore>>,
+        ticks: Option<Arc<TickRecord>>,
+    ) -> Self {
         Health {
             started: Instant::now(),
             db,
-            blob_dir,
+            blob_store,
             ticks,
         }
     }
@@ -84,6 +89,11 @@ impl Health {
             .map(|db| (db.pool().size(), db.pool().num_idle()))
     }
 
+    /// The embedded blob store's size, when this process has one.
+    pub fn blob_store_usage(&self) -> Option<Result<StoreUsage, StoreError>> {
+        self.blob_store.as_ref().map(|store| store.usage())
+    }
+
     pub fn uptime(&self) -> Duration {
         self.started.elapsed()
     }
@@ -94,8 +104,8 @@ impl Health {
         if let Some(db) = &self.db {
             checks.push(database(db).await);
         }
-        if let Some(dir) = &self.blob_dir {
-            checks.push(blob_store(dir.clone()).await);
+        if let Some(store) = &self.blob_store {
+            checks.push(blob_store(store.dir().to_owned()).await);
         }
         if let Some(ticks) = &self.ticks {
             checks.push(engine(ticks.times(), Instant::now()));

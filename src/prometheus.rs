@@ -1,7 +1,9 @@
 //! Metrics in Prometheus's text format (`/metrics` on every listener): requests by
 //! listener, route and status with their latency, jobs by operation and outcome with their
-//! duration, bytes moved into and out of the vault, and the database pool. One recorder per
-//! process (tests start several services in one process; they share it).
+//! duration, backup tasks dispatched, collected and expired, the time agents kept file
+//! systems frozen, bytes moved into and out of the vault, the blob store's size and
+//! operations, and the database pool. One recorder per process (tests start several
+//! services in one process; they share it).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -17,6 +19,9 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 /// Job durations, in seconds of the service's clock.
 const JOB_BUCKETS: &[f64] = &[1.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 4.0 * 3600.0];
+/// Frozen time, in seconds: a snapshot of a few milliseconds up to the freeze limit (the
+/// extension's helper thaws after 60 s by default).
+const FROZEN_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -32,6 +37,12 @@ pub fn handle() -> &'static PrometheusHandle {
                 b.set_buckets_for_metric(
                     Matcher::Full("vaultsim_job_duration_seconds".to_owned()),
                     JOB_BUCKETS,
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("vaultsim_agent_frozen_seconds".to_owned()),
+                    FROZEN_BUCKETS,
                 )
             })
             .expect("the buckets are not empty")

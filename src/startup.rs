@@ -167,11 +167,7 @@ impl Application {
             None => None,
         };
         let tls_ca_file = tls.as_ref().and_then(|tls| tls.ca_file.clone());
-        let health = Health::new(
-            db.clone(),
-            store.as_ref().map(|_| data_dir.join("blob")),
-            None,
-        );
+        let health = Health::new(db.clone(), store.clone(), None);
         let mut app = Self {
             data_dir_lock,
             blob,

@@ -29,7 +29,7 @@ pub fn router(health: Health) -> Router {
         .with_state(health)
 }
 
-/// The process's metrics, the database pool's gauges read now.
+/// The process's metrics, the database pool's and the blob store's gauges read now.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -37,13 +37,21 @@ pub fn router(health: Health) -> Router {
     tag = "health",
     security(()),
     responses(
-        (status = 200, description = "Prometheus text format: `vaultsim_http_requests_total` and `vaultsim_http_request_duration_seconds` by listener, route and status; `vaultsim_jobs_ended_total` and `vaultsim_job_duration_seconds` by operation (and status); `vaultsim_backup_bytes_transferred_total`, `vaultsim_restore_bytes_total`; `vaultsim_db_pool_connections`, `vaultsim_db_pool_idle_connections`"),
+        (status = 200, description = "Prometheus text format: `vaultsim_http_requests_total` and `vaultsim_http_request_duration_seconds` by listener, route and status; `vaultsim_jobs_ended_total` and `vaultsim_job_duration_seconds` by operation (and status); `vaultsim_tasks_dispatched_total`, `vaultsim_tasks_collected_total` by outcome, `vaultsim_tasks_expired_total`; `vaultsim_agent_frozen_seconds`; `vaultsim_backup_bytes_transferred_total`, `vaultsim_restore_bytes_total`; `vaultsim_blob_store_blobs`, `vaultsim_blob_store_bytes`, `vaultsim_blob_store_operations_total` by operation; `vaultsim_db_pool_connections`, `vaultsim_db_pool_idle_connections`"),
     )
 )]
 async fn metrics(State(health): State<Health>) -> Response {
     if let Some((size, idle)) = health.pool_use() {
         ::metrics::gauge!("vaultsim_db_pool_connections").set(f64::from(size));
         ::metrics::gauge!("vaultsim_db_pool_idle_connections").set(idle as f64);
+    }
+    match health.blob_store_usage() {
+        Some(Ok(usage)) => {
+            ::metrics::gauge!("vaultsim_blob_store_blobs").set(usage.blobs as f64);
+            ::metrics::gauge!("vaultsim_blob_store_bytes").set(usage.bytes as f64);
+        }
+        Some(Err(error)) => tracing::warn!(%error, "reading the blob store's size failed"),
+        None => {}
     }
     (
         [(

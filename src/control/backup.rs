@@ -250,6 +250,8 @@ pub async fn start_backups(
     }
     tasks::insert_many(tx, &tasks_to_insert).await?;
     guest::publish_extensions(tx, &goals, now).await?;
+    // Counted as the dispatch is written, before the caller's transaction commits.
+    metrics::counter!("vaultsim_tasks_dispatched_total").increment(tasks_to_insert.len() as u64);
     Ok(started)
 }
 

@@ -5,7 +5,7 @@
 //! extension still writes and the item may back up again.
 
 use super::engine::Engine;
-use super::progress::finish_job;
+use super::progress::{finish_job, JobEnding};
 use super::tasks;
 use crate::resources::jobs::{self, JobOperation, JobStatus, JobTaskName, JobTaskStatus};
 use crate::resources::lookup::VaultRecord;
@@ -61,20 +61,14 @@ pub async fn cancel_job(
                 .to_owned(),
         );
     }
-    finish_job(
-        &mut tx,
-        &vault.vault_id,
-        &job.job_id,
+    let ending = JobEnding::new(
         JobStatus::Cancelled,
         &[
             (JobTaskName::TakeSnapshot, JobTaskStatus::Cancelled),
             (JobTaskName::TransferToVault, JobTaskStatus::Cancelled),
         ],
-        &[],
-        Vec::new(),
-        now,
-    )
-    .await?;
+    );
+    finish_job(&mut tx, &vault.vault_id, &job.job_id, ending, now).await?;
     let operation_id = operations::create(
         &mut tx,
         NewOperation {

@@ -265,10 +265,13 @@ pub async fn collect_many(
                     )
                     .await?;
                     ready.0.push(task.task_id);
+                    count_collected("snapshot");
                 }
             }
             Verdict::Failed { error, detail } => {
-                fail_in(&mut tx, &task, &error, Some(&detail), Some(&etag), now).await?;
+                if fail_in(&mut tx, &task, &error, Some(&detail), Some(&etag), now).await? {
+                    count_collected("failed");
+                }
             }
         }
     }
@@ -304,6 +307,13 @@ pub async fn fail_overdue(
     }
 }
 
+/// Counts a task whose final status was collected: `snapshot` (its transfer follows) or
+/// `failed` (the extension reported a failure, or the status was refused).
+fn count_collected(outcome: &'static str) {
+    metrics::counter!("vaultsim_tasks_collected_total", "outcome" => outcome).increment(1);
+}
+
+/// Fails a task whose deadline passed without a final status (an expired task).
 async fn fail(
     engine: &Engine,
     task: &BackupTask,
@@ -312,13 +322,15 @@ async fn fail(
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     let mut tx = engine.db().begin_write().await?;
-    fail_in(&mut tx, task, error, detail, None, now).await?;
+    if fail_in(&mut tx, task, error, detail, None, now).await? {
+        metrics::counter!("vaultsim_tasks_expired_total").increment(1);
+    }
     tx.commit().await?;
     Ok(())
 }
 
 /// Fails a task still waiting for its snapshot, its job and the item's last backup, in
-/// the caller's transaction. Nothing when the task already moved on.
+/// the caller's transaction; `false`, and nothing done, when the task already moved on.
 async fn fail_in(
     tx: &mut AnyConnection,
     task: &BackupTask,
@@ -326,7 +338,7 @@ async fn fail_in(
     detail: Option<&str>,
     etag: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<(), EngineError> {
+) -> Result<bool, EngineError> {
     let moved = tasks::transition(
         tx,
         &task.task_id,
@@ -340,7 +352,7 @@ async fn fail_in(
     )
     .await?;
     if !moved {
-        return Ok(());
+        return Ok(false);
     }
     fail_backup_before_transfer(tx, &task.vault_id, &task.job_id, error, detail, now).await?;
     sqlx::query(
@@ -357,7 +369,7 @@ async fn fail_in(
         code = error.code,
         "backup task failed"
     );
-    Ok(())
+    Ok(true)
 }
 
 /// The status blob's ETag and content when it changed since the version last judged;
@@ -443,6 +455,11 @@ async fn judge(
     }
     if report.is_transitioning() {
         return Verdict::Transitioning;
+    }
+    // A final status is judged once (its ETag is then recorded): its frozen time counts
+    // once.
+    if let Some(frozen) = report.frozen_for() {
+        metrics::histogram!("vaultsim_agent_frozen_seconds").record(frozen.as_secs_f64());
     }
     let Some(consistency) = report.consistency() else {
         let code = report.code;

@@ -10,6 +10,8 @@ pub mod cancel;
 pub mod cms;
 /// Reading and judging the status blobs the extension writes.
 pub mod collector;
+/// A running copy's progress, reported in its job at a bounded rate.
+mod copy_progress;
 /// The engine's handle: the context every phase works in.
 pub mod engine;
 mod error;

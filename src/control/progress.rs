@@ -8,9 +8,10 @@ use sqlx::AnyConnection;
 
 use super::EngineError;
 use crate::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
+    self, Copied, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
     JobTaskName, JobTaskStatus,
 };
+use crate::store::Db;
 use vaultsim_protocol::extension::codes::AzureBackupError;
 
 /// Changes to a job's steps: each named step moves to its status.
@@ -43,17 +44,41 @@ pub async fn set_task_status(
     Ok(info)
 }
 
-/// Ends a job: its open tasks take `task_status` (Completed, Failed, or Cancelled for
-/// tasks never started when the job failed).
-#[allow(clippy::too_many_arguments)]
+/// How a job ends.
+#[derive(Debug)]
+pub struct JobEnding<'a> {
+    /// A terminal status.
+    pub status: JobStatus,
+    /// Its open steps' last moves: Completed, Failed, or Cancelled for steps never started
+    /// when the job failed.
+    pub changes: TaskChanges<'a>,
+    /// Property bag entries to set.
+    pub properties: &'a [(&'a str, String)],
+    pub error_details: Vec<JobErrorDetail>,
+    /// How far its copy step went, when it copied, recorded before the step's move (so a
+    /// step that completes shows the whole copy done even if no progress was reported).
+    pub copied: Option<(JobTaskName, Copied)>,
+}
+
+impl<'a> JobEnding<'a> {
+    /// An ending with `status` and the steps' last moves, nothing else to record.
+    pub fn new(status: JobStatus, changes: TaskChanges<'a>) -> Self {
+        Self {
+            status,
+            changes,
+            properties: &[],
+            error_details: Vec::new(),
+            copied: None,
+        }
+    }
+}
+
+/// Ends a job as `ending` says, unless it has ended already.
 pub async fn finish_job(
     tx: &mut AnyConnection,
     vault_id: &str,
     job_id: &str,
-    status: JobStatus,
-    changes: TaskChanges<'_>,
-    properties: &[(&str, String)],
-    error_details: Vec<JobErrorDetail>,
+    ending: JobEnding<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     // Read on the transaction's own connection: a second one from the pool while this
@@ -62,8 +87,18 @@ pub async fn finish_job(
     if job.status.is_terminal() {
         return Ok(());
     }
+    let JobEnding {
+        status,
+        changes,
+        properties,
+        error_details,
+        copied,
+    } = ending;
     log_end(&job, status, &error_details, now);
     let mut info = job.extended_info;
+    if let Some((task, copied)) = copied {
+        info.record_copied(task, copied);
+    }
     apply(&mut info, changes, properties, now);
     info.progress_percentage = Some(100.0);
     jobs::finish(
@@ -77,6 +112,26 @@ pub async fn finish_job(
         },
     )
     .await?;
+    Ok(())
+}
+
+/// Records how far the copy of a running job's step `task` has gone, in its own
+/// transaction. A job that has ended meanwhile is left as it ended: the write is
+/// conditional on the job being in progress still, so a late report never overwrites
+/// the ending.
+pub async fn record_copied(
+    db: &Db,
+    vault_id: &str,
+    job_id: &str,
+    task: JobTaskName,
+    copied: Copied,
+) -> Result<(), EngineError> {
+    let mut tx = db.begin_write().await?;
+    let mut info = jobs::get_in(&mut tx, vault_id, job_id).await?.extended_info;
+    info.record_copied(task, copied);
+    if jobs::update_running(&mut tx, job_id, &info).await? {
+        tx.commit().await?;
+    }
     Ok(())
 }
 
@@ -144,20 +199,17 @@ pub async fn fail_backup_before_transfer(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
-    finish_job(
-        tx,
-        vault_id,
-        job_id,
-        JobStatus::Failed,
-        &[
-            (JobTaskName::TakeSnapshot, JobTaskStatus::Failed),
-            (JobTaskName::TransferToVault, JobTaskStatus::Cancelled),
-        ],
-        &[],
-        vec![error_detail(error, detail)],
-        now,
-    )
-    .await
+    let ending = JobEnding {
+        error_details: vec![error_detail(error, detail)],
+        ..JobEnding::new(
+            JobStatus::Failed,
+            &[
+                (JobTaskName::TakeSnapshot, JobTaskStatus::Failed),
+                (JobTaskName::TransferToVault, JobTaskStatus::Cancelled),
+            ],
+        )
+    };
+    finish_job(tx, vault_id, job_id, ending, now).await
 }
 
 /// Azure's `errorDetails` entry for an error, with the extension's own words when known.

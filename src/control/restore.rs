@@ -10,14 +10,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::copy_progress::{reporting, CopyingStep};
 use super::engine::Engine;
 use super::lease::{self, Work};
-use super::progress::{error_detail, finish_job};
+use super::progress::{error_detail, finish_job, JobEnding};
 use super::recovery_point_disks::RecoveryPointDisk;
-use super::vault_storage::{restore_disk, VaultDisk};
+use super::vault_storage::{restore_disk, vault_snapshot_size, CopyProgress, VaultDisk};
 use super::EngineError;
 use crate::resources::jobs::{
-    self, JobExtendedInfo, JobOperation, JobStatus, JobTask, JobTaskName, JobTaskStatus, NewJob,
+    self, Copied, JobExtendedInfo, JobOperation, JobStatus, JobTask, JobTaskName, JobTaskStatus,
+    NewJob,
 };
 use crate::resources::lookup::VaultRecord;
 use crate::resources::protection::items::{ProtectedItem, Submitted};
@@ -25,7 +27,7 @@ use crate::resources::protection::operations::{
     self, NewOperation, OperationKind, OperationStatus,
 };
 use crate::resources::ResourceError;
-use crate::storage::Timestamp;
+use crate::storage::{BlobStorage, Timestamp};
 use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
 
@@ -289,46 +291,87 @@ fn spawn(engine: &Engine, job_id: String) {
 }
 
 async fn run(engine: &Engine, job_id: &str) -> Result<(), EngineError> {
-    let plan: Option<String> = sqlx::query_scalar(
-        "select request from restore_task where job_id = $1 and state = 'InProgress'",
+    let row = sqlx::query(
+        "select vault_id, request from restore_task where job_id = $1 and state = 'InProgress'",
     )
     .bind(job_id)
     .fetch_optional(engine.db().pool())
     .await?;
-    let Some(plan) = plan else {
+    let Some(row) = row else {
         return Ok(());
     };
+    let vault_id: String = row.try_get("vault_id")?;
+    let plan: String = row.try_get("request")?;
     let plan: RestorePlan =
         serde_json::from_str(&plan).map_err(|e| EngineError::corrupt("restore plan", e))?;
     let target = engine.storage_of(plan.target_account.as_deref())?;
     engine
         .ensure_container(target, &plan.target_container)
         .await?;
+    let mut total = 0;
+    for disk in &plan.disks {
+        let snapshot = Timestamp(disk.vault_snapshot);
+        total += vault_snapshot_size(engine.storage().as_ref(), &vault_of(disk), snapshot).await?;
+    }
+    let progress = CopyProgress::default();
+    let step = CopyingStep {
+        vault_id: &vault_id,
+        job_id,
+        task: JobTaskName::TransferFromVault,
+    };
+    let copy = restore_disks(engine, &plan, target.as_ref(), &progress);
+    let bytes = reporting(engine, step, total, &progress, copy).await?;
+    let now = engine.clock().now();
+    let restored = Restored {
+        bytes,
+        copied: Copied { done: total, total },
+    };
+    end(engine, job_id, Ok(restored), now).await
+}
+
+fn vault_of(disk: &PlannedDisk) -> VaultDisk {
+    VaultDisk {
+        container: disk.vault_container.clone(),
+        blob: disk.vault_blob.clone(),
+    }
+}
+
+/// Writes each disk of the plan to `target`, counting what it goes through in
+/// `progress`: the bytes written.
+async fn restore_disks(
+    engine: &Engine,
+    plan: &RestorePlan,
+    target: &dyn BlobStorage,
+    progress: &CopyProgress,
+) -> Result<u64, EngineError> {
     let mut bytes = 0u64;
     for disk in &plan.disks {
-        let vault = VaultDisk {
-            container: disk.vault_container.clone(),
-            blob: disk.vault_blob.clone(),
-        };
         bytes += restore_disk(
             engine.storage().as_ref(),
-            &vault,
+            &vault_of(disk),
             Timestamp(disk.vault_snapshot),
-            target.as_ref(),
+            target,
             &plan.target_container,
             &disk.target_blob,
+            progress,
         )
         .await?;
     }
-    let now = engine.clock().now();
-    end(engine, job_id, Ok(bytes), now).await
+    Ok(bytes)
+}
+
+/// What a finished restore wrote: its bytes, and the disks it went through.
+#[derive(Debug, Clone, Copy)]
+struct Restored {
+    bytes: u64,
+    copied: Copied,
 }
 
 /// Ends the Restore job and its task, with the bytes written or the reason it failed.
 async fn end(
     engine: &Engine,
     job_id: &str,
-    outcome: Result<u64, String>,
+    outcome: Result<Restored, String>,
     now: DateTime<Utc>,
 ) -> Result<(), EngineError> {
     let vault_id: String =
@@ -355,32 +398,28 @@ async fn end(
         return Ok(());
     }
     match outcome {
-        Ok(bytes) => {
+        Ok(Restored { bytes, copied }) => {
             metrics::counter!("vaultsim_restore_bytes_total").increment(bytes);
-            finish_job(
-                &mut tx,
-                &vault_id,
-                job_id,
-                JobStatus::Completed,
-                &[(JobTaskName::TransferFromVault, JobTaskStatus::Completed)],
-                &[("Bytes Restored", bytes.to_string())],
-                Vec::new(),
-                now,
-            )
-            .await?
+            let properties = [("Bytes Restored", bytes.to_string())];
+            let ending = JobEnding {
+                properties: &properties,
+                copied: Some((JobTaskName::TransferFromVault, copied)),
+                ..JobEnding::new(
+                    JobStatus::Completed,
+                    &[(JobTaskName::TransferFromVault, JobTaskStatus::Completed)],
+                )
+            };
+            finish_job(&mut tx, &vault_id, job_id, ending, now).await?
         }
         Err(detail) => {
-            finish_job(
-                &mut tx,
-                &vault_id,
-                job_id,
-                JobStatus::Failed,
-                &[(JobTaskName::TransferFromVault, JobTaskStatus::Failed)],
-                &[],
-                vec![error_detail(&INTERNAL_ERROR, Some(&detail))],
-                now,
-            )
-            .await?
+            let ending = JobEnding {
+                error_details: vec![error_detail(&INTERNAL_ERROR, Some(&detail))],
+                ..JobEnding::new(
+                    JobStatus::Failed,
+                    &[(JobTaskName::TransferFromVault, JobTaskStatus::Failed)],
+                )
+            };
+            finish_job(&mut tx, &vault_id, job_id, ending, now).await?
         }
     }
     tx.commit().await?;

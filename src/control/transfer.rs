@@ -6,16 +6,21 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
+use super::copy_progress::{reporting, CopyingStep};
 use super::engine::Engine;
 use super::lease::{self, Work};
 use super::policies;
-use super::progress::{error_detail, finish_job};
+use super::progress::{error_detail, finish_job, JobEnding};
 use super::recovery_point_disks::RecoveryPointDisk;
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
-use super::tasks::{self, BackupTask, TaskChange, TaskState, Trigger};
-use super::vault_storage::{transfer_disk, vault_disk, DiskSnapshotRef, VaultDisk};
+use super::tasks::{
+    self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState, Trigger,
+};
+use super::vault_storage::{
+    snapshot_size, transfer_disk, vault_disk, CopyProgress, DiskSnapshotRef, VaultDisk,
+};
 use super::EngineError;
-use crate::resources::jobs::{JobStatus, JobTaskName, JobTaskStatus};
+use crate::resources::jobs::{Copied, JobStatus, JobTaskName, JobTaskStatus};
 use crate::resources::recovery_points::{
     self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
 };
@@ -85,14 +90,49 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
         .clone()
         .ok_or_else(|| EngineError::corrupt("task", "a transferring task has no snapshot"))?;
     let previous = previous_disks(engine, &task).await?;
-    let mut disks = Vec::with_capacity(snapshot.disks.len());
-    let mut total = 0u64;
+    let mut total = 0;
     for disk in &snapshot.disks {
-        let source = DiskSnapshotRef {
-            container: disk.container.clone(),
-            blob: disk.blob.clone(),
-            snapshot: Timestamp(disk.snapshot),
-        };
+        let disk_storage = engine.storage_of(disk.account.as_deref())?;
+        total += snapshot_size(disk_storage.as_ref(), &source_of(disk)).await?;
+    }
+    let progress = CopyProgress::default();
+    let step = CopyingStep {
+        vault_id: &task.vault_id,
+        job_id: &task.job_id,
+        task: JobTaskName::TransferToVault,
+    };
+    let copy = copy_disks(engine, &task, &snapshot, &previous, &progress);
+    let disks = reporting(engine, step, total, &progress, copy).await?;
+    record(
+        engine,
+        &task,
+        &snapshot,
+        disks,
+        Copied { done: total, total },
+    )
+    .await
+}
+
+fn source_of(disk: &SnapshotDisk) -> DiskSnapshotRef {
+    DiskSnapshotRef {
+        container: disk.container.clone(),
+        blob: disk.blob.clone(),
+        snapshot: Timestamp(disk.snapshot),
+    }
+}
+
+/// Copies each disk of the snapshot into the vault, counting what it goes through in
+/// `progress`: the recovery point's disks.
+async fn copy_disks(
+    engine: &Engine,
+    task: &BackupTask,
+    snapshot: &CollectedSnapshot,
+    previous: &[RecoveryPointDisk],
+    progress: &CopyProgress,
+) -> Result<Vec<RecoveryPointDisk>, EngineError> {
+    let mut disks = Vec::with_capacity(snapshot.disks.len());
+    for disk in &snapshot.disks {
+        let source = source_of(disk);
         let earlier = previous
             .iter()
             .find(|p| p.lun == disk.lun && p.container == disk.container && p.blob == disk.blob)
@@ -111,9 +151,9 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
             &source,
             earlier.as_ref(),
             &vault,
+            progress,
         )
         .await?;
-        total += report.bytes_transferred;
         let VaultDisk {
             container: vault_container,
             blob: vault_blob,
@@ -130,15 +170,7 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
             account: disk.account.clone(),
         });
     }
-    record(
-        engine,
-        &task,
-        &snapshot.consistency,
-        snapshot.taken_at,
-        disks,
-        total,
-    )
-    .await
+    Ok(disks)
 }
 
 /// The disks of the item's newest recovery point, the base of an incremental transfer.
@@ -160,16 +192,18 @@ async fn previous_disks(
     RecoveryPointDisk::parse_list(disks.as_deref())
 }
 
+/// Records the recovery point of a finished copy (`copied`: the disks gone through) and
+/// completes the job.
 async fn record(
     engine: &Engine,
     task: &BackupTask,
-    consistency: &str,
-    taken_at: DateTime<Utc>,
+    snapshot: &CollectedSnapshot,
     disks: Vec<RecoveryPointDisk>,
-    bytes_transferred: u64,
+    copied: Copied,
 ) -> Result<(), EngineError> {
+    let bytes_transferred: u64 = disks.iter().map(|d| d.bytes_transferred).sum();
     let now = engine.clock().now();
-    let expiry = expiry_of(engine, task, taken_at).await?;
+    let expiry = expiry_of(engine, task, snapshot.taken_at).await?;
     let vm = sqlx::query("select os_type, vm_size from virtual_machine where vm_id = $1")
         .bind(&task.vm_id)
         .fetch_optional(engine.db().pool())
@@ -199,8 +233,8 @@ async fn record(
         NewRecoveryPoint {
             vault_id: task.vault_id.clone(),
             item_key: task.item_key.clone(),
-            time: taken_at,
-            recovery_point_type: consistency.to_owned(),
+            time: snapshot.taken_at,
+            recovery_point_type: snapshot.consistency.clone(),
             tiers: vec![
                 Tier {
                     tier_type: TierType::InstantRP,
@@ -239,23 +273,22 @@ async fn record(
     .bind(to_micros(task.created_at))
     .execute(&mut *tx)
     .await?;
-    finish_job(
-        &mut tx,
-        &task.vault_id,
-        &task.job_id,
-        JobStatus::Completed,
-        &[(JobTaskName::TransferToVault, JobTaskStatus::Completed)],
-        &[
-            (
-                "Backup Size",
-                format!("{} MB", bytes_transferred.div_ceil(1 << 20)),
-            ),
-            ("Bytes Transferred", bytes_transferred.to_string()),
-        ],
-        Vec::new(),
-        now,
-    )
-    .await?;
+    let properties = [
+        (
+            "Backup Size",
+            format!("{} MB", bytes_transferred.div_ceil(1 << 20)),
+        ),
+        ("Bytes Transferred", bytes_transferred.to_string()),
+    ];
+    let ending = JobEnding {
+        properties: &properties,
+        copied: Some((JobTaskName::TransferToVault, copied)),
+        ..JobEnding::new(
+            JobStatus::Completed,
+            &[(JobTaskName::TransferToVault, JobTaskStatus::Completed)],
+        )
+    };
+    finish_job(&mut tx, &task.vault_id, &task.job_id, ending, now).await?;
     tx.commit().await?;
     metrics::counter!("vaultsim_backup_bytes_transferred_total").increment(bytes_transferred);
     tracing::info!(
@@ -306,17 +339,14 @@ async fn fail(engine: &Engine, task_id: &str, detail: &str) -> Result<(), Engine
     {
         return Ok(());
     }
-    finish_job(
-        &mut tx,
-        &task.vault_id,
-        &task.job_id,
-        JobStatus::Failed,
-        &[(JobTaskName::TransferToVault, JobTaskStatus::Failed)],
-        &[],
-        vec![error_detail(&INTERNAL_ERROR, Some(detail))],
-        now,
-    )
-    .await?;
+    let ending = JobEnding {
+        error_details: vec![error_detail(&INTERNAL_ERROR, Some(detail))],
+        ..JobEnding::new(
+            JobStatus::Failed,
+            &[(JobTaskName::TransferToVault, JobTaskStatus::Failed)],
+        )
+    };
+    finish_job(&mut tx, &task.vault_id, &task.job_id, ending, now).await?;
     tx.commit().await?;
     Ok(())
 }

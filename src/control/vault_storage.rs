@@ -15,11 +15,31 @@ mod transfer;
 #[cfg(test)]
 mod tests;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::storage::{StorageError, Timestamp};
 
 pub use naming::vault_disk;
-pub use restore::{delete_snapshot, restore_disk};
-pub use transfer::transfer_disk;
+pub use restore::{delete_snapshot, restore_disk, vault_snapshot_size};
+pub use transfer::{snapshot_size, transfer_disk};
+
+/// How far a transfer or restore has gone through its disks, in bytes of disk: written
+/// pages count as they are copied (or compared), holes and unchanged pages as they are
+/// passed, so a disk counts its whole size once it is done. The copy adds to it as it
+/// goes; whoever reports the job's progress reads it meanwhile.
+#[derive(Debug, Default)]
+pub struct CopyProgress(AtomicU64);
+
+impl CopyProgress {
+    /// Bytes of disk gone through so far.
+    pub fn bytes(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
 
 /// A snapshot of a VM disk blob (the InstantRP tier of a recovery point).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -150,8 +150,29 @@ pub struct JobTask {
     pub end_time: Option<DateTime<Utc>>,
     pub instance_id: String,
     pub progress_percentage: f64,
-    /// e.g. "63.5 GBs / 127 GBs Transferred".
-    pub task_execution_details: String,
+    /// How far a copy step (`Transfer data to vault`, `Transfer data from vault`) has
+    /// gone; the ARM API words it as Azure does ("63.5 GBs / 127 GBs Transferred").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied: Option<Copied>,
+}
+
+/// How far a copy has gone: bytes of its disks gone through, of all their bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Copied {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Copied {
+    /// The share done, in percent with two decimals, rounded down so that only a finished
+    /// copy shows 100; a copy of nothing is done.
+    pub fn percentage(self) -> f64 {
+        if self.total == 0 {
+            return 100.0;
+        }
+        let hundredths = u128::from(self.done.min(self.total)) * 10_000 / u128::from(self.total);
+        hundredths as f64 / 100.0
+    }
 }
 
 impl JobTask {
@@ -164,7 +185,7 @@ impl JobTask {
             end_time: None,
             instance_id: String::new(),
             progress_percentage: 0.0,
-            task_execution_details: String::new(),
+            copied: None,
         };
         task.move_to(status, now);
         task
@@ -172,7 +193,7 @@ impl JobTask {
 
     /// Moves the step to `status` at `now`: starting stamps its start time (once), ending
     /// stamps its end time too (a step that ends unstarted starts and ends at once), and
-    /// completing fills its progress.
+    /// completing fills its progress (a copy has then gone through all it had to).
     pub fn move_to(&mut self, status: JobTaskStatus, now: DateTime<Utc>) {
         self.status = status;
         match status {
@@ -185,6 +206,9 @@ impl JobTask {
                 self.end_time = Some(now);
                 if status == JobTaskStatus::Completed {
                     self.progress_percentage = 100.0;
+                    if let Some(copied) = &mut self.copied {
+                        copied.done = copied.total;
+                    }
                 }
             }
         }
@@ -200,6 +224,19 @@ pub struct JobExtendedInfo {
     pub progress_percentage: Option<f64>,
     /// ISO 8601 duration, e.g. `PT10M`.
     pub estimated_remaining_duration: Option<String>,
+}
+
+impl JobExtendedInfo {
+    /// Records how far the copy of step `task` has gone: the step's and the job's
+    /// percentage (a job copies in one step).
+    pub fn record_copied(&mut self, task: JobTaskName, copied: Copied) {
+        let Some(step) = self.tasks_list.iter_mut().find(|t| t.task_id == task) else {
+            return;
+        };
+        step.copied = Some(copied);
+        step.progress_percentage = copied.percentage();
+        self.progress_percentage = Some(copied.percentage());
+    }
 }
 
 /// Why a job failed (`properties.errorDetails[]`).
@@ -328,6 +365,24 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     found(done.rows_affected(), job_id)
+}
+
+/// Replaces the extended info of a job still in progress: `false`, and nothing written,
+/// when it has ended (or is being cancelled) meanwhile, so that a late progress report
+/// never overwrites how the job ended.
+pub async fn update_running(
+    tx: &mut AnyConnection,
+    job_id: &str,
+    extended_info: &JobExtendedInfo,
+) -> Result<bool, ResourceError> {
+    let done =
+        sqlx::query("update backup_job set extended_info = $2 where job_id = $1 and status = $3")
+            .bind(job_id)
+            .bind(to_json(extended_info))
+            .bind(JobStatus::InProgress.as_str())
+            .execute(&mut *tx)
+            .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// How a job ended.
@@ -636,7 +691,10 @@ mod tests {
             end_time: None,
             instance_id: String::new(),
             progress_percentage: 100.0,
-            task_execution_details: String::new(),
+            copied: Some(Copied {
+                done: 5 << 30,
+                total: 10 << 30,
+            }),
         };
         let text = to_json(&task);
         let back: JobTask = serde_json::from_str(&text).unwrap();
@@ -687,5 +745,40 @@ mod tests {
             (Some(later), Some(later))
         );
         assert_eq!(unstarted.progress_percentage, 0.0);
+    }
+
+    #[test]
+    fn a_copy_reports_its_share_done_and_completing_the_step_finishes_it() {
+        let start = from_micros(5);
+        let mut info = JobExtendedInfo {
+            tasks_list: vec![JobTask::new(
+                JobTaskName::TransferFromVault,
+                JobTaskStatus::InProgress,
+                start,
+            )],
+            ..JobExtendedInfo::default()
+        };
+        let third = Copied { done: 1, total: 3 };
+        assert_eq!(third.percentage(), 33.33);
+        let almost = Copied {
+            done: 99_999,
+            total: 100_000,
+        };
+        assert_eq!(almost.percentage(), 99.99, "only a finished copy shows 100");
+        assert_eq!(Copied { done: 0, total: 0 }.percentage(), 100.0);
+
+        info.record_copied(JobTaskName::TransferFromVault, third);
+        // A step the job does not have changes nothing.
+        info.record_copied(JobTaskName::TransferToVault, almost);
+        let step = &mut info.tasks_list[0];
+        assert_eq!(
+            (step.copied, step.progress_percentage),
+            (Some(third), 33.33)
+        );
+        assert_eq!(info.progress_percentage, Some(33.33));
+        let step = &mut info.tasks_list[0];
+        step.move_to(JobTaskStatus::Completed, from_micros(9));
+        assert_eq!(step.copied, Some(Copied { done: 3, total: 3 }));
+        assert_eq!(step.progress_percentage, 100.0);
     }
 }

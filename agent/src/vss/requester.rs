@@ -31,6 +31,7 @@ use vaultsim_protocol::extension::codes::{
     ERROR, FS_FREEZE_FAILED, SUCCESS, SUCCESS_APP_CONSISTENT,
 };
 use vaultsim_protocol::extension::status::SnapshotInfo;
+use vaultsim_protocol::extension::timedelta;
 
 use super::freeze::{FreezeFailure, Freezer, ThawFailure};
 use super::log::ExtensionLog;
@@ -194,7 +195,7 @@ impl<F: Freezer> Requester<F> {
             let frozen = if fs_freeze_enabled {
                 let started = Instant::now();
                 let frozen = self.freezer.freeze().await;
-                telemetry.push(("FreezeTime".to_owned(), timedelta_text(started.elapsed())));
+                telemetry.push(("FreezeTime".to_owned(), timedelta::text(started.elapsed())));
                 Some(frozen)
             } else {
                 log.info(match self.settings.os {
@@ -238,7 +239,7 @@ impl<F: Freezer> Requester<F> {
                     let snapshot = snapshot().await;
                     telemetry.push((
                         "snapshotTimeTaken".to_owned(),
-                        timedelta_text(started.elapsed()),
+                        timedelta::text(started.elapsed()),
                     ));
                     log.info(format!(
                         "Snapshot step returned {} (health {})",
@@ -248,7 +249,7 @@ impl<F: Freezer> Requester<F> {
                     if let Some(frozen) = frozen {
                         let started = Instant::now();
                         let thawed = self.freezer.thaw(frozen).await;
-                        telemetry.push(("ThawTime".to_owned(), timedelta_text(started.elapsed())));
+                        telemetry.push(("ThawTime".to_owned(), timedelta::text(started.elapsed())));
                         frozen_for = Some(frozen_at.elapsed());
                         if let Err(failure) = thawed {
                             log.error(format!("{failure} ({ERROR})"));
@@ -464,17 +465,6 @@ fn conclude(record: RunRecord) -> Verdict {
 }
 
 /// A duration as Python's `str(timedelta)`: `0:00:01.250000`.
-fn timedelta_text(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    let micros = duration.subsec_micros();
-    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
-    if micros == 0 {
-        format!("{hours}:{minutes:02}:{seconds:02}")
-    } else {
-        format!("{hours}:{minutes:02}:{seconds:02}.{micros:06}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -663,15 +653,5 @@ mod tests {
             post_abort: None,
         });
         assert_eq!(app.message, "Enable Succeeded with App Consistent Snapshot");
-    }
-
-    #[test]
-    fn durations_read_like_python_timedeltas() {
-        assert_eq!(
-            timedelta_text(Duration::from_millis(1250)),
-            "0:00:01.250000"
-        );
-        assert_eq!(timedelta_text(Duration::from_secs(3723)), "1:02:03");
-        assert_eq!(timedelta_text(Duration::ZERO), "0:00:00");
     }
 }

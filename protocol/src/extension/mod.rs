@@ -14,6 +14,8 @@ pub mod snapshot_uri;
 pub mod status;
 /// .NET ticks, the unit of `commandStartTimeUTCTicks`.
 pub mod ticks;
+/// Python `timedelta` text, the telemetry's durations.
+pub mod timedelta;
 
 mod json_error;
 

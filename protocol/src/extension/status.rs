@@ -5,6 +5,8 @@
 //! [`StatusEntry`] and its parts are the wire shape, for whoever writes a status;
 //! [`parse_status_blob`] reads one strictly into a [`StatusReport`], for the service.
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -12,6 +14,7 @@ use super::codes::{self, HealthState};
 use super::json_error::describe;
 use super::settings::KeyValue;
 use super::snapshot_uri::snapshot_parameter;
+use super::timedelta;
 
 /// One status, as the extension serializes it (keys in its order).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -296,6 +299,8 @@ pub struct StatusReport {
     /// Empty while transitioning.
     pub snapshots: Vec<DiskSnapshot>,
     pub health: VmHealthInfo,
+    /// `telemetryData`, as written.
+    pub telemetry: Vec<TelemetryEntry>,
 }
 
 impl StatusReport {
@@ -321,6 +326,19 @@ impl StatusReport {
     /// The human part of the message.
     pub fn message(&self) -> &str {
         &self.response.message_str
+    }
+
+    /// How long the file systems stayed frozen, by the telemetry: the snapshot taken while
+    /// frozen (`snapshotTimeTaken`) and the thaw (`ThawTime`). `None` when nothing was
+    /// thawed (no freeze), or the durations are not `timedelta` text.
+    pub fn frozen_for(&self) -> Option<Duration> {
+        let duration = |key: &str| {
+            self.telemetry
+                .iter()
+                .filter(|entry| entry.key == key)
+                .find_map(|entry| timedelta::parse(&entry.value))
+        };
+        Some(duration("snapshotTimeTaken")? + duration("ThawTime")?)
     }
 }
 
@@ -373,6 +391,7 @@ pub fn parse_status_blob(bytes: &[u8]) -> Result<StatusReport, StatusBlobError> 
         response,
         snapshots,
         health: status.vm_health_info,
+        telemetry: status.telemetry_data,
     })
 }
 

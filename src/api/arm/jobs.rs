@@ -18,7 +18,7 @@ use super::route::{spec, VaultPath};
 use super::{json_response, ArmError, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::control::cancel;
-use crate::resources::jobs::{self, Job, JobCursor, JobOperation, JobQuery, JobStatus};
+use crate::resources::jobs::{self, Copied, Job, JobCursor, JobOperation, JobQuery, JobStatus};
 use crate::resources::protection::operations;
 
 /// Jobs per list page.
@@ -145,6 +145,40 @@ fn iso_duration(duration: Duration) -> String {
     text
 }
 
+/// A copy's progress in Azure's words, "63.5 GBs / 127 GBs Transferred": GiB with at most
+/// one decimal. What is done rounds down, so that only a finished copy shows its whole
+/// size; the size rounds to the nearest tenth.
+fn transferred_text(copied: Copied) -> String {
+    let done = if copied.done >= copied.total {
+        tenths_of_gib_nearest(copied.total)
+    } else {
+        tenths_of_gib_down(copied.done)
+    };
+    format!(
+        "{} GBs / {} GBs Transferred",
+        tenths_text(done),
+        tenths_text(tenths_of_gib_nearest(copied.total))
+    )
+}
+
+const GIB: u128 = 1 << 30;
+
+fn tenths_of_gib_down(bytes: u64) -> u128 {
+    u128::from(bytes) * 10 / GIB
+}
+
+fn tenths_of_gib_nearest(bytes: u64) -> u128 {
+    (u128::from(bytes) * 10 + GIB / 2) / GIB
+}
+
+/// `635` as `63.5`, `1270` as `127`.
+fn tenths_text(tenths: u128) -> String {
+    match tenths % 10 {
+        0 => (tenths / 10).to_string(),
+        decimal => format!("{}.{decimal}", tenths / 10),
+    }
+}
+
 /// The job query a `$filter` asks for; `None` when it can match no job (another
 /// management type).
 fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
@@ -248,7 +282,7 @@ fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
                         }),
                         status: t.status.as_str().to_owned(),
                         progress_percentage: t.progress_percentage,
-                        task_execution_details: t.task_execution_details.clone(),
+                        task_execution_details: t.copied.map(transferred_text).unwrap_or_default(),
                     })
                     .collect(),
                 property_bag: info.property_bag.clone(),
@@ -480,6 +514,26 @@ pub struct JobsApi;
 mod tests {
     use super::*;
     use utoipa::OpenApi;
+
+    #[test]
+    fn copies_read_as_azure_words_them() {
+        const GIB: u64 = 1 << 30;
+        let text = |done: u64, total: u64| transferred_text(Copied { done, total });
+        assert_eq!(
+            text(127 * GIB / 2, 127 * GIB),
+            "63.5 GBs / 127 GBs Transferred"
+        );
+        assert_eq!(text(0, 2 * GIB), "0 GBs / 2 GBs Transferred");
+        assert_eq!(text(GIB / 2, 2 * GIB), "0.5 GBs / 2 GBs Transferred");
+        // Done rounds down: 0.99 GiB is not yet the whole gigabyte.
+        assert_eq!(text(GIB - (10 << 20), GIB), "0.9 GBs / 1 GBs Transferred");
+        assert_eq!(text(GIB, GIB), "1 GBs / 1 GBs Transferred");
+        // The size rounds to the nearest tenth, and a finished copy shows it whole.
+        assert_eq!(text(512 << 20, 1000 << 20), "0.5 GBs / 1 GBs Transferred");
+        assert_eq!(text(1000 << 20, 1000 << 20), "1 GBs / 1 GBs Transferred");
+        assert_eq!(text(16 << 20, 64 << 20), "0 GBs / 0.1 GBs Transferred");
+        assert_eq!(text(0, 0), "0 GBs / 0 GBs Transferred");
+    }
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

@@ -45,7 +45,7 @@ use journal::Journal;
 use model::Container;
 use pagemap::MAX_PAGES;
 use pins::ReadPins;
-use record::{apply, Containers, Record, Stamp};
+use record::{apply, count_blobs, Containers, Record, Stamp};
 use segments::{Extent, Segments};
 pub use watch::BlobWritten;
 use watch::WriteWatchers;
@@ -299,6 +299,8 @@ struct State {
     /// Journal size that calls for a checkpoint.
     checkpoint_after: u64,
     checkpoint_due: Arc<Notify>,
+    /// Base blobs in `containers`, kept as records apply so that reading it is O(1).
+    blobs: u64,
 }
 
 #[derive(Debug)]
@@ -332,6 +334,13 @@ impl Default for StoreOptions {
             checkpoint_after: 64 << 20,
         }
     }
+}
+
+/// How big the store is (see [`BlobStore::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreUsage {
+    pub blobs: u64,
+    pub bytes: u64,
 }
 
 /// What opening the store found, for the start-up log.
@@ -398,6 +407,7 @@ impl BlobStore {
         let store = Self {
             dir: dir.to_owned(),
             state: Mutex::new(State {
+                blobs: count_blobs(&containers),
                 containers,
                 journal,
                 generation,
@@ -461,6 +471,20 @@ impl BlobStore {
         Ok((state.containers.clone(), state.last_stamp, generation))
     }
 
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How big the store is: its base blobs (O(1), kept as changes commit) and the space
+    /// its data segments take on disk (one `stat` per segment, holes punched by the
+    /// collector not counted; data not yet collected is).
+    pub fn usage(&self) -> Result<StoreUsage, StoreError> {
+        let blobs = self.state.lock().blobs;
+        let bytes = self.segments.allocated_bytes()?;
+        Ok(StoreUsage { blobs, bytes })
+    }
+
     /// Reserves space for `len` bytes of upload data.
     pub fn begin_upload(&self, len: u64) -> Upload {
         let extent = self.segments.reserve(len);
@@ -518,7 +542,12 @@ impl State {
 
     fn commit(&mut self, record: Record) -> Result<(), StoreError> {
         self.journal.append(&record)?;
+        let kind = record.kind();
+        self.blobs = self
+            .blobs
+            .saturating_add_signed(record.blob_count_change(&self.containers));
         apply(&mut self.containers, record);
+        metrics::counter!("vaultsim_blob_store_operations_total", "operation" => kind).increment(1);
         if self.journal.bytes_written() >= self.checkpoint_after {
             self.checkpoint_due.notify_one();
         }

@@ -125,6 +125,61 @@ pub enum Record {
 /// All containers, by name.
 pub type Containers = BTreeMap<String, Container>;
 
+impl Record {
+    /// What kind of change this is, as the store's operation metrics name it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Record::CreateContainer { .. } => "CreateContainer",
+            Record::DeleteContainer { .. } => "DeleteContainer",
+            Record::SetContainerMetadata { .. } => "SetContainerMetadata",
+            Record::SetContainerAcl { .. } => "SetContainerAcl",
+            Record::PutBlockBlob { .. } => "PutBlockBlob",
+            Record::StageBlock { .. } => "StageBlock",
+            Record::CreatePageBlob { .. } => "CreatePageBlob",
+            Record::WritePages { data: Some(_), .. } => "WritePages",
+            Record::WritePages { data: None, .. } => "ClearPages",
+            Record::Snapshot { .. } => "Snapshot",
+            Record::DeleteBlob { .. } => "DeleteBlob",
+            Record::SetBlobProperties { .. } => "SetBlobProperties",
+            Record::SetBlobMetadata { .. } => "SetBlobMetadata",
+            Record::ResizePageBlob { .. } => "ResizePageBlob",
+            Record::SetSequenceNumber { .. } => "SetSequenceNumber",
+        }
+    }
+
+    /// How many base blobs applying this record to `containers` adds (negative: removes).
+    /// Looks up one blob at most, or counts one container's blobs when it is deleted.
+    pub fn blob_count_change(&self, containers: &Containers) -> i64 {
+        let exists = |container: &str, blob: &str| {
+            containers
+                .get(container)
+                .is_some_and(|c| c.blobs.contains_key(blob))
+        };
+        match self {
+            Record::PutBlockBlob {
+                container, blob, ..
+            }
+            | Record::CreatePageBlob {
+                container, blob, ..
+            } if containers.contains_key(container) && !exists(container, blob) => 1,
+            Record::DeleteBlob {
+                container,
+                blob,
+                target: DeleteTarget::BlobAndSnapshots,
+            } if exists(container, blob) => -1,
+            Record::DeleteContainer { name } => {
+                -containers.get(name).map_or(0, |c| c.blobs.len() as i64)
+            }
+            _ => 0,
+        }
+    }
+}
+
+/// Base blobs in `containers` (snapshots are versions of them, not counted).
+pub fn count_blobs(containers: &Containers) -> u64 {
+    containers.values().map(|c| c.blobs.len() as u64).sum()
+}
+
 /// Applies one record. Records are validated before they are journaled, so a record that
 /// no longer fits (only possible with a hand-edited journal) is ignored rather than fatal.
 pub fn apply(containers: &mut Containers, record: Record) {

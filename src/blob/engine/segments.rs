@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -100,6 +100,19 @@ impl Segments {
             }
         }
         Ok(out)
+    }
+
+    /// The disk space every segment takes, holes left out.
+    pub fn allocated_bytes(&self) -> io::Result<u64> {
+        let mut total = 0;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if segment_id(&entry.file_name().to_string_lossy()).is_some() {
+                // `st_blocks` counts 512-byte units whatever the filesystem's block size.
+                total += entry.metadata()?.blocks() * 512;
+            }
+        }
+        Ok(total)
     }
 
     pub fn remove(&self, segment: u32) -> io::Result<()> {

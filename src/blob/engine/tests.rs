@@ -94,6 +94,60 @@ async fn a_reopened_store_has_the_same_blobs_snapshots_and_diffs() {
     );
 }
 
+/// The store's size: base blobs counted as they come and go (a replaced blob, a snapshot
+/// or a blob in a deleted container counted right), the same after a reopen; bytes as the
+/// segments take them on disk.
+#[tokio::test]
+async fn the_store_counts_its_blobs_as_they_come_and_go_and_its_bytes_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let blobs = |store: &BlobStore| store.usage().unwrap().blobs;
+    {
+        let store = open(dir.path());
+        page_blob(&store, 8 * MIB);
+        write(&store, 0, MIB, 1);
+        take_snapshot(&store);
+        assert_eq!(blobs(&store), 1, "a snapshot is a version, not a blob");
+        let again = NewPageBlob {
+            size: MIB,
+            sequence_number: 0,
+            content: ContentProperties::default(),
+            metadata: Vec::new(),
+        };
+        let replace = Conditions::default();
+        store.create_page_blob("c", "b", again, &replace).unwrap();
+        assert_eq!(blobs(&store), 1, "replaced, not added");
+        store.create_container("d", Vec::new(), None).unwrap();
+        for name in ["x", "y"] {
+            let new = NewPageBlob {
+                size: MIB,
+                sequence_number: 0,
+                content: ContentProperties::default(),
+                metadata: Vec::new(),
+            };
+            store.create_page_blob("d", name, new, &replace).unwrap();
+        }
+        assert_eq!(blobs(&store), 3);
+        store
+            .delete_blob(
+                BlobAddress {
+                    container: "d",
+                    blob: "x",
+                    snapshot: None,
+                },
+                Some(true),
+                &replace,
+            )
+            .unwrap();
+        assert_eq!(blobs(&store), 2);
+        assert_eq!(store.usage().unwrap().bytes, allocated(dir.path()));
+        assert!(store.usage().unwrap().bytes >= MIB);
+    }
+    let store = open(dir.path());
+    assert_eq!(blobs(&store), 2, "the same after a reopen");
+    store.delete_container("d", &Conditions::default()).unwrap();
+    assert_eq!(blobs(&store), 1);
+}
+
 #[tokio::test]
 async fn deleting_a_snapshot_frees_the_data_only_it_used() {
     let dir = tempfile::tempdir().unwrap();

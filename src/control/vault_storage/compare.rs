@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::pages::{byte_range, clear_span, pieces, windows, Target, PIECE_PAGES};
+use super::pages::{byte_range, clear_span, pieces, windows, Cursor, Target, PIECE_PAGES};
 use super::transfer::Moved;
 use super::VaultStorageError;
 use crate::storage::{BlobPath, BlobStorage, PageSpan, PAGE_SIZE};
@@ -22,6 +22,7 @@ pub(super) async fn make_equal(
     vault_store: &dyn BlobStorage,
     vault: Target<'_>,
     size: u64,
+    cursor: &mut Cursor<'_>,
 ) -> Result<Moved, VaultStorageError> {
     let vault_at = vault.path();
     let mut moved = Moved::default();
@@ -48,7 +49,9 @@ pub(super) async fn make_equal(
                     )
                     .await?;
             }
+            cursor.reach(range.end + 1);
         }
+        cursor.reach(window.end + 1);
     }
     Ok(moved)
 }

@@ -4,7 +4,7 @@
 
 use vaultsim_protocol::page_blob::MAX_PUT_PAGE_BYTES;
 
-use super::VaultStorageError;
+use super::{CopyProgress, VaultStorageError};
 use crate::storage::{BlobPath, BlobStorage, ByteRange, PageSpan, PAGE_SIZE};
 
 /// Pages per Put Page: Azure's 4 MiB limit, and the most data a copy holds at once.
@@ -22,6 +22,27 @@ pub(super) struct Target<'a> {
 impl Target<'_> {
     pub fn path(&self) -> BlobPath<'_> {
         BlobPath::base(self.container, self.blob)
+    }
+}
+
+/// Where a copy has got to in one blob; each step forward is added to the copy's progress.
+#[derive(Debug)]
+pub(super) struct Cursor<'a> {
+    at: u64,
+    progress: &'a CopyProgress,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(progress: &'a CopyProgress) -> Self {
+        Self { at: 0, progress }
+    }
+
+    /// Everything before byte `offset` is done (a cursor never moves back).
+    pub fn reach(&mut self, offset: u64) {
+        if offset > self.at {
+            self.progress.add(offset - self.at);
+            self.at = offset;
+        }
     }
 }
 
@@ -45,12 +66,14 @@ pub(super) async fn copy_written(
     target: &dyn BlobStorage,
     to: Target<'_>,
     size: u64,
+    cursor: &mut Cursor<'_>,
 ) -> Result<u64, VaultStorageError> {
     let mut copied = 0;
     for window in windows(size) {
         for span in source.page_ranges(from, window).await? {
-            copied += copy_span(source, from, target, to, span).await?;
+            copied += copy_span(source, from, target, to, span, cursor).await?;
         }
+        cursor.reach(window.end + 1);
     }
     Ok(copied)
 }
@@ -63,6 +86,7 @@ pub(super) async fn copy_span(
     target: &dyn BlobStorage,
     to: Target<'_>,
     span: PageSpan,
+    cursor: &mut Cursor<'_>,
 ) -> Result<u64, VaultStorageError> {
     for piece in pieces(span, PIECE_PAGES) {
         let range = byte_range(piece);
@@ -70,6 +94,7 @@ pub(super) async fn copy_span(
         target
             .write_pages(to.container, to.blob, range.start, data)
             .await?;
+        cursor.reach(range.end + 1);
     }
     Ok(span.count * PAGE_SIZE)
 }

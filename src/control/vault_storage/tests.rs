@@ -118,6 +118,7 @@ async fn assert_restores(
     disk: &DiskSnapshotRef,
     target: &str,
 ) {
+    let progress = CopyProgress::default();
     let copied = restore_disk(
         store,
         &vault(),
@@ -125,9 +126,18 @@ async fn assert_restores(
         store,
         "restored",
         target,
+        &progress,
     )
     .await
     .unwrap();
+    let size = transfer::page_blob_size(store, disk_at(disk))
+        .await
+        .unwrap();
+    assert_eq!(
+        progress.bytes(),
+        size,
+        "a restore goes through the whole disk"
+    );
     let restored = BlobPath::base("restored", target);
     let written: u64 = ranges(store, disk_at(disk))
         .await
@@ -155,9 +165,16 @@ async fn the_first_transfer_copies_exactly_the_written_bytes() {
     write_disk(store, 4000, (5 * MIB) / PAGE_SIZE, 2).await;
     write_disk(store, 30_000, 3, 3).await;
     let disk = snapshot_disk(store).await;
-    let rp = transfer_disk(store, store, &disk, None, &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &disk,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Full);
     assert_eq!(rp.bytes_transferred, (8 + 3) * PAGE_SIZE + 5 * MIB);
     assert_eq!(rp.bytes_cleared, 0);
@@ -175,18 +192,32 @@ async fn an_incremental_transfer_copies_exactly_the_changed_pages_and_clears_cle
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 2048, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     // 7 changed pages: two adjacent, one over old data, one in a hole.
     for page in [3, 4, 100, 2047, 5000, 9000, 16_000] {
         write_disk(store, page, 1, 9).await;
     }
     clear_disk(store, 1000, 24).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
     assert_eq!(rp.bytes_transferred, 7 * PAGE_SIZE);
     assert_eq!(rp.bytes_cleared, 24 * PAGE_SIZE);
@@ -200,9 +231,16 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 4096, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     // Rewriting the same bytes is in the diff but changes nothing: Compare skips it.
     write_disk(store, 0, 512, 1).await;
     write_disk(store, 600, 5, 7).await;
@@ -213,9 +251,16 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
         .await
         .unwrap();
 
-    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, 7 * PAGE_SIZE);
     assert_eq!(rp.bytes_cleared, 16 * PAGE_SIZE);
@@ -226,9 +271,16 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     delete_snapshot(store, DISKS, DISK, second.snapshot)
         .await
         .unwrap();
-    let rp = transfer_disk(store, store, &third, None, &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &third,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
     assert_restores(store, &rp, &third, "r3").await;
@@ -247,9 +299,16 @@ async fn an_older_recovery_point_restores_after_later_writes_and_deletions() {
             clear_disk(store, 100, 50).await;
         }
         let disk = snapshot_disk(store).await;
-        let rp = transfer_disk(store, store, &disk, previous.as_ref(), &vault())
-            .await
-            .unwrap();
+        let rp = transfer_disk(
+            store,
+            store,
+            &disk,
+            previous.as_ref(),
+            &vault(),
+            &CopyProgress::default(),
+        )
+        .await
+        .unwrap();
         points.push((disk.clone(), rp));
         previous = Some(disk);
     }
@@ -279,7 +338,8 @@ async fn an_older_recovery_point_restores_after_later_writes_and_deletions() {
             points[0].1.vault_snapshot,
             store,
             "restored",
-            "gone"
+            "gone",
+            &CopyProgress::default(),
         )
         .await,
         Err(VaultStorageError::VaultSnapshotNotFound { .. })
@@ -295,17 +355,38 @@ async fn repeating_a_finished_transfer_copies_nothing_and_returns_the_same_recov
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 100, 1).await;
     let first = snapshot_disk(store).await;
-    let rp1 = transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    let rp1 = transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     write_disk(store, 50, 10, 2).await;
     let second = snapshot_disk(store).await;
-    let rp2 = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
-    let again = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp2 = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
+    let again = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.vault_snapshot, rp2.vault_snapshot);
     assert_eq!(
         (again.bytes_transferred, again.mode),
@@ -313,6 +394,56 @@ async fn repeating_a_finished_transfer_copies_nothing_and_returns_the_same_recov
     );
     assert_ne!(rp1.vault_snapshot, rp2.vault_snapshot);
     assert_restores(store, &again, &second, "again").await;
+}
+
+/// Whatever a transfer finds to do (everything, a diff, a comparison, nothing), its
+/// progress ends at the disk's size: holes and unchanged pages count as gone through.
+#[tokio::test]
+async fn every_kind_of_transfer_goes_through_the_whole_disk_once() {
+    let (_dir, store) = temporary_store();
+    let store = &store;
+    let size = 12 * MIB;
+    create_disk(store, size).await;
+    write_disk(store, 0, 300, 1).await;
+    write_disk(store, 20_000, 40, 2).await;
+    let transfer = |source: DiskSnapshotRef, previous: Option<DiskSnapshotRef>| async move {
+        let progress = CopyProgress::default();
+        let rp = transfer_disk(
+            store,
+            store,
+            &source,
+            previous.as_ref(),
+            &vault(),
+            &progress,
+        )
+        .await
+        .unwrap();
+        (rp.mode, progress.bytes())
+    };
+    let first = snapshot_disk(store).await;
+    assert_eq!(
+        transfer(first.clone(), None).await,
+        (TransferMode::Full, size)
+    );
+    write_disk(store, 10, 5, 3).await;
+    clear_disk(store, 20_010, 4).await;
+    let second = snapshot_disk(store).await;
+    let incremental = transfer(second.clone(), Some(first.clone())).await;
+    assert_eq!(incremental, (TransferMode::Incremental, size));
+    assert_eq!(
+        transfer(second.clone(), Some(first)).await,
+        (TransferMode::Incremental, size),
+        "a repeated transfer, which copies nothing"
+    );
+    write_disk(store, 7, 1, 4).await;
+    let third = snapshot_disk(store).await;
+    delete_snapshot(store, DISKS, DISK, second.snapshot)
+        .await
+        .unwrap();
+    assert_eq!(
+        transfer(third, Some(second)).await,
+        (TransferMode::Compare, size)
+    );
 }
 
 /// Puts the vault blob in the state a transfer of `pending` leaves when killed after
@@ -328,7 +459,9 @@ async fn crash_midway(
         container: &vault.container,
         blob: &vault.blob,
     };
-    pages::copy_span(store, disk_at(pending), store, target, written)
+    let progress = CopyProgress::default();
+    let mut cursor = pages::Cursor::new(&progress);
+    pages::copy_span(store, disk_at(pending), store, target, written, &mut cursor)
         .await
         .unwrap();
     let metadata = vec![
@@ -348,9 +481,16 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     write_disk(store, 0, 40, 2).await;
     clear_disk(store, 500, 10).await;
     let second = snapshot_disk(store).await;
@@ -365,9 +505,16 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     )
     .await;
 
-    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
     assert_eq!(rp.bytes_transferred, 40 * PAGE_SIZE);
     assert_restores(store, &rp, &second, "rerun").await;
@@ -380,9 +527,16 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     write_disk(store, 0, 40, 2).await;
     let abandoned = snapshot_disk(store).await;
     crash_midway(
@@ -401,9 +555,16 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     write_disk(store, 900, 1, 3).await;
     let third = snapshot_disk(store).await;
 
-    let rp = transfer_disk(store, store, &third, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &third,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, 41 * PAGE_SIZE);
     assert_restores(store, &rp, &third, "after-abandoned").await;
@@ -416,18 +577,32 @@ async fn a_grown_disk_grows_the_vault_copy() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 10, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     store
         .resize_page_blob(DISKS, DISK, 12 * MIB, None)
         .await
         .unwrap();
     write_disk(store, (10 * MIB) / PAGE_SIZE, 30, 2).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.bytes_transferred, 30 * PAGE_SIZE);
     assert_eq!(
         transfer::page_blob_size(store, vault_at(&vault(), rp.vault_snapshot))
@@ -446,15 +621,29 @@ async fn a_sparse_tebibyte_disk_moves_only_its_written_pages() {
     write_disk(store, 0, 8, 1).await;
     write_disk(store, ((1 << 40) - MIB) / PAGE_SIZE, 8, 2).await;
     let first = snapshot_disk(store).await;
-    let rp = transfer_disk(store, store, &first, None, &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.bytes_transferred, 16 * PAGE_SIZE);
     write_disk(store, 1 << 30, 1, 3).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(store, store, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        store,
+        store,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
     let vault = vault();
     let copy = vault_at(&vault, rp.vault_snapshot);
@@ -480,7 +669,7 @@ async fn a_missing_disk_snapshot_is_named_in_the_error_and_deleting_it_is_fine()
         .await
         .unwrap();
     assert!(matches!(
-        transfer_disk(store, store, &disk, None, &vault()).await,
+        transfer_disk(store, store, &disk, None, &vault(), &CopyProgress::default()).await,
         Err(VaultStorageError::DiskSnapshotNotFound { snapshot, .. }) if snapshot == disk.snapshot
     ));
 }
@@ -493,16 +682,30 @@ async fn a_disk_in_one_account_moves_to_a_vault_in_another_and_restores_to_a_thi
     create_disk(&disks, 4 * MIB).await;
     write_disk(&disks, 0, 100, 1).await;
     let first = snapshot_disk(&disks).await;
-    let rp = transfer_disk(&disks, &vaults, &first, None, &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        &disks,
+        &vaults,
+        &first,
+        None,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Full);
     write_disk(&disks, 10, 5, 2).await;
     clear_disk(&disks, 50, 3).await;
     let second = snapshot_disk(&disks).await;
-    let rp = transfer_disk(&disks, &vaults, &second, Some(&first), &vault())
-        .await
-        .unwrap();
+    let rp = transfer_disk(
+        &disks,
+        &vaults,
+        &second,
+        Some(&first),
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
     assert_eq!(
         (rp.bytes_transferred, rp.bytes_cleared),
@@ -522,6 +725,7 @@ async fn a_disk_in_one_account_moves_to_a_vault_in_another_and_restores_to_a_thi
         &targets,
         "restored",
         "r",
+        &CopyProgress::default(),
     )
     .await
     .unwrap();

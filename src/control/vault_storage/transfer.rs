@@ -6,8 +6,11 @@
 //! snapshot plus part of this same diff (a crashed run being repeated); in any other
 //! state the transfer compares instead of trusting the diff.
 
-use super::pages::{clear_span, copy_span, copy_written, windows, Target};
-use super::{compare, DiskSnapshotRef, TransferMode, TransferReport, VaultDisk, VaultStorageError};
+use super::pages::{byte_range, clear_span, copy_span, copy_written, windows, Cursor, Target};
+use super::{
+    compare, CopyProgress, DiskSnapshotRef, TransferMode, TransferReport, VaultDisk,
+    VaultStorageError,
+};
 use crate::storage::{
     BlobKind, BlobPath, BlobStorage, DiffSpan, Metadata, PageDiff, StorageError, Timestamp,
 };
@@ -37,25 +40,19 @@ pub(super) struct Moved {
 ///
 /// Re-running after a crash is safe and gives the same content; re-running after success
 /// copies nothing and returns the vault snapshot already taken.
+///
+/// `progress` grows by the disk's size ([`snapshot_size`]) as the transfer goes through it.
 pub async fn transfer_disk(
     disks: &dyn BlobStorage,
     vaults: &dyn BlobStorage,
     source: &DiskSnapshotRef,
     previous: Option<&DiskSnapshotRef>,
     vault: &VaultDisk,
+    progress: &CopyProgress,
 ) -> Result<TransferReport, VaultStorageError> {
     let source_at = address(source);
-    let size = page_blob_size(disks, source_at).await.map_err(|e| {
-        if e.is_not_found() {
-            VaultStorageError::DiskSnapshotNotFound {
-                container: source.container.clone(),
-                blob: source.blob.clone(),
-                snapshot: source.snapshot,
-            }
-        } else {
-            e.into()
-        }
-    })?;
+    let size = snapshot_size(disks, source).await?;
+    let mut cursor = Cursor::new(progress);
     let target = Target {
         container: &vault.container,
         blob: &vault.blob,
@@ -67,7 +64,9 @@ pub async fn transfer_disk(
         if value(metadata, SYNCED_KEY) == Some(&source_mark)
             && value(metadata, PENDING_KEY).is_none()
         {
-            return finished_report(vaults, vault, &source_mark, metadata).await;
+            let report = finished_report(vaults, vault, &source_mark, metadata).await?;
+            cursor.reach(size);
+            return Ok(report);
         }
     }
     let mut mode = choose_mode(existing.as_ref(), source, previous);
@@ -86,22 +85,32 @@ pub async fn transfer_disk(
     }
     let moved = match (mode, previous) {
         (TransferMode::Incremental, Some(previous)) => {
-            match apply_diff(disks, source_at, previous.snapshot, vaults, target, size).await? {
+            let diff = apply_diff(
+                disks,
+                source_at,
+                previous.snapshot,
+                vaults,
+                target,
+                size,
+                &mut cursor,
+            );
+            match diff.await? {
                 Some(moved) => moved,
                 None => {
                     // The previous snapshot went away meanwhile, or the account answers
                     // no real diffs; comparing is right whatever part of the diff was
-                    // applied.
+                    // applied. The cursor stays where the diff left it: the comparison
+                    // goes through the disk again, and counts from there.
                     mode = TransferMode::Compare;
-                    compare::make_equal(disks, source_at, vaults, target, size).await?
+                    compare::make_equal(disks, source_at, vaults, target, size, &mut cursor).await?
                 }
             }
         }
         (TransferMode::Full, _) => Moved {
-            transferred: copy_written(disks, source_at, vaults, target, size).await?,
+            transferred: copy_written(disks, source_at, vaults, target, size, &mut cursor).await?,
             cleared: 0,
         },
-        _ => compare::make_equal(disks, source_at, vaults, target, size).await?,
+        _ => compare::make_equal(disks, source_at, vaults, target, size, &mut cursor).await?,
     };
     let metadata = vec![
         (SYNCED_KEY.to_owned(), source_mark),
@@ -112,6 +121,7 @@ pub async fn transfer_disk(
         .await?;
     // The snapshot inherits the metadata just set: a repeated call finds it by `synced`.
     let vault_snapshot = vaults.snapshot(&vault.container, &vault.blob, None).await?;
+    cursor.reach(size);
     Ok(TransferReport {
         bytes_transferred: moved.transferred,
         bytes_cleared: moved.cleared,
@@ -150,6 +160,7 @@ async fn apply_diff(
     vaults: &dyn BlobStorage,
     vault: Target<'_>,
     size: u64,
+    cursor: &mut Cursor<'_>,
 ) -> Result<Option<Moved>, VaultStorageError> {
     let mut moved = Moved::default();
     for window in windows(size) {
@@ -163,11 +174,16 @@ async fn apply_diff(
         for span in spans {
             match span {
                 DiffSpan::Written(span) => {
-                    moved.transferred += copy_span(disks, source, vaults, vault, span).await?
+                    moved.transferred +=
+                        copy_span(disks, source, vaults, vault, span, cursor).await?
                 }
-                DiffSpan::Cleared(span) => moved.cleared += clear_span(vaults, vault, span).await?,
+                DiffSpan::Cleared(span) => {
+                    moved.cleared += clear_span(vaults, vault, span).await?;
+                    cursor.reach(byte_range(span).end + 1);
+                }
             }
         }
+        cursor.reach(window.end + 1);
     }
     Ok(Some(moved))
 }
@@ -255,6 +271,24 @@ async fn vault_metadata(
         Err(StorageError::BlobNotFound) => Ok(None),
         Err(other) => Err(other.into()),
     }
+}
+
+/// The size of a disk snapshot: what a transfer of it goes through.
+pub async fn snapshot_size(
+    disks: &dyn BlobStorage,
+    source: &DiskSnapshotRef,
+) -> Result<u64, VaultStorageError> {
+    page_blob_size(disks, address(source)).await.map_err(|e| {
+        if e.is_not_found() {
+            VaultStorageError::DiskSnapshotNotFound {
+                container: source.container.clone(),
+                blob: source.blob.clone(),
+                snapshot: source.snapshot,
+            }
+        } else {
+            e.into()
+        }
+    })
 }
 
 /// The size of a page blob version.

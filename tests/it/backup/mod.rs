@@ -9,6 +9,7 @@ pub mod e2e;
 mod failures;
 mod host_snapshot;
 mod isolation;
+mod progress;
 mod replicas;
 mod restart;
 pub mod standin;

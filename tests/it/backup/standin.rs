@@ -21,7 +21,10 @@ use vaultsim_protocol::extension::settings::{
     decode_object_str, HandlerSettings, ObjectStrProtected, ObjectStrPublic, ProtectedSettings,
     PublicSettings,
 };
-use vaultsim_protocol::extension::status::{SnapshotInfo, StatusEntry, StatusFacts};
+use vaultsim_protocol::extension::status::{
+    SnapshotInfo, StatusEntry, StatusFacts, TelemetryEntry,
+};
+use vaultsim_protocol::extension::timedelta;
 use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 
 const SNAPSHOT_EXTENSION_TYPES: [&str; 2] = [LINUX_TYPE, WINDOWS_TYPE];
@@ -413,6 +416,7 @@ impl ReceivedTask {
                 unique_machine_id: UNIQUE_MACHINE_ID.to_owned(),
                 timestamp: Utc::now(),
             },
+            telemetry: Vec::new(),
         }
     }
 
@@ -430,10 +434,12 @@ impl ReceivedTask {
             .build()
     }
 
-    /// An application-consistent success (code 0).
+    /// An application-consistent success (code 0), the file systems frozen for the
+    /// snapshot as the real extension's telemetry tells it.
     pub fn app_consistent_status(&self, snapshots: &[SnapshotInfo]) -> StatusEntry {
         self.status(codes::SUCCESS_APP_CONSISTENT)
             .snapshots(snapshots)
+            .frozen(FROZEN_SNAPSHOT, FROZEN_THAW)
             .build()
     }
 
@@ -448,9 +454,15 @@ impl ReceivedTask {
     }
 }
 
+/// How long the stand-in's snapshot takes while the file systems are frozen, and their
+/// thaw: 125 ms frozen in all.
+pub const FROZEN_SNAPSHOT: Duration = Duration::from_millis(120);
+pub const FROZEN_THAW: Duration = Duration::from_millis(5);
+
 /// Shapes a status, including the forgeries the service must refuse.
 pub struct StatusBuilder {
     facts: StatusFacts,
+    telemetry: Vec<TelemetryEntry>,
 }
 
 impl StatusBuilder {
@@ -476,8 +488,26 @@ impl StatusBuilder {
         self
     }
 
+    /// The telemetry of a freeze around the snapshot: `FreezeTime`, `snapshotTimeTaken`
+    /// (taken while frozen) and `ThawTime`, as Python `timedelta` text.
+    pub fn frozen(mut self, snapshot: Duration, thaw: Duration) -> Self {
+        for (key, duration) in [
+            ("FreezeTime", Duration::from_millis(20)),
+            ("snapshotTimeTaken", snapshot),
+            ("ThawTime", thaw),
+        ] {
+            self.telemetry.push(TelemetryEntry {
+                value: timedelta::text(duration),
+                key: key.to_owned(),
+            });
+        }
+        self
+    }
+
     pub fn build(self) -> StatusEntry {
-        StatusEntry::new(self.facts)
+        let mut status = StatusEntry::new(self.facts);
+        status.status.telemetry_data.extend(self.telemetry);
+        status
     }
 }
 

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::StatusCode;
 use serde_json::json;
 use vaultsim::resources::jobs::{
-    self, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
+    self, Copied, JobErrorDetail, JobExtendedInfo, JobOperation, JobOutcome, JobStatus, JobTask,
     JobTaskName, JobTaskStatus, NewJob,
 };
 
@@ -312,7 +312,7 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
                 end_time: None,
                 instance_id: String::new(),
                 progress_percentage: 0.0,
-                task_execution_details: String::new(),
+                copied: None,
             },
             JobTask {
                 task_id: JobTaskName::TransferToVault,
@@ -321,7 +321,7 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
                 end_time: None,
                 instance_id: String::new(),
                 progress_percentage: 0.0,
-                task_execution_details: String::new(),
+                copied: None,
             },
         ],
         property_bag: BTreeMap::from([
@@ -363,8 +363,31 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
         second.body["properties"]["duration"], p["duration"],
         "a running job's duration grows"
     );
-    // It fails: an end, a fixed duration, error details.
+    // Its transfer reports progress while the job runs, as the engine's copy does.
     let db = app.db().await;
+    let mut copying = jobs::get(&db, &vault, &id).await.unwrap().extended_info;
+    copying.record_copied(
+        JobTaskName::TransferToVault,
+        Copied {
+            done: 1 << 29,
+            total: 1 << 30,
+        },
+    );
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(jobs::update_running(&mut tx, &id, &copying).await.unwrap());
+    tx.commit().await.unwrap();
+    let shown = app.get_job("rg-job", "vault1", &id).await.body;
+    let transfer = &shown["properties"]["extendedInfo"]["tasksList"][1];
+    assert_eq!(transfer["progressPercentage"], 50.0);
+    assert_eq!(
+        transfer["taskExecutionDetails"],
+        "0.5 GBs / 1 GBs Transferred"
+    );
+    assert_eq!(
+        shown["properties"]["extendedInfo"]["progressPercentage"],
+        50.0
+    );
+    // It fails: an end, a fixed duration, error details.
     let mut tx = db.begin_write().await.unwrap();
     jobs::finish(
         &mut tx,
@@ -398,6 +421,25 @@ async fn a_job_has_the_azure_iaas_vm_job_shape(app: ManagementApp) {
             "errorTitle": "UserErrorVmNotInDesirableState",
             "recommendations": ["Retry the backup."],
         }])
+    );
+    // Progress reported after the end changes nothing: the job stays as it ended.
+    copying.record_copied(
+        JobTaskName::TransferToVault,
+        Copied {
+            done: 3 << 28,
+            total: 1 << 30,
+        },
+    );
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(!jobs::update_running(&mut tx, &id, &copying).await.unwrap());
+    tx.commit().await.unwrap();
+    let after = app.get_job("rg-job", "vault1", &id).await.body;
+    assert_eq!(after["properties"]["status"], "Failed");
+    let info = &after["properties"]["extendedInfo"];
+    assert_eq!(info["progressPercentage"], 50.0);
+    assert_eq!(
+        info["tasksList"][1]["taskExecutionDetails"],
+        "0.5 GBs / 1 GBs Transferred"
     );
     // Unknown jobs.
     let missing = app

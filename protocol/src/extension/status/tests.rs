@@ -76,6 +76,30 @@ fn a_real_final_status_parses() {
     );
 }
 
+/// Frozen from the snapshot through the thaw, as the telemetry tells it (the agent also
+/// writes a `snapshotTimeTaken` in milliseconds, which is not the `timedelta` form).
+#[test]
+fn the_frozen_time_is_the_snapshot_and_the_thaw() {
+    assert_eq!(parse(&real_blob()).unwrap().frozen_for(), None, "no freeze");
+    let frozen = with(|blob| {
+        blob[0]["status"]["telemetryData"] = json!([
+            {"Value": "0:00:00.020000", "Key": "FreezeTime"},
+            {"Value": "0:00:01.250000", "Key": "snapshotTimeTaken"},
+            {"Value": "0:00:00.005000", "Key": "ThawTime"},
+            {"Value": "1300", "Key": "snapshotTimeTaken"},
+        ]);
+    });
+    assert_eq!(
+        parse(&frozen).unwrap().frozen_for(),
+        Some(std::time::Duration::from_millis(1255))
+    );
+    let unthawed = with(|blob| {
+        blob[0]["status"]["telemetryData"] =
+            json!([{"Value": "0:00:01.250000", "Key": "snapshotTimeTaken"}]);
+    });
+    assert_eq!(parse(&unthawed).unwrap().frozen_for(), None);
+}
+
 #[test]
 fn the_escaped_date_form_parses_too() {
     let text = serde_json::to_string(&real_blob())
