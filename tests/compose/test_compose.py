@@ -32,7 +32,7 @@ SCHEMA_WHEEL_SHA256 = "8d5589373b35c8d3b1c8c1182c6e4a4ff14bffa3dd0b605fcd08f73c9
 SCHEMA_MEMBER = "compose/config/compose_spec.json"
 
 ARM = "https://127.0.0.1:8443"
-RG = "vaultsim"
+RG = "rg1"
 COMPUTE_API = "2024-11-01"
 BACKUP_API = "2026-07-01"
 REGISTRATION_TIMEOUT_S = 30
