@@ -20,6 +20,9 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+mod unread_body;
+pub use unread_body::{track as track_unread_body, UnreadBody};
+
 /// How long in-flight requests may take to finish after shutdown is asked.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
@@ -172,9 +175,14 @@ pub async fn serve_router(
     let connect = move |stream: ClientStream, _peer, scheme| {
         let router = router.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
+            let (mut request, unread) = track_unread_body(request);
             request.extensions_mut().insert(ListenerScheme(scheme));
-            router.clone().oneshot(request)
+            let response = router.clone().oneshot(request);
+            async move {
+                let mut response = response.await?;
+                unread.settle(&mut response);
+                Ok::<_, std::convert::Infallible>(response)
+            }
         });
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service)
     };

@@ -200,3 +200,83 @@ async fn a_disk_snapshot_sas_is_refused_other_writes_for_its_permission_first() 
         .unwrap();
     assert_eq!(snapshot.status(), 201);
 }
+
+/// An upload refused before its body was read (here: its container does not exist).
+fn refused_upload_head(app: &TestApp, content_length: usize) -> String {
+    let sas = blob_sas("no-such-container", "b", "w");
+    format!(
+        "PUT /{ACCOUNT}/no-such-container/b?{sas} HTTP/1.1\r\nHost: {}\r\nx-ms-blob-type: BlockBlob\r\nContent-Length: {content_length}\r\n\r\n",
+        app.client.addr
+    )
+}
+
+/// Reads one response (head and a body of its `Content-Length`) off `stream`.
+async fn read_response(stream: &mut tokio::net::TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&seen).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if seen.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk))
+            .await
+            .expect("a response within 5 s")
+            .unwrap();
+        assert!(
+            n > 0,
+            "the connection closed before a whole response: {text}"
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test]
+async fn a_refused_upload_whose_body_arrived_keeps_the_connection_for_the_next_request() {
+    let app = TestApp::spawn().await;
+    let mut stream = tokio::net::TcpStream::connect(app.client.addr)
+        .await
+        .unwrap();
+    let request = refused_upload_head(&app, 5) + "hello";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let refused = read_response(&mut stream).await;
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    assert!(
+        !refused.to_ascii_lowercase().contains("connection: close"),
+        "{refused}"
+    );
+
+    let next = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", app.client.addr);
+    stream.write_all(next.as_bytes()).await.unwrap();
+    let answered = read_response(&mut stream).await;
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+}
+
+#[tokio::test]
+async fn a_refused_upload_whose_body_is_still_coming_says_the_connection_closes() {
+    let app = TestApp::spawn().await;
+    let mut stream = tokio::net::TcpStream::connect(app.client.addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(refused_upload_head(&app, 5).as_bytes())
+        .await
+        .unwrap();
+    // The answer comes before the body: the client must not send another request here.
+    let refused = read_response(&mut stream).await;
+    assert!(refused.starts_with("HTTP/1.1 404"), "{refused}");
+    assert!(
+        refused.to_ascii_lowercase().contains("connection: close"),
+        "{refused}"
+    );
+}

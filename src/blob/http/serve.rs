@@ -33,7 +33,8 @@ pub async fn serve(
             request.extensions_mut().insert(ListenerScheme(scheme));
             let head_request = request.method() == Method::HEAD;
             let names = names.clone();
-            let response = router.clone().oneshot(request.map(Body::new));
+            let (request, unread) = server::track_unread_body(request);
+            let response = router.clone().oneshot(request);
             async move {
                 let mut response = match response.await {
                     Ok(response) => response,
@@ -43,6 +44,7 @@ pub async fn serve(
                     // hyper closes the connection on a service error, writing nothing.
                     return Err(ResetConnection);
                 }
+                unread.settle(&mut response);
                 let keys = response
                     .extensions_mut()
                     .remove::<ResponseMetadataNames>()
