@@ -22,7 +22,7 @@ use vaultsim_protocol::extension::ticks::ticks_string;
 use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
 
-use super::cms::{certificate_thumbprint, encrypt_to_certificate, CmsError};
+use super::cms::{CmsError, Recipient};
 use crate::storage::AccountAccess;
 
 /// Blob names in URL paths: everything but unreserved characters and `/` (virtual
@@ -234,7 +234,8 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         status_blob_uri: sas_uri(input.status_container, input.status_blob, read_write, None),
     };
     let protected_json = serde_json::to_vec(&protected).expect("settings serialize to JSON");
-    let envelope = encrypt_to_certificate(input.certificate_pem, &protected_json)?;
+    let recipient = Recipient::from_pem(input.certificate_pem)?;
+    let envelope = recipient.encrypt(&protected_json)?;
 
     let public = PublicSettings {
         task_id: task_id.clone(),
@@ -250,7 +251,7 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         task_id,
         extension: extension_identity(input.os_type),
         handler_settings: HandlerSettings {
-            protected_settings_cert_thumbprint: certificate_thumbprint(input.certificate_pem)?,
+            protected_settings_cert_thumbprint: recipient.thumbprint().to_owned(),
             protected_settings: STANDARD.encode(envelope),
             public_settings: public,
         },
@@ -582,7 +583,7 @@ mod tests {
         assert!(included.is_os_disk_included);
 
         let thumbprint = &task.handler_settings.protected_settings_cert_thumbprint;
-        assert_eq!(thumbprint, &certificate_thumbprint(&pem).unwrap());
+        assert_eq!(thumbprint, Recipient::from_pem(&pem).unwrap().thumbprint());
 
         let protected = decrypt(&task, dir.path(), &cert, &key);
         let disk_uris: ObjectStrProtected = decode_object_str(&protected.object_str).unwrap();
