@@ -32,6 +32,23 @@ fn vault() -> VaultDisk {
     )
 }
 
+/// [`transfer_disk`] from `store` into its own [`vault`], nobody watching the progress.
+async fn transfer_into_vault(
+    store: &EmbeddedStorage,
+    source: &DiskSnapshotRef,
+    previous: Option<&DiskSnapshotRef>,
+) -> Result<TransferReport, VaultStorageError> {
+    transfer_disk(
+        store,
+        store,
+        source,
+        previous,
+        &vault(),
+        &CopyProgress::default(),
+    )
+    .await
+}
+
 async fn create_disk(store: &EmbeddedStorage, size: u64) {
     store.create_container(DISKS).await.unwrap();
     store
@@ -165,16 +182,7 @@ async fn the_first_transfer_copies_exactly_the_written_bytes() {
     write_disk(store, 4000, (5 * MIB) / PAGE_SIZE, 2).await;
     write_disk(store, 30_000, 3, 3).await;
     let disk = snapshot_disk(store).await;
-    let rp = transfer_disk(
-        store,
-        store,
-        &disk,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &disk, None).await.unwrap();
     assert_eq!(rp.mode, TransferMode::Full);
     assert_eq!(rp.bytes_transferred, (8 + 3) * PAGE_SIZE + 5 * MIB);
     assert_eq!(rp.bytes_cleared, 0);
@@ -192,32 +200,16 @@ async fn an_incremental_transfer_copies_exactly_the_changed_pages_and_clears_cle
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 2048, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    transfer_into_vault(store, &first, None).await.unwrap();
     // 7 changed pages: two adjacent, one over old data, one in a hole.
     for page in [3, 4, 100, 2047, 5000, 9000, 16_000] {
         write_disk(store, page, 1, 9).await;
     }
     clear_disk(store, 1000, 24).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
     assert_eq!(rp.bytes_transferred, 7 * PAGE_SIZE);
     assert_eq!(rp.bytes_cleared, 24 * PAGE_SIZE);
@@ -231,16 +223,7 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     create_disk(store, 8 * MIB).await;
     write_disk(store, 0, 4096, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    transfer_into_vault(store, &first, None).await.unwrap();
     // Rewriting the same bytes is in the diff but changes nothing: Compare skips it.
     write_disk(store, 0, 512, 1).await;
     write_disk(store, 600, 5, 7).await;
@@ -251,16 +234,9 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
         .await
         .unwrap();
 
-    let rp = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, 7 * PAGE_SIZE);
     assert_eq!(rp.bytes_cleared, 16 * PAGE_SIZE);
@@ -271,16 +247,7 @@ async fn compare_mode_writes_only_differing_pages_when_the_previous_snapshot_is_
     delete_snapshot(store, DISKS, DISK, second.snapshot)
         .await
         .unwrap();
-    let rp = transfer_disk(
-        store,
-        store,
-        &third,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &third, None).await.unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
     assert_restores(store, &rp, &third, "r3").await;
@@ -299,16 +266,9 @@ async fn an_older_recovery_point_restores_after_later_writes_and_deletions() {
             clear_disk(store, 100, 50).await;
         }
         let disk = snapshot_disk(store).await;
-        let rp = transfer_disk(
-            store,
-            store,
-            &disk,
-            previous.as_ref(),
-            &vault(),
-            &CopyProgress::default(),
-        )
-        .await
-        .unwrap();
+        let rp = transfer_into_vault(store, &disk, previous.as_ref())
+            .await
+            .unwrap();
         points.push((disk.clone(), rp));
         previous = Some(disk);
     }
@@ -355,38 +315,15 @@ async fn repeating_a_finished_transfer_copies_nothing_and_returns_the_same_recov
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 100, 1).await;
     let first = snapshot_disk(store).await;
-    let rp1 = transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp1 = transfer_into_vault(store, &first, None).await.unwrap();
     write_disk(store, 50, 10, 2).await;
     let second = snapshot_disk(store).await;
-    let rp2 = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
-    let again = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp2 = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
+    let again = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(again.vault_snapshot, rp2.vault_snapshot);
     assert_eq!(
         (again.bytes_transferred, again.mode),
@@ -481,16 +418,7 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    transfer_into_vault(store, &first, None).await.unwrap();
     write_disk(store, 0, 40, 2).await;
     clear_disk(store, 500, 10).await;
     let second = snapshot_disk(store).await;
@@ -505,16 +433,9 @@ async fn a_transfer_rerun_after_a_crash_midway_still_gives_the_disk_content() {
     )
     .await;
 
-    let rp = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Incremental);
     assert_eq!(rp.bytes_transferred, 40 * PAGE_SIZE);
     assert_restores(store, &rp, &second, "rerun").await;
@@ -527,16 +448,7 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 1000, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    transfer_into_vault(store, &first, None).await.unwrap();
     write_disk(store, 0, 40, 2).await;
     let abandoned = snapshot_disk(store).await;
     crash_midway(
@@ -555,16 +467,9 @@ async fn a_transfer_after_an_abandoned_one_compares_instead_of_trusting_the_diff
     write_disk(store, 900, 1, 3).await;
     let third = snapshot_disk(store).await;
 
-    let rp = transfer_disk(
-        store,
-        store,
-        &third,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &third, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.mode, TransferMode::Compare);
     assert_eq!(rp.bytes_transferred, 41 * PAGE_SIZE);
     assert_restores(store, &rp, &third, "after-abandoned").await;
@@ -577,32 +482,16 @@ async fn a_grown_disk_grows_the_vault_copy() {
     create_disk(store, 4 * MIB).await;
     write_disk(store, 0, 10, 1).await;
     let first = snapshot_disk(store).await;
-    transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    transfer_into_vault(store, &first, None).await.unwrap();
     store
         .resize_page_blob(DISKS, DISK, 12 * MIB, None)
         .await
         .unwrap();
     write_disk(store, (10 * MIB) / PAGE_SIZE, 30, 2).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.bytes_transferred, 30 * PAGE_SIZE);
     assert_eq!(
         transfer::page_blob_size(store, vault_at(&vault(), rp.vault_snapshot))
@@ -621,29 +510,13 @@ async fn a_sparse_tebibyte_disk_moves_only_its_written_pages() {
     write_disk(store, 0, 8, 1).await;
     write_disk(store, ((1 << 40) - MIB) / PAGE_SIZE, 8, 2).await;
     let first = snapshot_disk(store).await;
-    let rp = transfer_disk(
-        store,
-        store,
-        &first,
-        None,
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &first, None).await.unwrap();
     assert_eq!(rp.bytes_transferred, 16 * PAGE_SIZE);
     write_disk(store, 1 << 30, 1, 3).await;
     let second = snapshot_disk(store).await;
-    let rp = transfer_disk(
-        store,
-        store,
-        &second,
-        Some(&first),
-        &vault(),
-        &CopyProgress::default(),
-    )
-    .await
-    .unwrap();
+    let rp = transfer_into_vault(store, &second, Some(&first))
+        .await
+        .unwrap();
     assert_eq!(rp.bytes_transferred, PAGE_SIZE);
     let vault = vault();
     let copy = vault_at(&vault, rp.vault_snapshot);
