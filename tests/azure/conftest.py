@@ -13,83 +13,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_S = 60
-ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
-
-
-def _binary(variable: str, default: Path) -> Path:
-    path = Path(os.environ.get(variable) or default)
-    if not path.is_file() or not os.access(path, os.X_OK):
-        pytest.exit(f"{path} not found: build it first (cargo build -p vaultsim -p vaultsim-agent) or set {variable}", 2)
-    return path
-
-
-class Process:
-    """A child whose output is drained into a log file and searched for lines."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path):
-        self.name = name
-        self.argv = argv
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self.log_path = log_path
-        self._log = open(log_path, "w", encoding="utf-8")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            line = ANSI_RE.sub("", raw.decode("utf-8", "replace")).rstrip("\n")
-            self._log.write(line + "\n")
-            self._log.flush()
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._changed.notify_all()
-
-    def wait_for(self, pattern: str, timeout: float = START_TIMEOUT_S) -> re.Match:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        seen = 0
-        with self._changed:
-            while True:
-                for line in self.lines[seen:]:
-                    if m := regex.search(line):
-                        return m
-                seen = len(self.lines)
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    tail = "\n".join(self.lines[-60:])
-                    raise AssertionError(f"{self.name}: no line matching {pattern!r} "
-                                         f"(exit code {self.proc.poll()})\n{tail}")
-                self._changed.wait(min(left, 0.5))
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+sys.path.insert(0, str(REPO / "tests" / "support"))
+from vaultsim_processes import Process, built_binary  # noqa: E402
 
 
 class Service:
@@ -98,8 +33,8 @@ class Service:
     def __init__(self, root: Path):
         self.root = root
         self.data_dir = root / "data"
-        binary = _binary("VAULTSIM_BIN", REPO / "target" / "debug" / "vaultsim")
-        self.agent_binary = _binary("VAULTSIM_AGENT_BIN", binary.parent / "vaultsim-agent")
+        binary = built_binary("VAULTSIM_BIN", REPO / "target" / "debug" / "vaultsim")
+        self.agent_binary = built_binary("VAULTSIM_AGENT_BIN", binary.parent / "vaultsim-agent")
         argv = [str(binary), "serve", "--data-dir", str(self.data_dir)]
         for flag in ("--http-addr", "--https-addr", "--blob-addr", "--blob-https-addr", "--guest-addr"):
             argv += [flag, "127.0.0.1:0"]
