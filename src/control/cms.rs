@@ -22,6 +22,8 @@ use x509_cert::der::{Any, Decode, Encode};
 use x509_cert::spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
 
+mod montgomery;
+
 /// Why a certificate could not be used. Certificates are public, but messages still quote
 /// nothing from them.
 #[derive(Debug, thiserror::Error)]
@@ -167,25 +169,18 @@ fn pkcs1v15_encrypt(
     Ok(out)
 }
 
-/// `base^e mod n` by left-to-right square-and-multiply. Public exponents are small (the
-/// `rsa` crate accepts at most 33 bits; 65537 takes 16 squarings and one multiplication),
-/// where `BigUint::modpow` runs a 4-bit window over all 64 bits of the exponent's word:
-/// about 90 Montgomery multiplications. Only public values steer the loop.
+/// `base^e mod n`. Public exponents are small (the `rsa` crate accepts at most 33 bits;
+/// 65537 takes 16 squarings and one multiplication), where `BigUint::modpow` runs a 4-bit
+/// window over all 64 bits of the exponent's word: about 90 multiplications, each
+/// allocating. Every RSA modulus is odd, so Montgomery's form always serves.
 fn rsa_public(key: &RsaPublicKey, base: &BigUint) -> BigUint {
     let exponent = key
         .e()
         .to_bytes_be()
         .iter()
         .fold(0u64, |e, &byte| e << 8 | u64::from(byte));
-    let modulus = key.n();
-    let mut result = base % modulus;
-    for bit in (0..63 - exponent.leading_zeros()).rev() {
-        result = &result * &result % modulus;
-        if exponent >> bit & 1 == 1 {
-            result = &result * base % modulus;
-        }
-    }
-    result
+    montgomery::pow_mod_odd(base, exponent, key.n())
+        .unwrap_or_else(|| base.modpow(key.e(), key.n()))
 }
 
 /// The RSA key protected settings are encrypted to; `NotRsa` for a certificate of any other
