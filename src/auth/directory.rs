@@ -356,7 +356,7 @@ pub async fn grant(db: &Db, client_id: &str, subscription_id: &str) -> Result<bo
     )
     .bind(&client_id)
     .bind(&subscription.subscription_id)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
@@ -372,7 +372,7 @@ pub async fn revoke(db: &Db, client_id: &str, subscription_id: &str) -> Result<(
         sqlx::query("delete from subscription_grant where client_id = $1 and subscription_id = $2")
             .bind(&client_id)
             .bind(&subscription_id)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?;
     if deleted.rows_affected() == 0 {
         return Err(ResourceError::not_found(

@@ -50,7 +50,7 @@ async fn delete_instant_snapshots(engine: &Engine, now: DateTime<Utc>) -> Result
             .bind(row.try_get::<String, _>("recovery_point_id")?)
             .bind(serde_json::to_string(&disks).expect("disks serialize"))
             .bind(serde_json::to_string(&tiers).expect("tiers serialize"))
-            .execute(engine.db().pool())
+            .execute(engine.db().writer())
             .await?;
         }
     }
@@ -81,7 +81,7 @@ async fn delete_expired_points(engine: &Engine, now: DateTime<Utc>) -> Result<()
             .bind(row.try_get::<String, _>("vault_id")?)
             .bind(row.try_get::<String, _>("item_key")?)
             .bind(row.try_get::<String, _>("recovery_point_id")?)
-            .execute(engine.db().pool())
+            .execute(engine.db().writer())
             .await?;
         }
     }

@@ -53,7 +53,7 @@ pub async fn claim(db: &Db, work: Work, key: &str, owner: &str) -> Result<bool, 
     .bind(owner)
     .bind(lease_until())
     .bind(to_micros(Utc::now()))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(claimed.rows_affected() == 1)
 }
@@ -74,7 +74,7 @@ pub async fn keep(db: &Db, work: Work, key: &str, owner: &str) {
             .bind(key)
             .bind(owner)
             .bind(lease_until())
-            .execute(db.pool())
+            .execute(db.writer())
             .await
         {
             Ok(renewed) if renewed.rows_affected() == 1 => {}

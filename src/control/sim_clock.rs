@@ -42,7 +42,7 @@ pub async fn save(db: &Db, clock: &Clock) -> Result<(), sqlx::Error> {
     .bind(pinned)
     .bind(offset)
     .bind(now)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     if updated.rows_affected() == 0 {
         sqlx::query(
@@ -52,7 +52,7 @@ pub async fn save(db: &Db, clock: &Clock) -> Result<(), sqlx::Error> {
         .bind(pinned)
         .bind(offset)
         .bind(now)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     }
     Ok(())

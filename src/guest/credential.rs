@@ -58,7 +58,7 @@ pub async fn authenticate(
     .bind(vm_id)
     .bind(credential.digest())
     .bind(to_micros(now))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     if updated.rows_affected() == 1 {
         Ok(vm_id.to_owned())

@@ -327,7 +327,7 @@ pub async fn report_status(
     .bind(report.document.to_string())
     .bind(report.provisioning_state)
     .bind(to_micros(now))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(extension_not_found(name));

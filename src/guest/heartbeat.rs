@@ -83,7 +83,7 @@ pub async fn report_heartbeat(
     .bind(key(name))
     .bind(report.to_json().to_string())
     .bind(to_micros(now))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(extension_not_found(name));

@@ -60,7 +60,7 @@ pub async fn put_group(
     .bind(&location)
     .bind(&tags)
     .bind(to_micros(clock.now()))
-    .execute(db.pool())
+    .execute(db.writer())
     .await?
     .rows_affected();
     if inserted == 1 {
@@ -82,7 +82,7 @@ pub async fn put_group(
         .bind(&tags)
         .bind(&command.subscription)
         .bind(key(&command.name))
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok((
         GroupRecord {

@@ -192,7 +192,7 @@ pub async fn overlay_settings(
         .bind(Value::Object(vault.settings.clone()).to_string())
         .bind(&vault.record.etag)
         .bind(&vault.record.vault_id)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(vault)
 }
