@@ -2,6 +2,8 @@
 
 mod backup;
 mod blob_xml;
+#[path = "../support/burst.rs"]
+mod burst;
 mod dashboard;
 mod data_dir;
 mod demo;

@@ -12,4 +12,5 @@ mod isolation;
 mod progress;
 mod replicas;
 mod restart;
+mod scaling;
 pub mod standin;
