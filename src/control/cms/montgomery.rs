@@ -17,13 +17,13 @@ pub fn pow_mod_odd(base: &BigUint, exponent: u64, modulus: &BigUint) -> Option<B
         return None;
     }
     let width = n.len();
+    let r_squared = limbs(&((BigUint::from(1u8) << (128 * width)) % modulus), width);
     let context = Montgomery {
         n0_inverse: negated_inverse(n[0]),
-        r_squared: limbs(&((BigUint::from(1u8) << (128 * width)) % modulus), width),
         n,
         scratch: vec![0; width + 2],
     };
-    Some(context.pow(&limbs(&(base % modulus), width), exponent))
+    Some(context.pow(&limbs(&(base % modulus), width), exponent, &r_squared))
 }
 
 /// The little-endian 64-bit limbs of `value`, at least `width` of them.
@@ -55,24 +55,22 @@ fn negated_inverse(n: u64) -> u64 {
 struct Montgomery {
     n: Vec<u64>,
     n0_inverse: u64,
-    r_squared: Vec<u64>,
     /// `width + 2` limbs: the running product of [`Montgomery::multiply`].
     scratch: Vec<u64>,
 }
 
 impl Montgomery {
     /// `base^exponent mod n`, `base < n`, by left-to-right square-and-multiply in
-    /// Montgomery form.
-    fn pow(mut self, base: &[u64], exponent: u64) -> BigUint {
+    /// Montgomery form; `r_squared` (`R² mod n`) brings values into it.
+    fn pow(mut self, base: &[u64], exponent: u64, r_squared: &[u64]) -> BigUint {
         let width = self.n.len();
         let mut base_form = vec![0; width];
-        let r_squared = std::mem::take(&mut self.r_squared);
-        self.multiply(base, &r_squared, &mut base_form);
+        self.multiply(base, r_squared, &mut base_form);
         let mut result = base_form.clone();
         let mut product = vec![0; width];
         if exponent == 0 {
             // 1 in Montgomery form.
-            self.multiply(&one(width), &r_squared, &mut result);
+            self.multiply(&one(width), r_squared, &mut result);
         }
         for bit in (0..63u32.saturating_sub(exponent.leading_zeros())).rev() {
             self.multiply(&result, &result, &mut product);
