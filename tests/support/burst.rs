@@ -15,6 +15,7 @@ use vaultsim::clock::Clock;
 use vaultsim::control::engine::DEFAULT_SNAPSHOT_TIMEOUT;
 use vaultsim::control::{Engine, EngineConfig};
 use vaultsim::guest::GoalStateNotifier;
+use vaultsim::resources::compute::container_name;
 use vaultsim::resources::groups::{self, PutGroup};
 use vaultsim::resources::policy::{self, IaasVmPolicy};
 use vaultsim::resources::protection::names::VmName;
@@ -164,7 +165,7 @@ pub async fn seed(
                     "-1".to_owned(),
                     format!("{name}-os"),
                     DISK_BYTES.to_string(),
-                    disk_container(id),
+                    container_name(id),
                     "osdisk.vhd".to_owned(),
                 ]
             },
@@ -223,7 +224,7 @@ pub async fn seed(
         .await;
         tx.commit().await.unwrap();
         for (id, _) in &vms {
-            let container = disk_container(id);
+            let container = container_name(id);
             store
                 .create_container(&container, Vec::new(), None)
                 .unwrap();
@@ -274,10 +275,6 @@ async fn bulk_insert<T>(
         }
     }
     query.execute(&mut *tx).await.unwrap();
-}
-
-pub fn disk_container(vm_id: &str) -> String {
-    format!("vm-{}", vm_id.replace('-', ""))
 }
 
 /// A self-signed certificate the agents "hold" (the openssl command line, as a VM would).

@@ -87,7 +87,7 @@ pub async fn register_in(app: &ManagementApp, group: &str, name: &str) -> VmStan
 
 /// The blob container holding a VM's disks.
 pub fn disk_container(vm: &VmStandIn) -> String {
-    format!("vm-{}", vm.vm_id.replace('-', ""))
+    vaultsim::resources::compute::container_name(&vm.vm_id)
 }
 
 /// What the stand-in's extension reports for each task.
@@ -356,27 +356,7 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
     assert_eq!(bytes_transferred(&jobs[0]), 4096 + 512);
 
     // The first point restores to exactly the disks as they were at its snapshot.
-    let restore = app
-        .trigger_restore(
-            GROUP,
-            VAULT,
-            VM,
-            &first_point,
-            app.restore_disks_body(GROUP, VM, &first_point),
-        )
-        .await;
-    assert_eq!(restore.status, 202, "{:?}", restore.body);
-    let operation = app
-        .wait_for_operation(
-            GROUP,
-            VAULT,
-            &crate::management::protection::last_segment(restore.header("azure-asyncoperation")),
-        )
-        .await;
-    let job_id = operation["properties"]["jobId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let job_id = app.restore_disks_now(GROUP, VAULT, VM, &first_point).await;
     let job = wait_for_job(&app, &job_id).await;
     assert_eq!(job["properties"]["status"], "Completed", "{job}");
     assert_eq!(job["properties"]["operation"], "Restore");
