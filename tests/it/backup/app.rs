@@ -64,12 +64,17 @@ impl ManagementApp {
                 json!({"properties": {"objectType": "IaasVMBackupRequest"}}),
             )
             .await;
-        assert_eq!(triggered.status, 202, "{:?}", triggered.body);
+        self.job_of_accepted(group, vault, &triggered).await
+    }
+
+    /// The job of an accepted (202) backup or restore request, once its operation names it.
+    async fn job_of_accepted(&self, group: &str, vault: &str, accepted: &ArmResponse) -> String {
+        assert_eq!(accepted.status, 202, "{:?}", accepted.body);
         let operation = self
             .wait_for_operation(
                 group,
                 vault,
-                &last_segment(triggered.header("azure-asyncoperation")),
+                &last_segment(accepted.header("azure-asyncoperation")),
             )
             .await;
         operation["properties"]["jobId"]
@@ -96,6 +101,27 @@ impl ManagementApp {
             )
         );
         self.post(&path, Some(body)).await
+    }
+
+    /// Restores every disk of `recovery_point` to the service's account and answers the
+    /// Restore job's id.
+    pub async fn restore_disks_now(
+        &self,
+        group: &str,
+        vault: &str,
+        vm: &str,
+        recovery_point: &str,
+    ) -> String {
+        let restore = self
+            .trigger_restore(
+                group,
+                vault,
+                vm,
+                recovery_point,
+                self.restore_disks_body(group, vm, recovery_point),
+            )
+            .await;
+        self.job_of_accepted(group, vault, &restore).await
     }
 
     /// The `IaasVMRestoreRequest` that restores every disk to the service's account.

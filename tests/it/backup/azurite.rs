@@ -18,7 +18,6 @@ use super::e2e::{
     serve_tasks, snapshot_id, wait_for_job, Behaviour, ServedTask, GROUP, VAULT, VM,
 };
 use crate::management::app::ManagementApp;
-use crate::management::protection::last_segment;
 use crate::remote_storage::azurite::Azurite;
 
 const OS_DISK: &str = "osdisk.vhd";
@@ -247,25 +246,8 @@ async fn clear_disk(app: &ManagementApp, container: &str, blob: &str, offset: u6
 
 /// Restores every disk of `point` and reads the restored disks (OS, data) from Azurite.
 async fn restore(app: &ManagementApp, point: &str) -> Vec<BTreeMap<u64, Vec<u8>>> {
-    let restore = app
-        .trigger_restore(
-            GROUP,
-            VAULT,
-            VM,
-            point,
-            app.restore_disks_body(GROUP, VM, point),
-        )
-        .await;
-    assert_eq!(restore.status, 202, "{:?}", restore.body);
-    let operation = app
-        .wait_for_operation(
-            GROUP,
-            VAULT,
-            &last_segment(restore.header("azure-asyncoperation")),
-        )
-        .await;
-    let job_id = operation["properties"]["jobId"].as_str().unwrap();
-    let job = wait_for_job(app, job_id).await;
+    let job_id = app.restore_disks_now(GROUP, VAULT, VM, point).await;
+    let job = wait_for_job(app, &job_id).await;
     assert_eq!(job["properties"]["status"], "Completed", "{job}");
     let bag = &job["properties"]["extendedInfo"]["propertyBag"];
     let target = bag["Config Blob Container Name"].as_str().unwrap();

@@ -14,7 +14,6 @@ use super::e2e::{
 };
 use crate::helpers::ACCOUNT;
 use crate::management::app::{Backend, ManagementApp};
-use crate::management::protection::last_segment;
 
 const MIB: u64 = 1 << 20;
 /// Each Put Page to the blob node waits this long: the copies below make four each.
@@ -66,25 +65,8 @@ async fn a_slow_transfer_and_restore_show_rising_progress_in_their_jobs() {
         .as_str()
         .unwrap()
         .to_owned();
-    let restore = app
-        .trigger_restore(
-            GROUP,
-            VAULT,
-            VM,
-            &point,
-            app.restore_disks_body(GROUP, VM, &point),
-        )
-        .await;
-    assert_eq!(restore.status, 202, "{:?}", restore.body);
-    let operation = app
-        .wait_for_operation(
-            GROUP,
-            VAULT,
-            &last_segment(restore.header("azure-asyncoperation")),
-        )
-        .await;
-    let restore_job = operation["properties"]["jobId"].as_str().unwrap();
-    let (job, seen) = watch(&app, restore_job, "Transfer data from vault").await;
+    let restore_job = app.restore_disks_now(GROUP, VAULT, VM, &point).await;
+    let (job, seen) = watch(&app, &restore_job, "Transfer data from vault").await;
     assert_eq!(job["properties"]["status"], "Completed", "{job}");
     assert_rises_to_the_whole_copy(&seen, &job, "Transfer data from vault");
 }
