@@ -240,10 +240,10 @@ fn restore(image: CheckpointImage) -> Option<(Containers, i64)> {
             let snapshots = blob
                 .snapshots
                 .into_iter()
-                .map(|(at, v)| Some((at, version(v)?)))
+                .map(|(at, v)| Some((at, Box::new(version(v)?))))
                 .collect::<Option<_>>()?;
             let current = version(blob.current)?;
-            blobs.insert(blob.name, BlobEntry { current, snapshots });
+            blobs.insert(blob.name, Box::new(BlobEntry { current, snapshots }));
         }
         let staged = c
             .staged

@@ -122,7 +122,12 @@ impl BlobStore {
             let state = self.state.lock();
             for container in state.containers.values() {
                 for entry in container.blobs.values() {
-                    for version in entry.snapshots.values().chain([&entry.current]) {
+                    for version in entry
+                        .snapshots
+                        .values()
+                        .map(|v| &**v)
+                        .chain([&entry.current])
+                    {
                         match &version.body {
                             BlobBody::Page { pages, .. } => maps.push(pages.clone()),
                             BlobBody::Block { blocks } => {

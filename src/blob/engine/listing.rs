@@ -54,7 +54,7 @@ impl BlobStore {
                 .then_some(&entry.snapshots)
                 .into_iter()
                 .flatten()
-                .map(|(at, v)| (Some(*at), v));
+                .map(|(at, v)| (Some(*at), &**v));
             for (snapshot, version) in snapshots.chain([(None, &entry.current)]) {
                 if let Some(m) = &query.marker {
                     if m.name == *name && !marker_reached(m.snapshot, snapshot) {

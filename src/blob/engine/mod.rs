@@ -568,7 +568,11 @@ impl State {
             .ok_or(StoreError::BlobNotFound)?;
         match at.snapshot {
             None => Ok(&entry.current),
-            Some(s) => entry.snapshots.get(&s).ok_or(StoreError::BlobNotFound),
+            Some(s) => entry
+                .snapshots
+                .get(&s)
+                .map(|v| &**v)
+                .ok_or(StoreError::BlobNotFound),
         }
     }
 }

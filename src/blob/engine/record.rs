@@ -308,7 +308,7 @@ pub fn apply(containers: &mut Containers, record: Record) {
                 if let Some(metadata) = metadata {
                     version.metadata = metadata;
                 }
-                entry.snapshots.insert(snapshot, version);
+                entry.snapshots.insert(snapshot, Box::new(version));
             }
         }
         Record::DeleteBlob {
@@ -439,10 +439,10 @@ fn put_version(
         None => {
             container.blobs.insert(
                 blob,
-                BlobEntry {
+                Box::new(BlobEntry {
                     current,
                     snapshots: BTreeMap::new(),
-                },
+                }),
             );
         }
     }
