@@ -23,7 +23,7 @@ use crate::guest::{self, ExtensionGoal};
 use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
-use crate::store::placeholders;
+use crate::store::{placeholders, Backend};
 use vaultsim_protocol::extension::codes::{
     AzureBackupError, BACKUP_IN_PROGRESS, CONFIG_PARSING, INTERNAL_ERROR, VM_AGENT_NOT_REGISTERED,
     VM_NOT_FOUND,
@@ -431,18 +431,22 @@ async fn vms_for_tasks(
     disk_accounts: &HashMap<String, Arc<DiskAccount>>,
 ) -> Result<HashMap<String, TaskVm>, EngineError> {
     let mut vms = HashMap::with_capacity(requests.len());
+    let backend = Backend::of(tx);
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
-        let ids = placeholders(1, chunk.len());
         // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
         // statistics, otherwise scanned every agent's certificate for each batch).
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "select v.vm_id, v.os_type, g.certificate_pem from virtual_machine v \
-             join vm_guest g on g.vm_id = v.vm_id where v.vm_id in ({ids}) \
-             and g.vm_id in ({ids})"
-        );
+             join vm_guest g on g.vm_id = v.vm_id where v.vm_id in ({}) \
+             and g.vm_id in ({})",
+            placeholders(1, chunk.len()),
+            placeholders(chunk.len() + 1, chunk.len())
+        ));
         let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
-        for request in chunk {
-            query = query.bind(request.target.vm_id.clone());
+        for _side in 0..2 {
+            for request in chunk {
+                query = query.bind(request.target.vm_id.clone());
+            }
         }
         for (vm_id, os_type, certificate_pem) in query.fetch_all(&mut *tx).await? {
             vms.insert(
@@ -455,10 +459,11 @@ async fn vms_for_tasks(
                 },
             );
         }
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
-             where vm_id in ({ids}) order by vm_id, lun"
-        );
+             where vm_id in ({}) order by vm_id, lun",
+            placeholders(1, chunk.len())
+        ));
         let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
         for request in chunk {
             query = query.bind(request.target.vm_id.clone());
@@ -494,11 +499,12 @@ async fn existing_vms(
     vm_ids: &[&str],
 ) -> Result<HashSet<String>, EngineError> {
     let mut existing = HashSet::new();
+    let backend = Backend::of(tx);
     for chunk in vm_ids.chunks(VMS_PER_STATEMENT) {
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "select vm_id from virtual_machine where vm_id in ({})",
             placeholders(1, chunk.len())
-        );
+        ));
         let mut query = sqlx::query_scalar::<_, String>(&sql);
         for vm_id in chunk {
             query = query.bind(*vm_id);

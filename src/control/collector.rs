@@ -573,11 +573,11 @@ async fn disks_of_vms(
 ) -> Result<HashMap<String, Vec<SnapshotDisk>>, EngineError> {
     let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
     for chunk in tasks.chunks(200) {
-        let sql = format!(
+        let sql = engine.db().backend().bulk_statement(format!(
             "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
              where vm_id in ({}) order by vm_id, lun",
             placeholders(1, chunk.len())
-        );
+        ));
         let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
         for task in chunk {
             query = query.bind(task.vm_id.clone());

@@ -16,7 +16,7 @@ use super::tasks::Trigger;
 use super::EngineError;
 use crate::resources::policy::IaasVmPolicy;
 use crate::resources::protection::names::VmName;
-use crate::store::{from_micros, placeholders, to_micros};
+use crate::store::{from_micros, placeholders, to_micros, Backend};
 
 /// `next_backup_at` of an item whose policy never runs.
 const NEVER: i64 = i64::MAX;
@@ -175,17 +175,18 @@ async fn claim(
             .push(run.request.target.item_key.as_str());
     }
     let mut claimed = HashSet::with_capacity(planned.len());
+    let backend = Backend::of(tx);
     for ((vault_id, due, next), items) in groups {
         for chunk in items.chunks(CLAIMS_PER_STATEMENT) {
             // `next_backup_at + 0` keeps planners off the due-run index: every row of a
             // burst shares that value, so the index would walk all of them per statement
             // (PostgreSQL did, taking minutes for 100,000 items); the primary key finds
             // exactly these rows.
-            let sql = format!(
+            let sql = backend.bulk_statement(format!(
                 "update protected_item set next_backup_at = $1 where vault_id = $2 \
                  and next_backup_at + 0 = $3 and item_key in ({}) returning item_key",
                 placeholders(4, chunk.len())
-            );
+            ));
             let mut query = sqlx::query_scalar::<_, String>(&sql)
                 .bind(next)
                 .bind(vault_id)

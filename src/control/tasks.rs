@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyConnection;
 
 use super::EngineError;
-use crate::store::{columns, placeholders, to_micros, Db};
+use crate::store::{columns, placeholders, to_micros, value_rows, Backend, Db};
 
 /// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`; or
 /// `Cancelled` while awaiting its snapshot.
@@ -145,20 +145,17 @@ const TASK_COLUMNS: &str = "task_id, job_id, attempt, vault_id, item_key, vm_id,
      logs_blob, status_etag, snapshot, bytes_transferred, created_at, account_skew_seconds, \
      snapshot_task_token_sha256";
 
-/// Tasks inserted per statement: 20 parameters each.
+/// Tasks inserted per statement: 21 parameters each.
 const TASKS_PER_STATEMENT: usize = 20;
 
 /// Records tasks in bulk, a few statements for many tasks.
 pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result<(), EngineError> {
+    let backend = Backend::of(tx);
     for chunk in tasks.chunks(TASKS_PER_STATEMENT) {
-        // created_at and updated_at are the same value.
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|r| format!("({}, ${})", placeholders(r * 20 + 1, 20), r * 20 + 18))
-            .collect();
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "insert into backup_task ({TASK_COLUMNS}, updated_at) values {}",
-            rows.join(", ")
-        );
+            value_rows(chunk.len(), 21)
+        ));
         let mut query = sqlx::query(&sql);
         for task in chunk {
             query = query
@@ -181,7 +178,9 @@ pub async fn insert_many(tx: &mut AnyConnection, tasks: &[BackupTask]) -> Result
                 .bind(task.bytes_transferred)
                 .bind(to_micros(task.created_at))
                 .bind(task.account_skew_seconds)
-                .bind(task.snapshot_task_token_sha256.clone());
+                .bind(task.snapshot_task_token_sha256.clone())
+                // updated_at: created_at.
+                .bind(to_micros(task.created_at));
         }
         query.execute(&mut *tx).await?;
     }
@@ -202,10 +201,10 @@ pub async fn get(db: &Db, task_id: &str) -> Result<Option<BackupTask>, EngineErr
 pub async fn get_many(db: &Db, task_ids: &[String]) -> Result<Vec<BackupTask>, EngineError> {
     let mut found = Vec::with_capacity(task_ids.len());
     for chunk in task_ids.chunks(200) {
-        let sql = format!(
+        let sql = db.backend().bulk_statement(format!(
             "select {TASK_COLUMNS} from backup_task where task_id in ({})",
             placeholders(1, chunk.len())
-        );
+        ));
         let mut query = sqlx::query_as(&sql);
         for id in chunk {
             query = query.bind(id.clone());
@@ -264,13 +263,14 @@ pub async fn items_backing_up(
         by_vault.entry(vault_id).or_default().push(item_key);
     }
     let mut running = HashSet::new();
+    let backend = Backend::of(conn);
     for (vault_id, item_keys) in by_vault {
         for chunk in item_keys.chunks(ITEMS_PER_STATEMENT) {
-            let sql = format!(
+            let sql = backend.bulk_statement(format!(
                 "select distinct item_key from backup_task where vault_id = $1 \
                  and state in ($2, $3) and item_key in ({})",
                 placeholders(4, chunk.len())
-            );
+            ));
             let mut query = sqlx::query_scalar::<_, String>(&sql)
                 .bind(vault_id)
                 .bind(TaskState::AwaitingSnapshot.as_str())

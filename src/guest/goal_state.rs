@@ -14,7 +14,7 @@ use sqlx::{AnyConnection, Row};
 use super::notifier::GoalStateNotifier;
 use super::GuestError;
 use crate::resources::names::key;
-use crate::store::{json_column, placeholders, to_micros, Db};
+use crate::store::{json_column, placeholders, to_micros, Backend, Db};
 
 /// How long a goal-state poll waits for a change when the agent does not say.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(25);
@@ -61,14 +61,15 @@ pub async fn publish_extensions(
     now: DateTime<Utc>,
 ) -> Result<Vec<i64>, GuestError> {
     let mut sequence_numbers = Vec::with_capacity(goals.len());
+    let backend = Backend::of(tx);
     for chunk in goals.chunks(GOALS_PER_STATEMENT) {
         // The VM rows first: they prove the VMs exist and, on PostgreSQL, order concurrent
         // publishers to one VM before either touches the extension row.
-        let bump = format!(
+        let bump = backend.bulk_statement(format!(
             "update virtual_machine set goal_state_incarnation = goal_state_incarnation + 1 \
              where vm_id in ({})",
             placeholders(1, chunk.len())
-        );
+        ));
         let mut query = sqlx::query(&bump);
         for (vm_id, _) in chunk {
             query = query.bind(vm_id.clone());
@@ -95,7 +96,7 @@ pub async fn publish_extensions(
                 )
             })
             .collect();
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "insert into vm_extension (vm_id, name_key, name, publisher, extension_type, \
              type_handler_version, auto_upgrade_minor_version, provisioning_state, settings, \
              updated_at, sequence_number, handler_settings) values {} \
@@ -107,7 +108,7 @@ pub async fn publish_extensions(
              handler_settings = excluded.handler_settings, handler_state = 'enabled' \
              returning vm_id, sequence_number",
             rows.join(", ")
-        );
+        ));
         let mut query = sqlx::query(&sql);
         for (vm_id, goal) in chunk {
             query = query

@@ -146,10 +146,10 @@ async fn incarnations(
     db: &Db,
     batch: &[(String, i64)],
 ) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let sql = format!(
+    let sql = db.backend().bulk_statement(format!(
         "select vm_id, goal_state_incarnation from virtual_machine where vm_id in ({})",
         placeholders(1, batch.len())
-    );
+    ));
     let mut query = sqlx::query(&sql);
     for (vm_id, _) in batch {
         query = query.bind(vm_id);

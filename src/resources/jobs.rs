@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::ResourceError;
-use crate::store::{from_micros, json_column, to_micros, value_rows, Db};
+use crate::store::{from_micros, json_column, to_micros, value_rows, Backend, Db};
 
 /// What a job does (`properties.operation`); parsed in any case.
 #[derive(
@@ -298,8 +298,7 @@ pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, R
     Ok(ids.pop().expect("one id per job"))
 }
 
-/// Jobs inserted per statement (13 parameters each). SQLite looks parameters up by name,
-/// linearly, so very long statements cost more per row than short ones.
+/// Jobs inserted per statement (13 parameters each).
 const JOBS_PER_STATEMENT: usize = 25;
 
 /// A job's columns, in the order [`create_jobs`] binds them and [`job_from_row`] reads them.
@@ -313,11 +312,12 @@ pub async fn create_jobs(
     jobs: Vec<NewJob>,
 ) -> Result<Vec<String>, ResourceError> {
     let mut ids = Vec::with_capacity(jobs.len());
+    let backend = Backend::of(tx);
     for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
-        let sql = format!(
+        let sql = backend.bulk_statement(format!(
             "insert into backup_job ({JOB_COLUMNS}) values {}",
             value_rows(chunk.len(), 13)
-        );
+        ));
         let mut query = sqlx::query(&sql);
         for job in chunk {
             let job_id = uuid::Uuid::new_v4().to_string();
