@@ -1,5 +1,11 @@
 //! vaultsim: a local, faithful simulator of Azure Backup for virtual machines.
 
+/// mimalloc rather than glibc's allocator, for every binary of this crate (the service, its
+/// benches and tests alike): with glibc, a burst of 100,000 backups peaked at 954 MiB of
+/// resident memory for 533 MB of live heap, the rest freed pages kept by per-thread arenas.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The management API (ARM routes, token issuer, admin routes).
 pub mod api;
 /// Token issuing and checking.
