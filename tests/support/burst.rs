@@ -58,6 +58,29 @@ pub fn engine(db: Db, storage: Storage, clock: &Clock, instance_id: &str) -> Eng
     )
 }
 
+/// The properties of a standard policy: daily at 02:00 in `time_zone`, points kept 7 days,
+/// instant snapshots 2 days. The burst's items follow it, and so do the backup tests'.
+pub fn daily_policy(time_zone: &str) -> serde_json::Value {
+    json!({
+        "backupManagementType": "AzureIaasVM",
+        "schedulePolicy": {
+            "schedulePolicyType": "SimpleSchedulePolicy",
+            "scheduleRunFrequency": "Daily",
+            "scheduleRunTimes": ["2026-01-01T02:00:00Z"],
+            "scheduleWeeklyFrequency": 0
+        },
+        "retentionPolicy": {
+            "retentionPolicyType": "LongTermRetentionPolicy",
+            "dailySchedule": {
+                "retentionTimes": ["2026-01-01T02:00:00Z"],
+                "retentionDuration": {"count": 7, "durationType": "Days"}
+            }
+        },
+        "instantRpRetentionRangeInDays": 2,
+        "timeZone": time_zone
+    })
+}
+
 /// A tenant, group, vault and daily 02:00 policy through the domain functions; then VMs,
 /// disks (page blobs), agents and protected items in bulk SQL, all due at `due`.
 pub async fn seed(
@@ -99,25 +122,7 @@ pub async fn seed(
     )
     .await
     .unwrap();
-    let daily = IaasVmPolicy::from_properties(&json!({
-        "backupManagementType": "AzureIaasVM",
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": ["2026-01-01T02:00:00Z"],
-            "scheduleWeeklyFrequency": 0
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": ["2026-01-01T02:00:00Z"],
-                "retentionDuration": {"count": 7, "durationType": "Days"}
-            }
-        },
-        "instantRpRetentionRangeInDays": 2,
-        "timeZone": "UTC"
-    }))
-    .unwrap();
+    let daily = IaasVmPolicy::from_properties(&daily_policy("UTC")).unwrap();
     policy::put(db, &vault.record, "daily", daily, clock.now())
         .await
         .unwrap();

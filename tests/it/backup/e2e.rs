@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use vaultsim_protocol::extension::status::SnapshotInfo;
 
 use super::standin::VmStandIn;
+use crate::burst;
 use crate::management::app::ManagementApp;
 use crate::on_both_backends;
 
@@ -21,27 +22,9 @@ pub const VM: &str = "vm1";
 pub const POLICY: &str = "daily0200";
 pub const GIB: u64 = 1 << 30;
 
-/// A standard policy: daily at 02:00 in `time_zone`, points kept 7 days, instant
-/// snapshots 2 days.
+/// A standard policy's request body (see [`burst::daily_policy`]).
 pub fn daily_policy(time_zone: &str) -> Value {
-    json!({"properties": {
-        "backupManagementType": "AzureIaasVM",
-        "schedulePolicy": {
-            "schedulePolicyType": "SimpleSchedulePolicy",
-            "scheduleRunFrequency": "Daily",
-            "scheduleRunTimes": ["2026-01-01T02:00:00Z"],
-            "scheduleWeeklyFrequency": 0
-        },
-        "retentionPolicy": {
-            "retentionPolicyType": "LongTermRetentionPolicy",
-            "dailySchedule": {
-                "retentionTimes": ["2026-01-01T02:00:00Z"],
-                "retentionDuration": {"count": 7, "durationType": "Days"}
-            }
-        },
-        "instantRpRetentionRangeInDays": 2,
-        "timeZone": time_zone
-    }})
+    json!({"properties": burst::daily_policy(time_zone)})
 }
 
 /// A group and vault with the daily policy, and a Linux VM (1 GiB OS disk, 1 GiB data
