@@ -134,7 +134,8 @@ impl Db {
                 Some(options(CacheSize::Writer).max_connections(1)),
             ),
             // Each connection is a server process: a few, kept busy, use a small machine's
-            // cores better than many switching between each other.
+            // cores better than many switching between each other. (The cache size is
+            // SQLite's pragma; PostgreSQL's connections run none.)
             Backend::Postgres => (options(CacheSize::Reader).max_connections(6), None),
         };
         if backend == Backend::Postgres {
