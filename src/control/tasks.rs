@@ -323,6 +323,48 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
+/// A transfer that finished: its task and the bytes it moved.
+#[derive(Debug, Clone)]
+pub struct FinishedTransfer {
+    pub task_id: String,
+    pub bytes_transferred: i64,
+    pub at: DateTime<Utc>,
+}
+
+/// Transfers completed per statement (3 parameters each).
+const TRANSFERS_PER_STATEMENT: usize = 100;
+
+/// Moves the tasks of finished transfers from `Transferring` to `Completed` in one
+/// statement per hundred, answering the ids of those that moved (a task that moved on
+/// meanwhile, failed or taken over, is left as it is).
+pub async fn complete_transfers(
+    tx: &mut AnyConnection,
+    transfers: &[FinishedTransfer],
+) -> Result<HashSet<String>, EngineError> {
+    let backend = Backend::of(tx);
+    let mut moved = HashSet::with_capacity(transfers.len());
+    for chunk in transfers.chunks(TRANSFERS_PER_STATEMENT) {
+        let sql = backend.bulk_statement(format!(
+            "update backup_task set state = '{}', bytes_transferred = v.column2, \
+             updated_at = v.column3 from (values {}) as v \
+             where backup_task.task_id = v.column1 and backup_task.state = '{}' \
+             returning backup_task.task_id",
+            TaskState::Completed.as_str(),
+            value_rows(chunk.len(), 3),
+            TaskState::Transferring.as_str(),
+        ));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for transfer in chunk {
+            query = query
+                .bind(transfer.task_id.clone())
+                .bind(transfer.bytes_transferred)
+                .bind(to_micros(transfer.at));
+        }
+        moved.extend(query.fetch_all(&mut *tx).await?);
+    }
+    Ok(moved)
+}
+
 /// Cancels a job's task still waiting for its snapshot: the collector then ignores its
 /// status blob and the item may back up again. False when no task of the job was waiting
 /// (it moved on to the transfer first).

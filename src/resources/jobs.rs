@@ -3,7 +3,7 @@
 //! the transaction of the change they report ([`create_job`], [`update`], [`finish`] take a
 //! connection, so a caller passes its transaction), and read from the pool.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::ResourceError;
-use crate::store::{from_micros, json_column, to_micros, value_rows, Backend, Db};
+use crate::store::{from_micros, json_column, placeholders, to_micros, value_rows, Backend, Db};
 
 /// What a job does (`properties.operation`); parsed in any case.
 #[derive(
@@ -402,7 +402,19 @@ pub async fn finish(
     job_id: &str,
     outcome: JobOutcome,
 ) -> Result<(), ResourceError> {
-    if !outcome.status.is_terminal() {
+    finish_many(tx, vec![(job_id.to_owned(), outcome)]).await
+}
+
+/// Jobs ended per statement (5 parameters each).
+const ENDINGS_PER_STATEMENT: usize = 100;
+
+/// [`finish`] for many jobs (ids with their outcomes), a statement per hundred. 404 when
+/// any of them does not exist.
+pub async fn finish_many(
+    tx: &mut AnyConnection,
+    outcomes: Vec<(String, JobOutcome)>,
+) -> Result<(), ResourceError> {
+    if let Some((_, outcome)) = outcomes.iter().find(|(_, o)| !o.status.is_terminal()) {
         return Err(ResourceError::invalid(
             "InvalidJobStatus",
             format!(
@@ -411,18 +423,31 @@ pub async fn finish(
             ),
         ));
     }
-    let done = sqlx::query(
-        "update backup_job set status = $2, end_time = $3, error_details = $4, \
-         extended_info = coalesce($5, extended_info) where job_id = $1",
-    )
-    .bind(job_id)
-    .bind(outcome.status.as_str())
-    .bind(to_micros(outcome.end_time))
-    .bind(to_json(&outcome.error_details))
-    .bind(outcome.extended_info.as_ref().map(to_json))
-    .execute(&mut *tx)
-    .await?;
-    found(done.rows_affected(), job_id)
+    let backend = Backend::of(tx);
+    for chunk in outcomes.chunks(ENDINGS_PER_STATEMENT) {
+        // One row of values per job, joined on its id (`column1`... are the names both
+        // SQLite and PostgreSQL give a `values` list's columns).
+        let sql = backend.bulk_statement(format!(
+            "update backup_job set status = v.column2, end_time = v.column3, \
+             error_details = v.column4, extended_info = coalesce(v.column5, backup_job.extended_info) \
+             from (values {}) as v where backup_job.job_id = v.column1 returning backup_job.job_id",
+            value_rows(chunk.len(), 5)
+        ));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (job_id, outcome) in chunk {
+            query = query
+                .bind(job_id.clone())
+                .bind(outcome.status.as_str())
+                .bind(to_micros(outcome.end_time))
+                .bind(to_json(&outcome.error_details))
+                .bind(outcome.extended_info.as_ref().map(to_json));
+        }
+        let ended: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        if let Some((missing, _)) = chunk.iter().find(|(job_id, _)| !ended.contains(job_id)) {
+            return Err(not_found(missing));
+        }
+    }
+    Ok(())
 }
 
 /// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
@@ -446,6 +471,33 @@ pub async fn get_in(
     .await?
     .ok_or_else(|| not_found(job_id))?;
     job_from_row(&row)
+}
+
+/// Jobs read per statement.
+const JOBS_PER_READ: usize = 200;
+
+/// The jobs of `job_ids` (any vault's; the absent left out) on a given connection, by id.
+pub async fn get_many_in(
+    conn: &mut AnyConnection,
+    job_ids: &[&str],
+) -> Result<HashMap<String, Job>, ResourceError> {
+    let mut jobs = HashMap::with_capacity(job_ids.len());
+    let backend = Backend::of(conn);
+    for chunk in job_ids.chunks(JOBS_PER_READ) {
+        let sql = backend.bulk_statement(format!(
+            "select {JOB_COLUMNS} from backup_job where job_id in ({})",
+            placeholders(1, chunk.len())
+        ));
+        let mut query = sqlx::query(&sql);
+        for job_id in chunk {
+            query = query.bind(job_id.to_ascii_lowercase());
+        }
+        for row in query.fetch_all(&mut *conn).await? {
+            let job = job_from_row(&row)?;
+            jobs.insert(job.job_id.clone(), job);
+        }
+    }
+    Ok(jobs)
 }
 
 /// Where a page of jobs starts: after the job with this start time and id (newest first).
@@ -603,7 +655,8 @@ fn found(rows: u64, job_id: &str) -> Result<(), ResourceError> {
     }
 }
 
-fn not_found(job_id: &str) -> ResourceError {
+/// 404 `BMSUserErrorJobNotFound` for `job_id`.
+pub fn not_found(job_id: &str) -> ResourceError {
     ResourceError::not_found(
         "BMSUserErrorJobNotFound",
         format!("Job '{job_id}' was not found in this vault."),

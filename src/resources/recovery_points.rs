@@ -3,6 +3,8 @@
 //! The backup engine records them with [`record`] inside its own transaction; clients list
 //! and read them.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::ResourceError;
-use crate::store::{from_micros, json_column, to_micros, Db};
+use crate::store::{from_micros, json_column, to_micros, value_rows, Backend, Db};
 
 /// Where a recovery point's data lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
@@ -104,50 +106,83 @@ pub async fn record(
     tx: &mut AnyConnection,
     point: NewRecoveryPoint,
 ) -> Result<String, ResourceError> {
-    let time = to_micros(point.time);
-    let moved = sqlx::query(
-        "update protected_item set last_recovery_point = \
-         case when last_recovery_point is null or last_recovery_point < $3 \
-         then $3 else last_recovery_point end \
-         where vault_id = $1 and item_key = $2",
-    )
-    .bind(&point.vault_id)
-    .bind(&point.item_key)
-    .bind(time)
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() == 0 {
-        return Err(ResourceError::not_found(
-            "BMSUserErrorDataSourceObjectNotFound",
-            format!(
-                "Item '{}' is not protected by this vault; no recovery point can be recorded for it.",
-                point.item_key
-            ),
+    let mut names = record_many(tx, vec![point]).await?;
+    Ok(names.pop().expect("one name per point"))
+}
+
+/// Points recorded per statement (11 parameters each).
+const POINTS_PER_STATEMENT: usize = 100;
+
+/// [`record`] for many points (of distinct items), answering their names in order: two
+/// statements per hundred points. 404 when any item does not exist.
+pub async fn record_many(
+    tx: &mut AnyConnection,
+    points: Vec<NewRecoveryPoint>,
+) -> Result<Vec<String>, ResourceError> {
+    let backend = Backend::of(tx);
+    let mut names = Vec::with_capacity(points.len());
+    for chunk in points.chunks(POINTS_PER_STATEMENT) {
+        // One row of values per point, joined on its item (`column1`... are the names both
+        // SQLite and PostgreSQL give a `values` list's columns).
+        let sql = backend.bulk_statement(format!(
+            "update protected_item set last_recovery_point = \
+             case when last_recovery_point is null or last_recovery_point < v.column3 \
+             then v.column3 else last_recovery_point end \
+             from (values {}) as v where protected_item.vault_id = v.column1 \
+             and protected_item.item_key = v.column2 \
+             returning protected_item.vault_id, protected_item.item_key",
+            value_rows(chunk.len(), 3)
         ));
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+        for point in chunk {
+            query = query
+                .bind(point.vault_id.clone())
+                .bind(point.item_key.clone())
+                .bind(to_micros(point.time));
+        }
+        let items: HashSet<(String, String)> =
+            query.fetch_all(&mut *tx).await?.into_iter().collect();
+        if let Some(point) = chunk
+            .iter()
+            .find(|p| !items.contains(&(p.vault_id.clone(), p.item_key.clone())))
+        {
+            return Err(ResourceError::not_found(
+                "BMSUserErrorDataSourceObjectNotFound",
+                format!(
+                    "Item '{}' is not protected by this vault; no recovery point can be recorded for it.",
+                    point.item_key
+                ),
+            ));
+        }
+        let sql = backend.bulk_statement(format!(
+            "insert into recovery_point (vault_id, item_key, recovery_point_id, recovery_point_time, \
+             recovery_point_type, tier_details, properties, task_id, expires_at, \
+             instant_expires_at, disks) values {}",
+            value_rows(chunk.len(), 11)
+        ));
+        let mut query = sqlx::query(&sql);
+        for point in chunk {
+            let name = rand::thread_rng()
+                .gen_range(10_000_000_000_000_i64..100_000_000_000_000)
+                .to_string();
+            let storage = point.storage.as_ref();
+            query = query
+                .bind(point.vault_id.clone())
+                .bind(point.item_key.clone())
+                .bind(name.clone())
+                .bind(to_micros(point.time))
+                .bind(point.recovery_point_type.clone())
+                .bind(serde_json::to_string(&point.tiers).expect("tiers serialize"))
+                .bind(serde_json::to_string(&point.details).expect("details serialize"))
+                .bind(storage.map(|s| s.task_id.clone()))
+                .bind(storage.and_then(|s| s.expires_at).map(to_micros))
+                .bind(storage.and_then(|s| s.instant_expires_at).map(to_micros))
+                .bind(storage.map(|s| s.disks.clone()));
+            names.push(name);
+        }
+        query.execute(&mut *tx).await?;
     }
-    let name = rand::thread_rng()
-        .gen_range(10_000_000_000_000_i64..100_000_000_000_000)
-        .to_string();
-    let storage = point.storage.as_ref();
-    sqlx::query(
-        "insert into recovery_point (vault_id, item_key, recovery_point_id, recovery_point_time, \
-         recovery_point_type, tier_details, properties, task_id, expires_at, \
-         instant_expires_at, disks) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(&point.vault_id)
-    .bind(&point.item_key)
-    .bind(&name)
-    .bind(time)
-    .bind(&point.recovery_point_type)
-    .bind(serde_json::to_string(&point.tiers).expect("tiers serialize"))
-    .bind(serde_json::to_string(&point.details).expect("details serialize"))
-    .bind(storage.map(|s| s.task_id.clone()))
-    .bind(storage.and_then(|s| s.expires_at).map(to_micros))
-    .bind(storage.and_then(|s| s.instant_expires_at).map(to_micros))
-    .bind(storage.map(|s| s.disks.clone()))
-    .execute(&mut *tx)
-    .await?;
-    Ok(name)
+    Ok(names)
 }
 
 /// Bounds on the recovery point time, inclusive.
