@@ -4,14 +4,17 @@
 //! per-item transfer locks). It calls no phase; the run loop (`run_loop.rs`) does.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 
+use super::group_commit::GroupCommit;
+use super::lease::TransferClaims;
 use super::lease::Work;
+use super::recorder::RecordPoints;
 use crate::clock::Clock;
 use crate::guest::GoalStateNotifier;
 use crate::health::TickRecord;
@@ -55,6 +58,10 @@ struct Inner {
     /// instead of timing out on the database pool.
     collecting: Arc<Semaphore>,
     transfers: Arc<Semaphore>,
+    copies: Arc<Semaphore>,
+    /// Group commits, each started at its first use (a runtime is needed to start it).
+    recorder: OnceLock<GroupCommit<RecordPoints>>,
+    transfer_claims: OnceLock<GroupCommit<TransferClaims>>,
     /// One transfer at a time per item: its vault copy is written in place.
     item_transfers: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// When the run loop last ticked, for readiness.
@@ -88,8 +95,11 @@ fn skew_of(
 
 /// Status blobs read and judged at once.
 const CONCURRENT_COLLECTIONS: usize = 16;
-/// Transfers to the vault at once: each streams from the store on a blocking thread.
-const CONCURRENT_TRANSFERS: usize = 4;
+/// Transfers to the vault in flight at once (claimed, copying, or waiting to be recorded):
+/// enough that the recorder commits them in batches of hundreds.
+const CONCURRENT_TRANSFERS: usize = 256;
+/// Transfers copying disks at once: each streams from the store on a blocking thread.
+const CONCURRENT_COPIES: usize = 4;
 
 /// Holds an item's transfer lock; forgets the lock once no one else wants it.
 pub(super) struct ItemTransferGuard {
@@ -130,6 +140,9 @@ impl Engine {
                 running: Mutex::default(),
                 collecting: Arc::new(Semaphore::new(CONCURRENT_COLLECTIONS)),
                 transfers: Arc::new(Semaphore::new(CONCURRENT_TRANSFERS)),
+                copies: Arc::new(Semaphore::new(CONCURRENT_COPIES)),
+                recorder: OnceLock::new(),
+                transfer_claims: OnceLock::new(),
                 item_transfers: Mutex::default(),
                 ticks: Arc::default(),
             }),
@@ -259,12 +272,7 @@ impl Engine {
 
     /// Waits for room to collect one more status blob.
     pub(super) async fn collection_permit(&self) -> OwnedSemaphorePermit {
-        self.inner
-            .collecting
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
+        permit(&self.inner.collecting).await
     }
 
     /// Waits until no other transfer of the item (`vault_id/item_key`) runs here; the
@@ -286,13 +294,36 @@ impl Engine {
 
     /// Waits for room to run one more transfer.
     pub(super) async fn transfer_permit(&self) -> OwnedSemaphorePermit {
-        self.inner
-            .transfers
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed")
+        permit(&self.inner.transfers).await
     }
+
+    /// Waits for room to copy one more transfer's disks.
+    pub(super) async fn copy_permit(&self) -> OwnedSemaphorePermit {
+        permit(&self.inner.copies).await
+    }
+
+    /// Where finished transfers are recorded.
+    pub(super) fn recorder(&self) -> &GroupCommit<RecordPoints> {
+        self.inner
+            .recorder
+            .get_or_init(|| GroupCommit::start(self.inner.db.clone(), RecordPoints))
+    }
+
+    /// Where this engine claims the transfers it starts.
+    pub(super) fn transfer_claims(&self) -> &GroupCommit<TransferClaims> {
+        self.inner.transfer_claims.get_or_init(|| {
+            let owner = self.inner.config.instance_id.clone();
+            GroupCommit::start(self.inner.db.clone(), TransferClaims { owner })
+        })
+    }
+}
+
+async fn permit(semaphore: &Arc<Semaphore>) -> OwnedSemaphorePermit {
+    semaphore
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub enum EngineError {
     Corrupt { what: &'static str, detail: String },
     #[error("a blocking task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error("the engine's group commit has stopped")]
+    GroupCommitStopped,
 }
 
 impl EngineError {

@@ -5,11 +5,14 @@
 //!
 //! Leases are in real time, not simulated time: the simulated clock can jump by months.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::store::{to_micros, Db};
+use super::group_commit::BatchWrite;
+use super::EngineError;
+use crate::store::{placeholders, to_micros, Db};
 
 /// How long a lease holds without renewal: how long work of a dead engine waits.
 pub const LEASE: Duration = Duration::from_secs(20);
@@ -43,19 +46,60 @@ fn lease_until() -> i64 {
 /// it lapsed, or `owner` held it before a restart). False when the work is done or
 /// another live engine runs it.
 pub async fn claim(db: &Db, work: Work, key: &str, owner: &str) -> Result<bool, sqlx::Error> {
+    Ok(claim_many(db, work, &[key.to_owned()], owner)
+        .await?
+        .contains(key))
+}
+
+/// Keys claimed per statement.
+const CLAIMS_PER_STATEMENT: usize = 200;
+
+/// [`claim`] for many pieces of work at once, answering the keys now held: one statement
+/// per two hundred.
+pub async fn claim_many(
+    db: &Db,
+    work: Work,
+    keys: &[String],
+    owner: &str,
+) -> Result<HashSet<String>, sqlx::Error> {
     let (table, key_column, to_do) = work.table();
-    let claimed = sqlx::query(&format!(
-        "update {table} set lease_owner = $2, lease_until = $3 \
-         where {key_column} = $1 and {to_do} \
-         and (lease_owner is null or lease_owner = $2 or lease_until < $4)"
-    ))
-    .bind(key)
-    .bind(owner)
-    .bind(lease_until())
-    .bind(to_micros(Utc::now()))
-    .execute(db.writer())
-    .await?;
-    Ok(claimed.rows_affected() == 1)
+    let backend = db.backend();
+    let mut claimed = HashSet::with_capacity(keys.len());
+    for chunk in keys.chunks(CLAIMS_PER_STATEMENT) {
+        let sql = backend.bulk_statement(format!(
+            "update {table} set lease_owner = $1, lease_until = $2 \
+             where {to_do} and (lease_owner is null or lease_owner = $3 or lease_until < $4) \
+             and {key_column} in ({}) returning {key_column}",
+            placeholders(5, chunk.len())
+        ));
+        let mut query = sqlx::query_scalar::<_, String>(&sql)
+            .bind(owner)
+            .bind(lease_until())
+            .bind(owner)
+            .bind(to_micros(Utc::now()));
+        for key in chunk {
+            query = query.bind(key.clone());
+        }
+        claimed.extend(query.fetch_all(db.writer()).await?);
+    }
+    Ok(claimed)
+}
+
+/// Claims of one engine's transfers, made together (see [`super::group_commit`]).
+#[derive(Debug)]
+pub struct TransferClaims {
+    pub owner: String,
+}
+
+impl BatchWrite for TransferClaims {
+    type Request = String;
+    type Answer = bool;
+    const MAX_BATCH: usize = CLAIMS_PER_STATEMENT;
+
+    async fn write(&self, db: &Db, task_ids: &[String]) -> Result<Vec<bool>, EngineError> {
+        let claimed = claim_many(db, Work::Transfer, task_ids, &self.owner).await?;
+        Ok(task_ids.iter().map(|id| claimed.contains(id)).collect())
+    }
 }
 
 /// Renews `owner`'s lease of `key` every few seconds while the work runs. Returns only
@@ -175,6 +219,38 @@ mod tests {
             .await
             .unwrap()
             .is_empty());
+    }
+
+    #[tokio::test]
+    async fn claiming_many_at_once_takes_only_the_work_no_other_engine_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_with_a_transfer(dir.path()).await;
+        for (task_id, state) in [
+            ("t2", "Transferring"),
+            ("t3", "Transferring"),
+            ("t4", "Completed"),
+        ] {
+            sqlx::query(
+                "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
+                 trigger_kind, scheduled_at, state, deadline_at, status_container, status_blob, \
+                 logs_blob, created_at, updated_at) values ($1, $1, 1, 'v', $1, 'vm', \
+                 'OnDemand', 0, $2, 0, 'c', 's', 'l', 0, 0)",
+            )
+            .bind(task_id)
+            .bind(state)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        assert!(claim(&db, Work::Transfer, "t2", "b").await.unwrap());
+        let keys: Vec<String> = ["t1", "t2", "t3", "t4", "none"].map(String::from).into();
+        let claimed = claim_many(&db, Work::Transfer, &keys, "a").await.unwrap();
+        assert_eq!(
+            claimed,
+            HashSet::from(["t1".to_owned(), "t3".to_owned()]),
+            "t2 is b's, t4 is done, none does not exist"
+        );
+        assert_eq!(unowned(&db, Work::Transfer, "b", 10).await.unwrap(), ["t2"]);
     }
 
     #[tokio::test]

@@ -17,6 +17,8 @@ pub mod engine;
 mod error;
 /// Applying retention: instant snapshot and recovery point expiry.
 pub mod expiry;
+/// Many callers' writes of one kind in one transaction.
+mod group_commit;
 /// Work leases: which engine runs a transfer or restore, so a dead one's work moves on.
 mod lease;
 /// The task the extension receives: taskId, ticks, SAS URIs, objectStr, handler settings.
@@ -27,6 +29,8 @@ pub mod on_demand;
 mod policies;
 /// Job bookkeeping: task lists, endings, error details.
 mod progress;
+/// Recording finished transfers: their points, items and jobs, many at once.
+mod recorder;
 /// Where a recovery point's data lives, disk by disk.
 mod recovery_point_disks;
 /// Restore jobs.

@@ -8,24 +8,6 @@ use super::EngineError;
 use crate::resources::policy::IaasVmPolicy;
 use crate::store::Db;
 
-/// The policy an item is protected by; `None` once its protection stopped.
-pub async fn of_item(
-    db: &Db,
-    vault_id: &str,
-    item_key: &str,
-) -> Result<Option<IaasVmPolicy>, EngineError> {
-    let properties: Option<String> = sqlx::query_scalar(
-        "select b.properties from protected_item p join backup_policy b \
-         on b.vault_id = p.vault_id and b.name_key = p.policy_key \
-         where p.vault_id = $1 and p.item_key = $2",
-    )
-    .bind(vault_id)
-    .bind(item_key)
-    .fetch_optional(db.pool())
-    .await?;
-    properties.as_deref().map(parse).transpose()
-}
-
 /// Parsed policies by vault and policy key, for one pass.
 #[derive(Default)]
 pub struct PolicyCache {
@@ -61,7 +43,7 @@ impl PolicyCache {
 }
 
 /// A policy as `backup_policy.properties` stores it.
-fn parse(properties: &str) -> Result<IaasVmPolicy, EngineError> {
+pub fn parse(properties: &str) -> Result<IaasVmPolicy, EngineError> {
     let value: serde_json::Value =
         serde_json::from_str(properties).map_err(|e| EngineError::corrupt("policy", e))?;
     IaasVmPolicy::from_properties(&value)

@@ -1,31 +1,22 @@
 //! "Transfer data to vault": for each disk, copy what changed since the previous recovery
 //! point's snapshot into vault storage, then record the recovery point, update the item and
-//! complete the job, in one transaction keyed by the task id, so a transfer re-run after a
+//! complete the job in one transaction (shared with the other transfers that finished
+//! meanwhile, see [`super::recorder`]) keyed by the task id, so a transfer re-run after a
 //! crash never records a second point.
-
-use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::copy_progress::{reporting, CopyingStep};
 use super::engine::Engine;
 use super::lease::{self, Work};
-use super::policies;
 use super::progress::{error_detail, finish_job, JobEnding};
+use super::recorder::PointToRecord;
 use super::recovery_point_disks::RecoveryPointDisk;
-use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
-use super::tasks::{
-    self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState, Trigger,
-};
+use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
 use super::vault_storage::{
     snapshot_size, transfer_disk, vault_disk, CopyProgress, DiskSnapshotRef, VaultDisk,
 };
 use super::EngineError;
 use crate::resources::jobs::{Copied, JobStatus, JobTaskName, JobTaskStatus};
-use crate::resources::recovery_points::{
-    self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
-};
 use crate::storage::Timestamp;
-use crate::store::to_micros;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
 
 /// Starts the transfer of a task whose snapshot was collected, unless it already runs here
@@ -51,7 +42,7 @@ pub fn spawn(engine: &Engine, task_id: &str) {
 /// keeps it.
 async fn claim_and_run(engine: &Engine, task_id: &str) {
     let owner = &engine.config().instance_id;
-    match lease::claim(engine.db(), Work::Transfer, task_id, owner).await {
+    match engine.transfer_claims().submit(task_id.to_owned()).await {
         Ok(true) => {
             tokio::select! {
                 result = run(engine, task_id) => {
@@ -110,8 +101,10 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
         job_id: &task.job_id,
         task: JobTaskName::TransferToVault,
     };
+    let copying = engine.copy_permit().await;
     let copy = copy_disks(engine, &task, &snapshot, &previous, &progress);
     let disks = reporting(engine, step, total, &progress, copy).await?;
+    drop(copying);
     record(
         engine,
         &task,
@@ -202,7 +195,7 @@ async fn previous_disks(
 }
 
 /// Records the recovery point of a finished copy (`copied`: the disks gone through) and
-/// completes the job.
+/// completes the job, with whatever other transfers finished meanwhile.
 async fn record(
     engine: &Engine,
     task: &BackupTask,
@@ -210,123 +203,23 @@ async fn record(
     disks: Vec<RecoveryPointDisk>,
     copied: Copied,
 ) -> Result<(), EngineError> {
-    let bytes_transferred: u64 = disks.iter().map(|d| d.bytes_transferred).sum();
-    let now = engine.clock().now();
-    let expiry = expiry_of(engine, task, snapshot.taken_at).await?;
-    let vm = sqlx::query("select os_type, vm_size from virtual_machine where vm_id = $1")
-        .bind(&task.vm_id)
-        .fetch_optional(engine.db().pool())
-        .await?;
-    let (os_type, vm_size) = match vm {
-        Some(row) => (row.try_get("os_type")?, row.try_get("vm_size")?),
-        None => ("Linux".to_owned(), String::new()),
+    let point = PointToRecord {
+        task: task.clone(),
+        snapshot: snapshot.clone(),
+        disks,
+        copied,
+        now: engine.clock().now(),
     };
-    let mut tx = engine.db().begin_write().await?;
-    let moved = tasks::transition(
-        &mut tx,
-        &task.task_id,
-        TaskState::Transferring,
-        TaskState::Completed,
-        TaskChange {
-            bytes_transferred: Some(bytes_transferred as i64),
-            ..TaskChange::default()
-        },
-        now,
-    )
-    .await?;
-    if !moved {
-        return Ok(());
+    let bytes_transferred = point.bytes_transferred();
+    if engine.recorder().submit(point).await? {
+        metrics::counter!("vaultsim_backup_bytes_transferred_total").increment(bytes_transferred);
+        tracing::info!(
+            task_id = task.task_id,
+            bytes_transferred,
+            "recovery point recorded"
+        );
     }
-    recovery_points::record(
-        &mut tx,
-        NewRecoveryPoint {
-            vault_id: task.vault_id.clone(),
-            item_key: task.item_key.clone(),
-            time: snapshot.taken_at,
-            recovery_point_type: snapshot.consistency.clone(),
-            tiers: vec![
-                Tier {
-                    tier_type: TierType::InstantRP,
-                    status: TierStatus::Valid,
-                },
-                Tier {
-                    tier_type: TierType::HardenedRP,
-                    status: TierStatus::Valid,
-                },
-            ],
-            details: RecoveryPointDetails {
-                os_type,
-                virtual_machine_size: vm_size,
-                source_vm_storage_type: "NormalStorage".to_owned(),
-                is_managed_virtual_machine: true,
-                is_source_vm_encrypted: false,
-                original_storage_account_option: false,
-                zones: Vec::new(),
-            },
-            storage: Some(RecoveryPointStorage {
-                task_id: task.task_id.clone(),
-                expires_at: expiry.expires_at,
-                instant_expires_at: Some(expiry.instant_expires_at),
-                disks: serde_json::to_string(&disks).expect("disks serialize"),
-            }),
-        },
-    )
-    .await?;
-    sqlx::query(
-        "update protected_item set last_backup_status = 'Completed', last_backup_time = $3, \
-         health_status = 'Passed', protection_state = case when protection_state = 'IRPending' \
-         then 'Protected' else protection_state end where vault_id = $1 and item_key = $2",
-    )
-    .bind(&task.vault_id)
-    .bind(&task.item_key)
-    .bind(to_micros(task.created_at))
-    .execute(&mut *tx)
-    .await?;
-    let properties = [
-        (
-            "Backup Size",
-            format!("{} MB", bytes_transferred.div_ceil(1 << 20)),
-        ),
-        ("Bytes Transferred", bytes_transferred.to_string()),
-    ];
-    let ending = JobEnding {
-        properties: &properties,
-        copied: Some((JobTaskName::TransferToVault, copied)),
-        ..JobEnding::new(
-            JobStatus::Completed,
-            &[(JobTaskName::TransferToVault, JobTaskStatus::Completed)],
-        )
-    };
-    finish_job(&mut tx, &task.vault_id, &task.job_id, ending, now).await?;
-    tx.commit().await?;
-    metrics::counter!("vaultsim_backup_bytes_transferred_total").increment(bytes_transferred);
-    tracing::info!(
-        task_id = task.task_id,
-        bytes_transferred,
-        "recovery point recorded"
-    );
     Ok(())
-}
-
-/// When the new point expires: by the policy's rules for a scheduled run, at the requested
-/// time for an on-demand one.
-async fn expiry_of(
-    engine: &Engine,
-    task: &BackupTask,
-    taken_at: DateTime<Utc>,
-) -> Result<RecoveryPointExpiry, EngineError> {
-    let policy = policies::of_item(engine.db(), &task.vault_id, &task.item_key).await?;
-    let Some(policy) = policy else {
-        // Protection stopped while the backup ran: keep the point until data is deleted.
-        return Ok(RecoveryPointExpiry {
-            expires_at: None,
-            instant_expires_at: taken_at + chrono::TimeDelta::days(2),
-        });
-    };
-    Ok(match task.trigger {
-        Trigger::Scheduled => scheduled_expiry(&policy, task.scheduled_at, taken_at),
-        Trigger::OnDemand => on_demand_expiry(&policy, taken_at, task.rp_expires_at),
-    })
 }
 
 /// A transfer that cannot complete fails its job; the snapshot stays for the next run.
