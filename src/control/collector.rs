@@ -227,52 +227,70 @@ pub async fn collect_many(
     }
     let now = engine.clock().now();
     let mut tx = engine.db().begin_write().await?;
-    let mut ready = ReadyForTransfer::default();
-    for (task, etag, verdict) in verdicts {
+    let mut etags = Vec::new();
+    let mut snapshots = Vec::new();
+    let mut failures = Vec::new();
+    for (task, etag, verdict) in &verdicts {
         match verdict {
-            Verdict::Transitioning => {
-                sqlx::query("update backup_task set status_etag = $2 where task_id = $1")
-                    .bind(&task.task_id)
-                    .bind(&etag)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Verdict::Snapshot(snapshot) => {
-                let moved = tasks::transition(
-                    &mut tx,
-                    &task.task_id,
-                    TaskState::AwaitingSnapshot,
-                    TaskState::Transferring,
-                    TaskChange {
-                        status_etag: Some(&etag),
-                        snapshot: Some(&snapshot),
-                        ..TaskChange::default()
-                    },
-                    now,
-                )
-                .await?;
-                if moved {
-                    set_task_status(
-                        &mut tx,
-                        &task.vault_id,
-                        &task.job_id,
-                        &[
-                            (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
-                            (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
-                        ],
-                        &[],
-                        now,
-                    )
-                    .await?;
-                    ready.0.push(task.task_id);
-                    count_collected("snapshot");
-                }
-            }
-            Verdict::Failed { error, detail } => {
-                if fail_in(&mut tx, &task, &error, Some(&detail), Some(&etag), now).await? {
-                    count_collected("failed");
-                }
-            }
+            Verdict::Transitioning => etags.push((
+                task.task_id.as_str(),
+                TaskChange {
+                    status_etag: Some(etag),
+                    ..TaskChange::default()
+                },
+            )),
+            Verdict::Snapshot(snapshot) => snapshots.push((
+                task.task_id.as_str(),
+                TaskChange {
+                    status_etag: Some(etag),
+                    snapshot: Some(snapshot),
+                    ..TaskChange::default()
+                },
+            )),
+            Verdict::Failed { error, detail } => failures.push((task, etag, error, detail)),
+        }
+    }
+    // A transitioning status only notes its ETag, so that it is not judged again.
+    tasks::transition_many(
+        &mut tx,
+        TaskState::AwaitingSnapshot,
+        TaskState::AwaitingSnapshot,
+        &etags,
+        now,
+    )
+    .await?;
+    let moved = tasks::transition_many(
+        &mut tx,
+        TaskState::AwaitingSnapshot,
+        TaskState::Transferring,
+        &snapshots,
+        now,
+    )
+    .await?;
+    let mut ready = ReadyForTransfer::default();
+    let mut jobs = Vec::with_capacity(moved.len());
+    for (task, _, verdict) in &verdicts {
+        if matches!(verdict, Verdict::Snapshot(_)) && moved.contains(&task.task_id) {
+            jobs.push((task.vault_id.as_str(), task.job_id.as_str()));
+            ready.0.push(task.task_id.clone());
+            count_collected("snapshot");
+        }
+    }
+    if !jobs.is_empty() {
+        set_task_status(
+            &mut tx,
+            &jobs,
+            &[
+                (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
+                (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
+            ],
+            now,
+        )
+        .await?;
+    }
+    for (task, etag, error, detail) in failures {
+        if fail_in(&mut tx, task, error, Some(detail), Some(etag), now).await? {
+            count_collected("failed");
         }
     }
     tx.commit().await?;

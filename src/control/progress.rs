@@ -17,31 +17,34 @@ use vaultsim_protocol::extension::codes::AzureBackupError;
 /// Changes to a job's steps: each named step moves to its status.
 pub type TaskChanges<'a> = &'a [(JobTaskName, JobTaskStatus)];
 
-/// Moves job tasks to new statuses (their start or end times as the status implies), and
-/// sets any property bag entries.
+/// Moves the tasks of each job of `jobs` (vault and job ids) to new statuses, their
+/// start or end times as the status implies: one read and one write per hundred jobs.
 pub async fn set_task_status(
     tx: &mut AnyConnection,
-    vault_id: &str,
-    job_id: &str,
+    jobs: &[(&str, &str)],
     changes: TaskChanges<'_>,
-    properties: &[(&str, String)],
     now: DateTime<Utc>,
-) -> Result<JobExtendedInfo, EngineError> {
+) -> Result<(), EngineError> {
     // Read on the transaction's own connection: a second one from the pool while this
     // one is held can starve the pool under load.
-    let job = jobs::get_in(tx, vault_id, job_id).await?;
-    let mut info = job.extended_info;
-    apply(&mut info, changes, properties, now);
-    jobs::update(
-        tx,
-        job_id,
-        jobs::JobUpdate {
+    let ids: Vec<&str> = jobs.iter().map(|(_, job_id)| *job_id).collect();
+    let mut found = jobs::get_many_in(tx, &ids).await?;
+    let mut updates = Vec::with_capacity(jobs.len());
+    for (vault_id, job_id) in jobs {
+        let job = found
+            .remove(&job_id.to_ascii_lowercase())
+            .filter(|job| job.vault_id == *vault_id)
+            .ok_or_else(|| jobs::not_found(job_id))?;
+        let mut info = job.extended_info;
+        apply(&mut info, changes, &[], now);
+        let update = jobs::JobUpdate {
             status: None,
-            extended_info: Some(info.clone()),
-        },
-    )
-    .await?;
-    Ok(info)
+            extended_info: Some(info),
+        };
+        updates.push((job.job_id, update));
+    }
+    jobs::update_many(tx, updates).await?;
+    Ok(())
 }
 
 /// How a job ends.

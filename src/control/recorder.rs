@@ -12,7 +12,7 @@ use super::policies;
 use super::progress::{finish_jobs, JobEnding, JobToFinish};
 use super::recovery_point_disks::RecoveryPointDisk;
 use super::retention::{on_demand_expiry, scheduled_expiry, RecoveryPointExpiry};
-use super::tasks::{self, BackupTask, CollectedSnapshot, FinishedTransfer, Trigger};
+use super::tasks::{self, BackupTask, CollectedSnapshot, TaskChange, TaskState, Trigger};
 use super::EngineError;
 use crate::resources::jobs::{Copied, JobStatus, JobTaskName, JobTaskStatus};
 use crate::resources::policy::IaasVmPolicy;
@@ -58,15 +58,25 @@ impl BatchWrite for RecordPoints {
 /// Records `points` in one transaction, answering for each whether it was recorded.
 async fn write(db: &Db, points: &[PointToRecord]) -> Result<Vec<bool>, EngineError> {
     let mut tx = db.begin_write().await?;
-    let finished: Vec<FinishedTransfer> = points
+    let changes: Vec<(&str, TaskChange)> = points
         .iter()
-        .map(|p| FinishedTransfer {
-            task_id: p.task.task_id.clone(),
-            bytes_transferred: p.bytes_transferred() as i64,
-            at: p.now,
+        .map(|p| {
+            let change = TaskChange {
+                bytes_transferred: Some(p.bytes_transferred() as i64),
+                ..TaskChange::default()
+            };
+            (p.task.task_id.as_str(), change)
         })
         .collect();
-    let moved = tasks::complete_transfers(&mut tx, &finished).await?;
+    let now = points.iter().map(|p| p.now).max().unwrap_or_default();
+    let moved = tasks::transition_many(
+        &mut tx,
+        TaskState::Transferring,
+        TaskState::Completed,
+        &changes,
+        now,
+    )
+    .await?;
     let recorded: Vec<bool> = points
         .iter()
         .map(|p| moved.contains(&p.task.task_id))

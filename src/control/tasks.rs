@@ -306,59 +306,48 @@ pub async fn transition(
     change: TaskChange<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, EngineError> {
-    let done = sqlx::query(
-        "update backup_task set state = $3, status_etag = coalesce($4, status_etag), \
-         snapshot = coalesce($5, snapshot), bytes_transferred = coalesce($6, bytes_transferred), \
-         updated_at = $7 where task_id = $1 and state = $2",
-    )
-    .bind(task_id)
-    .bind(from.as_str())
-    .bind(to.as_str())
-    .bind(change.status_etag)
-    .bind(change.snapshot.map(snapshot_json))
-    .bind(change.bytes_transferred)
-    .bind(to_micros(now))
-    .execute(&mut *tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    Ok(transition_many(tx, from, to, &[(task_id, change)], now)
+        .await?
+        .contains(task_id))
 }
 
-/// A transfer that finished: its task and the bytes it moved.
-#[derive(Debug, Clone)]
-pub struct FinishedTransfer {
-    pub task_id: String,
-    pub bytes_transferred: i64,
-    pub at: DateTime<Utc>,
-}
+/// Tasks moved per statement (5 parameters each).
+const TRANSITIONS_PER_STATEMENT: usize = 100;
 
-/// Transfers completed per statement (3 parameters each).
-const TRANSFERS_PER_STATEMENT: usize = 100;
-
-/// Moves the tasks of finished transfers from `Transferring` to `Completed` in one
-/// statement per hundred, answering the ids of those that moved (a task that moved on
-/// meanwhile, failed or taken over, is left as it is).
-pub async fn complete_transfers(
+/// [`transition`] for many tasks (ids with their changes), one statement per hundred,
+/// answering the ids of those that moved (a task that moved on meanwhile is left as it
+/// is).
+pub async fn transition_many(
     tx: &mut AnyConnection,
-    transfers: &[FinishedTransfer],
+    from: TaskState,
+    to: TaskState,
+    changes: &[(&str, TaskChange<'_>)],
+    now: DateTime<Utc>,
 ) -> Result<HashSet<String>, EngineError> {
     let backend = Backend::of(tx);
-    let mut moved = HashSet::with_capacity(transfers.len());
-    for chunk in transfers.chunks(TRANSFERS_PER_STATEMENT) {
+    let mut moved = HashSet::with_capacity(changes.len());
+    for chunk in changes.chunks(TRANSITIONS_PER_STATEMENT) {
+        // One row of values per task (`column1`... are the names both SQLite and
+        // PostgreSQL give a `values` list's columns).
         let sql = backend.bulk_statement(format!(
-            "update backup_task set state = '{}', bytes_transferred = v.column2, \
-             updated_at = v.column3 from (values {}) as v \
-             where backup_task.task_id = v.column1 and backup_task.state = '{}' \
-             returning backup_task.task_id",
-            TaskState::Completed.as_str(),
-            value_rows(chunk.len(), 3),
-            TaskState::Transferring.as_str(),
+            "update backup_task set state = '{}', updated_at = v.column5, \
+             status_etag = coalesce(v.column2, backup_task.status_etag), \
+             snapshot = coalesce(v.column3, backup_task.snapshot), \
+             bytes_transferred = coalesce(v.column4, backup_task.bytes_transferred) \
+             from (values {}) as v where backup_task.task_id = v.column1 \
+             and backup_task.state = '{}' returning backup_task.task_id",
+            to.as_str(),
+            value_rows(chunk.len(), 5),
+            from.as_str(),
         ));
         let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for transfer in chunk {
+        for (task_id, change) in chunk {
             query = query
-                .bind(transfer.task_id.clone())
-                .bind(transfer.bytes_transferred)
-                .bind(to_micros(transfer.at));
+                .bind(*task_id)
+                .bind(change.status_etag)
+                .bind(change.snapshot.map(snapshot_json))
+                .bind(change.bytes_transferred)
+                .bind(to_micros(now));
         }
         moved.extend(query.fetch_all(&mut *tx).await?);
     }

@@ -355,16 +355,68 @@ pub async fn update(
     job_id: &str,
     update: JobUpdate,
 ) -> Result<(), ResourceError> {
-    let done = sqlx::query(
-        "update backup_job set status = coalesce($2, status), \
-         extended_info = coalesce($3, extended_info) where job_id = $1",
+    update_many(tx, vec![(job_id.to_owned(), update)]).await
+}
+
+/// [`update`] for many jobs (ids with their updates), a statement per hundred. 404 when
+/// any of them does not exist.
+pub async fn update_many(
+    tx: &mut AnyConnection,
+    updates: Vec<(String, JobUpdate)>,
+) -> Result<(), ResourceError> {
+    let rows = updates
+        .into_iter()
+        .map(|(job_id, update)| {
+            (
+                job_id,
+                vec![
+                    Bind::OptionalText(update.status.map(|s| s.as_str().to_owned())),
+                    Bind::OptionalText(update.extended_info.as_ref().map(to_json)),
+                ],
+            )
+        })
+        .collect();
+    update_each(
+        tx,
+        "status = coalesce(v.column2, backup_job.status), \
+         extended_info = coalesce(v.column3, backup_job.extended_info)",
+        rows,
     )
-    .bind(job_id)
-    .bind(update.status.map(JobStatus::as_str))
-    .bind(update.extended_info.as_ref().map(to_json))
-    .execute(&mut *tx)
-    .await?;
-    found(done.rows_affected(), job_id)
+    .await
+}
+
+/// Jobs updated per statement.
+const UPDATES_PER_STATEMENT: usize = 100;
+
+/// Sets `assignments` on each job of `rows` (its id, then the values the assignments name
+/// as `v.column2`, `v.column3`…: `column1`… are the names both SQLite and PostgreSQL give a
+/// `values` list's columns), a statement per hundred. 404 when any job does not exist.
+async fn update_each(
+    tx: &mut AnyConnection,
+    assignments: &str,
+    rows: Vec<(String, Vec<Bind>)>,
+) -> Result<(), ResourceError> {
+    let backend = Backend::of(tx);
+    for chunk in rows.chunks(UPDATES_PER_STATEMENT) {
+        let columns = 1 + chunk[0].1.len();
+        let sql = backend.bulk_statement(format!(
+            "update backup_job set {assignments} from (values {}) as v \
+             where backup_job.job_id = v.column1 returning backup_job.job_id",
+            value_rows(chunk.len(), columns)
+        ));
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for (job_id, values) in chunk {
+            query = query.bind(job_id.clone());
+            for value in values {
+                query = value.clone().bind_to(query);
+            }
+        }
+        let updated: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        if let Some((missing, _)) = chunk.iter().find(|(job_id, _)| !updated.contains(job_id)) {
+            return Err(not_found(missing));
+        }
+    }
+    Ok(())
 }
 
 /// Replaces the extended info of a job still in progress: `false`, and nothing written,
@@ -405,9 +457,6 @@ pub async fn finish(
     finish_many(tx, vec![(job_id.to_owned(), outcome)]).await
 }
 
-/// Jobs ended per statement (5 parameters each).
-const ENDINGS_PER_STATEMENT: usize = 100;
-
 /// [`finish`] for many jobs (ids with their outcomes), a statement per hundred. 404 when
 /// any of them does not exist.
 pub async fn finish_many(
@@ -423,31 +472,27 @@ pub async fn finish_many(
             ),
         ));
     }
-    let backend = Backend::of(tx);
-    for chunk in outcomes.chunks(ENDINGS_PER_STATEMENT) {
-        // One row of values per job, joined on its id (`column1`... are the names both
-        // SQLite and PostgreSQL give a `values` list's columns).
-        let sql = backend.bulk_statement(format!(
-            "update backup_job set status = v.column2, end_time = v.column3, \
-             error_details = v.column4, extended_info = coalesce(v.column5, backup_job.extended_info) \
-             from (values {}) as v where backup_job.job_id = v.column1 returning backup_job.job_id",
-            value_rows(chunk.len(), 5)
-        ));
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for (job_id, outcome) in chunk {
-            query = query
-                .bind(job_id.clone())
-                .bind(outcome.status.as_str())
-                .bind(to_micros(outcome.end_time))
-                .bind(to_json(&outcome.error_details))
-                .bind(outcome.extended_info.as_ref().map(to_json));
-        }
-        let ended: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
-        if let Some((missing, _)) = chunk.iter().find(|(job_id, _)| !ended.contains(job_id)) {
-            return Err(not_found(missing));
-        }
-    }
-    Ok(())
+    let rows = outcomes
+        .into_iter()
+        .map(|(job_id, outcome)| {
+            (
+                job_id,
+                vec![
+                    Bind::Text(outcome.status.as_str().to_owned()),
+                    Bind::Int(to_micros(outcome.end_time)),
+                    Bind::Text(to_json(&outcome.error_details)),
+                    Bind::OptionalText(outcome.extended_info.as_ref().map(to_json)),
+                ],
+            )
+        })
+        .collect();
+    update_each(
+        tx,
+        "status = v.column2, end_time = v.column3, error_details = v.column4, \
+         extended_info = coalesce(v.column5, backup_job.extended_info)",
+        rows,
+    )
+    .await
 }
 
 /// A job of a vault by id (GUIDs match in any case). 404 `BMSUserErrorJobNotFound`.
@@ -593,6 +638,7 @@ pub async fn list(
         .fold(sqlx::query(&sql), |q, bind| match bind {
             Bind::Text(v) => q.bind(v),
             Bind::Int(v) => q.bind(v),
+            Bind::OptionalText(v) => q.bind(v),
         });
     let rows = q.fetch_all(db.pool()).await?;
     let mut jobs = rows
@@ -611,9 +657,24 @@ pub async fn list(
     Ok(JobPage { jobs, next })
 }
 
+#[derive(Debug, Clone)]
 enum Bind {
     Text(String),
     Int(i64),
+    OptionalText(Option<String>),
+}
+
+impl Bind {
+    fn bind_to<'q, O>(
+        self,
+        query: sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+        match self {
+            Bind::Text(v) => query.bind(v),
+            Bind::Int(v) => query.bind(v),
+            Bind::OptionalText(v) => query.bind(v),
+        }
+    }
 }
 
 fn job_from_row(row: &AnyRow) -> Result<Job, ResourceError> {
@@ -645,14 +706,6 @@ fn corrupt(column: &str) -> ResourceError {
 
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("job documents serialize")
-}
-
-fn found(rows: u64, job_id: &str) -> Result<(), ResourceError> {
-    if rows == 0 {
-        Err(not_found(job_id))
-    } else {
-        Ok(())
-    }
 }
 
 /// 404 `BMSUserErrorJobNotFound` for `job_id`.
