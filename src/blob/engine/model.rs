@@ -93,6 +93,35 @@ pub struct ContentProperties {
     pub content_md5: Option<Vec<u8>>,
 }
 
+/// A stored version's content headers, boxed only when one is set. Status, log and disk
+/// blobs set none, and 144 bytes of empty headers inline in each of the ~600,000 versions
+/// a burst of 100,000 backups makes were ~80 MB.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredContent(Option<Box<ContentProperties>>);
+
+static NO_CONTENT: ContentProperties = ContentProperties {
+    content_type: None,
+    content_encoding: None,
+    content_language: None,
+    content_disposition: None,
+    cache_control: None,
+    content_md5: None,
+};
+
+impl From<ContentProperties> for StoredContent {
+    fn from(content: ContentProperties) -> Self {
+        Self((content != NO_CONTENT).then(|| Box::new(content)))
+    }
+}
+
+impl std::ops::Deref for StoredContent {
+    type Target = ContentProperties;
+
+    fn deref(&self) -> &ContentProperties {
+        self.0.as_deref().unwrap_or(&NO_CONTENT)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PublicAccess {
     Blob,
@@ -148,7 +177,7 @@ impl BlobBody {
 #[derive(Debug, Clone)]
 pub struct BlobVersion {
     pub body: BlobBody,
-    pub content: ContentProperties,
+    pub content: StoredContent,
     pub metadata: Metadata,
     pub created: Timestamp,
     pub modified: Timestamp,
@@ -181,7 +210,7 @@ impl BlobVersion {
                 } => Some(sequence_number),
                 BlobBody::Block { .. } => None,
             },
-            content: self.content.clone(),
+            content: (*self.content).clone(),
             metadata: self.metadata.clone(),
             created: self.created,
             modified: self.modified,
@@ -214,6 +243,25 @@ pub struct Container {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn content_headers_are_kept_boxed_only_when_one_is_set() {
+        let none = StoredContent::from(ContentProperties::default());
+        assert!(none.0.is_none());
+        assert_eq!(*none, ContentProperties::default());
+        let typed = ContentProperties {
+            content_type: Some("application/json".to_owned()),
+            ..ContentProperties::default()
+        };
+        let stored = StoredContent::from(typed.clone());
+        assert!(stored.0.is_some());
+        assert_eq!(*stored, typed);
+        let md5_only = ContentProperties {
+            content_md5: Some(vec![1; 16]),
+            ..ContentProperties::default()
+        };
+        assert_eq!(*StoredContent::from(md5_only.clone()), md5_only);
+    }
 
     #[test]
     fn snapshot_ids_have_seven_fraction_digits_and_round_trip() {

@@ -341,7 +341,7 @@ pub fn apply(containers: &mut Containers, record: Record) {
             stamp,
         } => {
             if let Some(v) = current_mut(containers, &container, &blob) {
-                v.content = content;
+                v.content = content.into();
                 touch(v, stamp);
             }
         }
@@ -428,7 +428,7 @@ fn put_version(
         .map_or(stamp.at, |e| e.current.created);
     let current = BlobVersion {
         body,
-        content,
+        content: content.into(),
         metadata,
         created,
         modified: stamp.at,
