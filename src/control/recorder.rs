@@ -24,6 +24,7 @@ use crate::store::{to_micros, value_rows, Backend, Db};
 /// A finished transfer to record.
 #[derive(Debug)]
 pub struct PointToRecord {
+    /// The task, its snapshot taken out.
     pub task: BackupTask,
     pub snapshot: CollectedSnapshot,
     /// The point's disks, as copied.

@@ -76,7 +76,7 @@ pub async fn adopt_unowned(engine: &Engine) -> Result<(), EngineError> {
 }
 
 async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
-    let Some(task) = tasks::get(engine.db(), task_id).await? else {
+    let Some(mut task) = tasks::get(engine.db(), task_id).await? else {
         return Ok(());
     };
     if task.state != TaskState::Transferring {
@@ -85,9 +85,10 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
     let _item = engine
         .item_transfer_lock(&format!("{}/{}", task.vault_id, task.item_key))
         .await;
+    // Taken out of the task, so that the recorder gets each once.
     let snapshot = task
         .snapshot
-        .clone()
+        .take()
         .ok_or_else(|| EngineError::corrupt("task", "a transferring task has no snapshot"))?;
     let previous = previous_disks(engine, &task).await?;
     let mut total = 0;
@@ -105,14 +106,7 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
     let copy = copy_disks(engine, &task, &snapshot, &previous, &progress);
     let disks = reporting(engine, step, total, &progress, copy).await?;
     drop(copying);
-    record(
-        engine,
-        &task,
-        &snapshot,
-        disks,
-        Copied { done: total, total },
-    )
-    .await
+    record(engine, task, snapshot, disks, Copied { done: total, total }).await
 }
 
 fn source_of(disk: &SnapshotDisk) -> DiskSnapshotRef {
@@ -198,14 +192,15 @@ async fn previous_disks(
 /// completes the job, with whatever other transfers finished meanwhile.
 async fn record(
     engine: &Engine,
-    task: &BackupTask,
-    snapshot: &CollectedSnapshot,
+    task: BackupTask,
+    snapshot: CollectedSnapshot,
     disks: Vec<RecoveryPointDisk>,
     copied: Copied,
 ) -> Result<(), EngineError> {
+    let task_id = task.task_id.clone();
     let point = PointToRecord {
-        task: task.clone(),
-        snapshot: snapshot.clone(),
+        task,
+        snapshot,
         disks,
         copied,
         now: engine.clock().now(),
@@ -213,11 +208,7 @@ async fn record(
     let bytes_transferred = point.bytes_transferred();
     if engine.recorder().submit(point).await? {
         metrics::counter!("vaultsim_backup_bytes_transferred_total").increment(bytes_transferred);
-        tracing::info!(
-            task_id = task.task_id,
-            bytes_transferred,
-            "recovery point recorded"
-        );
+        tracing::info!(task_id, bytes_transferred, "recovery point recorded");
     }
     Ok(())
 }
