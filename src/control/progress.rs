@@ -3,6 +3,8 @@
 //! how it ends, and the Azure error it ends with. Each step's own moves (what a status
 //! does to its times) are [`JobTask::move_to`]'s.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 
@@ -31,10 +33,7 @@ pub async fn set_task_status(
     let mut found = jobs::get_many_in(tx, &ids).await?;
     let mut updates = Vec::with_capacity(jobs.len());
     for (vault_id, job_id) in jobs {
-        let job = found
-            .remove(&job_id.to_ascii_lowercase())
-            .filter(|job| job.vault_id == *vault_id)
-            .ok_or_else(|| jobs::not_found(job_id))?;
+        let job = take_job(&mut found, vault_id, job_id)?;
         let mut info = job.extended_info;
         apply(&mut info, changes, &[], now);
         let update = jobs::JobUpdate {
@@ -45,6 +44,18 @@ pub async fn set_task_status(
     }
     jobs::update_many(tx, updates).await?;
     Ok(())
+}
+
+/// The job `job_id` of `vault_id` out of jobs read by id ([`jobs::get_many_in`]), as
+/// [`jobs::get_in`] would find it: any case of the id, in that vault only.
+fn take_job(
+    read: &mut HashMap<String, jobs::Job>,
+    vault_id: &str,
+    job_id: &str,
+) -> Result<jobs::Job, EngineError> {
+    read.remove(&job_id.to_ascii_lowercase())
+        .filter(|job| job.vault_id == vault_id)
+        .ok_or_else(|| jobs::not_found(job_id).into())
 }
 
 /// How a job ends.
@@ -122,10 +133,7 @@ pub async fn finish_jobs(
         now,
     } in endings
     {
-        let job = jobs
-            .remove(&job_id.to_ascii_lowercase())
-            .filter(|job| job.vault_id == vault_id)
-            .ok_or_else(|| jobs::not_found(job_id))?;
+        let job = take_job(&mut jobs, vault_id, job_id)?;
         if job.status.is_terminal() {
             continue;
         }
