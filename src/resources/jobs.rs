@@ -412,14 +412,19 @@ async fn update_each(
              where backup_job.job_id = v.column1 returning backup_job.job_id",
             value_rows(chunk.len(), columns)
         ));
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = sqlx::query(&sql);
         for (job_id, values) in chunk {
             query = query.bind(job_id.clone());
             for value in values {
                 query = value.clone().bind_to(query);
             }
         }
-        let updated: HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+        let updated = query
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|row| row.try_get::<String, _>(0))
+            .collect::<Result<HashSet<String>, _>>()?;
         if let Some((missing, _)) = chunk.iter().find(|(job_id, _)| !updated.contains(job_id)) {
             return Err(not_found(missing));
         }
@@ -643,11 +648,7 @@ pub async fn list(
     ));
     let q = binds
         .into_iter()
-        .fold(sqlx::query(&sql), |q, bind| match bind {
-            Bind::Text(v) => q.bind(v),
-            Bind::Int(v) => q.bind(v),
-            Bind::OptionalText(v) => q.bind(v),
-        });
+        .fold(sqlx::query(&sql), |q, bind| bind.bind_to(q));
     let rows = q.fetch_all(db.pool()).await?;
     let mut jobs = rows
         .iter()
@@ -673,10 +674,10 @@ enum Bind {
 }
 
 impl Bind {
-    fn bind_to<'q, O>(
+    fn bind_to<'q>(
         self,
-        query: sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>>,
-    ) -> sqlx::query::QueryScalar<'q, sqlx::Any, O, sqlx::any::AnyArguments<'q>> {
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
         match self {
             Bind::Text(v) => query.bind(v),
             Bind::Int(v) => query.bind(v),
