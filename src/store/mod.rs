@@ -13,6 +13,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 
 pub mod columns;
 pub mod migrations;
+mod sqlite_process;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -99,6 +100,7 @@ impl Db {
             }
         };
         let backend = if url.starts_with("sqlite:") {
+            sqlite_process::configure();
             Backend::Sqlite
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
