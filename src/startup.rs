@@ -275,6 +275,7 @@ impl Application {
                     engine: engine.clone(),
                     in_flight: Arc::new(tokio::sync::Semaphore::new(api::arm::MAX_IN_FLIGHT)),
                     faults,
+                    job_bodies: Arc::default(),
                 },
             });
         }

@@ -45,6 +45,8 @@ pub struct ApiState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// The process's fault registry, managed by `/_sim/faults`.
     pub faults: Arc<Faults>,
+    /// Settled jobs' rendered bodies, for the job list.
+    pub job_bodies: Arc<arm::job_bodies::JobBodies>,
 }
 
 pub fn router(state: ApiState) -> Router {

@@ -335,6 +335,7 @@ mod tests {
             activity_id: "activity".to_owned(),
             error_details: Vec::new(),
             extended_info: JobExtendedInfo::default(),
+            revision: 0,
         }
     }
 

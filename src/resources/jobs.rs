@@ -282,6 +282,8 @@ pub struct Job {
     pub activity_id: String,
     pub error_details: Vec<JobErrorDetail>,
     pub extended_info: JobExtendedInfo,
+    /// How many times the row was updated: what a rendering of the job was made from.
+    pub revision: i64,
 }
 
 impl Job {
@@ -289,6 +291,17 @@ impl Job {
     pub fn duration(&self, now: DateTime<Utc>) -> Duration {
         let end = self.end_time.unwrap_or(now);
         (end - self.start_time).max(Duration::zero())
+    }
+
+    /// Whether what the job shows no longer moves with time: it has ended, and so has every
+    /// task of it that started (a running one shows a duration that grows).
+    pub fn is_settled(&self) -> bool {
+        self.status.is_terminal()
+            && self
+                .extended_info
+                .tasks_list
+                .iter()
+                .all(|task| task.start_time.is_none() || task.end_time.is_some())
     }
 }
 
@@ -408,8 +421,9 @@ async fn update_each(
     for chunk in rows.chunks(UPDATES_PER_STATEMENT) {
         let columns = 1 + chunk[0].1.len();
         let sql = backend.bulk_statement(format!(
-            "update backup_job set {assignments} from (values {}) as v \
-             where backup_job.job_id = v.column1 returning backup_job.job_id",
+            "update backup_job set {assignments}, revision = backup_job.revision + 1 \
+             from (values {}) as v where backup_job.job_id = v.column1 \
+             returning backup_job.job_id",
             value_rows(chunk.len(), columns)
         ));
         let mut query = sqlx::query(&sql);
@@ -441,7 +455,10 @@ pub async fn update_running(
     extended_info: &JobExtendedInfo,
 ) -> Result<bool, ResourceError> {
     let done =
-        sqlx::query("update backup_job set extended_info = $2 where job_id = $1 and status = $3")
+        sqlx::query(
+            "update backup_job set extended_info = $2, revision = revision + 1 \
+             where job_id = $1 and status = $3",
+        )
             .bind(job_id)
             .bind(to_json(extended_info))
             .bind(JobStatus::InProgress.as_str())
@@ -521,7 +538,7 @@ pub async fn get_in(
     job_id: &str,
 ) -> Result<Job, ResourceError> {
     let row = sqlx::query(&format!(
-        "select {JOB_COLUMNS} from backup_job where job_id = $1 and vault_id = $2"
+        "select {JOB_COLUMNS}, revision from backup_job where job_id = $1 and vault_id = $2"
     ))
     .bind(job_id.to_ascii_lowercase())
     .bind(vault_id)
@@ -543,7 +560,7 @@ pub async fn get_many_in(
     let backend = Backend::of(conn);
     for chunk in job_ids.chunks(JOBS_PER_READ) {
         let sql = backend.bulk_statement(format!(
-            "select {JOB_COLUMNS} from backup_job where job_id in ({})",
+            "select {JOB_COLUMNS}, revision from backup_job where job_id in ({})",
             placeholders(1, chunk.len())
         ));
         let mut query = sqlx::query(&sql);
@@ -594,15 +611,24 @@ pub struct JobQuery {
     pub after: Option<JobCursor>,
 }
 
+/// What a list page reads of each job: enough to tell whether a rendering of it is current.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHead {
+    pub job_id: String,
+    pub revision: i64,
+}
+
 /// One page of jobs, newest first, with where the next page starts.
 #[derive(Debug, Clone)]
 pub struct JobPage {
-    pub jobs: Vec<Job>,
+    pub jobs: Vec<JobHead>,
     pub next: Option<JobCursor>,
 }
 
 /// A page of at most `limit` jobs of a vault, newest first (by start time, then id), walking
-/// the `(vault_id, start_time, job_id)` index.
+/// the `(vault_id, start_time, job_id)` index. Only each job's head is read: decoding every
+/// column of 200 jobs was most of a page's cost (BENCHMARKS.md, "Management API"); the
+/// caller reads whole the jobs it has no current rendering of.
 pub async fn list(
     db: &Db,
     vault_id: &str,
@@ -614,7 +640,8 @@ pub async fn list(
         binds.push(value);
         format!("${}", binds.len())
     };
-    let mut sql = format!("select {JOB_COLUMNS} from backup_job where vault_id = $1");
+    let mut sql =
+        "select job_id, start_time, revision from backup_job where vault_id = $1".to_owned();
     if let Some(status) = query.status {
         let p = param(Bind::Text(status.as_str().to_owned()));
         sql.push_str(&format!(" and status = {p}"));
@@ -650,20 +677,31 @@ pub async fn list(
         .into_iter()
         .fold(sqlx::query(&sql), |q, bind| bind.bind_to(q));
     let rows = q.fetch_all(db.pool()).await?;
-    let mut jobs = rows
+    let mut heads = rows
         .iter()
-        .map(job_from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    let next = if jobs.len() > limit {
-        jobs.truncate(limit);
-        jobs.last().map(|j| JobCursor {
-            start_time: to_micros(j.start_time),
-            job_id: j.job_id.clone(),
+        .map(|row| {
+            Ok((
+                JobHead {
+                    job_id: row.try_get("job_id")?,
+                    revision: row.try_get("revision")?,
+                },
+                row.try_get::<i64, _>("start_time")?,
+            ))
+        })
+        .collect::<Result<Vec<_>, ResourceError>>()?;
+    let next = if heads.len() > limit {
+        heads.truncate(limit);
+        heads.last().map(|(head, start_time)| JobCursor {
+            start_time: *start_time,
+            job_id: head.job_id.clone(),
         })
     } else {
         None
     };
-    Ok(JobPage { jobs, next })
+    Ok(JobPage {
+        jobs: heads.into_iter().map(|(head, _)| head).collect(),
+        next,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -703,6 +741,7 @@ fn job_from_row(row: &AnyRow) -> Result<Job, ResourceError> {
         activity_id: row.try_get("activity_id")?,
         error_details: json_column(row, "error_details")?,
         extended_info: json_column(row, "extended_info")?,
+        revision: row.try_get("revision")?,
     })
 }
 
@@ -807,6 +846,7 @@ mod tests {
             activity_id: "a".into(),
             error_details: vec![],
             extended_info: JobExtendedInfo::default(),
+            revision: 0,
         };
         let now = start + Duration::seconds(90);
         assert_eq!(job.duration(now), Duration::seconds(90));

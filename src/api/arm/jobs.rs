@@ -15,7 +15,7 @@ use super::protection::operations::{operation_body, result_response, OperationSt
 use super::protection::{accepted, url, vault_of, wire_time, MANAGEMENT_TYPE};
 use super::query::{check_filter_keys, filter_allows, filter_time, Filter};
 use super::route::{spec, VaultPath};
-use super::{json_response, ArmError, ArmRequest, ArmResult};
+use super::{json_response, ArmError, ArmRequest, ArmResult, ListBody};
 use crate::api::ApiState;
 use crate::control::cancel;
 use crate::resources::jobs::{self, Copied, Job, JobCursor, JobOperation, JobQuery, JobStatus};
@@ -232,7 +232,7 @@ fn job_query(filter: &Filter) -> Result<Option<JobQuery>, ArmError> {
 
 // ---- bodies ----
 
-fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
+pub(super) fn job_body(vault_id: &str, job: &Job, now: DateTime<Utc>) -> JobResource {
     let info = &job.extended_info;
     JobResource {
         id: format!("{vault_id}/backupJobs/{}", job.job_id),
@@ -344,12 +344,14 @@ pub async fn list_jobs(state: &ApiState, request: &ArmRequest, path: &VaultPath)
         PAGE_SIZE,
     )
     .await?;
-    let id = vault.arm_id();
-    let now = state.clock.now();
+    let bodies = state
+        .job_bodies
+        .page(&state.db, &vault.arm_id(), &page.jobs, state.clock.now())
+        .await?;
     Ok(json_response(
         StatusCode::OK,
-        &JobList {
-            value: page.jobs.iter().map(|j| job_body(&id, j, now)).collect(),
+        &ListBody {
+            value: bodies.iter().map(|body| &**body).collect(),
             next_link: page.next.map(|c| request.next_link(&c.to_token())),
         },
     ))

@@ -11,6 +11,7 @@ pub mod extensions;
 pub mod groups;
 pub mod instance_view;
 pub mod inventory;
+pub mod job_bodies;
 pub mod jobs;
 pub mod params;
 pub mod policies;
