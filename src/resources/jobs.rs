@@ -454,16 +454,15 @@ pub async fn update_running(
     job_id: &str,
     extended_info: &JobExtendedInfo,
 ) -> Result<bool, ResourceError> {
-    let done =
-        sqlx::query(
-            "update backup_job set extended_info = $2, revision = revision + 1 \
+    let done = sqlx::query(
+        "update backup_job set extended_info = $2, revision = revision + 1 \
              where job_id = $1 and status = $3",
-        )
-            .bind(job_id)
-            .bind(to_json(extended_info))
-            .bind(JobStatus::InProgress.as_str())
-            .execute(&mut *tx)
-            .await?;
+    )
+    .bind(job_id)
+    .bind(to_json(extended_info))
+    .bind(JobStatus::InProgress.as_str())
+    .execute(&mut *tx)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -108,7 +108,8 @@ mod tests {
     use super::*;
     use crate::resources::jobs::{JobExtendedInfo, JobOperation, JobQuery, JobStatus, NewJob};
 
-    const VAULT: &str = "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v";
+    const VAULT: &str =
+        "/subscriptions/s/resourceGroups/g/providers/Microsoft.RecoveryServices/vaults/v";
 
     fn start() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 7, 5, 0, 0).unwrap()
@@ -142,7 +143,9 @@ mod tests {
     }
 
     async fn first_page(bodies: &JobBodies, db: &Db, now: DateTime<Utc>) -> Arc<RawValue> {
-        let page = jobs::list(db, "v", &JobQuery::default(), 200).await.unwrap();
+        let page = jobs::list(db, "v", &JobQuery::default(), 200)
+            .await
+            .unwrap();
         let mut shown = bodies.page(db, VAULT, &page.jobs, now).await.unwrap();
         assert_eq!(shown.len(), 1);
         shown.pop().unwrap()
@@ -175,7 +178,10 @@ mod tests {
         drop(conn);
         let after = first_page(&bodies, &db, start() + Duration::hours(3)).await;
         assert_eq!(property_bag(&first), serde_json::json!({}));
-        assert_eq!(property_bag(&after), serde_json::json!({ "VM Name": "vm1" }));
+        assert_eq!(
+            property_bag(&after),
+            serde_json::json!({ "VM Name": "vm1" })
+        );
     }
 
     #[tokio::test]
