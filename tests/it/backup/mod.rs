@@ -14,3 +14,4 @@ mod replicas;
 mod restart;
 mod scaling;
 pub mod standin;
+mod statistics;
