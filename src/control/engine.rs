@@ -306,7 +306,7 @@ impl Engine {
     pub(super) fn recorder(&self) -> &GroupCommit<RecordPoints> {
         self.inner
             .recorder
-            .get_or_init(|| GroupCommit::start(self.inner.db.clone(), RecordPoints))
+            .get_or_init(|| GroupCommit::start(self.inner.db.clone(), RecordPoints::default()))
     }
 
     /// Where this engine claims the transfers it starts.

@@ -19,6 +19,7 @@ use crate::resources::policy::IaasVmPolicy;
 use crate::resources::recovery_points::{
     self, NewRecoveryPoint, RecoveryPointDetails, RecoveryPointStorage, Tier, TierStatus, TierType,
 };
+use crate::store::statistics::GrowingTable;
 use crate::store::{to_micros, value_rows, Backend, Db};
 
 /// A finished transfer to record.
@@ -44,7 +45,20 @@ impl PointToRecord {
 /// recorded: false when its task had moved on meanwhile (failed past its deadline, or
 /// recorded by another engine).
 #[derive(Debug)]
-pub struct RecordPoints;
+pub struct RecordPoints {
+    /// The points this process recorded, for PostgreSQL's statistics: with statistics from
+    /// an emptier table, reading each item's previous point (`transfer::previous_disks`)
+    /// was planned as a walk through every point.
+    points_added: GrowingTable,
+}
+
+impl Default for RecordPoints {
+    fn default() -> Self {
+        Self {
+            points_added: GrowingTable::new("recovery_point"),
+        }
+    }
+}
 
 impl BatchWrite for RecordPoints {
     type Request = PointToRecord;
@@ -52,7 +66,10 @@ impl BatchWrite for RecordPoints {
     const MAX_BATCH: usize = 200;
 
     async fn write(&self, db: &Db, points: &[PointToRecord]) -> Result<Vec<bool>, EngineError> {
-        write(db, points).await
+        let recorded = write(db, points).await?;
+        let added = recorded.iter().filter(|recorded| **recorded).count();
+        self.points_added.added(db, added as u64).await;
+        Ok(recorded)
     }
 }
 

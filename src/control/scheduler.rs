@@ -16,7 +16,8 @@ use super::tasks::Trigger;
 use super::EngineError;
 use crate::resources::policy::IaasVmPolicy;
 use crate::resources::protection::names::VmName;
-use crate::store::{from_micros, placeholders, to_micros, Backend, Db};
+use crate::store::statistics::GrowingTable;
+use crate::store::{from_micros, placeholders, to_micros, Backend};
 
 /// `next_backup_at` of an item whose policy never runs.
 const NEVER: i64 = i64::MAX;
@@ -73,7 +74,7 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
 /// extension too late to run). Answers how many jobs it started.
 pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, EngineError> {
     let mut policies = PolicyCache::default();
-    let mut statistics = TaskStatistics::default();
+    let tasks_added = GrowingTable::new("backup_task");
     let mut started = 0;
     loop {
         let rows = sqlx::query(
@@ -144,43 +145,7 @@ pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, Engin
         for vm_id in backups.iter().filter_map(|b| b.notify_vm.as_deref()) {
             engine.notifier().notify(vm_id);
         }
-        statistics.keep_up(engine.db(), started).await?;
-    }
-}
-
-/// Keeps PostgreSQL's statistics of `backup_task` up with a burst. A burst adds its tasks
-/// far sooner than autovacuum analyzes them (it looks once a minute), and statistics taken
-/// while the table held few tasks make the planner answer "which of these items has a
-/// backup running" (`tasks::items_backing_up`) by walking every task in a running state:
-/// 40 ms a statement at 58,000 tasks against 0.5 ms with current statistics, most of a
-/// 100,000-item dispatch. So the dispatch analyzes the table once it has started
-/// [`Self::FIRST`] jobs, and again each time that count doubles. SQLite is left alone: it
-/// keeps the plan by item as the table grows (its dispatch cost per job is flat,
-/// BENCHMARKS.md).
-struct TaskStatistics {
-    next_at: u64,
-}
-
-impl Default for TaskStatistics {
-    fn default() -> Self {
-        Self {
-            next_at: Self::FIRST,
-        }
-    }
-}
-
-impl TaskStatistics {
-    const FIRST: u64 = 1_000;
-
-    async fn keep_up(&mut self, db: &Db, started: u64) -> Result<(), EngineError> {
-        if db.backend() != Backend::Postgres || started < self.next_at {
-            return Ok(());
-        }
-        sqlx::query("analyze backup_task")
-            .execute(db.writer())
-            .await?;
-        self.next_at = started * 2;
-        Ok(())
+        tasks_added.added(engine.db(), backups.len() as u64).await;
     }
 }
 

@@ -14,6 +14,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 pub mod columns;
 pub mod migrations;
 mod sqlite_process;
+pub mod statistics;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -1,4 +1,4 @@
-//! On PostgreSQL a burst's dispatch analyzes its tasks as it adds them: statistics taken
+//! On PostgreSQL a burst analyzes the tables it grows as it adds to them: statistics taken
 //! before the burst (an empty `backup_task`) made the check for running backups walk every
 //! running task, most of a 100,000-item dispatch (BENCHMARKS.md).
 
@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use vaultsim::blob::engine::{BlobStore, StoreOptions};
 use vaultsim::clock::{Clock, ClockSetting};
 use vaultsim::control::sim_clock;
+use vaultsim::store::statistics::GrowingTable;
 use vaultsim::store::Db;
 
 use crate::burst;
@@ -53,4 +54,43 @@ async fn counted_tasks(db: &Db) -> f32 {
         .fetch_one(db.pool())
         .await
         .unwrap()
+}
+
+#[tokio::test]
+async fn a_growing_table_is_analyzed_at_its_first_thousand_rows_and_at_each_doubling() {
+    let database = PostgresDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(Some(database.url()), dir.path()).await.unwrap();
+    db.migrate().await.unwrap();
+    sqlx::query("analyze backup_task")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let tasks = GrowingTable::new("backup_task");
+    insert_tasks(&db, 0..5).await;
+    tasks.added(&db, 999).await;
+    assert_eq!(counted_tasks(&db).await, 0.0, "not yet");
+    tasks.added(&db, 1).await;
+    assert_eq!(counted_tasks(&db).await, 5.0, "analyzed at 1,000");
+    insert_tasks(&db, 5..8).await;
+    tasks.added(&db, 999).await;
+    assert_eq!(counted_tasks(&db).await, 5.0, "not before 2,000");
+    tasks.added(&db, 1).await;
+    assert_eq!(counted_tasks(&db).await, 8.0, "analyzed at 2,000");
+}
+
+/// Tasks `ids` (no job, item or VM rows behind them: nothing references them here).
+async fn insert_tasks(db: &Db, ids: std::ops::Range<u32>) {
+    for id in ids {
+        sqlx::query(
+            "insert into backup_task (task_id, job_id, attempt, vault_id, item_key, vm_id, \
+             trigger_kind, scheduled_at, state, deadline_at, status_container, status_blob, \
+             logs_blob, created_at, updated_at) values ($1, $1, 1, 'v', $1, 'vm', \
+             'OnDemand', 0, 'Completed', 0, 'c', 's', 'l', 0, 0)",
+        )
+        .bind(format!("t{id}"))
+        .execute(db.pool())
+        .await
+        .unwrap();
+    }
 }
