@@ -6,12 +6,13 @@
 //! It runs alone (`.config/nextest.toml`): another test sharing the two cores would skew
 //! one size's time and not the other's.
 
+use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use vaultsim::blob::engine::{BlobStore, StoreOptions};
 use vaultsim::clock::{Clock, ClockSetting};
-use vaultsim::control::sim_clock;
+use vaultsim::control::{sim_clock, Engine};
 use vaultsim::store::Db;
 
 use crate::burst;
@@ -47,32 +48,48 @@ async fn dispatch_cost_per_job_is_flat_from_2000_to_20000_items() {
 /// (the default a user runs), then times the one engine tick that dispatches them all.
 async fn per_job(items: usize) -> Duration {
     let dir = tempfile::tempdir().unwrap();
-    let start: DateTime<Utc> = "2026-03-01T01:00:00Z".parse().unwrap();
-    let due: DateTime<Utc> = "2026-03-01T02:00:00Z".parse().unwrap();
-    let clock = Clock::new(ClockSetting::Pinned(start));
     let db = Db::connect(None, dir.path()).await.unwrap();
     db.migrate().await.unwrap();
-    let (store, _) = BlobStore::open(
-        &dir.path().join("blob"),
-        clock.clone(),
-        StoreOptions::default(),
-    )
-    .unwrap();
+    let (engine, clock) = seeded_burst(&db, dir.path(), items, "scaling").await;
+    let dispatching = std::time::Instant::now();
+    let started = dispatch_due(&engine, &db, &clock).await;
+    let elapsed = dispatching.elapsed();
+    assert_eq!(started, items as u64, "every due run starts one job");
+    elapsed / items as u32
+}
+
+/// The instant every seeded item is due.
+const DUE: &str = "2026-03-01T02:00:00Z";
+
+/// An engine over `items` protected items seeded on `db` (blobs under `dir`) and all due at
+/// [`DUE`], with the clock an hour before; the planner's statistics are taken after the
+/// seeding, as autovacuum would after a bulk load.
+pub(super) async fn seeded_burst(
+    db: &Db,
+    dir: &Path,
+    items: usize,
+    instance_id: &str,
+) -> (Engine, Clock) {
+    let due: DateTime<Utc> = DUE.parse().unwrap();
+    let clock = Clock::new(ClockSetting::Pinned(due - chrono::Duration::hours(1)));
+    let (store, _) =
+        BlobStore::open(&dir.join("blob"), clock.clone(), StoreOptions::default()).unwrap();
     let store = std::sync::Arc::new(store);
     let storage = burst::embedded_storage(
         store.clone(),
         &clock,
         &format!("http://127.0.0.1:10000/{}", burst::ACCOUNT),
     );
-    let engine = burst::engine(db.clone(), storage, &clock, "scaling");
-    burst::seed(&db, &clock, dir.path(), &store, items, due).await;
+    let engine = burst::engine(db.clone(), storage, &clock, instance_id);
+    burst::seed(db, &clock, dir, &store, items, due).await;
     sqlx::query("analyze").execute(db.pool()).await.unwrap();
+    (engine, clock)
+}
 
-    clock.set(ClockSetting::Pinned(due));
-    sim_clock::save(&db, &clock).await.unwrap();
-    let dispatching = std::time::Instant::now();
-    let started = engine.tick().await.unwrap();
-    let elapsed = dispatching.elapsed();
-    assert_eq!(started, items as u64, "every due run starts one job");
-    elapsed / items as u32
+/// Moves the clock to [`DUE`] and runs the one engine tick that dispatches the burst,
+/// answering how many jobs it started.
+pub(super) async fn dispatch_due(engine: &Engine, db: &Db, clock: &Clock) -> u64 {
+    clock.set(ClockSetting::Pinned(DUE.parse().unwrap()));
+    sim_clock::save(db, clock).await.unwrap();
+    engine.tick().await.unwrap()
 }

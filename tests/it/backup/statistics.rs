@@ -2,14 +2,10 @@
 //! before the burst (an empty `backup_task`) made the check for running backups walk every
 //! running task, most of a 100,000-item dispatch (BENCHMARKS.md).
 
-use chrono::{DateTime, Utc};
-use vaultsim::blob::engine::{BlobStore, StoreOptions};
-use vaultsim::clock::{Clock, ClockSetting};
-use vaultsim::control::sim_clock;
 use vaultsim::store::statistics::GrowingTable;
 use vaultsim::store::Db;
 
-use crate::burst;
+use super::scaling::{dispatch_due, seeded_burst};
 use crate::management::app::PostgresDatabase;
 
 const ITEMS: usize = 2_500;
@@ -18,32 +14,12 @@ const ITEMS: usize = 2_500;
 async fn a_burst_on_postgresql_leaves_statistics_that_count_its_tasks() {
     let database = PostgresDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let start: DateTime<Utc> = "2026-03-01T01:00:00Z".parse().unwrap();
-    let due: DateTime<Utc> = "2026-03-01T02:00:00Z".parse().unwrap();
-    let clock = Clock::new(ClockSetting::Pinned(start));
     let db = Db::connect(Some(database.url()), dir.path()).await.unwrap();
     db.migrate().await.unwrap();
-    let (store, _) = BlobStore::open(
-        &dir.path().join("blob"),
-        clock.clone(),
-        StoreOptions::default(),
-    )
-    .unwrap();
-    let store = std::sync::Arc::new(store);
-    let storage = burst::embedded_storage(
-        store.clone(),
-        &clock,
-        &format!("http://127.0.0.1:10000/{}", burst::ACCOUNT),
-    );
-    let engine = burst::engine(db.clone(), storage, &clock, "statistics");
-    burst::seed(&db, &clock, dir.path(), &store, ITEMS, due).await;
-    // As autovacuum would after the seeding: the planner learns there are no tasks.
-    sqlx::query("analyze").execute(db.pool()).await.unwrap();
+    let (engine, clock) = seeded_burst(&db, dir.path(), ITEMS, "statistics").await;
+    // The planner learnt at the seeding that there are no tasks.
     assert_eq!(counted_tasks(&db).await, 0.0);
-
-    clock.set(ClockSetting::Pinned(due));
-    sim_clock::save(&db, &clock).await.unwrap();
-    assert_eq!(engine.tick().await.unwrap(), ITEMS as u64);
+    assert_eq!(dispatch_due(&engine, &db, &clock).await, ITEMS as u64);
     // Analyzed once 1,000 jobs had started, and again at 2,000: the batches are 500.
     assert_eq!(counted_tasks(&db).await, 2_000.0);
 }
