@@ -465,7 +465,7 @@ fn write_statuses(store: &BlobStore, statuses: impl Iterator<Item = StatusWrite>
 /// Waits until no task is in `state`.
 async fn wait_until(db: &Db, state: TaskState) {
     loop {
-        if tasks::count_in_state(db, state).await.unwrap() == 0 {
+        if !tasks::any_in_state(db, state).await.unwrap() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

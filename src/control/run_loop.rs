@@ -172,13 +172,13 @@ impl Engine {
         let transfer_limit = Duration::from_secs(120);
         loop {
             let awaiting =
-                tasks::count_in_state(self.db(), tasks::TaskState::AwaitingSnapshot).await?;
+                tasks::any_in_state(self.db(), tasks::TaskState::AwaitingSnapshot).await?;
             let transferring =
-                tasks::count_in_state(self.db(), tasks::TaskState::Transferring).await?;
+                tasks::any_in_state(self.db(), tasks::TaskState::Transferring).await?;
             let restoring = restore::count_in_progress(self.db()).await?;
             let waited = started.elapsed();
-            let snapshots_settled = awaiting == 0 || waited >= snapshot_wait;
-            let transfers_settled = transferring == 0 && restoring == 0;
+            let snapshots_settled = !awaiting || waited >= snapshot_wait;
+            let transfers_settled = !transferring && restoring == 0;
             if (snapshots_settled && transfers_settled) || waited >= transfer_limit {
                 return Ok(());
             }
