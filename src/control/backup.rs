@@ -20,7 +20,7 @@ use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::auth::directory::{new_secret, secret_digest};
 use crate::guest::{self, ExtensionGoal};
-use crate::resources::jobs::{self, JobExtendedInfo, JobOperation, JobStatus, NewJob};
+use crate::resources::jobs::{self, new_job_id, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
 use crate::store::{placeholders, Backend};
@@ -72,20 +72,170 @@ pub async fn start_backup(
     Ok(started.pop().expect("one backup per request"))
 }
 
-/// [`start_backup`] for many items at once, in a few statements per hundred jobs: the
-/// scheduler starts a whole batch of due runs this way.
+/// [`start_backup`] for many items at once, in a few statements per hundred jobs.
 pub async fn start_backups(
     engine: &Engine,
     tx: &mut AnyConnection,
     requests: &[BackupRequest],
     now: DateTime<Utc>,
 ) -> Result<Vec<StartedBackup>, EngineError> {
-    if requests.is_empty() {
+    let prepared = prepare_backups(engine, tx, requests.to_vec(), now).await?;
+    write_backups(engine, tx, prepared, now).await
+}
+
+/// Backups made ready before their transaction: each request's job id and, where its VM
+/// has an agent, its task minted from the VM as read then. Encrypting to each VM's
+/// certificate is the costly part of a backup's start; done here, the scheduler mints the
+/// next batch while the database writes this one.
+pub struct PreparedBackups {
+    backups: Vec<PreparedBackup>,
+    disk_accounts: HashMap<String, Arc<DiskAccount>>,
+    /// The account's time less the service clock's (see [`write_backups`]).
+    account_skew: TimeDelta,
+}
+
+impl PreparedBackups {
+    /// Keeps only the backups whose request `keep` accepts (the runs a claim won).
+    pub fn retain(&mut self, mut keep: impl FnMut(&BackupRequest) -> bool) {
+        self.backups.retain(|backup| keep(&backup.request));
+    }
+}
+
+struct PreparedBackup {
+    request: BackupRequest,
+    job_id: String,
+    /// None when the VM had no registered agent (or was gone) when read.
+    task: Option<(PreparedTask, Result<MintedTask, MintError>)>,
+}
+
+/// Chooses each request's job id and mints the tasks of those whose VM has an agent,
+/// reading the VMs through `conn` (a reader, or the transaction the backups are written in).
+pub async fn prepare_backups(
+    engine: &Engine,
+    conn: &mut AnyConnection,
+    requests: Vec<BackupRequest>,
+    now: DateTime<Utc>,
+) -> Result<PreparedBackups, EngineError> {
+    let disk_accounts = disk_accounts(engine).await?;
+    let vms = {
+        let requests: Vec<&BackupRequest> = requests.iter().collect();
+        vms_for_tasks(
+            conn,
+            &requests,
+            &engine.account().name,
+            &disk_accounts,
+            Certificates::Read,
+        )
+        .await?
+    };
+    // SAS windows are checked by the account's own clock, which runs apart from the
+    // simulated one when the account is Azurite or Azure Storage; the task keeps the skew
+    // to judge its snapshots' stamps by.
+    let account_skew = if vms.is_empty() {
+        TimeDelta::zero()
+    } else {
+        engine.account_skew(engine.storage()).await?
+    };
+    let mut backups = Vec::with_capacity(requests.len());
+    let mut to_mint = Vec::with_capacity(requests.len());
+    for request in requests {
+        let job_id = new_job_id();
+        if let Some(vm) = vms.get(&request.target.vm_id) {
+            to_mint.push(prepared_task(engine, &request, &job_id, vm.clone(), now));
+        }
+        backups.push(PreparedBackup {
+            request,
+            job_id,
+            task: None,
+        });
+    }
+    let mut minted = mint_off_the_workers(engine, to_mint, now, account_skew)
+        .await?
+        .into_iter();
+    for backup in &mut backups {
+        if vms.contains_key(&backup.request.target.vm_id) {
+            backup.task = minted.next();
+        }
+    }
+    Ok(PreparedBackups {
+        backups,
+        disk_accounts,
+        account_skew,
+    })
+}
+
+/// Mints `tasks` on a blocking thread (two, for enough of them), answering each task with
+/// what minting it gave.
+async fn mint_off_the_workers(
+    engine: &Engine,
+    tasks: Vec<PreparedTask>,
+    now: DateTime<Utc>,
+    account_skew: TimeDelta,
+) -> Result<Vec<(PreparedTask, Result<MintedTask, MintError>)>, EngineError> {
+    if tasks.is_empty() {
         return Ok(Vec::new());
     }
-    let job_ids = jobs::create_jobs(tx, requests.iter().map(|r| new_job(r, now)).collect()).await?;
-    let disk_accounts = disk_accounts(engine).await?;
-    let vms = vms_for_tasks(tx, requests, &engine.account().name, &disk_accounts).await?;
+    let (account, method) = (engine.account().clone(), engine.config().snapshot_method);
+    Ok(tokio::task::spawn_blocking(move || {
+        let minted = mint_all(&account, &tasks, now, account_skew, method);
+        tasks.into_iter().zip(minted).collect()
+    })
+    .await?)
+}
+
+/// The task of a request whose VM has an agent.
+fn prepared_task(
+    engine: &Engine,
+    request: &BackupRequest,
+    job_id: &str,
+    vm: TaskVm,
+    now: DateTime<Utc>,
+) -> PreparedTask {
+    let task_id = format!("{job_id}_{ATTEMPT}");
+    PreparedTask {
+        snapshot_task_token: new_secret(),
+        request: request.clone(),
+        job_id: job_id.to_owned(),
+        status_container: status_container_name(&request.target.vault_id),
+        status_blob: format!("{task_id}.status"),
+        logs_blob: format!("{task_id}.log"),
+        task_id,
+        deadline_at: request.scheduled_at.max(now) + engine.config().snapshot_timeout,
+        vm,
+    }
+}
+
+/// Creates the prepared backups' jobs and dispatches their first attempts in `tx`. A task
+/// whose VM changed since it was read (another certificate, OS or disks) is minted again
+/// from the VM as `tx` sees it.
+pub async fn write_backups(
+    engine: &Engine,
+    tx: &mut AnyConnection,
+    prepared: PreparedBackups,
+    now: DateTime<Utc>,
+) -> Result<Vec<StartedBackup>, EngineError> {
+    let PreparedBackups {
+        backups,
+        disk_accounts,
+        account_skew,
+    } = prepared;
+    if backups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let jobs: Vec<(String, NewJob)> = backups
+        .iter()
+        .map(|b| (b.job_id.clone(), new_job(&b.request, now)))
+        .collect();
+    jobs::create_jobs(tx, &jobs).await?;
+    let requests: Vec<&BackupRequest> = backups.iter().map(|b| &b.request).collect();
+    let vms = vms_for_tasks(
+        tx,
+        &requests,
+        &engine.account().name,
+        &disk_accounts,
+        Certificates::Thumbprint,
+    )
+    .await?;
     // Read in the transaction that claimed the runs: the claim's update locked each item's
     // row, so a replica claiming the item's next run, or an on-demand request (which locks
     // the row with `items::lock` before it looks), waits for it to commit and then sees its
@@ -101,14 +251,17 @@ pub async fn start_backups(
         .filter(|vm_id| !vms.contains_key(*vm_id))
         .collect();
     let agentless = existing_vms(tx, &missing).await?;
-    let config = engine.config();
-    let mut started = Vec::with_capacity(requests.len());
-    let mut prepared = Vec::with_capacity(requests.len());
-    for (request, job_id) in requests.iter().zip(job_ids) {
-        let target = &request.target;
+    let mut started = Vec::with_capacity(backups.len());
+    let mut ready = Vec::with_capacity(backups.len());
+    let mut changed = Vec::new();
+    for backup in backups {
+        let target = &backup.request.target;
         let running = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
-        let vm = match vms.get(&target.vm_id) {
-            Some(vm) if !running => vm,
+        match vms.get(&target.vm_id) {
+            Some(vm) if !running => match backup.task {
+                Some(task) if task.0.vm.is_as(vm) => ready.push(task),
+                _ => changed.push(backup),
+            },
             _ => {
                 let error = if running {
                     &BACKUP_IN_PROGRESS
@@ -117,56 +270,27 @@ pub async fn start_backups(
                 } else {
                     &VM_NOT_FOUND
                 };
-                fail_backup_before_transfer(tx, &target.vault_id, &job_id, error, None, now)
+                fail_backup_before_transfer(tx, &target.vault_id, &backup.job_id, error, None, now)
                     .await?;
                 started.push(StartedBackup {
-                    job_id,
+                    job_id: backup.job_id,
                     notify_vm: None,
                 });
-                continue;
             }
-        };
-        let task_id = format!("{job_id}_{ATTEMPT}");
-        prepared.push(PreparedTask {
-            snapshot_task_token: new_secret(),
-            request: request.clone(),
-            job_id,
-            status_container: status_container_name(&target.vault_id),
-            status_blob: format!("{task_id}.status"),
-            logs_blob: format!("{task_id}.log"),
-            task_id,
-            deadline_at: request.scheduled_at.max(now) + config.snapshot_timeout,
-            vm: vm.clone(),
-        });
+        }
     }
-    // SAS windows are checked by the account's own clock, which runs apart from the
-    // simulated one when the account is Azurite or Azure Storage; the task keeps the skew
-    // to judge its snapshots' stamps by.
-    let account_skew = if prepared.is_empty() {
-        TimeDelta::zero()
-    } else {
-        engine.account_skew(engine.storage()).await?
-    };
-    // Encrypting to each VM's certificate is the costly part: on every core, off the
-    // async workers.
-    let minting = (engine.account().clone(), prepared, config.snapshot_method);
-    let (prepared, minted) = tokio::task::spawn_blocking(move || {
-        let (account, prepared, method) = minting;
-        let minted = mint_all(&account, &prepared, now, account_skew, method);
-        (prepared, minted)
-    })
-    .await?;
-    let created: Vec<_> = prepared
+    ready.extend(mint_again(engine, tx, changed, &disk_accounts, now, account_skew).await?);
+    let created: Vec<_> = ready
         .iter()
-        .map(|task| create_task_blobs(engine, task))
+        .map(|(task, _)| create_task_blobs(engine, task))
         .collect();
     let created: Vec<Result<String, StorageError>> = futures_util::stream::iter(created)
         .buffered(CONCURRENT_BLOB_CREATES)
         .collect()
         .await;
-    let mut tasks_to_insert = Vec::with_capacity(prepared.len());
-    let mut goals = Vec::with_capacity(prepared.len());
-    for ((task, minted), created) in prepared.into_iter().zip(minted).zip(created) {
+    let mut tasks_to_insert = Vec::with_capacity(ready.len());
+    let mut goals = Vec::with_capacity(ready.len());
+    for ((task, minted), created) in ready.into_iter().zip(created) {
         let target = &task.request.target;
         // What one VM brought (a certificate nothing can be encrypted to) or one task's
         // blobs met fails that job alone: the batch holds other items, other tenants'.
@@ -253,6 +377,44 @@ pub async fn start_backups(
     // Counted as the dispatch is written, before the caller's transaction commits.
     metrics::counter!("vaultsim_tasks_dispatched_total").increment(tasks_to_insert.len() as u64);
     Ok(started)
+}
+
+/// Mints again, from the VMs as `tx` sees them, the tasks of `changed`: backups whose VM
+/// changed after they were prepared (or gained its agent meanwhile).
+async fn mint_again(
+    engine: &Engine,
+    tx: &mut AnyConnection,
+    changed: Vec<PreparedBackup>,
+    disk_accounts: &HashMap<String, Arc<DiskAccount>>,
+    now: DateTime<Utc>,
+    account_skew: TimeDelta,
+) -> Result<Vec<(PreparedTask, Result<MintedTask, MintError>)>, EngineError> {
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let requests: Vec<&BackupRequest> = changed.iter().map(|b| &b.request).collect();
+    let vms = vms_for_tasks(
+        tx,
+        &requests,
+        &engine.account().name,
+        disk_accounts,
+        Certificates::Read,
+    )
+    .await?;
+    let tasks = changed
+        .iter()
+        .filter_map(|backup| {
+            let vm = vms.get(&backup.request.target.vm_id)?;
+            Some(prepared_task(
+                engine,
+                &backup.request,
+                &backup.job_id,
+                vm.clone(),
+                now,
+            ))
+        })
+        .collect();
+    mint_off_the_workers(engine, tasks, now, account_skew).await
 }
 
 /// Every task is a job's first attempt (no retries yet).
@@ -397,10 +559,43 @@ fn new_job(request: &BackupRequest, now: DateTime<Utc>) -> NewJob {
 #[derive(Clone)]
 struct TaskVm {
     os_type: String,
+    certificate_thumbprint: String,
+    /// Empty when read with [`Certificates::Thumbprint`].
     certificate_pem: String,
     disks: Vec<TaskDisk>,
     /// A disk's account this service is not configured with: the backup fails.
     unknown_account: Option<String>,
+}
+
+impl TaskVm {
+    /// Whether a task minted from this VM is the one `now` would give: same certificate,
+    /// OS and disks.
+    fn is_as(&self, now: &TaskVm) -> bool {
+        let disk_key = |d: &TaskDisk| {
+            (
+                d.lun,
+                d.container.clone(),
+                d.blob.clone(),
+                d.account.as_ref().map(|a| a.access.name.clone()),
+            )
+        };
+        self.certificate_thumbprint == now.certificate_thumbprint
+            && self.os_type == now.os_type
+            && self.unknown_account == now.unknown_account
+            && self
+                .disks
+                .iter()
+                .map(disk_key)
+                .eq(now.disks.iter().map(disk_key))
+    }
+}
+
+/// Whether [`vms_for_tasks`] reads the certificates themselves (to mint) or only their
+/// thumbprints (to check a VM is as it was when its task was minted).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Certificates {
+    Read,
+    Thumbprint,
 }
 
 /// The accounts other than the primary, by lower-case name, with their offset from the
@@ -425,34 +620,42 @@ const VMS_PER_STATEMENT: usize = 200;
 
 /// What minting needs of each request's VM, by VM id; VMs without an agent are absent.
 async fn vms_for_tasks(
-    tx: &mut AnyConnection,
-    requests: &[BackupRequest],
+    conn: &mut AnyConnection,
+    requests: &[&BackupRequest],
     primary: &str,
     disk_accounts: &HashMap<String, Arc<DiskAccount>>,
+    certificates: Certificates,
 ) -> Result<HashMap<String, TaskVm>, EngineError> {
     let mut vms = HashMap::with_capacity(requests.len());
-    let backend = Backend::of(tx);
+    let backend = Backend::of(conn);
+    let certificate_column = match certificates {
+        Certificates::Read => "g.certificate_pem",
+        Certificates::Thumbprint => "''",
+    };
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
         // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
         // statistics, otherwise scanned every agent's certificate for each batch).
         let sql = backend.bulk_statement(format!(
-            "select v.vm_id, v.os_type, g.certificate_pem from virtual_machine v \
-             join vm_guest g on g.vm_id = v.vm_id where v.vm_id in ({}) \
-             and g.vm_id in ({})",
+            "select v.vm_id, v.os_type, g.certificate_thumbprint, {certificate_column} \
+             from virtual_machine v join vm_guest g on g.vm_id = v.vm_id \
+             where v.vm_id in ({}) and g.vm_id in ({})",
             placeholders(1, chunk.len()),
             placeholders(chunk.len() + 1, chunk.len())
         ));
-        let mut query = sqlx::query_as::<_, (String, String, String)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
         for _side in 0..2 {
             for request in chunk {
                 query = query.bind(request.target.vm_id.clone());
             }
         }
-        for (vm_id, os_type, certificate_pem) in query.fetch_all(&mut *tx).await? {
+        for (vm_id, os_type, certificate_thumbprint, certificate_pem) in
+            query.fetch_all(&mut *conn).await?
+        {
             vms.insert(
                 vm_id,
                 TaskVm {
                     os_type,
+                    certificate_thumbprint,
                     certificate_pem,
                     disks: Vec::new(),
                     unknown_account: None,
@@ -468,7 +671,7 @@ async fn vms_for_tasks(
         for request in chunk {
             query = query.bind(request.target.vm_id.clone());
         }
-        for (vm_id, lun, container, blob, account) in query.fetch_all(&mut *tx).await? {
+        for (vm_id, lun, container, blob, account) in query.fetch_all(&mut *conn).await? {
             let Some(vm) = vms.get_mut(&vm_id) else {
                 continue;
             };

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
+use tokio::task::JoinSet;
 
-use super::backup::{start_backups, BackupRequest, BackupTarget};
+use super::backup::{prepare_backups, write_backups, BackupRequest, BackupTarget, PreparedBackups};
 use super::engine::Engine;
 use super::policies::PolicyCache;
 use super::schedule::next_run_after;
@@ -72,88 +73,161 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
 /// Starts a Backup job for every item whose run is due at `now`. After downtime an item
 /// that missed several runs gets one job, for the latest (an older one would reach the
 /// extension too late to run). Answers how many jobs it started.
+///
+/// Batches go through two stages at once: while one is written (claimed, its jobs and
+/// tasks inserted, its goal states published), the next is read and its tasks minted.
 pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, EngineError> {
-    let mut policies = PolicyCache::default();
     let tasks_added = GrowingTable::new("backup_task");
     let mut started = 0;
+    let mut after = None;
+    // In a set, so that a read still in flight stops when the dispatch does.
+    let mut reading = JoinSet::new();
+    reading.spawn(read_due(engine.clone(), now, None, PolicyCache::default()));
     loop {
-        let rows = sqlx::query(
-            "select vault_id, item_key, vm_id, vm_name, vm_resource_group, policy_key, \
-             next_backup_at from protected_item where next_backup_at <= $1 \
-             order by next_backup_at, vault_id, item_key limit $2",
-        )
-        .bind(to_micros(now))
-        .bind(BATCH)
-        .fetch_all(engine.db().pool())
-        .await?;
-        if rows.is_empty() {
-            return Ok(started);
-        }
-        // Policies are read before the transaction: one connection per replica at a time.
-        let mut row_policies = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let vault_id: String = row.try_get("vault_id")?;
-            row_policies.push(match row.try_get::<Option<String>, _>("policy_key")? {
-                Some(key) => policies.get(engine.db(), &vault_id, &key).await?,
-                None => None,
-            });
-        }
-        let mut planned = Vec::with_capacity(rows.len());
-        for (row, policy) in rows.iter().zip(row_policies) {
-            let due: i64 = row.try_get("next_backup_at")?;
-            let (scheduled_at, next) = match &policy {
-                Some(policy) => latest_due_run(policy, from_micros(due), now),
-                None => (from_micros(due), None),
-            };
-            planned.push(PlannedRun {
-                request: BackupRequest {
-                    target: BackupTarget {
-                        vault_id: row.try_get("vault_id")?,
-                        item_key: row.try_get("item_key")?,
-                        vm_id: row.try_get("vm_id")?,
-                        vm: VmName::new(
-                            row.try_get::<String, _>("vm_resource_group")?,
-                            row.try_get::<String, _>("vm_name")?,
-                        ),
-                    },
-                    trigger: Trigger::Scheduled,
-                    scheduled_at,
-                    rp_expires_at: None,
-                },
-                due,
-                next: next.map_or(NEVER, to_micros),
-                // Protection stopped meanwhile: the claim only retires the run.
-                runs: policy.is_some(),
-            });
-        }
-        let mut tx = engine.db().begin_write().await?;
-        let claimed = claim(&mut tx, &planned).await?;
-        let requests: Vec<BackupRequest> = planned
-            .into_iter()
-            .filter(|run| {
-                run.runs
-                    && claimed.contains(&(
-                        run.request.target.vault_id.clone(),
-                        run.request.target.item_key.clone(),
-                    ))
-            })
-            .map(|run| run.request)
-            .collect();
-        let backups = start_backups(engine, &mut tx, &requests, now).await?;
-        tx.commit().await?;
-        started += backups.len() as u64;
-        for vm_id in backups.iter().filter_map(|b| b.notify_vm.as_deref()) {
-            engine.notifier().notify(vm_id);
-        }
-        tasks_added.added(engine.db(), backups.len() as u64).await;
+        let (batch, policies) = reading.join_next().await.expect("a read is in flight")??;
+        let Some(batch) = batch else {
+            if after.is_none() {
+                return Ok(started);
+            }
+            // The walk reached the end: one more read from the start finds any run that
+            // came due behind it (a claim that lost to another replica's change of the run).
+            after = None;
+            reading.spawn(read_due(engine.clone(), now, None, policies));
+            continue;
+        };
+        after = batch.planned.last().map(|run| run.key.clone());
+        reading.spawn(read_due(engine.clone(), now, after.clone(), policies));
+        let backups = write_due(engine, batch, now).await?;
+        started += backups;
+        tasks_added.added(engine.db(), backups).await;
     }
+}
+
+/// Where a due run sits in the order the scheduler walks them: due time, vault, item.
+#[derive(Debug, Clone)]
+struct DueKey {
+    due: i64,
+    vault_id: String,
+    item_key: String,
+}
+
+/// Due runs read and their backups prepared, not yet claimed.
+struct DueBatch {
+    planned: Vec<PlannedRun>,
+    prepared: PreparedBackups,
+}
+
+/// The next batch of runs due at `now` after `after` (from the first without it), their
+/// backups prepared; none when no run is left. Gives `policies` back for the next read.
+async fn read_due(
+    engine: Engine,
+    now: DateTime<Utc>,
+    after: Option<DueKey>,
+    mut policies: PolicyCache,
+) -> Result<(Option<DueBatch>, PolicyCache), EngineError> {
+    // Batches in flight are not yet claimed: the walk goes on past the last one read.
+    let past_the_last_read = if after.is_some() {
+        "and (next_backup_at, vault_id, item_key) > ($3, $4, $5)"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "select vault_id, item_key, vm_id, vm_name, vm_resource_group, policy_key, \
+         next_backup_at from protected_item where next_backup_at <= $1 {past_the_last_read} \
+         order by next_backup_at, vault_id, item_key limit $2"
+    );
+    let mut query = sqlx::query(&sql).bind(to_micros(now)).bind(BATCH);
+    if let Some(key) = &after {
+        query = query
+            .bind(key.due)
+            .bind(key.vault_id.clone())
+            .bind(key.item_key.clone());
+    }
+    let rows = query.fetch_all(engine.db().pool()).await?;
+    if rows.is_empty() {
+        return Ok((None, policies));
+    }
+    let mut planned = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let vault_id: String = row.try_get("vault_id")?;
+        let policy = match row.try_get::<Option<String>, _>("policy_key")? {
+            Some(key) => policies.get(engine.db(), &vault_id, &key).await?,
+            None => None,
+        };
+        let due: i64 = row.try_get("next_backup_at")?;
+        let (scheduled_at, next) = match &policy {
+            Some(policy) => latest_due_run(policy, from_micros(due), now),
+            None => (from_micros(due), None),
+        };
+        let item_key: String = row.try_get("item_key")?;
+        planned.push(PlannedRun {
+            key: DueKey {
+                due,
+                vault_id: vault_id.clone(),
+                item_key: item_key.clone(),
+            },
+            request: BackupRequest {
+                target: BackupTarget {
+                    vault_id,
+                    item_key,
+                    vm_id: row.try_get("vm_id")?,
+                    vm: VmName::new(
+                        row.try_get::<String, _>("vm_resource_group")?,
+                        row.try_get::<String, _>("vm_name")?,
+                    ),
+                },
+                trigger: Trigger::Scheduled,
+                scheduled_at,
+                rp_expires_at: None,
+            },
+            next: next.map_or(NEVER, to_micros),
+            // Protection stopped meanwhile: the claim only retires the run.
+            runs: policy.is_some(),
+        });
+    }
+    let requests = planned
+        .iter()
+        .filter(|run| run.runs)
+        .map(|run| run.request.clone())
+        .collect();
+    let mut reader = engine.db().pool().acquire().await?;
+    let prepared = prepare_backups(&engine, &mut reader, requests, now).await?;
+    Ok((Some(DueBatch { planned, prepared }), policies))
+}
+
+/// Claims the batch's runs and starts the backups of those claimed, in one transaction;
+/// answers how many it started.
+async fn write_due(
+    engine: &Engine,
+    batch: DueBatch,
+    now: DateTime<Utc>,
+) -> Result<u64, EngineError> {
+    let DueBatch {
+        planned,
+        mut prepared,
+    } = batch;
+    let mut tx = engine.db().begin_write().await?;
+    let claimed = claim(&mut tx, &planned).await?;
+    prepared.retain(|request| {
+        claimed.contains(&(
+            request.target.vault_id.clone(),
+            request.target.item_key.clone(),
+        ))
+    });
+    let backups = write_backups(engine, &mut tx, prepared, now).await?;
+    tx.commit().await?;
+    for vm_id in backups.iter().filter_map(|b| b.notify_vm.as_deref()) {
+        engine.notifier().notify(vm_id);
+    }
+    Ok(backups.len() as u64)
 }
 
 /// A due run of one item, before it is claimed.
 struct PlannedRun {
+    /// The item's place in the walk; `due` is its `next_backup_at` as read, the claim's
+    /// expected value.
+    key: DueKey,
     request: BackupRequest,
-    /// The item's `next_backup_at` as read: the claim's expected value.
-    due: i64,
     /// What the claim sets it to.
     next: i64,
     runs: bool,
@@ -173,9 +247,9 @@ async fn claim(
     let mut groups: BTreeMap<(&str, i64, i64), Vec<&str>> = BTreeMap::new();
     for run in planned {
         groups
-            .entry((run.request.target.vault_id.as_str(), run.due, run.next))
+            .entry((run.key.vault_id.as_str(), run.key.due, run.next))
             .or_default()
-            .push(run.request.target.item_key.as_str());
+            .push(run.key.item_key.as_str());
     }
     let mut claimed = HashSet::with_capacity(planned.len());
     let backend = Backend::of(tx);

@@ -307,15 +307,16 @@ impl Job {
 
 /// Records a job and answers its id (a lower-case GUID).
 pub async fn create_job(tx: &mut AnyConnection, job: NewJob) -> Result<String, ResourceError> {
-    let mut ids = create_jobs(tx, vec![job]).await?;
-    Ok(ids.pop().expect("one id per job"))
+    let job_id = new_job_id();
+    create_jobs(tx, &[(job_id.clone(), job)]).await?;
+    Ok(job_id)
 }
 
 /// A new job's id: a GUID whose leading bits are the time it was made (UUID version 7),
 /// so that jobs created together sit together in every index keyed by job (and task) id.
 /// With random ids a burst of 100,000 jobs wrote a different index page for nearly every
 /// job, and dispatch spent most of its time writing them (BENCHMARKS.md).
-fn new_job_id() -> String {
+pub fn new_job_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -327,12 +328,12 @@ const JOB_COLUMNS: &str = "job_id, vault_id, item_key, entity_friendly_name, con
      operation, status, start_time, end_time, is_user_triggered, activity_id, error_details, \
      extended_info";
 
-/// Records jobs in bulk (a few statements for many jobs), answering their ids in order.
+/// Records jobs in bulk (a few statements for many jobs), each under its id (from
+/// [`new_job_id`]).
 pub async fn create_jobs(
     tx: &mut AnyConnection,
-    jobs: Vec<NewJob>,
-) -> Result<Vec<String>, ResourceError> {
-    let mut ids = Vec::with_capacity(jobs.len());
+    jobs: &[(String, NewJob)],
+) -> Result<(), ResourceError> {
     let backend = Backend::of(tx);
     for chunk in jobs.chunks(JOBS_PER_STATEMENT) {
         let sql = backend.bulk_statement(format!(
@@ -340,8 +341,7 @@ pub async fn create_jobs(
             value_rows(chunk.len(), 13)
         ));
         let mut query = sqlx::query(&sql);
-        for job in chunk {
-            let job_id = new_job_id();
+        for (job_id, job) in chunk {
             query = query
                 .bind(job_id.clone())
                 .bind(job.vault_id.clone())
@@ -356,11 +356,10 @@ pub async fn create_jobs(
                 .bind(uuid::Uuid::new_v4().to_string())
                 .bind(to_json(&Vec::<JobErrorDetail>::new()))
                 .bind(to_json(&job.extended_info));
-            ids.push(job_id);
         }
         query.execute(&mut *tx).await?;
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Progress on a running job: a new status and/or new extended info (tasks, bags).

@@ -283,7 +283,7 @@ async fn bulk_insert<T>(
 }
 
 /// A self-signed certificate the agents "hold" (the openssl command line, as a VM would).
-fn certificate(dir: &Path) -> String {
+pub fn certificate(dir: &Path) -> String {
     let status = std::process::Command::new("openssl")
         .args([
             "req",

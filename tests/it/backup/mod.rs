@@ -5,6 +5,7 @@
 mod app;
 mod azurite;
 mod concurrency;
+mod dispatch;
 pub mod e2e;
 mod failures;
 mod host_snapshot;

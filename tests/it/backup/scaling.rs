@@ -59,7 +59,7 @@ async fn per_job(items: usize) -> Duration {
 }
 
 /// The instant every seeded item is due.
-const DUE: &str = "2026-03-01T02:00:00Z";
+pub(super) const DUE: &str = "2026-03-01T02:00:00Z";
 
 /// An engine over `items` protected items seeded on `db` (blobs under `dir`) and all due at
 /// [`DUE`], with the clock an hour before; the planner's statistics are taken after the
