@@ -97,6 +97,13 @@ pub enum VmAgentError {
 /// Something that wants to hear how each run ended (tests, the fleet's accounting).
 pub type RunReports = mpsc::UnboundedSender<RunReport>;
 
+/// Whether a goal state was acted on in full, or in part (to be tried again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActedOn {
+    Wholly,
+    Partly,
+}
+
 /// A registered VM and its extensions.
 pub struct VmAgent<F: Freezer + Clone + 'static> {
     config: VmConfig,
@@ -112,6 +119,10 @@ pub struct VmAgent<F: Freezer + Clone + 'static> {
     hosted: Vec<(ExtensionPackage, HostedHandler)>,
     /// Goal-state extensions nothing hosts, by name and sequence number, once reported.
     unavailable: HashSet<(String, i64)>,
+    /// The built-in extension's runs started, by name and sequence number: a goal state
+    /// acted on again (after a failure) does not start one twice, even before the run has
+    /// recorded its sequence number.
+    launched: HashSet<(String, i64)>,
     local_disks: LocalDisks,
     statuses: mpsc::UnboundedSender<GuestReport>,
     reports: Option<RunReports>,
@@ -174,6 +185,7 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             extensions: HashMap::new(),
             hosted,
             unavailable: HashSet::new(),
+            launched: HashSet::new(),
             local_disks,
             statuses,
             reports,
@@ -208,9 +220,17 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             };
             match polled {
                 Ok(goal_state) => {
-                    incarnation = Some(goal_state.incarnation);
                     self.clock.observe(goal_state.host_time);
-                    self.act_on(goal_state).await;
+                    let polled_incarnation = goal_state.incarnation;
+                    if self.act_on(goal_state).await == ActedOn::Wholly {
+                        incarnation = Some(polled_incarnation);
+                    } else {
+                        // Polled again with the incarnation acted on last, the same goal
+                        // state comes back at once: what failed (a file that could not be
+                        // written, say) is tried again, rather than the task being lost
+                        // until the next incarnation.
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
                 }
                 Err(error) if error.is_unauthenticated() => {
                     tracing::warn!(vm = %self.config.identity.name, "credential refused; registering again");
@@ -263,8 +283,10 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
     /// Each extension a package hosts goes to its handler (and a package missing from the
     /// goal state is uninstalled); for the built-in snapshot extension, a new sequence
     /// number's settings file, then enable; any other extension is reported unavailable, and
-    /// uninstalled at once when the goal state says so.
-    async fn act_on(&mut self, goal_state: GoalState) {
+    /// uninstalled at once when the goal state says so. Answers whether every extension was
+    /// acted on.
+    async fn act_on(&mut self, goal_state: GoalState) -> ActedOn {
+        let mut acted_on = ActedOn::Wholly;
         for (package, handler) in &self.hosted {
             handler.want(
                 goal_state
@@ -316,11 +338,15 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                     Ok(extension) => extension,
                     Err(error) => {
                         tracing::error!(%error, "the extension's directories cannot be made");
+                        acted_on = ActedOn::Partly;
                         continue;
                     }
                 };
             let sequence_number = wanted.sequence_number;
-            if extension.dirs().last_sequence_number() == Some(sequence_number) {
+            let run_key = (wanted.name.clone(), sequence_number);
+            if self.launched.contains(&run_key)
+                || extension.dirs().last_sequence_number() == Some(sequence_number)
+            {
                 continue;
             }
             let settings = match serde_json::to_value(&wanted.settings) {
@@ -332,8 +358,10 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             };
             if let Err(error) = extension.dirs().write_settings(sequence_number, &settings) {
                 tracing::error!(%error, "the settings file cannot be written");
+                acted_on = ActedOn::Partly;
                 continue;
             }
+            self.launched.insert(run_key);
             // Enable sleeps its start delay: it runs apart so polling goes on.
             let extension = Arc::clone(&extension);
             self.runs.spawn(async move {
@@ -350,12 +378,15 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
                 }
             });
         }
+        acted_on
     }
 
     /// The built-in extension's `uninstall`, as the real one's (it only exits 0), and the
     /// guest agent's part: the handler directory goes (a run in flight finishes on its
     /// own, as the real extension's detached daemon does), then the guest API hears it.
     fn uninstall_built_in(&mut self, name: &str) {
+        // Installed again, it counts its sequence numbers from the start.
+        self.launched.retain(|(launched, _)| launched != name);
         let removed = self.extensions.remove(name);
         let directory = match &removed {
             Some(extension) => Some(extension.dirs().extension_dir.clone()),

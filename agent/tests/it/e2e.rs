@@ -117,3 +117,44 @@ async fn run_creates_the_vms_resource_group_when_asked() {
         .await;
     assert_eq!(vm["name"], "vm-new");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_the_agent_could_not_take_at_first_runs_once_it_can() {
+    let service = Service::start().await;
+    service.pin_clock("2026-03-01T00:00:00Z").await;
+    service.vault_with_daily_policy().await;
+    let state = tempfile::tempdir().unwrap();
+    // A file where the extension's settings directory belongs: writing the task's settings
+    // fails, as it did for ~300 VMs of a 5,000-VM fleet out of file descriptors.
+    let extension_dir = state
+        .path()
+        .join("waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9184.0");
+    std::fs::create_dir_all(&extension_dir).unwrap();
+    std::fs::write(extension_dir.join("config"), b"in the way").unwrap();
+    let agent = start_agent(&service, "vm1", state.path(), &[]);
+    registered_vm_id(&agent);
+    service.protect("vm1").await;
+
+    let advanced = service.advance("PT3H", 0.0).await;
+    assert_eq!(advanced["backupsStarted"], 1, "{advanced}");
+    agent.wait_for_log("cannot be", Duration::from_secs(30));
+    std::fs::remove_file(extension_dir.join("config")).unwrap();
+
+    // The agent tries the same goal state again within seconds, as WALinuxAgent's
+    // extension loop does: the task runs and the job completes, without another goal
+    // state, long before the goal-state poll's 25 s wait would have brought it back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let jobs = service.jobs("Backup").await;
+        let status = jobs[0]["properties"]["status"].clone();
+        if status == "Completed" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backup job is {status}:\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
