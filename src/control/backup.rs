@@ -1,6 +1,8 @@
 //! Starting a backup: the Backup job, its task minted for the VM's snapshot extension
 //! (status and log blobs pre-created, SAS URIs, encrypted protected settings) and the
-//! extension settings published in the VM's goal state, all in the caller's transaction.
+//! extension settings published in the VM's goal state. Tasks are minted first
+//! (`prepare_backups`); the rest is written in the caller's transaction
+//! (`write_backups`), which mints again any task whose VM changed in between.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -90,7 +92,7 @@ pub async fn start_backups(
 pub struct PreparedBackups {
     backups: Vec<PreparedBackup>,
     disk_accounts: HashMap<String, Arc<DiskAccount>>,
-    /// The account's time less the service clock's (see [`write_backups`]).
+    /// The account's time less the service clock's (see [`prepare_backups`]).
     account_skew: TimeDelta,
 }
 
