@@ -573,14 +573,14 @@ impl TaskVm {
     /// Whether a task minted from this VM is the one `now` would give: same certificate,
     /// OS and disks.
     fn is_as(&self, now: &TaskVm) -> bool {
-        let disk_key = |d: &TaskDisk| {
+        fn disk_key(d: &TaskDisk) -> (i64, &str, &str, Option<&str>) {
             (
                 d.lun,
-                d.container.clone(),
-                d.blob.clone(),
-                d.account.as_ref().map(|a| a.access.name.clone()),
+                &d.container,
+                &d.blob,
+                d.account.as_ref().map(|a| a.access.name.as_str()),
             )
-        };
+        }
         self.certificate_thumbprint == now.certificate_thumbprint
             && self.os_type == now.os_type
             && self.unknown_account == now.unknown_account
