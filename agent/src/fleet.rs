@@ -22,6 +22,12 @@ use crate::workload::{run_workload, StorageAccount, WorkloadConfig};
 /// How many VMs register (and make their keys) at once.
 const REGISTRATIONS_IN_FLIGHT: usize = 16;
 
+/// How many extension runs a fleet lets go on at once unless told otherwise: each run
+/// holds a few connections and files, and thousands of VMs in one process share one
+/// descriptor limit (5,000 VMs' runs at once exhausted 20,000 descriptors and lost final
+/// statuses).
+pub const DEFAULT_RUNS_AT_ONCE: usize = 512;
+
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
     pub count: usize,
@@ -41,6 +47,9 @@ pub struct FleetConfig {
     pub extension: ExtensionConfig,
     /// Writes to every disk, if the VMs should change their disks between backups.
     pub workload: Option<(StorageAccount, WorkloadConfig)>,
+    /// Extension runs going on at once across the fleet; a VM whose run would exceed it
+    /// waits for one to end.
+    pub runs_at_once: usize,
 }
 
 /// What the fleet's runs ended with so far, by final status code (`none` when a run
@@ -70,7 +79,7 @@ impl FleetConfig {
         format!("{}-{index}", self.name_prefix)
     }
 
-    fn vm_config(&self, index: usize) -> VmConfig {
+    fn vm_config(&self, index: usize, run_slots: &Arc<Semaphore>) -> VmConfig {
         let name = self.vm_name(index);
         let state_dir = self.state_dir.join(&name);
         let mut disks = vec![DiskSpec {
@@ -104,6 +113,7 @@ impl FleetConfig {
             storage: None,
             packages: Vec::new(),
             hosting: PackageHosting::default(),
+            run_slots: Some(Arc::clone(run_slots)),
         }
     }
 }
@@ -124,10 +134,11 @@ pub async fn run_fleet(
         safefreeze,
     ));
     let permits = Arc::new(Semaphore::new(REGISTRATIONS_IN_FLIGHT));
+    let run_slots = Arc::new(Semaphore::new(config.runs_at_once.max(1)));
     let mut registering = JoinSet::new();
     for index in 0..config.count {
         let (vm, http, freezer, reports, permits) = (
-            config.vm_config(index),
+            config.vm_config(index, &run_slots),
             http.clone(),
             freezer.clone(),
             reports.clone(),

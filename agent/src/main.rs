@@ -10,7 +10,7 @@ use base64::Engine;
 use clap::{Args, Parser, Subcommand};
 use secrecy::{ExposeSecret, SecretString};
 use vaultsim_agent::extension::ExtensionConfig;
-use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally};
+use vaultsim_agent::fleet::{run_fleet, FleetConfig, FleetTally, DEFAULT_RUNS_AT_ONCE};
 use vaultsim_agent::handler::HandlerLayout;
 use vaultsim_agent::harness::scenarios::{Hosting, Scenario};
 use vaultsim_agent::harness::service::ServiceChoice;
@@ -386,6 +386,10 @@ struct FleetArgs {
     data_disks: usize,
     #[arg(long, default_value_t = 1)]
     data_disk_gib: u64,
+    /// Extension runs going on at once across the fleet (the VMs share this process's
+    /// descriptors); the others wait their turn.
+    #[arg(long, default_value_t = DEFAULT_RUNS_AT_ONCE)]
+    runs_at_once: usize,
     #[arg(
         long,
         env = "VAULTSIM_AGENT_STATE_DIR",
@@ -576,6 +580,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         storage,
         packages,
         hosting,
+        run_slots: None,
     };
     let freezer = FsFreezer::new(freeze_config(
         &args.freeze,
@@ -706,6 +711,7 @@ async fn fleet(args: FleetArgs) -> anyhow::Result<()> {
         data_disk_bytes: args.data_disk_gib * GIB,
         extension: extension_config(&args.extension, &args.state_dir, String::new())?,
         workload,
+        runs_at_once: args.runs_at_once,
     };
     if args.placement.ensure_resource_group {
         ensure_group(

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use vaultsim_protocol::guest::{GoalState, RegisterDisk, RegisterRequest, Registered};
 
@@ -72,6 +72,9 @@ pub struct VmConfig {
     /// type replaces the built-in extension.
     pub packages: Vec<ExtensionPackage>,
     pub hosting: PackageHosting,
+    /// Shared by VMs that share a process (a fleet): a run of the built-in extension
+    /// starts once it holds a slot. A VM of its own has none and never waits.
+    pub run_slots: Option<Arc<Semaphore>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -364,7 +367,12 @@ impl<F: Freezer + Clone + 'static> VmAgent<F> {
             self.launched.insert(run_key);
             // Enable sleeps its start delay: it runs apart so polling goes on.
             let extension = Arc::clone(&extension);
+            let run_slots = self.config.run_slots.clone();
             self.runs.spawn(async move {
+                let _slot = match run_slots {
+                    Some(slots) => slots.acquire_owned().await.ok(),
+                    None => None,
+                };
                 match extension.enable(sequence_number).await {
                     Ok(Enabled::Started(run)) => run.await.unwrap_or_else(|_| RunReport::none(sequence_number)),
                     Ok(other) => {

@@ -24,7 +24,7 @@ use base64::Engine as _;
 use secrecy::ExposeSecret;
 use tokio::sync::{oneshot, watch};
 use vaultsim_agent::extension::ExtensionConfig;
-use vaultsim_agent::fleet::{run_fleet, FleetConfig};
+use vaultsim_agent::fleet::{run_fleet, FleetConfig, DEFAULT_RUNS_AT_ONCE};
 use vaultsim_agent::management::{ensure_resource_group, read_credentials, ArmClient, TokenSource};
 use vaultsim_agent::vault::VaultClient;
 use vaultsim_agent::vss::freeze::FreezeConfig;
@@ -219,6 +219,7 @@ fn fleet_config(
                 write_bytes: 16 << 10,
             },
         )),
+        runs_at_once: DEFAULT_RUNS_AT_ONCE,
     })
 }
 

@@ -69,3 +69,48 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
         .collect();
     assert_eq!(thumbprints.len(), VMS);
 }
+
+/// The VMs share one process's descriptors, so the fleet lets only `--runs-at-once` runs
+/// go on at once: with one slot, three runs that each sleep a 1 s start delay follow one
+/// another (at once they would all end about 1 s after the window opens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fleet_runs_no_more_extensions_at_once_than_it_is_told() {
+    const WAITING_VMS: usize = 3;
+    let service = Service::start().await;
+    service.pin_clock("2026-03-01T00:00:00Z").await;
+    service.vault_with_daily_policy().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut command = agent_command(&service, "fleet", state.path(), "1000");
+    command
+        .args([
+            "--count",
+            &WAITING_VMS.to_string(),
+            "--name-prefix",
+            "slotvm",
+        ])
+        .args(["--resource-group", GROUP, "--ensure-resource-group"])
+        .args(["--runs-at-once", "1"]);
+    let fleet = Process::spawn_command(command);
+    fleet.wait_for_log("fleet registered", Duration::from_secs(120));
+    for i in 0..WAITING_VMS {
+        service.protect(&format!("slotvm-{i}")).await;
+    }
+
+    let opened = std::time::Instant::now();
+    let advanced = service.advance("PT3H", 60.0).await;
+    assert_eq!(advanced["backupsStarted"], WAITING_VMS, "{advanced}");
+    let jobs = service.jobs("Backup").await;
+    let ended = opened.elapsed();
+    for job in &jobs {
+        assert_eq!(
+            job["properties"]["status"],
+            "Completed",
+            "{job}\n{}",
+            fleet.log()
+        );
+    }
+    assert!(
+        ended >= Duration::from_secs(WAITING_VMS as u64),
+        "three 1 s runs in one slot ended after {ended:?}"
+    );
+}
