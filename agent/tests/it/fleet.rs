@@ -10,24 +10,22 @@ const VMS: usize = 12;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
     let service = Service::start().await;
-    service.pin_clock("2026-03-01T00:00:00Z").await;
-    service.vault_with_daily_policy().await;
-    let state = tempfile::tempdir().unwrap();
-    let mut command = agent_command(&service, "fleet", state.path(), "0");
-    command
-        .args(["--count", &VMS.to_string(), "--name-prefix", "fleetvm"])
-        .args(["--resource-group", GROUP, "--ensure-resource-group"])
-        .args(["--write-bytes", "4096", "--write-interval-ms", "100"])
-        .args([
+    let blob_endpoint = format!("http://{}/devstoreaccount1", service.blob);
+    let (fleet, state) = protected_fleet(
+        &service,
+        VMS,
+        "fleetvm",
+        "0",
+        &[
+            "--write-bytes",
+            "4096",
+            "--write-interval-ms",
+            "100",
             "--blob-endpoint",
-            &format!("http://{}/devstoreaccount1", service.blob),
-        ])
-        .env("RUST_LOG", "info");
-    let fleet = Process::spawn_command(command);
-    fleet.wait_for_log("fleet registered", Duration::from_secs(120));
-    for i in 0..VMS {
-        service.protect(&format!("fleetvm-{i}")).await;
-    }
+            &blob_endpoint,
+        ],
+    )
+    .await;
     // Let the workload write before the window opens.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -77,24 +75,14 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
 async fn a_fleet_runs_no_more_extensions_at_once_than_it_is_told() {
     const WAITING_VMS: usize = 3;
     let service = Service::start().await;
-    service.pin_clock("2026-03-01T00:00:00Z").await;
-    service.vault_with_daily_policy().await;
-    let state = tempfile::tempdir().unwrap();
-    let mut command = agent_command(&service, "fleet", state.path(), "1000");
-    command
-        .args([
-            "--count",
-            &WAITING_VMS.to_string(),
-            "--name-prefix",
-            "slotvm",
-        ])
-        .args(["--resource-group", GROUP, "--ensure-resource-group"])
-        .args(["--runs-at-once", "1"]);
-    let fleet = Process::spawn_command(command);
-    fleet.wait_for_log("fleet registered", Duration::from_secs(120));
-    for i in 0..WAITING_VMS {
-        service.protect(&format!("slotvm-{i}")).await;
-    }
+    let (fleet, _state) = protected_fleet(
+        &service,
+        WAITING_VMS,
+        "slotvm",
+        "1000",
+        &["--runs-at-once", "1"],
+    )
+    .await;
 
     let opened = std::time::Instant::now();
     let advanced = service.advance("PT3H", 60.0).await;
@@ -113,4 +101,31 @@ async fn a_fleet_runs_no_more_extensions_at_once_than_it_is_told() {
         ended >= Duration::from_secs(WAITING_VMS as u64),
         "three 1 s runs in one slot ended after {ended:?}"
     );
+}
+
+/// A fleet of `count` VMs named `<prefix>-<i>` (each run sleeping `start_delay_ms`), under a
+/// pinned clock, registered and protected by the daily policy; its state directory goes
+/// when the answer does.
+async fn protected_fleet(
+    service: &Service,
+    count: usize,
+    prefix: &str,
+    start_delay_ms: &str,
+    more_args: &[&str],
+) -> (Process, tempfile::TempDir) {
+    service.pin_clock("2026-03-01T00:00:00Z").await;
+    service.vault_with_daily_policy().await;
+    let state = tempfile::tempdir().unwrap();
+    let mut command = agent_command(service, "fleet", state.path(), start_delay_ms);
+    command
+        .args(["--count", &count.to_string(), "--name-prefix", prefix])
+        .args(["--resource-group", GROUP, "--ensure-resource-group"])
+        .args(more_args)
+        .env("RUST_LOG", "info");
+    let fleet = Process::spawn_command(command);
+    fleet.wait_for_log("fleet registered", Duration::from_secs(120));
+    for i in 0..count {
+        service.protect(&format!("{prefix}-{i}")).await;
+    }
+    (fleet, state)
 }
