@@ -29,17 +29,8 @@ async fn a_fleet_is_backed_up_in_one_window_with_nothing_lost() {
     // Let the workload write before the window opens.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    let advanced = service.advance("PT3H", 60.0).await;
-    assert_eq!(advanced["backupsStarted"], VMS, "{advanced}");
-    let jobs = service.jobs("Backup").await;
-    assert_eq!(jobs.len(), VMS);
+    let jobs = window_backed_up(&service, &fleet, VMS).await;
     for job in &jobs {
-        assert_eq!(
-            job["properties"]["status"],
-            "Completed",
-            "{job}\n{}",
-            fleet.log()
-        );
         let moved: u64 = job["properties"]["extendedInfo"]["propertyBag"]["Bytes Transferred"]
             .as_str()
             .unwrap()
@@ -85,18 +76,8 @@ async fn a_fleet_runs_no_more_extensions_at_once_than_it_is_told() {
     .await;
 
     let opened = std::time::Instant::now();
-    let advanced = service.advance("PT3H", 60.0).await;
-    assert_eq!(advanced["backupsStarted"], WAITING_VMS, "{advanced}");
-    let jobs = service.jobs("Backup").await;
+    window_backed_up(&service, &fleet, WAITING_VMS).await;
     let ended = opened.elapsed();
-    for job in &jobs {
-        assert_eq!(
-            job["properties"]["status"],
-            "Completed",
-            "{job}\n{}",
-            fleet.log()
-        );
-    }
     assert!(
         ended >= Duration::from_secs(WAITING_VMS as u64),
         "three 1 s runs in one slot ended after {ended:?}"
@@ -128,4 +109,26 @@ async fn protected_fleet(
         service.protect(&format!("{prefix}-{i}")).await;
     }
     (fleet, state)
+}
+
+/// Opens the daily window and answers the backup jobs once it settles, each of the
+/// `count` Completed.
+async fn window_backed_up(
+    service: &Service,
+    fleet: &Process,
+    count: usize,
+) -> Vec<serde_json::Value> {
+    let advanced = service.advance("PT3H", 60.0).await;
+    assert_eq!(advanced["backupsStarted"], count, "{advanced}");
+    let jobs = service.jobs("Backup").await;
+    assert_eq!(jobs.len(), count);
+    for job in &jobs {
+        assert_eq!(
+            job["properties"]["status"],
+            "Completed",
+            "{job}\n{}",
+            fleet.log()
+        );
+    }
+    jobs
 }
