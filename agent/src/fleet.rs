@@ -3,6 +3,7 @@
 //! extension (with the configured simulated writers) and, optionally, writes to its disks.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -26,7 +27,7 @@ const REGISTRATIONS_IN_FLIGHT: usize = 16;
 /// holds a few connections and files, and thousands of VMs in one process share one
 /// descriptor limit (5,000 VMs' runs at once exhausted 20,000 descriptors and lost final
 /// statuses).
-pub const DEFAULT_RUNS_AT_ONCE: usize = 512;
+pub const DEFAULT_RUNS_AT_ONCE: NonZeroUsize = NonZeroUsize::new(512).unwrap();
 
 #[derive(Debug, Clone)]
 pub struct FleetConfig {
@@ -49,7 +50,7 @@ pub struct FleetConfig {
     pub workload: Option<(StorageAccount, WorkloadConfig)>,
     /// Extension runs going on at once across the fleet; a VM whose run would exceed it
     /// waits for one to end.
-    pub runs_at_once: usize,
+    pub runs_at_once: NonZeroUsize,
 }
 
 /// What the fleet's runs ended with so far, by final status code (`none` when a run
@@ -134,7 +135,7 @@ pub async fn run_fleet(
         safefreeze,
     ));
     let permits = Arc::new(Semaphore::new(REGISTRATIONS_IN_FLIGHT));
-    let run_slots = Arc::new(Semaphore::new(config.runs_at_once.max(1)));
+    let run_slots = Arc::new(Semaphore::new(config.runs_at_once.get()));
     let mut registering = JoinSet::new();
     for index in 0..config.count {
         let (vm, http, freezer, reports, permits) = (

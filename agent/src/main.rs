@@ -389,7 +389,7 @@ struct FleetArgs {
     /// Extension runs going on at once across the fleet (the VMs share this process's
     /// descriptors); the others wait their turn.
     #[arg(long, default_value_t = DEFAULT_RUNS_AT_ONCE)]
-    runs_at_once: usize,
+    runs_at_once: std::num::NonZeroUsize,
     #[arg(
         long,
         env = "VAULTSIM_AGENT_STATE_DIR",
