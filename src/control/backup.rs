@@ -121,14 +121,7 @@ pub async fn prepare_backups(
     let disk_accounts = disk_accounts(engine).await?;
     let vms = {
         let requests: Vec<&BackupRequest> = requests.iter().collect();
-        vms_for_tasks(
-            conn,
-            &requests,
-            &engine.account().name,
-            &disk_accounts,
-            Certificates::Read,
-        )
-        .await?
+        vms_for_tasks(conn, &requests, &engine.account().name, &disk_accounts).await?
     };
     // SAS windows are checked by the account's own clock, which runs apart from the
     // simulated one when the account is Azurite or Azure Storage; the task keeps the skew
@@ -208,8 +201,8 @@ fn prepared_task(
 }
 
 /// Creates the prepared backups' jobs and dispatches their first attempts in `tx`. A task
-/// whose VM changed since it was read (another certificate, OS or disks) is minted again
-/// from the VM as `tx` sees it.
+/// whose VM changed since it was read (its agent registered again, or a disk was attached
+/// or detached: its task revision grew) is minted again from the VM as `tx` sees it.
 pub async fn write_backups(
     engine: &Engine,
     tx: &mut AnyConnection,
@@ -230,14 +223,7 @@ pub async fn write_backups(
         .collect();
     jobs::create_jobs(tx, &jobs).await?;
     let requests: Vec<&BackupRequest> = backups.iter().map(|b| &b.request).collect();
-    let vms = vms_for_tasks(
-        tx,
-        &requests,
-        &engine.account().name,
-        &disk_accounts,
-        Certificates::Thumbprint,
-    )
-    .await?;
+    let revisions = task_revisions(tx, &requests).await?;
     // Read in the transaction that claimed the runs: the claim's update locked each item's
     // row, so a replica claiming the item's next run, or an on-demand request (which locks
     // the row with `items::lock` before it looks), waits for it to commit and then sees its
@@ -250,7 +236,7 @@ pub async fn write_backups(
     let missing: Vec<&str> = requests
         .iter()
         .map(|r| r.target.vm_id.as_str())
-        .filter(|vm_id| !vms.contains_key(*vm_id))
+        .filter(|vm_id| !revisions.contains_key(*vm_id))
         .collect();
     let agentless = existing_vms(tx, &missing).await?;
     let mut started = Vec::with_capacity(backups.len());
@@ -259,9 +245,9 @@ pub async fn write_backups(
     for backup in backups {
         let target = &backup.request.target;
         let running = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
-        match vms.get(&target.vm_id) {
-            Some(vm) if !running => match backup.task {
-                Some(task) if task.0.vm.is_as(vm) => ready.push(task),
+        match revisions.get(&target.vm_id) {
+            Some(&revision) if !running => match backup.task {
+                Some(task) if task.0.vm.task_revision == revision => ready.push(task),
                 _ => changed.push(backup),
             },
             _ => {
@@ -395,14 +381,7 @@ async fn mint_again(
         return Ok(Vec::new());
     }
     let requests: Vec<&BackupRequest> = changed.iter().map(|b| &b.request).collect();
-    let vms = vms_for_tasks(
-        tx,
-        &requests,
-        &engine.account().name,
-        disk_accounts,
-        Certificates::Read,
-    )
-    .await?;
+    let vms = vms_for_tasks(tx, &requests, &engine.account().name, disk_accounts).await?;
     let tasks = changed
         .iter()
         .filter_map(|backup| {
@@ -561,43 +540,14 @@ fn new_job(request: &BackupRequest, now: DateTime<Utc>) -> NewJob {
 #[derive(Clone)]
 struct TaskVm {
     os_type: String,
-    certificate_thumbprint: String,
-    /// Empty when read with [`Certificates::Thumbprint`].
     certificate_pem: String,
     disks: Vec<TaskDisk>,
     /// A disk's account this service is not configured with: the backup fails.
     unknown_account: Option<String>,
-}
-
-impl TaskVm {
-    /// Whether a task minted from this VM is the one `now` would give: same certificate,
-    /// OS and disks.
-    fn is_as(&self, now: &TaskVm) -> bool {
-        fn disk_key(d: &TaskDisk) -> (i64, &str, &str, Option<&str>) {
-            (
-                d.lun,
-                &d.container,
-                &d.blob,
-                d.account.as_ref().map(|a| a.access.name.as_str()),
-            )
-        }
-        self.certificate_thumbprint == now.certificate_thumbprint
-            && self.os_type == now.os_type
-            && self.unknown_account == now.unknown_account
-            && self
-                .disks
-                .iter()
-                .map(disk_key)
-                .eq(now.disks.iter().map(disk_key))
-    }
-}
-
-/// Whether [`vms_for_tasks`] reads the certificates themselves (to mint) or only their
-/// thumbprints (to check a VM is as it was when its task was minted).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Certificates {
-    Read,
-    Thumbprint,
+    /// Grows with every change to the disks or the certificate (registration, VM PUT): a
+    /// task minted from this VM is the one the VM would give now while the VM's row still
+    /// has this revision.
+    task_revision: i64,
 }
 
 /// The accounts other than the primary, by lower-case name, with their offset from the
@@ -626,41 +576,29 @@ async fn vms_for_tasks(
     requests: &[&BackupRequest],
     primary: &str,
     disk_accounts: &HashMap<String, Arc<DiskAccount>>,
-    certificates: Certificates,
 ) -> Result<HashMap<String, TaskVm>, EngineError> {
     let mut vms = HashMap::with_capacity(requests.len());
     let backend = Backend::of(conn);
-    let certificate_column = match certificates {
-        Certificates::Read => "g.certificate_pem",
-        Certificates::Thumbprint => "''",
-    };
     for chunk in requests.chunks(VMS_PER_STATEMENT) {
-        // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
-        // statistics, otherwise scanned every agent's certificate for each batch).
         let sql = backend.bulk_statement(format!(
-            "select v.vm_id, v.os_type, g.certificate_thumbprint, {certificate_column} \
-             from virtual_machine v join vm_guest g on g.vm_id = v.vm_id \
-             where v.vm_id in ({}) and g.vm_id in ({})",
-            placeholders(1, chunk.len()),
-            placeholders(chunk.len() + 1, chunk.len())
+            "select v.vm_id, v.os_type, v.task_revision, g.certificate_pem {}",
+            vms_with_agents(chunk.len())
         ));
-        let mut query = sqlx::query_as::<_, (String, String, String, String)>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String, i64, String)>(&sql);
         for _side in 0..2 {
             for request in chunk {
                 query = query.bind(request.target.vm_id.clone());
             }
         }
-        for (vm_id, os_type, certificate_thumbprint, certificate_pem) in
-            query.fetch_all(&mut *conn).await?
-        {
+        for (vm_id, os_type, task_revision, certificate_pem) in query.fetch_all(&mut *conn).await? {
             vms.insert(
                 vm_id,
                 TaskVm {
                     os_type,
-                    certificate_thumbprint,
                     certificate_pem,
                     disks: Vec::new(),
                     unknown_account: None,
+                    task_revision,
                 },
             );
         }
@@ -696,6 +634,42 @@ async fn vms_for_tasks(
         }
     }
     Ok(vms)
+}
+
+/// The task revision of each request's VM, by VM id; VMs without an agent are absent.
+async fn task_revisions(
+    tx: &mut AnyConnection,
+    requests: &[&BackupRequest],
+) -> Result<HashMap<String, i64>, EngineError> {
+    let mut revisions = HashMap::with_capacity(requests.len());
+    let backend = Backend::of(tx);
+    for chunk in requests.chunks(VMS_PER_STATEMENT) {
+        let sql = backend.bulk_statement(format!(
+            "select v.vm_id, v.task_revision {}",
+            vms_with_agents(chunk.len())
+        ));
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for _side in 0..2 {
+            for request in chunk {
+                query = query.bind(request.target.vm_id.as_str());
+            }
+        }
+        revisions.extend(query.fetch_all(&mut *tx).await?);
+    }
+    Ok(revisions)
+}
+
+/// The `from` and `where` clauses over `count` VMs (bound twice, `count` ids each time)
+/// that have a registered agent.
+fn vms_with_agents(count: usize) -> String {
+    // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
+    // statistics, otherwise scanned every agent's certificate for each batch).
+    format!(
+        "from virtual_machine v join vm_guest g on g.vm_id = v.vm_id \
+         where v.vm_id in ({}) and g.vm_id in ({})",
+        placeholders(1, count),
+        placeholders(count + 1, count)
+    )
 }
 
 /// Which of `vm_ids` exist.

@@ -238,12 +238,16 @@ async fn store_registration(
     .bind(agent_version)
     .execute(&mut *tx)
     .await?;
-    let incarnation =
-        sqlx::query("select goal_state_incarnation from virtual_machine where vm_id = $1")
-            .bind(vm_id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("goal_state_incarnation")?;
+    // A new certificate is a change to what the VM's backup tasks are minted from: a task
+    // minted to the old one before this commits is minted again when it is written.
+    let incarnation = sqlx::query(
+        "update virtual_machine set task_revision = task_revision + 1 where vm_id = $1 \
+         returning goal_state_incarnation",
+    )
+    .bind(vm_id)
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("goal_state_incarnation")?;
     tx.commit().await?;
     Ok(incarnation)
 }

@@ -290,9 +290,9 @@ pub async fn insert_disk(
     .bind(&disk.options.caching)
     .bind(&disk.options.storage_account_type)
     .bind(place.account)
-    .execute(conn)
+    .execute(&mut *conn)
     .await?;
-    Ok(())
+    task_inputs_changed(conn, vm_id).await
 }
 
 /// Writes a kept disk's size and options.
@@ -328,6 +328,17 @@ pub async fn delete_disk(
     sqlx::query("delete from vm_disk where vm_id = $1 and lun = $2")
         .bind(vm_id)
         .bind(lun)
+        .execute(&mut *conn)
+        .await?;
+    task_inputs_changed(conn, vm_id).await
+}
+
+/// Counts a change to what the VM's backup tasks are minted from (a disk attached or
+/// detached), in the transaction that makes it: a batch minted before the change is minted
+/// again when it is written.
+async fn task_inputs_changed(conn: &mut AnyConnection, vm_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("update virtual_machine set task_revision = task_revision + 1 where vm_id = $1")
+        .bind(vm_id)
         .execute(conn)
         .await?;
     Ok(())
