@@ -1,7 +1,9 @@
 //! What minting one backup task costs: everything dispatch does per task once its job
-//! exists (SAS URIs for the disk, status and log blobs, both objectStrs, the protected
-//! settings encrypted as CMS to the VM's RSA-2048 certificate, the thumbprint), next to
-//! the CMS encryption alone and the RSA public-key operation alone, the floor of it.
+//! exists (SAS URIs for the disk, status and log blobs, both objectStrs, the VM's
+//! certificate parsed, the protected settings sealed until the agent fetches them), the
+//! same with the protected settings encrypted as CMS to the VM's RSA-2048 certificate (what
+//! the agent's fetch adds), next to the CMS encryption alone and the RSA public-key
+//! operation alone, the floor of it.
 //!
 //! Run: `cargo bench --bench minting`.
 
@@ -14,6 +16,8 @@ use rsa::pkcs8::DecodePublicKey;
 use rsa::{Pkcs1v15Encrypt, RsaPublicKey};
 use vaultsim::control::cms::encrypt_to_certificate;
 use vaultsim::control::minting::{mint_task, TaskDisk, TaskInput};
+use vaultsim::guest::SettingsSeal;
+use vaultsim::storage::AccountAccess;
 use vaultsim_protocol::disk::OS_DISK_LUN;
 use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
 use x509_cert::der::{DecodePem, Encode};
@@ -85,9 +89,33 @@ fn minting(c: &mut Criterion) {
     .unwrap();
 
     let mut group = c.benchmark_group("minting");
-    group.bench_function("mint one task (1 disk)", |b| {
-        b.iter(|| black_box(mint_task(black_box(&input)).unwrap()))
-    });
+    group.bench_function(
+        "mint one task (1 disk), settings sealed as dispatch stores them",
+        |b| {
+            let seal = SettingsSeal::for_account(&AccountAccess {
+                name: input.account_name.to_owned(),
+                endpoint: input.blob_endpoint.to_owned(),
+                key: input.account_key.to_vec().into(),
+            });
+            b.iter(|| {
+                let task = mint_task(black_box(&input)).unwrap();
+                black_box(task.sealed_handler_settings(&seal, "vm"))
+            })
+        },
+    );
+    group.bench_function(
+        "mint one task (1 disk), encrypted as its agent receives it",
+        |b| {
+            b.iter(|| {
+                black_box(
+                    mint_task(black_box(&input))
+                        .unwrap()
+                        .handler_settings()
+                        .unwrap(),
+                )
+            })
+        },
+    );
     group.bench_function("CMS-encrypt 900 bytes to the certificate", |b| {
         b.iter(|| black_box(encrypt_to_certificate(&pem, black_box(&settings)).unwrap()))
     });

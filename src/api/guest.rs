@@ -245,9 +245,11 @@ async fn goal_state(
         other => apply_fault(other.map(|fired| fired.action)).await?,
     }
     let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let goal_state =
+    let mut goal_state =
         guest::wait_for_goal_state(&state.db, &state.notifier, &vm_id, query.incarnation, wait)
             .await?;
+    let seal = guest::SettingsSeal::for_account(state.accounts.primary().account());
+    guest::open_for_agent(&state.db, &seal, &mut goal_state).await?;
     state.delivered.record(&goal_state);
     // The host time the extension judges a task's age by: the clock another replica may
     // have just moved (this one's engine follows it only once a tick).

@@ -1,6 +1,6 @@
 //! Starting a backup: the Backup job, its task minted for the VM's snapshot extension
-//! (status and log blobs pre-created, SAS URIs, encrypted protected settings) and the
-//! extension settings published in the VM's goal state. Tasks are minted first
+//! (status and log blobs pre-created, SAS URIs, protected settings sealed until the agent
+//! fetches them) and the extension settings published in the VM's goal state. Tasks are minted first
 //! (`prepare_backups`); the rest is written in the caller's transaction
 //! (`write_backups`), which mints again any task whose VM changed in between.
 
@@ -21,7 +21,7 @@ use super::progress::{backup_job_tasks, fail_backup_before_transfer};
 use super::tasks::{self, status_container_name, BackupTask, TaskState, Trigger};
 use super::EngineError;
 use crate::auth::directory::{new_secret, secret_digest};
-use crate::guest::{self, ExtensionGoal};
+use crate::guest::{self, ExtensionGoal, SettingsSeal};
 use crate::resources::jobs::{self, new_job_id, JobExtendedInfo, JobOperation, JobStatus, NewJob};
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
@@ -86,9 +86,9 @@ pub async fn start_backups(
 }
 
 /// Backups made ready before their transaction: each request's job id and, where its VM
-/// has an agent, its task minted from the VM as read then. Encrypting to each VM's
-/// certificate is the costly part of a backup's start; done here, the scheduler mints the
-/// next batch while the database writes this one.
+/// has an agent, its task minted from the VM as read then (SAS URIs signed, settings
+/// serialized, the VM's certificate parsed); done here, the scheduler mints the next batch
+/// while the database writes this one.
 pub struct PreparedBackups {
     backups: Vec<PreparedBackup>,
     disk_accounts: HashMap<String, Arc<DiskAccount>>,
@@ -276,6 +276,7 @@ pub async fn write_backups(
         .buffered(CONCURRENT_BLOB_CREATES)
         .collect()
         .await;
+    let seal = SettingsSeal::for_account(engine.account());
     let mut tasks_to_insert = Vec::with_capacity(ready.len());
     let mut goals = Vec::with_capacity(ready.len());
     for ((task, minted), created) in ready.into_iter().zip(created) {
@@ -327,9 +328,8 @@ pub async fn write_backups(
                 publisher: identity.publisher.to_owned(),
                 extension_type: identity.extension_type.to_owned(),
                 type_handler_version: identity.type_handler_version.to_owned(),
+                handler_settings: minted.sealed_handler_settings(&seal, &target.vm_id),
                 public_settings: minted.public_settings_json,
-                handler_settings: serde_json::to_value(&minted.handler_settings)
-                    .expect("handler settings serialize"),
             },
         ));
         started.push(StartedBackup {

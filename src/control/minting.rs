@@ -11,6 +11,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chrono::{DateTime, TimeDelta, Utc};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use secrecy::zeroize::Zeroizing;
 use secrecy::ExposeSecret;
 use vaultsim_protocol::disk::OS_DISK_LUN;
 use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
@@ -23,6 +24,7 @@ use vaultsim_protocol::extension::{LINUX_TYPE, PUBLISHER, WINDOWS_TYPE};
 use vaultsim_protocol::sas::{Permission, Permissions, SasProtocol, ServiceSasBuilder};
 
 use super::cms::{CmsError, Recipient};
+use crate::guest::{SettingsSeal, SEALED_PROTECTED_SETTINGS};
 use crate::storage::AccountAccess;
 
 /// Blob names in URL paths: everything but unreserved characters and `/` (virtual
@@ -155,18 +157,45 @@ pub struct MintedTask {
     /// `<job_id>_<attempt>`.
     pub task_id: String,
     pub extension: ExtensionIdentity,
-    pub handler_settings: HandlerSettings,
+    pub public_settings: PublicSettings,
     /// The public settings as ARM shows them (`properties.settings`); holds no secret.
     pub public_settings_json: serde_json::Value,
+    /// The protected settings as JSON: SAS URIs, secrets.
+    protected_json: Zeroizing<Vec<u8>>,
+    /// The VM's certificate, parsed when the task is minted: one nothing can be encrypted
+    /// to fails the task then, not when its agent fetches it.
+    recipient: Recipient,
+}
+
+impl MintedTask {
+    /// The handler settings the extension receives: the protected settings encrypted to
+    /// the VM's certificate (CMS, base64) with its thumbprint.
+    pub fn handler_settings(&self) -> Result<HandlerSettings, CmsError> {
+        Ok(HandlerSettings {
+            protected_settings_cert_thumbprint: self.recipient.thumbprint().to_owned(),
+            protected_settings: STANDARD.encode(self.recipient.encrypt(&self.protected_json)?),
+            public_settings: self.public_settings.clone(),
+        })
+    }
+
+    /// The handler settings as the goal state keeps them until the agent of `vm_id`
+    /// fetches them: the protected settings sealed ([`crate::guest::open_for_agent`] encrypts
+    /// them to the VM's certificate then).
+    pub fn sealed_handler_settings(&self, seal: &SettingsSeal, vm_id: &str) -> serde_json::Value {
+        serde_json::json!({
+            "publicSettings": self.public_settings_json,
+            SEALED_PROTECTED_SETTINGS: seal.seal(vm_id, &self.protected_json),
+        })
+    }
 }
 
 impl fmt::Debug for MintedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // HandlerSettings' own Debug redacts the protected settings.
         f.debug_struct("MintedTask")
             .field("task_id", &self.task_id)
             .field("extension", &self.extension)
-            .field("handler_settings", &self.handler_settings)
+            .field("public_settings", &self.public_settings)
+            .field("certificate_thumbprint", &self.recipient.thumbprint())
             .finish_non_exhaustive()
     }
 }
@@ -188,7 +217,7 @@ pub enum MintError {
 
 /// Mints the task: least-privilege SAS URIs (status and log blobs `rw`, since the extension
 /// reads them before writing; disks `c`, enough for Snapshot Blob), the settings, and the
-/// protected settings encrypted to the VM's certificate.
+/// protected settings, to be encrypted to the VM's certificate (checked here).
 pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
     validate(input)?;
     let task_id = format!("{}_{}", input.job_id, input.attempt);
@@ -233,9 +262,9 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
         logs_blob_uri: sas_uri(input.status_container, input.logs_blob, read_write, None),
         status_blob_uri: sas_uri(input.status_container, input.status_blob, read_write, None),
     };
-    let protected_json = serde_json::to_vec(&protected).expect("settings serialize to JSON");
+    let protected_json =
+        Zeroizing::new(serde_json::to_vec(&protected).expect("settings serialize to JSON"));
     let recipient = Recipient::from_pem(input.certificate_pem)?;
-    let envelope = recipient.encrypt(&protected_json)?;
 
     let public = PublicSettings {
         task_id: task_id.clone(),
@@ -250,12 +279,10 @@ pub fn mint_task(input: &TaskInput) -> Result<MintedTask, MintError> {
     Ok(MintedTask {
         task_id,
         extension: extension_identity(input.os_type),
-        handler_settings: HandlerSettings {
-            protected_settings_cert_thumbprint: recipient.thumbprint().to_owned(),
-            protected_settings: STANDARD.encode(envelope),
-            public_settings: public,
-        },
+        public_settings: public,
         public_settings_json,
+        protected_json,
+        recipient,
     })
 }
 
@@ -389,7 +416,7 @@ mod tests {
     ) -> ProtectedSettings {
         let envelope = dir.join("protected.der");
         let der = STANDARD
-            .decode(&task.handler_settings.protected_settings)
+            .decode(&task.handler_settings().unwrap().protected_settings)
             .unwrap();
         std::fs::write(&envelope, der).unwrap();
         let output = Command::new("openssl")
@@ -553,7 +580,7 @@ mod tests {
         let task = mint_task(&input(&pem, &disks)).unwrap();
 
         assert_eq!(task.task_id, format!("{JOB}_2"));
-        let public = &task.handler_settings.public_settings;
+        let public = &task.handler_settings().unwrap().public_settings;
         assert_eq!(public.task_id, task.task_id);
         assert_eq!(public.command_to_execute, "snapshot");
         assert_eq!(public.vm_type, "microsoft.compute/virtualmachines");
@@ -582,7 +609,10 @@ mod tests {
         assert_eq!(included.data_disk_lun_list, vec![2]);
         assert!(included.is_os_disk_included);
 
-        let thumbprint = &task.handler_settings.protected_settings_cert_thumbprint;
+        let thumbprint = &task
+            .handler_settings()
+            .unwrap()
+            .protected_settings_cert_thumbprint;
         assert_eq!(thumbprint, Recipient::from_pem(&pem).unwrap().thumbprint());
 
         let protected = decrypt(&task, dir.path(), &cert, &key);
@@ -686,6 +716,24 @@ mod tests {
     }
 
     #[test]
+    fn stored_settings_hold_the_public_settings_and_no_sas() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pem, _, _) = openssl_key_pair(dir.path());
+        let disks = disks();
+        let task = mint_task(&input(&pem, &disks)).unwrap();
+        let account = AccountAccess {
+            name: "devstoreaccount1".to_owned(),
+            endpoint: ENDPOINT.to_owned(),
+            key: b"key".to_vec().into(),
+        };
+        let stored = task.sealed_handler_settings(&SettingsSeal::for_account(&account), "vm-1");
+        assert_eq!(stored["publicSettings"], task.public_settings_json);
+        assert!(stored[SEALED_PROTECTED_SETTINGS].is_string(), "{stored}");
+        assert!(stored.get("protectedSettings").is_none(), "{stored}");
+        assert!(!stored.to_string().contains("sig="), "{stored}");
+    }
+
+    #[test]
     fn the_extension_depends_on_the_os() {
         let linux = extension_identity("Linux");
         assert_eq!(linux.publisher, "Microsoft.Azure.RecoveryServices");
@@ -734,7 +782,7 @@ mod tests {
         assert!(!format!("{input:?}").contains(TOKEN), "{input:?}");
         assert!(!shown.contains("thirty-two"), "{shown}");
         assert!(!shown.contains("sig="), "{shown}");
-        assert!(!shown.contains(&task.handler_settings.protected_settings[..40]));
+        assert!(!shown.contains(&task.handler_settings().unwrap().protected_settings[..40]));
         assert!(shown.contains(&task.task_id));
     }
 }

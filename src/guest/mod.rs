@@ -15,6 +15,7 @@ pub mod host_snapshot;
 mod notifier;
 mod redelivery;
 mod registration;
+mod sealed;
 
 pub use certificate::{guest_certificate, GuestCertificate};
 pub use credential::{authenticate, Credential};
@@ -29,3 +30,4 @@ pub use heartbeat::{report_heartbeat, HeartbeatReport};
 pub use notifier::{watch_database, GoalStateNotifier};
 pub use redelivery::redeliver_extension;
 pub use registration::{register, Registered, Registration, RegistrationDisk};
+pub use sealed::{open_for_agent, SettingsSeal, SEALED_PROTECTED_SETTINGS};

@@ -242,7 +242,8 @@ impl Harness {
             snapshot_method,
         })
         .unwrap()
-        .handler_settings
+        .handler_settings()
+        .unwrap()
     }
 
     /// A task minted now with SAS URIs valid for an hour.

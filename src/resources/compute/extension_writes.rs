@@ -283,7 +283,11 @@ fn handler_settings(
     match &spec.protected_settings {
         ProtectedChange::None => {}
         ProtectedChange::Keep => {
-            for key in ["protectedSettingsCertThumbprint", "protectedSettings"] {
+            for key in [
+                "protectedSettingsCertThumbprint",
+                "protectedSettings",
+                guest::SEALED_PROTECTED_SETTINGS,
+            ] {
                 if let Some(value) = published.and_then(|p| p.get(key)) {
                     settings.insert(key.to_owned(), value.clone());
                 }

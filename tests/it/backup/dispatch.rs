@@ -3,6 +3,8 @@
 //! VM is still as its task was minted from: registering again and attaching a disk both
 //! count as changes, made through the same calls the guest and ARM APIs make.
 
+use std::time::Duration;
+
 use vaultsim::auth::Auth;
 use vaultsim::control::backup::{
     prepare_backups, write_backups, BackupRequest, BackupTarget, PreparedBackups,
@@ -10,7 +12,10 @@ use vaultsim::control::backup::{
 use vaultsim::control::cms::Recipient;
 use vaultsim::control::engine::Engine;
 use vaultsim::control::tasks::Trigger;
-use vaultsim::guest::{register, Registration};
+use vaultsim::guest::{
+    open_for_agent, register, wait_for_goal_state, Registration, SettingsSeal,
+    SEALED_PROTECTED_SETTINGS,
+};
 use vaultsim::resources::compute::{put_vm, DataDiskSpec, DiskSpec, VmSpec};
 use vaultsim::resources::lookup::OsType;
 use vaultsim::resources::protection::names::VmName;
@@ -173,7 +178,8 @@ impl MintedBeforeWrite {
         }
     }
 
-    /// Writes the prepared backup and answers the handler settings published to the VM.
+    /// Writes the prepared backup and answers the handler settings its agent receives; the
+    /// database holds the protected settings sealed, no SAS URI in clear.
     async fn write(self) -> serde_json::Value {
         let mut tx = self.db.begin_write().await.unwrap();
         let started = write_backups(&self.engine, &mut tx, self.prepared, DUE.parse().unwrap())
@@ -185,12 +191,30 @@ impl MintedBeforeWrite {
             Some(self.vm_id.as_str()),
             "dispatched"
         );
-        let handler_settings: String =
+        let stored: String =
             sqlx::query_scalar("select handler_settings from vm_extension where vm_id = $1")
                 .bind(&self.vm_id)
                 .fetch_one(self.db.pool())
                 .await
                 .unwrap();
-        serde_json::from_str(&handler_settings).unwrap()
+        assert!(stored.contains(SEALED_PROTECTED_SETTINGS), "{stored}");
+        assert!(!stored.contains("sig="), "no SAS in clear: {stored}");
+
+        let mut goal_state = wait_for_goal_state(
+            &self.db,
+            self.engine.notifier(),
+            &self.vm_id,
+            None,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+        let seal = SettingsSeal::for_account(self.engine.account());
+        open_for_agent(&self.db, &seal, &mut goal_state)
+            .await
+            .unwrap();
+        let received = goal_state.extensions.remove(0).handler_settings;
+        assert!(received.get(SEALED_PROTECTED_SETTINGS).is_none(), "{received}");
+        received
     }
 }

@@ -582,7 +582,9 @@ mod tests {
         let keys = VmKeys::generate().await;
         let task = mint(&keys, "http://127.0.0.1:1/devstoreaccount1", Utc::now());
         assert_eq!(
-            task.handler_settings.protected_settings_cert_thumbprint,
+            task.handler_settings()
+                .unwrap()
+                .protected_settings_cert_thumbprint,
             keys.thumbprint
         );
 
@@ -591,7 +593,7 @@ mod tests {
             reqwest::Client::new(),
             task.extension.name.clone(),
             1,
-            task.handler_settings.clone(),
+            task.handler_settings().unwrap(),
         )
         .await
         .unwrap();
@@ -620,7 +622,7 @@ mod tests {
             reqwest::Client::new(),
             task.extension.name.clone(),
             1,
-            task.handler_settings,
+            task.handler_settings().unwrap(),
         )
         .await;
         assert!(
@@ -656,7 +658,7 @@ mod tests {
             reqwest::Client::new(),
             minted.extension.name.clone(),
             1,
-            minted.handler_settings.clone(),
+            minted.handler_settings().unwrap(),
         )
         .await
         .unwrap();
@@ -719,7 +721,7 @@ mod tests {
             reqwest::Client::new(),
             minted.extension.name.clone(),
             2,
-            minted.handler_settings,
+            minted.handler_settings().unwrap(),
         )
         .await
         .unwrap();
@@ -736,9 +738,9 @@ mod tests {
         let task = ReceivedTask::open(
             &keys,
             reqwest::Client::new(),
-            minted.extension.name,
+            minted.extension.name.clone(),
             1,
-            minted.handler_settings,
+            minted.handler_settings().unwrap(),
         )
         .await
         .unwrap();
