@@ -214,7 +214,10 @@ impl MintedBeforeWrite {
             .await
             .unwrap();
         let received = goal_state.extensions.remove(0).handler_settings;
-        assert!(received.get(SEALED_PROTECTED_SETTINGS).is_none(), "{received}");
+        assert!(
+            received.get(SEALED_PROTECTED_SETTINGS).is_none(),
+            "{received}"
+        );
         received
     }
 }
