@@ -10,7 +10,9 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use secrecy::ExposeSecret;
-use sqlx::AnyConnection;
+use sqlx::any::AnyArguments;
+use sqlx::query::QueryAs;
+use sqlx::{Any, AnyConnection};
 
 use super::engine::Engine;
 use super::minting::{
@@ -584,13 +586,10 @@ async fn vms_for_tasks(
             "select v.vm_id, v.os_type, v.task_revision, g.certificate_pem {}",
             vms_with_agents(chunk.len())
         ));
-        let mut query = sqlx::query_as::<_, (String, String, i64, String)>(&sql);
-        for _side in 0..2 {
-            for request in chunk {
-                query = query.bind(request.target.vm_id.clone());
-            }
-        }
-        for (vm_id, os_type, task_revision, certificate_pem) in query.fetch_all(&mut *conn).await? {
+        let query = sqlx::query_as::<_, (String, String, i64, String)>(&sql);
+        for (vm_id, os_type, task_revision, certificate_pem) in
+            bind_vm_ids(query, chunk).fetch_all(&mut *conn).await?
+        {
             vms.insert(
                 vm_id,
                 TaskVm {
@@ -648,13 +647,8 @@ async fn task_revisions(
             "select v.vm_id, v.task_revision {}",
             vms_with_agents(chunk.len())
         ));
-        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
-        for _side in 0..2 {
-            for request in chunk {
-                query = query.bind(request.target.vm_id.as_str());
-            }
-        }
-        revisions.extend(query.fetch_all(&mut *tx).await?);
+        let query = sqlx::query_as::<_, (String, i64)>(&sql);
+        revisions.extend(bind_vm_ids(query, chunk).fetch_all(&mut *tx).await?);
     }
     Ok(revisions)
 }
@@ -670,6 +664,19 @@ fn vms_with_agents(count: usize) -> String {
         placeholders(1, count),
         placeholders(count + 1, count)
     )
+}
+
+/// `query` (over [`vms_with_agents`]) with the ids of `chunk`'s VMs bound for both sides.
+fn bind_vm_ids<'q, O>(
+    mut query: QueryAs<'q, Any, O, AnyArguments<'q>>,
+    chunk: &'q [&BackupRequest],
+) -> QueryAs<'q, Any, O, AnyArguments<'q>> {
+    for _side in 0..2 {
+        for request in chunk {
+            query = query.bind(request.target.vm_id.as_str());
+        }
+    }
+    query
 }
 
 /// Which of `vm_ids` exist.

@@ -103,18 +103,13 @@ pub async fn open_for_agent(
     seal: &SettingsSeal,
     goal_state: &mut GoalState,
 ) -> Result<(), GuestError> {
-    let sealed_settings = |extension: &mut HandlerState| {
-        extension
-            .handler_settings
-            .as_object_mut()
-            .and_then(|settings| settings.remove(SEALED_PROTECTED_SETTINGS))
-    };
-    if !goal_state.extensions.iter().any(|extension| {
+    let is_sealed = |extension: &HandlerState| {
         extension
             .handler_settings
             .get(SEALED_PROTECTED_SETTINGS)
             .is_some()
-    }) {
+    };
+    if !goal_state.extensions.iter().any(is_sealed) {
         return Ok(());
     }
     let certificate: Option<String> =
@@ -122,32 +117,35 @@ pub async fn open_for_agent(
             .bind(&goal_state.vm_id)
             .fetch_optional(db.pool())
             .await?;
-    let recipient = certificate.as_deref().map(Recipient::from_pem);
-    let vm_id = goal_state.vm_id.clone();
+    let recipient = match certificate {
+        Some(pem) => Recipient::from_pem(&pem).map_err(|error| error.to_string()),
+        None => Err("the VM has no registered agent certificate".to_owned()),
+    };
+    let vm_id = &goal_state.vm_id;
     for extension in &mut goal_state.extensions {
-        let Some(sealed) = sealed_settings(extension) else {
+        let Some(settings) = extension.handler_settings.as_object_mut() else {
             continue;
         };
-        let opened = sealed.as_str().and_then(|sealed| seal.open(&vm_id, sealed));
-        let encrypted = match (opened, &recipient) {
-            (Some(plaintext), Some(Ok(recipient))) => recipient
-                .encrypt(&plaintext)
-                .map(|envelope| (recipient.thumbprint().to_owned(), envelope))
-                .map_err(|error| error.to_string()),
-            (None, _) => Err(
-                "the sealed protected settings could not be opened (sealed under \
-                              another account key?)"
-                    .to_owned(),
-            ),
-            (_, None) => Err("the VM has no registered agent certificate".to_owned()),
-            (_, Some(Err(error))) => Err(error.to_string()),
+        let Some(sealed) = settings.remove(SEALED_PROTECTED_SETTINGS) else {
+            continue;
         };
+        let encrypted =
+            recipient
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|recipient| {
+                    let plaintext = sealed
+                .as_str()
+                .and_then(|sealed| seal.open(vm_id, sealed))
+                .ok_or("the sealed protected settings could not be opened (sealed under another \
+                        account key?)")?;
+                    let envelope = recipient
+                        .encrypt(&plaintext)
+                        .map_err(|error| error.to_string())?;
+                    Ok((recipient.thumbprint(), envelope))
+                });
         match encrypted {
             Ok((thumbprint, envelope)) => {
-                let settings = extension
-                    .handler_settings
-                    .as_object_mut()
-                    .expect("it held the sealed settings");
                 settings.insert(
                     "protectedSettingsCertThumbprint".to_owned(),
                     json!(thumbprint),
