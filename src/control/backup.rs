@@ -1,7 +1,7 @@
 //! Starting a backup: the Backup job, its task minted for the VM's snapshot extension
 //! (status and log blobs pre-created, SAS URIs, protected settings sealed until the agent
-//! fetches them) and the extension settings published in the VM's goal state. Tasks are minted first
-//! (`prepare_backups`); the rest is written in the caller's transaction
+//! fetches them) and the extension settings published in the VM's goal state. Tasks are
+//! minted first (`prepare_backups`); the rest is written in the caller's transaction
 //! (`write_backups`), which mints again any task whose VM changed in between.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

@@ -4,10 +4,10 @@
 //! `wal_autocheckpoint` pages, inside that commit: the writer copies 40 MiB and syncs the
 //! file while every other write waits behind it. Dispatching 100,000 backups, 24 of its
 //! 200 commits took 0.23 s or more each, 6.3 of its ~30 s (all 200: 7.4 s, against 1.8 s
-//! with no checkpoint during the burst). A reader connection instead runs a passive checkpoint every
-//! [`CHECKPOINT_INTERVAL`]: it copies what is committed while the writer goes on
-//! appending, so the writer's own checkpoint (kept as the backstop that lets the log
-//! start over from its beginning) finds little left to copy.
+//! with no checkpoint during the burst). A reader connection instead runs a passive
+//! checkpoint every [`CHECKPOINT_INTERVAL`]: it copies what is committed while the writer
+//! goes on appending, so the writer's own checkpoint (kept as the backstop that lets the
+//! log start over from its beginning) finds little left to copy.
 
 use std::time::Duration;
 
@@ -41,7 +41,10 @@ impl BackgroundCheckpoints {
                     // Said once per run of failures, not four times a second.
                     Err(error) if !failing => {
                         failing = true;
-                        tracing::warn!(%error, "copying the WAL into the database failed; the writer still does");
+                        tracing::warn!(
+                            %error,
+                            "copying the WAL into the database failed; the writer still does"
+                        );
                     }
                     Err(_) => {}
                 }
