@@ -22,6 +22,8 @@ pub mod control;
 pub mod data_dir;
 /// `vaultsim demo`: the service with simulated VMs backed up on a fast clock.
 pub mod demo;
+/// ARM template deployments: the template language and the deployment engine.
+pub mod deployments;
 /// Fault injection: the registry the blob endpoint and the guest API consult.
 pub mod faults;
 /// Generators of outside input for the parsers' property tests.

@@ -50,6 +50,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::sim_faults::SimFaultsApi::openapi());
     document.merge(super::sim_runs::SimRunsApi::openapi());
     document.merge(super::arm::groups::GroupsApi::openapi());
+    document.merge(super::arm::deployments::DeploymentsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::extensions::ExtensionsApi::openapi());
     document.merge(super::arm::providers::ProvidersApi::openapi());

@@ -95,6 +95,9 @@ pub const PROVIDERS: [Provider; 4] = [
             served("subscriptions", RESOURCES_VERSIONS),
             served("resourceGroups", RESOURCES_VERSIONS),
             served("providers", RESOURCES_VERSIONS),
+            served("deployments", RESOURCES_VERSIONS),
+            served("deployments/operations", RESOURCES_VERSIONS),
+            served("deploymentOperations", RESOURCES_VERSIONS),
         ],
     },
     Provider {
@@ -109,6 +112,11 @@ pub const PROVIDERS: [Provider; 4] = [
         namespace: "Microsoft.RecoveryServices",
         resource_types: &[
             served("vaults", RECOVERY_SERVICES_VERSIONS),
+            served("vaults/backupPolicies", RECOVERY_SERVICES_VERSIONS),
+            served(
+                "vaults/backupFabrics/protectionContainers/protectedItems",
+                RECOVERY_SERVICES_VERSIONS,
+            ),
             served("locations", RECOVERY_SERVICES_VERSIONS),
             served("locations/backupStatus", RECOVERY_SERVICES_VERSIONS),
         ],
@@ -131,6 +139,13 @@ pub fn get(namespace: &str) -> Result<&'static Provider, ResourceError> {
                 format!("The resource namespace '{namespace}' is invalid."),
             )
         })
+}
+
+/// The newest api-version of a served namespace (of its first type), for reading a
+/// resource whose api-version nobody gave; Microsoft.Resources' for a namespace not served.
+pub fn newest_api_version(namespace: &str) -> &'static str {
+    let provider = get(namespace).unwrap_or(&PROVIDERS[0]);
+    provider.resource_types[0].api_versions[0]
 }
 
 #[cfg(test)]

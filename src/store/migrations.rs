@@ -28,6 +28,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (14, "f084ad7a8858813cc3e0f2b2c3878f83d9e0b0c6bdcd76ec53edb8f8b98625e5e6b522326b48ead612cf453802900af7"),
     (15, "fad2f9bc3790d6b192472cb95fa699b3fe565d81706c7a77bf973926854b7bd1da7f31207730abe30c7e58122ffa8e48"),
     (16, "e5b270fdaeb71dffe2d7f32294dbba9d7798a955b18118dd99504f803fc264f3d0ed9efb3e9e4b9827a471f1218b9105"),
+    (17, "4cbfc751ea50aacfe413d999bfd70a3f96e6e9817dd77a6e897bfefe3c748b9f59d9c9bfbdbc742d339c6b944cfbdbfc"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

@@ -6,6 +6,8 @@
 pub mod backups;
 pub mod basics;
 pub mod compute;
+pub mod deployment_provider;
+pub mod deployments;
 pub mod error;
 pub mod extensions;
 pub mod groups;

@@ -9,8 +9,8 @@ use percent_encoding::percent_decode_str;
 use super::error::ArmError;
 use super::protection::{backup_status, containers, items, operations};
 use super::{
-    backups, basics, compute, extensions, groups, instance_view, inventory, jobs, policies,
-    providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
+    backups, basics, compute, deployments, extensions, groups, instance_view, inventory, jobs,
+    policies, providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
 };
 use crate::api::ApiState;
 
@@ -403,6 +403,95 @@ arm_routes! {
                 "/providers/Microsoft.ClassicStorage/storageAccounts/{accountName}"
             )
             => providers::get_classic_storage_account(state, request, &group, &account).await,
+        // ---- Microsoft.Resources deployments ----
+        ListDeployments { group: GroupPath }
+            = "Deployments_ListByResourceGroup"
+            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments")
+            => deployments::list_deployments(state, request, &group).await,
+        ListDeploymentsAtSubscriptionScope { subscription: String }
+            = "Deployments_ListAtSubscriptionScope"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments"
+            => deployments::list_subscription_deployments(state, request, &subscription).await,
+        PutDeployment { group: GroupPath, name: String }
+            = "Deployments_CreateOrUpdate"
+            PUT concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}")
+            => deployments::put_deployment(state, request, &group, &name).await,
+        PutDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_CreateOrUpdateAtSubscriptionScope"
+            PUT "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}"
+            => deployments::put_subscription_deployment(state, request, &subscription, &name).await,
+        GetDeployment { group: GroupPath, name: String }
+            = "Deployments_Get"
+            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}")
+            => deployments::get_deployment(state, request, &group, &name).await,
+        GetDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_GetAtSubscriptionScope"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}"
+            => deployments::get_subscription_deployment(state, request, &subscription, &name).await,
+        DeleteDeployment { group: GroupPath, name: String }
+            = "Deployments_Delete"
+            DELETE concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}")
+            => deployments::delete_deployment(state, request, &group, &name).await,
+        DeleteDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_DeleteAtSubscriptionScope"
+            DELETE "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}"
+            => deployments::delete_subscription_deployment(state, request, &subscription, &name).await,
+        ValidateDeployment { group: GroupPath, name: String }
+            = "Deployments_Validate"
+            POST concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/validate")
+            => deployments::validate_deployment(state, request, &group, &name).await,
+        ValidateDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_ValidateAtSubscriptionScope"
+            POST "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/validate"
+            => deployments::validate_subscription_deployment(state, request, &subscription, &name).await,
+        WhatIfDeployment { group: GroupPath, name: String }
+            = "Deployments_WhatIf"
+            POST concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/whatIf")
+            => deployments::what_if_deployment(state, request, &group, &name).await,
+        WhatIfDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_WhatIfAtSubscriptionScope"
+            POST "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/whatIf"
+            => deployments::what_if_subscription_deployment(state, request, &subscription, &name).await,
+        CancelDeployment { group: GroupPath, name: String }
+            = "Deployments_Cancel"
+            POST concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/cancel")
+            => deployments::cancel_deployment(state, request, &group, &name).await,
+        CancelDeploymentAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_CancelAtSubscriptionScope"
+            POST "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/cancel"
+            => deployments::cancel_subscription_deployment(state, request, &subscription, &name).await,
+        ExportDeploymentTemplate { group: GroupPath, name: String }
+            = "Deployments_ExportTemplate"
+            POST concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/exportTemplate")
+            => deployments::export_deployment_template(state, request, &group, &name).await,
+        ExportDeploymentTemplateAtSubscriptionScope { subscription: String, name: String }
+            = "Deployments_ExportTemplateAtSubscriptionScope"
+            POST "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/exportTemplate"
+            => deployments::export_subscription_deployment_template(state, request, &subscription, &name).await,
+        ListDeploymentOperations { group: GroupPath, name: String }
+            = "DeploymentOperations_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/operations")
+            => deployments::list_deployment_operations(state, request, &group, &name).await,
+        ListDeploymentOperationsAtSubscriptionScope { subscription: String, name: String }
+            = "DeploymentOperations_ListAtSubscriptionScope"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/operations"
+            => deployments::list_subscription_deployment_operations(state, request, &subscription, &name).await,
+        GetDeploymentOperation { group: GroupPath, name: String, operation: String }
+            = "DeploymentOperations_Get"
+            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/operations/{operationId}")
+            => deployments::get_deployment_operation(state, request, &group, &name, &operation).await,
+        GetDeploymentOperationAtSubscriptionScope { subscription: String, name: String, operation: String }
+            = "DeploymentOperations_GetAtSubscriptionScope"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/operations/{operationId}"
+            => deployments::get_subscription_deployment_operation(state, request, &subscription, &name, &operation).await,
+        GetDeploymentOperationStatus { group: GroupPath, name: String, operation: String }
+            = "DeploymentOperationStatuses_Get"
+            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/operationStatuses/{operationId}")
+            => deployments::get_deployment_operation_status(state, request, &group, &name, &operation).await,
+        GetDeploymentOperationStatusAtSubscriptionScope { subscription: String, name: String, operation: String }
+            = "DeploymentOperationStatuses_GetAtSubscriptionScope"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/operationStatuses/{operationId}"
+            => deployments::get_subscription_deployment_operation_status(state, request, &subscription, &name, &operation).await,
         // ---- Microsoft.Compute ----
         ListVmsInSubscription { subscription: String }
             = "VirtualMachines_ListAll"

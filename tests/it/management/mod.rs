@@ -5,6 +5,7 @@ mod auth;
 mod az_surface;
 mod compute;
 mod concurrency;
+mod deployments;
 mod jobs;
 mod lifecycle;
 pub mod policies;
