@@ -210,7 +210,7 @@ mod tests {
     fn skips_members_of_every_kind_before_the_one_wanted() {
         let text = r#"{"a": [1, {"x": "}"}, true, null], "b": -2.5e3, "c": {"d": "here"}}"#;
         let at = locate(text, &[key("c"), key("d")]).unwrap();
-        assert_eq!((at.line, at.column), (1, 59));
+        assert_eq!((at.line, at.column), (1, 60));
         assert_eq!(
             locate(text, &[key("a"), Step::Index(2)]).unwrap().column,
             23

@@ -609,11 +609,11 @@ mod tests {
         let detail = error.detail();
         assert_eq!(detail.code, "InvalidTemplate");
         assert!(
-            detail.message.contains("'vaultName' at line '7'"),
+            detail.message.contains("'vaultName' at line '9' and column '22'"),
             "{}",
             detail.message
         );
-        assert_eq!(detail.additional_info[0].info["lineNumber"], 7);
+        assert_eq!(detail.additional_info[0].info["lineNumber"], 9);
     }
 
     #[test]
