@@ -52,6 +52,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::deployments::DeploymentsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
+    document.merge(super::arm::images::ImagesApi::openapi());
     document.merge(super::arm::extensions::ExtensionsApi::openapi());
     document.merge(super::arm::providers::ProvidersApi::openapi());
     document.merge(super::arm::inventory::InventoryApi::openapi());

@@ -28,7 +28,8 @@ impl Mode {
 /// A deployment PUT (or `validate`/`whatIf`) body, parsed.
 #[derive(Debug, Clone)]
 pub struct DeploymentRequest {
-    /// The body as sent: positions in messages are positions in it.
+    /// The body as strict JSON (comments blanked, names quoted): its lines are the lines
+    /// of the body as sent, so positions in messages are positions in it.
     pub body_text: String,
     pub location: Option<String>,
     pub tags: Map<String, Value>,
@@ -154,7 +155,13 @@ impl DeploymentRequest {
     /// Parses a deployment body. Syntax errors name their line; a structural fault in the
     /// template is `InvalidTemplate` with its position.
     pub fn parse(body: &[u8]) -> Result<Self, DeploymentError> {
-        let body_text = String::from_utf8_lossy(body).into_owned();
+        let body_text = super::jsonc::to_json(&String::from_utf8_lossy(body)).map_err(|e| {
+            DeploymentError::InvalidRequestContent(format!(
+                "The request content was invalid and could not be deserialized: '{}'. Path '', \
+                 line {}, position {}.",
+                e.message, e.line, e.column
+            ))
+        })?;
         let document: Value = serde_json::from_str(&body_text).map_err(|e| {
             DeploymentError::InvalidRequestContent(format!(
                 "The request content was invalid and could not be deserialized: '{e}'. Path '', \
@@ -609,7 +616,9 @@ mod tests {
         let detail = error.detail();
         assert_eq!(detail.code, "InvalidTemplate");
         assert!(
-            detail.message.contains("'vaultName' at line '9' and column '22'"),
+            detail
+                .message
+                .contains("'vaultName' at line '9' and column '22'"),
             "{}",
             detail.message
         );

@@ -419,6 +419,8 @@ mod tests {
             os_profile: None,
             origin: Origin::Guest,
             tags: Default::default(),
+            image: None,
+            network_interfaces: Vec::new(),
         };
         create_vm(&db, &blobs, &Clock::default(), vm).await.unwrap();
         db

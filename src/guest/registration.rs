@@ -206,6 +206,8 @@ fn new_vm(registration: &Registration) -> Result<NewVm, GuestError> {
         os_profile: None,
         origin: Origin::Guest,
         tags: Default::default(),
+        image: None,
+        network_interfaces: Vec::new(),
     })
 }
 

@@ -10,6 +10,7 @@ pub use error::ResourceError;
 pub mod compute;
 pub mod groups;
 pub mod ids;
+pub mod images;
 pub mod inventory;
 pub mod jobs;
 pub mod lookup;

@@ -29,6 +29,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (15, "fad2f9bc3790d6b192472cb95fa699b3fe565d81706c7a77bf973926854b7bd1da7f31207730abe30c7e58122ffa8e48"),
     (16, "e5b270fdaeb71dffe2d7f32294dbba9d7798a955b18118dd99504f803fc264f3d0ed9efb3e9e4b9827a471f1218b9105"),
     (17, "4cbfc751ea50aacfe413d999bfd70a3f96e6e9817dd77a6e897bfefe3c748b9f59d9c9bfbdbc742d339c6b944cfbdbfc"),
+    (19, "c048a41232ce62e28b9c330d1d4d15854da2899d9bbe8ab056236c3456f97ed31535f637006bc7e37ff84b196ab96143"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

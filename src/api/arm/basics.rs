@@ -37,6 +37,8 @@ pub struct MetadataEndpoints {
     pub graph_endpoint: String,
     pub portal: String,
     pub resource_manager: String,
+    /// `az vm create --image <alias>` reads the aliases here (`GET /metadata/vmImageAliasDoc`).
+    pub vm_image_alias_doc: String,
     pub authentication: MetadataAuthentication,
     pub suffixes: MetadataSuffixes,
 }
@@ -94,6 +96,7 @@ fn endpoints(base_url: &str) -> MetadataEndpoints {
         graph_endpoint: root.clone(),
         portal: root.clone(),
         resource_manager: root.clone(),
+        vm_image_alias_doc: format!("{base_url}/metadata/vmImageAliasDoc"),
         authentication: MetadataAuthentication {
             login_endpoint: format!("{base_url}/adfs"),
             audiences: vec!["https://management.core.windows.net/".into(), root],

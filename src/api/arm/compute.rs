@@ -15,10 +15,12 @@ use super::route::{spec, GroupPath, VmPath};
 use super::{json_response, ArmRequest, ArmResult};
 use crate::api::ApiState;
 use crate::resources::compute::{
-    self, DataDiskSpec, Deleted, DiskSpec, OsProfileSpec, VmDetails, VmSpec, OS_DISK_LUN,
+    self, DataDiskSpec, Deleted, DiskSpec, NetworkInterfaceRef, OsProfileSpec, VmDetails, VmSpec,
+    OS_DISK_LUN,
 };
 use crate::resources::groups::Upserted;
 use crate::resources::ids;
+use crate::resources::images::ImageReference;
 use crate::resources::lookup::{DiskRecord, Tags};
 
 // ---- request bodies ----
@@ -38,6 +40,35 @@ pub struct VirtualMachinePutProperties {
     pub hardware_profile: Option<HardwareProfilePut>,
     pub storage_profile: Option<StorageProfilePut>,
     pub os_profile: Option<OsProfilePut>,
+    pub network_profile: Option<NetworkProfilePut>,
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkProfilePut {
+    pub network_interfaces: Option<Vec<NetworkInterfaceReference>>,
+}
+
+/// `{"id", "properties": {"primary"}}`, as a VM names one of its network interfaces.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NetworkInterfaceReference {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub properties: Option<NetworkInterfaceReferenceProperties>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+pub struct NetworkInterfaceReferenceProperties {
+    pub primary: Option<bool>,
+}
+
+/// A platform image, as a PUT names it (`version` may be `latest`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ImageReferencePut {
+    pub publisher: Option<String>,
+    pub offer: Option<String>,
+    pub sku: Option<String>,
+    pub version: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -50,6 +81,7 @@ pub struct HardwareProfilePut {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageProfilePut {
+    pub image_reference: Option<ImageReferencePut>,
     pub os_disk: Option<OsDiskPut>,
     pub data_disks: Option<Vec<DataDiskPut>>,
 }
@@ -102,14 +134,41 @@ pub struct OsProfilePut {
 impl VirtualMachinePut {
     fn into_spec(self) -> VmSpec {
         let properties = self.properties;
-        let (hardware, storage, os_profile) = match properties {
-            Some(p) => (p.hardware_profile, p.storage_profile, p.os_profile),
-            None => (None, None, None),
+        let (hardware, storage, os_profile, network) = match properties {
+            Some(p) => (
+                p.hardware_profile,
+                p.storage_profile,
+                p.os_profile,
+                p.network_profile,
+            ),
+            None => (None, None, None, None),
         };
-        let (os_disk, data_disks) = match storage {
-            Some(s) => (s.os_disk, s.data_disks.unwrap_or_default()),
-            None => (None, Vec::new()),
+        let (image, os_disk, data_disks) = match storage {
+            Some(s) => (
+                s.image_reference,
+                s.os_disk,
+                s.data_disks.unwrap_or_default(),
+            ),
+            None => (None, None, Vec::new()),
         };
+        // An image by id (a gallery or managed image) is not in the catalogue: it names no
+        // publisher, and the VM is made as without an image.
+        let image_reference = image.and_then(|i| {
+            Some(ImageReference {
+                publisher: i.publisher?,
+                offer: i.offer?,
+                sku: i.sku?,
+                version: i.version.unwrap_or_else(|| "latest".to_owned()),
+            })
+        });
+        let network_interfaces = network.and_then(|n| n.network_interfaces).map(|nics| {
+            nics.into_iter()
+                .map(|nic| NetworkInterfaceRef {
+                    id: nic.id,
+                    primary: nic.properties.and_then(|p| p.primary),
+                })
+                .collect()
+        });
         let os_type = os_disk.as_ref().and_then(|d| d.os_type.clone());
         VmSpec {
             location: self.location,
@@ -142,6 +201,8 @@ impl VirtualMachinePut {
                 linux_configuration: p.linux_configuration,
                 windows_configuration: p.windows_configuration,
             }),
+            image_reference,
+            network_interfaces,
         }
     }
 }
@@ -173,6 +234,8 @@ pub struct VirtualMachineProperties {
     pub storage_profile: StorageProfile,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os_profile: Option<OsProfile>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_profile: Option<NetworkProfile>,
     pub time_created: String,
     /// With `$expand=instanceView`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -188,8 +251,27 @@ pub struct HardwareProfile {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageProfile {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_reference: Option<ImageReferenceBody>,
     pub os_disk: OsDisk,
     pub data_disks: Vec<DataDisk>,
+}
+
+/// The platform image, with the version it resolved to.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageReferenceBody {
+    pub publisher: String,
+    pub offer: String,
+    pub sku: String,
+    pub version: String,
+    pub exact_version: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkProfile {
+    pub network_interfaces: Vec<NetworkInterfaceReference>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -325,10 +407,31 @@ impl VirtualMachine {
                     vm_size: vm.vm_size.clone(),
                 },
                 storage_profile: StorageProfile {
+                    image_reference: details.image.as_ref().map(|image| ImageReferenceBody {
+                        publisher: image.publisher.clone(),
+                        offer: image.offer.clone(),
+                        sku: image.sku.clone(),
+                        version: image.version.clone(),
+                        exact_version: image.exact_version.clone(),
+                    }),
                     os_disk,
                     data_disks,
                 },
                 os_profile,
+                network_profile: (!details.network_interfaces.is_empty()).then(|| NetworkProfile {
+                    network_interfaces: details
+                        .network_interfaces
+                        .iter()
+                        .map(|nic| NetworkInterfaceReference {
+                            id: nic.id.clone(),
+                            properties: nic.primary.map(|primary| {
+                                NetworkInterfaceReferenceProperties {
+                                    primary: Some(primary),
+                                }
+                            }),
+                        })
+                        .collect(),
+                }),
                 time_created: vm.created_at.to_rfc3339_opts(SecondsFormat::Micros, false),
                 instance_view,
             },

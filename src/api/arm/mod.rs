@@ -11,6 +11,7 @@ pub mod deployments;
 pub mod error;
 pub mod extensions;
 pub mod groups;
+pub mod images;
 pub mod instance_view;
 pub mod inventory;
 pub mod job_bodies;
@@ -129,8 +130,10 @@ async fn handle(state: &ApiState, route: Result<Route, ArmError>, request: Reque
     let route = route?;
     let base_url = request_origin(&parts, state.public_url.as_ref());
     // `az cloud register` reads the endpoints before anyone has a token.
-    if matches!(route, Route::GetMetadataEndpoints {}) {
-        return basics::metadata_endpoints(&base_url);
+    match route {
+        Route::GetMetadataEndpoints {} => return basics::metadata_endpoints(&base_url),
+        Route::GetVmImageAliases {} => return images::image_aliases(),
+        _ => {}
     }
     let principal = state.auth.authenticate(&state.db, &parts.headers).await?;
     if let Some(subscription) = route.subscription() {

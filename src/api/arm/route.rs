@@ -9,8 +9,8 @@ use percent_encoding::percent_decode_str;
 use super::error::ArmError;
 use super::protection::{backup_status, containers, items, operations};
 use super::{
-    backups, basics, compute, deployments, extensions, groups, instance_view, inventory, jobs,
-    policies, providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
+    backups, basics, compute, deployments, extensions, groups, images, instance_view, inventory,
+    jobs, policies, providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
 };
 use crate::api::ApiState;
 
@@ -197,6 +197,13 @@ macro_rules! group_path {
     };
 }
 
+/// A region of the Compute provider: `.../providers/Microsoft.Compute/locations/{location}`.
+macro_rules! compute_location_path {
+    () => {
+        "/subscriptions/{subscriptionId}/providers/Microsoft.Compute/locations/{location}"
+    };
+}
+
 /// A virtual machine's path.
 macro_rules! vm_path {
     () => {
@@ -351,6 +358,11 @@ arm_routes! {
             = "Metadata_GetEndpoints"
             GET "/metadata/endpoints"
             => unreachable!("answered before authentication"),
+        /// Answered before authentication: `az vm create` reads it without a token.
+        GetVmImageAliases {}
+            = "Metadata_GetVmImageAliases"
+            GET "/metadata/vmImageAliasDoc"
+            => unreachable!("answered before authentication"),
         ListTenants {}
             = "Tenants_List"
             GET "/tenants"
@@ -468,17 +480,21 @@ arm_routes! {
             = "Deployments_ExportTemplateAtSubscriptionScope"
             POST "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/exportTemplate"
             => deployments::export_subscription_deployment_template(state, request, &subscription, &name).await,
+        /// The Resources spec's path for a group's deployment operations has no `providers`
+        /// segment; `az deployment operation group list` sends it.
         ListDeploymentOperations { group: GroupPath, name: String }
             = "DeploymentOperations_List"
-            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/operations")
+            GET concat!(group_path!(), "/deployments/{deploymentName}/operations")
             => deployments::list_deployment_operations(state, request, &group, &name).await,
         ListDeploymentOperationsAtSubscriptionScope { subscription: String, name: String }
             = "DeploymentOperations_ListAtSubscriptionScope"
             GET "/subscriptions/{subscriptionId}/providers/Microsoft.Resources/deployments/{deploymentName}/operations"
             => deployments::list_subscription_deployment_operations(state, request, &subscription, &name).await,
+        /// The Resources spec's path for a group's deployment operations has no `providers`
+        /// segment; `az deployment operation group list` sends it.
         GetDeploymentOperation { group: GroupPath, name: String, operation: String }
             = "DeploymentOperations_Get"
-            GET concat!(group_path!(), "/providers/Microsoft.Resources/deployments/{deploymentName}/operations/{operationId}")
+            GET concat!(group_path!(), "/deployments/{deploymentName}/operations/{operationId}")
             => deployments::get_deployment_operation(state, request, &group, &name, &operation).await,
         GetDeploymentOperationAtSubscriptionScope { subscription: String, name: String, operation: String }
             = "DeploymentOperations_GetAtSubscriptionScope"
@@ -547,6 +563,49 @@ arm_routes! {
             )
             => extensions::get_compute_operation(state, request, &subscription, &location, &operation)
                 .await,
+        ListVmImagePublishers { subscription: String, location: String }
+            = "VirtualMachineImages_ListPublishers"
+            GET concat!(compute_location_path!(), "/publishers")
+            => images::list_publishers(state, request, &subscription, &location).await,
+        ListVmImageOffers { subscription: String, location: String, publisher: String }
+            = "VirtualMachineImages_ListOffers"
+            GET concat!(compute_location_path!(), "/publishers/{publisherName}/artifacttypes/vmimage/offers")
+            => images::list_offers(state, request, &subscription, &location, &publisher).await,
+        ListVmImageSkus { subscription: String, location: String, publisher: String, offer: String }
+            = "VirtualMachineImages_ListSkus"
+            GET concat!(
+                compute_location_path!(),
+                "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus"
+            )
+            => images::list_skus(state, request, &subscription, &location, &publisher, &offer).await,
+        ListVmImageVersions {
+            subscription: String, location: String, publisher: String, offer: String, sku: String
+        }
+            = "VirtualMachineImages_List"
+            GET concat!(
+                compute_location_path!(),
+                "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}/versions"
+            )
+            => images::list_versions(state, request, &subscription, &location, &publisher, &offer, &sku)
+                .await,
+        GetVmImage {
+            subscription: String,
+            location: String,
+            publisher: String,
+            offer: String,
+            sku: String,
+            version: String,
+        }
+            = "VirtualMachineImages_Get"
+            GET concat!(
+                compute_location_path!(),
+                "/publishers/{publisherName}/artifacttypes/vmimage/offers/{offer}/skus/{skus}",
+                "/versions/{version}"
+            )
+            => images::get_image(
+                state, request, &subscription, &location, &publisher, &offer, &sku, &version,
+            )
+            .await,
         // ---- Microsoft.RecoveryServices vaults and policies ----
         ListVaultsInSubscription { subscription: String }
             = "Vaults_ListBySubscriptionId"

@@ -37,8 +37,8 @@ pub use instance_view::{
 };
 pub use spec::{
     container_name, resolve, validate, validate_vm_name, Base, DataDiskSpec, Disk, DiskOptions,
-    DiskSpec, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmSpec, DEFAULT_VM_SIZE,
-    OS_DISK_LUN,
+    DiskSpec, NetworkInterfaceRef, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmImage,
+    VmSpec, DEFAULT_VM_SIZE, OS_DISK_LUN,
 };
 use store::DiskPlace;
 use store::Scope;
@@ -50,6 +50,8 @@ pub struct VmDetails {
     /// What ARM reports about each disk beyond name and size, by LUN (the OS disk under -1).
     pub disk_options: BTreeMap<i64, DiskOptions>,
     pub os_profile: Option<OsProfile>,
+    pub image: Option<spec::VmImage>,
+    pub network_interfaces: Vec<spec::NetworkInterfaceRef>,
     /// By name.
     pub extensions: Vec<Extension>,
 }
@@ -89,6 +91,8 @@ impl VmDetails {
                 .map(disk)
                 .collect(),
             os_profile: self.os_profile.clone(),
+            image: self.image.clone(),
+            network_interfaces: self.network_interfaces.clone(),
             origin: if vm.origin == Origin::Guest.as_str() {
                 Origin::Guest
             } else {
@@ -572,6 +576,8 @@ mod tests {
             os_profile: None,
             origin: Origin::Guest,
             tags: Default::default(),
+            image: None,
+            network_interfaces: Vec::new(),
         }
     }
 

@@ -9,6 +9,7 @@ use serde_json::Value;
 pub use vaultsim_protocol::disk::OS_DISK_LUN;
 
 use crate::resources::groups::require_location;
+use crate::resources::images::{self, ImageReference};
 use crate::resources::lookup::{OsType, Tags};
 use crate::resources::names::key;
 use crate::resources::ResourceError;
@@ -31,6 +32,28 @@ pub struct VmSpec {
     pub os_disk: DiskSpec,
     pub data_disks: Vec<DataDiskSpec>,
     pub os_profile: Option<OsProfileSpec>,
+    /// `storageProfile.imageReference`: a platform image of the catalogue.
+    pub image_reference: Option<ImageReference>,
+    /// `networkProfile.networkInterfaces`; `None` keeps an existing VM's.
+    pub network_interfaces: Option<Vec<NetworkInterfaceRef>>,
+}
+
+/// The platform image a VM was created from: as the PUT named it, and the exact version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmImage {
+    pub publisher: String,
+    pub offer: String,
+    pub sku: String,
+    /// As given (`latest` or a version).
+    pub version: String,
+    pub exact_version: String,
+}
+
+/// One of a VM's network interfaces (`networkProfile.networkInterfaces[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkInterfaceRef {
+    pub id: String,
+    pub primary: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -94,6 +117,9 @@ pub struct NewVm {
     pub os_profile: Option<OsProfile>,
     pub origin: Origin,
     pub tags: Tags,
+    /// `None` for a VM made without an image (an agent's registration, an attach).
+    pub image: Option<VmImage>,
+    pub network_interfaces: Vec<NetworkInterfaceRef>,
 }
 
 /// One disk of a VM definition.
@@ -200,7 +226,20 @@ pub enum Base<'a> {
 /// validated.
 pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
     let location = require_location(spec.location.as_deref())?;
-    let os_type = resolve_os_type(spec)?;
+    let image = spec
+        .image_reference
+        .as_ref()
+        .map(|reference| images::resolve(reference).map(|resolved| (reference, resolved)))
+        .transpose()?;
+    // A platform image says what OS its VM runs, as in Azure.
+    let os_type = resolve_os_type(spec)?.or(image.as_ref().map(|(_, i)| i.image.os_type));
+    let image = image.map(|(reference, resolved)| VmImage {
+        publisher: resolved.image.publisher.to_owned(),
+        offer: resolved.image.offer.to_owned(),
+        sku: resolved.image.sku.to_owned(),
+        version: reference.version.clone(),
+        exact_version: resolved.exact_version.to_owned(),
+    });
     let vm = match base {
         Base::New(identity) => {
             let os_type = os_type.ok_or_else(|| {
@@ -233,6 +272,8 @@ pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
                 group: identity.group.clone(),
                 name: identity.name.clone(),
                 origin: identity.origin,
+                image,
+                network_interfaces: spec.network_interfaces.clone().unwrap_or_default(),
             }
         }
         Base::Existing(current) => {
@@ -251,6 +292,19 @@ pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
                     current.os_type.as_str(),
                     os_type.as_str()
                 )));
+            }
+            if let (Some(new), Some(old)) = (&image, &current.image) {
+                let same = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+                if !(same(&new.publisher, &old.publisher)
+                    && same(&new.offer, &old.offer)
+                    && same(&new.sku, &old.sku))
+                {
+                    return Err(change_not_allowed(format!(
+                        "Changing property 'imageReference' is not allowed: virtual machine \
+                         '{}' was created from '{}:{}:{}'.",
+                        current.name, old.publisher, old.offer, old.sku
+                    )));
+                }
             }
             let os_disk = updated_disk(
                 "properties.storageProfile.osDisk",
@@ -284,6 +338,12 @@ pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
                     Some(profile) => updated_os_profile(profile, current.os_type, current)?,
                 },
                 tags: spec.tags.clone(),
+                network_interfaces: spec
+                    .network_interfaces
+                    .clone()
+                    .unwrap_or_else(|| current.network_interfaces.clone()),
+                // A VM an agent registered learns its image from the first PUT naming one.
+                image: current.image.clone().or(image),
                 ..current.clone()
             }
         }

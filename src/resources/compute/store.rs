@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::extension_writes::OperationKind;
 use super::extensions::{Extension, ExtensionSpec, WantedState};
-use super::spec::{Disk, DiskOptions, NewVm, OsProfile};
+use super::spec::{Disk, DiskOptions, NetworkInterfaceRef, NewVm, OsProfile, VmImage};
 use super::VmDetails;
 use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
 use crate::resources::names::key;
@@ -79,7 +79,7 @@ pub async fn load(
     let vms = fetch(
         conn,
         &format!(
-            "select {VM_COLUMNS}, vm.os_profile \
+            "select {VM_COLUMNS}, vm.os_profile, vm.image_reference, vm.network_interfaces \
              from virtual_machine vm join resource_group g \
              on g.subscription_id = vm.subscription_id and g.name_key = vm.resource_group_key \
              where {condition} order by vm.resource_group_key, vm.name_key"
@@ -130,21 +130,34 @@ pub async fn load(
             let vm_id: String = row.try_get("vm_id")?;
             let (records, options): (Vec<_>, Vec<_>) =
                 disks.remove(&vm_id).unwrap_or_default().into_iter().unzip();
-            let os_profile: Option<String> = row.try_get("os_profile")?;
             Ok(VmDetails {
                 disk_options: records.iter().map(|d| d.lun).zip(options).collect(),
-                os_profile: os_profile
-                    .map(|text| serde_json::from_str::<OsProfile>(&text))
-                    .transpose()
-                    .map_err(|e| sqlx::Error::ColumnDecode {
-                        index: "os_profile".to_owned(),
-                        source: Box::new(e),
-                    })?,
+                os_profile: optional_json::<OsProfile>(row, "os_profile")?,
+                image: optional_json::<VmImage>(row, "image_reference")?,
+                network_interfaces: optional_json::<Vec<NetworkInterfaceRef>>(
+                    row,
+                    "network_interfaces",
+                )?
+                .unwrap_or_default(),
                 extensions: extensions.remove(&vm_id).unwrap_or_default(),
                 vm: vm_from_row(row, records)?,
             })
         })
         .collect()
+}
+
+/// A nullable JSON column.
+fn optional_json<T: serde::de::DeserializeOwned>(
+    row: &AnyRow,
+    column: &str,
+) -> Result<Option<T>, sqlx::Error> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|text| serde_json::from_str::<T>(&text))
+        .transpose()
+        .map_err(|e| sqlx::Error::ColumnDecode {
+            index: column.to_owned(),
+            source: Box::new(e),
+        })
 }
 
 fn disk_from_row(row: &AnyRow) -> Result<(DiskRecord, DiskOptions), sqlx::Error> {
@@ -223,8 +236,9 @@ pub async fn insert_vm(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "insert into virtual_machine (vm_id, subscription_id, resource_group_key, name_key, name, \
-         location, os_type, vm_size, tags, origin, created_at, os_profile) \
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         location, os_type, vm_size, tags, origin, created_at, os_profile, image_reference, \
+         network_interfaces) \
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
     )
     .bind(&vm.vm_id)
     .bind(&vm.subscription)
@@ -238,19 +252,25 @@ pub async fn insert_vm(
     .bind(vm.origin.as_str())
     .bind(to_micros(created_at))
     .bind(os_profile_text(vm))
+    .bind(image_text(vm))
+    .bind(network_interfaces_text(vm))
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Writes what an update may change on the VM row: size, tags, OS profile.
+/// Writes what an update may change on the VM row: size, tags, OS profile, the image (of
+/// a registered VM that had none) and network interfaces.
 pub async fn update_vm(conn: &mut AnyConnection, vm: &NewVm) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "update virtual_machine set vm_size = $1, tags = $2, os_profile = $3 where vm_id = $4",
+        "update virtual_machine set vm_size = $1, tags = $2, os_profile = $3, \
+         image_reference = $4, network_interfaces = $5 where vm_id = $6",
     )
     .bind(&vm.vm_size)
     .bind(serde_json::to_string(&vm.tags).expect("tags serialize"))
     .bind(os_profile_text(vm))
+    .bind(image_text(vm))
+    .bind(network_interfaces_text(vm))
     .bind(&vm.vm_id)
     .execute(conn)
     .await?;
@@ -261,6 +281,18 @@ fn os_profile_text(vm: &NewVm) -> Option<String> {
     vm.os_profile
         .as_ref()
         .map(|p| serde_json::to_string(p).expect("an OS profile serializes"))
+}
+
+fn image_text(vm: &NewVm) -> Option<String> {
+    vm.image
+        .as_ref()
+        .map(|image| serde_json::to_string(image).expect("an image serializes"))
+}
+
+fn network_interfaces_text(vm: &NewVm) -> Option<String> {
+    (!vm.network_interfaces.is_empty()).then(|| {
+        serde_json::to_string(&vm.network_interfaces).expect("interface references serialize")
+    })
 }
 
 /// Where a disk's blob lives: its storage account and container.

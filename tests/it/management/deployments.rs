@@ -99,8 +99,12 @@ impl ManagementApp {
     }
 
     pub async fn list_deployment_operations(&self, group: Option<&str>, name: &str) -> ArmResponse {
-        self.get(&format!("{}/operations", self.deployment_path(group, name)))
-            .await
+        let path = match group {
+            // The Resources spec's path at group scope, as az sends it.
+            Some(group) => format!("{}/deployments/{name}/operations", self.group_path(group)),
+            None => format!("{}/operations", self.deployment_path(None, name)),
+        };
+        self.get(&path).await
     }
 
     /// Follows a deployment PUT's `Azure-AsyncOperation` until the run ends (at most 60 s),

@@ -6,6 +6,7 @@ mod az_surface;
 mod compute;
 mod concurrency;
 mod deployments;
+mod images;
 mod jobs;
 mod lifecycle;
 pub mod policies;
