@@ -63,7 +63,7 @@ pub trait ResourceProvider: Send + Sync {
     async fn get(&self, id: &str, api_version: &str) -> Result<Option<Value>, ProviderReply>;
     /// Deletes the resource and waits for the deletion to end.
     async fn delete(&self, id: &str, api_version: &str) -> Result<(), ProviderReply>;
-    /// The ids of the resources of a group (the ones complete mode may delete).
+    /// The ids of a group's resources that a deployment in complete mode may delete.
     async fn group_resources(
         &self,
         subscription: &str,

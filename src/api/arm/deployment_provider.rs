@@ -290,6 +290,8 @@ impl ResourceProvider for ArmProvider {
                 resources
                     .iter()
                     .filter_map(|r| r.get("id").and_then(Value::as_str).map(str::to_owned))
+                    // The served storage account shows in every group; nothing deletes it.
+                    .filter(|id| route::parse(&Method::DELETE, &encode(id)).is_ok())
                     .collect()
             })
             .unwrap_or_default())

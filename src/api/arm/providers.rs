@@ -180,6 +180,33 @@ pub async fn get_provider(
 }
 
 #[utoipa::path(
+    post,
+    path = spec::RegisterProvider.path,
+    operation_id = spec::RegisterProvider.operation_id,
+    tag = "Microsoft.Resources",
+    description = "What `az provider register` and Terraform's provider registration send. Every \
+                   served namespace is registered in every subscription from the start, so this \
+                   answers the provider as it is.",
+    params(
+        ("subscriptionId" = String, Path, description = "The subscription id."),
+        ("resourceProviderNamespace" = String, Path, description = "e.g. `Microsoft.RecoveryServices`, in any case."),
+        ApiVersion,
+    ),
+    responses(
+        (status = 200, description = "The provider, `Registered`.", body = ProviderBody),
+        (status = 404, description = "`InvalidResourceNamespace`: not a served namespace.", body = ErrorResponse),
+    )
+)]
+pub async fn register_provider(
+    state: &ApiState,
+    request: &ArmRequest,
+    subscription: &str,
+    namespace: &str,
+) -> ArmResult {
+    get_provider(state, request, subscription, namespace).await
+}
+
+#[utoipa::path(
     get,
     path = spec::GetStorageAccount.path,
     operation_id = spec::GetStorageAccount.operation_id,
@@ -247,6 +274,7 @@ pub async fn get_classic_storage_account(
     paths(
         list_providers,
         get_provider,
+        register_provider,
         get_storage_account,
         get_classic_storage_account
     ),

@@ -403,6 +403,10 @@ arm_routes! {
             = "Providers_Get"
             GET "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}"
             => providers::get_provider(state, request, &subscription, &namespace).await,
+        RegisterProvider { subscription: String, namespace: String }
+            = "Providers_Register"
+            POST "/subscriptions/{subscriptionId}/providers/{resourceProviderNamespace}/register"
+            => providers::register_provider(state, request, &subscription, &namespace).await,
         // ---- Microsoft.Storage ----
         GetStorageAccount { group: GroupPath, account: String }
             = "StorageAccounts_GetProperties"
@@ -606,6 +610,158 @@ arm_routes! {
                 state, request, &subscription, &location, &publisher, &offer, &sku, &version,
             )
             .await,
+        // ---- Microsoft.Network ----
+        ListVirtualNetworksInSubscription { subscription: String }
+            = "VirtualNetworks_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Network/virtualNetworks"
+            => super::network::list_virtual_networks_in_subscription(state, request, &subscription)
+                .await,
+        ListVirtualNetworks { group: GroupPath }
+            = "VirtualNetworks_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Network/virtualNetworks")
+            => super::network::list_virtual_networks(state, request, &group).await,
+        PutVirtualNetwork { group: GroupPath, name: String }
+            = "VirtualNetworks_CreateOrUpdate"
+            PUT concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+            )
+            => super::network::put_virtual_network(state, request, &group, &name).await,
+        GetVirtualNetwork { group: GroupPath, name: String }
+            = "VirtualNetworks_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+            )
+            => super::network::get_virtual_network(state, request, &group, &name).await,
+        DeleteVirtualNetwork { group: GroupPath, name: String }
+            = "VirtualNetworks_Delete"
+            DELETE concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}"
+            )
+            => super::network::delete_virtual_network(state, request, &group, &name).await,
+        ListSubnets { group: GroupPath, network: String }
+            = "Subnets_List"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}/subnets"
+            )
+            => super::network::list_subnets(state, request, &group, &network).await,
+        PutSubnet { group: GroupPath, network: String, name: String }
+            = "Subnets_CreateOrUpdate"
+            PUT concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+                "/subnets/{subnetName}"
+            )
+            => super::network::put_subnet(state, request, &group, &network, &name).await,
+        GetSubnet { group: GroupPath, network: String, name: String }
+            = "Subnets_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+                "/subnets/{subnetName}"
+            )
+            => super::network::get_subnet(state, request, &group, &network, &name).await,
+        DeleteSubnet { group: GroupPath, network: String, name: String }
+            = "Subnets_Delete"
+            DELETE concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/virtualNetworks/{virtualNetworkName}",
+                "/subnets/{subnetName}"
+            )
+            => super::network::delete_subnet(state, request, &group, &network, &name).await,
+        ListNetworkSecurityGroupsInSubscription { subscription: String }
+            = "NetworkSecurityGroups_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Network/networkSecurityGroups"
+            => super::network::list_security_groups_in_subscription(state, request, &subscription)
+                .await,
+        ListNetworkSecurityGroups { group: GroupPath }
+            = "NetworkSecurityGroups_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Network/networkSecurityGroups")
+            => super::network::list_security_groups(state, request, &group).await,
+        PutNetworkSecurityGroup { group: GroupPath, name: String }
+            = "NetworkSecurityGroups_CreateOrUpdate"
+            PUT concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}"
+            )
+            => super::network::put_security_group(state, request, &group, &name).await,
+        GetNetworkSecurityGroup { group: GroupPath, name: String }
+            = "NetworkSecurityGroups_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}"
+            )
+            => super::network::get_security_group(state, request, &group, &name).await,
+        DeleteNetworkSecurityGroup { group: GroupPath, name: String }
+            = "NetworkSecurityGroups_Delete"
+            DELETE concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkSecurityGroups/{networkSecurityGroupName}"
+            )
+            => super::network::delete_security_group(state, request, &group, &name).await,
+        ListPublicIpAddressesInSubscription { subscription: String }
+            = "PublicIPAddresses_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Network/publicIPAddresses"
+            => super::network::list_public_ip_addresses_in_subscription(state, request, &subscription)
+                .await,
+        ListPublicIpAddresses { group: GroupPath }
+            = "PublicIPAddresses_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Network/publicIPAddresses")
+            => super::network::list_public_ip_addresses(state, request, &group).await,
+        PutPublicIpAddress { group: GroupPath, name: String }
+            = "PublicIPAddresses_CreateOrUpdate"
+            PUT concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/publicIPAddresses/{publicIpAddressName}"
+            )
+            => super::network::put_public_ip_address(state, request, &group, &name).await,
+        GetPublicIpAddress { group: GroupPath, name: String }
+            = "PublicIPAddresses_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/publicIPAddresses/{publicIpAddressName}"
+            )
+            => super::network::get_public_ip_address(state, request, &group, &name).await,
+        DeletePublicIpAddress { group: GroupPath, name: String }
+            = "PublicIPAddresses_Delete"
+            DELETE concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/publicIPAddresses/{publicIpAddressName}"
+            )
+            => super::network::delete_public_ip_address(state, request, &group, &name).await,
+        ListNetworkInterfacesInSubscription { subscription: String }
+            = "NetworkInterfaces_ListAll"
+            GET "/subscriptions/{subscriptionId}/providers/Microsoft.Network/networkInterfaces"
+            => super::network::list_network_interfaces_in_subscription(state, request, &subscription)
+                .await,
+        ListNetworkInterfaces { group: GroupPath }
+            = "NetworkInterfaces_List"
+            GET concat!(group_path!(), "/providers/Microsoft.Network/networkInterfaces")
+            => super::network::list_network_interfaces(state, request, &group).await,
+        PutNetworkInterface { group: GroupPath, name: String }
+            = "NetworkInterfaces_CreateOrUpdate"
+            PUT concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkInterfaces/{networkInterfaceName}"
+            )
+            => super::network::put_network_interface(state, request, &group, &name).await,
+        GetNetworkInterface { group: GroupPath, name: String }
+            = "NetworkInterfaces_Get"
+            GET concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkInterfaces/{networkInterfaceName}"
+            )
+            => super::network::get_network_interface(state, request, &group, &name).await,
+        DeleteNetworkInterface { group: GroupPath, name: String }
+            = "NetworkInterfaces_Delete"
+            DELETE concat!(
+                group_path!(),
+                "/providers/Microsoft.Network/networkInterfaces/{networkInterfaceName}"
+            )
+            => super::network::delete_network_interface(state, request, &group, &name).await,
         // ---- Microsoft.RecoveryServices vaults and policies ----
         ListVaultsInSubscription { subscription: String }
             = "Vaults_ListBySubscriptionId"

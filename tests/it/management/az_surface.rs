@@ -120,6 +120,17 @@ impl ManagementApp {
         ))
         .await
     }
+
+    pub async fn register_provider(&self, namespace: &str) -> ArmResponse {
+        self.post(
+            &format!(
+                "{}/providers/{namespace}/register?api-version=2024-11-01",
+                self.subscription_path()
+            ),
+            None,
+        )
+        .await
+    }
 }
 
 fn tasks(job: &Value) -> Vec<(String, String)> {
@@ -566,6 +577,14 @@ async fn providers_list_served_types_with_api_versions(app: ManagementApp) {
         .map(|t| t["resourceType"].as_str().unwrap())
         .collect();
     assert!(types.contains(&"locations/backupStatus"), "{types:?}");
+
+    // `az provider register` and Terraform's registration: served namespaces are registered.
+    let registered = app.register_provider("microsoft.recoveryservices").await;
+    assert_eq!(registered.status, StatusCode::OK, "{registered:?}");
+    assert_eq!(registered.body["namespace"], "Microsoft.RecoveryServices");
+    assert_eq!(registered.body["registrationState"], "Registered");
+    let refused = app.register_provider("Microsoft.Nope").await;
+    assert_eq!(refused.error_code(), "InvalidResourceNamespace");
 
     let unknown = app.get_provider("Microsoft.Nope").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);

@@ -489,10 +489,66 @@ async fn a_running_deployment_can_be_cancelled_and_deleted(app: ManagementApp) {
     );
 }
 
+async fn complete_mode_deletes_what_the_template_does_not_name(app: ManagementApp) {
+    crate::management::vaults::create_vault(&app, "rg", "extra-vault").await;
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.RecoveryServices/vaults", "apiVersion": "2023-04-01",
+                       "name": "kept-vault", "location": "westeurope", "sku": {"name": "RS0"},
+                       "properties": {}}]
+    });
+    let body = json!({"properties": {"template": template, "mode": "Complete"}});
+    let what_if = app
+        .what_if_deployment(Some("rg"), "complete", body.clone())
+        .await;
+    let changes = what_if.body["properties"]["changes"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let change = |name: &str| {
+        changes
+            .iter()
+            .find(|c| c["resourceId"].as_str().unwrap().ends_with(name))
+            .map(|c| c["changeType"].clone())
+    };
+    assert_eq!(change("/kept-vault"), Some(json!("Create")), "{changes:?}");
+    assert_eq!(change("/extra-vault"), Some(json!("Delete")), "{changes:?}");
+
+    let put = app.put_deployment(Some("rg"), "complete", body).await;
+    let deployment = app.wait_for_deployment(&put, Some("rg"), "complete").await;
+    assert_eq!(
+        deployment.body["properties"]["provisioningState"], "Succeeded",
+        "{deployment:?}"
+    );
+    assert_eq!(deployment.body["properties"]["mode"], "Complete");
+    assert_eq!(
+        app.get_vault("rg", "kept-vault").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get_vault("rg", "extra-vault").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let operations = app.list_deployment_operations(Some("rg"), "complete").await;
+    let deleted: Vec<&Value> = operations.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["properties"]["provisioningOperation"] == "Delete")
+        .collect();
+    assert_eq!(deleted.len(), 1, "{operations:?}");
+    assert!(deleted[0]["properties"]["targetResource"]["id"]
+        .as_str()
+        .unwrap()
+        .ends_with("/extra-vault"));
+}
+
 on_both_backends!(
     the_backup_quickstart_creates_a_vault_a_policy_and_protects_two_vms,
     a_resource_its_provider_refuses_fails_the_deployment_with_its_error,
     a_subscription_deployment_expands_loops_conditions_and_outputs,
     bad_templates_are_refused_with_arm_codes_and_nothing_is_created,
     a_running_deployment_can_be_cancelled_and_deleted,
+    complete_mode_deletes_what_the_template_does_not_name,
 );
