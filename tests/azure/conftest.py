@@ -126,8 +126,9 @@ class Az:
         creds = self.service.credentials
         self.run("cloud", "register", "-n", "vaultsim", "--endpoint-resource-manager", self.service.https + "/")
         self.run("cloud", "set", "-n", "vaultsim")
-        self.run("login", "--service-principal", "-u", creds["clientId"], "-p", creds["clientSecret"],
-                 "--tenant", creds["tenantId"])
+        # `--password=` keeps a secret that starts with '-' from reading as an option.
+        self.run("login", "--service-principal", "-u", creds["clientId"],
+                 f"--password={creds['clientSecret']}", "--tenant", creds["tenantId"])
 
 
 @pytest.fixture(scope="session")

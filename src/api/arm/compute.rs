@@ -220,8 +220,10 @@ pub struct VirtualMachine {
     pub location: String,
     pub tags: Tags,
     pub properties: VirtualMachineProperties,
-    /// The VM's extensions.
-    pub resources: Vec<VirtualMachineExtension>,
+    /// The VM's extensions; a GET has them, a list does not (as in Azure: `az vm list`
+    /// cannot read them, their `properties.type` collides with `type` when it flattens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<VirtualMachineExtension>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -435,7 +437,7 @@ impl VirtualMachine {
                 time_created: vm.created_at.to_rfc3339_opts(SecondsFormat::Micros, false),
                 instance_view,
             },
-            resources,
+            resources: Some(resources),
             id,
         }
     }
@@ -447,7 +449,10 @@ fn vm_list(vms: Vec<VmDetails>) -> ArmResult {
         &VirtualMachineList {
             value: vms
                 .into_iter()
-                .map(|vm| VirtualMachine::from_details(vm, None))
+                .map(|vm| VirtualMachine {
+                    resources: None,
+                    ..VirtualMachine::from_details(vm, None)
+                })
                 .collect(),
         },
     ))
