@@ -245,8 +245,9 @@ pub fn resolve(spec: &VmSpec, base: Base<'_>) -> Result<NewVm, ResourceError> {
             let os_type = os_type.ok_or_else(|| {
                 invalid(
                     "The OS type of the virtual machine could not be determined: set \
-                     properties.storageProfile.osDisk.osType to 'Linux' or 'Windows', or give \
-                     properties.osProfile.linuxConfiguration or windowsConfiguration.",
+                     properties.storageProfile.osDisk.osType to 'Linux' or 'Windows', give \
+                     properties.osProfile.linuxConfiguration or windowsConfiguration, or a \
+                     platform image in properties.storageProfile.imageReference.",
                 )
             })?;
             let os_disk = new_os_disk(&spec.os_disk, os_type, identity)?;

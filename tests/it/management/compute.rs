@@ -577,6 +577,11 @@ async fn invalid_vms_are_refused_and_leave_nothing_behind(app: ManagementApp) {
         .as_object_mut()
         .unwrap()
         .remove("osProfile");
+    // Nothing says the OS: a platform image would.
+    no_os_type["properties"]["storageProfile"]
+        .as_object_mut()
+        .unwrap()
+        .remove("imageReference");
     let mut no_location = ManagementApp::vm_body("Linux", "westeurope", &[]);
     no_location.as_object_mut().unwrap().remove("location");
     let cases: Vec<(&str, Value, &str, &str)> = vec![
