@@ -54,6 +54,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::compute::ComputeApi::openapi());
     document.merge(super::arm::images::ImagesApi::openapi());
     document.merge(super::arm::extensions::ExtensionsApi::openapi());
+    document.merge(super::arm::network::NetworkApi::openapi());
     document.merge(super::arm::providers::ProvidersApi::openapi());
     document.merge(super::arm::inventory::InventoryApi::openapi());
     document.merge(super::arm::vaults::VaultsApi::openapi());

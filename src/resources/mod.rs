@@ -1,5 +1,5 @@
-//! The management domain: resource groups, virtual machines and their disks, vaults,
-//! backup policies, protection, jobs and recovery points. It reads and writes the metadata
+//! The management domain: resource groups, virtual machines and their disks, the network
+//! resources VMs use, vaults, backup policies, protection, jobs and recovery points. It reads and writes the metadata
 //! database and the blob store and knows nothing of HTTP; the ARM wire shapes live in
 //! `api::arm`.
 
@@ -14,6 +14,7 @@ pub mod images;
 pub mod inventory;
 pub mod jobs;
 pub mod lookup;
+pub mod network;
 pub mod policy;
 pub mod protection;
 pub mod providers;

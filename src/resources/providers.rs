@@ -67,6 +67,14 @@ const RECOVERY_SERVICES_VERSIONS: &[&str] = &[
     "2021-03-01",
     "2016-06-01",
 ];
+const NETWORK_VERSIONS: &[&str] = &[
+    "2024-05-01",
+    "2024-01-01",
+    "2023-11-01",
+    "2023-09-01",
+    "2023-05-01",
+    "2022-11-01",
+];
 const STORAGE_VERSIONS: &[&str] = &[
     "2024-01-01",
     "2023-05-01",
@@ -87,7 +95,7 @@ const fn served(
 }
 
 /// Every namespace the management API serves routes of, with the served types.
-pub const PROVIDERS: [Provider; 4] = [
+pub const PROVIDERS: [Provider; 5] = [
     Provider {
         namespace: "Microsoft.Resources",
         resource_types: &[
@@ -106,6 +114,16 @@ pub const PROVIDERS: [Provider; 4] = [
             served("virtualMachines", COMPUTE_VERSIONS),
             served("virtualMachines/extensions", COMPUTE_VERSIONS),
             served("locations", COMPUTE_VERSIONS),
+        ],
+    },
+    Provider {
+        namespace: "Microsoft.Network",
+        resource_types: &[
+            served("virtualNetworks", NETWORK_VERSIONS),
+            served("virtualNetworks/subnets", NETWORK_VERSIONS),
+            served("networkSecurityGroups", NETWORK_VERSIONS),
+            served("publicIPAddresses", NETWORK_VERSIONS),
+            served("networkInterfaces", NETWORK_VERSIONS),
         ],
     },
     Provider {
@@ -167,7 +185,11 @@ mod tests {
             get("microsoft.COMPUTE").unwrap().namespace,
             "Microsoft.Compute"
         );
-        assert!(get("Microsoft.Network").is_err());
+        assert_eq!(
+            get("microsoft.network").unwrap().namespace,
+            "Microsoft.Network"
+        );
+        assert!(get("Microsoft.Web").is_err());
     }
 
     #[test]

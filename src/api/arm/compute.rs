@@ -596,6 +596,7 @@ pub async fn delete_vm(state: &ApiState, _request: &ArmRequest, path: &VmPath) -
     let deleted = compute::delete_vm(
         &state.db,
         &state.accounts,
+        &state.clock,
         &path.group.subscription,
         &path.group.group,
         &path.vm,

@@ -245,23 +245,31 @@ pub async fn list_versions(
 pub async fn get_image(
     _state: &ApiState,
     _request: &ArmRequest,
-    subscription: &str,
-    location: &str,
-    publisher: &str,
-    offer: &str,
-    sku: &str,
-    version: &str,
+    path: ImageVersionPath<'_>,
 ) -> ArmResult {
-    let resolved = images::version(publisher, offer, sku, version)?;
+    let resolved = images::version(path.publisher, path.offer, path.sku, path.version)?;
     let id = format!(
-        "{}/Publishers/{publisher}/ArtifactTypes/VMImage/Offers/{offer}/Skus/{sku}/Versions/{}",
-        image_root(subscription, location),
+        "{}/Publishers/{}/ArtifactTypes/VMImage/Offers/{}/Skus/{}/Versions/{}",
+        image_root(path.subscription, path.location),
+        path.publisher,
+        path.offer,
+        path.sku,
         resolved.exact_version
     );
     Ok(json_response(
         StatusCode::OK,
-        &image_body(id, location, &resolved),
+        &image_body(id, path.location, &resolved),
     ))
+}
+
+/// The segments of one image version's path.
+pub struct ImageVersionPath<'a> {
+    pub subscription: &'a str,
+    pub location: &'a str,
+    pub publisher: &'a str,
+    pub offer: &'a str,
+    pub sku: &'a str,
+    pub version: &'a str,
 }
 
 fn image_body(id: String, location: &str, resolved: &ResolvedImage) -> VirtualMachineImage {

@@ -16,6 +16,7 @@ pub mod instance_view;
 pub mod inventory;
 pub mod job_bodies;
 pub mod jobs;
+pub mod network;
 pub mod params;
 pub mod policies;
 pub mod protection;

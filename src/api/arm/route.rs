@@ -607,7 +607,16 @@ arm_routes! {
                 "/versions/{version}"
             )
             => images::get_image(
-                state, request, &subscription, &location, &publisher, &offer, &sku, &version,
+                state,
+                request,
+                images::ImageVersionPath {
+                    subscription: &subscription,
+                    location: &location,
+                    publisher: &publisher,
+                    offer: &offer,
+                    sku: &sku,
+                    version: &version,
+                },
             )
             .await,
         // ---- Microsoft.Network ----

@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::resources::groups::Upserted;
 use crate::resources::lookup::{self, VmRecord};
 use crate::resources::ResourceError;
+use crate::resources::{ids, network};
 use crate::storage::{BlobPath, StorageAccounts, StorageError};
 use crate::store::Db;
 pub use extension_writes::{
@@ -156,6 +157,58 @@ pub async fn put_vm(
     spec: &VmSpec,
 ) -> Result<(VmDetails, Upserted), ResourceError> {
     validate_vm_name(name)?;
+    // The VM's network interfaces are checked before it is written and claimed after (their
+    // writes take the database's write lock, which the VM's transaction holds on SQLite).
+    let arm_id = ids::vm_id(subscription, group, name);
+    for nic in spec.network_interfaces.iter().flatten() {
+        network::check_attachable(db, &nic.id, &arm_id).await?;
+    }
+    let previous = vm_interfaces(db, subscription, group, name).await?;
+    let (vm, upserted) = write_vm(db, accounts, clock, subscription, group, name, spec).await?;
+    let arm_id = ids::vm_id(subscription, &vm.vm.resource_group, &vm.vm.name);
+    for nic in &vm.network_interfaces {
+        network::attach_virtual_machine(db, clock.now(), &nic.id, &arm_id).await?;
+    }
+    for nic in previous.iter().filter(|old| {
+        !vm.network_interfaces
+            .iter()
+            .any(|new| new.id.eq_ignore_ascii_case(&old.id))
+    }) {
+        network::detach_virtual_machine(db, clock.now(), &nic.id, &arm_id).await?;
+    }
+    Ok((vm, upserted))
+}
+
+/// The network interfaces of a VM (none when there is no such VM).
+async fn vm_interfaces(
+    db: &Db,
+    subscription: &str,
+    group: &str,
+    name: &str,
+) -> Result<Vec<NetworkInterfaceRef>, ResourceError> {
+    let mut conn = db.pool().acquire().await?;
+    let scope = Scope::Vm {
+        subscription,
+        group,
+        name,
+    };
+    Ok(store::load(&mut conn, scope)
+        .await?
+        .pop()
+        .map(|vm| vm.network_interfaces)
+        .unwrap_or_default())
+}
+
+/// Creates or updates the VM's row, disks and blobs.
+async fn write_vm(
+    db: &Db,
+    accounts: &StorageAccounts,
+    clock: &Clock,
+    subscription: &str,
+    group: &str,
+    name: &str,
+    spec: &VmSpec,
+) -> Result<(VmDetails, Upserted), ResourceError> {
     let group = lookup::group(db, subscription, group).await?;
     let mut attempt = 0;
     loop {
@@ -224,6 +277,7 @@ pub enum Deleted {
 pub async fn delete_vm(
     db: &Db,
     accounts: &StorageAccounts,
+    clock: &Clock,
     subscription: &str,
     group: &str,
     name: &str,
@@ -245,6 +299,10 @@ pub async fn delete_vm(
         .expect("the VM row is locked");
     store::delete_vm(&mut tx, &vm.vm.vm_id).await?;
     tx.commit().await?;
+    let arm_id = ids::vm_id(subscription, &vm.vm.resource_group, &vm.vm.name);
+    for nic in &vm.network_interfaces {
+        network::detach_virtual_machine(db, clock.now(), &nic.id, &arm_id).await?;
+    }
     let mut containers: Vec<(Option<&str>, &str)> = vm
         .vm
         .disks

@@ -544,6 +544,7 @@ async fn providers_list_served_types_with_api_versions(app: ManagementApp) {
         [
             "Microsoft.Resources",
             "Microsoft.Compute",
+            "Microsoft.Network",
             "Microsoft.RecoveryServices",
             "Microsoft.Storage"
         ]

@@ -55,6 +55,15 @@ impl ManagementApp {
 }
 
 fn from_image(publisher: &str, offer: &str, sku: &str) -> Value {
+    let mut body = with_nic(publisher, offer, sku, "");
+    body["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("networkProfile");
+    body
+}
+
+fn with_nic(publisher: &str, offer: &str, sku: &str, nic_id: &str) -> Value {
     json!({
         "location": "westeurope",
         "properties": {
@@ -64,7 +73,7 @@ fn from_image(publisher: &str, offer: &str, sku: &str) -> Value {
                 "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Premium_LRS"}}
             },
             "osProfile": {"computerName": "web", "adminUsername": "azureuser", "adminPassword": "Secret-Passw0rd!"},
-            "networkProfile": {"networkInterfaces": [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/webVMNic", "properties": {"primary": true}}]}
+            "networkProfile": {"networkInterfaces": [{"id": nic_id, "properties": {"primary": true}}]}
         }
     })
 }
@@ -142,12 +151,7 @@ async fn a_vm_created_from_an_image_runs_its_os_and_shows_the_image(app: Managem
         .as_str()
         .unwrap()
         .starts_with("20"));
-    let nic = &windows.body["properties"]["networkProfile"]["networkInterfaces"][0];
-    assert!(
-        nic["id"].as_str().unwrap().ends_with("/webVMNic"),
-        "{nic:?}"
-    );
-    assert_eq!(nic["properties"]["primary"], true);
+    assert!(windows.body["properties"].get("networkProfile").is_none());
 
     let linux = app
         .put_vm("rg", "linux", from_image("Debian", "debian-12", "12-gen2"))
@@ -178,7 +182,98 @@ async fn a_vm_created_from_an_image_runs_its_os_and_shows_the_image(app: Managem
     assert_eq!(unknown.error_code(), "PlatformImageNotFound");
 }
 
+async fn a_vm_claims_the_network_interfaces_it_names_and_releases_them(app: ManagementApp) {
+    assert!(app.put_group("rg", "westeurope").await.status.is_success());
+    let network = app
+        .put_virtual_network(
+            "rg",
+            "vnet",
+            json!({"location": "westeurope", "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}}),
+        )
+        .await;
+    assert!(network.status.is_success(), "{network:?}");
+    let subnet_id = network.body["properties"]["subnets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let nic = app
+        .put_network_interface(
+            "rg",
+            "web-nic",
+            json!({"location": "westeurope", "properties": {"ipConfigurations": [
+                {"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}}}]}}),
+        )
+        .await;
+    assert!(nic.status.is_success(), "{nic:?}");
+    let nic_id = nic.body["id"].as_str().unwrap().to_owned();
+    let missing = format!(
+        "{}/providers/Microsoft.Network/networkInterfaces/nope",
+        app.group_path("rg")
+    );
+
+    let refused = app
+        .put_vm(
+            "rg",
+            "web",
+            with_nic("Debian", "debian-12", "12-gen2", &missing),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.error_code(), "InvalidResourceReference");
+    assert_eq!(
+        app.get_vm("rg", "web").await.status,
+        StatusCode::NOT_FOUND,
+        "nothing created"
+    );
+
+    let vm = app
+        .put_vm(
+            "rg",
+            "web",
+            with_nic("Debian", "debian-12", "12-gen2", &nic_id),
+        )
+        .await;
+    assert_eq!(vm.status, StatusCode::CREATED, "{vm:?}");
+    let named = &vm.body["properties"]["networkProfile"]["networkInterfaces"][0];
+    assert_eq!(named["id"], json!(nic_id));
+    assert_eq!(named["properties"]["primary"], true);
+    let claimed = app.get_network_interface("rg", "web-nic").await;
+    assert_eq!(
+        claimed.body["properties"]["virtualMachine"]["id"], vm.body["id"],
+        "{claimed:?}"
+    );
+    let taken = app
+        .put_vm(
+            "rg",
+            "other",
+            with_nic("Debian", "debian-12", "12-gen2", &nic_id),
+        )
+        .await;
+    assert_eq!(taken.error_code(), "NicInUse", "{taken:?}");
+    assert_eq!(
+        app.delete_network_interface("rg", "web-nic")
+            .await
+            .error_code(),
+        "NicInUse"
+    );
+
+    assert!(app.delete_vm("rg", "web").await.status.is_success());
+    let released = app.get_network_interface("rg", "web-nic").await;
+    assert!(
+        released.body["properties"].get("virtualMachine").is_none(),
+        "{released:?}"
+    );
+    assert!(app
+        .delete_network_interface("rg", "web-nic")
+        .await
+        .status
+        .is_success());
+}
+
 on_both_backends!(
+    a_vm_claims_the_network_interfaces_it_names_and_releases_them,
     the_catalogue_lists_what_az_vm_create_asks_for,
     a_vm_created_from_an_image_runs_its_os_and_shows_the_image,
 );

@@ -9,6 +9,7 @@ mod deployments;
 mod images;
 mod jobs;
 mod lifecycle;
+mod network;
 pub mod policies;
 pub mod protection;
 mod shared_secrets;
