@@ -13,8 +13,15 @@ use crate::helpers::{serve_command, ServiceProcess};
 /// How long a refused start may take: it fails before opening anything heavy.
 const REFUSED_WITHIN: Duration = Duration::from_secs(10);
 
-/// Every file and directory under `root`, with its size and modification time.
-fn tree(root: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
+/// The running first service's own database, which it may write (an engine tick, a WAL
+/// checkpoint) at any moment: only its presence is compared. A second service could not
+/// change it without first writing what the comparison does see (the TLS leaf it is asked
+/// to re-issue, the credentials, the engine id).
+const LIVE_DATABASE: [&str; 3] = ["vaultsim.db", "vaultsim.db-wal", "vaultsim.db-shm"];
+
+/// Every file and directory under `root`, with its size and modification time (none for
+/// the [`LIVE_DATABASE`] files).
+fn tree(root: &Path) -> BTreeMap<PathBuf, Option<(u64, SystemTime)>> {
     let mut entries = BTreeMap::new();
     let mut pending = vec![root.to_owned()];
     while let Some(dir) = pending.pop() {
@@ -24,7 +31,11 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
             if metadata.is_dir() {
                 pending.push(entry.path());
             }
-            entries.insert(entry.path(), (metadata.len(), metadata.modified().unwrap()));
+            let live = LIVE_DATABASE
+                .iter()
+                .any(|name| entry.file_name() == std::ffi::OsStr::new(name));
+            let stamp = (!live).then(|| (metadata.len(), metadata.modified().unwrap()));
+            entries.insert(entry.path(), stamp);
         }
     }
     entries
