@@ -531,3 +531,85 @@ impl Scope for EvalScope<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deployments::template::DeploymentRequest;
+
+    fn request(template: Value) -> DeploymentRequest {
+        let body = json!({"properties": {"template": template}});
+        DeploymentRequest::parse(&serde_json::to_vec(&body).unwrap()).unwrap()
+    }
+
+    fn context() -> Context {
+        Context {
+            subscription_id: "s".to_owned(),
+            tenant_id: "t".to_owned(),
+            group: Some(GroupFacts {
+                name: "rg".to_owned(),
+                location: "westeurope".to_owned(),
+            }),
+            deployment_name: "d".to_owned(),
+            location: None,
+            now: chrono::Utc::now(),
+            management_url: "https://127.0.0.1:8443".to_owned(),
+        }
+    }
+
+    #[test]
+    fn values_are_walked_keys_are_not_and_property_loops_expand() {
+        let request = request(json!({
+            "parameters": {"n": {"type": "int", "defaultValue": 2}},
+            "variables": {"prefix": "[concat('disk-', resourceGroup().name)]"},
+            "resources": []
+        }));
+        let context = context();
+        let evaluation = Evaluation::new(&context, &request.template, BTreeMap::new());
+        let value = json!({
+            "[parameters('n')]": ["[variables('prefix')]", "[[escaped]", 3, null],
+            "plain": "not [an] expression",
+            "storage": {"copy": [{"name": "dataDisks", "count": "[parameters('n')]",
+                                  "input": {"lun": "[copyIndex('dataDisks')]"}}]}
+        });
+        assert_eq!(
+            evaluation.scope().evaluate(&value).unwrap(),
+            json!({
+                "[parameters('n')]": ["disk-rg", "[escaped]", 3, null],
+                "plain": "not [an] expression",
+                "storage": {"dataDisks": [{"lun": 0}, {"lun": 1}]}
+            })
+        );
+    }
+
+    #[test]
+    fn a_variable_that_refers_to_itself_is_an_error_not_a_hang() {
+        let request = request(json!({
+            "variables": {"a": "[variables('b')]", "b": "[variables('a')]"},
+            "resources": []
+        }));
+        let context = context();
+        let evaluation = Evaluation::new(&context, &request.template, BTreeMap::new());
+        let error = evaluation.check_variables().unwrap_err().detail();
+        assert_eq!(error.code, "InvalidTemplate");
+        assert!(
+            error.message.contains("refers to itself"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn utc_now_only_in_parameter_defaults() {
+        let request = request(json!({
+            "parameters": {"stamp": {"type": "string", "defaultValue": "[utcNow('yyyy')]"}},
+            "variables": {"late": "[utcNow()]"},
+            "resources": []
+        }));
+        let mut context = context();
+        context.now = "2031-05-06T07:08:09Z".parse().unwrap();
+        let evaluation = Evaluation::new(&context, &request.template, BTreeMap::new());
+        assert_eq!(evaluation.parameter_values().unwrap()["stamp"], "2031");
+        assert!(evaluation.check_variables().is_err());
+    }
+}

@@ -4,7 +4,6 @@
 use serde_json::{Map, Value};
 
 use super::functions::{self, Args};
-use super::parse::parse_template_string;
 use super::values::{as_int, get_property, type_name};
 use super::{Expr, ExpressionError, Scope};
 
@@ -22,29 +21,6 @@ pub fn evaluate(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExpressionError
             let index = evaluate(index, scope)?;
             element(&base, &index)
         }
-    }
-}
-
-/// Evaluate every expression in a JSON value: strings are parsed with
-/// [`parse_template_string`] and evaluated; arrays and object values are walked. Object keys
-/// are left as they are (ARM does not evaluate keys). Non-expression strings come back
-/// unchanged (with `[[` unescaped).
-pub fn evaluate_value(value: &Value, scope: &dyn Scope) -> Result<Value, ExpressionError> {
-    match value {
-        Value::String(text) => evaluate(&parse_template_string(text)?, scope),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| evaluate_value(item, scope))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Value::Array),
-        Value::Object(map) => {
-            let mut out = Map::with_capacity(map.len());
-            for (key, item) in map {
-                out.insert(key.clone(), evaluate_value(item, scope)?);
-            }
-            Ok(Value::Object(out))
-        }
-        other => Ok(other.clone()),
     }
 }
 
@@ -188,6 +164,7 @@ fn element(base: &Value, index: &Value) -> Result<Value, ExpressionError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::parse::parse_template_string;
     use super::super::test_scope::{eval, eval_err, TestScope};
     use super::*;
     use serde_json::json;
@@ -261,33 +238,6 @@ mod tests {
         assert_eq!(eval("[coalesce(null(), '')]"), json!(""));
         assert_eq!(eval("[coalesce(null())]"), Value::Null);
         assert!(eval_err("[coalesce()]").contains("requires at least 1 argument(s)"));
-    }
-
-    #[test]
-    fn evaluate_value_walks_arrays_and_objects_but_not_keys() {
-        let scope = TestScope::default();
-        let template = json!({
-            "[parameters('text')]": ["[parameters('text')]", "[[escaped]", 3, null],
-            "plain": "not [an] expression",
-            "nested": {"n": "[add(1, 2)]"}
-        });
-        assert_eq!(
-            evaluate_value(&template, &scope).unwrap(),
-            json!({
-                "[parameters('text')]": ["hello", "[escaped]", 3, null],
-                "plain": "not [an] expression",
-                "nested": {"n": 3}
-            })
-        );
-    }
-
-    #[test]
-    fn evaluate_value_reports_syntax_errors() {
-        let scope = TestScope::default();
-        assert!(matches!(
-            evaluate_value(&json!({"a": ["[concat(]"]}), &scope),
-            Err(ExpressionError::Syntax { .. })
-        ));
     }
 
     #[test]

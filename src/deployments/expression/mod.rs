@@ -33,7 +33,7 @@ pub(crate) mod test_scope;
 
 pub use serde_json::Value;
 
-pub use evaluate::{evaluate, evaluate_value};
+pub use evaluate::evaluate;
 pub use functions::resources::resource_id;
 pub use parse::{parse_expression, parse_template_string};
 pub use unique::{guid, unique_string};
