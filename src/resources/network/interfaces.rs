@@ -287,7 +287,7 @@ pub async fn put_network_interface(
             properties: without(command.properties, &NIC_MODELLED),
         },
     };
-    save(&mut tx, &id, &tracked, &document, now).await?;
+    store::save_tracked(&mut tx, &id, &tracked, &document, now).await?;
     store::replace_references(&mut tx, &id, &references).await?;
     tx.commit().await?;
     let interface = get_network_interface(db, subscription, &group.name, name).await?;
@@ -429,7 +429,7 @@ pub async fn attach_virtual_machine(
         extra: tracked.extra.clone(),
         state,
     };
-    save(&mut tx, &id, &tracked, &document, now).await?;
+    store::save_tracked(&mut tx, &id, &tracked, &document, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -468,7 +468,7 @@ pub async fn detach_virtual_machine(
         extra: tracked.extra.clone(),
         state,
     };
-    save(&mut tx, &id, &tracked, &document, now).await?;
+    store::save_tracked(&mut tx, &id, &tracked, &document, now).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -693,28 +693,6 @@ fn mac_address() -> String {
         "00-0D-3A-{:02X}-{:02X}-{:02X}",
         bytes[0], bytes[1], bytes[2]
     )
-}
-
-async fn save(
-    conn: &mut AnyConnection,
-    id: &NetworkId,
-    tracked: &Tracked,
-    document: &Envelope<InterfaceState>,
-    now: DateTime<Utc>,
-) -> Result<(), ResourceError> {
-    store::save(
-        conn,
-        store::ResourceRow {
-            id,
-            display_id: &tracked.id,
-            name: &tracked.name,
-            location: &tracked.location,
-            tags: &tracked.tags,
-            document,
-        },
-        now,
-    )
-    .await
 }
 
 fn network_interface(row: &Stored) -> Result<NetworkInterface, ResourceError> {

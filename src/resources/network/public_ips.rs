@@ -160,19 +160,7 @@ pub async fn put_public_ip_address(
             properties: without(command.properties, &MODELLED),
         },
     };
-    store::save(
-        &mut tx,
-        store::ResourceRow {
-            id: &id,
-            display_id: &tracked.id,
-            name: &tracked.name,
-            location: &tracked.location,
-            tags: &tracked.tags,
-            document: &document,
-        },
-        now,
-    )
-    .await?;
+    store::save_tracked(&mut tx, &id, &tracked, &document, now).await?;
     tx.commit().await?;
     let address = get_public_ip_address(db, subscription, &group.name, name).await?;
     Ok((address, upserted))

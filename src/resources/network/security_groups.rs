@@ -180,19 +180,7 @@ pub async fn put_security_group(
             properties: without(command.properties, &GROUP_MODELLED),
         },
     };
-    store::save(
-        &mut tx,
-        store::ResourceRow {
-            id: &id,
-            display_id: &tracked.id,
-            name: &tracked.name,
-            location: &tracked.location,
-            tags: &tracked.tags,
-            document: &document,
-        },
-        now,
-    )
-    .await?;
+    store::save_tracked(&mut tx, &id, &tracked, &document, now).await?;
     tx.commit().await?;
     let security_group = get_security_group(db, subscription, &group.name, name).await?;
     Ok((security_group, upserted))

@@ -171,6 +171,30 @@ pub(super) struct ResourceRow<'a, T> {
     pub document: &'a T,
 }
 
+/// Creates or replaces the row of a tracked resource (every type but subnets): its id,
+/// name, location and tags as `tracked` holds them.
+pub(super) async fn save_tracked<T: Serialize>(
+    conn: &mut AnyConnection,
+    id: &NetworkId,
+    tracked: &Tracked,
+    document: &T,
+    now: DateTime<Utc>,
+) -> Result<(), ResourceError> {
+    save(
+        conn,
+        ResourceRow {
+            id,
+            display_id: &tracked.id,
+            name: &tracked.name,
+            location: &tracked.location,
+            tags: &tracked.tags,
+            document,
+        },
+        now,
+    )
+    .await
+}
+
 /// Creates or replaces a resource's row.
 pub(super) async fn save<T: Serialize>(
     conn: &mut AnyConnection,

@@ -694,19 +694,7 @@ async fn save_network(
             properties: without(properties, &NETWORK_MODELLED),
         },
     };
-    store::save(
-        conn,
-        store::ResourceRow {
-            id,
-            display_id: &tracked.id,
-            name: &tracked.name,
-            location: &tracked.location,
-            tags: &tracked.tags,
-            document: &document,
-        },
-        now,
-    )
-    .await
+    store::save_tracked(conn, id, tracked, &document, now).await
 }
 
 /// A virtual network from its row, with its subnets and their users (by subnet key).
