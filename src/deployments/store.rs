@@ -255,8 +255,20 @@ pub async fn cancel(
 }
 
 /// The state of a deployment's current run, for the engine's check between resources.
+/// Reads the state column alone: the runner asks before each resource and every second,
+/// and the document (with the whole template) need not be read and parsed each time.
 pub async fn state(db: &Db, key: &DeploymentKey) -> Result<DeploymentState, DeploymentError> {
-    Ok(get(db, key).await?.state)
+    let state: String = sqlx::query_scalar(
+        "select state from deployment where subscription_id = $1 and scope_key = $2 \
+         and name_key = $3",
+    )
+    .bind(&key.subscription)
+    .bind(key.scope_key())
+    .bind(key.name.to_ascii_lowercase())
+    .fetch_optional(db.pool())
+    .await?
+    .ok_or_else(|| DeploymentError::NotFound(key.name.clone()))?;
+    Ok(parse_state(&state))
 }
 
 pub async fn get(db: &Db, key: &DeploymentKey) -> Result<DeploymentRecord, DeploymentError> {
