@@ -663,13 +663,14 @@ async fn delete_unnamed(
         .iter()
         .map(|r| r.id.to_ascii_lowercase())
         .collect();
-    let existing = match provider
+    let mut existing = match provider
         .group_resources(&prepared.context.subscription_id, group)
         .await
     {
         Ok(existing) => existing,
         Err(reply) => return Ok(vec![reply.error(group)]),
     };
+    existing.sort_by_key(|id| deletion_stage(&type_and_name(id).0));
     let mut failures = Vec::new();
     for id in existing
         .into_iter()
@@ -712,6 +713,19 @@ async fn delete_unnamed(
     Ok(failures)
 }
 
+/// When complete mode deletes a resource of `resource_type`, lowest first: after every
+/// resource that may use it, as its provider refuses to delete what is in use. VMs (and
+/// every other type) hold NICs; NICs use subnets, security groups and public IPs; subnets,
+/// deleted with their virtual network, use security groups.
+fn deletion_stage(resource_type: &str) -> u8 {
+    match resource_type.to_ascii_lowercase().as_str() {
+        "microsoft.network/networkinterfaces" => 1,
+        "microsoft.network/virtualnetworks" => 2,
+        "microsoft.network/networksecuritygroups" | "microsoft.network/publicipaddresses" => 3,
+        _ => 0,
+    }
+}
+
 /// `Namespace/type` and name of a provider resource id.
 pub fn type_and_name(id: &str) -> (String, String) {
     let Some((_, rest)) = id.split_once("/providers/") else {
@@ -735,4 +749,27 @@ pub fn type_and_name(id: &str) -> (String, String) {
 /// An operation id as ARM writes them: 16 hex digits.
 pub fn operation_id() -> String {
     format!("{:016X}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_mode_deletes_users_before_what_they_use() {
+        let id = |resource_type: &str, name: &str| {
+            format!("/subscriptions/s/resourceGroups/g/providers/{resource_type}/{name}")
+        };
+        let mut ids = [
+            id("Microsoft.Network/networkInterfaces", "nic"),
+            id("Microsoft.Network/networkSecurityGroups", "nsg"),
+            id("Microsoft.Network/publicIPAddresses", "ip"),
+            id("Microsoft.Network/virtualNetworks", "vnet"),
+            id("Microsoft.RecoveryServices/vaults", "vault"),
+            id("Microsoft.Compute/virtualMachines", "vm"),
+        ];
+        ids.sort_by_key(|id| deletion_stage(&type_and_name(id).0));
+        let names: Vec<String> = ids.iter().map(|id| type_and_name(id).1).collect();
+        assert_eq!(names, ["vault", "vm", "nic", "vnet", "nsg", "ip"]);
+    }
 }

@@ -1,10 +1,11 @@
 //! Every resource of a subscription or resource group, whatever its provider, as ARM's
-//! generic resource list answers (`az resource list`): the VMs, the vaults and the served
+//! generic resource list answers (`az resource list`): the VMs, the vaults, the tracked
+//! network resources (subnets, child resources, are not listed, as in Azure) and the served
 //! storage account (which answers in every group, see `storage_accounts`).
 
 use super::lookup::Tags;
 use super::storage_accounts::{self, STORAGE_ACCOUNT_TYPE};
-use super::{compute, groups, ids, vaults, ResourceError};
+use super::{compute, groups, ids, network, vaults, ResourceError};
 use crate::store::Db;
 
 const VM_TYPE: &str = "Microsoft.Compute/virtualMachines";
@@ -31,6 +32,7 @@ pub async fn list(
     served_account: &str,
 ) -> Result<Vec<ResourceSummary>, ResourceError> {
     let vms = compute::list_vms(db, subscription, group).await?;
+    let network_resources = network::list_tracked_resources(db, subscription, group).await?;
     let (vaults, group_names) = match group {
         Some(group) => (
             vaults::list_in_group(db, subscription, group).await?,
@@ -69,6 +71,18 @@ pub async fn list(
                 tags: vault.tags,
             }
         }))
+        .chain(
+            network_resources
+                .into_iter()
+                .map(|resource| ResourceSummary {
+                    id: resource.id,
+                    name: resource.name,
+                    resource_type: resource.kind.resource_type(),
+                    resource_group: resource.group,
+                    location: resource.location,
+                    tags: resource.tags,
+                }),
+        )
         .collect();
     for group in group_names {
         let account =

@@ -42,7 +42,7 @@ pub struct GenericResourceList {
         ApiVersion,
     ),
     responses(
-        (status = 200, description = "The subscription's VMs, vaults and the served storage account (in each group), by id.", body = GenericResourceList),
+        (status = 200, description = "The subscription's VMs, vaults, virtual networks, network interfaces, network security groups, public IP addresses and the served storage account (in each group), by id.", body = GenericResourceList),
         (status = 400, description = "`InvalidQueryParameterValue`: a `$filter` term that is not supported.", body = ErrorResponse),
     )
 )]

@@ -15,6 +15,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The types ARM tracks as resources of their own: every type but subnets, which are
+    /// their virtual network's children.
+    pub const TRACKED: [Self; 4] = [
+        Self::VirtualNetwork,
+        Self::SecurityGroup,
+        Self::PublicIpAddress,
+        Self::NetworkInterface,
+    ];
+
     /// The ARM resource type.
     pub fn resource_type(self) -> &'static str {
         match self {

@@ -45,10 +45,50 @@ pub use virtual_networks::{
     SubnetPrefixes, SubnetSpec, VirtualNetwork,
 };
 
-use crate::resources::lookup;
+use crate::resources::lookup::{self, Tags};
 use crate::resources::ResourceError;
 use crate::store::Db;
 use store::{Stored, User};
+
+/// A tracked network resource (of any type in [`Kind::TRACKED`]) as ARM's generic resource
+/// list shows it: its envelope without its properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedResource {
+    pub kind: Kind,
+    /// As Azure spells it, with the group's name as created.
+    pub id: String,
+    pub name: String,
+    /// The group's name as created.
+    pub group: String,
+    pub location: String,
+    pub tags: Tags,
+}
+
+/// The tracked network resources of a group (none when there is no such group) or, with no
+/// group, of the subscription: each type's in turn, by id.
+pub async fn list_tracked_resources(
+    db: &Db,
+    subscription: &str,
+    group: Option<&str>,
+) -> Result<Vec<TrackedResource>, ResourceError> {
+    let mut conn = db.pool().acquire().await?;
+    let group_key = group.map(str::to_ascii_lowercase);
+    let mut resources = Vec::new();
+    for kind in Kind::TRACKED {
+        for row in store::list(&mut conn, subscription, group_key.as_deref(), kind).await? {
+            let id = id_of(&row, kind)?;
+            resources.push(TrackedResource {
+                kind,
+                id: row.id,
+                name: row.name,
+                group: id.group,
+                location: row.location,
+                tags: row.tags,
+            });
+        }
+    }
+    Ok(resources)
+}
 
 /// What a DELETE found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

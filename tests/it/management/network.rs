@@ -1182,6 +1182,178 @@ async fn a_deployment_creates_the_network_az_vm_create_needs(app: ManagementApp)
     assert_eq!(names(&networks), ["vm1VNET"]);
 }
 
+/// A group holding what `az vm create` leaves: a security group `nsg` (tagged) on the subnet
+/// `default` of the virtual network `vnet` and on the NIC `nic`, which has the public IP
+/// address `ip`, and the VM `vm1` using the NIC.
+async fn create_vm_with_network(app: &ManagementApp, group: &str) {
+    app.put_group(group, "westeurope").await;
+    let nsg = app
+        .put_security_group(
+            group,
+            "nsg",
+            json!({"location": "westeurope", "tags": {"role": "web"}}),
+        )
+        .await;
+    assert_eq!(nsg.status, StatusCode::CREATED, "{nsg:?}");
+    let nsg_id = nsg.body["id"].as_str().unwrap();
+    let network = app
+        .put_virtual_network(
+            group,
+            "vnet",
+            json!({
+                "location": "westeurope",
+                "properties": {
+                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                    "subnets": [{"name": "default", "properties": {
+                        "addressPrefix": "10.0.0.0/24",
+                        "networkSecurityGroup": {"id": nsg_id}
+                    }}]
+                }
+            }),
+        )
+        .await;
+    assert_eq!(network.status, StatusCode::CREATED, "{network:?}");
+    let ip = app
+        .put_public_ip_address(group, "ip", json!({"location": "westeurope"}))
+        .await;
+    assert_eq!(ip.status, StatusCode::CREATED, "{ip:?}");
+    let mut nic_body = nic_body(
+        network.body["properties"]["subnets"][0]["id"]
+            .as_str()
+            .unwrap(),
+    );
+    nic_body["properties"]["networkSecurityGroup"] = json!({"id": nsg_id});
+    nic_body["properties"]["ipConfigurations"][0]["properties"]["publicIPAddress"] =
+        json!({"id": ip.body["id"]});
+    let nic = app.put_network_interface(group, "nic", nic_body).await;
+    assert_eq!(nic.status, StatusCode::CREATED, "{nic:?}");
+    let mut vm_body = ManagementApp::vm_body("Linux", "westeurope", &[]);
+    vm_body["properties"]["networkProfile"] =
+        json!({"networkInterfaces": [{"id": nic.body["id"]}]});
+    let vm = app.put_vm(group, "vm1", vm_body).await;
+    assert!(vm.status.is_success(), "{vm:?}");
+}
+
+/// `az resource list` shows the tracked network resources, subnets left out as Azure leaves
+/// them out.
+async fn the_generic_resource_list_holds_the_network_resources(app: ManagementApp) {
+    create_vm_with_network(&app, "rg").await;
+    create_network(&app, "rg-two").await;
+    let listed = |list: &ArmResponse| -> Vec<(String, String)> {
+        assert_eq!(list.status, StatusCode::OK, "{list:?}");
+        list.body["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["type"].as_str().unwrap().to_owned(),
+                    r["id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let entry = |group: &str, resource_type: &str, name: &str| {
+        let collection = resource_type.split_once('/').unwrap().1;
+        (
+            resource_type.to_owned(),
+            app.network_path(group, collection, Some(name)),
+        )
+    };
+    let in_group = app.list_resources(Some("rg"), None).await;
+    assert_eq!(
+        listed(&in_group),
+        [
+            (
+                "Microsoft.Compute/virtualMachines".to_owned(),
+                app.vm_path("rg", "vm1")
+            ),
+            entry("rg", "Microsoft.Network/networkInterfaces", "nic"),
+            entry("rg", "Microsoft.Network/networkSecurityGroups", "nsg"),
+            entry("rg", "Microsoft.Network/publicIPAddresses", "ip"),
+            entry("rg", "Microsoft.Network/virtualNetworks", "vnet"),
+            (
+                "Microsoft.Storage/storageAccounts".to_owned(),
+                format!(
+                    "{}/providers/Microsoft.Storage/storageAccounts/devstoreaccount1",
+                    app.group_path("rg")
+                )
+            ),
+        ]
+    );
+    let nsg = &in_group.body["value"][2];
+    assert_eq!(nsg["name"], "nsg");
+    assert_eq!(nsg["location"], "westeurope");
+    assert_eq!(nsg["tags"], json!({"role": "web"}));
+    let networks = app
+        .list_resources(
+            None,
+            Some("resourceType eq 'microsoft.network/virtualnetworks'"),
+        )
+        .await;
+    // By id in lower case, where `rg-two/` comes before `rg/`.
+    assert_eq!(
+        listed(&networks),
+        [
+            entry("rg-two", "Microsoft.Network/virtualNetworks", "vnet"),
+            entry("rg", "Microsoft.Network/virtualNetworks", "vnet"),
+        ]
+    );
+    let in_other_group = app
+        .list_resources(None, Some("resourceGroup eq 'RG-TWO'"))
+        .await;
+    assert_eq!(listed(&in_other_group).len(), 2, "{in_other_group:?}");
+}
+
+/// A complete-mode deployment naming nothing deletes the VM and its network, each after
+/// what uses it (the NIC after its VM, the security group after the NIC and the subnet).
+async fn complete_mode_deletes_a_vm_and_its_network(app: ManagementApp) {
+    create_vm_with_network(&app, "rg").await;
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": []
+    });
+    let body = json!({"properties": {"template": template, "mode": "Complete"}});
+    let put = app.put_deployment(Some("rg"), "empty", body).await;
+    assert!(put.status.is_success(), "{put:?}");
+    let deployment = app.wait_for_deployment(&put, Some("rg"), "empty").await;
+    let operations = app.list_deployment_operations(Some("rg"), "empty").await;
+    assert_eq!(
+        deployment.body["properties"]["provisioningState"], "Succeeded",
+        "{deployment:?}: {operations:?}"
+    );
+    let deleted: Vec<&str> = operations.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert_eq!(o["properties"]["provisioningOperation"], "Delete", "{o}");
+            assert_eq!(o["properties"]["provisioningState"], "Succeeded", "{o}");
+            o["properties"]["targetResource"]["resourceName"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(deleted, ["vm1", "nic", "vnet", "nsg", "ip"]);
+    assert_eq!(app.get_vm("rg", "vm1").await.status, StatusCode::NOT_FOUND);
+    for (collection, name) in [
+        ("networkInterfaces", "nic"),
+        ("publicIPAddresses", "ip"),
+        ("networkSecurityGroups", "nsg"),
+        ("virtualNetworks", "vnet"),
+    ] {
+        let path = app.network_path("rg", collection, Some(name));
+        assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let left = app.list_resources(Some("rg"), None).await;
+    assert_eq!(
+        left.body["value"][0]["type"], "Microsoft.Storage/storageAccounts",
+        "{left:?}"
+    );
+    assert_eq!(left.body["value"].as_array().unwrap().len(), 1, "{left:?}");
+}
+
 /// Every member of a JSON text's objects appears once.
 fn assert_no_duplicate_keys(text: &str) {
     serde_json::from_str::<UniqueKeys>(text).unwrap_or_else(|e| panic!("{e}: {text}"));
@@ -1273,4 +1445,6 @@ crate::on_both_backends!(
     a_nic_a_vm_uses_cannot_be_deleted,
     deletes_answer_200_once_and_204_after,
     a_deployment_creates_the_network_az_vm_create_needs,
+    the_generic_resource_list_holds_the_network_resources,
+    complete_mode_deletes_a_vm_and_its_network,
 );
