@@ -52,6 +52,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     document.merge(super::arm::groups::GroupsApi::openapi());
     document.merge(super::arm::deployments::DeploymentsApi::openapi());
     document.merge(super::arm::compute::ComputeApi::openapi());
+    document.merge(super::arm::vm_power::VmPowerApi::openapi());
     document.merge(super::arm::images::ImagesApi::openapi());
     document.merge(super::arm::extensions::ExtensionsApi::openapi());
     document.merge(super::arm::network::NetworkApi::openapi());

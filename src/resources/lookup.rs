@@ -17,7 +17,8 @@ pub use vaults::{
     VAULT_COLUMNS_PREFIXED,
 };
 pub use vms::{
-    disk_from_row, vm, vm_by_vm_id, vm_from_row, DiskRecord, OsType, VmRecord, VM_COLUMNS,
+    disk_from_row, vm, vm_by_vm_id, vm_from_row, DiskRecord, OsType, PowerState, VmRecord,
+    VM_COLUMNS,
 };
 
 pub type Tags = BTreeMap<String, String>;

@@ -31,13 +31,6 @@ impl ManagementApp {
         self.get(&path).await
     }
 
-    /// GETs an absolute URL the service handed out (`Azure-AsyncOperation`, `Location`).
-    async fn follow(&self, url: &str) -> ArmResponse {
-        let base = self.url("");
-        let path = url.strip_prefix(&base).unwrap_or_else(|| panic!("{url}"));
-        self.get(path).await
-    }
-
     /// Registers VM `name` in `rg` with a fresh key pair; its vmId, credential and keys.
     async fn register_with_keys(&self, name: &str) -> (String, String, VmKeys) {
         self.put_group("rg", "westeurope").await;
@@ -299,9 +292,7 @@ async fn the_reported_status_ends_the_operation_and_shows_in_the_instance_views(
     let plain = app.get_vm_extension("rg", "vm", "probe").await;
     assert!(plain.body["properties"].get("instanceView").is_none());
 
-    let vm_view = app
-        .get(&format!("{}/instanceView", app.vm_path("rg", "vm")))
-        .await;
+    let vm_view = app.get_vm_instance_view("rg", "vm").await;
     assert_eq!(vm_view.status, StatusCode::OK, "{:?}", vm_view.body);
     let agent = &vm_view.body["vmAgent"];
     assert_eq!(agent["vmAgentVersion"], "2.9.1.1");

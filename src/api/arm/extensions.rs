@@ -187,7 +187,7 @@ impl From<&ExtensionOperation> for ComputeOperationStatus {
 
 /// `.../providers/Microsoft.Compute/locations/{location}/operations/{id}`: where a write's
 /// operation is polled.
-fn operation_path(subscription: &str, location: &str, operation_id: &str) -> String {
+pub(super) fn operation_path(subscription: &str, location: &str, operation_id: &str) -> String {
     format!(
         "/subscriptions/{subscription}/providers/Microsoft.Compute/locations/{location}\
          /operations/{operation_id}"
@@ -475,7 +475,8 @@ pub async fn get_compute_operation(
         let again = url(request, &operation_path(subscription, location, operation));
         return Ok(accepted(&[("location", format!("{again}&monitor=true"))]));
     }
-    if monitoring && op.kind == OperationKind::Delete && op.status == OperationStatus::Succeeded {
+    // A DELETE's or a power change's `Location` ends in an empty 200, as Compute's do.
+    if monitoring && op.kind != OperationKind::Put && op.status == OperationStatus::Succeeded {
         return Ok(StatusCode::OK.into_response());
     }
     Ok(json_response(

@@ -105,7 +105,8 @@ pub struct VirtualMachineInstanceView {
     pub vm_agent: VirtualMachineAgentInstanceView,
     pub disks: Vec<DiskInstanceView>,
     pub extensions: Vec<VirtualMachineExtensionInstanceView>,
-    /// The VM's provisioning state and `PowerState/running`.
+    /// The VM's provisioning state and its power: `PowerState/running`, `/stopped` or
+    /// `/deallocated`.
     pub statuses: Vec<InstanceViewStatus>,
 }
 

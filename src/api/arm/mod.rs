@@ -26,6 +26,7 @@ pub mod recovery_points;
 pub mod route;
 pub mod vault_config;
 pub mod vaults;
+pub mod vm_power;
 
 use crate::prometheus::RouteLabel;
 use axum::body::{Body, Bytes};

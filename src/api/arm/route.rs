@@ -10,7 +10,8 @@ use super::error::ArmError;
 use super::protection::{backup_status, containers, items, operations};
 use super::{
     backups, basics, compute, deployments, extensions, groups, images, instance_view, inventory,
-    jobs, policies, providers, recovery_points, vault_config, vaults, ArmRequest, ArmResult,
+    jobs, policies, providers, recovery_points, vault_config, vaults, vm_power, ArmRequest,
+    ArmResult,
 };
 use crate::api::ApiState;
 
@@ -533,6 +534,22 @@ arm_routes! {
             = "VirtualMachines_Delete"
             DELETE vm_path!()
             => compute::delete_vm(state, request, &vm).await,
+        StartVm { vm: VmPath }
+            = "VirtualMachines_Start"
+            POST concat!(vm_path!(), "/start")
+            => vm_power::start_vm(state, request, &vm).await,
+        PowerOffVm { vm: VmPath }
+            = "VirtualMachines_PowerOff"
+            POST concat!(vm_path!(), "/powerOff")
+            => vm_power::power_off_vm(state, request, &vm).await,
+        DeallocateVm { vm: VmPath }
+            = "VirtualMachines_Deallocate"
+            POST concat!(vm_path!(), "/deallocate")
+            => vm_power::deallocate_vm(state, request, &vm).await,
+        RestartVm { vm: VmPath }
+            = "VirtualMachines_Restart"
+            POST concat!(vm_path!(), "/restart")
+            => vm_power::restart_vm(state, request, &vm).await,
         GetVmInstanceView { vm: VmPath }
             = "VirtualMachines_InstanceView"
             GET concat!(vm_path!(), "/instanceView")

@@ -37,6 +37,9 @@ pub enum OperationKind {
     /// A DELETE: the agent's word that the handler is uninstalled.
     #[strum(serialize = "delete")]
     Delete,
+    /// A change of the VM's power (`name` empty): settled as it is recorded.
+    #[strum(serialize = "power")]
+    Power,
 }
 
 impl OperationKind {
@@ -545,6 +548,8 @@ fn reached(op: &OperationRow, extension: Option<&StoredExtension>) -> Option<Set
         (OperationKind::Put, found) => Some(preempted(
             found.map_or(op.started_at, |e| e.extension.updated_at),
         )),
+        // Recorded settled; never read back unsettled.
+        (OperationKind::Power, _) => succeeded(op.started_at),
     }
 }
 

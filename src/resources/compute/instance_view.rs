@@ -7,6 +7,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{Extension, VmDetails};
+use crate::resources::lookup::PowerState;
 use crate::resources::ResourceError;
 use crate::store::{from_micros, Db};
 
@@ -204,8 +205,9 @@ fn build_vm_instance_view(
         message: None,
         time,
     };
+    let running = vm.vm.power_state == PowerState::Running;
     let agent_status = match agent_last_seen {
-        Some(seen) if now - seen <= AGENT_READY_WITHIN => InstanceViewStatus {
+        Some(seen) if running && now - seen <= AGENT_READY_WITHIN => InstanceViewStatus {
             display_status: "Ready".to_owned(),
             message: Some("Guest Agent is running".to_owned()),
             ..succeeded(Some(seen))
@@ -213,9 +215,14 @@ fn build_vm_instance_view(
         seen => InstanceViewStatus {
             level: "Warning",
             display_status: "Not Ready".to_owned(),
-            message: Some(
-                "VM Agent is unresponsive: it has not polled its goal state lately.".to_owned(),
-            ),
+            message: Some(if running {
+                "VM Agent is unresponsive: it has not polled its goal state lately.".to_owned()
+            } else {
+                format!(
+                    "VM Agent is not running: the VM is {}.",
+                    vm.vm.power_state.as_str()
+                )
+            }),
             ..succeeded(seen)
         },
     };
@@ -250,9 +257,9 @@ fn build_vm_instance_view(
         statuses: vec![
             succeeded(Some(vm.vm.created_at)),
             InstanceViewStatus {
-                code: "PowerState/running".to_owned(),
+                code: format!("PowerState/{}", vm.vm.power_state.as_str()),
                 level: "Info",
-                display_status: "VM running".to_owned(),
+                display_status: format!("VM {}", vm.vm.power_state.as_str()),
                 message: None,
                 time: None,
             },

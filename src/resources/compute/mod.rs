@@ -11,6 +11,7 @@
 mod extension_writes;
 mod extensions;
 mod instance_view;
+mod power;
 mod spec;
 mod store;
 
@@ -36,6 +37,7 @@ pub use instance_view::{
     extension_instance_view, vm_instance_view, ExtensionInstanceView, InstanceViewStatus,
     VmAgentView, VmInstanceView,
 };
+pub use power::{change_power, PowerAction, PowerChanged};
 pub use spec::{
     container_name, resolve, validate, validate_vm_name, Base, DataDiskSpec, Disk, DiskOptions,
     DiskSpec, NetworkInterfaceRef, NewVm, Origin, OsProfile, OsProfileSpec, VmIdentity, VmImage,

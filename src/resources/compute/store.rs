@@ -13,7 +13,7 @@ use super::extension_writes::OperationKind;
 use super::extensions::{Extension, ExtensionSpec, WantedState};
 use super::spec::{Disk, DiskOptions, NetworkInterfaceRef, NewVm, OsProfile, VmImage};
 use super::VmDetails;
-use crate::resources::lookup::{self, vm_from_row, DiskRecord, VM_COLUMNS};
+use crate::resources::lookup::{self, vm_from_row, DiskRecord, PowerState, VM_COLUMNS};
 use crate::resources::names::key;
 use crate::resources::protection::operations::{OperationError, OperationStatus};
 use crate::store::{from_micros, json_column, to_micros};
@@ -227,6 +227,45 @@ pub async fn lock_vm(
     .await?
     .rows_affected();
     Ok(locked > 0)
+}
+
+/// The VM's id, location and power state; `None` when there is no such VM.
+pub async fn power_of(
+    conn: &mut AnyConnection,
+    subscription: &str,
+    group: &str,
+    name: &str,
+) -> Result<Option<(String, String, PowerState)>, sqlx::Error> {
+    let row: Option<(String, String, String)> = sqlx::query_as(
+        "select vm_id, location, power_state from virtual_machine \
+         where subscription_id = $1 and resource_group_key = $2 and name_key = $3",
+    )
+    .bind(subscription)
+    .bind(key(group))
+    .bind(key(name))
+    .fetch_optional(conn)
+    .await?;
+    row.map(|(vm_id, location, state)| {
+        let state = state.parse().map_err(|e| sqlx::Error::ColumnDecode {
+            index: "power_state".to_owned(),
+            source: Box::new(e),
+        })?;
+        Ok((vm_id, location, state))
+    })
+    .transpose()
+}
+
+pub async fn set_power_state(
+    conn: &mut AnyConnection,
+    vm_id: &str,
+    state: PowerState,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("update virtual_machine set power_state = $2 where vm_id = $1")
+        .bind(vm_id)
+        .bind(state.as_str())
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 pub async fn insert_vm(

@@ -24,6 +24,24 @@ impl OsType {
     }
 }
 
+/// Where a VM's power stands (`PowerState/<name>` in its instance view). Only a running VM
+/// has a guest agent to reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "lowercase")]
+pub enum PowerState {
+    Running,
+    /// Powered off (`az vm stop`): still allocated, billed.
+    Stopped,
+    Deallocated,
+}
+
+impl PowerState {
+    /// The stored name, as the status code spells it (`running`).
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A disk: one page blob in the blob store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskRecord {
@@ -51,13 +69,15 @@ pub struct VmRecord {
     /// `arm` (created with PUT) or `guest` (registered by an agent).
     pub origin: String,
     pub created_at: DateTime<Utc>,
+    pub power_state: PowerState,
     /// OS disk first, then data disks by LUN.
     pub disks: Vec<DiskRecord>,
 }
 
 /// A VM's columns, as [`vm_from_row`] reads them (`vm` the VM, `g` its resource group).
 pub const VM_COLUMNS: &str = "vm.vm_id, vm.subscription_id, g.name as group_name, vm.name, \
-     vm.location, vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at";
+     vm.location, vm.os_type, vm.vm_size, vm.tags, vm.origin, vm.created_at, \
+     vm.power_state";
 
 /// A VM by subscription, group and name. 404 `ResourceGroupNotFound` or `ResourceNotFound`.
 pub async fn vm(
@@ -124,6 +144,7 @@ async fn vm_with_disks(db: &Db, row: &AnyRow) -> Result<VmRecord, ResourceError>
 /// A VM from a row selected with [`VM_COLUMNS`], with its disks.
 pub fn vm_from_row(row: &AnyRow, disks: Vec<DiskRecord>) -> Result<VmRecord, sqlx::Error> {
     let os_type: String = row.try_get("os_type")?;
+    let power_state: String = row.try_get("power_state")?;
     Ok(VmRecord {
         vm_id: row.try_get("vm_id")?,
         subscription_id: row.try_get("subscription_id")?,
@@ -135,6 +156,10 @@ pub fn vm_from_row(row: &AnyRow, disks: Vec<DiskRecord>) -> Result<VmRecord, sql
         tags: json_column(row, "tags")?,
         origin: row.try_get("origin")?,
         created_at: from_micros(row.try_get("created_at")?),
+        power_state: power_state.parse().map_err(|e| sqlx::Error::ColumnDecode {
+            index: "power_state".to_owned(),
+            source: Box::new(e),
+        })?,
         disks,
     })
 }

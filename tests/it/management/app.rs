@@ -367,6 +367,16 @@ impl ManagementApp {
     pub async fn delete(&self, path: &str) -> ArmResponse {
         self.send(Method::DELETE, path, None).await
     }
+
+    /// GETs an absolute URL the service handed out (`Azure-AsyncOperation`, `Location`,
+    /// `nextLink`).
+    pub async fn follow(&self, url: &str) -> ArmResponse {
+        let base = self.url("");
+        let path = url
+            .strip_prefix(&base)
+            .unwrap_or_else(|| panic!("{url} is not under {base}"));
+        self.get(path).await
+    }
 }
 
 /// An account the service keeps its blobs in instead of its own blob endpoint.

@@ -54,6 +54,17 @@ impl ManagementApp {
         .await
     }
 
+    /// `action`: `start`, `powerOff`, `deallocate` or `restart`.
+    pub async fn power_vm(&self, group: &str, vm: &str, action: &str) -> ArmResponse {
+        self.post(&format!("{}/{action}", self.vm_path(group, vm)), None)
+            .await
+    }
+
+    pub async fn get_vm_instance_view(&self, group: &str, vm: &str) -> ArmResponse {
+        self.get(&format!("{}/instanceView", self.vm_path(group, vm)))
+            .await
+    }
+
     pub async fn list_vm_extensions(&self, group: &str, vm: &str) -> ArmResponse {
         self.get(&format!("{}/extensions", self.vm_path(group, vm)))
             .await

@@ -251,7 +251,7 @@ async fn job_lists_page_newest_first_and_list_every_job_once(app: ManagementApp)
                 }
             }
             match page.body["nextLink"].as_str() {
-                Some(next) => page = app.follow_next_link(next).await,
+                Some(next) => page = app.follow(next).await,
                 None => break,
             }
         }

@@ -212,14 +212,6 @@ impl ManagementApp {
     }
 
     /// Follows a list's `nextLink` (an absolute URL of this service).
-    pub async fn follow_next_link(&self, next_link: &str) -> ArmResponse {
-        let base = format!("http://{}", self.addr);
-        let path = next_link
-            .strip_prefix(&base)
-            .unwrap_or_else(|| panic!("nextLink {next_link} is not under {base}"));
-        self.get(path).await
-    }
-
     /// What `az backup protection enable-for-vm` (CLI 2.36) sends, step by step, asserting
     /// what it relies on at each step. Answers the job the CLI prints.
     pub async fn enable_protection(
@@ -966,7 +958,7 @@ async fn protected_items_page_by_200_in_name_order(app: ManagementApp) {
             pages += 1;
             seen.extend(names_of(&page));
             match page.body["nextLink"].as_str() {
-                Some(next) => page = app.follow_next_link(next).await,
+                Some(next) => page = app.follow(next).await,
                 None => break,
             }
         }
