@@ -2,9 +2,10 @@
 //! (status and log blobs pre-created, SAS URIs, protected settings sealed until the agent
 //! fetches them) and the extension settings published in the VM's goal state. Tasks are
 //! minted first (`prepare_backups`); the rest is written in the caller's transaction
-//! (`write_backups`), which mints again any task whose VM changed in between.
+//! (`write_backups`), which mints again any task whose VM changed in between. A VM that
+//! is not running gets no task: its disks are snapshotted host-side (`stopped_vms`).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -25,6 +26,7 @@ use super::EngineError;
 use crate::auth::directory::{new_secret, secret_digest};
 use crate::guest::{self, ExtensionGoal, SettingsSeal};
 use crate::resources::jobs::{self, new_job_id, JobExtendedInfo, JobOperation, JobStatus, NewJob};
+use crate::resources::lookup::PowerState;
 use crate::resources::protection::names::VmName;
 use crate::storage::{AccountAccess, StorageError};
 use crate::store::{placeholders, Backend};
@@ -33,6 +35,9 @@ use vaultsim_protocol::extension::codes::{
     VM_NOT_FOUND,
 };
 use vaultsim_protocol::extension::host_snapshot::SnapshotMethod;
+
+/// Backups of VMs that are not running: crash-consistent, snapshotted host-side.
+mod stopped_vms;
 
 /// The protected item a backup is for.
 #[derive(Debug, Clone)]
@@ -60,8 +65,9 @@ pub struct StartedBackup {
     pub notify_vm: Option<String>,
 }
 
-/// Creates the Backup job and dispatches its first attempt. Some jobs fail at once instead,
-/// each with its Azure error, leaving the other requests of a batch to run: a VM without a
+/// Creates the Backup job and dispatches its first attempt; a VM that is not running is
+/// snapshotted host-side instead (`stopped_vms`). Some jobs fail at once, each with its
+/// Azure error, leaving the other requests of a batch to run: a running VM without a
 /// registered agent (which no task can reach, as when Azure's VM agent does not answer), a
 /// VM deleted meanwhile, an item whose previous backup still runs, and a task that cannot
 /// be prepared (a certificate nothing can be encrypted to). Only a failing database fails
@@ -188,14 +194,14 @@ fn prepared_task(
     vm: TaskVm,
     now: DateTime<Utc>,
 ) -> PreparedTask {
-    let task_id = format!("{job_id}_{ATTEMPT}");
+    let task_id = task_id(job_id);
     PreparedTask {
         snapshot_task_token: new_secret(),
         request: request.clone(),
         job_id: job_id.to_owned(),
         status_container: status_container_name(&request.target.vault_id),
-        status_blob: format!("{task_id}.status"),
-        logs_blob: format!("{task_id}.log"),
+        status_blob: tasks::status_blob_name(&task_id),
+        logs_blob: tasks::logs_blob_name(&task_id),
         task_id,
         deadline_at: request.scheduled_at.max(now) + engine.config().snapshot_timeout,
         vm,
@@ -240,22 +246,27 @@ pub async fn write_backups(
         .map(|r| r.target.vm_id.as_str())
         .filter(|vm_id| !revisions.contains_key(*vm_id))
         .collect();
-    let agentless = existing_vms(tx, &missing).await?;
+    let power_states = power_states(tx, &missing).await?;
     let mut started = Vec::with_capacity(backups.len());
     let mut ready = Vec::with_capacity(backups.len());
     let mut changed = Vec::new();
+    let mut host_side = Vec::new();
     for backup in backups {
         let target = &backup.request.target;
-        let running = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
+        let in_progress = backing_up.contains(&(target.vault_id.clone(), target.item_key.clone()));
+        let power = power_states.get(&target.vm_id).copied();
         match revisions.get(&target.vm_id) {
-            Some(&revision) if !running => match backup.task {
+            Some(&revision) if !in_progress => match backup.task {
                 Some(task) if task.0.vm.task_revision == revision => ready.push(task),
                 _ => changed.push(backup),
             },
+            None if !in_progress && power.is_some_and(|p| p != PowerState::Running) => {
+                host_side.push((backup.request, backup.job_id));
+            }
             _ => {
-                let error = if running {
+                let error = if in_progress {
                     &BACKUP_IN_PROGRESS
-                } else if agentless.contains(&target.vm_id) {
+                } else if power.is_some() {
                     &VM_AGENT_NOT_REGISTERED
                 } else {
                     &VM_NOT_FOUND
@@ -269,6 +280,7 @@ pub async fn write_backups(
             }
         }
     }
+    started.extend(stopped_vms::back_up(engine, tx, host_side, now).await?);
     ready.extend(mint_again(engine, tx, changed, &disk_accounts, now, account_skew).await?);
     let created: Vec<_> = ready
         .iter()
@@ -402,6 +414,11 @@ async fn mint_again(
 
 /// Every task is a job's first attempt (no retries yet).
 const ATTEMPT: u32 = 1;
+
+/// The id of a job's task (its first attempt's).
+fn task_id(job_id: &str) -> String {
+    format!("{job_id}_{ATTEMPT}")
+}
 /// Status and log blobs created at once: a remote account answers each in a round trip.
 const CONCURRENT_BLOB_CREATES: usize = 32;
 /// Below this many tasks, minting stays on one thread.
@@ -654,13 +671,13 @@ async fn task_revisions(
 }
 
 /// The `from` and `where` clauses over `count` VMs (bound twice, `count` ids each time)
-/// that have a registered agent.
+/// that run with a registered agent: the VMs a task can reach.
 fn vms_with_agents(count: usize) -> String {
     // Both sides name the ids, so each is read by its primary key (PostgreSQL, on young
     // statistics, otherwise scanned every agent's certificate for each batch).
     format!(
         "from virtual_machine v join vm_guest g on g.vm_id = v.vm_id \
-         where v.vm_id in ({}) and g.vm_id in ({})",
+         where v.power_state = 'running' and v.vm_id in ({}) and g.vm_id in ({})",
         placeholders(1, count),
         placeholders(count + 1, count)
     )
@@ -679,23 +696,28 @@ fn bind_vm_ids<'q, O>(
     query
 }
 
-/// Which of `vm_ids` exist.
-async fn existing_vms(
+/// The power state of each of `vm_ids` that exists.
+async fn power_states(
     tx: &mut AnyConnection,
     vm_ids: &[&str],
-) -> Result<HashSet<String>, EngineError> {
-    let mut existing = HashSet::new();
+) -> Result<HashMap<String, PowerState>, EngineError> {
+    let mut states = HashMap::new();
     let backend = Backend::of(tx);
     for chunk in vm_ids.chunks(VMS_PER_STATEMENT) {
         let sql = backend.bulk_statement(format!(
-            "select vm_id from virtual_machine where vm_id in ({})",
+            "select vm_id, power_state from virtual_machine where vm_id in ({})",
             placeholders(1, chunk.len())
         ));
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
         for vm_id in chunk {
             query = query.bind(*vm_id);
         }
-        existing.extend(query.fetch_all(&mut *tx).await?);
+        for (vm_id, state) in query.fetch_all(&mut *tx).await? {
+            let state = state
+                .parse()
+                .map_err(|_| EngineError::corrupt("virtual_machine", "an unknown power state"))?;
+            states.insert(vm_id, state);
+        }
     }
-    Ok(existing)
+    Ok(states)
 }

@@ -28,7 +28,6 @@ use super::tasks::{
 use super::EngineError;
 use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};
-use crate::store::placeholders;
 use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
     SNAPSHOT_TASK_STATUS_ERROR,
@@ -197,7 +196,12 @@ pub async fn collect_many(
     if waiting.is_empty() {
         return Ok(ReadyForTransfer::default());
     }
-    let disks = disks_of_vms(engine, &waiting).await?;
+    // The disks its SAS URIs were minted for, unless one was attached or detached since.
+    let disks = {
+        let vm_ids: Vec<&str> = waiting.iter().map(|t| t.vm_id.as_str()).collect();
+        let mut conn = engine.db().pool().acquire().await?;
+        tasks::disks_of_vms(&mut conn, &vm_ids).await?
+    };
     let skews = AccountOffsets::measure(engine).await?;
     let reads: Vec<_> = waiting
         .iter()
@@ -581,36 +585,6 @@ async fn verify_snapshots(
     }
     found.sort_by_key(|d| d.lun);
     Ok(found)
-}
-
-/// Each task's VM disks (the ones its SAS URIs were minted for, unless a disk was attached
-/// or detached since), with no snapshot yet, by VM id.
-async fn disks_of_vms(
-    engine: &Engine,
-    tasks: &[BackupTask],
-) -> Result<HashMap<String, Vec<SnapshotDisk>>, EngineError> {
-    let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
-    for chunk in tasks.chunks(200) {
-        let sql = engine.db().backend().bulk_statement(format!(
-            "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
-             where vm_id in ({}) order by vm_id, lun",
-            placeholders(1, chunk.len())
-        ));
-        let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
-        for task in chunk {
-            query = query.bind(task.vm_id.clone());
-        }
-        for (vm_id, lun, container, blob, account) in query.fetch_all(engine.db().pool()).await? {
-            disks.entry(vm_id).or_default().push(SnapshotDisk {
-                lun,
-                container,
-                blob,
-                snapshot: 0,
-                account,
-            });
-        }
-    }
-    Ok(disks)
 }
 
 /// How far a snapshot may seem to predate its task when the account keeps its own time:

@@ -2,7 +2,7 @@
 //! state change is written before the engine acts on it, so a restarted service picks up
 //! each task where it was.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,16 @@ pub fn status_container_name(vault_id: &str) -> String {
     format!("{STATUS_CONTAINER_PREFIX}{}", vault_id.to_ascii_lowercase())
 }
 
+/// The blob the task's extension writes its status to.
+pub fn status_blob_name(task_id: &str) -> String {
+    format!("{task_id}.status")
+}
+
+/// The blob the task's extension writes its log to.
+pub fn logs_blob_name(task_id: &str) -> String {
+    format!("{task_id}.log")
+}
+
 /// What every vault's status container name starts with.
 pub const STATUS_CONTAINER_PREFIX: &str = "bcdrextensionlogs-";
 
@@ -91,6 +101,37 @@ pub struct CollectedSnapshot {
     pub disks: Vec<SnapshotDisk>,
     /// When the snapshots were taken (the newest of them).
     pub taken_at: DateTime<Utc>,
+}
+
+/// The disks of each of `vm_ids`' VMs (a VM without disks, or gone, is absent), by LUN,
+/// with no snapshot yet.
+pub async fn disks_of_vms(
+    conn: &mut AnyConnection,
+    vm_ids: &[&str],
+) -> Result<HashMap<String, Vec<SnapshotDisk>>, EngineError> {
+    let mut disks: HashMap<String, Vec<SnapshotDisk>> = HashMap::new();
+    let backend = Backend::of(conn);
+    for chunk in vm_ids.chunks(200) {
+        let sql = backend.bulk_statement(format!(
+            "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
+             where vm_id in ({}) order by vm_id, lun",
+            placeholders(1, chunk.len())
+        ));
+        let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
+        for vm_id in chunk {
+            query = query.bind(*vm_id);
+        }
+        for (vm_id, lun, container, blob, account) in query.fetch_all(&mut *conn).await? {
+            disks.entry(vm_id).or_default().push(SnapshotDisk {
+                lun,
+                container,
+                blob,
+                snapshot: 0,
+                account,
+            });
+        }
+    }
+    Ok(disks)
 }
 
 /// A `backup_task` row, read by column name (the names of [`TASK_COLUMNS`]).

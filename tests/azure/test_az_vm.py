@@ -1,7 +1,8 @@
 """`az vm create` as the Azure docs use it, against vaultsim with the real `az`: the image
 alias resolved through the catalogue (and the cloud's alias document for aliases az's own
 copy lacks), the network resources and the VM deployed through the template az builds,
-then the VM listed, shown, backed up with `az backup` once an agent plays it, and deleted.
+then the VM listed, shown, backed up with `az backup` once an agent plays it, deallocated
+and backed up without it, started, stopped and restarted, and deleted.
 The tests of this module run in order and build on each other."""
 
 from __future__ import annotations
@@ -68,6 +69,34 @@ def test_the_vm_az_made_is_backed_up(az, service):
     points = az.json("backup", "recoverypoint", "list", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
                      "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
     assert len(points) == 1, points
+
+
+def test_a_deallocated_vm_is_backed_up_host_side_and_starts_again(az):
+    az.run("vm", "deallocate", "-g", GROUP, "-n", LINUX_VM)
+    shown = az.json("vm", "show", "-d", "-g", GROUP, "-n", LINUX_VM)
+    assert shown["powerState"] == "VM deallocated", shown
+    # No agent runs in a deallocated VM: the snapshot is the service's, crash-consistent.
+    backup = az.json("backup", "protection", "backup-now", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
+                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+    az.run("backup", "job", "wait", "-g", GROUP, "-v", VAULT, "-n", backup["name"], "--timeout", "600")
+    finished = az.json("backup", "job", "show", "-g", GROUP, "-v", VAULT, "-n", backup["name"])
+    assert finished["properties"]["status"] == "Completed", finished
+    points = az.json("backup", "recoverypoint", "list", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
+                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+    kinds = sorted(p["properties"]["recoveryPointType"] for p in points)
+    assert len(kinds) == 2 and "CrashConsistent" in kinds, kinds
+
+    error = az.fails("vm", "restart", "-g", GROUP, "-n", LINUX_VM)
+    assert "OperationNotAllowed" in error, error
+    az.run("vm", "start", "-g", GROUP, "-n", LINUX_VM)
+    assert az.json("vm", "show", "-d", "-g", GROUP, "-n", LINUX_VM)["powerState"] == "VM running"
+    az.run("vm", "stop", "-g", GROUP, "-n", LINUX_VM)
+    view = az.json("vm", "get-instance-view", "-g", GROUP, "-n", LINUX_VM)
+    codes = [s["code"] for s in view["instanceView"]["statuses"]]
+    assert "PowerState/stopped" in codes, codes
+    az.run("vm", "start", "-g", GROUP, "-n", LINUX_VM)
+    az.run("vm", "restart", "-g", GROUP, "-n", LINUX_VM)
+    assert az.json("vm", "show", "-d", "-g", GROUP, "-n", LINUX_VM)["powerState"] == "VM running"
 
 
 def test_a_vm_is_deleted(az):

@@ -16,3 +16,4 @@ mod restart;
 mod scaling;
 pub mod standin;
 mod statistics;
+mod stopped;
