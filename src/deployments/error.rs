@@ -32,6 +32,19 @@ pub struct AdditionalInfo {
 }
 
 impl ErrorDetail {
+    /// ARM's error for a deployment with failed resources, each one's error in `details`.
+    pub fn deployment_failed(details: Vec<ErrorDetail>) -> Self {
+        Self {
+            details,
+            ..Self::new(
+                "DeploymentFailed",
+                "At least one resource deployment operation failed. Please list deployment \
+                 operations for details. Please see https://aka.ms/arm-deployment-operations \
+                 for usage details.",
+            )
+        }
+    }
+
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             code: code.into(),

@@ -382,14 +382,19 @@ pub async fn run(
     }
     let key = record.key.clone();
     let mut sequence = Sequence { next: 0 };
-    let outcome = deploy(&db, &clock, &provider, &prepared, &key, &mut sequence).await?;
+    let outcome = tokio::select! {
+        outcome = deploy(&db, &clock, &provider, &prepared, &key, &mut sequence) => outcome?,
+        // The run is no longer this process's to finish (cancelled, replaced, or judged
+        // interrupted while this process stalled): operations in flight stop.
+        () = keep_lease(&db, &key, &record.operation_id) => return Ok(()),
+    };
     let now = clock.now();
     record.document.ended_at = Some(now);
     match outcome {
         Outcome::Cancelled => return Ok(()),
         Outcome::Failed(details) => {
             record.state = DeploymentState::Failed;
-            record.document.error = Some(deployment_failed(details));
+            record.document.error = Some(ErrorDetail::deployment_failed(details));
         }
         Outcome::Deployed(references) => {
             record.document.output_resources = prepared
@@ -409,7 +414,8 @@ pub async fn run(
                 }
                 Err(error) => {
                     record.state = DeploymentState::Failed;
-                    record.document.error = Some(deployment_failed(vec![error.detail()]));
+                    record.document.error =
+                        Some(ErrorDetail::deployment_failed(vec![error.detail()]));
                 }
             }
         }
@@ -418,15 +424,18 @@ pub async fn run(
     Ok(())
 }
 
-fn deployment_failed(details: Vec<ErrorDetail>) -> ErrorDetail {
-    ErrorDetail {
-        details,
-        ..ErrorDetail::new(
-            "DeploymentFailed",
-            "At least one resource deployment operation failed. Please list deployment \
-             operations for details. Please see https://aka.ms/arm-deployment-operations for \
-             usage details.",
-        )
+/// Renews the run's lease until the run is no longer active; a failing renewal is retried
+/// (the lease outlasts a few of them).
+async fn keep_lease(db: &Db, key: &DeploymentKey, operation_id: &str) {
+    loop {
+        tokio::time::sleep(store::RUN_LEASE_RENEWAL).await;
+        match store::renew_lease(db, key, operation_id).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::warn!(deployment = %key.id(), ?error, "renewing a deployment's lease failed");
+            }
+        }
     }
 }
 

@@ -1,13 +1,25 @@
 //! Deployments and their operations in the metadata database.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sqlx::Row;
 
 use super::error::{DeploymentError, ErrorDetail};
 use crate::resources::names::key;
-use crate::store::{to_micros, Db};
+use crate::store::{from_micros, to_micros, Db};
+
+/// How long a run's lease lasts unrenewed: a deployment whose process stopped is reported
+/// Failed this long after the last renewal. Wall-clock time, as the simulated clock may be
+/// pinned while a deployment runs.
+pub const RUN_LEASE: TimeDelta = TimeDelta::seconds(30);
+/// How often the process running a deployment renews its lease.
+pub const RUN_LEASE_RENEWAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A lease taken now, as stored.
+fn lease_from_now() -> i64 {
+    to_micros(Utc::now() + RUN_LEASE)
+}
 
 /// Where a deployment lives: a resource group, or the subscription itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,8 +145,8 @@ pub async fn start(
     let document = serde_json::to_string(&record.document).expect("documents serialize");
     let mut tx = db.begin_write().await?;
     let existing = sqlx::query(
-        "select state from deployment where subscription_id = $1 and scope_key = $2 \
-         and name_key = $3",
+        "select state, lease_until from deployment where subscription_id = $1 \
+         and scope_key = $2 and name_key = $3",
     )
     .bind(&key.subscription)
     .bind(key.scope_key())
@@ -144,7 +156,9 @@ pub async fn start(
     let saved = match existing {
         Some(row) => {
             let state: String = row.try_get("state")?;
-            if parse_state(&state).is_active() {
+            let lease_until: Option<i64> = row.try_get("lease_until")?;
+            // An interrupted run (its lease lapsed) is over, as a finished one is.
+            if parse_state(&state).is_active() && !lapsed(lease_until) {
                 return Err(DeploymentError::Active(
                     key.name.clone(),
                     key.scope_id(),
@@ -162,12 +176,14 @@ pub async fn start(
             .await?;
             sqlx::query(
                 "update deployment set state = $1, operation_id = $2, document = $3, \
-                 updated_at = $4 where subscription_id = $5 and scope_key = $6 and name_key = $7",
+                 updated_at = $4, lease_until = $5 \
+                 where subscription_id = $6 and scope_key = $7 and name_key = $8",
             )
             .bind(record.state.as_ref())
             .bind(&record.operation_id)
             .bind(&document)
             .bind(to_micros(now))
+            .bind(lease_from_now())
             .bind(&key.subscription)
             .bind(key.scope_key())
             .bind(key.name.to_ascii_lowercase())
@@ -178,8 +194,8 @@ pub async fn start(
         None => {
             sqlx::query(
                 "insert into deployment (subscription_id, scope_key, name_key, state, \
-                 operation_id, document, created_at, updated_at) \
-                 values ($1, $2, $3, $4, $5, $6, $7, $7)",
+                 operation_id, document, created_at, updated_at, lease_until) \
+                 values ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
             )
             .bind(&key.subscription)
             .bind(key.scope_key())
@@ -188,6 +204,7 @@ pub async fn start(
             .bind(&record.operation_id)
             .bind(&document)
             .bind(to_micros(now))
+            .bind(lease_from_now())
             .execute(&mut *tx)
             .await?;
             Saved::Created
@@ -221,6 +238,28 @@ pub async fn update(
     .await?
     .rows_affected();
     Ok(updated == 1)
+}
+
+/// Renews the lease of the deployment's run `operation_id`; `false` when that run is no
+/// longer active (it ended, was cancelled or replaced, or was found interrupted).
+pub async fn renew_lease(
+    db: &Db,
+    key: &DeploymentKey,
+    operation_id: &str,
+) -> Result<bool, DeploymentError> {
+    let renewed = sqlx::query(
+        "update deployment set lease_until = $1 where subscription_id = $2 and scope_key = $3 \
+         and name_key = $4 and operation_id = $5 and state in ('Accepted', 'Running')",
+    )
+    .bind(lease_from_now())
+    .bind(&key.subscription)
+    .bind(key.scope_key())
+    .bind(key.name.to_ascii_lowercase())
+    .bind(operation_id)
+    .execute(db.writer())
+    .await?
+    .rows_affected();
+    Ok(renewed == 1)
 }
 
 /// Moves an accepted or running deployment to `Canceled`: the engine stops before its next
@@ -271,18 +310,23 @@ pub async fn state(db: &Db, key: &DeploymentKey) -> Result<DeploymentState, Depl
     Ok(parse_state(&state))
 }
 
+/// A deployment; one whose run was interrupted is recorded Failed first.
 pub async fn get(db: &Db, key: &DeploymentKey) -> Result<DeploymentRecord, DeploymentError> {
-    let row = sqlx::query(
-        "select state, operation_id, document from deployment where subscription_id = $1 \
-         and scope_key = $2 and name_key = $3",
-    )
+    let row = sqlx::query(&format!(
+        "select {RECORD_COLUMNS} from deployment where subscription_id = $1 \
+         and scope_key = $2 and name_key = $3"
+    ))
     .bind(&key.subscription)
     .bind(key.scope_key())
     .bind(key.name.to_ascii_lowercase())
     .fetch_optional(db.pool())
     .await?
     .ok_or_else(|| DeploymentError::NotFound(key.name.clone()))?;
-    record(key.subscription.clone(), key.group.clone(), &row)
+    settled(
+        db,
+        record(key.subscription.clone(), key.group.clone(), &row)?,
+    )
+    .await
 }
 
 /// The deployments of a scope, by name.
@@ -291,17 +335,20 @@ pub async fn list(
     subscription: &str,
     group: Option<&str>,
 ) -> Result<Vec<DeploymentRecord>, DeploymentError> {
-    let rows = sqlx::query(
-        "select state, operation_id, document from deployment where subscription_id = $1 \
-         and scope_key = $2 order by name_key",
-    )
+    let rows = sqlx::query(&format!(
+        "select {RECORD_COLUMNS} from deployment where subscription_id = $1 \
+         and scope_key = $2 order by name_key"
+    ))
     .bind(subscription)
     .bind(group.map(key).unwrap_or_default())
     .fetch_all(db.pool())
     .await?;
-    rows.iter()
-        .map(|row| record(subscription.to_owned(), group.map(str::to_owned), row))
-        .collect()
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let read = record(subscription.to_owned(), group.map(str::to_owned), row)?;
+        records.push(settled(db, read).await?);
+    }
+    Ok(records)
 }
 
 /// Deletes the deployment's record (never the resources it deployed).
@@ -366,23 +413,80 @@ fn parse_state(text: &str) -> DeploymentState {
     text.parse().unwrap_or(DeploymentState::Failed)
 }
 
+/// Whether a run's lease (as stored) has lapsed; a deployment stored before leases has none.
+fn lapsed(lease_until: Option<i64>) -> bool {
+    lease_until.is_some_and(|until| until < to_micros(Utc::now()))
+}
+
+/// What [`record`] reads.
+const RECORD_COLUMNS: &str = "state, operation_id, document, lease_until";
+
+/// A deployment as read, and whether its run was interrupted (active, its lease lapsed).
+struct ReadRecord {
+    record: DeploymentRecord,
+    interrupted_at: Option<DateTime<Utc>>,
+}
+
 fn record(
     subscription: String,
     group: Option<String>,
     row: &sqlx::any::AnyRow,
-) -> Result<DeploymentRecord, DeploymentError> {
+) -> Result<ReadRecord, DeploymentError> {
     let text: String = row.try_get("document")?;
     let document: DeploymentDocument =
         serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let state: String = row.try_get("state")?;
-    Ok(DeploymentRecord {
-        key: DeploymentKey {
-            subscription,
-            group,
-            name: document.name.clone(),
+    let state = parse_state(&row.try_get::<String, _>("state")?);
+    let lease_until: Option<i64> = row.try_get("lease_until")?;
+    Ok(ReadRecord {
+        record: DeploymentRecord {
+            key: DeploymentKey {
+                subscription,
+                group,
+                name: document.name.clone(),
+            },
+            state,
+            operation_id: row.try_get("operation_id")?,
+            document,
         },
-        state: parse_state(&state),
-        operation_id: row.try_get("operation_id")?,
-        document,
+        interrupted_at: (state.is_active() && lapsed(lease_until))
+            .then(|| from_micros(lease_until.unwrap_or_default())),
     })
+}
+
+/// The deployment as it stands: one whose run was interrupted becomes Failed, written so
+/// unless its run moved on meanwhile (a replica that got there first wrote the same).
+async fn settled(db: &Db, read: ReadRecord) -> Result<DeploymentRecord, DeploymentError> {
+    let ReadRecord {
+        mut record,
+        interrupted_at,
+    } = read;
+    let Some(lapsed_at) = interrupted_at else {
+        return Ok(record);
+    };
+    record.state = DeploymentState::Failed;
+    record.document.error = Some(ErrorDetail::deployment_failed(vec![ErrorDetail::new(
+        "InternalServerError",
+        format!(
+            "The deployment was interrupted: the service process running it stopped before \
+             it ended (its lease lapsed at {}). The resources deployed before are listed in \
+             its operations; deploy the template again to finish.",
+            lapsed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+    )]));
+    let key = &record.key;
+    sqlx::query(
+        "update deployment set state = 'Failed', document = $1 where subscription_id = $2 \
+         and scope_key = $3 and name_key = $4 and operation_id = $5 \
+         and state in ('Accepted', 'Running') and lease_until < $6",
+    )
+    .bind(serde_json::to_string(&record.document).expect("documents serialize"))
+    .bind(&key.subscription)
+    .bind(key.scope_key())
+    .bind(key.name.to_ascii_lowercase())
+    .bind(&record.operation_id)
+    .bind(to_micros(Utc::now()))
+    .execute(db.writer())
+    .await?;
+    tracing::warn!(deployment = %key.id(), "a deployment's run was interrupted; it is Failed");
+    Ok(record)
 }

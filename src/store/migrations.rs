@@ -32,6 +32,7 @@ pub const LANDED: &[(i64, &str)] = &[
     (18, "58c44fc197741b1fb13b7f4d2d136ac1b4fe085a8648819dd83575041afede802bbfbb3f08dbe6733f958afc2d8ef296"),
     (19, "c048a41232ce62e28b9c330d1d4d15854da2899d9bbe8ab056236c3456f97ed31535f637006bc7e37ff84b196ab96143"),
     (20, "1ed827ce031073444a7cc1ec3dc8f014162c1488befc74cbdb59922f618ca147f8dc2adad614a38c65f9d9da5b48b474"),
+    (21, "b02dc0ef2a2ec6fe9657b0eea5dfc095f9e25a0e92b20b5ffa338b86eb8706fee82dac24c0c455c028e14ce78d48a23c"),
 ];
 
 /// A migration whose text changed after it landed: the checksum it first landed with, and

@@ -489,6 +489,100 @@ async fn a_running_deployment_can_be_cancelled_and_deleted(app: ManagementApp) {
     );
 }
 
+/// The lease of the deployment `name` of group `rg`, as stored (wall-clock microseconds).
+async fn lease_until(db: &vaultsim::store::Db, name: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>("select lease_until from deployment where name_key = $1")
+        .bind(name)
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+}
+
+async fn an_interrupted_deployment_fails_once_its_lease_lapses(mut app: ManagementApp) {
+    create_vms(&app, "rg", &["web-1"]).await;
+    // The extension's operation waits for an agent that never comes: the run goes on
+    // until the process running it stops.
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01",
+             "name": "web-1/script", "location": "westeurope",
+             "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                            "typeHandlerVersion": "2.1", "settings": {"commandToExecute": "true"}}}
+        ]
+    });
+    let put = app
+        .put_deployment(Some("rg"), "slow", deployment_body(template, json!({})))
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{put:?}");
+    // The running process renews its lease.
+    let db = app.db().await;
+    let first = lease_until(&db, "slow").await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    assert!(
+        lease_until(&db, "slow").await > first,
+        "the lease was not renewed"
+    );
+
+    app.crash_and_restart().await;
+    // Within its lease a deployment whose process stopped still shows as running...
+    let running = app.get_deployment(Some("rg"), "slow").await;
+    assert_eq!(running.body["properties"]["provisioningState"], "Running");
+    let again = app
+        .put_deployment(
+            Some("rg"),
+            "slow",
+            deployment_body(quick_template(), json!({})),
+        )
+        .await;
+    assert_eq!(again.error_code(), "DeploymentActive", "{again:?}");
+    // ...and fails once the lease lapses (the wall clock moved on: no process renews it).
+    sqlx::query("update deployment set lease_until = $1 where name_key = 'slow'")
+        .bind(chrono::Utc::now().timestamp_micros() - 1_000_000)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let failed = app.wait_for_deployment(&put, Some("rg"), "slow").await;
+    let properties = &failed.body["properties"];
+    assert_eq!(properties["provisioningState"], "Failed", "{failed:?}");
+    assert_eq!(properties["error"]["code"], "DeploymentFailed");
+    let detail = &properties["error"]["details"][0];
+    assert_eq!(detail["code"], "InternalServerError");
+    assert!(
+        detail["message"].as_str().unwrap().contains("interrupted"),
+        "{detail}"
+    );
+    let listed = app.list_deployments(Some("rg")).await;
+    assert_eq!(
+        listed.body["value"][0]["properties"]["provisioningState"],
+        "Failed"
+    );
+
+    // Deployed again, the same name runs to its end.
+    let replaced = app
+        .put_deployment(
+            Some("rg"),
+            "slow",
+            deployment_body(quick_template(), json!({})),
+        )
+        .await;
+    assert_eq!(replaced.status, StatusCode::OK, "{replaced:?}");
+    let done = app.wait_for_deployment(&replaced, Some("rg"), "slow").await;
+    assert_eq!(done.body["properties"]["provisioningState"], "Succeeded");
+}
+
+/// One vault: a template that deploys at once.
+fn quick_template() -> Value {
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [{"type": "Microsoft.RecoveryServices/vaults", "apiVersion": "2023-04-01",
+                       "name": "quick-vault", "location": "westeurope", "sku": {"name": "RS0"},
+                       "properties": {}}]
+    })
+}
+
 async fn complete_mode_deletes_what_the_template_does_not_name(app: ManagementApp) {
     crate::management::vaults::create_vault(&app, "rg", "extra-vault").await;
     let template = json!({
@@ -550,5 +644,6 @@ on_both_backends!(
     a_subscription_deployment_expands_loops_conditions_and_outputs,
     bad_templates_are_refused_with_arm_codes_and_nothing_is_created,
     a_running_deployment_can_be_cancelled_and_deleted,
+    an_interrupted_deployment_fails_once_its_lease_lapses,
     complete_mode_deletes_what_the_template_does_not_name,
 );
