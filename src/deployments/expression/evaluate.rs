@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::functions::{self, Args};
 use super::values::{as_int, get_property, type_name};
-use super::{Expr, ExpressionError, Scope};
+use super::{lambdas, Expr, ExpressionError, Scope};
 
 /// Evaluate a parsed expression.
 pub fn evaluate(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExpressionError> {
@@ -27,6 +27,9 @@ pub fn evaluate(expr: &Expr, scope: &dyn Scope) -> Result<Value, ExpressionError
 /// A call: the lazy functions take their argument expressions; every other function takes
 /// its evaluated arguments.
 fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, ExpressionError> {
+    if let Some(result) = lambdas::call(name, args, scope) {
+        return result;
+    }
     match name.to_ascii_lowercase().as_str() {
         "if" => lazy_if(name, args, scope),
         "and" => lazy_and_or(name, args, scope, false),

@@ -19,11 +19,13 @@
 //!   `if(cond, reference(x), null())` does not read `x` when `cond` is false.
 //! - String positions (`length`, `substring`, `indexOf`, `padLeft`, `take`, `skip`, ...)
 //!   count UTF-16 code units, as .NET (and so ARM) does.
-//! - Lambda functions (`filter`, `map`, `reduce`, `sort`, `toObject`, ...) are not supported
-//!   and report an unknown function.
+//! - Lambda functions (`map`, `filter`, `reduce`, `sort`, `toObject`, `mapValues`,
+//!   `groupBy`) take `lambda('x', body)` arguments; a lambda whose parameter list has room
+//!   for it gets the element's index too (Bicep's `(item, i) => ...`).
 
 mod evaluate;
 mod functions;
+mod lambdas;
 mod parse;
 mod unique;
 mod values;
@@ -121,6 +123,14 @@ pub trait Scope {
     fn utc_now(&self) -> Result<chrono::DateTime<chrono::Utc>, ExpressionError>;
     /// `newGuid()`: same rule as utc_now.
     fn new_guid(&self) -> Result<uuid::Uuid, ExpressionError>;
+    /// `lambdaVariables(name)`: a parameter of an enclosing lambda; outside any lambda (the
+    /// scope the engine gives), an error.
+    fn lambda_variable(&self, name: &str) -> Result<Value, ExpressionError> {
+        Err(ExpressionError::Evaluation(format!(
+            "The template function 'lambdaVariables' is not valid here: '{name}' is not a \
+             parameter of an enclosing lambda."
+        )))
+    }
 }
 
 impl Expr {

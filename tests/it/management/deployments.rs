@@ -326,6 +326,11 @@ async fn a_subscription_deployment_expands_loops_conditions_and_outputs(app: Man
         json!({"purpose": "loops", "owner": "Loop", "index": "0"})
     );
     assert_eq!(properties["outputs"]["audited"]["value"], false);
+    // As Bicep compiles `map(filter(names, (name, i) => i % 2 == 1), name => toUpper(name))`.
+    assert_eq!(
+        properties["outputs"]["oddGroups"]["value"],
+        json!(["LOOP-1"])
+    );
     for index in 0..3 {
         let group = app.get_group(&format!("loop-{index}")).await;
         assert_eq!(group.status, StatusCode::OK, "{group:?}");
