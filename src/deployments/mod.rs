@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod expression;
+pub mod functions;
 pub mod jsonc;
 pub mod locate;
 pub mod plan;

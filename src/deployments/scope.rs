@@ -519,6 +519,13 @@ impl Scope for EvalScope<'_, '_> {
         }
     }
 
+    fn user_function(&self, name: &str, arguments: Vec<Value>) -> Result<Value, ExpressionError> {
+        self.evaluation
+            .template
+            .functions
+            .call(name, arguments, self)
+    }
+
     fn new_guid(&self) -> Result<uuid::Uuid, ExpressionError> {
         if self.in_parameter_default {
             Ok(uuid::Uuid::new_v4())

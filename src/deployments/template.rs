@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::error::DeploymentError;
+use super::functions::UserFunctions;
 use super::locate::{locate, Step};
 
 /// `Incremental` leaves resources the template does not name; `Complete` deletes them.
@@ -95,7 +96,7 @@ impl ParameterType {
     }
 
     /// Whether `value` has this type; JSON.NET's names for the message when not.
-    fn check(self, value: &Value) -> Result<(), (&'static str, &'static str)> {
+    pub fn check(self, value: &Value) -> Result<(), (&'static str, &'static str)> {
         let expected = match self {
             Self::String | Self::SecureString => "String",
             Self::Int => "Integer",
@@ -136,6 +137,7 @@ pub struct Template {
     pub document: Value,
     pub parameters: BTreeMap<String, ParameterDefinition>,
     pub variables: Map<String, Value>,
+    pub functions: UserFunctions,
     /// The `resources` array's members, each with its path in the body.
     pub resources: Vec<TemplateResource>,
     pub outputs: Map<String, Value>,
@@ -258,17 +260,16 @@ impl Template {
                 .collect()
         };
         let object = document.as_object().expect("checked by the caller");
-        for unsupported in ["functions"] {
-            if object.contains_key(unsupported) {
-                let mut path = template_path();
-                path.push(Step::Key(unsupported.to_owned()));
-                return Err(DeploymentError::invalid_template_at(
+        let functions = match object.get("functions") {
+            None => UserFunctions::default(),
+            Some(section) => UserFunctions::parse(section).map_err(|reason| {
+                DeploymentError::invalid_template_at(
                     "section 'functions'",
-                    at(path),
-                    "user-defined functions are not supported by the simulator",
-                ));
-            }
-        }
+                    at([template_path(), vec![Step::Key("functions".into())]].concat()),
+                    &reason,
+                )
+            })?,
+        };
         let mut parameters = BTreeMap::new();
         if let Some(declared) = object.get("parameters") {
             let Value::Object(declared) = declared else {
@@ -332,6 +333,7 @@ impl Template {
             document,
             parameters,
             variables,
+            functions,
             resources,
             outputs,
         })

@@ -74,6 +74,7 @@ def test_a_subscription_template_with_loops_creates_groups_and_answers_outputs(a
     assert outputs["names"]["value"] == [f"{prefix}-0", f"{prefix}-1"]
     assert outputs["firstTags"]["value"]["owner"] == prefix
     assert outputs["oddGroups"]["value"] == [f"{prefix}-1".upper()]
+    assert outputs["label"]["value"] == f"{prefix.upper()} x2"
     groups = {g["name"] for g in az.json("group", "list")}
     assert {f"{prefix}-0", f"{prefix}-1"} <= groups
 

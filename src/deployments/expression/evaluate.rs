@@ -40,6 +40,10 @@ fn call(name: &str, args: &[Expr], scope: &dyn Scope) -> Result<Value, Expressio
                 .iter()
                 .map(|arg| evaluate(arg, scope))
                 .collect::<Result<Vec<_>, _>>()?;
+            // Built-in functions have no namespace; `namespace.member` is the template's own.
+            if name.contains('.') {
+                return scope.user_function(name, values);
+            }
             functions::call(&Args::new(name, values), scope)
         }
     }

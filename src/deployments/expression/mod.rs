@@ -123,6 +123,10 @@ pub trait Scope {
     fn utc_now(&self) -> Result<chrono::DateTime<chrono::Utc>, ExpressionError>;
     /// `newGuid()`: same rule as utc_now.
     fn new_guid(&self) -> Result<uuid::Uuid, ExpressionError>;
+    /// `namespace.member(...)`: a user-defined function of the template; none by default.
+    fn user_function(&self, name: &str, _arguments: Vec<Value>) -> Result<Value, ExpressionError> {
+        Err(ExpressionError::UnknownFunction(name.to_owned()))
+    }
     /// `lambdaVariables(name)`: a parameter of an enclosing lambda; outside any lambda (the
     /// scope the engine gives), an error.
     fn lambda_variable(&self, name: &str) -> Result<Value, ExpressionError> {

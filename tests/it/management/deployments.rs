@@ -326,6 +326,7 @@ async fn a_subscription_deployment_expands_loops_conditions_and_outputs(app: Man
         json!({"purpose": "loops", "owner": "Loop", "index": "0"})
     );
     assert_eq!(properties["outputs"]["audited"]["value"], false);
+    assert_eq!(properties["outputs"]["label"]["value"], "LOOP x3");
     // As Bicep compiles `map(filter(names, (name, i) => i % 2 == 1), name => toUpper(name))`.
     assert_eq!(
         properties["outputs"]["oddGroups"]["value"],
