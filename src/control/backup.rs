@@ -618,35 +618,29 @@ async fn vms_for_tasks(
                 },
             );
         }
-        let sql = backend.bulk_statement(format!(
-            "select vm_id, lun, blob_container, blob_name, storage_account from vm_disk \
-             where vm_id in ({}) order by vm_id, lun",
-            placeholders(1, chunk.len())
-        ));
-        let mut query = sqlx::query_as::<_, (String, i64, String, String, Option<String>)>(&sql);
-        for request in chunk {
-            query = query.bind(request.target.vm_id.clone());
-        }
-        for (vm_id, lun, container, blob, account) in query.fetch_all(&mut *conn).await? {
+        let vm_ids: Vec<&str> = chunk.iter().map(|r| r.target.vm_id.as_str()).collect();
+        for (vm_id, disks) in tasks::disks_of_vms(conn, &vm_ids).await? {
             let Some(vm) = vms.get_mut(&vm_id) else {
                 continue;
             };
-            let account = match account {
-                Some(name) if !name.eq_ignore_ascii_case(primary) => {
-                    let found = disk_accounts.get(&name.to_ascii_lowercase()).cloned();
-                    if found.is_none() {
-                        vm.unknown_account = Some(name);
+            for disk in disks {
+                let account = match disk.account {
+                    Some(name) if !name.eq_ignore_ascii_case(primary) => {
+                        let found = disk_accounts.get(&name.to_ascii_lowercase()).cloned();
+                        if found.is_none() {
+                            vm.unknown_account = Some(name);
+                        }
+                        found
                     }
-                    found
-                }
-                _ => None,
-            };
-            vm.disks.push(TaskDisk {
-                lun,
-                container,
-                blob,
-                account,
-            });
+                    _ => None,
+                };
+                vm.disks.push(TaskDisk {
+                    lun: disk.lun,
+                    container: disk.container,
+                    blob: disk.blob,
+                    account,
+                });
+            }
         }
     }
     Ok(vms)

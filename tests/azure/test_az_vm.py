@@ -18,6 +18,17 @@ PASSWORD = "Vaultsim-Passw0rd!"
 state: dict = {}
 
 
+def backup_completes(az) -> list:
+    """`az backup protection backup-now` of the Linux VM, waited for; its recovery points."""
+    backup = az.json("backup", "protection", "backup-now", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
+                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+    az.run("backup", "job", "wait", "-g", GROUP, "-v", VAULT, "-n", backup["name"], "--timeout", "600")
+    finished = az.json("backup", "job", "show", "-g", GROUP, "-v", VAULT, "-n", backup["name"])
+    assert finished["properties"]["status"] == "Completed", finished
+    return az.json("backup", "recoverypoint", "list", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
+                   "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+
+
 def test_az_vm_create_deploys_the_network_and_a_linux_vm(az):
     az.run("group", "create", "-n", GROUP, "-l", LOCATION)
     created = az.json("vm", "create", "-g", GROUP, "-n", LINUX_VM, "--image", "Ubuntu2204",
@@ -61,13 +72,7 @@ def test_the_vm_az_made_is_backed_up(az, service):
     job = az.json("backup", "protection", "enable-for-vm", "-g", GROUP, "-v", VAULT, "--vm", LINUX_VM,
                   "--policy-name", "DefaultPolicy")
     assert job["properties"]["status"] == "Completed", job
-    backup = az.json("backup", "protection", "backup-now", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
-                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
-    az.run("backup", "job", "wait", "-g", GROUP, "-v", VAULT, "-n", backup["name"], "--timeout", "600")
-    finished = az.json("backup", "job", "show", "-g", GROUP, "-v", VAULT, "-n", backup["name"])
-    assert finished["properties"]["status"] == "Completed", finished
-    points = az.json("backup", "recoverypoint", "list", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
-                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+    points = backup_completes(az)
     assert len(points) == 1, points
 
 
@@ -76,13 +81,7 @@ def test_a_deallocated_vm_is_backed_up_host_side_and_starts_again(az):
     shown = az.json("vm", "show", "-d", "-g", GROUP, "-n", LINUX_VM)
     assert shown["powerState"] == "VM deallocated", shown
     # No agent runs in a deallocated VM: the snapshot is the service's, crash-consistent.
-    backup = az.json("backup", "protection", "backup-now", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
-                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
-    az.run("backup", "job", "wait", "-g", GROUP, "-v", VAULT, "-n", backup["name"], "--timeout", "600")
-    finished = az.json("backup", "job", "show", "-g", GROUP, "-v", VAULT, "-n", backup["name"])
-    assert finished["properties"]["status"] == "Completed", finished
-    points = az.json("backup", "recoverypoint", "list", "-g", GROUP, "-v", VAULT, "-c", LINUX_VM,
-                     "-i", LINUX_VM, "--backup-management-type", "AzureIaasVM", "--workload-type", "VM")
+    points = backup_completes(az)
     kinds = sorted(p["properties"]["recoveryPointType"] for p in points)
     assert len(kinds) == 2 and "CrashConsistent" in kinds, kinds
 

@@ -436,22 +436,15 @@ async fn bad_templates_are_refused_with_arm_codes_and_nothing_is_created(app: Ma
 
 async fn a_running_deployment_can_be_cancelled_and_deleted(app: ManagementApp) {
     create_vms(&app, "rg", &["web-1"]).await;
-    // The extension's operation waits for the VM's agent, which never comes: the deployment
-    // is running when the cancellation reaches it, and the vault after it never starts.
-    let template = json!({
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": [
-            {"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01",
-             "name": "web-1/script", "location": "westeurope",
-             "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-                            "typeHandlerVersion": "2.1", "settings": {"commandToExecute": "true"}}},
+    // The deployment is running when the cancellation reaches it, and the vault after the
+    // extension never starts.
+    let mut template = extension_waiting_for_its_agent();
+    template["resources"].as_array_mut().unwrap().push(json!(
             {"type": "Microsoft.RecoveryServices/vaults", "apiVersion": "2023-04-01",
              "name": "after-extension", "location": "westeurope", "sku": {"name": "RS0"},
              "properties": {},
              "dependsOn": ["[resourceId('Microsoft.Compute/virtualMachines/extensions', 'web-1', 'script')]"]}
-        ]
-    });
+    ));
     let put = app
         .put_deployment(Some("rg"), "slow", deployment_body(template, json!({})))
         .await;
@@ -506,20 +499,13 @@ async fn lease_until(db: &vaultsim::store::Db, name: &str) -> i64 {
 
 async fn an_interrupted_deployment_fails_once_its_lease_lapses(mut app: ManagementApp) {
     create_vms(&app, "rg", &["web-1"]).await;
-    // The extension's operation waits for an agent that never comes: the run goes on
-    // until the process running it stops.
-    let template = json!({
-        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
-        "contentVersion": "1.0.0.0",
-        "resources": [
-            {"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01",
-             "name": "web-1/script", "location": "westeurope",
-             "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
-                            "typeHandlerVersion": "2.1", "settings": {"commandToExecute": "true"}}}
-        ]
-    });
+    // The run goes on until the process running it stops.
     let put = app
-        .put_deployment(Some("rg"), "slow", deployment_body(template, json!({})))
+        .put_deployment(
+            Some("rg"),
+            "slow",
+            deployment_body(extension_waiting_for_its_agent(), json!({})),
+        )
         .await;
     assert_eq!(put.status, StatusCode::CREATED, "{put:?}");
     // The running process renews its lease.
@@ -576,6 +562,21 @@ async fn an_interrupted_deployment_fails_once_its_lease_lapses(mut app: Manageme
     assert_eq!(replaced.status, StatusCode::OK, "{replaced:?}");
     let done = app.wait_for_deployment(&replaced, Some("rg"), "slow").await;
     assert_eq!(done.body["properties"]["provisioningState"], "Succeeded");
+}
+
+/// An extension on `web-1`, whose operation waits for the VM's agent, which never comes:
+/// a deployment that runs until it is cancelled or its process stops.
+fn extension_waiting_for_its_agent() -> Value {
+    json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "resources": [
+            {"type": "Microsoft.Compute/virtualMachines/extensions", "apiVersion": "2024-07-01",
+             "name": "web-1/script", "location": "westeurope",
+             "properties": {"publisher": "Microsoft.Azure.Extensions", "type": "CustomScript",
+                            "typeHandlerVersion": "2.1", "settings": {"commandToExecute": "true"}}}
+        ]
+    })
 }
 
 /// One vault: a template that deploys at once.
