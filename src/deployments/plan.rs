@@ -16,7 +16,7 @@ use super::template::{DeploymentRequest, TemplateResource};
 
 /// Template keys that say how to deploy a resource rather than what it is: never sent to
 /// the resource's provider.
-const TEMPLATE_KEYS: [&str; 11] = [
+const TEMPLATE_KEYS: [&str; 12] = [
     "type",
     "name",
     "apiVersion",
@@ -28,6 +28,7 @@ const TEMPLATE_KEYS: [&str; 11] = [
     "scope",
     "resourceGroup",
     "subscriptionId",
+    "existing",
 ];
 
 /// One resource the deployment creates or updates.
@@ -44,6 +45,8 @@ pub struct PlannedResource {
     pub copy: Vec<(String, i64)>,
     /// The copy loop it belongs to, if any.
     pub loop_name: Option<String>,
+    /// Its symbolic name (`languageVersion` 2.0), naming every instance of its loop.
+    pub symbolic_name: Option<String>,
     /// Its path in the request body, for messages.
     pub path: Vec<Step>,
     /// Indexes into [`Plan::resources`].
@@ -88,6 +91,9 @@ impl PlannedResource {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub resources: Vec<PlannedResource>,
+    /// The ids of the template's `existing` resources by lower-cased symbolic name: read,
+    /// never deployed.
+    pub existing: HashMap<String, String>,
 }
 
 impl Plan {
@@ -103,6 +109,7 @@ impl Plan {
             parents: Vec::new(),
             skipped: HashSet::new(),
             loops: HashSet::new(),
+            existing: HashMap::new(),
         };
         expansion.expand_all(&request.template.resources, None)?;
         let Expansion {
@@ -110,6 +117,7 @@ impl Plan {
             parents,
             skipped,
             loops,
+            existing,
             ..
         } = expansion;
         let mut seen: HashMap<String, usize> = HashMap::new();
@@ -138,7 +146,10 @@ impl Plan {
         for (resource, depends_on) in resources.iter_mut().zip(dependencies) {
             resource.depends_on = depends_on;
         }
-        let plan = Self { resources };
+        let plan = Self {
+            resources,
+            existing,
+        };
         plan.refuse_cycles(request)?;
         Ok(plan)
     }
@@ -150,7 +161,14 @@ impl Plan {
             references
                 .ids_by_name
                 .insert(resource.name.to_ascii_lowercase(), resource.id.clone());
+            // A symbolic name names one resource unless it names a copy loop's instances.
+            if let (Some(symbolic), None) = (&resource.symbolic_name, &resource.loop_name) {
+                references
+                    .ids_by_name
+                    .insert(symbolic.to_ascii_lowercase(), resource.id.clone());
+            }
         }
+        references.ids_by_name.extend(self.existing.clone());
         references
     }
 
@@ -219,6 +237,8 @@ struct Expansion<'r, 'e, 'a> {
     skipped: HashSet<String>,
     /// Lower-cased copy loop names.
     loops: HashSet<String>,
+    /// See [`Plan::existing`].
+    existing: HashMap<String, String>,
 }
 
 impl Expansion<'_, '_, '_> {
@@ -332,9 +352,18 @@ impl Expansion<'_, '_, '_> {
                 &name,
             )
             .map_err(invalid)?;
-            if !condition {
+            let existing = resource.definition.get("existing") == Some(&Value::Bool(true));
+            if !condition || existing {
+                // Depending on a skipped or existing resource is allowed and means nothing.
                 self.skipped.insert(id.to_ascii_lowercase());
                 self.skipped.insert(name.to_ascii_lowercase());
+                if let Some(symbolic) = &resource.symbolic_name {
+                    self.skipped.insert(symbolic.to_ascii_lowercase());
+                    if existing {
+                        self.existing
+                            .insert(symbolic.to_ascii_lowercase(), id.clone());
+                    }
+                }
                 continue;
             }
             let api_version = text("apiVersion").map_err(|_| {
@@ -365,6 +394,7 @@ impl Expansion<'_, '_, '_> {
                 definition,
                 copy: scope.copy_indexes().to_vec(),
                 loop_name,
+                symbolic_name: resource.symbolic_name.clone(),
                 path: resource.path.clone(),
                 depends_on,
             });
@@ -435,6 +465,17 @@ fn resolve_dependencies(
     let resource = &resources[index];
     let find = |target: &str| -> Vec<usize> {
         let wanted = target.trim().to_ascii_lowercase();
+        let by_symbol: Vec<usize> = resources
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.symbolic_name.as_deref().map(str::to_ascii_lowercase) == Some(wanted.clone())
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if !by_symbol.is_empty() {
+            return by_symbol;
+        }
         if loops.contains(&wanted) {
             return resources
                 .iter()

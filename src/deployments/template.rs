@@ -147,6 +147,9 @@ pub struct Template {
 #[derive(Debug, Clone)]
 pub struct TemplateResource {
     pub definition: Map<String, Value>,
+    /// Its key in a `resources` object (`languageVersion` 2.0): `dependsOn` and
+    /// `reference()` may name it so.
+    pub symbolic_name: Option<String>,
     pub path: Vec<Step>,
     pub children: Vec<TemplateResource>,
 }
@@ -308,20 +311,12 @@ impl Template {
         };
         let resources =
             match object.get("resources") {
-                Some(Value::Array(resources)) => {
+                Some(resources) => {
                     let mut path = template_path();
                     path.push(Step::Key("resources".to_owned()));
                     parse_resources(resources, &path, body_text)?
                 }
-                Some(Value::Object(_)) => {
-                    return Err(DeploymentError::invalid_template_at(
-                        "section 'resources'",
-                        at([template_path(), vec![Step::Key("resources".into())]].concat()),
-                        "resources keyed by symbolic name (languageVersion 2.0) are not supported \
-                     by the simulator; compile the template without symbolic names",
-                    ))
-                }
-                _ => return Err(DeploymentError::invalid_template(
+                None => return Err(DeploymentError::invalid_template(
                     "Required property 'resources' not found in JSON. Path 'properties.template'",
                 )),
             };
@@ -540,17 +535,36 @@ fn parse_parameter(definition: &Value) -> Result<ParameterDefinition, String> {
     })
 }
 
+/// The members of a `resources` array, or of a `resources` object keyed by symbolic name
+/// (`languageVersion` 2.0).
 fn parse_resources(
-    resources: &[Value],
+    resources: &Value,
     path: &[Step],
     body_text: &str,
 ) -> Result<Vec<TemplateResource>, DeploymentError> {
-    resources
-        .iter()
-        .enumerate()
-        .map(|(index, resource)| {
+    let members: Vec<(Step, Option<&String>, &Value)> = match resources {
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| (Step::Index(index), None, item))
+            .collect(),
+        Value::Object(by_name) => by_name
+            .iter()
+            .map(|(name, item)| (Step::Key(name.clone()), Some(name), item))
+            .collect(),
+        _ => {
+            return Err(DeploymentError::invalid_template_at(
+                "section 'resources'",
+                locate(body_text, path),
+                "it must be an array, or an object keyed by symbolic name",
+            ))
+        }
+    };
+    members
+        .into_iter()
+        .map(|(step, symbolic_name, resource)| {
             let mut path = path.to_vec();
-            path.push(Step::Index(index));
+            path.push(step);
             let Value::Object(definition) = resource else {
                 return Err(DeploymentError::invalid_template_at(
                     "resource",
@@ -567,8 +581,18 @@ fn parse_resources(
                     ));
                 }
             }
+            if definition
+                .get("existing")
+                .is_some_and(|existing| !existing.is_boolean())
+            {
+                return Err(DeploymentError::invalid_template_at(
+                    "resource",
+                    locate(body_text, &path),
+                    "'existing' must be a boolean",
+                ));
+            }
             let children = match definition.get("resources") {
-                Some(Value::Array(children)) => {
+                Some(children @ Value::Array(_)) => {
                     let mut children_path = path.clone();
                     children_path.push(Step::Key("resources".to_owned()));
                     parse_resources(children, &children_path, body_text)?
@@ -577,6 +601,7 @@ fn parse_resources(
             };
             Ok(TemplateResource {
                 definition: definition.clone(),
+                symbolic_name: symbolic_name.cloned(),
                 path,
                 children,
             })

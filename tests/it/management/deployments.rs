@@ -356,6 +356,66 @@ async fn a_subscription_deployment_expands_loops_conditions_and_outputs(app: Man
     assert_eq!(waited, ["loop-0", "loop-1"]);
 }
 
+async fn a_symbolic_name_template_reads_existing_resources_and_orders_by_symbol(
+    app: ManagementApp,
+) {
+    create_vms(&app, "rg", &["web-1"]).await;
+    // As Bicep's symbolic-name output writes `resource vm ... existing = {...}`, a resource
+    // depending on another, and `vm.properties...` / `vault.type` in outputs.
+    let template = json!({
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "languageVersion": "2.0",
+        "contentVersion": "1.0.0.0",
+        "resources": {
+            "vm": {"existing": true, "type": "Microsoft.Compute/virtualMachines",
+                   "apiVersion": "2024-07-01", "name": "web-1"},
+            "alpha": {"type": "Microsoft.RecoveryServices/vaults", "apiVersion": "2023-04-01",
+                      "name": "sym-alpha", "location": "westeurope", "sku": {"name": "RS0"},
+                      "properties": {}, "dependsOn": ["zeta", "vm"]},
+            "zeta": {"type": "Microsoft.RecoveryServices/vaults", "apiVersion": "2023-04-01",
+                     "name": "sym-zeta", "location": "westeurope", "sku": {"name": "RS0"},
+                     "properties": {}}
+        },
+        "outputs": {
+            "vmOs": {"type": "string", "value": "[reference('vm').storageProfile.osDisk.osType]"},
+            "zetaType": {"type": "string", "value": "[reference('zeta', '2023-04-01', 'Full').type]"}
+        }
+    });
+    let put = app
+        .put_deployment(Some("rg"), "symbolic", deployment_body(template, json!({})))
+        .await;
+    assert_eq!(put.status, StatusCode::CREATED, "{put:?}");
+    let deployment = app.wait_for_deployment(&put, Some("rg"), "symbolic").await;
+    let properties = &deployment.body["properties"];
+    assert_eq!(
+        properties["provisioningState"], "Succeeded",
+        "{deployment:?}"
+    );
+    assert_eq!(properties["outputs"]["vmOs"]["value"], "Linux");
+    assert_eq!(
+        properties["outputs"]["zetaType"]["value"],
+        "Microsoft.RecoveryServices/vaults"
+    );
+    // `alpha` depends on `zeta` by symbolic name (on the existing VM: nothing to wait for).
+    let dependencies = properties["dependencies"].as_array().unwrap();
+    assert_eq!(dependencies.len(), 1, "{dependencies:?}");
+    assert_eq!(dependencies[0]["resourceName"], "sym-alpha");
+    assert_eq!(dependencies[0]["dependsOn"][0]["resourceName"], "sym-zeta");
+    // The existing VM was read, not deployed.
+    let operations = app.list_deployment_operations(Some("rg"), "symbolic").await;
+    let deployed: Vec<&str> = operations.body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            o["properties"]["targetResource"]["resourceName"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(deployed, ["sym-zeta", "sym-alpha"], "{operations:?}");
+}
+
 async fn bad_templates_are_refused_with_arm_codes_and_nothing_is_created(app: ManagementApp) {
     crate::management::vaults::create_group(&app, "rg").await;
     let vault = |name: &str, depends_on: Value| {
@@ -651,6 +711,7 @@ on_both_backends!(
     a_subscription_deployment_expands_loops_conditions_and_outputs,
     bad_templates_are_refused_with_arm_codes_and_nothing_is_created,
     a_running_deployment_can_be_cancelled_and_deleted,
+    a_symbolic_name_template_reads_existing_resources_and_orders_by_symbol,
     an_interrupted_deployment_fails_once_its_lease_lapses,
     complete_mode_deletes_what_the_template_does_not_name,
 );
