@@ -14,6 +14,11 @@
 //!    snapshot, and until every recovery point is recorded. The engines' own run loops
 //!    collect: on write announcements from the embedded store, by polling a remote one.
 //!
+//! With `BENCH_POWER=deallocated` every VM is deallocated before the burst: dispatch then
+//! snapshots each VM's disks host-side in its transaction (no extension, no goal state)
+//! and starts each transfer as its batch commits; measured until every crash-consistent
+//! point is recorded.
+//!
 //! Run: `cargo bench --bench backup_engine` (SQLite in a temp dir). Environment:
 //! `BENCH_ITEMS` (default 100000); `BENCH_DISPATCH_ONLY=1` to stop after dispatch;
 //! `BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres`
@@ -206,6 +211,18 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
         seeding.elapsed().as_secs_f64()
     );
 
+    let deallocated = match std::env::var("BENCH_POWER").as_deref() {
+        Err(_) | Ok("running") => false,
+        Ok("deallocated") => true,
+        Ok(other) => panic!("BENCH_POWER is running or deallocated, not {other:?}"),
+    };
+    if deallocated {
+        sqlx::query("update virtual_machine set power_state = 'deallocated'")
+            .execute(db.pool())
+            .await
+            .unwrap();
+    }
+
     // 1. Dispatch. The clock is stored too: every tick follows the stored setting.
     clock.set(ClockSetting::Pinned(due));
     sim_clock::save(&db, &clock).await.unwrap();
@@ -232,6 +249,13 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
         rss_before,
     );
     if std::env::var_os("BENCH_DISPATCH_ONLY").is_some() {
+        drop_created(server_url, database, engines, db).await;
+        return;
+    }
+    if deallocated {
+        record_host_side_points(&label, &db, &engines, &stopped, items, dispatching).await;
+        let _ = stop.send(true);
+        drop_created(server_url, database, engines, db).await;
         return;
     }
 
@@ -316,11 +340,60 @@ async fn run(items: usize, mode: StorageMode, engine_count: usize) {
     for running in running {
         let _ = running.await;
     }
+    drop_created(server_url, database, engines, db).await;
+}
+
+/// Drops the PostgreSQL database the run created, once the engines and pool let go of it.
+async fn drop_created(
+    server_url: Option<String>,
+    database: Option<String>,
+    engines: Vec<Engine>,
+    db: Db,
+) {
     if let (Some(url), Some(database)) = (server_url, database) {
         drop(engines);
         drop(db);
         drop_database(&url, &database).await;
     }
+}
+
+/// With every VM deallocated, the dispatch left each task `Transferring` with its
+/// host-side snapshot, its transfer started as its batch committed.
+async fn record_host_side_points(
+    label: &str,
+    db: &Db,
+    engines: &[Engine],
+    stopped: &watch::Receiver<bool>,
+    items: usize,
+    dispatching: Instant,
+) {
+    assert_eq!(
+        tasks::count_in_state(db, TaskState::AwaitingSnapshot)
+            .await
+            .unwrap(),
+        0,
+        "no task waits for an extension"
+    );
+    let recording = Instant::now();
+    for engine in engines {
+        tokio::spawn(engine.clone().run(stopped.clone()));
+    }
+    wait_until(db, TaskState::Transferring).await;
+    let points: i64 = sqlx::query_scalar(
+        "select count(*) from recovery_point where recovery_point_type = 'CrashConsistent'",
+    )
+    .fetch_one(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(points, items as i64, "one crash-consistent point per task");
+    println!(
+        "{label}: deallocated VMs: all {items} crash-consistent points recorded {:.2} s after \
+         dispatch ({:.0}/s), {:.2} s after the burst's start; peak RSS {} MiB",
+        recording.elapsed().as_secs_f64(),
+        items as f64 / recording.elapsed().as_secs_f64(),
+        dispatching.elapsed().as_secs_f64(),
+        peak_rss_mib(),
+    );
 }
 
 /// What one sweep took: wall time, this process's CPU (engine and blob node alike) and

@@ -58,11 +58,14 @@ pub struct BackupRequest {
     pub rp_expires_at: Option<DateTime<Utc>>,
 }
 
-/// A started backup: its job, and the VM whose goal state changed (to notify after commit).
+/// A started backup: its job, and what to set off once the transaction commits.
 #[derive(Debug, Clone)]
 pub struct StartedBackup {
     pub job_id: String,
+    /// The VM whose goal state changed, to notify.
     pub notify_vm: Option<String>,
+    /// The task whose snapshot was taken host-side, whose transfer is to start.
+    pub transfer_task: Option<String>,
 }
 
 /// Creates the Backup job and dispatches its first attempt; a VM that is not running is
@@ -276,6 +279,7 @@ pub async fn write_backups(
                 started.push(StartedBackup {
                     job_id: backup.job_id,
                     notify_vm: None,
+                    transfer_task: None,
                 });
             }
         }
@@ -330,6 +334,7 @@ pub async fn write_backups(
                 started.push(StartedBackup {
                     job_id: task.job_id,
                     notify_vm: None,
+                    transfer_task: None,
                 });
                 continue;
             }
@@ -349,6 +354,7 @@ pub async fn write_backups(
         started.push(StartedBackup {
             job_id: task.job_id.clone(),
             notify_vm: Some(target.vm_id.clone()),
+            transfer_task: None,
         });
         tasks_to_insert.push(BackupTask {
             task_id: task.task_id,

@@ -19,7 +19,7 @@ use sqlx::AnyConnection;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
-use super::engine::Engine;
+use super::engine::{Engine, StartTransfer};
 use super::progress::{fail_backup_before_transfer, set_task_status};
 use super::tasks::{
     self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState,
@@ -45,9 +45,6 @@ const STATUS_SUFFIX: &str = ".status";
 pub fn subscribe(engine: &Engine) -> Option<UnboundedReceiver<BlobWrite>> {
     engine.storage().watch_writes(STATUS_CONTAINER_PREFIX)
 }
-
-/// Starts the transfer of a task whose snapshot was collected.
-pub type StartTransfer = fn(&Engine, &str);
 
 /// Tasks whose snapshot one collection recorded: they are `Transferring`, and their
 /// transfers are to start at once (a transfer no one starts waits for a tick to adopt it).

@@ -21,6 +21,10 @@ use crate::health::TickRecord;
 use crate::storage::{AccountAccess, Storage, StorageAccounts, StorageError};
 use crate::store::Db;
 
+/// Starts the transfer of a task whose snapshot is taken (the run loop hands
+/// `transfer::spawn` to the phases that make such tasks).
+pub type StartTransfer = fn(&Engine, &str);
+
 /// How the engine runs.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {

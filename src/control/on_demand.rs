@@ -118,6 +118,8 @@ pub async fn request_backup(
     )
     .await?;
     tx.commit().await?;
+    // A host-side snapshot's transfer (a VM not running) is adopted by the next tick: the
+    // run loop alone starts transfers.
     if let Some(vm_id) = &started.notify_vm {
         engine.notifier().notify(vm_id);
     }

@@ -78,7 +78,7 @@ impl Engine {
         self.follow_stored_clock().await?;
         let now = self.clock().now();
         scheduler::plan(self, now).await?;
-        let started = scheduler::start_due(self, now).await?;
+        let started = scheduler::start_due(self, now, transfer::spawn).await?;
         collector::fail_overdue(self, now, transfer::spawn).await?;
         expiry::apply(self, now).await?;
         self.adopt_unowned_work().await?;

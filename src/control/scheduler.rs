@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 use tokio::task::JoinSet;
 
 use super::backup::{prepare_backups, write_backups, BackupRequest, BackupTarget, PreparedBackups};
-use super::engine::Engine;
+use super::engine::{Engine, StartTransfer};
 use super::policies::PolicyCache;
 use super::schedule::next_run_after;
 use super::tasks::Trigger;
@@ -76,7 +76,13 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
 ///
 /// Batches go through two stages at once: while one is written (claimed, its jobs and
 /// tasks inserted, its goal states published), the next is read and its tasks minted.
-pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, EngineError> {
+/// The transfers of host-side snapshots (VMs not running) start with `start_transfer` as
+/// each batch commits.
+pub async fn start_due(
+    engine: &Engine,
+    now: DateTime<Utc>,
+    start_transfer: StartTransfer,
+) -> Result<u64, EngineError> {
     let tasks_added = GrowingTable::new("backup_task");
     let mut started = 0;
     let mut after = None;
@@ -97,7 +103,7 @@ pub async fn start_due(engine: &Engine, now: DateTime<Utc>) -> Result<u64, Engin
         };
         after = batch.planned.last().map(|run| run.key.clone());
         reading.spawn(read_due(engine.clone(), now, after.clone(), policies));
-        let backups = write_due(engine, batch, now).await?;
+        let backups = write_due(engine, batch, now, start_transfer).await?;
         started += backups;
         tasks_added.added(engine.db(), backups).await;
     }
@@ -201,6 +207,7 @@ async fn write_due(
     engine: &Engine,
     batch: DueBatch,
     now: DateTime<Utc>,
+    start_transfer: StartTransfer,
 ) -> Result<u64, EngineError> {
     let DueBatch {
         planned,
@@ -216,8 +223,13 @@ async fn write_due(
     });
     let backups = write_backups(engine, &mut tx, prepared, now).await?;
     tx.commit().await?;
-    for vm_id in backups.iter().filter_map(|b| b.notify_vm.as_deref()) {
-        engine.notifier().notify(vm_id);
+    for backup in &backups {
+        if let Some(vm_id) = &backup.notify_vm {
+            engine.notifier().notify(vm_id);
+        }
+        if let Some(task_id) = &backup.transfer_task {
+            start_transfer(engine, task_id);
+        }
     }
     Ok(backups.len() as u64)
 }

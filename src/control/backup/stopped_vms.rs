@@ -1,8 +1,9 @@
 //! Backups of VMs that are not running (stopped or deallocated). No guest agent runs to
 //! receive a task, so the service snapshots the disks itself, as Azure Backup does for a
 //! shut-down VM: a crash-consistent point, no extension, no status blob. The task is
-//! written straight into `Transferring` with its snapshot, and the next tick's adoption
-//! of unowned transfers moves the data into the vault like any other.
+//! written straight into `Transferring` with its snapshot; its transfer starts once the
+//! dispatch commits (scheduled runs), or at the next tick's adoption of unowned transfers
+//! (on-demand ones), and moves the data into the vault like any other.
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -57,8 +58,13 @@ pub(super) async fn back_up(
     let mut ready = Vec::with_capacity(backups.len());
     for ((request, job_id), snapshot) in backups.into_iter().zip(snapshots) {
         let target = &request.target;
+        let mut transfer_task = None;
         match snapshot {
-            Ok(disks) => ready.push(task(engine, &request, &job_id, disks, now)),
+            Ok(disks) => {
+                let task = task(engine, &request, &job_id, disks, now);
+                transfer_task = Some(task.task_id.clone());
+                ready.push(task);
+            }
             Err(error) => {
                 tracing::warn!(%job_id, vm_id = %target.vm_id, %error,
                     "the host-side snapshot of a stopped VM failed; its job fails");
@@ -77,6 +83,7 @@ pub(super) async fn back_up(
         started.push(StartedBackup {
             job_id,
             notify_vm: None,
+            transfer_task,
         });
     }
     tasks::insert_many(tx, &ready).await?;
