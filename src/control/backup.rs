@@ -206,7 +206,7 @@ fn prepared_task(
         status_blob: tasks::status_blob_name(&task_id),
         logs_blob: tasks::logs_blob_name(&task_id),
         task_id,
-        deadline_at: request.scheduled_at.max(now) + engine.config().snapshot_timeout,
+        deadline_at: snapshot_deadline(engine, request, now),
         vm,
     }
 }
@@ -421,6 +421,25 @@ async fn mint_again(
 /// Every task is a job's first attempt (no retries yet).
 const ATTEMPT: u32 = 1;
 
+/// When a task dispatched `now` must have its snapshot: the engine's snapshot timeout
+/// after its run's start (or after now, for a run dispatched late).
+fn snapshot_deadline(
+    engine: &Engine,
+    request: &BackupRequest,
+    now: DateTime<Utc>,
+) -> DateTime<Utc> {
+    request.scheduled_at.max(now) + engine.config().snapshot_timeout
+}
+
+/// The metadata every snapshot of a task carries (the extension's `backupMetadata`).
+fn snapshot_metadata(task_id: &str, target: &BackupTarget) -> Vec<(String, String)> {
+    vec![
+        ("TaskId".to_owned(), task_id.to_owned()),
+        ("VaultId".to_owned(), target.vault_id.clone()),
+        ("VmId".to_owned(), target.vm_id.clone()),
+    ]
+}
+
 /// The id of a job's task (its first attempt's).
 fn task_id(job_id: &str) -> String {
     format!("{job_id}_{ATTEMPT}")
@@ -508,11 +527,7 @@ fn mint_all(
             sas_start: now + account_skew - SAS_START_BACKDATE,
             sas_expiry: task.deadline_at + account_skew,
             certificate_pem: &task.vm.certificate_pem,
-            backup_metadata: vec![
-                ("TaskId".to_owned(), task.task_id.clone()),
-                ("VaultId".to_owned(), target.vault_id.clone()),
-                ("VmId".to_owned(), target.vm_id.clone()),
-            ],
+            backup_metadata: snapshot_metadata(&task.task_id, target),
             snapshot_task_token: &task.snapshot_task_token,
             snapshot_method,
         })

@@ -20,20 +20,19 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::watch;
 
 use super::engine::{Engine, StartTransfer};
-use super::progress::{fail_backup_before_transfer, set_task_status};
+use super::progress::{fail_backup_before_transfer, set_task_status, SNAPSHOT_TAKEN};
 use super::tasks::{
     self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState,
     STATUS_CONTAINER_PREFIX,
 };
 use super::EngineError;
-use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::{BlobContent, BlobPath, BlobWrite, Timestamp};
 use vaultsim_protocol::extension::codes::{
     azure_error_for_extension_code, AzureBackupError, GUEST_AGENT_STATUS_UNAVAILABLE,
     SNAPSHOT_TASK_STATUS_ERROR,
 };
 use vaultsim_protocol::extension::snapshot_uri::SnapshotUri;
-use vaultsim_protocol::extension::status::{parse_status_blob, SnapshotConsistency, StatusReport};
+use vaultsim_protocol::extension::status::{parse_status_blob, StatusReport};
 
 /// A status blob larger than this is not a status (the guest agent truncates at 128 KiB).
 const MAX_STATUS_BYTES: u64 = 128 * 1024;
@@ -278,16 +277,7 @@ pub async fn collect_many(
         }
     }
     if !jobs.is_empty() {
-        set_task_status(
-            &mut tx,
-            &jobs,
-            &[
-                (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
-                (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
-            ],
-            now,
-        )
-        .await?;
+        set_task_status(&mut tx, &jobs, SNAPSHOT_TAKEN, now).await?;
     }
     for (task, etag, error, detail) in failures {
         if fail_in(&mut tx, task, error, Some(detail), Some(etag), now).await? {
@@ -497,7 +487,7 @@ async fn judge(
                 .max()
                 .unwrap_or(task.created_at);
             Verdict::Snapshot(CollectedSnapshot {
-                consistency: recovery_point_type(consistency).to_owned(),
+                consistency: tasks::recovery_point_type(consistency).to_owned(),
                 disks,
                 taken_at,
             })
@@ -591,15 +581,6 @@ fn skew_tolerance(account_skew: TimeDelta) -> TimeDelta {
         TimeDelta::zero()
     } else {
         TimeDelta::seconds(1)
-    }
-}
-
-/// The recovery point type Azure shows for a consistency.
-fn recovery_point_type(consistency: SnapshotConsistency) -> &'static str {
-    match consistency {
-        SnapshotConsistency::ApplicationConsistent => "AppConsistent",
-        SnapshotConsistency::FileSystemConsistent => "FileSystemConsistent",
-        SnapshotConsistency::CrashConsistent => "CrashConsistent",
     }
 }
 

@@ -19,6 +19,12 @@ use vaultsim_protocol::extension::codes::AzureBackupError;
 /// Changes to a job's steps: each named step moves to its status.
 pub type TaskChanges<'a> = &'a [(JobTaskName, JobTaskStatus)];
 
+/// A task's snapshot is taken (by the extension, or host-side): the transfer runs next.
+pub const SNAPSHOT_TAKEN: TaskChanges<'static> = &[
+    (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
+    (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
+];
+
 /// Moves the tasks of each job of `jobs` (vault and job ids) to new statuses, their
 /// start or end times as the status implies: one read and one write per hundred jobs.
 pub async fn set_task_status(

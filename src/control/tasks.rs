@@ -10,6 +10,7 @@ use sqlx::AnyConnection;
 
 use super::EngineError;
 use crate::store::{columns, placeholders, to_micros, value_rows, Backend, Db};
+use vaultsim_protocol::extension::status::SnapshotConsistency;
 
 /// Where a task is. `AwaitingSnapshot` → `Transferring` → `Completed`, or `Failed`; or
 /// `Cancelled` while awaiting its snapshot.
@@ -132,6 +133,15 @@ pub async fn disks_of_vms(
         }
     }
     Ok(disks)
+}
+
+/// The recovery point type Azure shows for a consistency ([`CollectedSnapshot::consistency`]).
+pub fn recovery_point_type(consistency: SnapshotConsistency) -> &'static str {
+    match consistency {
+        SnapshotConsistency::ApplicationConsistent => "AppConsistent",
+        SnapshotConsistency::FileSystemConsistent => "FileSystemConsistent",
+        SnapshotConsistency::CrashConsistent => "CrashConsistent",
+    }
 }
 
 /// A `backup_task` row, read by column name (the names of [`TASK_COLUMNS`]).

@@ -9,20 +9,18 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use sqlx::AnyConnection;
 
-use super::{task_id, BackupRequest, StartedBackup, ATTEMPT};
+use super::{snapshot_deadline, snapshot_metadata, task_id, BackupRequest, StartedBackup, ATTEMPT};
 use crate::control::engine::Engine;
-use crate::control::progress::{fail_backup_before_transfer, set_task_status};
+use crate::control::progress::{fail_backup_before_transfer, set_task_status, SNAPSHOT_TAKEN};
 use crate::control::tasks::{
     self, logs_blob_name, status_blob_name, status_container_name, BackupTask, CollectedSnapshot,
     SnapshotDisk, TaskState,
 };
 use crate::control::EngineError;
-use crate::resources::jobs::{JobTaskName, JobTaskStatus};
 use crate::storage::StorageError;
 use vaultsim_protocol::extension::codes::INTERNAL_ERROR;
+use vaultsim_protocol::extension::status::SnapshotConsistency;
 
-/// What Azure shows for a point taken without the guest's help.
-const CRASH_CONSISTENT: &str = "CrashConsistent";
 /// VMs whose disks are snapshotted at once (each snapshot a round trip to a remote account).
 const CONCURRENT_VMS: usize = 32;
 
@@ -92,16 +90,7 @@ pub(super) async fn back_up(
         .map(|task| (task.vault_id.as_str(), task.job_id.as_str()))
         .collect();
     if !jobs.is_empty() {
-        set_task_status(
-            tx,
-            &jobs,
-            &[
-                (JobTaskName::TakeSnapshot, JobTaskStatus::Completed),
-                (JobTaskName::TransferToVault, JobTaskStatus::InProgress),
-            ],
-            now,
-        )
-        .await?;
+        set_task_status(tx, &jobs, SNAPSHOT_TAKEN, now).await?;
     }
     metrics::counter!("vaultsim_tasks_dispatched_total", "snapshot" => "host")
         .increment(ready.len() as u64);
@@ -115,11 +104,7 @@ async fn snapshot_disks(
     job_id: &str,
     mut disks: Vec<SnapshotDisk>,
 ) -> Result<Vec<SnapshotDisk>, StorageError> {
-    let metadata = vec![
-        ("TaskId".to_owned(), task_id(job_id)),
-        ("VaultId".to_owned(), request.target.vault_id.clone()),
-        ("VmId".to_owned(), request.target.vm_id.clone()),
-    ];
+    let metadata = snapshot_metadata(&task_id(job_id), &request.target);
     for disk in &mut disks {
         let storage = engine.storage_of(disk.account.as_deref())?;
         let taken = storage
@@ -155,11 +140,13 @@ fn task(
         scheduled_at: request.scheduled_at,
         rp_expires_at: request.rp_expires_at,
         state: TaskState::Transferring,
-        deadline_at: request.scheduled_at.max(now) + engine.config().snapshot_timeout,
+        deadline_at: snapshot_deadline(engine, request, now),
         status_etag: None,
         // Taken now by the service's clock: no account skew to undo.
         snapshot: Some(CollectedSnapshot {
-            consistency: CRASH_CONSISTENT.to_owned(),
+            // No guest took part.
+            consistency: tasks::recovery_point_type(SnapshotConsistency::CrashConsistent)
+                .to_owned(),
             disks,
             taken_at: now,
         }),
