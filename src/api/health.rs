@@ -37,7 +37,7 @@ pub fn router(health: Health) -> Router {
     tag = "health",
     security(()),
     responses(
-        (status = 200, description = "Prometheus text format: `vaultsim_http_requests_total` and `vaultsim_http_request_duration_seconds` by listener, route and status; `vaultsim_jobs_ended_total` and `vaultsim_job_duration_seconds` by operation (and status); `vaultsim_tasks_dispatched_total`, `vaultsim_tasks_collected_total` by outcome, `vaultsim_tasks_expired_total`; `vaultsim_agent_frozen_seconds`; `vaultsim_backup_bytes_transferred_total`, `vaultsim_restore_bytes_total`; `vaultsim_blob_store_blobs`, `vaultsim_blob_store_bytes`, `vaultsim_blob_store_operations_total` by operation; `vaultsim_db_pool_connections`, `vaultsim_db_pool_idle_connections`"),
+        (status = 200, description = "Prometheus text format: `vaultsim_http_requests_total` and `vaultsim_http_request_duration_seconds` by listener, route and status; `vaultsim_jobs_ended_total` and `vaultsim_job_duration_seconds` by operation (and status); `vaultsim_tasks_dispatched_total` (`snapshot=\"host\"` for stopped VMs' host-side snapshots), `vaultsim_tasks_collected_total` by outcome, `vaultsim_tasks_expired_total`; `vaultsim_agent_frozen_seconds`; `vaultsim_backup_bytes_transferred_total`, `vaultsim_restore_bytes_total`; `vaultsim_blob_store_blobs`, `vaultsim_blob_store_bytes`, `vaultsim_blob_store_operations_total` by operation; `vaultsim_db_pool_connections`, `vaultsim_db_pool_idle_connections`"),
     )
 )]
 async fn metrics(State(health): State<Health>) -> Response {
