@@ -5,12 +5,13 @@
 //!
 //! Leases are in real time, not simulated time: the simulated clock can jump by months.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
 
-use super::group_commit::BatchWrite;
+use super::group_commit::Batched;
+use super::tasks::{self, BackupTask};
 use super::EngineError;
 use crate::store::{placeholders, to_micros, Db};
 
@@ -96,20 +97,36 @@ fn claim_statement(work: Work, keys: usize) -> String {
     )
 }
 
-/// Claims of one engine's transfers, made together (see [`super::group_commit`]).
+/// Claims of one engine's transfers, made together (see [`super::group_commit`]), each
+/// answered with its task as it stands once claimed (`None`: another engine holds it, or
+/// it is no longer transferring): the tasks of a batch are read in one statement.
 #[derive(Debug)]
 pub struct TransferClaims {
     pub owner: String,
 }
 
-impl BatchWrite for TransferClaims {
+impl Batched for TransferClaims {
     type Request = String;
-    type Answer = bool;
+    type Answer = Option<BackupTask>;
     const MAX_BATCH: usize = CLAIMS_PER_STATEMENT;
 
-    async fn write(&self, db: &Db, task_ids: &[String]) -> Result<Vec<bool>, EngineError> {
+    async fn execute(
+        &self,
+        db: &Db,
+        task_ids: &[String],
+    ) -> Result<Vec<Option<BackupTask>>, EngineError> {
         let claimed = claim_many(db, Work::Transfer, task_ids, &self.owner).await?;
-        Ok(task_ids.iter().map(|id| claimed.contains(id)).collect())
+        let claimed: Vec<String> = task_ids
+            .iter()
+            .filter(|id| claimed.contains(*id))
+            .cloned()
+            .collect();
+        let mut tasks: HashMap<String, BackupTask> = tasks::get_many(db, &claimed)
+            .await?
+            .into_iter()
+            .map(|task| (task.task_id.clone(), task))
+            .collect();
+        Ok(task_ids.iter().map(|id| tasks.remove(id)).collect())
     }
 }
 

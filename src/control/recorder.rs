@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::group_commit::BatchWrite;
+use super::group_commit::Batched;
 use super::policies;
 use super::progress::{finish_jobs, JobEnding, JobToFinish};
 use super::recovery_point_disks::RecoveryPointDisk;
@@ -60,12 +60,12 @@ impl Default for RecordPoints {
     }
 }
 
-impl BatchWrite for RecordPoints {
+impl Batched for RecordPoints {
     type Request = PointToRecord;
     type Answer = bool;
     const MAX_BATCH: usize = 200;
 
-    async fn write(&self, db: &Db, points: &[PointToRecord]) -> Result<Vec<bool>, EngineError> {
+    async fn execute(&self, db: &Db, points: &[PointToRecord]) -> Result<Vec<bool>, EngineError> {
         let recorded = write(db, points).await?;
         let added = recorded.iter().filter(|recorded| **recorded).count();
         self.points_added.added(db, added as u64).await;

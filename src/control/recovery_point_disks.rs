@@ -1,9 +1,14 @@
 //! Where a recovery point's data lives, disk by disk, as `recovery_point.disks` stores it:
-//! written by the transfer, read by restore and by expiry.
+//! written by the transfer, read by restore and by expiry, and by the next transfer of the
+//! item as the base of its increment.
+
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::group_commit::Batched;
 use super::EngineError;
+use crate::store::{value_rows, Db};
 
 /// Where one disk of a recovery point lives: its instant snapshot (until retention deletes
 /// it) and its vault copy.
@@ -34,5 +39,63 @@ impl RecoveryPointDisk {
                 .map_err(|e| EngineError::corrupt("recovery point disks", e)),
             None => Ok(Vec::new()),
         }
+    }
+}
+
+/// The item a transfer copies into, and the transfer's own task: the base of its increment
+/// is the item's newest point with disks recorded by another task.
+#[derive(Debug)]
+pub struct PreviousPointOf {
+    pub vault_id: String,
+    pub item_key: String,
+    pub task_id: String,
+}
+
+/// Reads of transfers' previous points, many in one statement (see
+/// [`super::group_commit`]), each answered with that point's disks (none for an item's
+/// first point). A transfer asks once it holds its item's lock, so that a transfer of the
+/// same item that ran before it is already recorded.
+#[derive(Debug, Default)]
+pub struct PreviousPoints;
+
+/// Transfers whose previous points are read in one statement.
+const READS_PER_STATEMENT: usize = 200;
+
+impl Batched for PreviousPoints {
+    type Request = PreviousPointOf;
+    type Answer = Vec<RecoveryPointDisk>;
+    const MAX_BATCH: usize = READS_PER_STATEMENT;
+
+    async fn execute(
+        &self,
+        db: &Db,
+        requests: &[PreviousPointOf],
+    ) -> Result<Vec<Vec<RecoveryPointDisk>>, EngineError> {
+        // A row per request (vault, item, task), each looking up its newest point through
+        // the index by (vault, item, time): one statement however many items.
+        let sql = db.backend().bulk_statement(format!(
+            "select requested.column3, (select point.disks from recovery_point point \
+             where point.vault_id = requested.column1 and point.item_key = requested.column2 \
+             and point.disks is not null \
+             and (point.task_id is null or point.task_id <> requested.column3) \
+             order by point.recovery_point_time desc limit 1) \
+             from (values {}) as requested",
+            value_rows(requests.len(), 3)
+        ));
+        let mut query = sqlx::query_as::<_, (String, Option<String>)>(&sql);
+        for request in requests {
+            query = query
+                .bind(request.vault_id.clone())
+                .bind(request.item_key.clone())
+                .bind(request.task_id.clone());
+        }
+        let mut disks: HashMap<String, Option<String>> =
+            query.fetch_all(db.pool()).await?.into_iter().collect();
+        requests
+            .iter()
+            .map(|request| {
+                RecoveryPointDisk::parse_list(disks.remove(&request.task_id).flatten().as_deref())
+            })
+            .collect()
     }
 }

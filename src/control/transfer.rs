@@ -9,7 +9,7 @@ use super::engine::Engine;
 use super::lease::{self, Work};
 use super::progress::{error_detail, finish_job, JobEnding};
 use super::recorder::PointToRecord;
-use super::recovery_point_disks::RecoveryPointDisk;
+use super::recovery_point_disks::{PreviousPointOf, RecoveryPointDisk};
 use super::tasks::{self, BackupTask, CollectedSnapshot, SnapshotDisk, TaskChange, TaskState};
 use super::vault_storage::{
     snapshot_size, transfer_disk, vault_disk, CopyProgress, DiskSnapshotRef, VaultDisk,
@@ -43,9 +43,9 @@ pub fn spawn(engine: &Engine, task_id: &str) {
 async fn claim_and_run(engine: &Engine, task_id: &str) {
     let owner = &engine.config().instance_id;
     match engine.transfer_claims().submit(task_id.to_owned()).await {
-        Ok(true) => {
+        Ok(Some(task)) => {
             tokio::select! {
-                result = run(engine, task_id) => {
+                result = run(engine, task) => {
                     if let Err(error) = result {
                         tracing::error!(error = %error.report(), task_id, "transfer to vault failed");
                         if let Err(error) = fail(engine, task_id, &error.report()).await {
@@ -58,7 +58,7 @@ async fn claim_and_run(engine: &Engine, task_id: &str) {
                 }
             }
         }
-        Ok(false) => {}
+        Ok(None) => {}
         Err(error) => tracing::error!(%error, task_id, "claiming the transfer failed"),
     }
 }
@@ -75,10 +75,8 @@ pub async fn adopt_unowned(engine: &Engine) -> Result<(), EngineError> {
     Ok(())
 }
 
-async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
-    let Some(mut task) = tasks::get(engine.db(), task_id).await? else {
-        return Ok(());
-    };
+/// Runs the transfer of `task`, as read once claimed.
+async fn run(engine: &Engine, mut task: BackupTask) -> Result<(), EngineError> {
     if task.state != TaskState::Transferring {
         return Ok(());
     }
@@ -90,7 +88,14 @@ async fn run(engine: &Engine, task_id: &str) -> Result<(), EngineError> {
         .snapshot
         .take()
         .ok_or_else(|| EngineError::corrupt("task", "a transferring task has no snapshot"))?;
-    let previous = previous_disks(engine, &task).await?;
+    let previous = engine
+        .previous_points()
+        .submit(PreviousPointOf {
+            vault_id: task.vault_id.clone(),
+            item_key: task.item_key.clone(),
+            task_id: task.task_id.clone(),
+        })
+        .await?;
     let mut total = 0;
     for disk in &snapshot.disks {
         let disk_storage = engine.storage_of(disk.account.as_deref())?;
@@ -167,25 +172,6 @@ async fn copy_disks(
         });
     }
     Ok(disks)
-}
-
-/// The disks of the item's newest recovery point, the base of an incremental transfer.
-async fn previous_disks(
-    engine: &Engine,
-    task: &BackupTask,
-) -> Result<Vec<RecoveryPointDisk>, EngineError> {
-    let disks: Option<String> = sqlx::query_scalar(
-        "select disks from recovery_point where vault_id = $1 and item_key = $2 \
-         and disks is not null and (task_id is null or task_id <> $3) \
-         order by recovery_point_time desc limit 1",
-    )
-    .bind(&task.vault_id)
-    .bind(&task.item_key)
-    .bind(&task.task_id)
-    .fetch_optional(engine.db().pool())
-    .await?
-    .flatten();
-    RecoveryPointDisk::parse_list(disks.as_deref())
 }
 
 /// Records the recovery point of a finished copy (`copied`: the disks gone through) and

@@ -383,7 +383,75 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
     assert_eq!(with_instant, 2);
 }
 
-on_both_backends!(scheduled_backups_are_incremental_retained_and_restore_byte_for_byte);
+/// Transfers that finish together read their items' previous points together (one
+/// statement for the lot): each must still copy from its own item's point.
+async fn transfers_that_run_together_each_copy_from_their_own_previous_point(app: ManagementApp) {
+    app.pin_clock("2026-03-01T00:00:00Z").await;
+    app.protection_setup(GROUP, VAULT, &[]).await;
+    let policy = app
+        .put_policy(GROUP, VAULT, POLICY, daily_policy("UTC"))
+        .await;
+    assert_eq!(policy.status, 200, "{:?}", policy.body);
+    let names = ["vm-a", "vm-b", "vm-c"];
+    let mut containers = Vec::new();
+    let mut served = Vec::new();
+    for name in names {
+        let vm = register(&app, name).await;
+        app.protect(GROUP, VAULT, name, POLICY).await;
+        containers.push(disk_container(&vm));
+        served.push(serve_tasks(
+            vm,
+            Behaviour::AppConsistent,
+            Duration::from_secs(60),
+        ));
+    }
+    // Each item's first point copies what was written to it: 64, 128 and 192 KiB.
+    for (i, container) in containers.iter().enumerate() {
+        app.write_disk(container, "osdisk.vhd", 0, vec![0xA1; (i + 1) * (64 << 10)])
+            .await;
+    }
+    let advanced = app.advance_by("PT3H", 30.0).await;
+    assert_eq!(advanced["backupsStarted"], 3, "{advanced}");
+    let by_vm = |jobs: &[Value]| -> BTreeMap<String, u64> {
+        jobs.iter()
+            .map(|job| {
+                assert_eq!(job["properties"]["status"], "Completed", "{job}");
+                let vm = job["properties"]["entityFriendlyName"].as_str().unwrap();
+                (vm.to_owned(), bytes_transferred(job))
+            })
+            .collect()
+    };
+    let expected_first: BTreeMap<String, u64> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ((*name).to_owned(), (i as u64 + 1) * (64 << 10)))
+        .collect();
+    assert_eq!(by_vm(&backup_jobs(&app).await), expected_first);
+
+    // A day later each copies only its own change: 4, 8 and 12 KiB.
+    for (i, container) in containers.iter().enumerate() {
+        app.write_disk(container, "osdisk.vhd", 8 << 20, vec![0xC3; (i + 1) * 4096])
+            .await;
+    }
+    app.advance_by("P1D", 30.0).await;
+    for tasks in &mut served {
+        tasks.try_recv().expect("the first task");
+        tasks.try_recv().expect("the second task");
+    }
+    let jobs = backup_jobs(&app).await;
+    assert_eq!(jobs.len(), 6);
+    let expected_second: BTreeMap<String, u64> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| ((*name).to_owned(), (i as u64 + 1) * 4096))
+        .collect();
+    assert_eq!(by_vm(&jobs[..3]), expected_second);
+}
+
+on_both_backends!(
+    scheduled_backups_are_incremental_retained_and_restore_byte_for_byte,
+    transfers_that_run_together_each_copy_from_their_own_previous_point
+);
 
 /// Tasks' SAS URIs name the blob endpoint as VMs reach it: the configured URL, else the
 /// HTTPS listener, else the plain one.
