@@ -99,3 +99,91 @@ impl Batched for PreviousPoints {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A disk of a point, told apart from the others by its vault snapshot.
+    fn disk(marker: i64) -> RecoveryPointDisk {
+        RecoveryPointDisk {
+            lun: -1,
+            container: "disks".to_owned(),
+            blob: "osdisk.vhd".to_owned(),
+            snapshot: Some(marker),
+            vault_container: "vault".to_owned(),
+            vault_blob: "item-os".to_owned(),
+            vault_snapshot: marker,
+            bytes_transferred: 0,
+            account: None,
+        }
+    }
+
+    /// A migrated SQLite database with vault `v` and points of items `a` and `b`: `a` at
+    /// times 1 (task `a1`, disk 1) and 2 (`a2`, disk 2); `b` at 5 (`b1`, disk 5) and at 9
+    /// without disks (a point whose data is gone).
+    async fn database_with_points(dir: &std::path::Path) -> Db {
+        let db = Db::connect(None, dir).await.unwrap();
+        db.migrate().await.unwrap();
+        for statement in [
+            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
+            "insert into subscription (subscription_id, tenant_id, display_name, state, \
+             created_at) values ('s', 't', 's', 'Enabled', 0)",
+            "insert into resource_group (subscription_id, name_key, name, location, tags, \
+             created_at) values ('s', 'rg', 'rg', 'eastus', '{}', 0)",
+            "insert into vault (vault_id, subscription_id, resource_group_key, name_key, name, \
+             location, sku_name, tags, etag, created_at) \
+             values ('v', 's', 'rg', 'v', 'v', 'eastus', 'Standard', '{}', 'e', 0)",
+        ] {
+            sqlx::query(statement).execute(db.pool()).await.unwrap();
+        }
+        for (item, time, task, marker) in [
+            ("a", 1, "a1", Some(1)),
+            ("a", 2, "a2", Some(2)),
+            ("b", 5, "b1", Some(5)),
+            ("b", 9, "b2", None),
+        ] {
+            let disks = marker.map(|m| serde_json::to_string(&[disk(m)]).unwrap());
+            sqlx::query(
+                "insert into recovery_point (vault_id, item_key, recovery_point_id, \
+                 recovery_point_time, recovery_point_type, tier_details, properties, task_id, \
+                 disks) values ('v', $1, $2, $3, 'AppConsistent', '[]', '{}', $4, $5)",
+            )
+            .bind(item)
+            .bind(task)
+            .bind(time)
+            .bind(task)
+            .bind(disks)
+            .execute(db.pool())
+            .await
+            .unwrap();
+        }
+        db
+    }
+
+    fn previous_of(item: &str, task: &str) -> PreviousPointOf {
+        PreviousPointOf {
+            vault_id: "v".to_owned(),
+            item_key: item.to_owned(),
+            task_id: task.to_owned(),
+        }
+    }
+
+    #[tokio::test]
+    async fn each_transfer_read_together_gets_its_own_items_newest_point_but_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = database_with_points(dir.path()).await;
+        let requests = [
+            previous_of("a", "a3"),
+            previous_of("b", "b3"),
+            // A transfer run again after its point was recorded builds on the one before.
+            previous_of("a", "a2"),
+            previous_of("c", "c1"),
+        ];
+        let answers = PreviousPoints.execute(&db, &requests).await.unwrap();
+        assert_eq!(
+            answers,
+            [vec![disk(2)], vec![disk(5)], vec![disk(1)], Vec::new()]
+        );
+    }
+}

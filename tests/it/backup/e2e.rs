@@ -383,8 +383,9 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
     assert_eq!(with_instant, 2);
 }
 
-/// Transfers that finish together read their items' previous points together (one
-/// statement for the lot): each must still copy from its own item's point.
+/// Transfers that run together may read their items' previous points in one statement
+/// (the unit test in `recovery_point_disks.rs` reads several at once for certain): each
+/// must still copy only what changed since its own item's point.
 async fn transfers_that_run_together_each_copy_from_their_own_previous_point(app: ManagementApp) {
     app.pin_clock("2026-03-01T00:00:00Z").await;
     app.protection_setup(GROUP, VAULT, &[]).await;
