@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::EngineError;
-use crate::store::{Backend, Db};
+use crate::store::Db;
 
 /// One kind of database work that can be done for many requests at once.
 pub trait Batched: Send + Sync + 'static {
@@ -62,26 +62,15 @@ impl<W: Batched> GroupCommit<W> {
     }
 }
 
-/// Batches done at once. SQLite has one writer, so a second batch would only queue behind
-/// the first. PostgreSQL runs each on its own connection, and one batch alone leaves the
-/// server waiting on every round trip: a burst's recording kept one backend at 90 % of a
-/// core while the other core was half idle. Batches done together hold disjoint rows (each
-/// request is one task's, and a transfer holds its item's lock until recorded), so they
-/// never wait on each other.
-fn batches_at_once(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 1,
-        Backend::Postgres => 2,
-    }
-}
-
 async fn run<W: Batched>(
     db: Db,
     writer: W,
     mut waiting: mpsc::UnboundedReceiver<(W::Request, Reply<W>)>,
 ) {
     let writer = Arc::new(writer);
-    let slots = Arc::new(Semaphore::new(batches_at_once(db.backend())));
+    // Batches done together hold disjoint rows (each request is one task's, and a transfer
+    // holds its item's lock until recorded), so they never wait on each other.
+    let slots = Arc::new(Semaphore::new(db.backend().writers_at_once()));
     while let Some(first) = waiting.recv().await {
         let slot = Arc::clone(&slots)
             .acquire_owned()

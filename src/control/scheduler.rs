@@ -4,6 +4,7 @@
 //! share the database, each run makes exactly one job.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -75,7 +76,9 @@ pub async fn plan(engine: &Engine, now: DateTime<Utc>) -> Result<(), EngineError
 /// extension too late to run). Answers how many jobs it started.
 ///
 /// Batches go through two stages at once: while one is written (claimed, its jobs and
-/// tasks inserted, its goal states published), the next is read and its tasks minted.
+/// tasks inserted, its goal states published), the next is read and its tasks minted. On
+/// PostgreSQL two batches are written at once (see [`Backend::writers_at_once`]): their
+/// rows are disjoint (each item is one VM's, and a batch holds items the walk read once).
 /// The transfers of host-side snapshots (VMs not running) start with `start_transfer` as
 /// each batch commits.
 pub async fn start_due(
@@ -83,29 +86,41 @@ pub async fn start_due(
     now: DateTime<Utc>,
     start_transfer: StartTransfer,
 ) -> Result<u64, EngineError> {
-    let tasks_added = GrowingTable::new("backup_task");
+    let tasks_added = Arc::new(GrowingTable::new("backup_task"));
+    let writers = engine.db().backend().writers_at_once();
     let mut started = 0;
     let mut after = None;
-    // In a set, so that a read still in flight stops when the dispatch does.
+    // In sets, so that a read or write still in flight stops when the dispatch does.
     let mut reading = JoinSet::new();
+    let mut writing = JoinSet::new();
     reading.spawn(read_due(engine.clone(), now, None, PolicyCache::default()));
     loop {
         let (batch, policies) = reading.join_next().await.expect("a read is in flight")??;
         let Some(batch) = batch else {
+            // The walk reached the end: every batch it read is written before looking again.
+            while let Some(written) = writing.join_next().await {
+                started += written??;
+            }
             if after.is_none() {
                 return Ok(started);
             }
-            // The walk reached the end: one more read from the start finds any run that
-            // came due behind it (a claim that lost to another replica's change of the run).
+            // One more read from the start finds any run that came due behind the walk (a
+            // claim that lost to another replica's change of the run).
             after = None;
             reading.spawn(read_due(engine.clone(), now, None, policies));
             continue;
         };
         after = batch.planned.last().map(|run| run.key.clone());
         reading.spawn(read_due(engine.clone(), now, after.clone(), policies));
-        let backups = write_due(engine, batch, now, start_transfer).await?;
-        started += backups;
-        tasks_added.added(engine.db(), backups).await;
+        while writing.len() >= writers {
+            started += writing.join_next().await.expect("a write is in flight")??;
+        }
+        let (engine, tasks_added) = (engine.clone(), Arc::clone(&tasks_added));
+        writing.spawn(async move {
+            let backups = write_due(&engine, batch, now, start_transfer).await?;
+            tasks_added.added(engine.db(), backups).await;
+            Ok::<_, EngineError>(backups)
+        });
     }
 }
 
