@@ -8,9 +8,12 @@
 //! error (its item deleted meanwhile, say) is that request's alone, as it would have been
 //! alone.
 //!
-//! Reads many callers make at once go through the same queue (`Batched` work that only
+//! Reads many callers make at once are batched the same way (`Batched` work that only
 //! reads): on PostgreSQL each statement is a round trip to the server, and a burst's
-//! transfers each reading their own row kept it busier than their writes did.
+//! transfers each reading their own rows kept it waiting more than their writes did. On
+//! PostgreSQL two batches of one kind run at once ([`Backend::writers_at_once`]).
+//!
+//! [`Backend::writers_at_once`]: crate::store::Backend::writers_at_once
 
 use std::future::Future;
 use std::sync::Arc;
