@@ -123,12 +123,8 @@ mod tests {
     /// times 1 (task `a1`, disk 1) and 2 (`a2`, disk 2); `b` at 5 (`b1`, disk 5) and at 9
     /// without disks (a point whose data is gone).
     async fn database_with_points(dir: &std::path::Path) -> Db {
-        let db = Db::connect(None, dir).await.unwrap();
-        db.migrate().await.unwrap();
+        let db = crate::store::with_subscription_for_tests(dir).await;
         for statement in [
-            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
-            "insert into subscription (subscription_id, tenant_id, display_name, state, \
-             created_at) values ('s', 't', 's', 'Enabled', 0)",
             "insert into resource_group (subscription_id, name_key, name, location, tags, \
              created_at) values ('s', 'rg', 'rg', 'eastus', '{}', 0)",
             "insert into vault (vault_id, subscription_id, resource_group_key, name_key, name, \

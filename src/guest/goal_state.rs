@@ -388,15 +388,7 @@ mod tests {
 
     /// A migrated SQLite database holding one VM, `VM_ID`.
     async fn database_with_a_vm(dir: &std::path::Path) -> Db {
-        let db = Db::connect(None, dir).await.unwrap();
-        db.migrate().await.unwrap();
-        for statement in [
-            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
-            "insert into subscription (subscription_id, tenant_id, display_name, state, \
-             created_at) values ('s', 't', 's', 'Enabled', 0)",
-        ] {
-            sqlx::query(statement).execute(db.pool()).await.unwrap();
-        }
+        let db = crate::store::with_subscription_for_tests(dir).await;
         let group = PutGroup {
             subscription: "s".to_owned(),
             name: "rg".to_owned(),

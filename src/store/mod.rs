@@ -363,6 +363,22 @@ fn without_password(url: &str) -> String {
     }
 }
 
+/// A migrated SQLite database in `dir` holding tenant `t` and its subscription `s`: where
+/// unit tests of what lives under a subscription start.
+#[cfg(test)]
+pub async fn with_subscription_for_tests(dir: &std::path::Path) -> Db {
+    let db = Db::connect(None, dir).await.unwrap();
+    db.migrate().await.unwrap();
+    for statement in [
+        "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
+        "insert into subscription (subscription_id, tenant_id, display_name, state, \
+         created_at) values ('s', 't', 's', 'Enabled', 0)",
+    ] {
+        sqlx::query(statement).execute(db.pool()).await.unwrap();
+    }
+    db
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

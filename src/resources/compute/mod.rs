@@ -591,21 +591,7 @@ mod tests {
 
     /// A migrated SQLite database with subscription `s` and group `Rg`, and a blob store.
     async fn setup(dir: &std::path::Path) -> (Db, Arc<BlobStore>, StorageAccounts) {
-        let db = Db::connect(None, dir).await.unwrap();
-        db.migrate().await.unwrap();
-        sqlx::query(
-            "insert into tenant (tenant_id, display_name, created_at) values ('t', 't', 0)",
-        )
-        .execute(db.pool())
-        .await
-        .unwrap();
-        sqlx::query(
-            "insert into subscription (subscription_id, tenant_id, display_name, state, \
-             created_at) values ('s', 't', 's', 'Enabled', 0)",
-        )
-        .execute(db.pool())
-        .await
-        .unwrap();
+        let db = crate::store::with_subscription_for_tests(dir).await;
         put_group(
             &db,
             &Clock::default(),

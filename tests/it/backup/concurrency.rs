@@ -7,7 +7,9 @@ use serde_json::json;
 use vaultsim::clock::ClockSetting;
 use vaultsim::control::sim_clock;
 
-use super::e2e::{backup_jobs, daily_policy, protected_vm, register, GROUP, POLICY, VAULT, VM};
+use super::e2e::{
+    backup_jobs, protected_vm, register, vault_with_daily_policy, GROUP, POLICY, VAULT, VM,
+};
 use crate::management::app::ManagementApp;
 
 async fn on_demand_backups_at_once_start_one(app: ManagementApp) {
@@ -33,12 +35,7 @@ const ITEMS: usize = 8;
 /// PostgreSQL, without either lock both start (seen failing with the on-demand lock
 /// removed); on SQLite `begin immediate` serialises them anyway.
 async fn a_scheduled_run_and_an_on_demand_backup_at_once_start_one(app: ManagementApp) {
-    app.pin_clock("2026-03-01T00:00:00Z").await;
-    app.protection_setup(GROUP, VAULT, &[]).await;
-    let policy = app
-        .put_policy(GROUP, VAULT, POLICY, daily_policy("UTC"))
-        .await;
-    assert_eq!(policy.status, 200, "{:?}", policy.body);
+    vault_with_daily_policy(&app, "2026-03-01T00:00:00Z").await;
     let vms: Vec<String> = (0..ITEMS).map(|n| format!("vm{n}")).collect();
     // The VMs receive their tasks and never answer: every backup stays in progress.
     let mut stand_ins = Vec::new();

@@ -27,16 +27,21 @@ pub fn daily_policy(time_zone: &str) -> Value {
     json!({"properties": burst::daily_policy(time_zone)})
 }
 
-/// A group and vault with the daily policy, and a Linux VM (1 GiB OS disk, 1 GiB data
-/// disk at LUN 0) registered by its agent, protected by the policy. The clock is pinned at
-/// `start`.
-pub async fn protected_vm(app: &ManagementApp, start: &str) -> VmStandIn {
+/// A group and vault with the daily policy ([`POLICY`]), the clock pinned at `start`.
+pub async fn vault_with_daily_policy(app: &ManagementApp, start: &str) {
     app.pin_clock(start).await;
     app.protection_setup(GROUP, VAULT, &[]).await;
     let policy = app
         .put_policy(GROUP, VAULT, POLICY, daily_policy("UTC"))
         .await;
     assert_eq!(policy.status, 200, "{:?}", policy.body);
+}
+
+/// A group and vault with the daily policy, and a Linux VM (1 GiB OS disk, 1 GiB data
+/// disk at LUN 0) registered by its agent, protected by the policy. The clock is pinned at
+/// `start`.
+pub async fn protected_vm(app: &ManagementApp, start: &str) -> VmStandIn {
+    vault_with_daily_policy(app, start).await;
     let vm = register(app, VM).await;
     app.protect(GROUP, VAULT, VM, POLICY).await;
     vm
@@ -387,12 +392,7 @@ async fn scheduled_backups_are_incremental_retained_and_restore_byte_for_byte(ap
 /// (the unit test in `recovery_point_disks.rs` reads several at once for certain): each
 /// must still copy only what changed since its own item's point.
 async fn transfers_that_run_together_each_copy_from_their_own_previous_point(app: ManagementApp) {
-    app.pin_clock("2026-03-01T00:00:00Z").await;
-    app.protection_setup(GROUP, VAULT, &[]).await;
-    let policy = app
-        .put_policy(GROUP, VAULT, POLICY, daily_policy("UTC"))
-        .await;
-    assert_eq!(policy.status, 200, "{:?}", policy.body);
+    vault_with_daily_policy(&app, "2026-03-01T00:00:00Z").await;
     let names = ["vm-a", "vm-b", "vm-c"];
     let mut containers = Vec::new();
     let mut served = Vec::new();

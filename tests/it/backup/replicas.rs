@@ -7,7 +7,7 @@ use vaultsim::config::ServeConfig;
 use vaultsim::control::sim_clock;
 use vaultsim::startup::Application;
 
-use super::e2e::{daily_policy, GIB, GROUP, POLICY, VAULT};
+use super::e2e::{vault_with_daily_policy, GIB, GROUP, POLICY, VAULT};
 use super::standin::VmKeys;
 use crate::management::app::{Backend, ManagementApp};
 
@@ -16,12 +16,7 @@ const ITEMS: usize = 200;
 #[tokio::test]
 async fn two_replicas_make_exactly_one_job_per_due_run() {
     let app = ManagementApp::spawn(Backend::Postgres).await;
-    app.pin_clock("2026-03-01T00:00:00Z").await;
-    app.protection_setup(GROUP, VAULT, &[]).await;
-    let policy = app
-        .put_policy(GROUP, VAULT, POLICY, daily_policy("UTC"))
-        .await;
-    assert_eq!(policy.status, 200, "{:?}", policy.body);
+    vault_with_daily_policy(&app, "2026-03-01T00:00:00Z").await;
     // One key pair serves every VM's agent here: registration takes any certificate.
     let keys = VmKeys::generate().await;
     let http = reqwest::Client::new();
