@@ -40,15 +40,15 @@ pub trait Batched: Send + Sync + 'static {
 
 type Reply<W> = oneshot::Sender<Result<<W as Batched>::Answer, EngineError>>;
 
-/// The handle requests are written through; its task ends when the handle is dropped.
+/// The handle requests are made through; its task ends when the handle is dropped.
 #[derive(Debug)]
 pub struct GroupCommit<W: Batched> {
     queue: mpsc::UnboundedSender<(W::Request, Reply<W>)>,
 }
 
 impl<W: Batched> GroupCommit<W> {
-    /// Starts writing on `db` (the queue is unbounded: its callers bound the requests in
-    /// flight, and each waits for its answer).
+    /// Starts doing `writer`'s work on `db` (the queue is unbounded: its callers bound the
+    /// requests in flight, and each waits for its answer).
     pub fn start(db: Db, writer: W) -> Self {
         let (queue, waiting) = mpsc::unbounded_channel();
         tokio::spawn(run(db, writer, waiting));

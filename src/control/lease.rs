@@ -116,11 +116,7 @@ impl Batched for TransferClaims {
         task_ids: &[String],
     ) -> Result<Vec<Option<BackupTask>>, EngineError> {
         let claimed = claim_many(db, Work::Transfer, task_ids, &self.owner).await?;
-        let claimed: Vec<String> = task_ids
-            .iter()
-            .filter(|id| claimed.contains(*id))
-            .cloned()
-            .collect();
+        let claimed: Vec<String> = claimed.into_iter().collect();
         let mut tasks: HashMap<String, BackupTask> = tasks::get_many(db, &claimed)
             .await?
             .into_iter()

@@ -55,7 +55,7 @@ pub struct PreviousPointOf {
 /// [`super::group_commit`]), each answered with that point's disks (none for an item's
 /// first point). A transfer asks once it holds its item's lock, so that a transfer of the
 /// same item that ran before it is already recorded.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PreviousPoints;
 
 /// Transfers whose previous points are read in one statement.
